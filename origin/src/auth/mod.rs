@@ -1,0 +1,108 @@
+//! Accounts and sessions: email/password, device (guest) login and linking, profile,
+//! email verification, password reset, refresh-token rotation, logout, OAuth.
+
+pub mod email;
+pub mod ratelimit;
+pub mod routes;
+pub mod service;
+pub mod store;
+
+use axum::http::StatusCode;
+
+use aethex_protocol::rpc::ErrorCode;
+use aethex_protocol::validate::Invalid;
+
+use crate::db::DbError;
+use crate::error::ApiError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    #[error("{0}")]
+    Invalid(#[from] Invalid),
+    #[error("invalid credentials")]
+    InvalidCredentials,
+    #[error("account locked")]
+    Locked { retry_after: u64 },
+    #[error("too many requests")]
+    RateLimited { retry_after: u64 },
+    #[error("email already registered")]
+    EmailTaken,
+    #[error("username taken")]
+    UsernameTaken,
+    #[error("unknown client key")]
+    UnknownClientKey,
+    #[error("client key required")]
+    ClientKeyRequired,
+    #[error("refresh token invalid: {0}")]
+    InvalidRefreshToken(&'static str),
+    #[error("refresh token reused")]
+    RefreshReused,
+    #[error("captcha failed: {0}")]
+    Captcha(&'static str),
+    #[error("email token invalid or expired")]
+    EmailTokenInvalid,
+    #[error("{0}")]
+    StateConflict(&'static str),
+    #[error("account disabled")]
+    Disabled,
+    #[error("oauth: {0}")]
+    OAuth(String),
+    #[error("oauth login still pending")]
+    OAuthPending,
+    #[error("{0}")]
+    NotFound(&'static str),
+    #[error(transparent)]
+    Db(#[from] DbError),
+    #[error("internal: {0}")]
+    Internal(String),
+}
+
+impl From<libsql::Error> for AuthError {
+    fn from(e: libsql::Error) -> Self {
+        AuthError::Db(DbError::Sql(e))
+    }
+}
+
+impl From<ratelimit::RetryAfter> for AuthError {
+    fn from(r: ratelimit::RetryAfter) -> Self {
+        AuthError::RateLimited { retry_after: r.0 }
+    }
+}
+
+impl From<AuthError> for ApiError {
+    fn from(e: AuthError) -> Self {
+        use AuthError::*;
+        match e {
+            Invalid(i) => i.into(),
+            InvalidCredentials => ApiError::new(ErrorCode::INVALID_REQUEST, "Invalid credentials")
+                .field("password", "email or password is incorrect")
+                .status(StatusCode::UNAUTHORIZED),
+            Locked { retry_after } => ApiError::new(ErrorCode::LOCKED, "Account locked")
+                .field("email", "too many failed logins; try again later or reset the password")
+                .retry_after(retry_after),
+            RateLimited { retry_after } => ApiError::new(ErrorCode::RATE_LIMITED, "Too many requests")
+                .reason("rate limit exceeded; slow down")
+                .retry_after(retry_after),
+            EmailTaken => ApiError::new(ErrorCode::CONFLICT, "Conflict").field("email", "email is already registered"),
+            UsernameTaken => ApiError::new(ErrorCode::CONFLICT, "Conflict").field("username", "username is taken"),
+            UnknownClientKey => ApiError::new(ErrorCode::UNAUTHORIZED, "Unauthorized")
+                .field(aethex_protocol::headers::CLIENT_KEY, "unknown client key"),
+            ClientKeyRequired => ApiError::invalid_params(aethex_protocol::headers::CLIENT_KEY, "a game client key is required"),
+            InvalidRefreshToken(reason) => {
+                ApiError::new(ErrorCode::UNAUTHORIZED, "Unauthorized").field("refresh_token", reason)
+            }
+            RefreshReused => ApiError::new(ErrorCode::UNAUTHORIZED, "Unauthorized")
+                .field("refresh_token", "refresh token was already used; its session has been revoked"),
+            Captcha(reason) => ApiError::new(ErrorCode::FORBIDDEN, "Forbidden").field("captcha_token", reason),
+            EmailTokenInvalid => ApiError::invalid_params("token", "token is invalid, used or expired"),
+            StateConflict(reason) => ApiError::new(ErrorCode::CONFLICT, "Conflict").reason(reason),
+            Disabled => ApiError::forbidden("account is disabled"),
+            OAuth(reason) => ApiError::new(ErrorCode::UNAUTHORIZED, "Unauthorized").field("oauth", reason),
+            OAuthPending => ApiError::new(ErrorCode::CONFLICT, "Pending")
+                .field("state", "pending: the browser has not finished the provider's login yet"),
+            NotFound(what) => ApiError::not_found(what, format!("{what} not found")),
+            Db(e) => ApiError::internal(e),
+            Internal(e) => ApiError::internal(e),
+        }
+    }
+}

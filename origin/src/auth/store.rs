@@ -1,0 +1,388 @@
+//! SQL for accounts, sessions, refresh tokens and email tokens.
+
+use libsql::{params, Connection};
+
+use crate::db::{flag, nullable, opt_text, Db, DbResult};
+
+/// An account as stored.
+#[derive(Debug, Clone)]
+pub struct UserRow {
+    pub id: String,
+    pub email: Option<String>,
+    pub username: String,
+    pub password_hash: Option<String>,
+    pub avatar_url: Option<String>,
+    pub preferences: String,
+    pub created_at: String,
+    pub is_active: bool,
+    pub is_verified: bool,
+    pub is_guest: bool,
+    pub failed_logins: i64,
+    pub locked_until: Option<String>,
+}
+
+const USER_COLS: &str = "id, email, username, password, avatar_url, preferences, created_at, is_active, is_verified, is_guest, failed_logins, locked_until";
+
+fn user_from_row(row: &libsql::Row) -> DbResult<UserRow> {
+    Ok(UserRow {
+        id: row.get(0)?,
+        email: opt_text(row, 1)?,
+        username: row.get(2)?,
+        password_hash: opt_text(row, 3)?,
+        avatar_url: opt_text(row, 4)?,
+        preferences: row.get(5)?,
+        created_at: row.get(6)?,
+        is_active: flag(row, 7)?,
+        is_verified: flag(row, 8)?,
+        is_guest: flag(row, 9)?,
+        failed_logins: row.get(10)?,
+        locked_until: opt_text(row, 11)?,
+    })
+}
+
+async fn one_user(conn: &Connection, where_sql: &str, key: &str) -> DbResult<Option<UserRow>> {
+    let mut rows = conn.query(&format!("SELECT {USER_COLS} FROM users WHERE {where_sql}"), params![key]).await?;
+    match rows.next().await? {
+        Some(row) => Ok(Some(user_from_row(&row)?)),
+        None => Ok(None),
+    }
+}
+
+pub async fn user_by_id(conn: &Connection, id: &str) -> DbResult<Option<UserRow>> {
+    one_user(conn, "id = ?1", id).await
+}
+
+pub async fn user_by_email(conn: &Connection, email: &str) -> DbResult<Option<UserRow>> {
+    one_user(conn, "email = ?1", email).await
+}
+
+pub async fn user_by_device(conn: &Connection, device_hash: &str) -> DbResult<Option<UserRow>> {
+    one_user(conn, "device_hash = ?1", device_hash).await
+}
+
+pub async fn username_taken(conn: &Connection, username: &str, except_user: Option<&str>) -> DbResult<bool> {
+    let mut rows = conn
+        .query("SELECT id FROM users WHERE username = ?1 COLLATE NOCASE", params![username])
+        .await?;
+    Ok(match rows.next().await? {
+        Some(row) => Some(row.get::<String>(0)?.as_str()) != except_user,
+        None => false,
+    })
+}
+
+pub struct NewUser<'a> {
+    pub id: &'a str,
+    pub email: Option<&'a str>,
+    pub username: &'a str,
+    pub password_hash: Option<&'a str>,
+    pub is_guest: bool,
+    pub is_verified: bool,
+    pub device_hash: Option<&'a str>,
+    pub avatar_url: Option<&'a str>,
+}
+
+pub async fn insert_user(conn: &Connection, u: NewUser<'_>) -> Result<(), libsql::Error> {
+    let now = crate::db::now();
+    conn.execute(
+        "INSERT INTO users (id, email, username, password, avatar_url, created_at, updated_at, is_verified, is_guest, device_hash)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, ?7, ?8, ?9)",
+        params![
+            u.id,
+            nullable(u.email),
+            u.username,
+            nullable(u.password_hash),
+            nullable(u.avatar_url),
+            now,
+            u.is_verified as i64,
+            u.is_guest as i64,
+            nullable(u.device_hash)
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Counts a failed login; locks the account when the count reaches `max`. Returns the
+/// lock expiry when this failure locked it.
+pub async fn record_login_failure(conn: &Connection, id: &str, max: u32, lockout_secs: u64) -> DbResult<Option<String>> {
+    let until = crate::db::in_secs(lockout_secs);
+    let mut rows = conn
+        .query(
+            "UPDATE users SET failed_logins = failed_logins + 1,
+                 locked_until = CASE WHEN failed_logins + 1 >= ?2 THEN ?3 ELSE locked_until END
+             WHERE id = ?1 RETURNING failed_logins, locked_until",
+            params![id, max as i64, until],
+        )
+        .await?;
+    Ok(match rows.next().await? {
+        Some(row) if row.get::<i64>(0)? >= max as i64 => opt_text(&row, 1)?,
+        _ => None,
+    })
+}
+
+pub async fn record_login_success(conn: &Connection, id: &str) -> DbResult<()> {
+    conn.execute(
+        "UPDATE users SET failed_logins = 0, locked_until = NULL, last_login = ?2 WHERE id = ?1",
+        params![id, crate::db::now()],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Creates a session and its first refresh token (stored hashed).
+pub async fn insert_session(
+    conn: &Connection,
+    session_id: &str,
+    user_id: &str,
+    game_id: Option<&str>,
+    token_hash: &str,
+    expires_at: &str,
+    ip: Option<&str>,
+    user_agent: Option<&str>,
+) -> DbResult<()> {
+    let now = crate::db::now();
+    conn.execute(
+        "INSERT INTO sessions (id, user_id, expires_at, created_at, ip_address, user_agent, game_id, last_used_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?4)",
+        params![session_id, user_id, expires_at, now.clone(), nullable(ip), nullable(user_agent), nullable(game_id)],
+    )
+    .await?;
+    conn.execute(
+        "INSERT INTO refresh_tokens (token_hash, session_id, issued_at, expires_at) VALUES (?1, ?2, ?3, ?4)",
+        params![token_hash, session_id, now, expires_at],
+    )
+    .await?;
+    Ok(())
+}
+
+/// A refresh token as found by its hash, with its session.
+#[derive(Debug, Clone)]
+pub struct RefreshRow {
+    pub session_id: String,
+    pub user_id: String,
+    pub game_id: Option<String>,
+    pub expires_at: String,
+    pub used_at: Option<String>,
+    pub session_revoked: bool,
+}
+
+pub async fn refresh_by_hash(conn: &Connection, token_hash: &str) -> DbResult<Option<RefreshRow>> {
+    let mut rows = conn
+        .query(
+            "SELECT s.id, s.user_id, s.game_id, r.expires_at, r.used_at, s.revoked_at IS NOT NULL
+             FROM refresh_tokens r JOIN sessions s ON s.id = r.session_id WHERE r.token_hash = ?1",
+            params![token_hash],
+        )
+        .await?;
+    match rows.next().await? {
+        Some(row) => Ok(Some(RefreshRow {
+            session_id: row.get(0)?,
+            user_id: row.get(1)?,
+            game_id: opt_text(&row, 2)?,
+            expires_at: row.get(3)?,
+            used_at: opt_text(&row, 4)?,
+            session_revoked: flag(&row, 5)?,
+        })),
+        None => Ok(None),
+    }
+}
+
+/// Marks a refresh token used, only if it was unused. False = it was already used
+/// (a concurrent or replayed refresh).
+pub async fn mark_refresh_used(conn: &Connection, token_hash: &str) -> DbResult<bool> {
+    let n = conn
+        .execute(
+            "UPDATE refresh_tokens SET used_at = ?2 WHERE token_hash = ?1 AND used_at IS NULL",
+            params![token_hash, crate::db::now()],
+        )
+        .await?;
+    Ok(n == 1)
+}
+
+pub async fn insert_refresh(conn: &Connection, token_hash: &str, session_id: &str, expires_at: &str) -> DbResult<()> {
+    let now = crate::db::now();
+    conn.execute(
+        "INSERT INTO refresh_tokens (token_hash, session_id, issued_at, expires_at) VALUES (?1, ?2, ?3, ?4)",
+        params![token_hash, session_id, now.clone(), expires_at],
+    )
+    .await?;
+    conn.execute(
+        "UPDATE sessions SET last_used_at = ?2, expires_at = ?3 WHERE id = ?1",
+        params![session_id, now, expires_at],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Ends one session of a user. Returns how many were ended (0 or 1).
+pub async fn revoke_session(conn: &Connection, session_id: &str, user_id: &str, reason: &str) -> DbResult<u64> {
+    Ok(conn
+        .execute(
+            "UPDATE sessions SET revoked_at = ?3, revoked_reason = ?4 WHERE id = ?1 AND user_id = ?2 AND revoked_at IS NULL",
+            params![session_id, user_id, crate::db::now(), reason],
+        )
+        .await?)
+}
+
+/// Ends every live session of a user.
+pub async fn revoke_all_sessions(conn: &Connection, user_id: &str, reason: &str) -> DbResult<u64> {
+    Ok(conn
+        .execute(
+            "UPDATE sessions SET revoked_at = ?2, revoked_reason = ?3 WHERE user_id = ?1 AND revoked_at IS NULL",
+            params![user_id, crate::db::now(), reason],
+        )
+        .await?)
+}
+
+/// Ends every live session of a user except `keep`.
+pub async fn revoke_other_sessions(conn: &Connection, user_id: &str, keep: &str, reason: &str) -> DbResult<u64> {
+    Ok(conn
+        .execute(
+            "UPDATE sessions SET revoked_at = ?3, revoked_reason = ?4 WHERE user_id = ?1 AND id != ?2 AND revoked_at IS NULL",
+            params![user_id, keep, crate::db::now(), reason],
+        )
+        .await?)
+}
+
+/// True while the session exists, belongs to the user, is not revoked or expired, and the
+/// account is active. Checked by origin on every authenticated request, so logout takes
+/// effect at once here (edges, which only check signatures, within the token's 15 minutes).
+pub async fn session_is_live(db: &Db, session_id: &str, user_id: &str) -> DbResult<bool> {
+    let mut rows = db
+        .reader()
+        .query(
+            "SELECT 1 FROM sessions s JOIN users u ON u.id = s.user_id
+             WHERE s.id = ?1 AND s.user_id = ?2 AND s.revoked_at IS NULL AND s.expires_at > ?3 AND u.is_active = 1",
+            params![session_id, user_id, crate::db::now()],
+        )
+        .await?;
+    Ok(rows.next().await?.is_some())
+}
+
+#[derive(Debug, Clone)]
+pub struct SessionRow {
+    pub id: String,
+    pub created_at: String,
+    pub last_used_at: String,
+    pub expires_at: String,
+    pub game_id: Option<String>,
+    pub user_agent: Option<String>,
+    pub ip_address: Option<String>,
+}
+
+pub async fn live_sessions(conn: &Connection, user_id: &str) -> DbResult<Vec<SessionRow>> {
+    let mut rows = conn
+        .query(
+            "SELECT id, created_at, COALESCE(last_used_at, created_at), expires_at, game_id, user_agent, ip_address
+             FROM sessions WHERE user_id = ?1 AND revoked_at IS NULL AND expires_at > ?2 ORDER BY created_at DESC LIMIT 100",
+            params![user_id, crate::db::now()],
+        )
+        .await?;
+    let mut out = Vec::new();
+    while let Some(row) = rows.next().await? {
+        out.push(SessionRow {
+            id: row.get(0)?,
+            created_at: row.get(1)?,
+            last_used_at: row.get(2)?,
+            expires_at: row.get(3)?,
+            game_id: opt_text(&row, 4)?,
+            user_agent: opt_text(&row, 5)?,
+            ip_address: opt_text(&row, 6)?,
+        });
+    }
+    Ok(out)
+}
+
+pub async fn update_profile(
+    conn: &Connection,
+    id: &str,
+    username: Option<&str>,
+    avatar_url: Option<Option<&str>>,
+    preferences: Option<&str>,
+) -> Result<(), libsql::Error> {
+    let now = crate::db::now();
+    if let Some(u) = username {
+        conn.execute("UPDATE users SET username = ?2, updated_at = ?3 WHERE id = ?1", params![id, u, now.clone()]).await?;
+    }
+    if let Some(a) = avatar_url {
+        conn.execute("UPDATE users SET avatar_url = ?2, updated_at = ?3 WHERE id = ?1", params![id, nullable(a), now.clone()])
+            .await?;
+    }
+    if let Some(p) = preferences {
+        conn.execute("UPDATE users SET preferences = ?2, updated_at = ?3 WHERE id = ?1", params![id, p, now]).await?;
+    }
+    Ok(())
+}
+
+/// Gives a guest account an email and password (it stops being a guest).
+pub async fn link_email(conn: &Connection, id: &str, email: &str, password_hash: &str) -> Result<(), libsql::Error> {
+    conn.execute(
+        "UPDATE users SET email = ?2, password = ?3, is_guest = 0, is_verified = 0, updated_at = ?4 WHERE id = ?1",
+        params![id, email, password_hash, crate::db::now()],
+    )
+    .await?;
+    Ok(())
+}
+
+pub async fn set_password(conn: &Connection, id: &str, password_hash: &str) -> DbResult<()> {
+    conn.execute(
+        "UPDATE users SET password = ?2, failed_logins = 0, locked_until = NULL, updated_at = ?3 WHERE id = ?1",
+        params![id, password_hash, crate::db::now()],
+    )
+    .await?;
+    Ok(())
+}
+
+pub async fn mark_verified(conn: &Connection, id: &str) -> DbResult<()> {
+    conn.execute("UPDATE users SET is_verified = 1, updated_at = ?2 WHERE id = ?1", params![id, crate::db::now()]).await?;
+    Ok(())
+}
+
+pub async fn insert_email_token(
+    conn: &Connection,
+    token_hash: &str,
+    user_id: &str,
+    kind: &str,
+    email: &str,
+    ttl_secs: u64,
+) -> DbResult<()> {
+    // One outstanding token per kind: a new request supersedes older ones.
+    conn.execute(
+        "UPDATE email_tokens SET used_at = ?3 WHERE user_id = ?1 AND kind = ?2 AND used_at IS NULL",
+        params![user_id, kind, crate::db::now()],
+    )
+    .await?;
+    conn.execute(
+        "INSERT INTO email_tokens (token_hash, user_id, kind, email, created_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![token_hash, user_id, kind, email, crate::db::now(), crate::db::in_secs(ttl_secs)],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Uses an email token once. Returns (user id, email it was sent to) if it was valid.
+pub async fn consume_email_token(conn: &Connection, token_hash: &str, kind: &str) -> DbResult<Option<(String, String)>> {
+    let mut rows = conn
+        .query(
+            "UPDATE email_tokens SET used_at = ?3
+             WHERE token_hash = ?1 AND kind = ?2 AND used_at IS NULL AND expires_at > ?3
+             RETURNING user_id, email",
+            params![token_hash, kind, crate::db::now()],
+        )
+        .await?;
+    match rows.next().await? {
+        Some(row) => Ok(Some((row.get(0)?, row.get(1)?))),
+        None => Ok(None),
+    }
+}
+
+pub async fn linked_providers(conn: &Connection, user_id: &str) -> DbResult<Vec<String>> {
+    let mut rows = conn
+        .query("SELECT provider FROM oauth_connections WHERE user_id = ?1 ORDER BY provider", params![user_id])
+        .await?;
+    let mut out = Vec::new();
+    while let Some(row) = rows.next().await? {
+        out.push(row.get(0)?);
+    }
+    Ok(out)
+}

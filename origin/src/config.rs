@@ -1,0 +1,274 @@
+//! Configuration: built-in defaults, then a TOML file, then `AETHEX_*` environment
+//! variables (`AETHEX_SERVER__LISTEN=0.0.0.0:8080`: sections and keys joined by `__`).
+//! With no file and no variables the server runs on 127.0.0.1:8080 with its data under
+//! `./aethex-data`.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use serde::{Deserialize, Serialize};
+
+/// A secret string that never prints.
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: impl Into<String>) -> Self {
+        Self(s.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_empty() { "Secret(<empty>)" } else { "Secret(<redacted>)" })
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub storage: StorageConfig,
+    pub auth: AuthConfig,
+    pub email: EmailConfig,
+    pub saves: SavesConfig,
+    pub log: LogConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Address to listen on. Port 0 picks a free port (tests).
+    pub listen: SocketAddr,
+    /// URL players and browsers reach this server at (OAuth callbacks, links in emails).
+    /// Empty = `http://<listen address>`.
+    pub public_url: String,
+    /// Take the client address from `X-Forwarded-For` (only behind a trusted proxy).
+    pub trust_forwarded_for: bool,
+    /// Largest request body outside the saves routes, in bytes.
+    pub max_body_bytes: usize,
+    /// Origins allowed by CORS (browser and web-export games). `*` allows any.
+    pub cors_origins: Vec<String>,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8080".parse().expect("static address"),
+            public_url: String::new(),
+            trust_forwarded_for: false,
+            max_body_bytes: 64 * 1024,
+            cors_origins: vec!["*".into()],
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StorageConfig {
+    /// Folder for the database file, keys and the email outbox.
+    pub data_dir: PathBuf,
+    /// A remote libSQL primary (`libsql://…` or `https://…`) used instead of the local file.
+    pub database_url: String,
+    pub database_auth_token: Secret,
+    /// `FULL` (default) syncs the WAL on every commit, so an acknowledged write survives
+    /// power loss; `NORMAL` survives process crashes only.
+    pub synchronous: String,
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from("./aethex-data"),
+            database_url: String::new(),
+            database_auth_token: Secret::default(),
+            synchronous: "FULL".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthConfig {
+    /// `iss` of access tokens.
+    pub issuer: String,
+    pub access_token_ttl_secs: u64,
+    pub refresh_token_ttl_days: u64,
+    /// Consecutive failed logins before an account is locked.
+    pub max_failed_logins: u32,
+    pub lockout_secs: u64,
+    /// Auth requests per minute from one IP address (register, login, device, refresh, reset).
+    pub rate_limit_per_ip_per_minute: u32,
+    /// Login and reset attempts per minute for one account (by email).
+    pub rate_limit_per_account_per_minute: u32,
+    /// Refuse logins that carry no client key (no game).
+    pub require_client_key: bool,
+    /// Argon2id cost (OWASP: m = 19 MiB, t = 2, p = 1).
+    pub argon2_memory_kib: u32,
+    pub argon2_iterations: u32,
+    pub argon2_parallelism: u32,
+    pub email_verify_ttl_secs: u64,
+    pub password_reset_ttl_secs: u64,
+    pub captcha: CaptchaConfig,
+    pub oauth: OAuthConfig,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            issuer: "aethex".into(),
+            access_token_ttl_secs: 15 * 60,
+            refresh_token_ttl_days: 30,
+            max_failed_logins: 5,
+            lockout_secs: 15 * 60,
+            rate_limit_per_ip_per_minute: 60,
+            rate_limit_per_account_per_minute: 10,
+            require_client_key: false,
+            argon2_memory_kib: 19 * 1024,
+            argon2_iterations: 2,
+            argon2_parallelism: 1,
+            email_verify_ttl_secs: 24 * 3600,
+            password_reset_ttl_secs: 3600,
+            captcha: CaptchaConfig::default(),
+            oauth: OAuthConfig::default(),
+        }
+    }
+}
+
+/// CAPTCHA check on registration (Cloudflare Turnstile or hCaptcha `siteverify`).
+/// Off while `siteverify_url` is empty.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CaptchaConfig {
+    pub siteverify_url: String,
+    pub secret: Secret,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OAuthConfig {
+    pub google: Option<OAuthProviderConfig>,
+    pub github: Option<OAuthProviderConfig>,
+    pub discord: Option<OAuthProviderConfig>,
+    /// Redirect URLs (besides loopback URLs) the game may ask to be sent back to.
+    pub allowed_redirects: Vec<String>,
+}
+
+/// One OAuth provider. Endpoints default to the provider's public ones; set them to
+/// use another server (a test server, a self-hosted identity provider).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OAuthProviderConfig {
+    pub client_id: String,
+    pub client_secret: Secret,
+    pub authorize_url: String,
+    pub token_url: String,
+    pub userinfo_url: String,
+    /// GitHub only: the verified-emails endpoint.
+    pub emails_url: String,
+    /// OIDC providers: where the ID token's signing keys are, and its expected issuer.
+    pub jwks_url: String,
+    pub issuer: String,
+    pub scopes: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EmailConfig {
+    pub from: String,
+    /// `smtp://user:pass@host:587` (STARTTLS) or `smtps://…:465`. Empty = write
+    /// messages to `<data_dir>/outbox` instead of sending them.
+    pub smtp_url: Secret,
+}
+
+impl Default for EmailConfig {
+    fn default() -> Self {
+        Self { from: "AeThex Cloud <no-reply@aethex.local>".into(), smtp_url: Secret::default() }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SavesConfig {
+    /// Largest save, plain bytes.
+    pub max_save_bytes: usize,
+    /// Slots per player per game.
+    pub max_slots: u32,
+    /// Versions kept per slot (older ones are pruned on write).
+    pub versions_kept: u32,
+    /// Bytes per player per game, all kept versions counted, by the game's tier.
+    pub quota_free_bytes: i64,
+    pub quota_pro_bytes: i64,
+    pub quota_enterprise_bytes: i64,
+    /// Largest client `metadata` object, serialized.
+    pub max_metadata_bytes: usize,
+    /// zstd level used when compression shrinks a save.
+    pub zstd_level: i32,
+}
+
+impl Default for SavesConfig {
+    fn default() -> Self {
+        const GB: i64 = 1024 * 1024 * 1024;
+        Self {
+            max_save_bytes: 16 * 1024 * 1024,
+            max_slots: 100,
+            versions_kept: 20,
+            quota_free_bytes: GB,
+            quota_pro_bytes: 5 * GB,
+            quota_enterprise_bytes: 50 * GB,
+            max_metadata_bytes: 4096,
+            zstd_level: 3,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogConfig {
+    /// `pretty` or `json`.
+    pub format: String,
+    /// A tracing filter such as `info` or `aethex_origin=debug,info`; `RUST_LOG` wins.
+    pub level: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self { format: "pretty".into(), level: "info".into() }
+    }
+}
+
+impl Config {
+    /// Defaults, then `file` (if given, it must exist), then `AETHEX_*` variables.
+    pub fn load(file: Option<&Path>) -> Result<Self, figment::Error> {
+        let mut fig = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(path) = file {
+            if !path.exists() {
+                return Err(figment::Error::from(format!("config file {} does not exist", path.display())));
+            }
+            fig = fig.merge(Toml::file(path));
+        }
+        fig.merge(Env::prefixed("AETHEX_").split("__").ignore(&["config"])).extract()
+    }
+
+    /// The URL this server is reached at.
+    pub fn public_url(&self, bound: SocketAddr) -> String {
+        if self.server.public_url.is_empty() {
+            format!("http://{bound}")
+        } else {
+            self.server.public_url.trim_end_matches('/').to_string()
+        }
+    }
+
+    pub fn database_path(&self) -> PathBuf {
+        self.storage.data_dir.join("aethex.db")
+    }
+}

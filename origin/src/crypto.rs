@@ -1,0 +1,437 @@
+//! Keys and primitives: access-token signing (Ed25519 JWT + JWKS), password hashing
+//! (argon2id), the save cipher (XChaCha20-Poly1305 with key ids), random tokens.
+//!
+//! Keys live in `<data_dir>/keys/` as JSON files created on first start (mode 0600).
+//! Each file holds a list of keys; the last one is active, older ones stay usable for
+//! verification/decryption so keys can rotate (`aethex keys rotate`).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::Engine;
+use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+use chacha20poly1305::{XChaCha20Poly1305, XNonce};
+use ed25519_dalek::pkcs8::EncodePrivateKey;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use rand::rngs::OsRng;
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+use tokio::sync::Semaphore;
+
+use aethex_protocol::auth::{AccessClaims, Jwk, JwkSet};
+
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error("key file {path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("key file {path} is not valid: {reason}")]
+    Invalid { path: PathBuf, reason: String },
+}
+
+/// `n` random bytes, base64url without padding.
+pub fn random_token(n: usize) -> String {
+    let mut buf = vec![0u8; n];
+    OsRng.fill_bytes(&mut buf);
+    URL_SAFE_NO_PAD.encode(buf)
+}
+
+/// Short random id of lower-case hex (for key ids).
+pub fn random_hex(n_bytes: usize) -> String {
+    let mut buf = vec![0u8; n_bytes];
+    OsRng.fill_bytes(&mut buf);
+    buf.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Hash of a high-entropy secret (refresh tokens, email tokens, keys) as stored. A fast
+/// hash is right here: the inputs are 256-bit random values, not passwords.
+pub fn hash_secret(secret: &str) -> String {
+    blake3::hash(secret.as_bytes()).to_hex().to_string()
+}
+
+/// Constant-time equality for secrets compared as strings.
+pub fn secrets_equal(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct KeyFile {
+    keys: Vec<StoredKey>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct StoredKey {
+    kid: String,
+    created_at: String,
+    /// 32 secret bytes, base64 (an Ed25519 seed or an XChaCha20 key).
+    secret: String,
+}
+
+fn read_or_create_keys(path: &Path) -> Result<Vec<(String, [u8; 32])>, KeyError> {
+    let io = |source| KeyError::Io { path: path.to_path_buf(), source };
+    let invalid = |reason: String| KeyError::Invalid { path: path.to_path_buf(), reason };
+    if !path.exists() {
+        add_key(path)?;
+    }
+    let text = std::fs::read_to_string(path).map_err(io)?;
+    let file: KeyFile = serde_json::from_str(&text).map_err(|e| invalid(e.to_string()))?;
+    if file.keys.is_empty() {
+        return Err(invalid("no keys".into()));
+    }
+    file.keys
+        .into_iter()
+        .map(|k| {
+            let raw = STANDARD.decode(&k.secret).map_err(|e| invalid(format!("key {}: {e}", k.kid)))?;
+            let arr: [u8; 32] = raw.try_into().map_err(|_| invalid(format!("key {}: not 32 bytes", k.kid)))?;
+            Ok((k.kid, arr))
+        })
+        .collect()
+}
+
+/// Appends a fresh key to a key file (creating it), which makes it the active key.
+/// Returns the new key id.
+pub fn add_key(path: &Path) -> Result<String, KeyError> {
+    let io = |source| KeyError::Io { path: path.to_path_buf(), source };
+    let mut file = if path.exists() {
+        let text = std::fs::read_to_string(path).map_err(io)?;
+        serde_json::from_str::<KeyFile>(&text)
+            .map_err(|e| KeyError::Invalid { path: path.to_path_buf(), reason: e.to_string() })?
+    } else {
+        KeyFile { keys: vec![] }
+    };
+    let mut secret = [0u8; 32];
+    OsRng.fill_bytes(&mut secret);
+    let kid = format!("{}-{}", chrono::Utc::now().format("%Y%m%d"), random_hex(4));
+    file.keys.push(StoredKey { kid: kid.clone(), created_at: crate::db::now(), secret: STANDARD.encode(secret) });
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(io)?;
+    }
+    let tmp = path.with_extension("tmp");
+    let body = serde_json::to_vec_pretty(&file).expect("key file serializes");
+    write_private(&tmp, &body).map_err(io)?;
+    std::fs::rename(&tmp, path).map_err(io)?;
+    Ok(kid)
+}
+
+fn write_private(path: &Path, body: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let mut f = opts.open(path)?;
+    f.write_all(body)?;
+    f.sync_all()
+}
+
+/// Why a token was refused. The text is safe to show to the client.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum TokenError {
+    #[error("token expired")]
+    Expired,
+    #[error("token signature or format is invalid")]
+    Invalid,
+    #[error("token signed by an unknown key")]
+    UnknownKey,
+    #[error("token algorithm not accepted (EdDSA only)")]
+    WrongAlgorithm,
+}
+
+/// Signs and verifies access tokens.
+pub struct TokenKeys {
+    active_kid: String,
+    signing: EncodingKey,
+    verifying: Vec<(String, DecodingKey)>,
+    jwks: JwkSet,
+    issuer: String,
+    ttl_secs: u64,
+}
+
+pub const AUDIENCE: &str = "aethex";
+
+impl TokenKeys {
+    pub fn load(path: &Path, issuer: &str, ttl_secs: u64) -> Result<Self, KeyError> {
+        let keys = read_or_create_keys(path)?;
+        let mut verifying = Vec::new();
+        let mut jwks = Vec::new();
+        let mut signing = None;
+        for (kid, seed) in &keys {
+            let sk = ed25519_dalek::SigningKey::from_bytes(seed);
+            let public = sk.verifying_key().to_bytes();
+            let x = URL_SAFE_NO_PAD.encode(public);
+            let der = sk
+                .to_pkcs8_der()
+                .map_err(|e| KeyError::Invalid { path: path.to_path_buf(), reason: e.to_string() })?;
+            signing = Some((kid.clone(), EncodingKey::from_ed_der(der.as_bytes())));
+            verifying.push((
+                kid.clone(),
+                DecodingKey::from_ed_components(&x)
+                    .map_err(|e| KeyError::Invalid { path: path.to_path_buf(), reason: e.to_string() })?,
+            ));
+            jwks.push(Jwk {
+                kty: "OKP".into(),
+                crv: "Ed25519".into(),
+                x,
+                kid: kid.clone(),
+                alg: "EdDSA".into(),
+                use_: "sig".into(),
+            });
+        }
+        let (active_kid, signing) = signing.expect("at least one key");
+        Ok(Self { active_kid, signing, verifying, jwks: JwkSet { keys: jwks }, issuer: issuer.into(), ttl_secs })
+    }
+
+    pub fn ttl_secs(&self) -> u64 {
+        self.ttl_secs
+    }
+
+    pub fn jwks(&self) -> &JwkSet {
+        &self.jwks
+    }
+
+    pub fn sign(&self, sub: &str, game: Option<&str>, roles: Vec<String>, sid: &str) -> String {
+        let iat = chrono::Utc::now().timestamp().max(0) as u64;
+        let claims = AccessClaims {
+            iss: self.issuer.clone(),
+            aud: AUDIENCE.into(),
+            sub: sub.into(),
+            game: game.map(str::to_string),
+            roles,
+            sid: sid.into(),
+            iat,
+            exp: iat + self.ttl_secs,
+        };
+        let mut header = Header::new(Algorithm::EdDSA);
+        header.kid = Some(self.active_kid.clone());
+        jsonwebtoken::encode(&header, &claims, &self.signing).expect("Ed25519 signing cannot fail with a valid key")
+    }
+
+    /// Verifies signature (EdDSA only, key by `kid`), expiry, issuer and audience.
+    pub fn verify(&self, token: &str) -> Result<AccessClaims, TokenError> {
+        let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Invalid)?;
+        if header.alg != Algorithm::EdDSA {
+            return Err(TokenError::WrongAlgorithm);
+        }
+        let kid = header.kid.ok_or(TokenError::UnknownKey)?;
+        let key = self.verifying.iter().find(|(k, _)| *k == kid).map(|(_, key)| key).ok_or(TokenError::UnknownKey)?;
+        let mut validation = Validation::new(Algorithm::EdDSA);
+        validation.set_issuer(&[&self.issuer]);
+        validation.set_audience(&[AUDIENCE]);
+        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+        validation.leeway = 5;
+        match jsonwebtoken::decode::<AccessClaims>(token, key, &validation) {
+            Ok(data) => Ok(data.claims),
+            Err(e) => match e.kind() {
+                jsonwebtoken::errors::ErrorKind::ExpiredSignature => Err(TokenError::Expired),
+                jsonwebtoken::errors::ErrorKind::InvalidAlgorithm => Err(TokenError::WrongAlgorithm),
+                _ => Err(TokenError::Invalid),
+            },
+        }
+    }
+}
+
+/// Argon2id password hashing on the blocking pool, at most a few at once (each hash
+/// holds `memory_kib` of RAM).
+#[derive(Clone)]
+pub struct Passwords {
+    params: argon2::Params,
+    permits: Arc<Semaphore>,
+    /// A hash of a random password, verified when an account does not exist so that
+    /// "no such user" takes as long as "wrong password".
+    dummy_hash: Arc<String>,
+}
+
+impl Passwords {
+    pub fn new(memory_kib: u32, iterations: u32, parallelism: u32) -> Result<Self, argon2::Error> {
+        let params = argon2::Params::new(memory_kib, iterations, parallelism, None)?;
+        let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+        let mut me = Self { params, permits: Arc::new(Semaphore::new(cores)), dummy_hash: Arc::new(String::new()) };
+        me.dummy_hash = Arc::new(me.hash_blocking(&random_token(24)).map_err(|_| argon2::Error::AlgorithmInvalid)?);
+        Ok(me)
+    }
+
+    fn argon(&self) -> argon2::Argon2<'static> {
+        argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, self.params.clone())
+    }
+
+    pub fn hash_blocking(&self, password: &str) -> Result<String, argon2::password_hash::Error> {
+        use argon2::password_hash::{PasswordHasher, SaltString};
+        let salt = SaltString::generate(&mut argon2::password_hash::rand_core::OsRng);
+        Ok(self.argon().hash_password(password.as_bytes(), &salt)?.to_string())
+    }
+
+    fn verify_blocking(password: &str, hash: &str) -> bool {
+        use argon2::password_hash::{PasswordHash, PasswordVerifier};
+        match PasswordHash::new(hash) {
+            Ok(parsed) => argon2::Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok(),
+            Err(_) => false,
+        }
+    }
+
+    pub async fn hash(&self, password: String) -> Result<String, String> {
+        let _permit = self.permits.acquire().await.map_err(|e| e.to_string())?;
+        let me = self.clone();
+        tokio::task::spawn_blocking(move || me.hash_blocking(&password).map_err(|e| e.to_string()))
+            .await
+            .map_err(|e| e.to_string())?
+    }
+
+    /// Verifies `password` against `hash`, or against a dummy hash when `hash` is None
+    /// (always false then, after the same work).
+    pub async fn verify(&self, password: String, hash: Option<String>) -> bool {
+        let Ok(_permit) = self.permits.acquire().await else { return false };
+        let real = hash.is_some();
+        let hash = hash.unwrap_or_else(|| (*self.dummy_hash).clone());
+        let ok = tokio::task::spawn_blocking(move || Self::verify_blocking(&password, &hash)).await.unwrap_or(false);
+        ok && real
+    }
+}
+
+/// Seals save data at rest: XChaCha20-Poly1305, random 24-byte nonce stored in front of
+/// the ciphertext, associated data binding the blob to its row.
+pub struct SaveCipher {
+    active: String,
+    keys: Vec<(String, XChaCha20Poly1305)>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CipherError {
+    #[error("unknown key id {0}")]
+    UnknownKey(String),
+    #[error("stored blob failed authentication")]
+    Tampered,
+}
+
+const NONCE_LEN: usize = 24;
+
+impl SaveCipher {
+    pub fn load(path: &Path) -> Result<Self, KeyError> {
+        let keys = read_or_create_keys(path)?;
+        let active = keys.last().expect("at least one key").0.clone();
+        let keys = keys.into_iter().map(|(id, k)| (id, XChaCha20Poly1305::new(&k.into()))).collect();
+        Ok(Self { active, keys })
+    }
+
+    /// Returns (key id, nonce || ciphertext).
+    pub fn seal(&self, plain: &[u8], aad: &[u8]) -> (String, Vec<u8>) {
+        let cipher = &self.keys.iter().find(|(id, _)| *id == self.active).expect("active key present").1;
+        let mut nonce = [0u8; NONCE_LEN];
+        OsRng.fill_bytes(&mut nonce);
+        let ct = cipher
+            .encrypt(XNonce::from_slice(&nonce), Payload { msg: plain, aad })
+            .expect("XChaCha20-Poly1305 encryption cannot fail for in-memory sizes");
+        let mut out = Vec::with_capacity(NONCE_LEN + ct.len());
+        out.extend_from_slice(&nonce);
+        out.extend_from_slice(&ct);
+        (self.active.clone(), out)
+    }
+
+    pub fn open(&self, key_id: &str, blob: &[u8], aad: &[u8]) -> Result<Vec<u8>, CipherError> {
+        let cipher = &self
+            .keys
+            .iter()
+            .find(|(id, _)| id == key_id)
+            .ok_or_else(|| CipherError::UnknownKey(key_id.to_string()))?
+            .1;
+        if blob.len() < NONCE_LEN {
+            return Err(CipherError::Tampered);
+        }
+        let (nonce, ct) = blob.split_at(NONCE_LEN);
+        cipher.decrypt(XNonce::from_slice(nonce), Payload { msg: ct, aad }).map_err(|_| CipherError::Tampered)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_round_trip_and_refuse_forgeries() {
+        let dir = tempfile::tempdir().unwrap();
+        let keys = TokenKeys::load(&dir.path().join("jwt.json"), "aethex", 900).unwrap();
+        let t = keys.sign("u1", Some("g1"), vec!["player".into()], "s1");
+        let c = keys.verify(&t).unwrap();
+        assert_eq!((c.sub.as_str(), c.game.as_deref(), c.sid.as_str()), ("u1", Some("g1"), "s1"));
+
+        // Tampered payload.
+        let parts: Vec<&str> = t.split('.').collect();
+        let forged_payload = URL_SAFE_NO_PAD.encode(
+            serde_json::to_vec(&serde_json::json!({"iss":"aethex","aud":"aethex","sub":"admin","roles":[],"sid":"s1","iat":0,"exp":u64::MAX/2})).unwrap(),
+        );
+        assert_eq!(keys.verify(&format!("{}.{}.{}", parts[0], forged_payload, parts[2])), Err(TokenError::Invalid));
+
+        // alg: none.
+        let none_header = URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#);
+        assert!(keys.verify(&format!("{none_header}.{}.", parts[1])).is_err());
+
+        // HS256 signed with the public key as the secret.
+        let x = &keys.jwks().keys[0].x;
+        let mut h = Header::new(Algorithm::HS256);
+        h.kid = Some(keys.jwks().keys[0].kid.clone());
+        let hs = jsonwebtoken::encode(&h, &c, &EncodingKey::from_secret(x.as_bytes())).unwrap();
+        assert_eq!(keys.verify(&hs), Err(TokenError::WrongAlgorithm));
+
+        // A different key with the same kid.
+        let other_dir = tempfile::tempdir().unwrap();
+        let other = TokenKeys::load(&other_dir.path().join("jwt.json"), "aethex", 900).unwrap();
+        let foreign = other.sign("u1", None, vec![], "s1");
+        assert!(keys.verify(&foreign).is_err());
+
+        // Expired.
+        let short = TokenKeys::load(&dir.path().join("jwt.json"), "aethex", 0).unwrap();
+        let mut claims = c.clone();
+        claims.exp = claims.iat.saturating_sub(60);
+        let mut h = Header::new(Algorithm::EdDSA);
+        h.kid = Some(short.active_kid.clone());
+        let expired = jsonwebtoken::encode(&h, &claims, &short.signing).unwrap();
+        assert_eq!(keys.verify(&expired), Err(TokenError::Expired));
+    }
+
+    #[test]
+    fn rotated_keys_still_verify_old_tokens() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("jwt.json");
+        let old = TokenKeys::load(&path, "aethex", 900).unwrap();
+        let t = old.sign("u1", None, vec![], "s1");
+        add_key(&path).unwrap();
+        let new = TokenKeys::load(&path, "aethex", 900).unwrap();
+        assert_eq!(new.jwks().keys.len(), 2);
+        assert_ne!(new.active_kid, old.active_kid);
+        assert!(new.verify(&t).is_ok());
+    }
+
+    #[test]
+    fn cipher_round_trip_rotation_and_tamper() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("saves.json");
+        let c1 = SaveCipher::load(&path).unwrap();
+        let (kid, blob) = c1.seal(b"hello", b"row-1");
+        assert_eq!(c1.open(&kid, &blob, b"row-1").unwrap(), b"hello");
+        assert!(matches!(c1.open(&kid, &blob, b"row-2"), Err(CipherError::Tampered)));
+        let mut bad = blob.clone();
+        *bad.last_mut().unwrap() ^= 1;
+        assert!(matches!(c1.open(&kid, &bad, b"row-1"), Err(CipherError::Tampered)));
+        add_key(&path).unwrap();
+        let c2 = SaveCipher::load(&path).unwrap();
+        assert_eq!(c2.open(&kid, &blob, b"row-1").unwrap(), b"hello");
+        let (kid2, _) = c2.seal(b"x", b"r");
+        assert_ne!(kid, kid2);
+    }
+
+    #[tokio::test]
+    async fn passwords_hash_and_verify() {
+        let p = Passwords::new(1024, 1, 1).unwrap();
+        let h = p.hash("correct horse".into()).await.unwrap();
+        assert!(h.starts_with("$argon2id$"));
+        assert!(p.verify("correct horse".into(), Some(h.clone())).await);
+        assert!(!p.verify("wrong horse".into(), Some(h)).await);
+        assert!(!p.verify("correct horse".into(), None).await);
+    }
+}

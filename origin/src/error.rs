@@ -1,0 +1,124 @@
+//! Which error type goes where:
+//! - stores return [`crate::db::DbError`];
+//! - services return their domain's `thiserror` enum (`AuthError`, `SaveError`, `TeamError`),
+//!   which says what went wrong in the domain's words and never mentions HTTP;
+//! - routes and the JSON-RPC dispatcher convert those into [`ApiError`], the one type that
+//!   renders the seed's error object. REST answers it with its HTTP status, JSON-RPC inside
+//!   a 200 envelope.
+//!
+//! Unexpected failures become [`ApiError::internal`]: the detail goes to the log with the
+//! request id, the client gets a fixed message.
+
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::Value;
+
+use aethex_protocol::rpc::{ErrorCode, RpcError, RpcResponse};
+use aethex_protocol::validate::Invalid;
+
+tokio::task_local! {
+    /// The current request's id, set by the request-id middleware, so that error bodies
+    /// and logs can carry it without threading it through every call.
+    pub static REQUEST_ID: String;
+}
+
+pub fn current_request_id() -> Option<String> {
+    REQUEST_ID.try_with(|id| id.clone()).ok()
+}
+
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    pub error: RpcError,
+    /// HTTP status on REST; defaults to the one the code implies.
+    pub status: Option<StatusCode>,
+    /// Seconds for a `Retry-After` header (rate limits, lockouts).
+    pub retry_after: Option<u64>,
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;
+
+impl ApiError {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self { error: RpcError::new(code, message), status: None, retry_after: None }
+    }
+
+    pub fn field(mut self, field: impl Into<String>, reason: impl Into<String>) -> Self {
+        self.error = self.error.with_field(field, reason);
+        self
+    }
+
+    pub fn reason(mut self, reason: impl Into<String>) -> Self {
+        self.error = self.error.with_reason(reason);
+        self
+    }
+
+    pub fn detail(mut self, key: impl Into<String>, value: Value) -> Self {
+        self.error = self.error.with_detail(key, value);
+        self
+    }
+
+    pub fn status(mut self, status: StatusCode) -> Self {
+        self.status = Some(status);
+        self
+    }
+
+    pub fn retry_after(mut self, secs: u64) -> Self {
+        self.retry_after = Some(secs.max(1));
+        self
+    }
+
+    pub fn http_status(&self) -> StatusCode {
+        self.status.unwrap_or_else(|| {
+            StatusCode::from_u16(self.error.code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+        })
+    }
+
+    pub fn invalid_params(field: impl Into<String>, reason: impl Into<String>) -> Self {
+        Self::new(ErrorCode::INVALID_PARAMS, "Invalid params").field(field, reason)
+    }
+
+    pub fn unauthorized(reason: impl Into<String>) -> Self {
+        Self::new(ErrorCode::UNAUTHORIZED, "Unauthorized").field("authorization", reason)
+    }
+
+    pub fn forbidden(reason: impl Into<String>) -> Self {
+        Self::new(ErrorCode::FORBIDDEN, "Forbidden").reason(reason)
+    }
+
+    pub fn not_found(field: impl Into<String>, reason: impl Into<String>) -> Self {
+        Self::new(ErrorCode::NOT_FOUND, "Not found").field(field, reason)
+    }
+
+    /// Logs the detail and answers a fixed message.
+    pub fn internal(detail: impl std::fmt::Display) -> Self {
+        tracing::error!(request_id = current_request_id().as_deref().unwrap_or("-"), error = %detail, "internal error");
+        Self::new(ErrorCode::INTERNAL, "Internal error")
+    }
+}
+
+impl From<Invalid> for ApiError {
+    fn from(e: Invalid) -> Self {
+        ApiError::invalid_params(e.field, e.reason)
+    }
+}
+
+impl From<crate::db::DbError> for ApiError {
+    fn from(e: crate::db::DbError) -> Self {
+        ApiError::internal(e)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.http_status();
+        let id = current_request_id().map(Value::String).unwrap_or(Value::Null);
+        let body = RpcResponse::<Value>::failure(id, self.error);
+        let mut resp = (status, axum::Json(body)).into_response();
+        if let Some(secs) = self.retry_after {
+            if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
+                resp.headers_mut().insert(axum::http::header::RETRY_AFTER, v);
+            }
+        }
+        resp
+    }
+}

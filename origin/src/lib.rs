@@ -1,0 +1,18 @@
+//! AeThex Cloud origin: the authoritative server. See `docs/` and the README.
+//!
+//! Layout: one folder per domain (`auth`, `teams`, `saves`) with `routes.rs` (transport),
+//! `service.rs` (rules) and `store.rs` (SQL); `rpc.rs` maps JSON-RPC methods onto the
+//! same service functions; `http/` holds extractors and middleware shared by all.
+
+pub mod auth;
+pub mod config;
+pub mod crypto;
+pub mod db;
+pub mod error;
+pub mod http;
+pub mod rpc;
+pub mod saves;
+pub mod startup;
+pub mod state;
+pub mod teams;
+pub mod telemetry;

@@ -1,0 +1,257 @@
+//! JSON-RPC 2.0 at `POST /api/v1/rpc`: the same operations as the REST routes, through
+//! the same service functions. A single call answers with the HTTP status its error
+//! implies (200 on success); a batch (at most 50 calls) answers 200 with one response per
+//! call that had an id.
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use aethex_protocol::rpc::{ErrorCode, RpcResponse, JSONRPC_VERSION};
+use aethex_protocol::saves::{DeleteParams, HistoryParams, ListParams, LoadParams, RestoreParams, SaveRequest};
+
+use crate::auth::service as auth;
+use crate::error::ApiError;
+use crate::http::extract::{authenticate, authenticate_player, json_error, ClientInfo};
+use crate::saves::service as saves;
+use crate::state::AppState;
+
+pub const MAX_BATCH: usize = 50;
+
+/// Methods this endpoint answers, for discovery and docs.
+pub const METHODS: &[&str] = &[
+    "auth.register",
+    "auth.login",
+    "auth.device_login",
+    "auth.refresh",
+    "auth.logout",
+    "auth.logout_all",
+    "auth.get_profile",
+    "auth.update_profile",
+    "auth.link_email",
+    "auth.list_sessions",
+    "auth.change_password",
+    "auth.request_email_verification",
+    "auth.verify_email",
+    "auth.request_password_reset",
+    "auth.reset_password",
+    "saves.save",
+    "saves.load",
+    "saves.list",
+    "saves.delete",
+    "saves.history",
+    "saves.restore",
+];
+
+pub async fn rpc_endpoint(
+    State(app): State<AppState>,
+    client: ClientInfo,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let parsed: Value = match serde_json::from_slice(&body) {
+        Ok(v) => v,
+        Err(e) => return single_error(Value::Null, json_error(e)),
+    };
+    match parsed {
+        Value::Array(calls) => {
+            if calls.is_empty() || calls.len() > MAX_BATCH {
+                let why = format!("a batch must hold 1 to {MAX_BATCH} calls");
+                return single_error(Value::Null, ApiError::new(ErrorCode::INVALID_REQUEST, "Invalid request").field("batch", why));
+            }
+            let mut out = Vec::new();
+            for call in calls {
+                let (id, notification, result) = handle(&app, &headers, &client, call).await;
+                if !notification {
+                    out.push(to_response(id, result));
+                }
+            }
+            if out.is_empty() {
+                StatusCode::NO_CONTENT.into_response()
+            } else {
+                Json(out).into_response()
+            }
+        }
+        call => {
+            let (id, notification, result) = handle(&app, &headers, &client, call).await;
+            match result {
+                Ok(_) if notification => StatusCode::NO_CONTENT.into_response(),
+                Ok(data) => Json(RpcResponse::success(id, data)).into_response(),
+                Err(e) => single_error(id, e),
+            }
+        }
+    }
+}
+
+fn to_response(id: Value, result: Result<Value, ApiError>) -> RpcResponse<Value> {
+    match result {
+        Ok(data) => RpcResponse::success(id, data),
+        Err(e) => RpcResponse::failure(id, e.error),
+    }
+}
+
+fn single_error(id: Value, e: ApiError) -> Response {
+    let status = e.http_status();
+    let retry = e.retry_after;
+    let mut resp = (status, Json(RpcResponse::<Value>::failure(id, e.error))).into_response();
+    if let Some(secs) = retry {
+        if let Ok(v) = secs.to_string().parse() {
+            resp.headers_mut().insert(axum::http::header::RETRY_AFTER, v);
+        }
+    }
+    resp
+}
+
+/// Validates the envelope and runs the call. Returns (id, is notification, result).
+async fn handle(app: &AppState, headers: &HeaderMap, client: &ClientInfo, call: Value) -> (Value, bool, Result<Value, ApiError>) {
+    let Value::Object(mut obj) = call else {
+        return (Value::Null, false, Err(invalid_request("a call must be a JSON object")));
+    };
+    let notification = !obj.contains_key("id");
+    let id = obj.remove("id").unwrap_or(Value::Null);
+    if !matches!(id, Value::Null | Value::String(_) | Value::Number(_)) {
+        return (Value::Null, false, Err(invalid_request("id must be a string, a number or null")));
+    }
+    if obj.get("jsonrpc").and_then(Value::as_str) != Some(JSONRPC_VERSION) {
+        return (id, false, Err(invalid_request("jsonrpc must be \"2.0\"")));
+    }
+    let Some(method) = obj.get("method").and_then(Value::as_str).map(str::to_string) else {
+        return (id, false, Err(invalid_request("method must be a string")));
+    };
+    let params = match obj.remove("params") {
+        None | Some(Value::Null) => Map::new(),
+        Some(Value::Object(m)) => m,
+        Some(_) => {
+            return (id, notification, Err(ApiError::invalid_params("params", "params must be an object (named parameters)")))
+        }
+    };
+    let result = dispatch(app, headers, client, &method, params).await;
+    (id, notification, result)
+}
+
+fn invalid_request(reason: &str) -> ApiError {
+    ApiError::new(ErrorCode::INVALID_REQUEST, "Invalid request").reason(reason)
+}
+
+fn params<T: DeserializeOwned>(p: Map<String, Value>) -> Result<T, ApiError> {
+    serde_json::from_value(Value::Object(p)).map_err(json_error)
+}
+
+fn ok<T: Serialize>(v: T) -> Result<Value, ApiError> {
+    serde_json::to_value(v).map_err(ApiError::internal)
+}
+
+/// Removes an optional `user_id` (string) from params: the player a server key acts for.
+fn take_user_id(p: &mut Map<String, Value>) -> Result<Option<String>, ApiError> {
+    match p.remove("user_id") {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s)),
+        Some(_) => Err(ApiError::invalid_params("user_id", "user_id must be a string")),
+    }
+}
+
+async fn dispatch(
+    app: &AppState,
+    headers: &HeaderMap,
+    client: &ClientInfo,
+    method: &str,
+    mut p: Map<String, Value>,
+) -> Result<Value, ApiError> {
+    match method {
+        "auth.register" => ok(auth::register(app, params(p)?, client).await?),
+        "auth.login" => ok(auth::login(app, params(p)?, client).await?),
+        "auth.device_login" => ok(auth::device_login(app, params(p)?, client).await?),
+        "auth.refresh" => ok(auth::refresh(app, params(p)?, client).await?),
+        "auth.verify_email" => ok(auth::verify_email(app, params(p)?).await?),
+        "auth.request_password_reset" => ok(auth::request_password_reset(app, params(p)?, client).await?),
+        "auth.reset_password" => ok(auth::reset_password(app, params(p)?, client).await?),
+        "auth.logout" => {
+            let player = authenticate_player(app, headers).await?;
+            ok(auth::logout(app, &player, params(p)?).await?)
+        }
+        "auth.logout_all" => {
+            let player = authenticate_player(app, headers).await?;
+            no_params(p)?;
+            ok(auth::logout_all(app, &player).await?)
+        }
+        "auth.get_profile" | "auth.profile" => {
+            let player = authenticate_player(app, headers).await?;
+            no_params(p)?;
+            ok(auth::get_profile(app, &player).await?)
+        }
+        "auth.update_profile" => {
+            let player = authenticate_player(app, headers).await?;
+            ok(auth::update_profile(app, &player, params(p)?).await?)
+        }
+        "auth.link_email" => {
+            let player = authenticate_player(app, headers).await?;
+            ok(auth::link_email(app, &player, params(p)?).await?)
+        }
+        "auth.list_sessions" => {
+            let player = authenticate_player(app, headers).await?;
+            no_params(p)?;
+            ok(serde_json::json!({ "sessions": auth::list_sessions(app, &player).await? }))
+        }
+        "auth.change_password" => {
+            let player = authenticate_player(app, headers).await?;
+            ok(auth::change_password(app, &player, params(p)?).await?)
+        }
+        "auth.request_email_verification" => {
+            let player = authenticate_player(app, headers).await?;
+            no_params(p)?;
+            ok(auth::request_email_verification(app, &player).await?)
+        }
+        "saves.save" => {
+            let caller = authenticate(app, headers).await?;
+            let user = take_user_id(&mut p)?;
+            let req: SaveRequest = params(p)?;
+            let actor = saves::actor_for(app, &caller, user.as_deref()).await?;
+            ok(saves::save(app, &actor, req).await?)
+        }
+        "saves.load" => {
+            let caller = authenticate(app, headers).await?;
+            let req: LoadParams = params(p)?;
+            let actor = saves::actor_for(app, &caller, req.user_id.as_deref()).await?;
+            ok(saves::load(app, &actor, &req.slot_name, req.version).await?)
+        }
+        "saves.list" => {
+            let caller = authenticate(app, headers).await?;
+            let req: ListParams = params(p)?;
+            let actor = saves::actor_for(app, &caller, req.user_id.as_deref()).await?;
+            ok(saves::list(app, &actor).await?)
+        }
+        "saves.delete" => {
+            let caller = authenticate(app, headers).await?;
+            let req: DeleteParams = params(p)?;
+            let actor = saves::actor_for(app, &caller, req.user_id.as_deref()).await?;
+            ok(saves::delete(app, &actor, &req.slot_name).await?)
+        }
+        "saves.history" => {
+            let caller = authenticate(app, headers).await?;
+            let req: HistoryParams = params(p)?;
+            let actor = saves::actor_for(app, &caller, req.user_id.as_deref()).await?;
+            ok(saves::history(app, &actor, req.slot_name.as_deref()).await?)
+        }
+        "saves.restore" => {
+            let caller = authenticate(app, headers).await?;
+            let req: RestoreParams = params(p)?;
+            let actor = saves::actor_for(app, &caller, req.user_id.as_deref()).await?;
+            ok(saves::restore(app, &actor, &req.slot_name, req.version).await?)
+        }
+        other => Err(ApiError::new(ErrorCode::METHOD_NOT_FOUND, "Method not found")
+            .field("method", format!("unknown method {other:?}"))
+            .status(StatusCode::NOT_FOUND)),
+    }
+}
+
+fn no_params(p: Map<String, Value>) -> Result<(), ApiError> {
+    match p.keys().next() {
+        Some(k) => Err(ApiError::invalid_params(k.clone(), format!("unknown field `{k}`; this method takes no params"))),
+        None => Ok(()),
+    }
+}

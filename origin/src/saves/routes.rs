@@ -1,0 +1,98 @@
+//! REST transport for cloud saves: the seed's `/api/v1/saves/:user_id[/:save_id]` routes.
+//! `:user_id` is the caller's own id (or `me`); a server key may name any player of its
+//! game. `:save_id` is a slot name, or the UUID `save_id` of one version.
+
+use axum::extract::{DefaultBodyLimit, State};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+
+use aethex_protocol::saves::{DeleteResponse, LoadResponse, RestoreRequest, SaveHistory, SaveList, SaveRequest, SaveResponse};
+
+use super::service::{self, actor_for};
+use crate::error::ApiResult;
+use crate::http::extract::{ApiJson, ApiPath, ApiQuery, Caller};
+use crate::state::AppState;
+
+/// Body limit of the save route: the largest save, base64-encoded, plus room for the
+/// JSON around it.
+pub fn save_body_limit(max_save_bytes: usize) -> usize {
+    max_save_bytes / 3 * 4 + 64 * 1024
+}
+
+pub fn router(max_save_bytes: usize) -> Router<AppState> {
+    Router::new()
+        .route(
+            "/api/v1/saves/{user_id}",
+            get(list_saves).post(save_game).layer(DefaultBodyLimit::max(save_body_limit(max_save_bytes))),
+        )
+        .route("/api/v1/saves/{user_id}/history", get(save_history))
+        .route("/api/v1/saves/{user_id}/{save_id}", get(load_save).delete(delete_save))
+        .route("/api/v1/saves/{user_id}/{save_id}/restore", post(restore_save))
+}
+
+async fn list_saves(State(app): State<AppState>, caller: Caller, ApiPath(user_id): ApiPath<String>) -> ApiResult<Json<SaveList>> {
+    let actor = actor_for(&app, &caller, Some(&user_id)).await?;
+    Ok(Json(service::list(&app, &actor).await?))
+}
+
+async fn save_game(
+    State(app): State<AppState>,
+    caller: Caller,
+    ApiPath(user_id): ApiPath<String>,
+    ApiJson(req): ApiJson<SaveRequest>,
+) -> ApiResult<Json<SaveResponse>> {
+    let actor = actor_for(&app, &caller, Some(&user_id)).await?;
+    Ok(Json(service::save(&app, &actor, req).await?))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HistoryQuery {
+    slot_name: Option<String>,
+}
+
+async fn save_history(
+    State(app): State<AppState>,
+    caller: Caller,
+    ApiPath(user_id): ApiPath<String>,
+    ApiQuery(q): ApiQuery<HistoryQuery>,
+) -> ApiResult<Json<SaveHistory>> {
+    let actor = actor_for(&app, &caller, Some(&user_id)).await?;
+    Ok(Json(service::history(&app, &actor, q.slot_name.as_deref()).await?))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LoadQuery {
+    version: Option<i64>,
+}
+
+async fn load_save(
+    State(app): State<AppState>,
+    caller: Caller,
+    ApiPath((user_id, save_id)): ApiPath<(String, String)>,
+    ApiQuery(q): ApiQuery<LoadQuery>,
+) -> ApiResult<Json<LoadResponse>> {
+    let actor = actor_for(&app, &caller, Some(&user_id)).await?;
+    Ok(Json(service::load(&app, &actor, &save_id, q.version).await?))
+}
+
+async fn delete_save(
+    State(app): State<AppState>,
+    caller: Caller,
+    ApiPath((user_id, save_id)): ApiPath<(String, String)>,
+) -> ApiResult<Json<DeleteResponse>> {
+    let actor = actor_for(&app, &caller, Some(&user_id)).await?;
+    Ok(Json(service::delete(&app, &actor, &save_id).await?))
+}
+
+async fn restore_save(
+    State(app): State<AppState>,
+    caller: Caller,
+    ApiPath((user_id, save_id)): ApiPath<(String, String)>,
+    ApiJson(req): ApiJson<RestoreRequest>,
+) -> ApiResult<Json<SaveResponse>> {
+    let actor = actor_for(&app, &caller, Some(&user_id)).await?;
+    Ok(Json(service::restore(&app, &actor, &save_id, req.version).await?))
+}

@@ -1,0 +1,141 @@
+//! Building and running the server: `Application::build` opens storage, loads keys,
+//! binds the listener (port 0 = any free port, for tests) and assembles the router.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, OnceLock};
+
+use axum::extract::DefaultBodyLimit;
+use axum::http::{header, HeaderName, Method};
+use axum::routing::{get, post};
+use axum::Router;
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use tokio::net::TcpListener;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+
+use crate::auth::email::{Mailer, OutboxMailer, SmtpMailer};
+use crate::auth::ratelimit::RateLimits;
+use crate::config::Config;
+use crate::crypto::{Passwords, SaveCipher, TokenKeys};
+use crate::db::Db;
+use crate::http::{middleware, ops};
+use crate::saves::routes::save_body_limit;
+use crate::state::{App, AppState};
+
+pub struct Application {
+    listener: TcpListener,
+    router: Router,
+    state: AppState,
+}
+
+/// The process-wide Prometheus recorder (metrics macros need a global one).
+fn metrics_handle() -> PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let recorder = PrometheusBuilder::new().build_recorder();
+            let handle = recorder.handle();
+            // Another recorder may already be installed (embedding); then ours only renders nothing.
+            let _ = metrics::set_global_recorder(recorder);
+            handle
+        })
+        .clone()
+}
+
+impl Application {
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        use anyhow::Context;
+        let data_dir = config.storage.data_dir.clone();
+        std::fs::create_dir_all(&data_dir).with_context(|| format!("creating data folder {}", data_dir.display()))?;
+        let db = Db::open(&config.storage, &config.database_path()).await.context("opening the database")?;
+        let keys_dir = data_dir.join("keys");
+        let tokens = TokenKeys::load(&keys_dir.join("jwt-signing.json"), &config.auth.issuer, config.auth.access_token_ttl_secs)?;
+        let save_cipher = SaveCipher::load(&keys_dir.join("save-encryption.json"))?;
+        let a = &config.auth;
+        let passwords = Passwords::new(a.argon2_memory_kib, a.argon2_iterations, a.argon2_parallelism)
+            .map_err(|e| anyhow::anyhow!("argon2 parameters: {e}"))?;
+        let mailer: Box<dyn Mailer> = if config.email.smtp_url.is_empty() {
+            Box::new(OutboxMailer { dir: data_dir.join("outbox"), from: config.email.from.clone() })
+        } else {
+            Box::new(SmtpMailer::new(config.email.smtp_url.expose(), &config.email.from).map_err(|e| anyhow::anyhow!("email.smtp_url: {e}"))?)
+        };
+        let listener = TcpListener::bind(config.server.listen).await.with_context(|| format!("binding {}", config.server.listen))?;
+        let bound = listener.local_addr()?;
+        let http = reqwest::Client::builder()
+            .user_agent(concat!("aethex-origin/", env!("CARGO_PKG_VERSION")))
+            .timeout(std::time::Duration::from_secs(15))
+            .build()?;
+        let app = App {
+            public_url: config.public_url(bound),
+            limits: RateLimits::new(a.rate_limit_per_ip_per_minute, a.rate_limit_per_account_per_minute),
+            db,
+            tokens,
+            passwords,
+            save_cipher,
+            mailer,
+            http,
+            metrics: metrics_handle(),
+            config,
+        };
+        let state = AppState(Arc::new(app));
+        crate::auth::ratelimit::spawn_sweeper(Arc::downgrade(&state.0));
+        let router = build_router(state.clone());
+        Ok(Self { listener, router, state })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener.local_addr().expect("bound listener has an address")
+    }
+
+    pub fn url(&self) -> String {
+        self.state.public_url.clone()
+    }
+
+    pub fn state(&self) -> AppState {
+        self.state.clone()
+    }
+
+    /// Serves until `shutdown` resolves, then finishes in-flight requests.
+    pub async fn run_until(self, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+        axum::serve(self.listener, self.router.into_make_service_with_connect_info::<SocketAddr>())
+            .with_graceful_shutdown(shutdown)
+            .await
+    }
+}
+
+pub fn build_router(state: AppState) -> Router {
+    let cfg = &state.config;
+    let max_save = cfg.saves.max_save_bytes;
+    let cors = cors_layer(&cfg.server.cors_origins);
+    Router::new()
+        .merge(crate::auth::routes::router())
+        .merge(crate::teams::routes::router())
+        .merge(crate::saves::routes::router(max_save))
+        .route("/api/v1/rpc", post(crate::rpc::rpc_endpoint).layer(DefaultBodyLimit::max(save_body_limit(max_save))))
+        .route("/healthz", get(ops::healthz))
+        .route("/readyz", get(ops::readyz))
+        .route("/metrics", get(ops::metrics))
+        .route("/.well-known/jwks.json", get(ops::jwks))
+        .fallback(middleware::not_found)
+        .layer(DefaultBodyLimit::max(cfg.server.max_body_bytes))
+        .layer(axum::middleware::from_fn(middleware::request_context))
+        .layer(cors)
+        .with_state(state)
+}
+
+fn cors_layer(origins: &[String]) -> CorsLayer {
+    let allow = if origins.iter().any(|o| o == "*") {
+        AllowOrigin::any()
+    } else {
+        AllowOrigin::list(origins.iter().filter_map(|o| o.parse().ok()))
+    };
+    CorsLayer::new()
+        .allow_origin(allow)
+        .allow_methods([Method::GET, Method::POST, Method::PUT, Method::PATCH, Method::DELETE])
+        .allow_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            HeaderName::from_static(aethex_protocol::headers::CLIENT_KEY),
+            HeaderName::from_static(aethex_protocol::headers::REQUEST_ID),
+        ])
+        .expose_headers([HeaderName::from_static(aethex_protocol::headers::REQUEST_ID), header::RETRY_AFTER])
+}

@@ -1,0 +1,35 @@
+//! Application state shared by every handler: `AppState(Arc<App>)`.
+
+use std::ops::Deref;
+use std::sync::Arc;
+
+use crate::auth::email::Mailer;
+use crate::auth::ratelimit::RateLimits;
+use crate::config::Config;
+use crate::crypto::{Passwords, SaveCipher, TokenKeys};
+use crate::db::Db;
+
+pub struct App {
+    pub config: Config,
+    pub db: Db,
+    pub tokens: TokenKeys,
+    pub passwords: Passwords,
+    pub save_cipher: SaveCipher,
+    pub mailer: Box<dyn Mailer>,
+    pub limits: RateLimits,
+    /// Outbound HTTP (OAuth providers, CAPTCHA verification).
+    pub http: reqwest::Client,
+    /// The URL this server is reached at.
+    pub public_url: String,
+    pub metrics: metrics_exporter_prometheus::PrometheusHandle,
+}
+
+#[derive(Clone)]
+pub struct AppState(pub Arc<App>);
+
+impl Deref for AppState {
+    type Target = App;
+    fn deref(&self) -> &App {
+        &self.0
+    }
+}

@@ -1,0 +1,51 @@
+//! Organizations (teams) own games; members have roles (owner > admin > developer >
+//! viewer) checked on every management route; games have a public client key and
+//! secret server keys.
+
+pub mod routes;
+pub mod service;
+pub mod store;
+
+use aethex_protocol::rpc::ErrorCode;
+use aethex_protocol::teams::Role;
+use aethex_protocol::validate::Invalid;
+
+use crate::db::DbError;
+use crate::error::ApiError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum TeamError {
+    #[error("{0}")]
+    Invalid(#[from] Invalid),
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error("needs role {needed:?}")]
+    Forbidden { needed: Role },
+    #[error("{0}")]
+    Conflict(&'static str),
+    #[error("invalid server key")]
+    BadServerKey,
+    #[error(transparent)]
+    Db(#[from] DbError),
+}
+
+impl From<libsql::Error> for TeamError {
+    fn from(e: libsql::Error) -> Self {
+        TeamError::Db(DbError::Sql(e))
+    }
+}
+
+impl From<TeamError> for ApiError {
+    fn from(e: TeamError) -> Self {
+        match e {
+            TeamError::Invalid(i) => i.into(),
+            TeamError::NotFound(what) => ApiError::not_found(what, format!("{what} not found")),
+            TeamError::Forbidden { needed } => {
+                ApiError::forbidden(format!("this needs the {} role or higher in the organization", needed.as_str()))
+            }
+            TeamError::Conflict(reason) => ApiError::new(ErrorCode::CONFLICT, "Conflict").reason(reason),
+            TeamError::BadServerKey => ApiError::unauthorized("server key is not valid"),
+            TeamError::Db(e) => ApiError::internal(e),
+        }
+    }
+}

@@ -1,0 +1,250 @@
+//! Team rules: who may manage which organization and game.
+
+use aethex_protocol::teams::{
+    AddMemberRequest, CreateGameRequest, CreateOrgRequest, CreateServerKeyRequest, CreatedServerKey, Game, GameList,
+    MemberList, Org, OrgList, Role, ServerKeyInfo, ServerKeyList, UpdateGameRequest, UpdateMemberRequest, CLIENT_KEY_PREFIX,
+    SERVER_KEY_PREFIX,
+};
+use aethex_protocol::validate::{DisplayName, Email, GameSlug, Invalid};
+
+use super::store::{self, GameRow};
+use super::TeamError;
+use crate::crypto::{hash_secret, random_hex, random_token, secrets_equal};
+use crate::db::{self, is_unique_violation};
+use crate::http::extract::{Player, ServerCaller};
+use crate::state::AppState;
+
+pub type TeamResult<T> = Result<T, TeamError>;
+
+/// The caller's role in `org_id`; non-members get "not found" so they learn nothing.
+async fn require_org_role(app: &AppState, player: &Player, org_id: &str, needed: Role) -> TeamResult<Role> {
+    let role = store::role_in_org(app.db.reader(), org_id, &player.user_id).await?.ok_or(TeamError::NotFound("organization"))?;
+    if !role.allows(needed) {
+        return Err(TeamError::Forbidden { needed });
+    }
+    Ok(role)
+}
+
+/// The game and the caller's role in its organization.
+async fn require_game_role(app: &AppState, player: &Player, game_id: &str, needed: Role) -> TeamResult<GameRow> {
+    let game = store::game_by_id(app.db.reader(), game_id).await?.ok_or(TeamError::NotFound("game"))?;
+    let role = store::role_in_org(app.db.reader(), &game.org_id, &player.user_id).await?.ok_or(TeamError::NotFound("game"))?;
+    if !role.allows(needed) {
+        return Err(TeamError::Forbidden { needed });
+    }
+    Ok(game)
+}
+
+pub async fn create_org(app: &AppState, player: &Player, req: CreateOrgRequest) -> TeamResult<Org> {
+    if player.roles.iter().any(|r| r == "guest") {
+        return Err(TeamError::Conflict("guest accounts cannot create organizations; link an email first"));
+    }
+    let name = DisplayName::parse(&req.name, "name")?;
+    let id = uuid::Uuid::new_v4().to_string();
+    let now = db::now();
+    {
+        let w = app.db.writer().await;
+        let tx = db::begin(&w).await?;
+        store::insert_org(&tx, &id, name.as_str(), &player.user_id, &now).await?;
+        tx.commit().await?;
+    }
+    Ok(Org { org_id: id, name: name.into_inner(), role: Role::Owner, created_at: now })
+}
+
+pub async fn list_orgs(app: &AppState, player: &Player) -> TeamResult<OrgList> {
+    Ok(OrgList { orgs: store::orgs_of_user(app.db.reader(), &player.user_id).await? })
+}
+
+pub async fn get_org(app: &AppState, player: &Player, org_id: &str) -> TeamResult<Org> {
+    let role = require_org_role(app, player, org_id, Role::Viewer).await?;
+    store::org_by_id(app.db.reader(), org_id, role).await?.ok_or(TeamError::NotFound("organization"))
+}
+
+pub async fn list_members(app: &AppState, player: &Player, org_id: &str) -> TeamResult<MemberList> {
+    require_org_role(app, player, org_id, Role::Viewer).await?;
+    Ok(MemberList { members: store::members(app.db.reader(), org_id).await? })
+}
+
+/// Only owners hand out or take away the owner role.
+fn check_grant(mine: Role, target_old: Option<Role>, target_new: Option<Role>) -> TeamResult<()> {
+    let touches_owner = target_old == Some(Role::Owner) || target_new == Some(Role::Owner);
+    if touches_owner && mine != Role::Owner {
+        return Err(TeamError::Forbidden { needed: Role::Owner });
+    }
+    Ok(())
+}
+
+pub async fn add_member(app: &AppState, player: &Player, org_id: &str, req: AddMemberRequest) -> TeamResult<MemberList> {
+    let mine = require_org_role(app, player, org_id, Role::Admin).await?;
+    let user = match (&req.email, &req.user_id) {
+        (Some(e), None) => {
+            let email = Email::parse(e)?;
+            crate::auth::store::user_by_email(app.db.reader(), email.as_str()).await?
+        }
+        (None, Some(id)) => crate::auth::store::user_by_id(app.db.reader(), id).await?,
+        _ => return Err(Invalid::new("email", "give exactly one of email and user_id").into()),
+    }
+    .ok_or(TeamError::NotFound("user"))?;
+    if user.is_guest {
+        return Err(TeamError::Conflict("guest accounts cannot join organizations"));
+    }
+    let w = app.db.writer().await;
+    let tx = db::begin(&w).await?;
+    let old = store::role_in_org(&tx, org_id, &user.id).await?;
+    if old.is_some() {
+        return Err(TeamError::Conflict("user is already a member; change the role instead"));
+    }
+    check_grant(mine, None, Some(req.role))?;
+    store::set_member(&tx, org_id, &user.id, req.role, &db::now()).await?;
+    tx.commit().await?;
+    drop(w);
+    list_members(app, player, org_id).await
+}
+
+pub async fn update_member(app: &AppState, player: &Player, org_id: &str, user_id: &str, req: UpdateMemberRequest) -> TeamResult<MemberList> {
+    let mine = require_org_role(app, player, org_id, Role::Admin).await?;
+    let w = app.db.writer().await;
+    let tx = db::begin(&w).await?;
+    let old = store::role_in_org(&tx, org_id, user_id).await?.ok_or(TeamError::NotFound("member"))?;
+    check_grant(mine, Some(old), Some(req.role))?;
+    if old == Role::Owner && req.role != Role::Owner && store::count_owners(&tx, org_id).await? <= 1 {
+        return Err(TeamError::Conflict("an organization needs at least one owner"));
+    }
+    store::set_member(&tx, org_id, user_id, req.role, &db::now()).await?;
+    tx.commit().await?;
+    drop(w);
+    list_members(app, player, org_id).await
+}
+
+pub async fn remove_member(app: &AppState, player: &Player, org_id: &str, user_id: &str) -> TeamResult<MemberList> {
+    // Anyone may leave; removing others needs admin.
+    let needed = if user_id == player.user_id { Role::Viewer } else { Role::Admin };
+    let mine = require_org_role(app, player, org_id, needed).await?;
+    let w = app.db.writer().await;
+    let tx = db::begin(&w).await?;
+    let old = store::role_in_org(&tx, org_id, user_id).await?.ok_or(TeamError::NotFound("member"))?;
+    if user_id != player.user_id {
+        check_grant(mine, Some(old), None)?;
+    }
+    if old == Role::Owner && store::count_owners(&tx, org_id).await? <= 1 {
+        return Err(TeamError::Conflict("an organization needs at least one owner"));
+    }
+    store::remove_member(&tx, org_id, user_id).await?;
+    tx.commit().await?;
+    drop(w);
+    if user_id == player.user_id {
+        return Ok(MemberList { members: vec![] });
+    }
+    list_members(app, player, org_id).await
+}
+
+fn new_client_key() -> String {
+    format!("{CLIENT_KEY_PREFIX}{}", random_token(18))
+}
+
+pub async fn create_game(app: &AppState, player: &Player, org_id: &str, req: CreateGameRequest) -> TeamResult<Game> {
+    require_org_role(app, player, org_id, Role::Admin).await?;
+    let slug = GameSlug::parse(&req.game_id)?;
+    let name = DisplayName::parse(&req.name, "name")?;
+    let row = GameRow {
+        id: slug.into_inner(),
+        org_id: org_id.to_string(),
+        name: name.into_inner(),
+        tier: req.tier.unwrap_or_default(),
+        client_key: new_client_key(),
+        created_at: db::now(),
+    };
+    let w = app.db.writer().await;
+    store::insert_game(&w, &row).await.map_err(|e| {
+        if is_unique_violation(&e) {
+            TeamError::Conflict("game_id is taken")
+        } else {
+            e.into()
+        }
+    })?;
+    Ok(row.into())
+}
+
+pub async fn list_games(app: &AppState, player: &Player, org_id: &str) -> TeamResult<GameList> {
+    require_org_role(app, player, org_id, Role::Viewer).await?;
+    let games = store::games_of_org(app.db.reader(), org_id).await?;
+    Ok(GameList { games: games.into_iter().map(Game::from).collect() })
+}
+
+pub async fn get_game(app: &AppState, player: &Player, game_id: &str) -> TeamResult<Game> {
+    Ok(require_game_role(app, player, game_id, Role::Viewer).await?.into())
+}
+
+pub async fn update_game(app: &AppState, player: &Player, game_id: &str, req: UpdateGameRequest) -> TeamResult<Game> {
+    require_game_role(app, player, game_id, Role::Admin).await?;
+    let name = req.name.as_deref().map(|n| DisplayName::parse(n, "name")).transpose()?;
+    {
+        let w = app.db.writer().await;
+        store::update_game(&w, game_id, name.as_ref().map(|n| n.as_str()), req.tier, None).await?;
+    }
+    get_game(app, player, game_id).await
+}
+
+/// Issues a new client key; builds carrying the old one stop working.
+pub async fn rotate_client_key(app: &AppState, player: &Player, game_id: &str) -> TeamResult<Game> {
+    require_game_role(app, player, game_id, Role::Admin).await?;
+    {
+        let w = app.db.writer().await;
+        store::update_game(&w, game_id, None, None, Some(&new_client_key())).await?;
+    }
+    get_game(app, player, game_id).await
+}
+
+pub async fn create_server_key(app: &AppState, player: &Player, game_id: &str, req: CreateServerKeyRequest) -> TeamResult<CreatedServerKey> {
+    require_game_role(app, player, game_id, Role::Developer).await?;
+    let name = DisplayName::parse(&req.name, "name")?;
+    let key_id = random_hex(8);
+    let secret = random_token(32);
+    let info = ServerKeyInfo {
+        key_id: key_id.clone(),
+        game_id: game_id.to_string(),
+        name: name.into_inner(),
+        created_at: db::now(),
+        last_used_at: None,
+    };
+    {
+        let w = app.db.writer().await;
+        store::insert_server_key(&w, &info, &hash_secret(&secret), &player.user_id).await?;
+    }
+    Ok(CreatedServerKey { info, key: format!("{SERVER_KEY_PREFIX}{key_id}_{secret}") })
+}
+
+pub async fn list_server_keys(app: &AppState, player: &Player, game_id: &str) -> TeamResult<ServerKeyList> {
+    require_game_role(app, player, game_id, Role::Viewer).await?;
+    Ok(ServerKeyList { keys: store::server_keys_of_game(app.db.reader(), game_id).await? })
+}
+
+pub async fn revoke_server_key(app: &AppState, player: &Player, game_id: &str, key_id: &str) -> TeamResult<ServerKeyList> {
+    require_game_role(app, player, game_id, Role::Developer).await?;
+    let n = {
+        let w = app.db.writer().await;
+        store::revoke_server_key(&w, game_id, key_id).await?
+    };
+    if n == 0 {
+        return Err(TeamError::NotFound("server key"));
+    }
+    list_server_keys(app, player, game_id).await
+}
+
+/// Checks a `aethex_sk_<key id>_<secret>` key.
+pub async fn verify_server_key(app: &AppState, presented: &str) -> TeamResult<ServerCaller> {
+    let rest = presented.strip_prefix(SERVER_KEY_PREFIX).ok_or(TeamError::BadServerKey)?;
+    let (key_id, secret) = rest.split_once('_').ok_or(TeamError::BadServerKey)?;
+    if key_id.len() != 16 || secret.is_empty() || secret.len() > 128 {
+        return Err(TeamError::BadServerKey);
+    }
+    let (game_id, stored) = store::server_key_secret(app.db.reader(), key_id).await?.ok_or(TeamError::BadServerKey)?;
+    if !secrets_equal(&stored, &hash_secret(secret)) {
+        return Err(TeamError::BadServerKey);
+    }
+    if store::server_key_use_stale(app.db.reader(), key_id).await? {
+        let w = app.db.writer().await;
+        store::touch_server_key(&w, key_id).await?;
+    }
+    Ok(ServerCaller { key_id: key_id.to_string(), game_id })
+}

@@ -1,0 +1,20 @@
+//! AeThex Cloud wire types, shared by origin, edges, relays and SDKs.
+//!
+//! This crate does no I/O and depends only on serde, serde_json and uuid, so it
+//! builds for `wasm32-unknown-unknown` (edge workers) as well as native targets.
+//!
+//! - [`rpc`]: the JSON-RPC 2.0 envelope and the error object every transport answers with.
+//! - [`auth`]: account, session and token bodies, access-token claims and JWKS.
+//! - [`saves`]: cloud-save requests, metadata and conflict details.
+//! - [`teams`]: organizations, members, games and keys.
+//! - [`validate`]: parse-don't-validate newtypes (`Email`, `Username`, `SlotName`, ...).
+//! - [`headers`]: header names used across parts.
+
+pub mod auth;
+pub mod headers;
+pub mod rpc;
+pub mod saves;
+pub mod teams;
+pub mod validate;
+
+pub use rpc::{ErrorCode, RpcError, RpcErrorData};

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Runs every test of the workspace. Installs what the tests need first (idempotent,
+# quick when already present). Used by the README and by .ci/run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/aethex-target}"
+export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+JOBS="${AETHEX_BUILD_JOBS:-2}"
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "toolchain targets"
+for t in wasm32-unknown-unknown; do
+  if ! rustup target list --installed | grep -qx "$t"; then
+    rustup target add "$t"
+  fi
+done
+
+step "protocol builds for wasm32-unknown-unknown (edge workers share it)"
+cargo build -j"$JOBS" -p aethex-protocol --target wasm32-unknown-unknown
+
+step "build binaries the end-to-end tests start"
+cargo build -j"$JOBS" --workspace --bins
+
+step "tests"
+cargo test -j"$JOBS" --workspace --no-fail-fast

@@ -1,0 +1,238 @@
+//! Test harness: starts the real `aethex` binary on 127.0.0.1 with an OS-chosen port
+//! and its own data folder, and hands out SDK clients and fixtures.
+//!
+//! The binary is found next to the test executable (`target/<profile>/aethex`) or at
+//! `$AETHEX_BIN`; `scripts/test-all.sh` builds it before the tests run.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use aethex_sdk::AeThexCloud;
+
+pub use aethex_sdk;
+
+/// Path of the `aethex` binary under test.
+pub fn aethex_bin() -> PathBuf {
+    if let Ok(p) = std::env::var("AETHEX_BIN") {
+        return PathBuf::from(p);
+    }
+    let exe = std::env::current_exe().expect("current exe");
+    // target/<profile>/deps/<test> -> target/<profile>/aethex
+    let dir = exe.parent().and_then(Path::parent).expect("target dir");
+    let bin = dir.join("aethex");
+    assert!(bin.exists(), "{} not found: build it first (cargo build --bin aethex) or set AETHEX_BIN", bin.display());
+    bin
+}
+
+/// A running origin process. Killed on drop.
+pub struct Origin {
+    pub url: String,
+    pub data_dir: PathBuf,
+    child: Option<Child>,
+    _tmp: Option<tempfile::TempDir>,
+    env: Vec<(String, String)>,
+}
+
+impl Origin {
+    /// Starts with a fresh data folder and the given `AETHEX_*` settings.
+    pub fn start(env: &[(&str, &str)]) -> Self {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let dir = tmp.path().to_path_buf();
+        let mut o = Self::start_in(&dir, env);
+        o._tmp = Some(tmp);
+        o
+    }
+
+    /// Starts on an existing data folder (restarts after a crash).
+    pub fn start_in(data_dir: &Path, env: &[(&str, &str)]) -> Self {
+        let env: Vec<(String, String)> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let mut cmd = Command::new(aethex_bin());
+        cmd.arg("serve")
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("AETHEX_SERVER__LISTEN", "127.0.0.1:0")
+            .env("AETHEX_STORAGE__DATA_DIR", data_dir)
+            .env("AETHEX_LOG__LEVEL", if std::env::var("TEST_LOG").is_ok() { "debug" } else { "warn" })
+            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .stdout(Stdio::piped())
+            .stderr(if std::env::var("TEST_LOG").is_ok() { Stdio::inherit() } else { Stdio::null() });
+        let mut child = cmd.spawn().expect("spawn aethex");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut lines = BufReader::new(stdout).lines();
+            while let Some(Ok(line)) = lines.next() {
+                if let Some(rest) = line.split("listening on ").nth(1) {
+                    let url = rest.split_whitespace().next().unwrap_or_default().to_string();
+                    let _ = tx.send(url);
+                }
+            }
+        });
+        let url = rx.recv_timeout(Duration::from_secs(30)).expect("aethex did not print its URL within 30 s");
+        Self { url, data_dir: data_dir.to_path_buf(), child: Some(child), _tmp: None, env }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map(|c| c.id()).unwrap_or(0)
+    }
+
+    /// SIGKILL: no shutdown, no flush.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Kills the process and starts a new one on the same data folder, settings and port.
+    pub fn restart_after_kill(mut self) -> Self {
+        self.kill();
+        let addr = self.url.trim_start_matches("http://").to_string();
+        let mut env: Vec<(&str, &str)> = self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        env.push(("AETHEX_SERVER__LISTEN", &addr));
+        let mut new = Origin::start_in(&self.data_dir, &env);
+        new._tmp = self._tmp.take();
+        new
+    }
+
+    pub fn sdk(&self) -> AeThexCloud {
+        AeThexCloud::new(&self.url)
+    }
+
+    pub fn http(&self) -> reqwest::Client {
+        reqwest::Client::new()
+    }
+
+    pub fn db_path(&self) -> PathBuf {
+        self.data_dir.join("aethex.db")
+    }
+
+    /// Messages written to the email outbox, oldest first.
+    pub fn outbox(&self) -> Vec<String> {
+        let dir = self.data_dir.join("outbox");
+        let mut files: Vec<PathBuf> = match std::fs::read_dir(&dir) {
+            Ok(rd) => rd.filter_map(|e| e.ok().map(|e| e.path())).collect(),
+            Err(_) => return vec![],
+        };
+        files.sort();
+        files.into_iter().filter_map(|p| std::fs::read_to_string(p).ok()).collect()
+    }
+
+    /// The token of the newest outbox message to `to` whose subject contains `subject`.
+    pub fn token_from_outbox(&self, to: &str, subject: &str) -> Option<String> {
+        self.outbox()
+            .into_iter()
+            .rev()
+            .find(|m| m.contains(&format!("To: {to}")) && m.contains(subject))
+            .and_then(|m| m.lines().find_map(|l| l.trim().strip_prefix("Token: ").map(|t| t.trim().to_string())))
+    }
+
+    /// Registers a developer, an organization and a game; returns the fixture.
+    pub async fn game(&self, game_id: &str) -> GameFixture {
+        let dev = self.sdk();
+        let email = format!("dev-{}@studio.test", uuid::Uuid::new_v4().simple());
+        let username = format!("dev{}", &uuid::Uuid::new_v4().simple().to_string()[..10]);
+        dev.auth().register(&email, "developer-password", &username).await.expect("register developer");
+        let token = dev.token().expect("token");
+        let c = reqwest::Client::new();
+        let org: Value = c
+            .post(format!("{}/api/v1/orgs", self.url))
+            .bearer_auth(&token)
+            .json(&json!({"name": "Test Studio"}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let org_id = org["org_id"].as_str().expect("org_id").to_string();
+        let game: Value = c
+            .post(format!("{}/api/v1/orgs/{org_id}/games", self.url))
+            .bearer_auth(&token)
+            .json(&json!({"game_id": game_id, "name": "Test Game"}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let client_key = game["client_key"].as_str().expect("client_key").to_string();
+        GameFixture { url: self.url.clone(), org_id, game_id: game_id.to_string(), client_key, developer: dev, developer_email: email }
+    }
+}
+
+impl Drop for Origin {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+pub struct GameFixture {
+    pub url: String,
+    pub org_id: String,
+    pub game_id: String,
+    pub client_key: String,
+    /// Signed-in owner of the organization.
+    pub developer: AeThexCloud,
+    pub developer_email: String,
+}
+
+impl GameFixture {
+    /// A client for this game (not signed in).
+    pub fn client(&self) -> AeThexCloud {
+        AeThexCloud::new(&self.url).with_client_key(&self.client_key)
+    }
+
+    /// A new guest player of this game, signed in.
+    pub async fn player(&self) -> AeThexCloud {
+        let c = self.client();
+        c.auth().login_device(&format!("device-{}", uuid::Uuid::new_v4().simple())).await.expect("device login");
+        c
+    }
+
+    /// A new email player of this game, signed in. Returns (client, email, password).
+    pub async fn email_player(&self) -> (AeThexCloud, String, String) {
+        let c = self.client();
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        let email = format!("player-{id}@example.com");
+        let password = "player-password-1".to_string();
+        c.auth().register(&email, &password, &format!("p{}", &id[..12])).await.expect("register player");
+        (c, email, password)
+    }
+}
+
+/// A POST with a JSON body built by hand (for malformed-input tests).
+pub async fn raw(
+    method: reqwest::Method,
+    url: &str,
+    token: Option<&str>,
+    content_type: Option<&str>,
+    body: impl Into<reqwest::Body>,
+) -> (u16, Value) {
+    let mut req = reqwest::Client::new().request(method, url).body(body);
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    if let Some(ct) = content_type {
+        req = req.header("content-type", ct);
+    }
+    let resp = req.send().await.expect("request");
+    let status = resp.status().as_u16();
+    let text = resp.text().await.unwrap_or_default();
+    (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+}
+
+/// Asserts the seed's error shape: `{"jsonrpc":"2.0","error":{"code":int,"message":str,"data":{...}}}`.
+pub fn assert_error_shape(body: &Value) -> &Value {
+    assert_eq!(body["jsonrpc"], "2.0", "not an error envelope: {body}");
+    let err = &body["error"];
+    assert!(err["code"].is_i64(), "error.code missing: {body}");
+    assert!(err["message"].is_string(), "error.message missing: {body}");
+    assert!(err["data"].is_object(), "error.data missing: {body}");
+    assert!(err["data"]["reason"].is_string(), "error.data.reason missing: {body}");
+    err
+}

@@ -1,0 +1,10 @@
+//! End-to-end tests: each starts the real `aethex` binary on 127.0.0.1:0 with its own
+//! data folder and drives it over HTTP, mostly through `aethex-sdk`.
+
+mod auth;
+mod durability;
+mod ops;
+mod rpc;
+mod saves;
+mod security;
+mod teams;
