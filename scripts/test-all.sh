@@ -17,6 +17,15 @@ for t in wasm32-unknown-unknown; do
   fi
 done
 
+step "npm tools of the tests (pinned, installed outside the clone)"
+NPM_DIR="${AETHEX_NPM_DIR:-$HOME/.cache/aethex-tools/npm}"
+mkdir -p "$NPM_DIR"
+if ! cmp -s tests/oauth/package-lock.json "$NPM_DIR/package-lock.json" || [ ! -d "$NPM_DIR/node_modules/oauth2-mock-server" ]; then
+  cp tests/oauth/package.json tests/oauth/package-lock.json "$NPM_DIR/"
+  (cd "$NPM_DIR" && npm ci --no-audit --no-fund --loglevel=error)
+fi
+export AETHEX_NPM_DIR="$NPM_DIR"
+
 step "protocol builds for wasm32-unknown-unknown (edge workers share it)"
 cargo build -j"$JOBS" -p aethex-protocol --target wasm32-unknown-unknown
 

@@ -13,7 +13,7 @@ use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 
-use aethex_protocol::rpc::{ErrorCode, RpcError, RpcResponse};
+use aethex_protocol::rpc::{ErrorCode, ErrorEnvelope, RpcError};
 use aethex_protocol::validate::Invalid;
 
 tokio::task_local! {
@@ -112,7 +112,7 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.http_status();
         let id = current_request_id().map(Value::String).unwrap_or(Value::Null);
-        let body = RpcResponse::<Value>::failure(id, self.error);
+        let body = ErrorEnvelope::new(id, self.error);
         let mut resp = (status, axum::Json(body)).into_response();
         if let Some(secs) = self.retry_after {
             if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {

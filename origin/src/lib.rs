@@ -10,6 +10,7 @@ pub mod crypto;
 pub mod db;
 pub mod error;
 pub mod http;
+pub mod openapi;
 pub mod rpc;
 pub mod saves;
 pub mod startup;

@@ -12,7 +12,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use aethex_protocol::rpc::{ErrorCode, RpcResponse, JSONRPC_VERSION};
+use aethex_protocol::rpc::{ErrorCode, ErrorEnvelope, RpcResponse, JSONRPC_VERSION};
 use aethex_protocol::saves::{DeleteParams, HistoryParams, ListParams, LoadParams, RestoreParams, SaveRequest};
 
 use crate::auth::service as auth;
@@ -40,6 +40,8 @@ pub const METHODS: &[&str] = &[
     "auth.verify_email",
     "auth.request_password_reset",
     "auth.reset_password",
+    "auth.oauth_start",
+    "auth.oauth_complete",
     "saves.save",
     "saves.load",
     "saves.list",
@@ -98,7 +100,7 @@ fn to_response(id: Value, result: Result<Value, ApiError>) -> RpcResponse<Value>
 fn single_error(id: Value, e: ApiError) -> Response {
     let status = e.http_status();
     let retry = e.retry_after;
-    let mut resp = (status, Json(RpcResponse::<Value>::failure(id, e.error))).into_response();
+    let mut resp = (status, Json(ErrorEnvelope::new(id, e.error))).into_response();
     if let Some(secs) = retry {
         if let Ok(v) = secs.to_string().parse() {
             resp.headers_mut().insert(axum::http::header::RETRY_AFTER, v);
@@ -170,6 +172,18 @@ async fn dispatch(
         "auth.verify_email" => ok(auth::verify_email(app, params(p)?).await?),
         "auth.request_password_reset" => ok(auth::request_password_reset(app, params(p)?, client).await?),
         "auth.reset_password" => ok(auth::reset_password(app, params(p)?, client).await?),
+        "auth.oauth_start" => {
+            let provider = match p.remove("provider") {
+                Some(Value::String(s)) => s,
+                _ => return Err(ApiError::invalid_params("provider", "provider must be google, github or discord")),
+            };
+            let player = match crate::http::extract::bearer(headers)? {
+                Some(_) => Some(authenticate_player(app, headers).await?),
+                None => None,
+            };
+            ok(crate::auth::oauth::start(app, &provider, player.as_ref(), params(p)?, client).await?)
+        }
+        "auth.oauth_complete" => ok(crate::auth::oauth::complete(app, params(p)?, client).await?),
         "auth.logout" => {
             let player = authenticate_player(app, headers).await?;
             ok(auth::logout(app, &player, params(p)?).await?)

@@ -111,6 +111,7 @@ pub fn build_router(state: AppState) -> Router {
         .merge(crate::teams::routes::router())
         .merge(crate::saves::routes::router(max_save))
         .route("/api/v1/rpc", post(crate::rpc::rpc_endpoint).layer(DefaultBodyLimit::max(save_body_limit(max_save))))
+        .route("/api/v1/openapi.json", get(crate::openapi::openapi_json))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))

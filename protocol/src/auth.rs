@@ -5,6 +5,7 @@ use serde_json::Value;
 
 /// `POST /api/v1/auth/register` (`auth.register`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RegisterRequest {
     pub email: String,
@@ -17,6 +18,7 @@ pub struct RegisterRequest {
 
 /// `POST /api/v1/auth/login` (`auth.login`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct LoginRequest {
     pub email: String,
@@ -26,6 +28,7 @@ pub struct LoginRequest {
 /// `POST /api/v1/auth/device` (`auth.device_login`): guest login by a per-install device id.
 /// The first call creates a guest account; later calls with the same id log into it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct DeviceLoginRequest {
     pub device_id: String,
@@ -35,6 +38,7 @@ pub struct DeviceLoginRequest {
 
 /// `POST /api/v1/auth/refresh` (`auth.refresh`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RefreshRequest {
     pub refresh_token: String,
@@ -43,6 +47,7 @@ pub struct RefreshRequest {
 /// Answer of every login-like call: the seed's `{user_id, token, refresh_token}` plus
 /// the token lifetime and the profile.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LoginResponse {
     pub user_id: String,
     pub token: String,
@@ -55,6 +60,7 @@ pub struct LoginResponse {
 
 /// `GET /api/v1/auth/profile`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Profile {
     pub user_id: String,
     #[serde(default)]
@@ -74,11 +80,13 @@ pub struct Profile {
 /// `PUT /api/v1/auth/profile` (`auth.update_profile`). Absent fields stay as they are;
 /// `avatar_url: null` clears the avatar.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct UpdateProfileRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub username: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none", with = "double_option")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     pub avatar_url: Option<Option<String>>,
     /// A JSON object (at most 16 KiB serialized).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -87,6 +95,7 @@ pub struct UpdateProfileRequest {
 
 /// `POST /api/v1/auth/link` (`auth.link_email`): give a guest account an email and password.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct LinkEmailRequest {
     pub email: String,
@@ -98,6 +107,7 @@ pub struct LinkEmailRequest {
 /// `POST /api/v1/auth/verify-email` and `POST /api/v1/auth/password-reset`: a token
 /// received by email.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct VerifyEmailRequest {
     pub token: String,
@@ -105,6 +115,7 @@ pub struct VerifyEmailRequest {
 
 /// `POST /api/v1/auth/password-reset/request`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct PasswordResetRequest {
     pub email: String,
@@ -112,6 +123,7 @@ pub struct PasswordResetRequest {
 
 /// `POST /api/v1/auth/password-reset`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct PasswordResetConfirm {
     pub token: String,
@@ -120,6 +132,7 @@ pub struct PasswordResetConfirm {
 
 /// `POST /api/v1/auth/password` (signed in): change the password.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ChangePasswordRequest {
     pub current_password: String,
@@ -129,6 +142,7 @@ pub struct ChangePasswordRequest {
 /// `POST /api/v1/auth/logout`: ends the session of the presented access token; with a
 /// `refresh_token`, ends that token's session instead.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct LogoutRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -137,6 +151,7 @@ pub struct LogoutRequest {
 
 /// Answer of logout calls.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LogoutResponse {
     /// Number of sessions ended.
     pub sessions_revoked: u64,
@@ -144,12 +159,14 @@ pub struct LogoutResponse {
 
 /// Answer of calls that only acknowledge (`accepted: true`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Accepted {
     pub accepted: bool,
 }
 
 /// One signed-in session (`GET /api/v1/auth/sessions`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SessionInfo {
     pub session_id: String,
     pub created_at: String,
@@ -166,6 +183,7 @@ pub struct SessionInfo {
 
 /// `POST /api/v1/auth/oauth/{provider}`: begin an OAuth login (authorization code + PKCE).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct OAuthStartRequest {
     /// Where the browser goes after the provider's callback (a loopback URL of the game,
@@ -176,6 +194,7 @@ pub struct OAuthStartRequest {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct OAuthStartResponse {
     /// Open this in the player's browser.
     pub authorize_url: String,
@@ -187,6 +206,7 @@ pub struct OAuthStartResponse {
 
 /// `POST /api/v1/auth/oauth/complete`: collect the tokens once the browser has finished.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct OAuthCompleteRequest {
     pub state: String,
@@ -195,6 +215,7 @@ pub struct OAuthCompleteRequest {
 
 /// Claims of an access token (JWT, EdDSA, `kid` in the header).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AccessClaims {
     /// Issuer (the origin's configured issuer name).
     pub iss: String,
@@ -215,6 +236,7 @@ pub struct AccessClaims {
 
 /// One public key of `/.well-known/jwks.json` (RFC 8037 OKP key).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Jwk {
     pub kty: String,
     pub crv: String,
@@ -227,6 +249,7 @@ pub struct Jwk {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct JwkSet {
     pub keys: Vec<Jwk>,
 }

@@ -17,6 +17,7 @@ pub const JSONRPC_VERSION: &str = "2.0";
 /// `-32000 - (status - 400)`, so it says which HTTP status REST uses (`-32001` = 401,
 /// `-32009` = 409, ...); `-32050` is "temporarily unavailable" (503).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ErrorCode(pub i32);
 
 impl ErrorCode {
@@ -67,6 +68,7 @@ impl<'de> Deserialize<'de> for ErrorCode {
 /// `error.data`: which field was wrong and why, plus optional details
 /// (for a save conflict: the server's current copy).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RpcErrorData {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
@@ -74,11 +76,13 @@ pub struct RpcErrorData {
     pub reason: Option<String>,
     /// Extra machine-readable details, flattened next to `field` and `reason`.
     #[serde(flatten, default, skip_serializing_if = "serde_json::Map::is_empty")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub details: serde_json::Map<String, Value>,
 }
 
 /// The seed's error object.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RpcError {
     pub code: ErrorCode,
     pub message: String,
@@ -142,6 +146,7 @@ impl std::error::Error for RpcError {}
 pub type RequestId = Value;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RpcRequest {
     pub jsonrpc: String,
     #[serde(default)]
@@ -198,8 +203,22 @@ impl<T> RpcResponse<T> {
     }
 }
 
-/// Body of an error answer on REST: the envelope without a result.
-pub type ErrorEnvelope = RpcResponse<Value>;
+/// Body of every error answer on REST (and of a failed JSON-RPC call): the envelope with
+/// `error` and no `result`. `id` is the JSON-RPC id, or on REST the request id.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ErrorEnvelope {
+    pub jsonrpc: String,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    pub id: RequestId,
+    pub error: RpcError,
+}
+
+impl ErrorEnvelope {
+    pub fn new(id: RequestId, error: RpcError) -> Self {
+        Self { jsonrpc: JSONRPC_VERSION.into(), id, error }
+    }
+}
 
 #[cfg(test)]
 mod tests {

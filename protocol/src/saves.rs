@@ -5,6 +5,7 @@ use serde_json::Value;
 
 /// What to do when `base_version` is behind the slot's current version.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ConflictPolicy {
     /// Answer 409 with the server's current copy (default).
@@ -23,6 +24,7 @@ pub enum ConflictPolicy {
 
 /// Which side wins a conflicting path in a merge.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum MergePrefer {
     Client,
@@ -32,6 +34,7 @@ pub enum MergePrefer {
 /// `POST /api/v1/saves/{user_id}` (`saves.save`). Exactly one of `data` (any JSON value)
 /// and `data_base64` (a binary save) is given.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct SaveRequest {
     pub slot_name: String,
@@ -59,6 +62,7 @@ pub struct SaveRequest {
 /// The seed's save metadata, with `version` the slot's revision counter and the game's
 /// build version in `game_version`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SaveMetadata {
     pub save_id: String,
     pub user_id: String,
@@ -88,6 +92,7 @@ pub struct SaveMetadata {
 
 /// Answer of a save: the stored version's metadata plus what happened on a conflict.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SaveResponse {
     #[serde(flatten)]
     pub metadata: SaveMetadata,
@@ -101,6 +106,7 @@ pub struct SaveResponse {
 
 /// A path (JSON Pointer) changed differently by both sides of a merge.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct MergeConflict {
     pub path: String,
     #[serde(default)]
@@ -113,6 +119,7 @@ pub struct MergeConflict {
 
 /// `GET /api/v1/saves/{user_id}/{slot_or_save_id}` (`saves.load`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LoadResponse {
     pub metadata: SaveMetadata,
     /// The save, for JSON saves.
@@ -126,6 +133,7 @@ pub struct LoadResponse {
 /// One entry of `GET /api/v1/saves/{user_id}` (`saves.list`): the seed's `name`,
 /// `timestamp` (from the metadata), `size` and the full metadata, in one flat object.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SaveListEntry {
     pub name: String,
     pub size: i64,
@@ -141,6 +149,7 @@ impl SaveListEntry {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SaveList {
     pub saves: Vec<SaveListEntry>,
     /// Bytes stored for this user and game, all kept versions counted.
@@ -150,12 +159,14 @@ pub struct SaveList {
 
 /// `GET /api/v1/saves/{user_id}/history` (`saves.history`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SaveHistory {
     pub versions: Vec<SaveMetadata>,
 }
 
 /// `saves.load` params.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct LoadParams {
     pub slot_name: String,
@@ -168,6 +179,7 @@ pub struct LoadParams {
 
 /// `saves.delete` params.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct DeleteParams {
     pub slot_name: String,
@@ -177,6 +189,7 @@ pub struct DeleteParams {
 
 /// `saves.history` params and the query of the history route.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct HistoryParams {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -187,6 +200,7 @@ pub struct HistoryParams {
 
 /// `saves.list` params.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ListParams {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -196,6 +210,7 @@ pub struct ListParams {
 /// `POST /api/v1/saves/{user_id}/{slot}/restore` (`saves.restore`): write an old
 /// version's data as the slot's next version.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RestoreRequest {
     pub version: i64,
@@ -203,6 +218,7 @@ pub struct RestoreRequest {
 
 /// `saves.restore` params.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RestoreParams {
     pub slot_name: String,
@@ -213,6 +229,7 @@ pub struct RestoreParams {
 
 /// Answer of a delete.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DeleteResponse {
     pub slot_name: String,
     pub versions_deleted: u64,

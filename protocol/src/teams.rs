@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 
 /// A member's role in an organization, from most to least powerful.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     Viewer,
@@ -40,6 +41,7 @@ impl Role {
 
 /// Storage tier of a game: the seed's pricing tiers bound save bytes per player.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Tier {
     #[default]
@@ -68,12 +70,14 @@ impl Tier {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct CreateOrgRequest {
     pub name: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Org {
     pub org_id: String,
     pub name: String,
@@ -83,12 +87,14 @@ pub struct Org {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct OrgList {
     pub orgs: Vec<Org>,
 }
 
 /// `POST /api/v1/orgs/{org_id}/members`: add an existing account by email or user id.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct AddMemberRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -100,12 +106,14 @@ pub struct AddMemberRequest {
 
 /// `PUT /api/v1/orgs/{org_id}/members/{user_id}`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct UpdateMemberRequest {
     pub role: Role,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Member {
     pub user_id: String,
     pub username: String,
@@ -114,12 +122,14 @@ pub struct Member {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct MemberList {
     pub members: Vec<Member>,
 }
 
 /// `POST /api/v1/orgs/{org_id}/games`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct CreateGameRequest {
     /// The game's slug id, e.g. `my-awesome-game`.
@@ -131,6 +141,7 @@ pub struct CreateGameRequest {
 
 /// `PATCH /api/v1/games/{game_id}`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct UpdateGameRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -140,6 +151,7 @@ pub struct UpdateGameRequest {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Game {
     pub game_id: String,
     pub org_id: String,
@@ -151,12 +163,14 @@ pub struct Game {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct GameList {
     pub games: Vec<Game>,
 }
 
 /// `POST /api/v1/games/{game_id}/server-keys`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct CreateServerKeyRequest {
     pub name: String,
@@ -164,6 +178,7 @@ pub struct CreateServerKeyRequest {
 
 /// A server key as listed (the secret is shown only once, at creation).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ServerKeyInfo {
     pub key_id: String,
     pub game_id: String,
@@ -175,6 +190,7 @@ pub struct ServerKeyInfo {
 
 /// Answer of key creation: use `key` as `Authorization: Bearer <key>`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CreatedServerKey {
     #[serde(flatten)]
     pub info: ServerKeyInfo,
@@ -182,6 +198,7 @@ pub struct CreatedServerKey {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ServerKeyList {
     pub keys: Vec<ServerKeyInfo>,
 }

@@ -236,3 +236,57 @@ pub fn assert_error_shape(body: &Value) -> &Value {
     assert!(err["data"]["reason"].is_string(), "error.data.reason missing: {body}");
     err
 }
+
+/// A real OAuth 2.0 / OIDC server (npm `oauth2-mock-server`) on 127.0.0.1, configured by
+/// `tests/oauth/mock-oauth.mjs`. Killed on drop.
+pub struct OAuthServer {
+    pub issuer: String,
+    child: Child,
+}
+
+impl OAuthServer {
+    pub fn start() -> Self {
+        let npm_dir = std::env::var("AETHEX_NPM_DIR").unwrap_or_else(|_| {
+            format!("{}/.cache/aethex-tools/npm", std::env::var("HOME").unwrap_or_default())
+        });
+        assert!(
+            Path::new(&npm_dir).join("node_modules/oauth2-mock-server").exists(),
+            "oauth2-mock-server is not installed in {npm_dir}; run scripts/test-all.sh (it installs it)"
+        );
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("oauth/mock-oauth.mjs");
+        let mut child = Command::new("node")
+            .arg(script)
+            .env("AETHEX_NPM_DIR", &npm_dir)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start node");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line).expect("read issuer");
+        let v: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("mock OAuth server said {line:?}: {e}"));
+        Self { issuer: v["issuer"].as_str().expect("issuer").to_string(), child }
+    }
+
+    /// `AETHEX_*` settings that point a provider of the origin at this server.
+    pub fn provider_env(&self, provider: &str) -> Vec<(String, String)> {
+        let p = provider.to_ascii_uppercase();
+        let k = |s: &str| format!("AETHEX_AUTH__OAUTH__{p}__{s}");
+        vec![
+            (k("CLIENT_ID"), format!("{provider}-client")),
+            (k("CLIENT_SECRET"), format!("{provider}-secret")),
+            (k("AUTHORIZE_URL"), format!("{}/authorize", self.issuer)),
+            (k("TOKEN_URL"), format!("{}/token", self.issuer)),
+            (k("USERINFO_URL"), format!("{}/userinfo", self.issuer)),
+            (k("JWKS_URL"), format!("{}/jwks", self.issuer)),
+            (k("ISSUER"), self.issuer.clone()),
+        ]
+    }
+}
+
+impl Drop for OAuthServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

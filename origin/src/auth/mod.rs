@@ -2,6 +2,7 @@
 //! email verification, password reset, refresh-token rotation, logout, OAuth.
 
 pub mod email;
+pub mod oauth;
 pub mod ratelimit;
 pub mod routes;
 pub mod service;

@@ -2,19 +2,23 @@
 //! calls one service function, and answers JSON; errors render the seed's error object.
 
 use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 
 use aethex_protocol::auth::{
     Accepted, ChangePasswordRequest, DeviceLoginRequest, LinkEmailRequest, LoginRequest, LoginResponse, LogoutRequest,
-    LogoutResponse, PasswordResetConfirm, PasswordResetRequest, Profile, RefreshRequest, RegisterRequest, SessionInfo,
+    LogoutResponse, OAuthCompleteRequest, OAuthStartRequest, OAuthStartResponse, PasswordResetConfirm, PasswordResetRequest, Profile, RefreshRequest, RegisterRequest, SessionInfo,
     UpdateProfileRequest, VerifyEmailRequest,
 };
 
+use aethex_protocol::rpc::ErrorEnvelope;
+
 use super::service;
 use crate::error::ApiResult;
-use crate::http::extract::{ApiJson, ApiQuery, ClientInfo, OptionalJson, Player};
+use crate::http::extract::{authenticate_player, bearer, ApiJson, ApiPath, ApiQuery, ClientInfo, OptionalJson, Player};
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -33,8 +37,12 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/auth/verify-email", post(verify_email).get(verify_email_link))
         .route("/api/v1/auth/password-reset/request", post(request_password_reset))
         .route("/api/v1/auth/password-reset", post(reset_password))
+        .route("/api/v1/auth/oauth/complete", post(oauth_complete))
+        .route("/api/v1/auth/oauth/{provider}", post(oauth_start))
+        .route("/api/v1/auth/oauth/{provider}/callback", get(oauth_callback))
 }
 
+#[utoipa::path(post, path = "/api/v1/auth/register", tag = "auth", summary = "Create an email account (and sign in).", request_body = RegisterRequest, params(("x-aethex-client-key" = Option<String>, Header, description = "The game's client key")), responses((status = 201, body = LoginResponse), (status = "4XX", body = ErrorEnvelope), (status = "5XX", body = ErrorEnvelope)))]
 async fn register(
     State(app): State<AppState>,
     client: ClientInfo,
@@ -43,10 +51,12 @@ async fn register(
     Ok((StatusCode::CREATED, Json(service::register(&app, req, &client).await?)))
 }
 
+#[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", summary = "Sign in with email and password.", request_body = LoginRequest, params(("x-aethex-client-key" = Option<String>, Header, description = "The game's client key")), responses((status = 200, body = LoginResponse), (status = "4XX", body = ErrorEnvelope), (status = "5XX", body = ErrorEnvelope)))]
 async fn login(State(app): State<AppState>, client: ClientInfo, ApiJson(req): ApiJson<LoginRequest>) -> ApiResult<Json<LoginResponse>> {
     Ok(Json(service::login(&app, req, &client).await?))
 }
 
+#[utoipa::path(post, path = "/api/v1/auth/device", tag = "auth", summary = "Guest sign-in by a per-install device id.", request_body = DeviceLoginRequest, params(("x-aethex-client-key" = Option<String>, Header, description = "The game's client key")), responses((status = 200, body = LoginResponse), (status = "4XX", body = ErrorEnvelope), (status = "5XX", body = ErrorEnvelope)))]
 async fn device_login(
     State(app): State<AppState>,
     client: ClientInfo,
@@ -55,52 +65,64 @@ async fn device_login(
     Ok(Json(service::device_login(&app, req, &client).await?))
 }
 
+#[utoipa::path(post, path = "/api/v1/auth/refresh", tag = "auth", summary = "Rotate the refresh token for a new access token.", request_body = RefreshRequest, responses((status = 200, body = LoginResponse), (status = "4XX", body = ErrorEnvelope), (status = "5XX", body = ErrorEnvelope)))]
 async fn refresh(State(app): State<AppState>, client: ClientInfo, ApiJson(req): ApiJson<RefreshRequest>) -> ApiResult<Json<LoginResponse>> {
     Ok(Json(service::refresh(&app, req, &client).await?))
 }
 
+#[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth", summary = "End this session (or the session of the given refresh token).", request_body = LogoutRequest, responses((status = 200, body = LogoutResponse), (status = "4XX", body = ErrorEnvelope), (status = "5XX", body = ErrorEnvelope)), security(("bearer" = [])))]
 async fn logout(State(app): State<AppState>, player: Player, OptionalJson(req): OptionalJson<LogoutRequest>) -> ApiResult<Json<LogoutResponse>> {
     Ok(Json(service::logout(&app, &player, req).await?))
 }
 
+#[utoipa::path(post, path = "/api/v1/auth/logout-all", tag = "auth", summary = "End every session of the account.", responses((status = 200, body = LogoutResponse), (status = "4XX", body = ErrorEnvelope), (status = "5XX", body = ErrorEnvelope)), security(("bearer" = [])))]
 async fn logout_all(State(app): State<AppState>, player: Player) -> ApiResult<Json<LogoutResponse>> {
     Ok(Json(service::logout_all(&app, &player).await?))
 }
 
+#[utoipa::path(get, path = "/api/v1/auth/profile", tag = "auth", summary = "The signed-in account.", responses((status = 200, body = Profile), (status = "4XX", body = ErrorEnvelope), (status = "5XX", body = ErrorEnvelope)), security(("bearer" = [])))]
 async fn get_profile(State(app): State<AppState>, player: Player) -> ApiResult<Json<Profile>> {
     Ok(Json(service::get_profile(&app, &player).await?))
 }
 
+#[utoipa::path(put, path = "/api/v1/auth/profile", tag = "auth", summary = "Change username, avatar or preferences.", request_body = UpdateProfileRequest, responses((status = 200, body = Profile), (status = "4XX", body = ErrorEnvelope), (status = "5XX", body = ErrorEnvelope)), security(("bearer" = [])))]
 async fn update_profile(State(app): State<AppState>, player: Player, ApiJson(req): ApiJson<UpdateProfileRequest>) -> ApiResult<Json<Profile>> {
     Ok(Json(service::update_profile(&app, &player, req).await?))
 }
 
+#[utoipa::path(post, path = "/api/v1/auth/link", tag = "auth", summary = "Give a guest account an email and password.", request_body = LinkEmailRequest, responses((status = 200, body = Profile), (status = "4XX", body = ErrorEnvelope), (status = "5XX", body = ErrorEnvelope)), security(("bearer" = [])))]
 async fn link_email(State(app): State<AppState>, player: Player, ApiJson(req): ApiJson<LinkEmailRequest>) -> ApiResult<Json<Profile>> {
     Ok(Json(service::link_email(&app, &player, req).await?))
 }
 
+#[utoipa::path(get, path = "/api/v1/auth/sessions", tag = "auth", summary = "Live sessions of the account.", responses((status = 200, description = "{\"sessions\": [SessionInfo]}", body = Object), (status = "4XX", body = ErrorEnvelope), (status = "5XX", body = ErrorEnvelope)), security(("bearer" = [])))]
 async fn list_sessions(State(app): State<AppState>, player: Player) -> ApiResult<Json<serde_json::Value>> {
     let sessions: Vec<SessionInfo> = service::list_sessions(&app, &player).await?;
     Ok(Json(serde_json::json!({ "sessions": sessions })))
 }
 
+#[utoipa::path(post, path = "/api/v1/auth/password", tag = "auth", summary = "Change the password; ends the other sessions.", request_body = ChangePasswordRequest, responses((status = 200, body = Accepted), (status = "4XX", body = ErrorEnvelope), (status = "5XX", body = ErrorEnvelope)), security(("bearer" = [])))]
 async fn change_password(State(app): State<AppState>, player: Player, ApiJson(req): ApiJson<ChangePasswordRequest>) -> ApiResult<Json<Accepted>> {
     Ok(Json(service::change_password(&app, &player, req).await?))
 }
 
+#[utoipa::path(post, path = "/api/v1/auth/verify-email/request", tag = "auth", summary = "Email a verification token.", responses((status = 200, body = Accepted), (status = "4XX", body = ErrorEnvelope), (status = "5XX", body = ErrorEnvelope)), security(("bearer" = [])))]
 async fn request_email_verification(State(app): State<AppState>, player: Player) -> ApiResult<Json<Accepted>> {
     Ok(Json(service::request_email_verification(&app, &player).await?))
 }
 
+#[utoipa::path(post, path = "/api/v1/auth/verify-email", tag = "auth", summary = "Verify the email address with the emailed token.", request_body = VerifyEmailRequest, responses((status = 200, body = Profile), (status = "4XX", body = ErrorEnvelope), (status = "5XX", body = ErrorEnvelope)))]
 async fn verify_email(State(app): State<AppState>, ApiJson(req): ApiJson<VerifyEmailRequest>) -> ApiResult<Json<Profile>> {
     Ok(Json(service::verify_email(&app, req).await?))
 }
 
 /// The link in the verification email.
+#[utoipa::path(get, path = "/api/v1/auth/verify-email", tag = "auth", summary = "The link in the verification email (`?token=`).", params(("token" = String, Query, description = "The emailed token")), responses((status = 200, body = Profile), (status = "4XX", body = ErrorEnvelope), (status = "5XX", body = ErrorEnvelope)))]
 async fn verify_email_link(State(app): State<AppState>, ApiQuery(req): ApiQuery<VerifyEmailRequest>) -> ApiResult<Json<Profile>> {
     Ok(Json(service::verify_email(&app, req).await?))
 }
 
+#[utoipa::path(post, path = "/api/v1/auth/password-reset/request", tag = "auth", summary = "Email a password reset token (answers the same for unknown addresses).", request_body = PasswordResetRequest, responses((status = 202, body = Accepted), (status = "4XX", body = ErrorEnvelope), (status = "5XX", body = ErrorEnvelope)))]
 async fn request_password_reset(
     State(app): State<AppState>,
     client: ClientInfo,
@@ -109,10 +131,53 @@ async fn request_password_reset(
     Ok((StatusCode::ACCEPTED, Json(service::request_password_reset(&app, req, &client).await?)))
 }
 
+#[utoipa::path(post, path = "/api/v1/auth/password-reset", tag = "auth", summary = "Set a new password with the emailed token; ends every session.", request_body = PasswordResetConfirm, responses((status = 200, body = Accepted), (status = "4XX", body = ErrorEnvelope), (status = "5XX", body = ErrorEnvelope)))]
 async fn reset_password(
     State(app): State<AppState>,
     client: ClientInfo,
     ApiJson(req): ApiJson<PasswordResetConfirm>,
 ) -> ApiResult<Json<Accepted>> {
     Ok(Json(service::reset_password(&app, req, &client).await?))
+}
+
+#[utoipa::path(post, path = "/api/v1/auth/oauth/{provider}", tag = "auth",
+    summary = "Begin an OAuth login (google, github, discord): open authorize_url in the browser, then call oauth/complete. With a bearer token, links the provider to the signed-in account.",
+    request_body = OAuthStartRequest,
+    params(("provider" = String, Path, description = "google, github or discord"), ("x-aethex-client-key" = Option<String>, Header, description = "The game's client key")),
+    responses((status = 200, body = OAuthStartResponse), (status = "4XX", body = ErrorEnvelope), (status = "5XX", body = ErrorEnvelope)))]
+async fn oauth_start(
+    State(app): State<AppState>,
+    client: ClientInfo,
+    headers: HeaderMap,
+    ApiPath(provider): ApiPath<String>,
+    OptionalJson(req): OptionalJson<OAuthStartRequest>,
+) -> ApiResult<Json<OAuthStartResponse>> {
+    let player = match bearer(&headers)? {
+        Some(_) => Some(authenticate_player(&app, &headers).await?),
+        None => None,
+    };
+    Ok(Json(super::oauth::start(&app, &provider, player.as_ref(), req, &client).await?))
+}
+
+/// Where the provider sends the browser back.
+async fn oauth_callback(
+    State(app): State<AppState>,
+    ApiPath(provider): ApiPath<String>,
+    ApiQuery(params): ApiQuery<std::collections::HashMap<String, String>>,
+) -> ApiResult<Response> {
+    Ok(match super::oauth::callback(&app, &provider, params).await? {
+        super::oauth::CallbackOutcome::Redirect(url) => Redirect::to(&url).into_response(),
+        super::oauth::CallbackOutcome::Page { ok, message } => {
+            let status = if ok { StatusCode::OK } else { StatusCode::BAD_REQUEST };
+            (status, Html(super::oauth::page_html(ok, &message))).into_response()
+        }
+    })
+}
+
+#[utoipa::path(post, path = "/api/v1/auth/oauth/complete", tag = "auth",
+    summary = "Collect the tokens of a finished OAuth login (409 while the browser has not finished).",
+    request_body = OAuthCompleteRequest,
+    responses((status = 200, body = LoginResponse), (status = "4XX", body = ErrorEnvelope), (status = "5XX", body = ErrorEnvelope)))]
+async fn oauth_complete(State(app): State<AppState>, client: ClientInfo, ApiJson(req): ApiJson<OAuthCompleteRequest>) -> ApiResult<Json<LoginResponse>> {
+    Ok(Json(super::oauth::complete(&app, req, &client).await?))
 }

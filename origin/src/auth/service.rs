@@ -63,7 +63,7 @@ async fn load_user(app: &AppState, user_id: &str) -> AuthResult<UserRow> {
 
 /// Starts a session for `user` and answers with its tokens. `conn` is the writer (or a
 /// transaction on it) so the session lands with whatever the caller wrote.
-async fn start_session(
+pub(super) async fn start_session(
     app: &AppState,
     conn: &libsql::Connection,
     user: &UserRow,
@@ -87,7 +87,7 @@ async fn start_session(
     Ok((session_id, refresh))
 }
 
-async fn login_response(
+pub(super) async fn login_response(
     app: &AppState,
     user: &UserRow,
     game_id: Option<&str>,

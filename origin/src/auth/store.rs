@@ -386,3 +386,117 @@ pub async fn linked_providers(conn: &Connection, user_id: &str) -> DbResult<Vec<
     }
     Ok(out)
 }
+
+/// An OAuth login in flight.
+#[derive(Debug, Clone)]
+pub struct OAuthStateRow {
+    pub state: String,
+    pub provider: String,
+    pub poll_token_hash: String,
+    pub pkce_verifier: String,
+    pub nonce: String,
+    pub redirect_uri: Option<String>,
+    pub link_user_id: Option<String>,
+    pub game_id: Option<String>,
+    pub ip_address: Option<String>,
+    pub user_agent: Option<String>,
+    pub expires_at: String,
+    pub result_user_id: Option<String>,
+    pub result_error: Option<String>,
+    pub completed_at: Option<String>,
+}
+
+pub async fn insert_oauth_state(conn: &Connection, s: &OAuthStateRow) -> DbResult<()> {
+    // Expired logins are dropped whenever a new one starts.
+    conn.execute("DELETE FROM oauth_states WHERE expires_at < ?1", params![crate::db::now()]).await?;
+    conn.execute(
+        "INSERT INTO oauth_states (state, provider, poll_token_hash, pkce_verifier, nonce, redirect_uri, link_user_id, game_id,
+                                   ip_address, user_agent, created_at, expires_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+        params![
+            s.state.clone(),
+            s.provider.clone(),
+            s.poll_token_hash.clone(),
+            s.pkce_verifier.clone(),
+            s.nonce.clone(),
+            nullable(s.redirect_uri.as_deref()),
+            nullable(s.link_user_id.as_deref()),
+            nullable(s.game_id.as_deref()),
+            nullable(s.ip_address.as_deref()),
+            nullable(s.user_agent.as_deref()),
+            crate::db::now(),
+            s.expires_at.clone()
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
+pub async fn oauth_state(conn: &Connection, state: &str) -> DbResult<Option<OAuthStateRow>> {
+    let mut rows = conn
+        .query(
+            "SELECT state, provider, poll_token_hash, pkce_verifier, nonce, redirect_uri, link_user_id, game_id, ip_address,
+                    user_agent, expires_at, result_user_id, result_error, completed_at
+             FROM oauth_states WHERE state = ?1",
+            params![state],
+        )
+        .await?;
+    let Some(row) = rows.next().await? else { return Ok(None) };
+    Ok(Some(OAuthStateRow {
+        state: row.get(0)?,
+        provider: row.get(1)?,
+        poll_token_hash: row.get(2)?,
+        pkce_verifier: row.get(3)?,
+        nonce: row.get(4)?,
+        redirect_uri: opt_text(&row, 5)?,
+        link_user_id: opt_text(&row, 6)?,
+        game_id: opt_text(&row, 7)?,
+        ip_address: opt_text(&row, 8)?,
+        user_agent: opt_text(&row, 9)?,
+        expires_at: row.get(10)?,
+        result_user_id: opt_text(&row, 11)?,
+        result_error: opt_text(&row, 12)?,
+        completed_at: opt_text(&row, 13)?,
+    }))
+}
+
+/// Records the callback's outcome, once. False if the state was already completed.
+pub async fn complete_oauth_state(conn: &Connection, state: &str, user_id: Option<&str>, error: Option<&str>) -> DbResult<bool> {
+    let n = conn
+        .execute(
+            "UPDATE oauth_states SET result_user_id = ?2, result_error = ?3, completed_at = ?4 WHERE state = ?1 AND completed_at IS NULL",
+            params![state, nullable(user_id), nullable(error), crate::db::now()],
+        )
+        .await?;
+    Ok(n == 1)
+}
+
+/// Consumes a completed login so its tokens are handed out once.
+pub async fn delete_oauth_state(conn: &Connection, state: &str) -> DbResult<bool> {
+    Ok(conn.execute("DELETE FROM oauth_states WHERE state = ?1", params![state]).await? == 1)
+}
+
+pub async fn user_by_oauth(conn: &Connection, provider: &str, provider_user_id: &str) -> DbResult<Option<UserRow>> {
+    let mut rows = conn
+        .query(
+            &format!(
+                "SELECT {} FROM users WHERE id = (SELECT user_id FROM oauth_connections WHERE provider = ?1 AND provider_user_id = ?2)",
+                USER_COLS
+            ),
+            params![provider, provider_user_id],
+        )
+        .await?;
+    match rows.next().await? {
+        Some(row) => Ok(Some(user_from_row(&row)?)),
+        None => Ok(None),
+    }
+}
+
+pub async fn insert_oauth_connection(conn: &Connection, user_id: &str, provider: &str, provider_user_id: &str) -> Result<(), libsql::Error> {
+    conn.execute(
+        "INSERT INTO oauth_connections (id, user_id, provider, provider_user_id, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![uuid::Uuid::new_v4().to_string(), user_id, provider, provider_user_id, crate::db::now()],
+    )
+    .await?;
+    Ok(())
+}

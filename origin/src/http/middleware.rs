@@ -58,13 +58,15 @@ async fn normalise(fut: impl std::future::Future<Output = Response>) -> Response
     if !(status.is_client_error() || status.is_server_error()) {
         return resp;
     }
-    let is_json = resp
+    // Only bodies axum and tower make themselves (none, or plain text) are rewritten;
+    // JSON errors are ours already and HTML pages (the OAuth callback) are for browsers.
+    let keep = resp
         .headers()
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .map(|v| v.contains("json"))
+        .map(|v| !v.starts_with("text/plain"))
         .unwrap_or(false);
-    if is_json {
+    if keep {
         return resp;
     }
     let err = match status {

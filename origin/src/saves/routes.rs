@@ -9,6 +9,8 @@ use serde::Deserialize;
 
 use aethex_protocol::saves::{DeleteResponse, LoadResponse, RestoreRequest, SaveHistory, SaveList, SaveRequest, SaveResponse};
 
+use aethex_protocol::rpc::ErrorEnvelope;
+
 use super::service::{self, actor_for};
 use crate::error::ApiResult;
 use crate::http::extract::{ApiJson, ApiPath, ApiQuery, Caller};
@@ -31,11 +33,13 @@ pub fn router(max_save_bytes: usize) -> Router<AppState> {
         .route("/api/v1/saves/{user_id}/{save_id}/restore", post(restore_save))
 }
 
+#[utoipa::path(get, path = "/api/v1/saves/{user_id}", tag = "saves", summary = "List slots (newest version of each) with used and allowed bytes.", params(("user_id" = String, Path, description = "The player's user id, or `me`")), responses((status = 200, body = SaveList), (status = "4XX", body = ErrorEnvelope), (status = "5XX", body = ErrorEnvelope)), security(("bearer" = [])))]
 async fn list_saves(State(app): State<AppState>, caller: Caller, ApiPath(user_id): ApiPath<String>) -> ApiResult<Json<SaveList>> {
     let actor = actor_for(&app, &caller, Some(&user_id)).await?;
     Ok(Json(service::list(&app, &actor).await?))
 }
 
+#[utoipa::path(post, path = "/api/v1/saves/{user_id}", tag = "saves", summary = "Write the next version of a slot.", request_body = SaveRequest, params(("user_id" = String, Path, description = "The player's user id, or `me`")), responses((status = 200, body = SaveResponse), (status = "4XX", body = ErrorEnvelope), (status = "5XX", body = ErrorEnvelope)), security(("bearer" = [])))]
 async fn save_game(
     State(app): State<AppState>,
     caller: Caller,
@@ -52,6 +56,7 @@ struct HistoryQuery {
     slot_name: Option<String>,
 }
 
+#[utoipa::path(get, path = "/api/v1/saves/{user_id}/history", tag = "saves", summary = "Kept versions, newest first (`?slot_name=` for one slot).", params(("user_id" = String, Path, description = "The player's user id, or `me`"), ("slot_name" = Option<String>, Query, description = "Only this slot")), responses((status = 200, body = SaveHistory), (status = "4XX", body = ErrorEnvelope), (status = "5XX", body = ErrorEnvelope)), security(("bearer" = [])))]
 async fn save_history(
     State(app): State<AppState>,
     caller: Caller,
@@ -68,6 +73,7 @@ struct LoadQuery {
     version: Option<i64>,
 }
 
+#[utoipa::path(get, path = "/api/v1/saves/{user_id}/{save_id}", tag = "saves", summary = "Load a slot (newest, or `?version=`), or one version by save id.", params(("user_id" = String, Path, description = "The player's user id, or `me`"), ("save_id" = String, Path, description = "A slot name, or the UUID save id of one version"), ("version" = Option<i64>, Query, description = "A kept version of the slot")), responses((status = 200, body = LoadResponse), (status = "4XX", body = ErrorEnvelope), (status = "5XX", body = ErrorEnvelope)), security(("bearer" = [])))]
 async fn load_save(
     State(app): State<AppState>,
     caller: Caller,
@@ -78,6 +84,7 @@ async fn load_save(
     Ok(Json(service::load(&app, &actor, &save_id, q.version).await?))
 }
 
+#[utoipa::path(delete, path = "/api/v1/saves/{user_id}/{save_id}", tag = "saves", summary = "Delete a slot and all its versions.", params(("user_id" = String, Path, description = "The player's user id, or `me`"), ("save_id" = String, Path, description = "A slot name, or the UUID save id of one version")), responses((status = 200, body = DeleteResponse), (status = "4XX", body = ErrorEnvelope), (status = "5XX", body = ErrorEnvelope)), security(("bearer" = [])))]
 async fn delete_save(
     State(app): State<AppState>,
     caller: Caller,
@@ -87,6 +94,7 @@ async fn delete_save(
     Ok(Json(service::delete(&app, &actor, &save_id).await?))
 }
 
+#[utoipa::path(post, path = "/api/v1/saves/{user_id}/{save_id}/restore", tag = "saves", summary = "Write a kept version as the slot's next version.", request_body = RestoreRequest, params(("user_id" = String, Path, description = "The player's user id, or `me`"), ("save_id" = String, Path, description = "A slot name, or the UUID save id of one version")), responses((status = 200, body = SaveResponse), (status = "4XX", body = ErrorEnvelope), (status = "5XX", body = ErrorEnvelope)), security(("bearer" = [])))]
 async fn restore_save(
     State(app): State<AppState>,
     caller: Caller,

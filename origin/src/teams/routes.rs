@@ -10,6 +10,8 @@ use aethex_protocol::teams::{
     MemberList, Org, OrgList, ServerKeyList, UpdateGameRequest, UpdateMemberRequest,
 };
 
+use aethex_protocol::rpc::ErrorEnvelope;
+
 use super::service;
 use crate::error::ApiResult;
 use crate::http::extract::{ApiJson, ApiPath, Player};
@@ -28,22 +30,27 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/games/{game_id}/server-keys/{key_id}", axum::routing::delete(revoke_server_key))
 }
 
+#[utoipa::path(post, path = "/api/v1/orgs", tag = "teams", summary = "Create an organization (you become its owner).", request_body = CreateOrgRequest, responses((status = 201, body = Org), (status = "4XX", body = ErrorEnvelope), (status = "5XX", body = ErrorEnvelope)), security(("bearer" = [])))]
 async fn create_org(State(app): State<AppState>, player: Player, ApiJson(req): ApiJson<CreateOrgRequest>) -> ApiResult<(StatusCode, Json<Org>)> {
     Ok((StatusCode::CREATED, Json(service::create_org(&app, &player, req).await?)))
 }
 
+#[utoipa::path(get, path = "/api/v1/orgs", tag = "teams", summary = "Your organizations and your role in each.", responses((status = 200, body = OrgList), (status = "4XX", body = ErrorEnvelope), (status = "5XX", body = ErrorEnvelope)), security(("bearer" = [])))]
 async fn list_orgs(State(app): State<AppState>, player: Player) -> ApiResult<Json<OrgList>> {
     Ok(Json(service::list_orgs(&app, &player).await?))
 }
 
+#[utoipa::path(get, path = "/api/v1/orgs/{org_id}", tag = "teams", summary = "One organization (viewer+).", params(("org_id" = String, Path, description = "Organization id")), responses((status = 200, body = Org), (status = "4XX", body = ErrorEnvelope), (status = "5XX", body = ErrorEnvelope)), security(("bearer" = [])))]
 async fn get_org(State(app): State<AppState>, player: Player, ApiPath(org_id): ApiPath<String>) -> ApiResult<Json<Org>> {
     Ok(Json(service::get_org(&app, &player, &org_id).await?))
 }
 
+#[utoipa::path(get, path = "/api/v1/orgs/{org_id}/members", tag = "teams", summary = "Members and roles (viewer+).", params(("org_id" = String, Path, description = "Organization id")), responses((status = 200, body = MemberList), (status = "4XX", body = ErrorEnvelope), (status = "5XX", body = ErrorEnvelope)), security(("bearer" = [])))]
 async fn list_members(State(app): State<AppState>, player: Player, ApiPath(org_id): ApiPath<String>) -> ApiResult<Json<MemberList>> {
     Ok(Json(service::list_members(&app, &player, &org_id).await?))
 }
 
+#[utoipa::path(post, path = "/api/v1/orgs/{org_id}/members", tag = "teams", summary = "Add an account by email or user id (admin+; owner role needs owner).", request_body = AddMemberRequest, params(("org_id" = String, Path, description = "Organization id")), responses((status = 201, body = MemberList), (status = "4XX", body = ErrorEnvelope), (status = "5XX", body = ErrorEnvelope)), security(("bearer" = [])))]
 async fn add_member(
     State(app): State<AppState>,
     player: Player,
@@ -53,6 +60,7 @@ async fn add_member(
     Ok((StatusCode::CREATED, Json(service::add_member(&app, &player, &org_id, req).await?)))
 }
 
+#[utoipa::path(put, path = "/api/v1/orgs/{org_id}/members/{user_id}", tag = "teams", summary = "Change a role (admin+; owner role needs owner).", request_body = UpdateMemberRequest, params(("org_id" = String, Path, description = "Organization id"), ("user_id" = String, Path, description = "The player's user id, or `me`")), responses((status = 200, body = MemberList), (status = "4XX", body = ErrorEnvelope), (status = "5XX", body = ErrorEnvelope)), security(("bearer" = [])))]
 async fn update_member(
     State(app): State<AppState>,
     player: Player,
@@ -62,6 +70,7 @@ async fn update_member(
     Ok(Json(service::update_member(&app, &player, &org_id, &user_id, req).await?))
 }
 
+#[utoipa::path(delete, path = "/api/v1/orgs/{org_id}/members/{user_id}", tag = "teams", summary = "Remove a member (admin+), or leave.", params(("org_id" = String, Path, description = "Organization id"), ("user_id" = String, Path, description = "The player's user id, or `me`")), responses((status = 200, body = MemberList), (status = "4XX", body = ErrorEnvelope), (status = "5XX", body = ErrorEnvelope)), security(("bearer" = [])))]
 async fn remove_member(
     State(app): State<AppState>,
     player: Player,
@@ -70,10 +79,12 @@ async fn remove_member(
     Ok(Json(service::remove_member(&app, &player, &org_id, &user_id).await?))
 }
 
+#[utoipa::path(get, path = "/api/v1/orgs/{org_id}/games", tag = "teams", summary = "Games of the organization (viewer+).", params(("org_id" = String, Path, description = "Organization id")), responses((status = 200, body = GameList), (status = "4XX", body = ErrorEnvelope), (status = "5XX", body = ErrorEnvelope)), security(("bearer" = [])))]
 async fn list_games(State(app): State<AppState>, player: Player, ApiPath(org_id): ApiPath<String>) -> ApiResult<Json<GameList>> {
     Ok(Json(service::list_games(&app, &player, &org_id).await?))
 }
 
+#[utoipa::path(post, path = "/api/v1/orgs/{org_id}/games", tag = "teams", summary = "Create a game (admin+); answers its client key.", request_body = CreateGameRequest, params(("org_id" = String, Path, description = "Organization id")), responses((status = 201, body = Game), (status = "4XX", body = ErrorEnvelope), (status = "5XX", body = ErrorEnvelope)), security(("bearer" = [])))]
 async fn create_game(
     State(app): State<AppState>,
     player: Player,
@@ -83,10 +94,12 @@ async fn create_game(
     Ok((StatusCode::CREATED, Json(service::create_game(&app, &player, &org_id, req).await?)))
 }
 
+#[utoipa::path(get, path = "/api/v1/games/{game_id}", tag = "teams", summary = "One game (viewer+).", params(("game_id" = String, Path, description = "Game id (slug)")), responses((status = 200, body = Game), (status = "4XX", body = ErrorEnvelope), (status = "5XX", body = ErrorEnvelope)), security(("bearer" = [])))]
 async fn get_game(State(app): State<AppState>, player: Player, ApiPath(game_id): ApiPath<String>) -> ApiResult<Json<Game>> {
     Ok(Json(service::get_game(&app, &player, &game_id).await?))
 }
 
+#[utoipa::path(patch, path = "/api/v1/games/{game_id}", tag = "teams", summary = "Rename or change tier (admin+).", request_body = UpdateGameRequest, params(("game_id" = String, Path, description = "Game id (slug)")), responses((status = 200, body = Game), (status = "4XX", body = ErrorEnvelope), (status = "5XX", body = ErrorEnvelope)), security(("bearer" = [])))]
 async fn update_game(
     State(app): State<AppState>,
     player: Player,
@@ -96,14 +109,17 @@ async fn update_game(
     Ok(Json(service::update_game(&app, &player, &game_id, req).await?))
 }
 
+#[utoipa::path(post, path = "/api/v1/games/{game_id}/client-key/rotate", tag = "teams", summary = "Issue a new client key (admin+).", params(("game_id" = String, Path, description = "Game id (slug)")), responses((status = 200, body = Game), (status = "4XX", body = ErrorEnvelope), (status = "5XX", body = ErrorEnvelope)), security(("bearer" = [])))]
 async fn rotate_client_key(State(app): State<AppState>, player: Player, ApiPath(game_id): ApiPath<String>) -> ApiResult<Json<Game>> {
     Ok(Json(service::rotate_client_key(&app, &player, &game_id).await?))
 }
 
+#[utoipa::path(get, path = "/api/v1/games/{game_id}/server-keys", tag = "teams", summary = "Server keys, without secrets (viewer+).", params(("game_id" = String, Path, description = "Game id (slug)")), responses((status = 200, body = ServerKeyList), (status = "4XX", body = ErrorEnvelope), (status = "5XX", body = ErrorEnvelope)), security(("bearer" = [])))]
 async fn list_server_keys(State(app): State<AppState>, player: Player, ApiPath(game_id): ApiPath<String>) -> ApiResult<Json<ServerKeyList>> {
     Ok(Json(service::list_server_keys(&app, &player, &game_id).await?))
 }
 
+#[utoipa::path(post, path = "/api/v1/games/{game_id}/server-keys", tag = "teams", summary = "Create a server key (developer+); the secret is shown once.", request_body = CreateServerKeyRequest, params(("game_id" = String, Path, description = "Game id (slug)")), responses((status = 201, body = CreatedServerKey), (status = "4XX", body = ErrorEnvelope), (status = "5XX", body = ErrorEnvelope)), security(("bearer" = [])))]
 async fn create_server_key(
     State(app): State<AppState>,
     player: Player,
@@ -113,6 +129,7 @@ async fn create_server_key(
     Ok((StatusCode::CREATED, Json(service::create_server_key(&app, &player, &game_id, req).await?)))
 }
 
+#[utoipa::path(delete, path = "/api/v1/games/{game_id}/server-keys/{key_id}", tag = "teams", summary = "Revoke a server key (developer+).", params(("game_id" = String, Path, description = "Game id (slug)"), ("key_id" = String, Path, description = "Server key id")), responses((status = 200, body = ServerKeyList), (status = "4XX", body = ErrorEnvelope), (status = "5XX", body = ErrorEnvelope)), security(("bearer" = [])))]
 async fn revoke_server_key(
     State(app): State<AppState>,
     player: Player,

@@ -3,6 +3,7 @@
 
 mod auth;
 mod durability;
+mod oauth;
 mod ops;
 mod rpc;
 mod saves;

@@ -100,3 +100,39 @@ async fn logs_carry_request_ids_but_no_secrets() {
         assert!(!text.contains(&token), "an emailed token leaked into the log");
     }
 }
+
+#[tokio::test]
+async fn openapi_document_covers_the_routes() {
+    let origin = Origin::start(&[]);
+    let doc: Value = reqwest::get(format!("{}/api/v1/openapi.json", origin.url)).await.unwrap().json().await.unwrap();
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+    let paths = doc["paths"].as_object().unwrap();
+    for p in [
+        "/api/v1/auth/register",
+        "/api/v1/auth/login",
+        "/api/v1/auth/refresh",
+        "/api/v1/auth/logout",
+        "/api/v1/auth/profile",
+        "/api/v1/saves/{user_id}",
+        "/api/v1/saves/{user_id}/{save_id}",
+        "/api/v1/saves/{user_id}/history",
+        "/api/v1/orgs/{org_id}/games",
+        "/api/v1/games/{game_id}/server-keys",
+    ] {
+        assert!(paths.contains_key(p), "{p} missing from the OpenAPI document");
+    }
+    // Every templated segment is declared as a path parameter.
+    for (path, item) in paths {
+        let names: Vec<&str> = path.split('{').skip(1).filter_map(|s| s.split('}').next()).collect();
+        for (_method, op) in item.as_object().unwrap() {
+            for n in &names {
+                let declared = op["parameters"].as_array().map(|ps| ps.iter().any(|p| p["name"] == *n && p["in"] == "path")).unwrap_or(false);
+                assert!(declared, "{path}: parameter {n} not declared");
+            }
+        }
+    }
+    let schemas = doc["components"]["schemas"].as_object().unwrap();
+    for s in ["SaveMetadata", "SaveRequest", "LoginResponse", "ErrorEnvelope", "RpcError"] {
+        assert!(schemas.contains_key(s), "schema {s} missing");
+    }
+}

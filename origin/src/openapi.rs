@@ -1,0 +1,61 @@
+//! The OpenAPI document, generated from the route handlers' annotations and the wire
+//! types' schemas, served at `GET /api/v1/openapi.json`.
+
+use axum::Json;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use crate::{auth, saves, teams};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "AeThex Cloud",
+        description = "Accounts, sessions, teams and cloud saves. Errors are the seed's JSON-RPC error object \
+                       (`{jsonrpc, id, error: {code, message, data: {field, reason}}}`); the same operations are \
+                       available as JSON-RPC 2.0 methods at `POST /api/v1/rpc`."
+    ),
+    paths(
+        auth::routes::register, auth::routes::login, auth::routes::device_login, auth::routes::refresh,
+        auth::routes::logout, auth::routes::logout_all, auth::routes::get_profile, auth::routes::update_profile,
+        auth::routes::link_email, auth::routes::list_sessions, auth::routes::change_password,
+        auth::routes::request_email_verification, auth::routes::verify_email, auth::routes::verify_email_link,
+        auth::routes::request_password_reset, auth::routes::reset_password, auth::routes::oauth_start,
+        auth::routes::oauth_complete,
+        teams::routes::create_org, teams::routes::list_orgs, teams::routes::get_org, teams::routes::list_members,
+        teams::routes::add_member, teams::routes::update_member, teams::routes::remove_member,
+        teams::routes::list_games, teams::routes::create_game, teams::routes::get_game, teams::routes::update_game,
+        teams::routes::rotate_client_key, teams::routes::list_server_keys, teams::routes::create_server_key,
+        teams::routes::revoke_server_key,
+        saves::routes::list_saves, saves::routes::save_game, saves::routes::save_history, saves::routes::load_save,
+        saves::routes::delete_save, saves::routes::restore_save,
+    ),
+    modifiers(&BearerAuth),
+    tags(
+        (name = "auth", description = "Accounts and sessions"),
+        (name = "teams", description = "Organizations, members, games and keys"),
+        (name = "saves", description = "Cloud saves per player, game and slot"),
+    )
+)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT (players) or aethex_sk_… (game server keys)")
+                    .build(),
+            ),
+        );
+    }
+}
+
+pub async fn openapi_json() -> Json<utoipa::openapi::OpenApi> {
+    Json(ApiDoc::openapi())
+}
