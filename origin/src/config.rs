@@ -72,6 +72,37 @@ impl Default for ServerConfig {
     }
 }
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_overrides_sections_and_ignores_foreign_variables() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("AETHEX_SERVER__LISTEN", "127.0.0.1:9999");
+            jail.set_env("AETHEX_AUTH__OAUTH__GOOGLE__CLIENT_ID", "abc");
+            jail.set_env("AETHEX_SAVES__VERSIONS_KEPT", "7");
+            jail.set_env("AETHEX_NPM_DIR", "/somewhere");
+            jail.create_file("c.toml", "[saves]\nmax_slots = 3\nversions_kept = 5\n")?;
+            let c = Config::load(Some(Path::new("c.toml"))).expect("loads");
+            assert_eq!(c.server.listen.port(), 9999);
+            assert_eq!(c.saves.max_slots, 3);
+            assert_eq!(c.saves.versions_kept, 7, "environment wins over the file");
+            assert_eq!(c.auth.oauth.google.as_ref().unwrap().client_id, "abc");
+            jail.set_env("AETHEX_SAVES__VERSION_KEPT", "7");
+            assert!(Config::load(None).is_err(), "a misspelt key is an error");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn secrets_do_not_print() {
+        let mut c = Config::default();
+        c.storage.database_auth_token = Secret::new("tok-123");
+        assert!(!format!("{c:?}").contains("tok-123"));
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct StorageConfig {
@@ -246,6 +277,9 @@ impl Default for LogConfig {
     }
 }
 
+/// Top-level sections of the configuration.
+pub const SECTIONS: &[&str] = &["server", "storage", "auth", "email", "saves", "log"];
+
 impl Config {
     /// Defaults, then `file` (if given, it must exist), then `AETHEX_*` variables.
     pub fn load(file: Option<&Path>) -> Result<Self, figment::Error> {
@@ -256,7 +290,16 @@ impl Config {
             }
             fig = fig.merge(Toml::file(path));
         }
-        fig.merge(Env::prefixed("AETHEX_").split("__").ignore(&["config"])).extract()
+        // Only variables naming one of our sections are read, so other tools' AETHEX_*
+        // variables (AETHEX_CONFIG, AETHEX_BIN, ...) do not trip the unknown-key check,
+        // while a misspelt key inside a section still does.
+        let env = Env::prefixed("AETHEX_")
+            .filter(|k| {
+                let k = k.as_str().to_ascii_lowercase();
+                SECTIONS.iter().any(|s| k.strip_prefix(s).is_some_and(|rest| rest.starts_with("__") || rest.starts_with('.')))
+            })
+            .split("__");
+        fig.merge(env).extract()
     }
 
     /// The URL this server is reached at.

@@ -69,7 +69,7 @@ async fn logs_carry_request_ids_but_no_secrets() {
         .spawn()
         .unwrap();
     let mut url = None;
-    for _ in 0..100 {
+    for _ in 0..300 {
         std::thread::sleep(std::time::Duration::from_millis(100));
         let text = std::fs::read_to_string(&log_path).unwrap_or_default();
         if let Some(l) = text.lines().find_map(|l| l.split("listening on ").nth(1)) {
