@@ -214,10 +214,7 @@ pub async fn start(app: &AppState, provider_name: &str, player: Option<&Player>,
         result_error: None,
         completed_at: None,
     };
-    {
-        let w = app.db.writer().await;
-        store::insert_oauth_state(&w, &row).await?;
-    }
+    app.db.write(move |c| async move { store::insert_oauth_state(&c, &row).await.map_err(AuthError::from) }).await?;
     Ok(OAuthStartResponse { authorize_url: url.to_string(), state, poll_token, expires_in: STATE_TTL_SECS })
 }
 
@@ -254,11 +251,13 @@ pub async fn callback(app: &AppState, provider_name: &str, params: std::collecti
         Ok(u) => (Some(u.as_str()), None),
         Err(e) => (None, Some(e.clone())),
     };
-    {
-        let w = app.db.writer().await;
-        if !store::complete_oauth_state(&w, &row.state, user_id, error.as_deref()).await? {
-            return Err(AuthError::OAuth("this login was already completed".into()));
-        }
+    let (st, uid, err) = (row.state.clone(), user_id.map(str::to_string), error.clone());
+    let first = app
+        .db
+        .write(move |c| async move { store::complete_oauth_state(&c, &st, uid.as_deref(), err.as_deref()).await.map_err(AuthError::from) })
+        .await?;
+    if !first {
+        return Err(AuthError::OAuth("this login was already completed".into()));
     }
     metrics::counter!("aethex_logins_total", "method" => "oauth", "outcome" => if result.is_ok() { "ok" } else { "error" })
         .increment(1);
@@ -457,8 +456,9 @@ async fn free_username(conn: &libsql::Connection, wanted: Option<&str>) -> AuthR
 }
 
 async fn link_or_create(app: &AppState, provider: &str, id: &Identity, link_user: Option<&str>) -> AuthResult<String> {
-    let w = app.db.writer().await;
-    let tx = db::begin(&w).await?;
+    let (provider, id, link_user) = (provider.to_string(), id.clone(), link_user.map(str::to_string));
+    app.db.write(move |tx| async move {
+    let (provider, link_user) = (provider.as_str(), link_user.as_deref());
     let existing = store::user_by_oauth(&tx, provider, &id.subject).await?;
     let user_id = match (existing, link_user) {
         (Some(u), Some(l)) if u.id != l => {
@@ -509,8 +509,9 @@ async fn link_or_create(app: &AppState, provider: &str, id: &Identity, link_user
             }
         }
     };
-    tx.commit().await?;
     Ok(user_id)
+    })
+    .await
 }
 
 /// Hands out the tokens of a finished OAuth login, once, to whoever holds the poll token.
@@ -533,20 +534,23 @@ pub async fn complete(app: &AppState, req: OAuthCompleteRequest, client_info: &C
         return Err(AuthError::OAuth(e.clone()));
     }
     let user_id = row.result_user_id.clone().ok_or(AuthError::OAuth("unknown login".into()))?;
-    let w = app.db.writer().await;
-    let tx = db::begin(&w).await?;
-    if !store::delete_oauth_state(&tx, &row.state).await? {
-        return Err(AuthError::OAuth("unknown login".into()));
-    }
-    let user = store::user_by_id(&tx, &user_id).await?.ok_or(AuthError::OAuth("the account is gone".into()))?;
-    if !user.is_active {
-        return Err(AuthError::Disabled);
-    }
-    store::record_login_success(&tx, &user.id).await?;
-    let info = ClientInfo { ip: row.ip_address.as_deref().and_then(|i| i.parse().ok()), user_agent: row.user_agent.clone(), client_key: None };
-    let (sid, refresh) = super::service::start_session(app, &tx, &user, row.game_id.as_deref(), &info).await?;
-    tx.commit().await?;
-    drop(w);
+    let (a, r) = (app.clone(), row.clone());
+    let (user, sid, refresh) = app
+        .db
+        .write(move |tx| async move {
+            if !store::delete_oauth_state(&tx, &r.state).await? {
+                return Err(AuthError::OAuth("unknown login".into()));
+            }
+            let user = store::user_by_id(&tx, &user_id).await?.ok_or(AuthError::OAuth("the account is gone".into()))?;
+            if !user.is_active {
+                return Err(AuthError::Disabled);
+            }
+            store::record_login_success(&tx, &user.id).await?;
+            let info = ClientInfo { ip: r.ip_address.as_deref().and_then(|i| i.parse().ok()), user_agent: r.user_agent.clone(), client_key: None };
+            let (sid, refresh) = super::service::start_session(&a, &tx, &user, r.game_id.as_deref(), &info).await?;
+            Ok((user, sid, refresh))
+        })
+        .await?;
     super::service::login_response(app, &user, row.game_id.as_deref(), &sid, refresh).await
 }
 

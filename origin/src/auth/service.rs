@@ -163,29 +163,30 @@ pub async fn register(app: &AppState, req: RegisterRequest, client: &ClientInfo)
     }
     let hash = hash_password(app, &password).await?;
     let user_id = uuid::Uuid::new_v4().to_string();
-    let (user, session_id, refresh) = {
-        let w = app.db.writer().await;
-        let tx = db::begin(&w).await?;
-        store::insert_user(
-            &tx,
-            NewUser {
-                id: &user_id,
-                email: Some(email.as_str()),
-                username: username.as_str(),
-                password_hash: Some(&hash),
-                is_guest: false,
-                is_verified: false,
-                device_hash: None,
-                avatar_url: None,
-            },
-        )
-        .await
-        .map_err(unique_error)?;
-        let user = store::user_by_id(&tx, &user_id).await?.ok_or(AuthError::Internal("inserted user vanished".into()))?;
-        let (sid, refresh) = start_session(app, &tx, &user, game.as_deref(), client).await?;
-        tx.commit().await?;
-        (user, sid, refresh)
-    };
+    let (a, cl, g) = (app.clone(), client.clone(), game.clone());
+    let (user, session_id, refresh) = app
+        .db
+        .write(move |c| async move {
+            store::insert_user(
+                &c,
+                NewUser {
+                    id: &user_id,
+                    email: Some(email.as_str()),
+                    username: username.as_str(),
+                    password_hash: Some(&hash),
+                    is_guest: false,
+                    is_verified: false,
+                    device_hash: None,
+                    avatar_url: None,
+                },
+            )
+            .await
+            .map_err(unique_error)?;
+            let user = store::user_by_id(&c, &user_id).await?.ok_or(AuthError::Internal("inserted user vanished".into()))?;
+            let (sid, refresh) = start_session(&a, &c, &user, g.as_deref(), &cl).await?;
+            Ok::<_, AuthError>((user, sid, refresh))
+        })
+        .await?;
     metrics::counter!("aethex_registrations_total").increment(1);
     send_verification(app, &user).await;
     login_response(app, &user, game.as_deref(), &session_id, refresh).await
@@ -206,10 +207,13 @@ pub async fn login(app: &AppState, req: LoginRequest, client: &ClientInfo) -> Au
     let hash = user.as_ref().and_then(|u| u.password_hash.clone());
     let ok = app.passwords.verify(req.password, hash).await;
     let Some(user) = user else { return Err(AuthError::InvalidCredentials) };
-    let w = app.db.writer().await;
     if !ok {
         let cfg = &app.config.auth;
-        let locked = store::record_login_failure(&w, &user.id, cfg.max_failed_logins, cfg.lockout_secs).await?;
+        let (uid, max, secs) = (user.id.clone(), cfg.max_failed_logins, cfg.lockout_secs);
+        let locked = app
+            .db
+            .write(move |c| async move { store::record_login_failure(&c, &uid, max, secs).await.map_err(AuthError::from) })
+            .await?;
         metrics::counter!("aethex_login_failures_total").increment(1);
         if locked.is_some() {
             tracing::warn!(user_id = %user.id, "account locked after repeated failed logins");
@@ -220,11 +224,14 @@ pub async fn login(app: &AppState, req: LoginRequest, client: &ClientInfo) -> Au
     if !user.is_active {
         return Err(AuthError::Disabled);
     }
-    let tx = db::begin(&w).await?;
-    store::record_login_success(&tx, &user.id).await?;
-    let (sid, refresh) = start_session(app, &tx, &user, game.as_deref(), client).await?;
-    tx.commit().await?;
-    drop(w);
+    let (a, cl, g, u) = (app.clone(), client.clone(), game.clone(), user.clone());
+    let (sid, refresh) = app
+        .db
+        .write(move |c| async move {
+            store::record_login_success(&c, &u.id).await?;
+            start_session(&a, &c, &u, g.as_deref(), &cl).await
+        })
+        .await?;
     metrics::counter!("aethex_logins_total", "method" => "email").increment(1);
     login_response(app, &user, game.as_deref(), &sid, refresh).await
 }
@@ -251,8 +258,10 @@ pub async fn device_login(app: &AppState, req: DeviceLoginRequest, client: &Clie
     let wanted_name = req.username.as_deref().map(Username::parse).transpose()?;
     let game = resolve_game(app, client).await?;
     let dh = device_hash(&device);
-    let w = app.db.writer().await;
-    let tx = db::begin(&w).await?;
+    let (a, cl, g) = (app.clone(), client.clone(), game.clone());
+    let (user, sid, refresh) = app
+        .db
+        .write(move |tx| async move {
     let user = match store::user_by_device(&tx, &dh).await? {
         Some(u) => u,
         None => {
@@ -283,9 +292,10 @@ pub async fn device_login(app: &AppState, req: DeviceLoginRequest, client: &Clie
         return Err(AuthError::Disabled);
     }
     store::record_login_success(&tx, &user.id).await?;
-    let (sid, refresh) = start_session(app, &tx, &user, game.as_deref(), client).await?;
-    tx.commit().await?;
-    drop(w);
+    let (sid, refresh) = start_session(&a, &tx, &user, g.as_deref(), &cl).await?;
+    Ok::<_, AuthError>((user, sid, refresh))
+        })
+        .await?;
     metrics::counter!("aethex_logins_total", "method" => "device").increment(1);
     login_response(app, &user, game.as_deref(), &sid, refresh).await
 }
@@ -298,58 +308,78 @@ pub async fn refresh(app: &AppState, req: RefreshRequest, client: &ClientInfo) -
         return Err(AuthError::InvalidRefreshToken("refresh token is not valid"));
     }
     let h = hash_secret(&req.refresh_token);
-    let w = app.db.writer().await;
-    let row = store::refresh_by_hash(&w, &h).await?.ok_or(AuthError::InvalidRefreshToken("refresh token is not valid"))?;
-    if row.session_revoked {
-        return Err(AuthError::InvalidRefreshToken("session has ended"));
-    }
-    if row.used_at.is_some() {
-        store::revoke_session(&w, &row.session_id, &row.user_id, "refresh_reuse").await?;
-        tracing::warn!(session_id = %row.session_id, "refresh token reuse: session revoked");
-        metrics::counter!("aethex_refresh_reuse_total").increment(1);
-        return Err(AuthError::RefreshReused);
-    }
-    if row.expires_at.as_str() <= db::now().as_str() {
-        return Err(AuthError::InvalidRefreshToken("refresh token has expired"));
-    }
-    let user = store::user_by_id(&w, &row.user_id).await?.ok_or(AuthError::InvalidRefreshToken("account is gone"))?;
-    if !user.is_active {
-        return Err(AuthError::Disabled);
-    }
     let new_refresh = random_token(32);
-    let tx = db::begin(&w).await?;
-    if !store::mark_refresh_used(&tx, &h).await? {
-        drop(tx);
-        store::revoke_session(&w, &row.session_id, &row.user_id, "refresh_reuse").await?;
-        return Err(AuthError::RefreshReused);
-    }
     let expires = db::in_secs(app.config.auth.refresh_token_ttl_days * 86_400);
-    store::insert_refresh(&tx, &hash_secret(&new_refresh), &row.session_id, &expires).await?;
-    tx.commit().await?;
-    drop(w);
-    login_response(app, &user, row.game_id.as_deref(), &row.session_id, new_refresh).await
+    let nr = new_refresh.clone();
+    // The revocation on reuse must stick, so the job reports it as an outcome (Ok) and the
+    // error is raised after the commit.
+    let outcome = app
+        .db
+        .write(move |c| async move {
+            let Some(row) = store::refresh_by_hash(&c, &h).await? else {
+                return Ok(Refreshed::Refused(AuthError::InvalidRefreshToken("refresh token is not valid")));
+            };
+            if row.session_revoked {
+                return Ok(Refreshed::Refused(AuthError::InvalidRefreshToken("session has ended")));
+            }
+            if row.used_at.is_some() || !store::mark_refresh_used(&c, &h).await? {
+                store::revoke_session(&c, &row.session_id, &row.user_id, "refresh_reuse").await?;
+                tracing::warn!(session_id = %row.session_id, "refresh token reuse: session revoked");
+                metrics::counter!("aethex_refresh_reuse_total").increment(1);
+                return Ok(Refreshed::Refused(AuthError::RefreshReused));
+            }
+            if row.expires_at.as_str() <= db::now().as_str() {
+                return Err(AuthError::InvalidRefreshToken("refresh token has expired"));
+            }
+            let user = store::user_by_id(&c, &row.user_id).await?.ok_or(AuthError::InvalidRefreshToken("account is gone"))?;
+            if !user.is_active {
+                return Err(AuthError::Disabled);
+            }
+            store::insert_refresh(&c, &hash_secret(&nr), &row.session_id, &expires).await?;
+            Ok(Refreshed::Rotated { user, game_id: row.game_id, session_id: row.session_id })
+        })
+        .await?;
+    match outcome {
+        Refreshed::Rotated { user, game_id, session_id } => {
+            login_response(app, &user, game_id.as_deref(), &session_id, new_refresh).await
+        }
+        Refreshed::Refused(e) => Err(e),
+    }
+}
+
+enum Refreshed {
+    Rotated { user: UserRow, game_id: Option<String>, session_id: String },
+    Refused(AuthError),
 }
 
 pub async fn logout(app: &AppState, player: &Player, req: LogoutRequest) -> AuthResult<LogoutResponse> {
-    let w = app.db.writer().await;
-    let session_id = match req.refresh_token.as_deref() {
-        Some(t) => {
-            let row = store::refresh_by_hash(&w, &hash_secret(t))
-                .await?
-                .filter(|r| r.user_id == player.user_id)
-                .ok_or(AuthError::InvalidRefreshToken("refresh token is not valid"))?;
-            row.session_id
-        }
-        None => player.session_id.clone(),
-    };
-    let n = store::revoke_session(&w, &session_id, &player.user_id, "logout").await?;
-    Ok(LogoutResponse { sessions_revoked: n })
+    let (user_id, current) = (player.user_id.clone(), player.session_id.clone());
+    app.db
+        .write(move |c| async move {
+            let session_id = match req.refresh_token.as_deref() {
+                Some(t) => {
+                    let row = store::refresh_by_hash(&c, &hash_secret(t))
+                        .await?
+                        .filter(|r| r.user_id == user_id)
+                        .ok_or(AuthError::InvalidRefreshToken("refresh token is not valid"))?;
+                    row.session_id
+                }
+                None => current,
+            };
+            let n = store::revoke_session(&c, &session_id, &user_id, "logout").await?;
+            Ok(LogoutResponse { sessions_revoked: n })
+        })
+        .await
 }
 
 pub async fn logout_all(app: &AppState, player: &Player) -> AuthResult<LogoutResponse> {
-    let w = app.db.writer().await;
-    let n = store::revoke_all_sessions(&w, &player.user_id, "logout_all").await?;
-    Ok(LogoutResponse { sessions_revoked: n })
+    let user_id = player.user_id.clone();
+    app.db
+        .write(move |c| async move {
+            let n = store::revoke_all_sessions(&c, &user_id, "logout_all").await?;
+            Ok(LogoutResponse { sessions_revoked: n })
+        })
+        .await
 }
 
 pub async fn list_sessions(app: &AppState, player: &Player) -> AuthResult<Vec<SessionInfo>> {
@@ -392,23 +422,19 @@ pub async fn update_profile(app: &AppState, player: &Player, req: UpdateProfileR
         }
         None => None,
     };
-    {
-        let w = app.db.writer().await;
-        if let Some(u) = &username {
-            if store::username_taken(&w, u.as_str(), Some(&player.user_id)).await? {
-                return Err(AuthError::UsernameTaken);
+    let user_id = player.user_id.clone();
+    app.db
+        .write(move |c| async move {
+            if let Some(u) = &username {
+                if store::username_taken(&c, u.as_str(), Some(&user_id)).await? {
+                    return Err(AuthError::UsernameTaken);
+                }
             }
-        }
-        store::update_profile(
-            &w,
-            &player.user_id,
-            username.as_ref().map(|u| u.as_str()),
-            avatar.as_ref().map(|a| a.as_deref()),
-            prefs.as_deref(),
-        )
-        .await
-        .map_err(unique_error)?;
-    }
+            store::update_profile(&c, &user_id, username.as_ref().map(|u| u.as_str()), avatar.as_ref().map(|a| a.as_deref()), prefs.as_deref())
+                .await
+                .map_err(unique_error)
+        })
+        .await?;
     get_profile(app, player).await
 }
 
@@ -425,18 +451,19 @@ pub async fn link_email(app: &AppState, player: &Player, req: LinkEmailRequest) 
         return Err(AuthError::EmailTaken);
     }
     let hash = hash_password(app, &password).await?;
-    {
-        let w = app.db.writer().await;
-        let tx = db::begin(&w).await?;
-        store::link_email(&tx, &user.id, email.as_str(), &hash).await.map_err(unique_error)?;
-        if let Some(u) = &username {
-            if store::username_taken(&tx, u.as_str(), Some(&user.id)).await? {
-                return Err(AuthError::UsernameTaken);
+    let uid = user.id.clone();
+    app.db
+        .write(move |tx| async move {
+            store::link_email(&tx, &uid, email.as_str(), &hash).await.map_err(unique_error)?;
+            if let Some(u) = &username {
+                if store::username_taken(&tx, u.as_str(), Some(&uid)).await? {
+                    return Err(AuthError::UsernameTaken);
+                }
+                store::update_profile(&tx, &uid, Some(u.as_str()), None, None).await.map_err(unique_error)?;
             }
-            store::update_profile(&tx, &user.id, Some(u.as_str()), None, None).await.map_err(unique_error)?;
-        }
-        tx.commit().await?;
-    }
+            Ok(())
+        })
+        .await?;
     let user = load_user(app, &player.user_id).await?;
     send_verification(app, &user).await;
     profile_of(app, &user).await
@@ -453,11 +480,10 @@ async fn send_verification(app: &AppState, user: &UserRow) {
 async fn try_send_verification(app: &AppState, user: &UserRow) -> AuthResult<()> {
     let Some(email) = &user.email else { return Err(AuthError::StateConflict("account has no email")) };
     let token = random_token(32);
-    {
-        let w = app.db.writer().await;
-        store::insert_email_token(&w, &hash_secret(&token), &user.id, KIND_VERIFY, email, app.config.auth.email_verify_ttl_secs)
-            .await?;
-    }
+    let (th, uid, em, ttl) = (hash_secret(&token), user.id.clone(), email.clone(), app.config.auth.email_verify_ttl_secs);
+    app.db
+        .write(move |c| async move { store::insert_email_token(&c, &th, &uid, KIND_VERIFY, &em, ttl).await.map_err(AuthError::from) })
+        .await?;
     let body = format!(
         "Hello {name},\n\nconfirm your email address for AeThex Cloud with this code:\n\nToken: {token}\n\nor open this link:\n{url}/api/v1/auth/verify-email?token={token}\n\nThe code expires in {hours} hours. If you did not sign up, ignore this message.\n",
         name = user.username,
@@ -487,20 +513,20 @@ pub async fn verify_email(app: &AppState, req: VerifyEmailRequest) -> AuthResult
     if req.token.is_empty() || req.token.len() > 256 {
         return Err(AuthError::EmailTokenInvalid);
     }
-    let user_id = {
-        let w = app.db.writer().await;
-        let tx = db::begin(&w).await?;
-        let (user_id, email) =
-            store::consume_email_token(&tx, &hash_secret(&req.token), KIND_VERIFY).await?.ok_or(AuthError::EmailTokenInvalid)?;
-        let user = store::user_by_id(&tx, &user_id).await?.ok_or(AuthError::EmailTokenInvalid)?;
-        // The address must still be the account's: a token for an old address verifies nothing.
-        if user.email.as_deref() != Some(email.as_str()) {
-            return Err(AuthError::EmailTokenInvalid);
-        }
-        store::mark_verified(&tx, &user_id).await?;
-        tx.commit().await?;
-        user_id
-    };
+    let th = hash_secret(&req.token);
+    let user_id = app
+        .db
+        .write(move |tx| async move {
+            let (user_id, email) = store::consume_email_token(&tx, &th, KIND_VERIFY).await?.ok_or(AuthError::EmailTokenInvalid)?;
+            let user = store::user_by_id(&tx, &user_id).await?.ok_or(AuthError::EmailTokenInvalid)?;
+            // The address must still be the account's: a token for an old address verifies nothing.
+            if user.email.as_deref() != Some(email.as_str()) {
+                return Err(AuthError::EmailTokenInvalid);
+            }
+            store::mark_verified(&tx, &user_id).await?;
+            Ok(user_id)
+        })
+        .await?;
     let user = load_user(app, &user_id).await?;
     profile_of(app, &user).await
 }
@@ -513,11 +539,10 @@ pub async fn request_password_reset(app: &AppState, req: PasswordResetRequest, c
     app.limits.check_account(email.as_str())?;
     if let Some(user) = store::user_by_email(app.db.reader(), email.as_str()).await? {
         let token = random_token(32);
-        {
-            let w = app.db.writer().await;
-            store::insert_email_token(&w, &hash_secret(&token), &user.id, KIND_RESET, email.as_str(), app.config.auth.password_reset_ttl_secs)
-                .await?;
-        }
+        let (th, uid, em, ttl) = (hash_secret(&token), user.id.clone(), email.as_str().to_string(), app.config.auth.password_reset_ttl_secs);
+        app.db
+            .write(move |c| async move { store::insert_email_token(&c, &th, &uid, KIND_RESET, &em, ttl).await.map_err(AuthError::from) })
+            .await?;
         let body = format!(
             "Hello {name},\n\nsomeone asked to reset the password of your AeThex Cloud account.\nUse this code to choose a new one:\n\nToken: {token}\n\nThe code expires in {mins} minutes. If it was not you, ignore this message;\nyour password stays as it is.\n",
             name = user.username,
@@ -538,19 +563,21 @@ pub async fn reset_password(app: &AppState, req: PasswordResetConfirm, client: &
         return Err(AuthError::EmailTokenInvalid);
     }
     let hash = hash_password(app, &password).await?;
-    let w = app.db.writer().await;
-    let tx = db::begin(&w).await?;
-    let (user_id, email) =
-        store::consume_email_token(&tx, &hash_secret(&req.token), KIND_RESET).await?.ok_or(AuthError::EmailTokenInvalid)?;
-    let user = store::user_by_id(&tx, &user_id).await?.ok_or(AuthError::EmailTokenInvalid)?;
-    if user.email.as_deref() != Some(email.as_str()) {
-        return Err(AuthError::EmailTokenInvalid);
-    }
-    store::set_password(&tx, &user_id, &hash).await?;
-    // Receiving the code proves the address.
-    store::mark_verified(&tx, &user_id).await?;
-    store::revoke_all_sessions(&tx, &user_id, "password_reset").await?;
-    tx.commit().await?;
+    let th = hash_secret(&req.token);
+    app.db
+        .write(move |tx| async move {
+            let (user_id, email) = store::consume_email_token(&tx, &th, KIND_RESET).await?.ok_or(AuthError::EmailTokenInvalid)?;
+            let user = store::user_by_id(&tx, &user_id).await?.ok_or(AuthError::EmailTokenInvalid)?;
+            if user.email.as_deref() != Some(email.as_str()) {
+                return Err(AuthError::EmailTokenInvalid);
+            }
+            store::set_password(&tx, &user_id, &hash).await?;
+            // Receiving the code proves the address.
+            store::mark_verified(&tx, &user_id).await?;
+            store::revoke_all_sessions(&tx, &user_id, "password_reset").await?;
+            Ok(())
+        })
+        .await?;
     Ok(Accepted { accepted: true })
 }
 
@@ -566,10 +593,13 @@ pub async fn change_password(app: &AppState, player: &Player, req: ChangePasswor
         return Err(AuthError::InvalidCredentials);
     }
     let hash = hash_password(app, &new).await?;
-    let w = app.db.writer().await;
-    let tx = db::begin(&w).await?;
-    store::set_password(&tx, &user.id, &hash).await?;
-    store::revoke_other_sessions(&tx, &user.id, &player.session_id, "password_change").await?;
-    tx.commit().await?;
+    let (uid, keep) = (user.id.clone(), player.session_id.clone());
+    app.db
+        .write(move |tx| async move {
+            store::set_password(&tx, &uid, &hash).await?;
+            store::revoke_other_sessions(&tx, &uid, &keep, "password_change").await?;
+            Ok::<_, AuthError>(())
+        })
+        .await?;
     Ok(Accepted { accepted: true })
 }

@@ -223,8 +223,9 @@ async fn write_version(
     let aad = codec::aad(&save_id, &actor.user_id, &actor.game_id);
     let mut sealed = seal_plain(app, &plain.bytes, aad.clone()).await?;
 
-    let w = app.db.writer().await;
-    let tx = db::begin(&w).await?;
+    let (a, actor2, slot2) = (app.clone(), actor.clone(), slot.to_string());
+    let resp = app.db.write(move |tx| async move {
+    let (app, actor, slot) = (&a, &actor2, slot2.as_str());
     let current = store::latest(&tx, &actor.user_id, &actor.game_id, slot, false).await?;
     let current_version = current.as_ref().map(|c| c.version).unwrap_or(0);
     let mut target_slot = slot.to_string();
@@ -321,11 +322,12 @@ async fn write_version(
     if prune_upto > 0 {
         store::prune_upto(&tx, &actor.user_id, &actor.game_id, &target_slot, prune_upto).await?;
     }
-    tx.commit().await?;
-    drop(w);
-    metrics::counter!("aethex_saves_written_total").increment(1);
-    metrics::counter!("aethex_save_bytes_written_total").increment(row.size_bytes as u64);
     Ok(SaveResponse { metadata: metadata_of(&row), merged, conflicts })
+    })
+    .await?;
+    metrics::counter!("aethex_saves_written_total").increment(1);
+    metrics::counter!("aethex_save_bytes_written_total").increment(resp.metadata.size_bytes as u64);
+    Ok(resp)
 }
 
 /// `<slot>.conflict-<n>` for the first free n (the name shortened to fit the limit).
@@ -380,10 +382,8 @@ pub async fn history(app: &AppState, actor: &SaveActor, slot: Option<&str>) -> S
 
 pub async fn delete(app: &AppState, actor: &SaveActor, slot: &str) -> SaveResult<DeleteResponse> {
     let slot = parse_slot(slot)?;
-    let n = {
-        let w = app.db.writer().await;
-        store::delete_slot(&w, &actor.user_id, &actor.game_id, slot.as_str()).await?
-    };
+    let (u, g, sl) = (actor.user_id.clone(), actor.game_id.clone(), slot.as_str().to_string());
+    let n = app.db.write(move |c| async move { store::delete_slot(&c, &u, &g, &sl).await.map_err(SaveError::from) }).await?;
     if n == 0 {
         return Err(SaveError::NotFound);
     }

@@ -42,12 +42,8 @@ pub async fn create_org(app: &AppState, player: &Player, req: CreateOrgRequest) 
     let name = DisplayName::parse(&req.name, "name")?;
     let id = uuid::Uuid::new_v4().to_string();
     let now = db::now();
-    {
-        let w = app.db.writer().await;
-        let tx = db::begin(&w).await?;
-        store::insert_org(&tx, &id, name.as_str(), &player.user_id, &now).await?;
-        tx.commit().await?;
-    }
+    let (i, n, u, t) = (id.clone(), name.as_str().to_string(), player.user_id.clone(), now.clone());
+    app.db.write(move |c| async move { store::insert_org(&c, &i, &n, &u, &t).await.map_err(TeamError::from) }).await?;
     Ok(Org { org_id: id, name: name.into_inner(), role: Role::Owner, created_at: now })
 }
 
@@ -88,31 +84,34 @@ pub async fn add_member(app: &AppState, player: &Player, org_id: &str, req: AddM
     if user.is_guest {
         return Err(TeamError::Conflict("guest accounts cannot join organizations"));
     }
-    let w = app.db.writer().await;
-    let tx = db::begin(&w).await?;
-    let old = store::role_in_org(&tx, org_id, &user.id).await?;
-    if old.is_some() {
-        return Err(TeamError::Conflict("user is already a member; change the role instead"));
-    }
     check_grant(mine, None, Some(req.role))?;
-    store::set_member(&tx, org_id, &user.id, req.role, &db::now()).await?;
-    tx.commit().await?;
-    drop(w);
+    let (org, uid, role) = (org_id.to_string(), user.id.clone(), req.role);
+    app.db
+        .write(move |tx| async move {
+            if store::role_in_org(&tx, &org, &uid).await?.is_some() {
+                return Err(TeamError::Conflict("user is already a member; change the role instead"));
+            }
+            store::set_member(&tx, &org, &uid, role, &db::now()).await?;
+            Ok(())
+        })
+        .await?;
     list_members(app, player, org_id).await
 }
 
 pub async fn update_member(app: &AppState, player: &Player, org_id: &str, user_id: &str, req: UpdateMemberRequest) -> TeamResult<MemberList> {
     let mine = require_org_role(app, player, org_id, Role::Admin).await?;
-    let w = app.db.writer().await;
-    let tx = db::begin(&w).await?;
-    let old = store::role_in_org(&tx, org_id, user_id).await?.ok_or(TeamError::NotFound("member"))?;
-    check_grant(mine, Some(old), Some(req.role))?;
-    if old == Role::Owner && req.role != Role::Owner && store::count_owners(&tx, org_id).await? <= 1 {
-        return Err(TeamError::Conflict("an organization needs at least one owner"));
-    }
-    store::set_member(&tx, org_id, user_id, req.role, &db::now()).await?;
-    tx.commit().await?;
-    drop(w);
+    let (org, uid, role) = (org_id.to_string(), user_id.to_string(), req.role);
+    app.db
+        .write(move |tx| async move {
+            let old = store::role_in_org(&tx, &org, &uid).await?.ok_or(TeamError::NotFound("member"))?;
+            check_grant(mine, Some(old), Some(role))?;
+            if old == Role::Owner && role != Role::Owner && store::count_owners(&tx, &org).await? <= 1 {
+                return Err(TeamError::Conflict("an organization needs at least one owner"));
+            }
+            store::set_member(&tx, &org, &uid, role, &db::now()).await?;
+            Ok(())
+        })
+        .await?;
     list_members(app, player, org_id).await
 }
 
@@ -120,18 +119,20 @@ pub async fn remove_member(app: &AppState, player: &Player, org_id: &str, user_i
     // Anyone may leave; removing others needs admin.
     let needed = if user_id == player.user_id { Role::Viewer } else { Role::Admin };
     let mine = require_org_role(app, player, org_id, needed).await?;
-    let w = app.db.writer().await;
-    let tx = db::begin(&w).await?;
-    let old = store::role_in_org(&tx, org_id, user_id).await?.ok_or(TeamError::NotFound("member"))?;
-    if user_id != player.user_id {
-        check_grant(mine, Some(old), None)?;
-    }
-    if old == Role::Owner && store::count_owners(&tx, org_id).await? <= 1 {
-        return Err(TeamError::Conflict("an organization needs at least one owner"));
-    }
-    store::remove_member(&tx, org_id, user_id).await?;
-    tx.commit().await?;
-    drop(w);
+    let (org, uid, leaving) = (org_id.to_string(), user_id.to_string(), user_id == player.user_id);
+    app.db
+        .write(move |tx| async move {
+            let old = store::role_in_org(&tx, &org, &uid).await?.ok_or(TeamError::NotFound("member"))?;
+            if !leaving {
+                check_grant(mine, Some(old), None)?;
+            }
+            if old == Role::Owner && store::count_owners(&tx, &org).await? <= 1 {
+                return Err(TeamError::Conflict("an organization needs at least one owner"));
+            }
+            store::remove_member(&tx, &org, &uid).await?;
+            Ok(())
+        })
+        .await?;
     if user_id == player.user_id {
         return Ok(MemberList { members: vec![] });
     }
@@ -154,14 +155,12 @@ pub async fn create_game(app: &AppState, player: &Player, org_id: &str, req: Cre
         client_key: new_client_key(),
         created_at: db::now(),
     };
-    let w = app.db.writer().await;
-    store::insert_game(&w, &row).await.map_err(|e| {
-        if is_unique_violation(&e) {
-            TeamError::Conflict("game_id is taken")
-        } else {
-            e.into()
-        }
-    })?;
+    let r = row.clone();
+    app.db
+        .write(move |c| async move {
+            store::insert_game(&c, &r).await.map_err(|e| if is_unique_violation(&e) { TeamError::Conflict("game_id is taken") } else { e.into() })
+        })
+        .await?;
     Ok(row.into())
 }
 
@@ -178,20 +177,18 @@ pub async fn get_game(app: &AppState, player: &Player, game_id: &str) -> TeamRes
 pub async fn update_game(app: &AppState, player: &Player, game_id: &str, req: UpdateGameRequest) -> TeamResult<Game> {
     require_game_role(app, player, game_id, Role::Admin).await?;
     let name = req.name.as_deref().map(|n| DisplayName::parse(n, "name")).transpose()?;
-    {
-        let w = app.db.writer().await;
-        store::update_game(&w, game_id, name.as_ref().map(|n| n.as_str()), req.tier, None).await?;
-    }
+    let (g, tier) = (game_id.to_string(), req.tier);
+    app.db
+        .write(move |c| async move { store::update_game(&c, &g, name.as_ref().map(|n| n.as_str()), tier, None).await.map_err(TeamError::from) })
+        .await?;
     get_game(app, player, game_id).await
 }
 
 /// Issues a new client key; builds carrying the old one stop working.
 pub async fn rotate_client_key(app: &AppState, player: &Player, game_id: &str) -> TeamResult<Game> {
     require_game_role(app, player, game_id, Role::Admin).await?;
-    {
-        let w = app.db.writer().await;
-        store::update_game(&w, game_id, None, None, Some(&new_client_key())).await?;
-    }
+    let (g, key) = (game_id.to_string(), new_client_key());
+    app.db.write(move |c| async move { store::update_game(&c, &g, None, None, Some(&key)).await.map_err(TeamError::from) }).await?;
     get_game(app, player, game_id).await
 }
 
@@ -207,10 +204,8 @@ pub async fn create_server_key(app: &AppState, player: &Player, game_id: &str, r
         created_at: db::now(),
         last_used_at: None,
     };
-    {
-        let w = app.db.writer().await;
-        store::insert_server_key(&w, &info, &hash_secret(&secret), &player.user_id).await?;
-    }
+    let (i, h, u) = (info.clone(), hash_secret(&secret), player.user_id.clone());
+    app.db.write(move |c| async move { store::insert_server_key(&c, &i, &h, &u).await.map_err(TeamError::from) }).await?;
     Ok(CreatedServerKey { info, key: format!("{SERVER_KEY_PREFIX}{key_id}_{secret}") })
 }
 
@@ -221,10 +216,8 @@ pub async fn list_server_keys(app: &AppState, player: &Player, game_id: &str) ->
 
 pub async fn revoke_server_key(app: &AppState, player: &Player, game_id: &str, key_id: &str) -> TeamResult<ServerKeyList> {
     require_game_role(app, player, game_id, Role::Developer).await?;
-    let n = {
-        let w = app.db.writer().await;
-        store::revoke_server_key(&w, game_id, key_id).await?
-    };
+    let (g, k) = (game_id.to_string(), key_id.to_string());
+    let n = app.db.write(move |c| async move { store::revoke_server_key(&c, &g, &k).await.map_err(TeamError::from) }).await?;
     if n == 0 {
         return Err(TeamError::NotFound("server key"));
     }
@@ -243,8 +236,8 @@ pub async fn verify_server_key(app: &AppState, presented: &str) -> TeamResult<Se
         return Err(TeamError::BadServerKey);
     }
     if store::server_key_use_stale(app.db.reader(), key_id).await? {
-        let w = app.db.writer().await;
-        store::touch_server_key(&w, key_id).await?;
+        let k = key_id.to_string();
+        app.db.write(move |c| async move { store::touch_server_key(&c, &k).await.map_err(TeamError::from) }).await?;
     }
     Ok(ServerCaller { key_id: key_id.to_string(), game_id })
 }
