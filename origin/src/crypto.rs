@@ -12,8 +12,7 @@ use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
-use ed25519_dalek::pkcs8::EncodePrivateKey;
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use rand::rngs::OsRng;
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
@@ -145,9 +144,15 @@ pub enum TokenError {
 }
 
 /// Signs and verifies access tokens.
+///
+/// Signing composes the JWS compact form directly with a cached Ed25519 key (the JWT
+/// library re-parses its key and re-derives the public point on every signature, which
+/// doubled the cost of a login); verification goes through `jsonwebtoken`.
 pub struct TokenKeys {
     active_kid: String,
-    signing: EncodingKey,
+    signing: ed25519_dalek::SigningKey,
+    /// base64url of the active key's JOSE header.
+    header_b64: String,
     verifying: Vec<(String, DecodingKey)>,
     jwks: JwkSet,
     issuer: String,
@@ -166,10 +171,7 @@ impl TokenKeys {
             let sk = ed25519_dalek::SigningKey::from_bytes(seed);
             let public = sk.verifying_key().to_bytes();
             let x = URL_SAFE_NO_PAD.encode(public);
-            let der = sk
-                .to_pkcs8_der()
-                .map_err(|e| KeyError::Invalid { path: path.to_path_buf(), reason: e.to_string() })?;
-            signing = Some((kid.clone(), EncodingKey::from_ed_der(der.as_bytes())));
+            signing = Some((kid.clone(), sk));
             verifying.push((
                 kid.clone(),
                 DecodingKey::from_ed_components(&x)
@@ -185,7 +187,14 @@ impl TokenKeys {
             });
         }
         let (active_kid, signing) = signing.expect("at least one key");
-        Ok(Self { active_kid, signing, verifying, jwks: JwkSet { keys: jwks }, issuer: issuer.into(), ttl_secs })
+        let header = serde_json::json!({"typ": "JWT", "alg": "EdDSA", "kid": active_kid});
+        let header_b64 = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&header).expect("header serializes"));
+        Ok(Self { active_kid, signing, header_b64, verifying, jwks: JwkSet { keys: jwks }, issuer: issuer.into(), ttl_secs })
+    }
+
+    /// Key id of the key new tokens are signed with.
+    pub fn active_kid(&self) -> &str {
+        &self.active_kid
     }
 
     pub fn ttl_secs(&self) -> u64 {
@@ -208,9 +217,16 @@ impl TokenKeys {
             iat,
             exp: iat + self.ttl_secs,
         };
-        let mut header = Header::new(Algorithm::EdDSA);
-        header.kid = Some(self.active_kid.clone());
-        jsonwebtoken::encode(&header, &claims, &self.signing).expect("Ed25519 signing cannot fail with a valid key")
+        self.sign_claims(&claims)
+    }
+
+    /// `base64url(header) . base64url(claims) . base64url(Ed25519 signature)` (RFC 7515/8037).
+    pub fn sign_claims(&self, claims: &AccessClaims) -> String {
+        use ed25519_dalek::Signer;
+        let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(claims).expect("claims serialize"));
+        let signing_input = format!("{}.{payload}", self.header_b64);
+        let signature = self.signing.sign(signing_input.as_bytes());
+        format!("{signing_input}.{}", URL_SAFE_NO_PAD.encode(signature.to_bytes()))
     }
 
     /// Verifies signature (EdDSA only, key by `kid`), expiry, issuer and audience.
@@ -237,12 +253,16 @@ impl TokenKeys {
     }
 }
 
-/// Argon2id password hashing on the blocking pool, at most a few at once (each hash
-/// holds `memory_kib` of RAM).
+/// Argon2id password hashing on the blocking pool, at most one per core at a time.
+///
+/// Each hash needs `memory_kib` of working memory. Instead of allocating (and page-faulting)
+/// 19 MiB per hash, the hashers reuse a fixed set of buffers, one per permit: this keeps
+/// the CPU on the hash itself and bounds the process's hashing memory to cores x 19 MiB.
 #[derive(Clone)]
 pub struct Passwords {
     params: argon2::Params,
     permits: Arc<Semaphore>,
+    buffers: Arc<std::sync::Mutex<Vec<Vec<argon2::Block>>>>,
     /// A hash of a random password, verified when an account does not exist so that
     /// "no such user" takes as long as "wrong password".
     dummy_hash: Arc<String>,
@@ -252,27 +272,65 @@ impl Passwords {
     pub fn new(memory_kib: u32, iterations: u32, parallelism: u32) -> Result<Self, argon2::Error> {
         let params = argon2::Params::new(memory_kib, iterations, parallelism, None)?;
         let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
-        let mut me = Self { params, permits: Arc::new(Semaphore::new(cores)), dummy_hash: Arc::new(String::new()) };
+        let mut me = Self {
+            params,
+            permits: Arc::new(Semaphore::new(cores)),
+            buffers: Arc::new(std::sync::Mutex::new(Vec::new())),
+            dummy_hash: Arc::new(String::new()),
+        };
         me.dummy_hash = Arc::new(me.hash_blocking(&random_token(24)).map_err(|_| argon2::Error::AlgorithmInvalid)?);
         Ok(me)
     }
 
-    fn argon(&self) -> argon2::Argon2<'static> {
-        argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, self.params.clone())
+    /// Runs `f` with a reusable block buffer of `blocks` blocks.
+    fn with_buffer<R>(&self, blocks: usize, f: impl FnOnce(&mut [argon2::Block]) -> R) -> R {
+        let pooled = self.buffers.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        let mut buf = match pooled {
+            Some(b) if b.len() == blocks => b,
+            _ => vec![argon2::Block::default(); blocks],
+        };
+        let r = f(&mut buf);
+        // Only buffers of the configured size are kept (hashes made with older
+        // parameters get a temporary one).
+        if blocks == self.params.block_count() {
+            self.buffers.lock().unwrap_or_else(|p| p.into_inner()).push(buf);
+        }
+        r
     }
 
     pub fn hash_blocking(&self, password: &str) -> Result<String, argon2::password_hash::Error> {
-        use argon2::password_hash::{PasswordHasher, SaltString};
+        use argon2::password_hash::{Output, SaltString};
         let salt = SaltString::generate(&mut argon2::password_hash::rand_core::OsRng);
-        Ok(self.argon().hash_password(password.as_bytes(), &salt)?.to_string())
+        let mut salt_bytes = [0u8; 64];
+        let salt_raw = salt.decode_b64(&mut salt_bytes)?;
+        let argon = argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, self.params.clone());
+        let mut out = [0u8; 32];
+        self.with_buffer(self.params.block_count(), |mem| argon.hash_password_into_with_memory(password.as_bytes(), salt_raw, &mut out, mem))?;
+        let p = &self.params;
+        Ok(format!(
+            "$argon2id$v=19$m={},t={},p={}${}${}",
+            p.m_cost(),
+            p.t_cost(),
+            p.p_cost(),
+            salt.as_str(),
+            Output::new(&out)?
+        ))
     }
 
-    fn verify_blocking(password: &str, hash: &str) -> bool {
-        use argon2::password_hash::{PasswordHash, PasswordVerifier};
-        match PasswordHash::new(hash) {
-            Ok(parsed) => argon2::Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok(),
-            Err(_) => false,
-        }
+    fn verify_blocking(&self, password: &str, hash: &str) -> bool {
+        use argon2::password_hash::{Output, PasswordHash};
+        let Ok(parsed) = PasswordHash::new(hash) else { return false };
+        let (Some(salt), Some(expected)) = (parsed.salt, parsed.hash) else { return false };
+        let Ok(algorithm) = argon2::Algorithm::try_from(parsed.algorithm) else { return false };
+        let Ok(params) = argon2::Params::try_from(&parsed) else { return false };
+        let version = parsed.version.and_then(|v| argon2::Version::try_from(v).ok()).unwrap_or(argon2::Version::V0x13);
+        let mut salt_bytes = [0u8; 64];
+        let Ok(salt_raw) = salt.decode_b64(&mut salt_bytes) else { return false };
+        let argon = argon2::Argon2::new(algorithm, version, params.clone());
+        let mut out = vec![0u8; expected.len()];
+        let ok = self.with_buffer(params.block_count(), |mem| argon.hash_password_into_with_memory(password.as_bytes(), salt_raw, &mut out, mem));
+        // Output's equality is constant-time.
+        ok.is_ok() && Output::new(&out).map(|o| o == expected).unwrap_or(false)
     }
 
     pub async fn hash(&self, password: String) -> Result<String, String> {
@@ -289,7 +347,8 @@ impl Passwords {
         let Ok(_permit) = self.permits.acquire().await else { return false };
         let real = hash.is_some();
         let hash = hash.unwrap_or_else(|| (*self.dummy_hash).clone());
-        let ok = tokio::task::spawn_blocking(move || Self::verify_blocking(&password, &hash)).await.unwrap_or(false);
+        let me = self.clone();
+        let ok = tokio::task::spawn_blocking(move || me.verify_blocking(&password, &hash)).await.unwrap_or(false);
         ok && real
     }
 }
@@ -351,6 +410,7 @@ impl SaveCipher {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use jsonwebtoken::{EncodingKey, Header};
 
     #[test]
     fn tokens_round_trip_and_refuse_forgeries() {
@@ -385,13 +445,21 @@ mod tests {
         assert!(keys.verify(&foreign).is_err());
 
         // Expired.
-        let short = TokenKeys::load(&dir.path().join("jwt.json"), "aethex", 0).unwrap();
         let mut claims = c.clone();
         claims.exp = claims.iat.saturating_sub(60);
-        let mut h = Header::new(Algorithm::EdDSA);
-        h.kid = Some(short.active_kid.clone());
-        let expired = jsonwebtoken::encode(&h, &claims, &short.signing).unwrap();
-        assert_eq!(keys.verify(&expired), Err(TokenError::Expired));
+        assert_eq!(keys.verify(&keys.sign_claims(&claims)), Err(TokenError::Expired));
+        // Wrong issuer or audience.
+        let mut claims = c.clone();
+        claims.iss = "someone".into();
+        assert_eq!(keys.verify(&keys.sign_claims(&claims)), Err(TokenError::Invalid));
+        let mut claims = c.clone();
+        claims.aud = "someone".into();
+        assert_eq!(keys.verify(&keys.sign_claims(&claims)), Err(TokenError::Invalid));
+        // Our hand-composed tokens are standard JWS: the library verifies them too.
+        let x = &keys.jwks().keys[0].x;
+        let mut v = Validation::new(Algorithm::EdDSA);
+        v.set_audience(&["aethex"]);
+        assert!(jsonwebtoken::decode::<AccessClaims>(&t, &DecodingKey::from_ed_components(x).unwrap(), &v).is_ok());
     }
 
     #[test]
@@ -429,9 +497,22 @@ mod tests {
     async fn passwords_hash_and_verify() {
         let p = Passwords::new(1024, 1, 1).unwrap();
         let h = p.hash("correct horse".into()).await.unwrap();
-        assert!(h.starts_with("$argon2id$"));
+        assert!(h.starts_with("$argon2id$v=19$m=1024,t=1,p=1$"));
         assert!(p.verify("correct horse".into(), Some(h.clone())).await);
-        assert!(!p.verify("wrong horse".into(), Some(h)).await);
+        assert!(!p.verify("wrong horse".into(), Some(h.clone())).await);
         assert!(!p.verify("correct horse".into(), None).await);
+        // The PHC string is the standard one: the argon2 crate's own verifier accepts it...
+        use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+        let parsed = PasswordHash::new(&h).unwrap();
+        assert!(argon2::Argon2::default().verify_password(b"correct horse", &parsed).is_ok());
+        // ...and hashes made elsewhere, with other parameters, verify here.
+        let salt = SaltString::generate(&mut argon2::password_hash::rand_core::OsRng);
+        let other = argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, argon2::Params::new(2048, 3, 1, None).unwrap())
+            .hash_password(b"other pw", &salt)
+            .unwrap()
+            .to_string();
+        assert!(p.verify("other pw".into(), Some(other.clone())).await);
+        assert!(!p.verify("other pX".into(), Some(other)).await);
+        assert!(!p.verify("x".into(), Some("not a hash".into())).await);
     }
 }

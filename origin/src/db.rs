@@ -55,6 +55,8 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
 pub struct Db {
     _database: Database,
     jobs: mpsc::Sender<Job>,
+    /// The writer thread; joined on drop so that the file is released when `Db` is gone.
+    writer: Option<std::thread::JoinHandle<()>>,
     readers: Vec<Connection>,
     next_reader: AtomicUsize,
     remote: bool,
@@ -98,7 +100,7 @@ impl Db {
         }
         migrate(&writer).await?;
         let (jobs, queue) = mpsc::channel::<Job>(4096);
-        std::thread::Builder::new().name("aethex-db-writer".into()).spawn(move || {
+        let writer_thread = std::thread::Builder::new().name("aethex-db-writer".into()).spawn(move || {
             match tokio::runtime::Builder::new_current_thread().enable_all().build() {
                 Ok(rt) => rt.block_on(writer_loop(writer, queue)),
                 Err(e) => tracing::error!(error = %e, "could not start the database writer"),
@@ -113,7 +115,7 @@ impl Db {
             }
             readers.push(c);
         }
-        Ok(Self { _database: database, jobs, readers, next_reader: AtomicUsize::new(0), remote })
+        Ok(Self { _database: database, jobs, writer: Some(writer_thread), readers, next_reader: AtomicUsize::new(0), remote })
     }
 
     /// A connection for reads.
@@ -163,6 +165,18 @@ impl Db {
         let mut rows = self.reader().query("SELECT 1", ()).await?;
         rows.next().await?;
         Ok(())
+    }
+}
+
+impl Drop for Db {
+    /// Closes the queue and waits for the writer to finish its batch and close its
+    /// connection (queued jobs still run and are answered).
+    fn drop(&mut self) {
+        let (closed, _) = mpsc::channel(1);
+        drop(std::mem::replace(&mut self.jobs, closed));
+        if let Some(w) = self.writer.take() {
+            let _ = w.join();
+        }
     }
 }
 

@@ -49,6 +49,7 @@ impl Application {
         let db = Db::open(&config.storage, &config.database_path()).await.context("opening the database")?;
         let keys_dir = data_dir.join("keys");
         let tokens = TokenKeys::load(&keys_dir.join("jwt-signing.json"), &config.auth.issuer, config.auth.access_token_ttl_secs)?;
+        tracing::info!(kid = tokens.active_kid(), keys = tokens.jwks().keys.len(), "access tokens signed with Ed25519");
         let save_cipher = SaveCipher::load(&keys_dir.join("save-encryption.json"))?;
         let a = &config.auth;
         let passwords = Passwords::new(a.argon2_memory_kib, a.argon2_iterations, a.argon2_parallelism)
@@ -74,6 +75,7 @@ impl Application {
             mailer,
             http,
             metrics: metrics_handle(),
+            game_keys: Default::default(),
             config,
         };
         let state = AppState(Arc::new(app));

@@ -22,6 +22,7 @@ pub struct App {
     /// The URL this server is reached at.
     pub public_url: String,
     pub metrics: metrics_exporter_prometheus::PrometheusHandle,
+    pub game_keys: crate::teams::keycache::GameKeyCache,
 }
 
 #[derive(Clone)]

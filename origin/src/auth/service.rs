@@ -25,10 +25,18 @@ const MAX_PREFERENCES_BYTES: usize = 16 * 1024;
 /// The game a login is for, from the client key header.
 pub async fn resolve_game(app: &AppState, client: &ClientInfo) -> AuthResult<Option<String>> {
     match client.client_key.as_deref() {
-        Some(key) => match crate::teams::store::game_by_client_key(app.db.reader(), key).await? {
-            Some(game) => Ok(Some(game.id)),
-            None => Err(AuthError::UnknownClientKey),
-        },
+        Some(key) => {
+            if let Some(game) = app.game_keys.get(key) {
+                return Ok(Some(game));
+            }
+            match crate::teams::store::game_by_client_key(app.db.reader(), key).await? {
+                Some(game) => {
+                    app.game_keys.put(key, &game.id);
+                    Ok(Some(game.id))
+                }
+                None => Err(AuthError::UnknownClientKey),
+            }
+        }
         None if app.config.auth.require_client_key => Err(AuthError::ClientKeyRequired),
         None => Ok(None),
     }
@@ -42,9 +50,8 @@ fn roles_of(user: &UserRow) -> Vec<String> {
     roles
 }
 
-pub async fn profile_of(app: &AppState, user: &UserRow) -> AuthResult<Profile> {
-    let linked_providers = store::linked_providers(app.db.reader(), &user.id).await?;
-    Ok(Profile {
+pub fn profile_of(user: &UserRow) -> Profile {
+    Profile {
         user_id: user.id.clone(),
         email: user.email.clone(),
         username: user.username.clone(),
@@ -53,8 +60,8 @@ pub async fn profile_of(app: &AppState, user: &UserRow) -> AuthResult<Profile> {
         is_verified: user.is_verified,
         is_guest: user.is_guest,
         created_at: user.created_at.clone(),
-        linked_providers,
-    })
+        linked_providers: user.linked_providers.clone(),
+    }
 }
 
 async fn load_user(app: &AppState, user_id: &str) -> AuthResult<UserRow> {
@@ -101,7 +108,7 @@ pub(super) async fn login_response(
         refresh_token,
         token_type: "Bearer".into(),
         expires_in: app.tokens.ttl_secs(),
-        user: profile_of(app, user).await?,
+        user: profile_of(user),
     })
 }
 
@@ -258,11 +265,17 @@ pub async fn device_login(app: &AppState, req: DeviceLoginRequest, client: &Clie
     let wanted_name = req.username.as_deref().map(Username::parse).transpose()?;
     let game = resolve_game(app, client).await?;
     let dh = device_hash(&device);
+    // A returning device (the common case) is found on a reader, off the writer thread.
+    let known = store::user_by_device(app.db.reader(), &dh).await?;
     let (a, cl, g) = (app.clone(), client.clone(), game.clone());
     let (user, sid, refresh) = app
         .db
         .write(move |tx| async move {
-    let user = match store::user_by_device(&tx, &dh).await? {
+    let found = match known {
+        Some(u) => Some(u),
+        None => store::user_by_device(&tx, &dh).await?,
+    };
+    let user = match found {
         Some(u) => u,
         None => {
             let id = uuid::Uuid::new_v4().to_string();
@@ -401,7 +414,7 @@ pub async fn list_sessions(app: &AppState, player: &Player) -> AuthResult<Vec<Se
 
 pub async fn get_profile(app: &AppState, player: &Player) -> AuthResult<Profile> {
     let user = load_user(app, &player.user_id).await?;
-    profile_of(app, &user).await
+    Ok(profile_of(&user))
 }
 
 pub async fn update_profile(app: &AppState, player: &Player, req: UpdateProfileRequest) -> AuthResult<Profile> {
@@ -466,7 +479,7 @@ pub async fn link_email(app: &AppState, player: &Player, req: LinkEmailRequest) 
         .await?;
     let user = load_user(app, &player.user_id).await?;
     send_verification(app, &user).await;
-    profile_of(app, &user).await
+    Ok(profile_of(&user))
 }
 
 /// Emails a verification link; failures are logged, not returned (registration must not
@@ -528,7 +541,7 @@ pub async fn verify_email(app: &AppState, req: VerifyEmailRequest) -> AuthResult
         })
         .await?;
     let user = load_user(app, &user_id).await?;
-    profile_of(app, &user).await
+    Ok(profile_of(&user))
 }
 
 /// Always answers `accepted` (whether or not the address has an account), so the route

@@ -19,9 +19,13 @@ pub struct UserRow {
     pub is_guest: bool,
     pub failed_logins: i64,
     pub locked_until: Option<String>,
+    /// OAuth providers linked to the account, sorted.
+    pub linked_providers: Vec<String>,
 }
 
-const USER_COLS: &str = "id, email, username, password, avatar_url, preferences, created_at, is_active, is_verified, is_guest, failed_logins, locked_until";
+/// The columns of [`UserRow`], in order; the linked providers come along in the same query.
+const USER_COLS: &str = "id, email, username, password, avatar_url, preferences, created_at, is_active, is_verified, is_guest, failed_logins, locked_until, \
+     (SELECT group_concat(provider, ',') FROM (SELECT provider FROM oauth_connections o WHERE o.user_id = users.id ORDER BY provider))";
 
 fn user_from_row(row: &libsql::Row) -> DbResult<UserRow> {
     Ok(UserRow {
@@ -37,6 +41,7 @@ fn user_from_row(row: &libsql::Row) -> DbResult<UserRow> {
         is_guest: flag(row, 9)?,
         failed_logins: row.get(10)?,
         locked_until: opt_text(row, 11)?,
+        linked_providers: opt_text(row, 12)?.map(|p| p.split(',').map(str::to_string).collect()).unwrap_or_default(),
     })
 }
 
@@ -376,16 +381,6 @@ pub async fn consume_email_token(conn: &Connection, token_hash: &str, kind: &str
     }
 }
 
-pub async fn linked_providers(conn: &Connection, user_id: &str) -> DbResult<Vec<String>> {
-    let mut rows = conn
-        .query("SELECT provider FROM oauth_connections WHERE user_id = ?1 ORDER BY provider", params![user_id])
-        .await?;
-    let mut out = Vec::new();
-    while let Some(row) = rows.next().await? {
-        out.push(row.get(0)?);
-    }
-    Ok(out)
-}
 
 /// An OAuth login in flight.
 #[derive(Debug, Clone)]

@@ -2,6 +2,7 @@
 //! viewer) checked on every management route; games have a public client key and
 //! secret server keys.
 
+pub mod keycache;
 pub mod routes;
 pub mod service;
 pub mod store;

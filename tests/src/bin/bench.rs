@@ -40,6 +40,9 @@ struct Args {
     /// Write the results as JSON here too.
     #[arg(long)]
     json: Option<PathBuf>,
+    /// Run only these parts: device, email, saves, compression (comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    only: Vec<String>,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -191,8 +194,11 @@ async fn run(args: Args) -> anyhow::Result<()> {
     report.insert("idle_rss_kib_start".into(), json!(idle_rss));
     let game = origin.game("bench-game").await;
     let http = client();
+    let wants = |part: &str| args.only.is_empty() || args.only.iter().any(|o| o == part);
+    println!("origin pid {}", origin.pid());
 
     // 1. Device login vs hello world.
+    if wants("device") {
     let hello_bin = std::env::current_exe()?;
     let mut hello = std::process::Command::new(hello_bin).arg("--hello").stdout(std::process::Stdio::piped()).spawn()?;
     let hello_url = {
@@ -238,8 +244,10 @@ async fn run(args: Args) -> anyhow::Result<()> {
         "device_login".into(),
         json!({"hello_rps": base.rps(), "device_login_rps": dev.rps(), "ratio": ratio1, "p99_ms": dev.pct(0.99), "signup_rps": signup.rps(), "errors": dev.errors}),
     );
+    }
 
     // 2. Email login vs the argon2id bound.
+    if wants("email") {
     let params = argon2::Params::new(19 * 1024, 2, 1, None).map_err(|e| anyhow::anyhow!("{e}"))?;
     let argon = argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
     let mut out = [0u8; 32];
@@ -279,8 +287,10 @@ async fn run(args: Args) -> anyhow::Result<()> {
         ratio2 * 100.0
     );
     report.insert("email_login".into(), json!({"hash_ms": one_hash * 1000.0, "bound_rps": bound, "login_rps": login.rps(), "ratio": ratio2, "p99_ms": login.pct(0.99)}));
+    }
 
     // 3. 100 KB JSON saves vs raw libSQL inserts of the same bytes.
+    if wants("saves") {
     let doc = seed_save_scaled(100 * 1024);
     let bytes = serde_json::to_vec(&doc)?;
     let raw = raw_libsql_inserts(&bytes, args.secs).await?;
@@ -312,8 +322,10 @@ async fn run(args: Args) -> anyhow::Result<()> {
         ratio3 * 100.0
     );
     report.insert("save_100kb".into(), json!({"raw_rps": raw.rps(), "raw_p99_ms": raw.pct(0.99), "save_rps": saves.rps(), "save_p50_ms": saves.pct(0.5), "save_p99_ms": saves.pct(0.99), "ratio": ratio3}));
+    }
 
     // 4. Compression of the seed's example, scaled.
+    if wants("compression") {
     println!();
     let c = game.player().await;
     let mut ratios = Vec::new();
@@ -328,6 +340,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         ratios.push(json!({"size": r.metadata.size_bytes, "stored": r.metadata.stored_bytes, "ratio": ratio}));
     }
     report.insert("compression".into(), json!(ratios));
+    }
 
     tokio::time::sleep(Duration::from_secs(2)).await;
     let after = rss_kib(origin.pid());
