@@ -9,9 +9,15 @@
 //! - [`teams`]: organizations, members, games and keys.
 //! - [`validate`]: parse-don't-validate newtypes (`Email`, `Username`, `SlotName`, ...).
 //! - [`headers`]: header names used across parts.
+//! - [`leaderboards`]: leaderboard definitions, scores and pages.
+//! - [`regions`]: relay regions and their heartbeats.
+//! - [`replica`]: the edge read model and the replication stream.
 
 pub mod auth;
 pub mod headers;
+pub mod leaderboards;
+pub mod regions;
+pub mod replica;
 pub mod rpc;
 pub mod saves;
 pub mod teams;

@@ -92,7 +92,11 @@ pub struct RpcError {
 
 impl RpcError {
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        Self { code, message: message.into(), data: None }
+        Self {
+            code,
+            message: message.into(),
+            data: None,
+        }
     }
 
     pub fn with_field(mut self, field: impl Into<String>, reason: impl Into<String>) -> Self {
@@ -108,7 +112,10 @@ impl RpcError {
     }
 
     pub fn with_detail(mut self, key: impl Into<String>, value: Value) -> Self {
-        self.data.get_or_insert_with(Default::default).details.insert(key.into(), value);
+        self.data
+            .get_or_insert_with(Default::default)
+            .details
+            .insert(key.into(), value);
         self
     }
 
@@ -158,7 +165,12 @@ pub struct RpcRequest {
 
 impl RpcRequest {
     pub fn new(id: impl Into<RequestId>, method: impl Into<String>, params: Value) -> Self {
-        Self { jsonrpc: JSONRPC_VERSION.into(), id: id.into(), method: method.into(), params }
+        Self {
+            jsonrpc: JSONRPC_VERSION.into(),
+            id: id.into(),
+            method: method.into(),
+            params,
+        }
     }
 }
 
@@ -185,20 +197,31 @@ impl<T> RpcResponse<T> {
         Self {
             jsonrpc: JSONRPC_VERSION.into(),
             id,
-            result: Some(RpcResult { success: true, data }),
+            result: Some(RpcResult {
+                success: true,
+                data,
+            }),
             error: None,
         }
     }
 
     pub fn failure(id: RequestId, error: RpcError) -> Self {
-        Self { jsonrpc: JSONRPC_VERSION.into(), id, result: None, error: Some(error) }
+        Self {
+            jsonrpc: JSONRPC_VERSION.into(),
+            id,
+            result: None,
+            error: Some(error),
+        }
     }
 
     pub fn into_result(self) -> Result<T, RpcError> {
         match (self.result, self.error) {
             (_, Some(e)) => Err(e),
             (Some(r), None) => Ok(r.data),
-            (None, None) => Err(RpcError::new(ErrorCode::INTERNAL, "response has neither result nor error")),
+            (None, None) => Err(RpcError::new(
+                ErrorCode::INTERNAL,
+                "response has neither result nor error",
+            )),
         }
     }
 }
@@ -216,7 +239,11 @@ pub struct ErrorEnvelope {
 
 impl ErrorEnvelope {
     pub fn new(id: RequestId, error: RpcError) -> Self {
-        Self { jsonrpc: JSONRPC_VERSION.into(), id, error }
+        Self {
+            jsonrpc: JSONRPC_VERSION.into(),
+            id,
+            error,
+        }
     }
 }
 

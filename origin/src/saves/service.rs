@@ -6,8 +6,8 @@ use base64::Engine;
 use serde_json::Value;
 
 use aethex_protocol::saves::{
-    canonical_json, ConflictPolicy, DeleteResponse, LoadResponse, MergePrefer, SaveHistory, SaveList, SaveListEntry,
-    SaveMetadata, SaveRequest, SaveResponse,
+    canonical_json, ConflictPolicy, DeleteResponse, LoadResponse, MergePrefer, SaveHistory,
+    SaveList, SaveListEntry, SaveMetadata, SaveRequest, SaveResponse,
 };
 use aethex_protocol::teams::Tier;
 use aethex_protocol::validate::{Invalid, SlotName};
@@ -36,36 +36,55 @@ pub const ME: &str = "me";
 /// Resolves whose saves a request touches. Players reach only their own saves in the
 /// game their token was issued for; a game's server key reaches any player's saves in
 /// that game.
-pub async fn actor_for(app: &AppState, caller: &Caller, requested_user: Option<&str>) -> SaveResult<SaveActor> {
+pub async fn actor_for(
+    app: &AppState,
+    caller: &Caller,
+    requested_user: Option<&str>,
+) -> SaveResult<SaveActor> {
     let (user_id, game_id) = match caller {
         Caller::Player(p) => {
             if let Some(u) = requested_user {
                 if u != ME && u != p.user_id {
-                    return Err(SaveError::Forbidden("players can only reach their own saves"));
+                    return Err(SaveError::Forbidden(
+                        "players can only reach their own saves",
+                    ));
                 }
             }
-            (p.user_id.clone(), p.game_id.clone().ok_or(SaveError::NoGame)?)
+            (
+                p.user_id.clone(),
+                p.game_id.clone().ok_or(SaveError::NoGame)?,
+            )
         }
         Caller::Server(s) => {
-            let u = requested_user
-                .filter(|u| *u != ME)
-                .ok_or(Invalid::new("user_id", "a server key must name the player (user_id)"))?;
+            let u = requested_user.filter(|u| *u != ME).ok_or(Invalid::new(
+                "user_id",
+                "a server key must name the player (user_id)",
+            ))?;
             if uuid::Uuid::parse_str(u).is_err() || !store::user_exists(app.db.reader(), u).await? {
-                return Err(SaveError::Invalid(Invalid::new("user_id", "no such player")));
+                return Err(SaveError::Invalid(Invalid::new(
+                    "user_id",
+                    "no such player",
+                )));
             }
             (u.to_string(), s.game_id.clone())
         }
     };
     let game = crate::teams::store::game_by_id(app.db.reader(), &game_id)
         .await?
-        .ok_or(SaveError::Forbidden("the game of this token no longer exists"))?;
+        .ok_or(SaveError::Forbidden(
+            "the game of this token no longer exists",
+        ))?;
     let cfg = &app.config.saves;
     let quota_bytes = match game.tier {
         Tier::Free => cfg.quota_free_bytes,
         Tier::Pro => cfg.quota_pro_bytes,
         Tier::Enterprise => cfg.quota_enterprise_bytes,
     };
-    Ok(SaveActor { user_id, game_id, quota_bytes })
+    Ok(SaveActor {
+        user_id,
+        game_id,
+        quota_bytes,
+    })
 }
 
 /// A save's plain content before it is sealed.
@@ -77,8 +96,6 @@ struct Plain {
 }
 
 fn metadata_of(row: &SaveRow) -> SaveMetadata {
-    let meta: Value = row.metadata.as_deref().and_then(|m| serde_json::from_str(m).ok()).unwrap_or(Value::Null);
-    let text = |k: &str| meta.get(k).and_then(Value::as_str).map(str::to_string);
     SaveMetadata {
         save_id: row.id.clone(),
         user_id: row.user_id.clone(),
@@ -91,14 +108,18 @@ fn metadata_of(row: &SaveRow) -> SaveMetadata {
         checksum: row.checksum.clone(),
         compressed: row.compressed,
         content_type: row.content_type.clone(),
-        engine_version: text("engine_version"),
-        game_version: text("game_version"),
-        metadata: if meta.is_null() { Value::Object(Default::default()) } else { meta },
+        engine_version: None,
+        game_version: None,
+        metadata: Value::Null,
     }
+    .with_client_metadata(row.metadata.as_deref())
 }
 
 fn open_row(app: &AppState, row: &SaveRow) -> SaveResult<Vec<u8>> {
-    let blob = row.blob.as_deref().ok_or_else(|| SaveError::Corrupt("row read without its data".into()))?;
+    let blob = row
+        .blob
+        .as_deref()
+        .ok_or_else(|| SaveError::Corrupt("row read without its data".into()))?;
     codec::open(
         &app.save_cipher,
         &row.key_id,
@@ -118,10 +139,19 @@ fn load_response(app: &AppState, row: &SaveRow) -> SaveResult<LoadResponse> {
     let plain = open_row(app, row)?;
     let metadata = metadata_of(row);
     if row.content_type == "json" {
-        let data: Value = serde_json::from_slice(&plain).map_err(|e| SaveError::Corrupt(format!("stored JSON: {e}")))?;
-        Ok(LoadResponse { metadata, data: Some(data), data_base64: None })
+        let data: Value = serde_json::from_slice(&plain)
+            .map_err(|e| SaveError::Corrupt(format!("stored JSON: {e}")))?;
+        Ok(LoadResponse {
+            metadata,
+            data: Some(data),
+            data_base64: None,
+        })
     } else {
-        Ok(LoadResponse { metadata, data: None, data_base64: Some(STANDARD.encode(plain)) })
+        Ok(LoadResponse {
+            metadata,
+            data: None,
+            data_base64: Some(STANDARD.encode(plain)),
+        })
     }
 }
 
@@ -144,8 +174,12 @@ fn plain_of(app: &AppState, req: &SaveRequest) -> SaveResult<Plain> {
                 .map_err(|e| Invalid::new("data_base64", format!("not valid base64: {e}")))?;
             (bytes, "binary")
         }
-        (None, None) => return Err(Invalid::new("data", "give data (JSON) or data_base64 (binary)").into()),
-        (Some(_), Some(_)) => return Err(Invalid::new("data", "give only one of data and data_base64").into()),
+        (None, None) => {
+            return Err(Invalid::new("data", "give data (JSON) or data_base64 (binary)").into())
+        }
+        (Some(_), Some(_)) => {
+            return Err(Invalid::new("data", "give only one of data and data_base64").into())
+        }
     };
     if bytes.len() > limit {
         return Err(SaveError::TooLarge { limit });
@@ -157,15 +191,25 @@ fn plain_of(app: &AppState, req: &SaveRequest) -> SaveResult<Plain> {
                 if let Some(v) = obj.get(key) {
                     match v.as_str() {
                         Some(s) if s.len() <= 64 => {}
-                        _ => return Err(Invalid::new("metadata", format!("{key} must be a string of at most 64 characters")).into()),
+                        _ => {
+                            return Err(Invalid::new(
+                                "metadata",
+                                format!("{key} must be a string of at most 64 characters"),
+                            )
+                            .into())
+                        }
                     }
                 }
             }
-            let text = String::from_utf8(canonical_json(m)).map_err(|e| SaveError::Corrupt(e.to_string()))?;
+            let text = String::from_utf8(canonical_json(m))
+                .map_err(|e| SaveError::Corrupt(e.to_string()))?;
             if text.len() > app.config.saves.max_metadata_bytes {
                 return Err(Invalid::new(
                     "metadata",
-                    format!("metadata must be at most {} bytes", app.config.saves.max_metadata_bytes),
+                    format!(
+                        "metadata must be at most {} bytes",
+                        app.config.saves.max_metadata_bytes
+                    ),
                 )
                 .into());
             }
@@ -179,7 +223,11 @@ fn plain_of(app: &AppState, req: &SaveRequest) -> SaveResult<Plain> {
             return Err(SaveError::ChecksumMismatch { computed });
         }
     }
-    Ok(Plain { bytes, content_type, metadata })
+    Ok(Plain {
+        bytes,
+        content_type,
+        metadata,
+    })
 }
 
 /// Seals off the async runtime when the save is big enough for it to matter.
@@ -205,7 +253,16 @@ pub async fn save(app: &AppState, actor: &SaveActor, req: SaveRequest) -> SaveRe
     if policy == ConflictPolicy::Merge && plain.content_type != "json" {
         return Err(Invalid::new("on_conflict", "merge works on JSON saves only").into());
     }
-    write_version(app, actor, slot.as_str(), plain, req.base_version, policy, req.merge_prefer).await
+    write_version(
+        app,
+        actor,
+        slot.as_str(),
+        plain,
+        req.base_version,
+        policy,
+        req.merge_prefer,
+    )
+    .await
 }
 
 /// Writes the next version of a slot (or of a conflict copy), enforcing concurrency,
@@ -331,29 +388,49 @@ async fn write_version(
 }
 
 /// `<slot>.conflict-<n>` for the first free n (the name shortened to fit the limit).
-async fn free_conflict_slot(conn: &libsql::Connection, actor: &SaveActor, slot: &str) -> SaveResult<String> {
+async fn free_conflict_slot(
+    conn: &libsql::Connection,
+    actor: &SaveActor,
+    slot: &str,
+) -> SaveResult<String> {
     for n in 1..=100 {
         let suffix = format!(".conflict-{n}");
         let keep = SlotName::MAX_LEN - suffix.len();
         let base: String = slot.chars().take(keep).collect();
         let candidate = format!("{base}{suffix}");
-        if store::latest(conn, &actor.user_id, &actor.game_id, &candidate, false).await?.is_none() {
+        if store::latest(conn, &actor.user_id, &actor.game_id, &candidate, false)
+            .await?
+            .is_none()
+        {
             return Ok(candidate);
         }
     }
-    Err(Invalid::new("slot_name", "too many conflict copies of this slot; delete some").into())
+    Err(Invalid::new(
+        "slot_name",
+        "too many conflict copies of this slot; delete some",
+    )
+    .into())
 }
 
 /// Loads a slot's newest version, a given version, or a version by save id.
-pub async fn load(app: &AppState, actor: &SaveActor, slot_or_id: &str, version: Option<i64>) -> SaveResult<LoadResponse> {
+pub async fn load(
+    app: &AppState,
+    actor: &SaveActor,
+    slot_or_id: &str,
+    version: Option<i64>,
+) -> SaveResult<LoadResponse> {
     let conn = app.db.reader();
     let row = if uuid::Uuid::parse_str(slot_or_id).is_ok() {
         store::by_id(conn, &actor.user_id, &actor.game_id, slot_or_id).await?
     } else {
         let slot = parse_slot(slot_or_id)?;
         match version {
-            Some(v) => store::version(conn, &actor.user_id, &actor.game_id, slot.as_str(), v).await?,
-            None => store::latest(conn, &actor.user_id, &actor.game_id, slot.as_str(), true).await?,
+            Some(v) => {
+                store::version(conn, &actor.user_id, &actor.game_id, slot.as_str(), v).await?
+            }
+            None => {
+                store::latest(conn, &actor.user_id, &actor.game_id, slot.as_str(), true).await?
+            }
         }
     };
     let row = row.ok_or(SaveError::NotFound)?;
@@ -368,36 +445,98 @@ pub async fn list(app: &AppState, actor: &SaveActor) -> SaveResult<SaveList> {
         .iter()
         .map(|r| {
             let metadata = metadata_of(r);
-            SaveListEntry { name: r.slot_name.clone(), size: r.size_bytes, metadata }
+            SaveListEntry {
+                name: r.slot_name.clone(),
+                size: r.size_bytes,
+                metadata,
+            }
         })
         .collect();
-    Ok(SaveList { saves, used_bytes, quota_bytes: actor.quota_bytes })
+    Ok(SaveList {
+        saves,
+        used_bytes,
+        quota_bytes: actor.quota_bytes,
+    })
 }
 
-pub async fn history(app: &AppState, actor: &SaveActor, slot: Option<&str>) -> SaveResult<SaveHistory> {
+pub async fn history(
+    app: &AppState,
+    actor: &SaveActor,
+    slot: Option<&str>,
+) -> SaveResult<SaveHistory> {
     let slot = slot.map(parse_slot).transpose()?;
-    let rows = store::history(app.db.reader(), &actor.user_id, &actor.game_id, slot.as_ref().map(|s| s.as_str())).await?;
-    Ok(SaveHistory { versions: rows.iter().map(metadata_of).collect() })
+    let rows = store::history(
+        app.db.reader(),
+        &actor.user_id,
+        &actor.game_id,
+        slot.as_ref().map(|s| s.as_str()),
+    )
+    .await?;
+    Ok(SaveHistory {
+        versions: rows.iter().map(metadata_of).collect(),
+    })
 }
 
 pub async fn delete(app: &AppState, actor: &SaveActor, slot: &str) -> SaveResult<DeleteResponse> {
     let slot = parse_slot(slot)?;
-    let (u, g, sl) = (actor.user_id.clone(), actor.game_id.clone(), slot.as_str().to_string());
-    let n = app.db.write(move |c| async move { store::delete_slot(&c, &u, &g, &sl).await.map_err(SaveError::from) }).await?;
+    let (u, g, sl) = (
+        actor.user_id.clone(),
+        actor.game_id.clone(),
+        slot.as_str().to_string(),
+    );
+    let n = app
+        .db
+        .write(move |c| async move {
+            store::delete_slot(&c, &u, &g, &sl)
+                .await
+                .map_err(SaveError::from)
+        })
+        .await?;
     if n == 0 {
         return Err(SaveError::NotFound);
     }
-    Ok(DeleteResponse { slot_name: slot.into_inner(), versions_deleted: n })
+    Ok(DeleteResponse {
+        slot_name: slot.into_inner(),
+        versions_deleted: n,
+    })
 }
 
 /// Writes a kept version's data (and metadata) as the slot's next version.
-pub async fn restore(app: &AppState, actor: &SaveActor, slot: &str, version: i64) -> SaveResult<SaveResponse> {
+pub async fn restore(
+    app: &AppState,
+    actor: &SaveActor,
+    slot: &str,
+    version: i64,
+) -> SaveResult<SaveResponse> {
     let slot = parse_slot(slot)?;
-    let row = store::version(app.db.reader(), &actor.user_id, &actor.game_id, slot.as_str(), version)
-        .await?
-        .ok_or(SaveError::NotFound)?;
+    let row = store::version(
+        app.db.reader(),
+        &actor.user_id,
+        &actor.game_id,
+        slot.as_str(),
+        version,
+    )
+    .await?
+    .ok_or(SaveError::NotFound)?;
     let bytes = open_row(app, &row)?;
-    let content_type = if row.content_type == "json" { "json" } else { "binary" };
-    let plain = Plain { bytes, content_type, metadata: row.metadata.clone() };
-    write_version(app, actor, slot.as_str(), plain, None, ConflictPolicy::Overwrite, None).await
+    let content_type = if row.content_type == "json" {
+        "json"
+    } else {
+        "binary"
+    };
+    let plain = Plain {
+        bytes,
+        content_type,
+        metadata: row.metadata.clone(),
+    };
+    write_version(
+        app,
+        actor,
+        slot.as_str(),
+        plain,
+        None,
+        ConflictPolicy::Overwrite,
+        None,
+    )
+    .await
 }

@@ -1,0 +1,275 @@
+//! Access-token checks: EdDSA (Ed25519) JWTs with a `kid`, verified against origin's
+//! published keys (`/.well-known/jwks.json`). Origin verifies with the same function.
+//!
+//! Edges cache the key set in memory and in the platform cache, fetch it again every
+//! `jwks_refresh_secs`, and once more (at most every [`UNKNOWN_KID_REFETCH_MS`]) when a
+//! token names a key they do not know yet, so a key rotation needs no redeploy.
+
+use std::sync::Mutex;
+
+use aethex_protocol::auth::{AccessClaims, JwkSet};
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+
+use crate::http::{Headers, Outbound, Response, Upstream};
+use crate::platform::Platform;
+
+/// The `aud` of every access token.
+pub const AUDIENCE: &str = "aethex";
+/// Clock skew allowed on `exp`.
+pub const LEEWAY_SECS: u64 = 5;
+/// Least time between two fetches caused by unknown key ids.
+pub const UNKNOWN_KID_REFETCH_MS: u64 = 30_000;
+const JWKS_CACHE_KEY: &str = "aethex:jwks";
+const FETCHED_HEADER: &str = "x-aethex-fetched-ms";
+
+/// Why a token was refused. The text is safe to show to the client.
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+pub enum TokenError {
+    #[error("token expired")]
+    Expired,
+    #[error("token signature or format is invalid")]
+    Invalid,
+    #[error("token signed by an unknown key")]
+    UnknownKey,
+    #[error("token algorithm not accepted (EdDSA only)")]
+    WrongAlgorithm,
+}
+
+/// Verifying keys by key id.
+#[derive(Clone, Default)]
+pub struct KeyRing {
+    keys: Vec<(String, DecodingKey)>,
+}
+
+impl KeyRing {
+    pub fn from_jwks(set: &JwkSet) -> Self {
+        let keys = set
+            .keys
+            .iter()
+            .filter(|k| k.kty == "OKP" && k.crv == "Ed25519")
+            .filter_map(|k| {
+                DecodingKey::from_ed_components(&k.x)
+                    .ok()
+                    .map(|d| (k.kid.clone(), d))
+            })
+            .collect();
+        Self { keys }
+    }
+
+    pub fn push(&mut self, kid: impl Into<String>, key: DecodingKey) {
+        self.keys.push((kid.into(), key));
+    }
+
+    pub fn knows(&self, kid: &str) -> bool {
+        self.keys.iter().any(|(k, _)| k == kid)
+    }
+
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+
+    /// Verifies signature (EdDSA only, key by `kid`), issuer, audience and expiry
+    /// against `now_secs`.
+    pub fn verify(
+        &self,
+        token: &str,
+        issuer: &str,
+        now_secs: u64,
+    ) -> Result<AccessClaims, TokenError> {
+        let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Invalid)?;
+        if header.alg != Algorithm::EdDSA {
+            return Err(TokenError::WrongAlgorithm);
+        }
+        let kid = header.kid.ok_or(TokenError::UnknownKey)?;
+        let key = self
+            .keys
+            .iter()
+            .find(|(k, _)| *k == kid)
+            .map(|(_, key)| key)
+            .ok_or(TokenError::UnknownKey)?;
+        let mut validation = Validation::new(Algorithm::EdDSA);
+        validation.set_issuer(&[issuer]);
+        validation.set_audience(&[AUDIENCE]);
+        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+        // Expiry is checked below against the caller's clock (wasm platforms have no
+        // system clock of their own).
+        validation.validate_exp = false;
+        let claims = jsonwebtoken::decode::<AccessClaims>(token, key, &validation)
+            .map_err(|e| match e.kind() {
+                jsonwebtoken::errors::ErrorKind::InvalidAlgorithm => TokenError::WrongAlgorithm,
+                _ => TokenError::Invalid,
+            })?
+            .claims;
+        if claims.exp.saturating_add(LEEWAY_SECS) < now_secs {
+            return Err(TokenError::Expired);
+        }
+        Ok(claims)
+    }
+}
+
+struct Cached {
+    ring: KeyRing,
+    /// The JWKS document as origin served it.
+    body: Vec<u8>,
+    fetched_ms: u64,
+}
+
+/// Origin's key set, cached.
+#[derive(Default)]
+pub struct Jwks {
+    state: Mutex<Option<std::sync::Arc<Cached>>>,
+    last_forced_ms: Mutex<u64>,
+}
+
+/// The keys could not be had from origin (and none are cached).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("signing keys unavailable: {0}")]
+pub struct KeysUnavailable(pub String);
+
+impl Jwks {
+    fn current(&self) -> Option<std::sync::Arc<Cached>> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    fn store(&self, c: Cached) -> std::sync::Arc<Cached> {
+        let c = std::sync::Arc::new(c);
+        *self.state.lock().unwrap_or_else(|p| p.into_inner()) = Some(c.clone());
+        c
+    }
+
+    fn parse(body: &[u8], fetched_ms: u64) -> Result<Cached, KeysUnavailable> {
+        let set: JwkSet =
+            serde_json::from_slice(body).map_err(|e| KeysUnavailable(format!("bad JWKS: {e}")))?;
+        let ring = KeyRing::from_jwks(&set);
+        if ring.is_empty() {
+            return Err(KeysUnavailable("JWKS has no Ed25519 keys".into()));
+        }
+        Ok(Cached {
+            ring,
+            body: body.to_vec(),
+            fetched_ms,
+        })
+    }
+
+    async fn fetch<P: Platform>(
+        &self,
+        p: &P,
+        origin_url: &str,
+        refresh_secs: u64,
+    ) -> Result<std::sync::Arc<Cached>, KeysUnavailable> {
+        let req = Outbound {
+            method: "GET".into(),
+            url: format!("{origin_url}/.well-known/jwks.json"),
+            headers: Headers::new(),
+            body: Vec::new(),
+            upstream: Upstream::Origin,
+        };
+        let resp = p
+            .fetch(req)
+            .await
+            .map_err(|e| KeysUnavailable(e.to_string()))?;
+        if resp.status != 200 {
+            return Err(KeysUnavailable(format!("origin answered {}", resp.status)));
+        }
+        let now = p.now_ms();
+        let cached = Self::parse(&resp.body, now)?;
+        let mut for_cache = Response::new(200).with_header(FETCHED_HEADER, now.to_string());
+        for_cache.body = resp.body;
+        p.cache_put(JWKS_CACHE_KEY, &for_cache, refresh_secs).await;
+        Ok(self.store(cached))
+    }
+
+    /// The key set: from memory, else the platform cache, else origin.
+    async fn get<P: Platform>(
+        &self,
+        p: &P,
+        origin_url: &str,
+        refresh_secs: u64,
+    ) -> Result<std::sync::Arc<Cached>, KeysUnavailable> {
+        let now = p.now_ms();
+        if let Some(c) = self.current() {
+            if now.saturating_sub(c.fetched_ms) < refresh_secs * 1000 {
+                return Ok(c);
+            }
+        }
+        if let Some(hit) = p.cache_get(JWKS_CACHE_KEY).await {
+            let fetched = hit
+                .header(FETCHED_HEADER)
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0);
+            if now.saturating_sub(fetched) < refresh_secs * 1000 {
+                if let Ok(c) = Self::parse(&hit.body, fetched) {
+                    return Ok(self.store(c));
+                }
+            }
+        }
+        match self.fetch(p, origin_url, refresh_secs).await {
+            Ok(c) => Ok(c),
+            // Origin unreachable: keep verifying with the keys we had.
+            Err(e) => self.current().ok_or(e),
+        }
+    }
+
+    /// The JWKS document (for `/.well-known/jwks.json` at the edge).
+    pub async fn document<P: Platform>(
+        &self,
+        p: &P,
+        origin_url: &str,
+        refresh_secs: u64,
+    ) -> Result<Vec<u8>, KeysUnavailable> {
+        Ok(self.get(p, origin_url, refresh_secs).await?.body.clone())
+    }
+
+    /// Verifies `token`, fetching the keys again once if it names an unknown key.
+    pub async fn verify<P: Platform>(
+        &self,
+        p: &P,
+        origin_url: &str,
+        refresh_secs: u64,
+        issuer: &str,
+        token: &str,
+    ) -> Result<Result<AccessClaims, TokenError>, KeysUnavailable> {
+        let keys = self.get(p, origin_url, refresh_secs).await?;
+        let now_secs = p.now_ms() / 1000;
+        match keys.ring.verify(token, issuer, now_secs) {
+            Err(TokenError::UnknownKey) => {
+                let now = p.now_ms();
+                let may_refetch = {
+                    let mut last = self
+                        .last_forced_ms
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner());
+                    if now.saturating_sub(*last) >= UNKNOWN_KID_REFETCH_MS {
+                        *last = now;
+                        true
+                    } else {
+                        false
+                    }
+                };
+                if !may_refetch {
+                    return Ok(Err(TokenError::UnknownKey));
+                }
+                let keys = self.fetch(p, origin_url, refresh_secs).await?;
+                Ok(keys.ring.verify(token, issuer, now_secs))
+            }
+            other => Ok(other),
+        }
+    }
+}
+
+/// The bearer credential of a request: `None` without an Authorization header,
+/// `Some(Err)` when the header is not `Bearer <token>`.
+pub fn bearer(headers: &Headers) -> Option<Result<&str, &'static str>> {
+    let value = headers.get("authorization")?;
+    let Some((scheme, token)) = value.split_once(' ') else {
+        return Some(Err("expected 'Bearer <token>'"));
+    };
+    if !scheme.eq_ignore_ascii_case("bearer") || token.trim().is_empty() {
+        return Some(Err("expected 'Bearer <token>'"));
+    }
+    Some(Ok(token.trim()))
+}

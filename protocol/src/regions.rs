@@ -1,0 +1,77 @@
+//! Regions: relay nodes register with origin and send heartbeats; players list the live
+//! ones (from the edge) and measure their round-trip time to each.
+
+use serde::{Deserialize, Serialize};
+
+use crate::validate::Invalid;
+
+/// `PUT /api/v1/regions/{name}` (cluster key): register or heartbeat a relay.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct RegisterRegionRequest {
+    /// Public URL of the relay (`wss://eu-west.relay.example.com`).
+    pub url: String,
+    /// URL the SDK pings to measure round-trip time; defaults to `<url>/v1/ping`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ping_url: Option<String>,
+    /// Players the relay accepts.
+    pub capacity: u32,
+    /// Players connected now.
+    #[serde(default)]
+    pub load: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Region {
+    pub name: String,
+    pub url: String,
+    pub ping_url: String,
+    pub capacity: u32,
+    pub load: u32,
+    /// Last heartbeat, milliseconds since the Unix epoch.
+    pub last_seen_ms: i64,
+}
+
+/// `GET /api/v1/regions`: regions whose relay sent a heartbeat recently.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RegionList {
+    pub regions: Vec<Region>,
+}
+
+/// A region name: 2 to 32 characters of lower-case letters, digits and `-` (`us-east`).
+pub fn parse_region_name(raw: &str) -> Result<String, Invalid> {
+    let ok = (2..=32).contains(&raw.len())
+        && raw
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && !raw.starts_with('-')
+        && !raw.ends_with('-');
+    if ok {
+        Ok(raw.to_string())
+    } else {
+        Err(Invalid::new(
+            "name",
+            "region name must be 2 to 32 characters of a-z, 0-9 and '-'",
+        ))
+    }
+}
+
+/// A relay URL: http(s) or ws(s), at most 512 characters.
+pub fn parse_relay_url(field: &'static str, raw: &str) -> Result<String, Invalid> {
+    let ok = raw.len() <= 512
+        && ["http://", "https://", "ws://", "wss://"]
+            .iter()
+            .any(|p| raw.starts_with(p) && raw.len() > p.len())
+        && !raw.chars().any(|c| c.is_whitespace() || c.is_control());
+    if ok {
+        Ok(raw.trim_end_matches('/').to_string())
+    } else {
+        Err(Invalid::new(
+            field,
+            format!("{field} must be an http(s) or ws(s) URL of at most 512 characters"),
+        ))
+    }
+}

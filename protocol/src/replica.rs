@@ -1,0 +1,405 @@
+//! The edge read model and its replication stream.
+//!
+//! Origin keeps a transactional outbox: every write that changes an edge-visible row also
+//! appends a [`Change`] in the same transaction. The outbox id is the *replication
+//! position*: it only grows, and a change is visible to pullers only once everything
+//! before it is committed (origin has one writer). Native edges pull changes after their
+//! position, apply each batch in one transaction of their libSQL replica and store the new
+//! position beside the data, so a crash between batches loses nothing and applies nothing
+//! twice. A new edge, or one that fell behind the outbox's retention, bootstraps from a
+//! snapshot.
+//!
+//! The replica schema is [`REPLICA_SCHEMA`]; [`TABLES`] lists, for each table, its columns
+//! and key, which is all an applier needs to turn a change into SQL (and all it accepts:
+//! unknown tables or columns are refused, so a change can never name arbitrary SQL).
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// Version of the replica schema; an edge with another version re-bootstraps.
+pub const SCHEMA_VERSION: i64 = 1;
+
+/// DDL of the edge read model (libSQL / SQLite). Idempotent.
+pub const REPLICA_SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS replica_state (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    position INTEGER NOT NULL,
+    epoch TEXT NOT NULL,
+    schema_version INTEGER NOT NULL,
+    applied_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS saves (
+    save_id TEXT PRIMARY KEY,
+    user_id TEXT NOT NULL,
+    game_id TEXT NOT NULL,
+    slot_name TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    created_at TEXT NOT NULL,
+    size_bytes INTEGER NOT NULL,
+    stored_bytes INTEGER NOT NULL,
+    checksum TEXT NOT NULL,
+    compressed INTEGER NOT NULL,
+    content_type TEXT NOT NULL,
+    metadata TEXT
+);
+CREATE INDEX IF NOT EXISTS saves_by_slot ON saves(user_id, game_id, slot_name, version);
+CREATE TABLE IF NOT EXISTS games (
+    game_id TEXT PRIMARY KEY,
+    tier TEXT NOT NULL,
+    quota_bytes INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS leaderboards (
+    game_id TEXT NOT NULL,
+    leaderboard_id TEXT NOT NULL,
+    name TEXT NOT NULL,
+    sort_order TEXT NOT NULL,
+    operator TEXT NOT NULL,
+    PRIMARY KEY (game_id, leaderboard_id)
+);
+CREATE TABLE IF NOT EXISTS leaderboard_entries (
+    game_id TEXT NOT NULL,
+    leaderboard_id TEXT NOT NULL,
+    user_id TEXT NOT NULL,
+    username TEXT NOT NULL,
+    score INTEGER NOT NULL,
+    rank_score INTEGER NOT NULL,
+    metadata TEXT,
+    updated_at TEXT NOT NULL,
+    PRIMARY KEY (game_id, leaderboard_id, user_id)
+);
+CREATE INDEX IF NOT EXISTS leaderboard_rank ON leaderboard_entries(game_id, leaderboard_id, rank_score, updated_at, user_id);
+CREATE TABLE IF NOT EXISTS regions (
+    name TEXT PRIMARY KEY,
+    url TEXT NOT NULL,
+    ping_url TEXT NOT NULL,
+    capacity INTEGER NOT NULL,
+    load INTEGER NOT NULL,
+    last_seen_ms INTEGER NOT NULL
+);
+";
+
+/// A replicated table: its name, columns (in order) and key columns.
+#[derive(Debug, Clone, Copy)]
+pub struct Table {
+    pub name: &'static str,
+    pub columns: &'static [&'static str],
+    pub key: &'static [&'static str],
+}
+
+impl Table {
+    pub fn has_column(&self, c: &str) -> bool {
+        self.columns.contains(&c)
+    }
+}
+
+/// Every replicated table. `replica_state` is the applier's own and is not here.
+pub const TABLES: &[Table] = &[
+    Table {
+        name: "saves",
+        columns: &[
+            "save_id",
+            "user_id",
+            "game_id",
+            "slot_name",
+            "version",
+            "created_at",
+            "size_bytes",
+            "stored_bytes",
+            "checksum",
+            "compressed",
+            "content_type",
+            "metadata",
+        ],
+        key: &["save_id"],
+    },
+    Table {
+        name: "games",
+        columns: &["game_id", "tier", "quota_bytes"],
+        key: &["game_id"],
+    },
+    Table {
+        name: "leaderboards",
+        columns: &[
+            "game_id",
+            "leaderboard_id",
+            "name",
+            "sort_order",
+            "operator",
+        ],
+        key: &["game_id", "leaderboard_id"],
+    },
+    Table {
+        name: "leaderboard_entries",
+        columns: &[
+            "game_id",
+            "leaderboard_id",
+            "user_id",
+            "username",
+            "score",
+            "rank_score",
+            "metadata",
+            "updated_at",
+        ],
+        key: &["game_id", "leaderboard_id", "user_id"],
+    },
+    Table {
+        name: "regions",
+        columns: &[
+            "name",
+            "url",
+            "ping_url",
+            "capacity",
+            "load",
+            "last_seen_ms",
+        ],
+        key: &["name"],
+    },
+];
+
+pub fn table(name: &str) -> Option<&'static Table> {
+    TABLES.iter().find(|t| t.name == name)
+}
+
+/// What a change does to its table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Op {
+    /// Insert the row, or replace the row with the same key.
+    Upsert,
+    /// Delete every row whose named columns equal the given values (a key, or a prefix
+    /// such as all versions of one slot).
+    Delete,
+}
+
+/// One change of the outbox.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Change {
+    /// Replication position (outbox id); 0 inside a snapshot.
+    #[serde(default)]
+    pub position: i64,
+    pub table: String,
+    pub op: Op,
+    /// Upsert: the whole row (missing columns are NULL). Delete: the columns to match.
+    pub row: Map<String, Value>,
+}
+
+/// Why a change cannot be applied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BadChange(pub String);
+
+impl std::fmt::Display for BadChange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "bad change: {}", self.0)
+    }
+}
+
+impl std::error::Error for BadChange {}
+
+/// A change turned into one SQL statement with positional (`?n`) arguments.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChangeSql {
+    pub sql: String,
+    pub args: Vec<Value>,
+}
+
+impl Change {
+    pub fn upsert(table: &Table, row: Map<String, Value>) -> Self {
+        Self {
+            position: 0,
+            table: table.name.to_string(),
+            op: Op::Upsert,
+            row,
+        }
+    }
+
+    pub fn delete(table: &Table, matching: Map<String, Value>) -> Self {
+        Self {
+            position: 0,
+            table: table.name.to_string(),
+            op: Op::Delete,
+            row: matching,
+        }
+    }
+
+    /// The SQL that applies this change to a replica. Refuses unknown tables and columns,
+    /// upserts without their key, deletes without a filter, and non-scalar values.
+    pub fn to_sql(&self) -> Result<ChangeSql, BadChange> {
+        let t = table(&self.table)
+            .ok_or_else(|| BadChange(format!("unknown table {:?}", self.table)))?;
+        for (c, v) in &self.row {
+            if !t.has_column(c) {
+                return Err(BadChange(format!("unknown column {}.{c}", t.name)));
+            }
+            if v.is_array() || v.is_object() {
+                return Err(BadChange(format!("{}.{c} must be a scalar", t.name)));
+            }
+        }
+        match self.op {
+            Op::Upsert => {
+                for k in t.key {
+                    if self.row.get(*k).map_or(true, Value::is_null) {
+                        return Err(BadChange(format!(
+                            "upsert into {} without key column {k}",
+                            t.name
+                        )));
+                    }
+                }
+                let cols = t.columns.join(", ");
+                let marks: Vec<String> = (1..=t.columns.len()).map(|i| format!("?{i}")).collect();
+                let updates: Vec<String> = t
+                    .columns
+                    .iter()
+                    .filter(|c| !t.key.contains(c))
+                    .map(|c| format!("{c} = excluded.{c}"))
+                    .collect();
+                let sql = format!(
+                    "INSERT INTO {} ({cols}) VALUES ({}) ON CONFLICT ({}) DO UPDATE SET {}",
+                    t.name,
+                    marks.join(", "),
+                    t.key.join(", "),
+                    updates.join(", ")
+                );
+                let args = t
+                    .columns
+                    .iter()
+                    .map(|c| self.row.get(*c).cloned().unwrap_or(Value::Null))
+                    .collect();
+                Ok(ChangeSql { sql, args })
+            }
+            Op::Delete => {
+                if self.row.is_empty() {
+                    return Err(BadChange(format!(
+                        "delete from {} without a filter",
+                        t.name
+                    )));
+                }
+                // Columns in table order, so the same filter always gives the same SQL.
+                let cols: Vec<&str> = t
+                    .columns
+                    .iter()
+                    .copied()
+                    .filter(|c| self.row.contains_key(*c))
+                    .collect();
+                let conds: Vec<String> = cols
+                    .iter()
+                    .enumerate()
+                    .map(|(i, c)| format!("{c} = ?{}", i + 1))
+                    .collect();
+                let sql = format!("DELETE FROM {} WHERE {}", t.name, conds.join(" AND "));
+                let args = cols.iter().map(|c| self.row[*c].clone()).collect();
+                Ok(ChangeSql { sql, args })
+            }
+        }
+    }
+}
+
+/// `GET /api/v1/replication/changes?after=&limit=&wait_ms=` (edge key).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChangesResponse {
+    /// Identifies origin's database: positions of another epoch mean nothing here.
+    pub epoch: String,
+    /// Changes after the asked position, in order.
+    pub changes: Vec<Change>,
+    /// Position the replica is at after applying these (the last change's, or the asked
+    /// one when there are none).
+    pub position: i64,
+    /// Origin's newest position when this answer was made (lag = head - position).
+    pub head: i64,
+}
+
+/// First line of `GET /api/v1/replication/snapshot` (NDJSON: header, changes, trailer).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SnapshotHeader {
+    pub epoch: String,
+    /// The snapshot holds every change up to and including this position.
+    pub position: i64,
+    pub schema_version: i64,
+}
+
+/// Last line of a snapshot; its absence means the snapshot was cut short.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SnapshotTrailer {
+    pub end: bool,
+    pub rows: u64,
+}
+
+/// Header of the edge key (edges and tools that pull replication).
+pub const EDGE_KEY_HEADER: &str = "x-aethex-edge-key";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn obj(v: Value) -> Map<String, Value> {
+        v.as_object().cloned().unwrap()
+    }
+
+    #[test]
+    fn upserts_name_every_column_and_update_non_keys() {
+        let t = table("games").unwrap();
+        let c = Change::upsert(
+            t,
+            obj(json!({"game_id": "g", "tier": "pro", "quota_bytes": 5})),
+        );
+        let s = c.to_sql().unwrap();
+        assert_eq!(
+            s.sql,
+            "INSERT INTO games (game_id, tier, quota_bytes) VALUES (?1, ?2, ?3) ON CONFLICT (game_id) DO UPDATE SET tier = excluded.tier, quota_bytes = excluded.quota_bytes"
+        );
+        assert_eq!(s.args, vec![json!("g"), json!("pro"), json!(5)]);
+    }
+
+    #[test]
+    fn deletes_match_the_given_columns_in_table_order() {
+        let t = table("saves").unwrap();
+        let c = Change::delete(
+            t,
+            obj(json!({"slot_name": "s", "user_id": "u", "game_id": "g"})),
+        );
+        let s = c.to_sql().unwrap();
+        assert_eq!(
+            s.sql,
+            "DELETE FROM saves WHERE user_id = ?1 AND game_id = ?2 AND slot_name = ?3"
+        );
+        assert_eq!(s.args, vec![json!("u"), json!("g"), json!("s")]);
+    }
+
+    #[test]
+    fn refuses_what_is_not_in_the_schema() {
+        let bad = |c: Change| c.to_sql().unwrap_err();
+        let mk = |table: &str, op, row: Value| Change {
+            position: 1,
+            table: table.into(),
+            op,
+            row: obj(row),
+        };
+        bad(mk("users", Op::Upsert, json!({"id": 1})));
+        bad(mk(
+            "games",
+            Op::Upsert,
+            json!({"game_id": "g", "tier": "x", "quota_bytes": 1, "evil; DROP": 1}),
+        ));
+        bad(mk("games", Op::Upsert, json!({"tier": "x"})));
+        bad(mk("games", Op::Delete, json!({})));
+        bad(mk(
+            "games",
+            Op::Upsert,
+            json!({"game_id": "g", "tier": ["x"]}),
+        ));
+    }
+
+    #[test]
+    fn every_table_is_in_the_schema() {
+        for t in TABLES {
+            assert!(
+                REPLICA_SCHEMA.contains(&format!("CREATE TABLE IF NOT EXISTS {} (", t.name)),
+                "{}",
+                t.name
+            );
+            for k in t.key {
+                assert!(t.has_column(k));
+            }
+        }
+    }
+}
