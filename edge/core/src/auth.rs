@@ -131,6 +131,15 @@ pub struct Jwks {
 pub struct KeysUnavailable(pub String);
 
 impl Jwks {
+    /// Starts with a key set given in configuration (`AETHEX_JWKS`): platforms that run
+    /// a fresh instance per request and have no cache (Spin under a plain wasi-http host)
+    /// then verify without a fetch. It counts as fresh until a token names another key.
+    pub fn preloaded(document: &str) -> Result<Self, KeysUnavailable> {
+        let me = Self::default();
+        me.store(Self::parse(document.as_bytes(), u64::MAX)?);
+        Ok(me)
+    }
+
     fn current(&self) -> Option<std::sync::Arc<Cached>> {
         self.state.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }

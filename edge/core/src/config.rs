@@ -24,6 +24,9 @@ pub struct EdgeConfig {
     pub region_ttl_secs: u64,
     /// Name reported in `x-aethex-edge`.
     pub name: String,
+    /// Origin's JWKS document, for platforms without a cache between requests
+    /// (optional; keys are still fetched when a token names an unknown one).
+    pub jwks_json: String,
 }
 
 impl Default for EdgeConfig {
@@ -38,6 +41,7 @@ impl Default for EdgeConfig {
             save_blob_ttl_secs: 600,
             region_ttl_secs: 30,
             name: "edge".into(),
+            jwks_json: String::new(),
         }
     }
 }
@@ -53,7 +57,8 @@ pub struct ConfigError {
 impl EdgeConfig {
     /// Reads `AETHEX_ORIGIN_URL`, `AETHEX_REPLICA_URL`, `AETHEX_EDGE_KEY`,
     /// `AETHEX_ISSUER`, `AETHEX_LEADERBOARD_TTL_SECS`, `AETHEX_JWKS_REFRESH_SECS`,
-    /// `AETHEX_SAVE_BLOB_TTL_SECS`, `AETHEX_REGION_TTL_SECS` and `AETHEX_EDGE_NAME`
+    /// `AETHEX_SAVE_BLOB_TTL_SECS`, `AETHEX_REGION_TTL_SECS`, `AETHEX_EDGE_NAME` and
+    /// `AETHEX_JWKS`
     /// through `lookup` (environment, platform variables, config store); missing ones
     /// keep their defaults. The origin URL is required.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
@@ -88,6 +93,7 @@ impl EdgeConfig {
         text("AETHEX_EDGE_KEY", &mut c.edge_key);
         text("AETHEX_ISSUER", &mut c.issuer);
         text("AETHEX_EDGE_NAME", &mut c.name);
+        text("AETHEX_JWKS", &mut c.jwks_json);
         num("AETHEX_LEADERBOARD_TTL_SECS", &mut c.leaderboard_ttl_secs)?;
         num("AETHEX_JWKS_REFRESH_SECS", &mut c.jwks_refresh_secs)?;
         num("AETHEX_SAVE_BLOB_TTL_SECS", &mut c.save_blob_ttl_secs)?;

@@ -1,0 +1,1 @@
+//! placeholder: the cloudflare adapter is being written

@@ -1,0 +1,1 @@
+//! placeholder: the fastly adapter is being written

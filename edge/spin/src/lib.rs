@@ -1,0 +1,1 @@
+//! placeholder: the spin adapter is being written
