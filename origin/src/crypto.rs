@@ -97,8 +97,7 @@ pub fn add_key(path: &Path) -> Result<String, KeyError> {
     let io = |source| KeyError::Io { path: path.to_path_buf(), source };
     let mut file = if path.exists() {
         let text = std::fs::read_to_string(path).map_err(io)?;
-        serde_json::from_str::<KeyFile>(&text)
-            .map_err(|e| KeyError::Invalid { path: path.to_path_buf(), reason: e.to_string() })?
+        serde_json::from_str::<KeyFile>(&text).map_err(|e| KeyError::Invalid { path: path.to_path_buf(), reason: e.to_string() })?
     } else {
         KeyFile { keys: vec![] }
     };
@@ -174,17 +173,9 @@ impl TokenKeys {
             signing = Some((kid.clone(), sk));
             verifying.push((
                 kid.clone(),
-                DecodingKey::from_ed_components(&x)
-                    .map_err(|e| KeyError::Invalid { path: path.to_path_buf(), reason: e.to_string() })?,
+                DecodingKey::from_ed_components(&x).map_err(|e| KeyError::Invalid { path: path.to_path_buf(), reason: e.to_string() })?,
             ));
-            jwks.push(Jwk {
-                kty: "OKP".into(),
-                crv: "Ed25519".into(),
-                x,
-                kid: kid.clone(),
-                alg: "EdDSA".into(),
-                use_: "sig".into(),
-            });
+            jwks.push(Jwk { kty: "OKP".into(), crv: "Ed25519".into(), x, kid: kid.clone(), alg: "EdDSA".into(), use_: "sig".into() });
         }
         let (active_kid, signing) = signing.expect("at least one key");
         let header = serde_json::json!({"typ": "JWT", "alg": "EdDSA", "kid": active_kid});
@@ -307,14 +298,7 @@ impl Passwords {
         let mut out = [0u8; 32];
         self.with_buffer(self.params.block_count(), |mem| argon.hash_password_into_with_memory(password.as_bytes(), salt_raw, &mut out, mem))?;
         let p = &self.params;
-        Ok(format!(
-            "$argon2id$v=19$m={},t={},p={}${}${}",
-            p.m_cost(),
-            p.t_cost(),
-            p.p_cost(),
-            salt.as_str(),
-            Output::new(&out)?
-        ))
+        Ok(format!("$argon2id$v=19$m={},t={},p={}${}${}", p.m_cost(), p.t_cost(), p.p_cost(), salt.as_str(), Output::new(&out)?))
     }
 
     fn verify_blocking(&self, password: &str, hash: &str) -> bool {
@@ -336,9 +320,7 @@ impl Passwords {
     pub async fn hash(&self, password: String) -> Result<String, String> {
         let _permit = self.permits.acquire().await.map_err(|e| e.to_string())?;
         let me = self.clone();
-        tokio::task::spawn_blocking(move || me.hash_blocking(&password).map_err(|e| e.to_string()))
-            .await
-            .map_err(|e| e.to_string())?
+        tokio::task::spawn_blocking(move || me.hash_blocking(&password).map_err(|e| e.to_string())).await.map_err(|e| e.to_string())?
     }
 
     /// Verifies `password` against `hash`, or against a dummy hash when `hash` is None
@@ -393,12 +375,7 @@ impl SaveCipher {
     }
 
     pub fn open(&self, key_id: &str, blob: &[u8], aad: &[u8]) -> Result<Vec<u8>, CipherError> {
-        let cipher = &self
-            .keys
-            .iter()
-            .find(|(id, _)| id == key_id)
-            .ok_or_else(|| CipherError::UnknownKey(key_id.to_string()))?
-            .1;
+        let cipher = &self.keys.iter().find(|(id, _)| id == key_id).ok_or_else(|| CipherError::UnknownKey(key_id.to_string()))?.1;
         if blob.len() < NONCE_LEN {
             return Err(CipherError::Tampered);
         }
@@ -423,7 +400,8 @@ mod tests {
         // Tampered payload.
         let parts: Vec<&str> = t.split('.').collect();
         let forged_payload = URL_SAFE_NO_PAD.encode(
-            serde_json::to_vec(&serde_json::json!({"iss":"aethex","aud":"aethex","sub":"admin","roles":[],"sid":"s1","iat":0,"exp":u64::MAX/2})).unwrap(),
+            serde_json::to_vec(&serde_json::json!({"iss":"aethex","aud":"aethex","sub":"admin","roles":[],"sid":"s1","iat":0,"exp":u64::MAX/2}))
+                .unwrap(),
         );
         assert_eq!(keys.verify(&format!("{}.{}.{}", parts[0], forged_payload, parts[2])), Err(TokenError::Invalid));
 

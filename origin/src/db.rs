@@ -50,6 +50,7 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
     (2, "accounts", include_str!("../migrations/0002_accounts.sql")),
     (3, "teams", include_str!("../migrations/0003_teams.sql")),
     (4, "saves", include_str!("../migrations/0004_saves.sql")),
+    (5, "replication", include_str!("../migrations/0005_replication.sql")),
 ];
 
 pub struct Db {
@@ -77,9 +78,7 @@ impl Db {
     pub async fn open(cfg: &StorageConfig, local_path: &std::path::Path) -> DbResult<Self> {
         let remote = !cfg.database_url.is_empty();
         let database = if remote {
-            Builder::new_remote(cfg.database_url.clone(), cfg.database_auth_token.expose().to_string())
-                .build()
-                .await?
+            Builder::new_remote(cfg.database_url.clone(), cfg.database_auth_token.expose().to_string()).build().await?
         } else {
             if let Some(dir) = local_path.parent() {
                 std::fs::create_dir_all(dir)?;
@@ -235,11 +234,8 @@ pub async fn begin(conn: &Connection) -> DbResult<Transaction> {
 }
 
 async fn migrate(conn: &Connection) -> DbResult<()> {
-    conn.execute(
-        "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)",
-        (),
-    )
-    .await?;
+    conn.execute("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)", ())
+        .await?;
     let mut rows = conn.query("SELECT COALESCE(MAX(version), 0) FROM schema_migrations", ()).await?;
     let current: i64 = match rows.next().await? {
         Some(row) => row.get(0)?,
@@ -253,11 +249,7 @@ async fn migrate(conn: &Connection) -> DbResult<()> {
     for (version, name, sql) in MIGRATIONS.iter().filter(|m| m.0 > current) {
         let tx = begin(conn).await?;
         tx.execute_batch(sql).await?;
-        tx.execute(
-            "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?1, ?2, ?3)",
-            libsql::params![*version, *name, now()],
-        )
-        .await?;
+        tx.execute("INSERT INTO schema_migrations (version, name, applied_at) VALUES (?1, ?2, ?3)", libsql::params![*version, *name, now()]).await?;
         tx.commit().await?;
         tracing::info!(version, name, "applied migration");
     }

@@ -68,9 +68,7 @@ impl ApiError {
     }
 
     pub fn http_status(&self) -> StatusCode {
-        self.status.unwrap_or_else(|| {
-            StatusCode::from_u16(self.error.code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
-        })
+        self.status.unwrap_or_else(|| StatusCode::from_u16(self.error.code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR))
     }
 
     pub fn invalid_params(field: impl Into<String>, reason: impl Into<String>) -> Self {

@@ -50,12 +50,7 @@ pub const METHODS: &[&str] = &[
     "saves.restore",
 ];
 
-pub async fn rpc_endpoint(
-    State(app): State<AppState>,
-    client: ClientInfo,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
+pub async fn rpc_endpoint(State(app): State<AppState>, client: ClientInfo, headers: HeaderMap, body: Bytes) -> Response {
     let parsed: Value = match serde_json::from_slice(&body) {
         Ok(v) => v,
         Err(e) => return single_error(Value::Null, json_error(e)),
@@ -128,9 +123,7 @@ async fn handle(app: &AppState, headers: &HeaderMap, client: &ClientInfo, call: 
     let params = match obj.remove("params") {
         None | Some(Value::Null) => Map::new(),
         Some(Value::Object(m)) => m,
-        Some(_) => {
-            return (id, notification, Err(ApiError::invalid_params("params", "params must be an object (named parameters)")))
-        }
+        Some(_) => return (id, notification, Err(ApiError::invalid_params("params", "params must be an object (named parameters)"))),
     };
     let result = dispatch(app, headers, client, &method, params).await;
     (id, notification, result)
@@ -157,13 +150,7 @@ fn take_user_id(p: &mut Map<String, Value>) -> Result<Option<String>, ApiError> 
     }
 }
 
-async fn dispatch(
-    app: &AppState,
-    headers: &HeaderMap,
-    client: &ClientInfo,
-    method: &str,
-    mut p: Map<String, Value>,
-) -> Result<Value, ApiError> {
+async fn dispatch(app: &AppState, headers: &HeaderMap, client: &ClientInfo, method: &str, mut p: Map<String, Value>) -> Result<Value, ApiError> {
     match method {
         "auth.register" => ok(auth::register(app, params(p)?, client).await?),
         "auth.login" => ok(auth::login(app, params(p)?, client).await?),

@@ -52,8 +52,8 @@ impl Application {
         tracing::info!(kid = tokens.active_kid(), keys = tokens.jwks().keys.len(), "access tokens signed with Ed25519");
         let save_cipher = SaveCipher::load(&keys_dir.join("save-encryption.json"))?;
         let a = &config.auth;
-        let passwords = Passwords::new(a.argon2_memory_kib, a.argon2_iterations, a.argon2_parallelism)
-            .map_err(|e| anyhow::anyhow!("argon2 parameters: {e}"))?;
+        let passwords =
+            Passwords::new(a.argon2_memory_kib, a.argon2_iterations, a.argon2_parallelism).map_err(|e| anyhow::anyhow!("argon2 parameters: {e}"))?;
         let mailer: Box<dyn Mailer> = if config.email.smtp_url.is_empty() {
             Box::new(OutboxMailer { dir: data_dir.join("outbox"), from: config.email.from.clone() })
         } else {
@@ -98,9 +98,7 @@ impl Application {
 
     /// Serves until `shutdown` resolves, then finishes in-flight requests.
     pub async fn run_until(self, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
-        axum::serve(self.listener, self.router.into_make_service_with_connect_info::<SocketAddr>())
-            .with_graceful_shutdown(shutdown)
-            .await
+        axum::serve(self.listener, self.router.into_make_service_with_connect_info::<SocketAddr>()).with_graceful_shutdown(shutdown).await
     }
 }
 
@@ -126,11 +124,7 @@ pub fn build_router(state: AppState) -> Router {
 }
 
 fn cors_layer(origins: &[String]) -> CorsLayer {
-    let allow = if origins.iter().any(|o| o == "*") {
-        AllowOrigin::any()
-    } else {
-        AllowOrigin::list(origins.iter().filter_map(|o| o.parse().ok()))
-    };
+    let allow = if origins.iter().any(|o| o == "*") { AllowOrigin::any() } else { AllowOrigin::list(origins.iter().filter_map(|o| o.parse().ok())) };
     CorsLayer::new()
         .allow_origin(allow)
         .allow_methods([Method::GET, Method::POST, Method::PUT, Method::PATCH, Method::DELETE])

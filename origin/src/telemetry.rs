@@ -8,9 +8,5 @@ pub fn init(cfg: &LogConfig) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&cfg.level));
     let builder = fmt().with_env_filter(filter).with_target(true);
     // `try_init` so a second call (tests) is harmless.
-    let _ = if cfg.format == "json" {
-        builder.json().flatten_event(true).with_current_span(true).try_init()
-    } else {
-        builder.try_init()
-    };
+    let _ = if cfg.format == "json" { builder.json().flatten_event(true).with_current_span(true).try_init() } else { builder.try_init() };
 }

@@ -93,21 +93,10 @@ pub const MAX_ENTRY_METADATA_BYTES: usize = 1024;
 pub fn parse_leaderboard_id(raw: &str) -> Result<String, Invalid> {
     let field = "leaderboard_id";
     if raw.is_empty() || raw.len() > 64 {
-        return Err(Invalid::new(
-            field,
-            "leaderboard_id must be 1 to 64 characters",
-        ));
+        return Err(Invalid::new(field, "leaderboard_id must be 1 to 64 characters"));
     }
-    if !raw
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c))
-        || raw == "."
-        || raw == ".."
-    {
-        return Err(Invalid::new(
-            field,
-            "leaderboard_id may contain only letters, digits, '_', '-' and '.'",
-        ));
+    if !raw.chars().all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c)) || raw == "." || raw == ".." {
+        return Err(Invalid::new(field, "leaderboard_id may contain only letters, digits, '_', '-' and '.'"));
     }
     Ok(raw.to_string())
 }
@@ -118,10 +107,7 @@ pub fn parse_limit(raw: Option<&str>) -> Result<u32, Invalid> {
         None => Ok(DEFAULT_PAGE),
         Some(s) => match s.parse::<u32>() {
             Ok(n) if (1..=MAX_PAGE).contains(&n) => Ok(n),
-            _ => Err(Invalid::new(
-                "limit",
-                format!("limit must be a whole number from 1 to {MAX_PAGE}"),
-            )),
+            _ => Err(Invalid::new("limit", format!("limit must be a whole number from 1 to {MAX_PAGE}"))),
         },
     }
 }

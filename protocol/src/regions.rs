@@ -44,34 +44,24 @@ pub struct RegionList {
 /// A region name: 2 to 32 characters of lower-case letters, digits and `-` (`us-east`).
 pub fn parse_region_name(raw: &str) -> Result<String, Invalid> {
     let ok = (2..=32).contains(&raw.len())
-        && raw
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && raw.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
         && !raw.starts_with('-')
         && !raw.ends_with('-');
     if ok {
         Ok(raw.to_string())
     } else {
-        Err(Invalid::new(
-            "name",
-            "region name must be 2 to 32 characters of a-z, 0-9 and '-'",
-        ))
+        Err(Invalid::new("name", "region name must be 2 to 32 characters of a-z, 0-9 and '-'"))
     }
 }
 
 /// A relay URL: http(s) or ws(s), at most 512 characters.
 pub fn parse_relay_url(field: &'static str, raw: &str) -> Result<String, Invalid> {
     let ok = raw.len() <= 512
-        && ["http://", "https://", "ws://", "wss://"]
-            .iter()
-            .any(|p| raw.starts_with(p) && raw.len() > p.len())
+        && ["http://", "https://", "ws://", "wss://"].iter().any(|p| raw.starts_with(p) && raw.len() > p.len())
         && !raw.chars().any(|c| c.is_whitespace() || c.is_control());
     if ok {
         Ok(raw.trim_end_matches('/').to_string())
     } else {
-        Err(Invalid::new(
-            field,
-            format!("{field} must be an http(s) or ws(s) URL of at most 512 characters"),
-        ))
+        Err(Invalid::new(field, format!("{field} must be an http(s) or ws(s) URL of at most 512 characters")))
     }
 }

@@ -112,48 +112,14 @@ pub const TABLES: &[Table] = &[
         ],
         key: &["save_id"],
     },
-    Table {
-        name: "games",
-        columns: &["game_id", "tier", "quota_bytes"],
-        key: &["game_id"],
-    },
-    Table {
-        name: "leaderboards",
-        columns: &[
-            "game_id",
-            "leaderboard_id",
-            "name",
-            "sort_order",
-            "operator",
-        ],
-        key: &["game_id", "leaderboard_id"],
-    },
+    Table { name: "games", columns: &["game_id", "tier", "quota_bytes"], key: &["game_id"] },
+    Table { name: "leaderboards", columns: &["game_id", "leaderboard_id", "name", "sort_order", "operator"], key: &["game_id", "leaderboard_id"] },
     Table {
         name: "leaderboard_entries",
-        columns: &[
-            "game_id",
-            "leaderboard_id",
-            "user_id",
-            "username",
-            "score",
-            "rank_score",
-            "metadata",
-            "updated_at",
-        ],
+        columns: &["game_id", "leaderboard_id", "user_id", "username", "score", "rank_score", "metadata", "updated_at"],
         key: &["game_id", "leaderboard_id", "user_id"],
     },
-    Table {
-        name: "regions",
-        columns: &[
-            "name",
-            "url",
-            "ping_url",
-            "capacity",
-            "load",
-            "last_seen_ms",
-        ],
-        key: &["name"],
-    },
+    Table { name: "regions", columns: &["name", "url", "ping_url", "capacity", "load", "last_seen_ms"], key: &["name"] },
 ];
 
 pub fn table(name: &str) -> Option<&'static Table> {
@@ -204,28 +170,17 @@ pub struct ChangeSql {
 
 impl Change {
     pub fn upsert(table: &Table, row: Map<String, Value>) -> Self {
-        Self {
-            position: 0,
-            table: table.name.to_string(),
-            op: Op::Upsert,
-            row,
-        }
+        Self { position: 0, table: table.name.to_string(), op: Op::Upsert, row }
     }
 
     pub fn delete(table: &Table, matching: Map<String, Value>) -> Self {
-        Self {
-            position: 0,
-            table: table.name.to_string(),
-            op: Op::Delete,
-            row: matching,
-        }
+        Self { position: 0, table: table.name.to_string(), op: Op::Delete, row: matching }
     }
 
     /// The SQL that applies this change to a replica. Refuses unknown tables and columns,
     /// upserts without their key, deletes without a filter, and non-scalar values.
     pub fn to_sql(&self) -> Result<ChangeSql, BadChange> {
-        let t = table(&self.table)
-            .ok_or_else(|| BadChange(format!("unknown table {:?}", self.table)))?;
+        let t = table(&self.table).ok_or_else(|| BadChange(format!("unknown table {:?}", self.table)))?;
         for (c, v) in &self.row {
             if !t.has_column(c) {
                 return Err(BadChange(format!("unknown column {}.{c}", t.name)));
@@ -238,20 +193,12 @@ impl Change {
             Op::Upsert => {
                 for k in t.key {
                     if self.row.get(*k).map_or(true, Value::is_null) {
-                        return Err(BadChange(format!(
-                            "upsert into {} without key column {k}",
-                            t.name
-                        )));
+                        return Err(BadChange(format!("upsert into {} without key column {k}", t.name)));
                     }
                 }
                 let cols = t.columns.join(", ");
                 let marks: Vec<String> = (1..=t.columns.len()).map(|i| format!("?{i}")).collect();
-                let updates: Vec<String> = t
-                    .columns
-                    .iter()
-                    .filter(|c| !t.key.contains(c))
-                    .map(|c| format!("{c} = excluded.{c}"))
-                    .collect();
+                let updates: Vec<String> = t.columns.iter().filter(|c| !t.key.contains(c)).map(|c| format!("{c} = excluded.{c}")).collect();
                 let sql = format!(
                     "INSERT INTO {} ({cols}) VALUES ({}) ON CONFLICT ({}) DO UPDATE SET {}",
                     t.name,
@@ -259,32 +206,16 @@ impl Change {
                     t.key.join(", "),
                     updates.join(", ")
                 );
-                let args = t
-                    .columns
-                    .iter()
-                    .map(|c| self.row.get(*c).cloned().unwrap_or(Value::Null))
-                    .collect();
+                let args = t.columns.iter().map(|c| self.row.get(*c).cloned().unwrap_or(Value::Null)).collect();
                 Ok(ChangeSql { sql, args })
             }
             Op::Delete => {
                 if self.row.is_empty() {
-                    return Err(BadChange(format!(
-                        "delete from {} without a filter",
-                        t.name
-                    )));
+                    return Err(BadChange(format!("delete from {} without a filter", t.name)));
                 }
                 // Columns in table order, so the same filter always gives the same SQL.
-                let cols: Vec<&str> = t
-                    .columns
-                    .iter()
-                    .copied()
-                    .filter(|c| self.row.contains_key(*c))
-                    .collect();
-                let conds: Vec<String> = cols
-                    .iter()
-                    .enumerate()
-                    .map(|(i, c)| format!("{c} = ?{}", i + 1))
-                    .collect();
+                let cols: Vec<&str> = t.columns.iter().copied().filter(|c| self.row.contains_key(*c)).collect();
+                let conds: Vec<String> = cols.iter().enumerate().map(|(i, c)| format!("{c} = ?{}", i + 1)).collect();
                 let sql = format!("DELETE FROM {} WHERE {}", t.name, conds.join(" AND "));
                 let args = cols.iter().map(|c| self.row[*c].clone()).collect();
                 Ok(ChangeSql { sql, args })
@@ -338,10 +269,7 @@ mod tests {
     #[test]
     fn upserts_name_every_column_and_update_non_keys() {
         let t = table("games").unwrap();
-        let c = Change::upsert(
-            t,
-            obj(json!({"game_id": "g", "tier": "pro", "quota_bytes": 5})),
-        );
+        let c = Change::upsert(t, obj(json!({"game_id": "g", "tier": "pro", "quota_bytes": 5})));
         let s = c.to_sql().unwrap();
         assert_eq!(
             s.sql,
@@ -353,50 +281,27 @@ mod tests {
     #[test]
     fn deletes_match_the_given_columns_in_table_order() {
         let t = table("saves").unwrap();
-        let c = Change::delete(
-            t,
-            obj(json!({"slot_name": "s", "user_id": "u", "game_id": "g"})),
-        );
+        let c = Change::delete(t, obj(json!({"slot_name": "s", "user_id": "u", "game_id": "g"})));
         let s = c.to_sql().unwrap();
-        assert_eq!(
-            s.sql,
-            "DELETE FROM saves WHERE user_id = ?1 AND game_id = ?2 AND slot_name = ?3"
-        );
+        assert_eq!(s.sql, "DELETE FROM saves WHERE user_id = ?1 AND game_id = ?2 AND slot_name = ?3");
         assert_eq!(s.args, vec![json!("u"), json!("g"), json!("s")]);
     }
 
     #[test]
     fn refuses_what_is_not_in_the_schema() {
         let bad = |c: Change| c.to_sql().unwrap_err();
-        let mk = |table: &str, op, row: Value| Change {
-            position: 1,
-            table: table.into(),
-            op,
-            row: obj(row),
-        };
+        let mk = |table: &str, op, row: Value| Change { position: 1, table: table.into(), op, row: obj(row) };
         bad(mk("users", Op::Upsert, json!({"id": 1})));
-        bad(mk(
-            "games",
-            Op::Upsert,
-            json!({"game_id": "g", "tier": "x", "quota_bytes": 1, "evil; DROP": 1}),
-        ));
+        bad(mk("games", Op::Upsert, json!({"game_id": "g", "tier": "x", "quota_bytes": 1, "evil; DROP": 1})));
         bad(mk("games", Op::Upsert, json!({"tier": "x"})));
         bad(mk("games", Op::Delete, json!({})));
-        bad(mk(
-            "games",
-            Op::Upsert,
-            json!({"game_id": "g", "tier": ["x"]}),
-        ));
+        bad(mk("games", Op::Upsert, json!({"game_id": "g", "tier": ["x"]})));
     }
 
     #[test]
     fn every_table_is_in_the_schema() {
         for t in TABLES {
-            assert!(
-                REPLICA_SCHEMA.contains(&format!("CREATE TABLE IF NOT EXISTS {} (", t.name)),
-                "{}",
-                t.name
-            );
+            assert!(REPLICA_SCHEMA.contains(&format!("CREATE TABLE IF NOT EXISTS {} (", t.name)), "{}", t.name);
             for k in t.key {
                 assert!(t.has_column(k));
             }

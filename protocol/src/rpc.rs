@@ -92,11 +92,7 @@ pub struct RpcError {
 
 impl RpcError {
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        Self {
-            code,
-            message: message.into(),
-            data: None,
-        }
+        Self { code, message: message.into(), data: None }
     }
 
     pub fn with_field(mut self, field: impl Into<String>, reason: impl Into<String>) -> Self {
@@ -112,10 +108,7 @@ impl RpcError {
     }
 
     pub fn with_detail(mut self, key: impl Into<String>, value: Value) -> Self {
-        self.data
-            .get_or_insert_with(Default::default)
-            .details
-            .insert(key.into(), value);
+        self.data.get_or_insert_with(Default::default).details.insert(key.into(), value);
         self
     }
 
@@ -165,12 +158,7 @@ pub struct RpcRequest {
 
 impl RpcRequest {
     pub fn new(id: impl Into<RequestId>, method: impl Into<String>, params: Value) -> Self {
-        Self {
-            jsonrpc: JSONRPC_VERSION.into(),
-            id: id.into(),
-            method: method.into(),
-            params,
-        }
+        Self { jsonrpc: JSONRPC_VERSION.into(), id: id.into(), method: method.into(), params }
     }
 }
 
@@ -194,34 +182,18 @@ pub struct RpcResponse<T = Value> {
 
 impl<T> RpcResponse<T> {
     pub fn success(id: RequestId, data: T) -> Self {
-        Self {
-            jsonrpc: JSONRPC_VERSION.into(),
-            id,
-            result: Some(RpcResult {
-                success: true,
-                data,
-            }),
-            error: None,
-        }
+        Self { jsonrpc: JSONRPC_VERSION.into(), id, result: Some(RpcResult { success: true, data }), error: None }
     }
 
     pub fn failure(id: RequestId, error: RpcError) -> Self {
-        Self {
-            jsonrpc: JSONRPC_VERSION.into(),
-            id,
-            result: None,
-            error: Some(error),
-        }
+        Self { jsonrpc: JSONRPC_VERSION.into(), id, result: None, error: Some(error) }
     }
 
     pub fn into_result(self) -> Result<T, RpcError> {
         match (self.result, self.error) {
             (_, Some(e)) => Err(e),
             (Some(r), None) => Ok(r.data),
-            (None, None) => Err(RpcError::new(
-                ErrorCode::INTERNAL,
-                "response has neither result nor error",
-            )),
+            (None, None) => Err(RpcError::new(ErrorCode::INTERNAL, "response has neither result nor error")),
         }
     }
 }
@@ -239,11 +211,7 @@ pub struct ErrorEnvelope {
 
 impl ErrorEnvelope {
     pub fn new(id: RequestId, error: RpcError) -> Self {
-        Self {
-            jsonrpc: JSONRPC_VERSION.into(),
-            id,
-            error,
-        }
+        Self { jsonrpc: JSONRPC_VERSION.into(), id, error }
     }
 }
 
@@ -266,8 +234,7 @@ mod tests {
 
     #[test]
     fn error_object_has_seed_shape() {
-        let e = RpcError::new(ErrorCode::INVALID_REQUEST, "Invalid credentials")
-            .with_field("password", "Password incorrect");
+        let e = RpcError::new(ErrorCode::INVALID_REQUEST, "Invalid credentials").with_field("password", "Password incorrect");
         let v = serde_json::to_value(RpcResponse::<Value>::failure("r1".into(), e)).unwrap();
         assert_eq!(
             v,

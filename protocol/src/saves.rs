@@ -94,17 +94,11 @@ impl SaveMetadata {
     /// Fills `metadata`, `engine_version` and `game_version` from the client metadata
     /// as stored (JSON text; absent or unreadable = an empty object).
     pub fn with_client_metadata(mut self, stored: Option<&str>) -> Self {
-        let meta: Value = stored
-            .and_then(|m| serde_json::from_str(m).ok())
-            .unwrap_or(Value::Null);
+        let meta: Value = stored.and_then(|m| serde_json::from_str(m).ok()).unwrap_or(Value::Null);
         let text = |k: &str| meta.get(k).and_then(Value::as_str).map(str::to_string);
         self.engine_version = text("engine_version");
         self.game_version = text("game_version");
-        self.metadata = if meta.is_null() {
-            Value::Object(Default::default())
-        } else {
-            meta
-        };
+        self.metadata = if meta.is_null() { Value::Object(Default::default()) } else { meta };
         self
     }
 }
@@ -275,11 +269,7 @@ fn write_canonical(v: &Value, out: &mut Vec<u8>) {
                 if i > 0 {
                     out.push(b',');
                 }
-                out.extend_from_slice(
-                    serde_json::to_string(k)
-                        .expect("string serializes")
-                        .as_bytes(),
-                );
+                out.extend_from_slice(serde_json::to_string(k).expect("string serializes").as_bytes());
                 out.push(b':');
                 write_canonical(&map[k], out);
             }
@@ -295,11 +285,7 @@ fn write_canonical(v: &Value, out: &mut Vec<u8>) {
             }
             out.push(b']');
         }
-        scalar => out.extend_from_slice(
-            serde_json::to_string(scalar)
-                .expect("scalar serializes")
-                .as_bytes(),
-        ),
+        scalar => out.extend_from_slice(serde_json::to_string(scalar).expect("scalar serializes").as_bytes()),
     }
 }
 
@@ -309,11 +295,7 @@ mod tests {
 
     #[test]
     fn canonical_json_sorts_keys_and_is_compact() {
-        let v: Value =
-            serde_json::from_str(r#"{ "b": [1, {"z": null, "a": "x"}], "a": 1.5 }"#).unwrap();
-        assert_eq!(
-            String::from_utf8(canonical_json(&v)).unwrap(),
-            r#"{"a":1.5,"b":[1,{"a":"x","z":null}]}"#
-        );
+        let v: Value = serde_json::from_str(r#"{ "b": [1, {"z": null, "a": "x"}], "a": 1.5 }"#).unwrap();
+        assert_eq!(String::from_utf8(canonical_json(&v)).unwrap(), r#"{"a":1.5,"b":[1,{"a":"x","z":null}]}"#);
     }
 }

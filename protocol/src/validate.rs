@@ -13,10 +13,7 @@ pub struct Invalid {
 
 impl Invalid {
     pub fn new(field: &'static str, reason: impl Into<String>) -> Self {
-        Self {
-            field,
-            reason: reason.into(),
-        }
+        Self { field, reason: reason.into() }
     }
 }
 
@@ -66,28 +63,17 @@ impl Email {
             return Err(Invalid::new(field, "email is required"));
         }
         if s.len() > Self::MAX_LEN {
-            return Err(Invalid::new(
-                field,
-                format!("email is longer than {} characters", Self::MAX_LEN),
-            ));
+            return Err(Invalid::new(field, format!("email is longer than {} characters", Self::MAX_LEN)));
         }
         let Some((local, domain)) = s.split_once('@') else {
             return Err(Invalid::new(field, "email must contain '@'"));
         };
         if local.is_empty() || local.len() > 64 {
-            return Err(Invalid::new(
-                field,
-                "the part before '@' must be 1 to 64 characters",
-            ));
+            return Err(Invalid::new(field, "the part before '@' must be 1 to 64 characters"));
         }
-        let local_ok = local
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "!#$%&'*+/=?^_`{|}~.-".contains(c));
+        let local_ok = local.chars().all(|c| c.is_ascii_alphanumeric() || "!#$%&'*+/=?^_`{|}~.-".contains(c));
         if !local_ok || local.starts_with('.') || local.ends_with('.') || local.contains("..") {
-            return Err(Invalid::new(
-                field,
-                "the part before '@' has characters an address cannot have",
-            ));
+            return Err(Invalid::new(field, "the part before '@' has characters an address cannot have"));
         }
         let labels: Vec<&str> = domain.split('.').collect();
         if labels.len() < 2 {
@@ -122,29 +108,13 @@ impl Username {
         let s = raw.trim();
         let n = s.chars().count();
         if !(Self::MIN_LEN..=Self::MAX_LEN).contains(&n) {
-            return Err(Invalid::new(
-                field,
-                format!(
-                    "username must be {} to {} characters",
-                    Self::MIN_LEN,
-                    Self::MAX_LEN
-                ),
-            ));
+            return Err(Invalid::new(field, format!("username must be {} to {} characters", Self::MIN_LEN, Self::MAX_LEN)));
         }
-        if !s
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
-        {
-            return Err(Invalid::new(
-                field,
-                "username may contain only letters, digits, '_', '.' and '-'",
-            ));
+        if !s.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c)) {
+            return Err(Invalid::new(field, "username may contain only letters, digits, '_', '.' and '-'"));
         }
         if !s.starts_with(|c: char| c.is_ascii_alphanumeric()) {
-            return Err(Invalid::new(
-                field,
-                "username must start with a letter or digit",
-            ));
+            return Err(Invalid::new(field, "username must start with a letter or digit"));
         }
         Ok(Self(s.to_string()))
     }
@@ -171,16 +141,10 @@ impl Password {
     pub fn parse_field(raw: &str, field: &'static str) -> Result<Self, Invalid> {
         let n = raw.chars().count();
         if n < Self::MIN_LEN {
-            return Err(Invalid::new(
-                field,
-                format!("password must be at least {} characters", Self::MIN_LEN),
-            ));
+            return Err(Invalid::new(field, format!("password must be at least {} characters", Self::MIN_LEN)));
         }
         if n > Self::MAX_LEN {
-            return Err(Invalid::new(
-                field,
-                format!("password must be at most {} characters", Self::MAX_LEN),
-            ));
+            return Err(Invalid::new(field, format!("password must be at most {} characters", Self::MAX_LEN)));
         }
         if raw.trim().is_empty() {
             return Err(Invalid::new(field, "password cannot be only whitespace"));
@@ -208,28 +172,16 @@ impl SlotName {
             return Err(Invalid::new(field, "slot_name is required"));
         }
         if raw.len() > Self::MAX_LEN {
-            return Err(Invalid::new(
-                field,
-                format!("slot_name must be at most {} characters", Self::MAX_LEN),
-            ));
+            return Err(Invalid::new(field, format!("slot_name must be at most {} characters", Self::MAX_LEN)));
         }
-        if !raw
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
-        {
-            return Err(Invalid::new(
-                field,
-                "slot_name may contain only letters, digits, '_', '.' and '-'",
-            ));
+        if !raw.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c)) {
+            return Err(Invalid::new(field, "slot_name may contain only letters, digits, '_', '.' and '-'"));
         }
         if raw == "." || raw == ".." || raw == "history" {
             return Err(Invalid::new(field, "slot_name is reserved"));
         }
         if uuid::Uuid::parse_str(raw).is_ok() {
-            return Err(Invalid::new(
-                field,
-                "slot_name cannot have the form of a save id (UUID)",
-            ));
+            return Err(Invalid::new(field, "slot_name cannot have the form of a save id (UUID)"));
         }
         Ok(Self(raw.to_string()))
     }
@@ -248,20 +200,11 @@ impl GameSlug {
         if !(3..=64).contains(&n) {
             return Err(Invalid::new(field, "game_id must be 3 to 64 characters"));
         }
-        if !raw
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-        {
-            return Err(Invalid::new(
-                field,
-                "game_id may contain only lower-case letters, digits and '-'",
-            ));
+        if !raw.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-') {
+            return Err(Invalid::new(field, "game_id may contain only lower-case letters, digits and '-'"));
         }
         if !raw.starts_with(|c: char| c.is_ascii_lowercase()) || raw.ends_with('-') {
-            return Err(Invalid::new(
-                field,
-                "game_id must start with a letter and not end with '-'",
-            ));
+            return Err(Invalid::new(field, "game_id must start with a letter and not end with '-'"));
         }
         Ok(Self(raw.to_string()))
     }
@@ -277,16 +220,10 @@ impl DisplayName {
         let s = raw.trim();
         let n = s.chars().count();
         if !(1..=100).contains(&n) {
-            return Err(Invalid::new(
-                field,
-                format!("{field} must be 1 to 100 characters"),
-            ));
+            return Err(Invalid::new(field, format!("{field} must be 1 to 100 characters")));
         }
         if s.chars().any(char::is_control) {
-            return Err(Invalid::new(
-                field,
-                format!("{field} cannot contain control characters"),
-            ));
+            return Err(Invalid::new(field, format!("{field} cannot contain control characters")));
         }
         Ok(Self(s.to_string()))
     }
@@ -307,16 +244,10 @@ impl DeviceId {
     pub fn parse(raw: &str) -> Result<Self, Invalid> {
         let field = "device_id";
         if !(16..=128).contains(&raw.len()) {
-            return Err(Invalid::new(
-                field,
-                "device_id must be 16 to 128 characters",
-            ));
+            return Err(Invalid::new(field, "device_id must be 16 to 128 characters"));
         }
         if !raw.chars().all(|c| c.is_ascii_graphic()) {
-            return Err(Invalid::new(
-                field,
-                "device_id may contain only visible ASCII characters",
-            ));
+            return Err(Invalid::new(field, "device_id may contain only visible ASCII characters"));
         }
         Ok(Self(raw.to_string()))
     }
@@ -329,21 +260,13 @@ impl DeviceId {
 /// An http(s) URL of at most 500 characters (the seed's `avatar_url VARCHAR(500)`).
 pub fn parse_http_url(raw: &str, field: &'static str) -> Result<String, Invalid> {
     if raw.len() > 500 {
-        return Err(Invalid::new(
-            field,
-            format!("{field} must be at most 500 characters"),
-        ));
+        return Err(Invalid::new(field, format!("{field} must be at most 500 characters")));
     }
     let lower = raw.to_ascii_lowercase();
     let rest = lower
         .strip_prefix("https://")
         .or_else(|| lower.strip_prefix("http://"))
-        .ok_or_else(|| {
-            Invalid::new(
-                field,
-                format!("{field} must start with http:// or https://"),
-            )
-        })?;
+        .ok_or_else(|| Invalid::new(field, format!("{field} must start with http:// or https://")))?;
     let host = rest.split(['/', '?', '#']).next().unwrap_or("");
     if host.is_empty() || raw.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Err(Invalid::new(field, format!("{field} is not a valid URL")));
@@ -357,21 +280,8 @@ mod tests {
 
     #[test]
     fn emails() {
-        assert_eq!(
-            Email::parse(" User@Example.COM ").unwrap().as_str(),
-            "user@example.com"
-        );
-        for bad in [
-            "",
-            "no-at",
-            "@x.com",
-            "a@",
-            "a@b",
-            "a@-b.com",
-            "a..b@x.com",
-            "a b@x.com",
-            "a@x..com",
-        ] {
+        assert_eq!(Email::parse(" User@Example.COM ").unwrap().as_str(), "user@example.com");
+        for bad in ["", "no-at", "@x.com", "a@", "a@b", "a@-b.com", "a..b@x.com", "a b@x.com", "a@x..com"] {
             assert!(Email::parse(bad).is_err(), "{bad:?} should be rejected");
         }
         assert!(Email::parse(&format!("{}@x.com", "a".repeat(65))).is_err());
@@ -391,23 +301,13 @@ mod tests {
         assert!(Password::parse("short").is_err());
         assert!(Password::parse("         ").is_err());
         assert!(Password::parse(&"p".repeat(129)).is_err());
-        assert_eq!(
-            format!("{:?}", Password::parse("secret-secret").unwrap()),
-            "Password(<redacted>)"
-        );
+        assert_eq!(format!("{:?}", Password::parse("secret-secret").unwrap()), "Password(<redacted>)");
     }
 
     #[test]
     fn slots() {
         assert!(SlotName::parse("slot1").is_ok());
-        for bad in [
-            "",
-            "a/b",
-            "..",
-            "history",
-            "5f0c5c1e-3c1d-4a63-9d59-1f1f3f6c2b77",
-            &"s".repeat(51),
-        ] {
+        for bad in ["", "a/b", "..", "history", "5f0c5c1e-3c1d-4a63-9d59-1f1f3f6c2b77", &"s".repeat(51)] {
             assert!(SlotName::parse(bad).is_err(), "{bad:?} should be rejected");
         }
     }

@@ -246,9 +246,8 @@ pub struct OAuthServer {
 
 impl OAuthServer {
     pub fn start() -> Self {
-        let npm_dir = std::env::var("AETHEX_NPM_DIR").unwrap_or_else(|_| {
-            format!("{}/.cache/aethex-tools/npm", std::env::var("HOME").unwrap_or_default())
-        });
+        let npm_dir =
+            std::env::var("AETHEX_NPM_DIR").unwrap_or_else(|_| format!("{}/.cache/aethex-tools/npm", std::env::var("HOME").unwrap_or_default()));
         assert!(
             Path::new(&npm_dir).join("node_modules/oauth2-mock-server").exists(),
             "oauth2-mock-server is not installed in {npm_dir}; run scripts/test-all.sh (it installs it)"

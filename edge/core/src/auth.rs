@@ -47,11 +47,7 @@ impl KeyRing {
             .keys
             .iter()
             .filter(|k| k.kty == "OKP" && k.crv == "Ed25519")
-            .filter_map(|k| {
-                DecodingKey::from_ed_components(&k.x)
-                    .ok()
-                    .map(|d| (k.kid.clone(), d))
-            })
+            .filter_map(|k| DecodingKey::from_ed_components(&k.x).ok().map(|d| (k.kid.clone(), d)))
             .collect();
         Self { keys }
     }
@@ -74,23 +70,13 @@ impl KeyRing {
 
     /// Verifies signature (EdDSA only, key by `kid`), issuer, audience and expiry
     /// against `now_secs`.
-    pub fn verify(
-        &self,
-        token: &str,
-        issuer: &str,
-        now_secs: u64,
-    ) -> Result<AccessClaims, TokenError> {
+    pub fn verify(&self, token: &str, issuer: &str, now_secs: u64) -> Result<AccessClaims, TokenError> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Invalid)?;
         if header.alg != Algorithm::EdDSA {
             return Err(TokenError::WrongAlgorithm);
         }
         let kid = header.kid.ok_or(TokenError::UnknownKey)?;
-        let key = self
-            .keys
-            .iter()
-            .find(|(k, _)| *k == kid)
-            .map(|(_, key)| key)
-            .ok_or(TokenError::UnknownKey)?;
+        let key = self.keys.iter().find(|(k, _)| *k == kid).map(|(_, key)| key).ok_or(TokenError::UnknownKey)?;
         let mut validation = Validation::new(Algorithm::EdDSA);
         validation.set_issuer(&[issuer]);
         validation.set_audience(&[AUDIENCE]);
@@ -151,25 +137,15 @@ impl Jwks {
     }
 
     fn parse(body: &[u8], fetched_ms: u64) -> Result<Cached, KeysUnavailable> {
-        let set: JwkSet =
-            serde_json::from_slice(body).map_err(|e| KeysUnavailable(format!("bad JWKS: {e}")))?;
+        let set: JwkSet = serde_json::from_slice(body).map_err(|e| KeysUnavailable(format!("bad JWKS: {e}")))?;
         let ring = KeyRing::from_jwks(&set);
         if ring.is_empty() {
             return Err(KeysUnavailable("JWKS has no Ed25519 keys".into()));
         }
-        Ok(Cached {
-            ring,
-            body: body.to_vec(),
-            fetched_ms,
-        })
+        Ok(Cached { ring, body: body.to_vec(), fetched_ms })
     }
 
-    async fn fetch<P: Platform>(
-        &self,
-        p: &P,
-        origin_url: &str,
-        refresh_secs: u64,
-    ) -> Result<std::sync::Arc<Cached>, KeysUnavailable> {
+    async fn fetch<P: Platform>(&self, p: &P, origin_url: &str, refresh_secs: u64) -> Result<std::sync::Arc<Cached>, KeysUnavailable> {
         let req = Outbound {
             method: "GET".into(),
             url: format!("{origin_url}/.well-known/jwks.json"),
@@ -177,10 +153,7 @@ impl Jwks {
             body: Vec::new(),
             upstream: Upstream::Origin,
         };
-        let resp = p
-            .fetch(req)
-            .await
-            .map_err(|e| KeysUnavailable(e.to_string()))?;
+        let resp = p.fetch(req).await.map_err(|e| KeysUnavailable(e.to_string()))?;
         if resp.status != 200 {
             return Err(KeysUnavailable(format!("origin answered {}", resp.status)));
         }
@@ -193,12 +166,7 @@ impl Jwks {
     }
 
     /// The key set: from memory, else the platform cache, else origin.
-    async fn get<P: Platform>(
-        &self,
-        p: &P,
-        origin_url: &str,
-        refresh_secs: u64,
-    ) -> Result<std::sync::Arc<Cached>, KeysUnavailable> {
+    async fn get<P: Platform>(&self, p: &P, origin_url: &str, refresh_secs: u64) -> Result<std::sync::Arc<Cached>, KeysUnavailable> {
         let now = p.now_ms();
         if let Some(c) = self.current() {
             if now.saturating_sub(c.fetched_ms) < refresh_secs * 1000 {
@@ -206,10 +174,7 @@ impl Jwks {
             }
         }
         if let Some(hit) = p.cache_get(JWKS_CACHE_KEY).await {
-            let fetched = hit
-                .header(FETCHED_HEADER)
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(0);
+            let fetched = hit.header(FETCHED_HEADER).and_then(|v| v.parse().ok()).unwrap_or(0);
             if now.saturating_sub(fetched) < refresh_secs * 1000 {
                 if let Ok(c) = Self::parse(&hit.body, fetched) {
                     return Ok(self.store(c));
@@ -224,12 +189,7 @@ impl Jwks {
     }
 
     /// The JWKS document (for `/.well-known/jwks.json` at the edge).
-    pub async fn document<P: Platform>(
-        &self,
-        p: &P,
-        origin_url: &str,
-        refresh_secs: u64,
-    ) -> Result<Vec<u8>, KeysUnavailable> {
+    pub async fn document<P: Platform>(&self, p: &P, origin_url: &str, refresh_secs: u64) -> Result<Vec<u8>, KeysUnavailable> {
         Ok(self.get(p, origin_url, refresh_secs).await?.body.clone())
     }
 
@@ -248,10 +208,7 @@ impl Jwks {
             Err(TokenError::UnknownKey) => {
                 let now = p.now_ms();
                 let may_refetch = {
-                    let mut last = self
-                        .last_forced_ms
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner());
+                    let mut last = self.last_forced_ms.lock().unwrap_or_else(|p| p.into_inner());
                     if now.saturating_sub(*last) >= UNKNOWN_KID_REFETCH_MS {
                         *last = now;
                         true

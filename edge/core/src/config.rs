@@ -70,23 +70,13 @@ impl EdgeConfig {
         };
         let num = |name: &'static str, into: &mut u64| -> Result<(), ConfigError> {
             if let Some(v) = lookup(name) {
-                *into = v.trim().parse().map_err(|_| ConfigError {
-                    name,
-                    reason: format!("{v:?} is not a whole number"),
-                })?;
+                *into = v.trim().parse().map_err(|_| ConfigError { name, reason: format!("{v:?} is not a whole number") })?;
             }
             Ok(())
         };
         match lookup("AETHEX_ORIGIN_URL") {
-            Some(v) if !v.trim().is_empty() => {
-                c.origin_url = v.trim().trim_end_matches('/').to_string()
-            }
-            _ => {
-                return Err(ConfigError {
-                    name: "AETHEX_ORIGIN_URL",
-                    reason: "required".into(),
-                })
-            }
+            Some(v) if !v.trim().is_empty() => c.origin_url = v.trim().trim_end_matches('/').to_string(),
+            _ => return Err(ConfigError { name: "AETHEX_ORIGIN_URL", reason: "required".into() }),
         }
         text("AETHEX_REPLICA_URL", &mut c.replica_url);
         c.replica_url = c.replica_url.trim_end_matches('/').to_string();
@@ -108,31 +98,13 @@ mod tests {
 
     #[test]
     fn reads_names_and_refuses_bad_numbers() {
-        let env = |pairs: &'static [(&'static str, &'static str)]| {
-            move |k: &str| {
-                pairs
-                    .iter()
-                    .find(|(n, _)| *n == k)
-                    .map(|(_, v)| v.to_string())
-            }
-        };
-        let c = EdgeConfig::from_lookup(env(&[
-            ("AETHEX_ORIGIN_URL", "http://o:1/"),
-            ("AETHEX_LEADERBOARD_TTL_SECS", "5"),
-        ]))
-        .unwrap();
+        let env = |pairs: &'static [(&'static str, &'static str)]| move |k: &str| pairs.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string());
+        let c = EdgeConfig::from_lookup(env(&[("AETHEX_ORIGIN_URL", "http://o:1/"), ("AETHEX_LEADERBOARD_TTL_SECS", "5")])).unwrap();
         assert_eq!(c.origin_url, "http://o:1");
         assert_eq!(c.leaderboard_ttl_secs, 5);
         assert_eq!(c.jwks_refresh_secs, 300);
-        assert_eq!(
-            EdgeConfig::from_lookup(env(&[])).unwrap_err().name,
-            "AETHEX_ORIGIN_URL"
-        );
-        let e = EdgeConfig::from_lookup(env(&[
-            ("AETHEX_ORIGIN_URL", "x"),
-            ("AETHEX_REGION_TTL_SECS", "soon"),
-        ]))
-        .unwrap_err();
+        assert_eq!(EdgeConfig::from_lookup(env(&[])).unwrap_err().name, "AETHEX_ORIGIN_URL");
+        let e = EdgeConfig::from_lookup(env(&[("AETHEX_ORIGIN_URL", "x"), ("AETHEX_REGION_TTL_SECS", "soon")])).unwrap_err();
         assert_eq!(e.name, "AETHEX_REGION_TTL_SECS");
     }
 }

@@ -17,9 +17,7 @@ use crate::sql::{Replica, ReplicaError, Rows, Stmt, Value};
 /// Blobs are written unpadded (as libSQL's server does) and read padded or not.
 const BLOB_B64: GeneralPurpose = GeneralPurpose::new(
     &STANDARD_ALPHABET,
-    GeneralPurposeConfig::new()
-        .with_encode_padding(false)
-        .with_decode_padding_mode(DecodePaddingMode::Indifferent),
+    GeneralPurposeConfig::new().with_encode_padding(false).with_decode_padding_mode(DecodePaddingMode::Indifferent),
 );
 
 /// Path of the pipeline endpoint.
@@ -80,14 +78,10 @@ impl From<&Value> for HranaValue {
     fn from(v: &Value) -> Self {
         match v {
             Value::Null => HranaValue::Null,
-            Value::Integer(i) => HranaValue::Integer {
-                value: i.to_string(),
-            },
+            Value::Integer(i) => HranaValue::Integer { value: i.to_string() },
             Value::Real(f) => HranaValue::Float { value: *f },
             Value::Text(s) => HranaValue::Text { value: s.clone() },
-            Value::Blob(b) => HranaValue::Blob {
-                base64: BLOB_B64.encode(b),
-            },
+            Value::Blob(b) => HranaValue::Blob { base64: BLOB_B64.encode(b) },
         }
     }
 }
@@ -97,16 +91,10 @@ impl TryFrom<HranaValue> for Value {
     fn try_from(v: HranaValue) -> Result<Self, String> {
         Ok(match v {
             HranaValue::Null => Value::Null,
-            HranaValue::Integer { value } => Value::Integer(
-                value
-                    .parse()
-                    .map_err(|_| format!("bad integer {value:?}"))?,
-            ),
+            HranaValue::Integer { value } => Value::Integer(value.parse().map_err(|_| format!("bad integer {value:?}"))?),
             HranaValue::Float { value } => Value::Real(value),
             HranaValue::Text { value } => Value::Text(value),
-            HranaValue::Blob { base64 } => {
-                Value::Blob(BLOB_B64.decode(base64).map_err(|e| e.to_string())?)
-            }
+            HranaValue::Blob { base64 } => Value::Blob(BLOB_B64.decode(base64).map_err(|e| e.to_string())?),
         })
     }
 }
@@ -176,10 +164,7 @@ pub fn pipeline_for(stmts: &[Stmt]) -> PipelineRequest {
         })
         .collect();
     requests.push(StreamRequest::Close);
-    PipelineRequest {
-        baton: None,
-        requests,
-    }
+    PipelineRequest { baton: None, requests }
 }
 
 /// Reads the rows of each `execute` out of a pipeline response.
@@ -187,38 +172,19 @@ pub fn rows_of(resp: PipelineResponse, expected: usize) -> Result<Vec<Rows>, Rep
     let mut out = Vec::with_capacity(expected);
     for r in resp.results {
         match r {
-            StreamResult::Ok {
-                response: StreamResponse::Execute { result },
-            } => {
+            StreamResult::Ok { response: StreamResponse::Execute { result } } => {
                 let mut rows = Vec::with_capacity(result.rows.len());
                 for row in result.rows {
-                    rows.push(
-                        row.into_iter()
-                            .map(Value::try_from)
-                            .collect::<Result<Vec<_>, _>>()
-                            .map_err(ReplicaError::Unavailable)?,
-                    );
+                    rows.push(row.into_iter().map(Value::try_from).collect::<Result<Vec<_>, _>>().map_err(ReplicaError::Unavailable)?);
                 }
-                out.push(Rows {
-                    columns: result
-                        .cols
-                        .into_iter()
-                        .map(|c| c.name.unwrap_or_default())
-                        .collect(),
-                    rows,
-                });
+                out.push(Rows { columns: result.cols.into_iter().map(|c| c.name.unwrap_or_default()).collect(), rows });
             }
-            StreamResult::Ok {
-                response: StreamResponse::Close,
-            } => {}
+            StreamResult::Ok { response: StreamResponse::Close } => {}
             StreamResult::Error { error } => return Err(ReplicaError::Sql(error.message)),
         }
     }
     if out.len() != expected {
-        return Err(ReplicaError::Unavailable(format!(
-            "expected {expected} results, got {}",
-            out.len()
-        )));
+        return Err(ReplicaError::Unavailable(format!("expected {expected} results, got {}", out.len())));
     }
     Ok(out)
 }
@@ -234,18 +200,13 @@ pub struct HranaReplica<'a, P> {
 
 impl<'a, P: Platform> HranaReplica<'a, P> {
     pub fn new(platform: &'a P, url: &'a str, token: &'a str) -> Self {
-        Self {
-            platform,
-            url,
-            token,
-        }
+        Self { platform, url, token }
     }
 }
 
 impl<P: Platform> Replica for HranaReplica<'_, P> {
     async fn batch(&self, stmts: Vec<Stmt>) -> Result<Vec<Rows>, ReplicaError> {
-        let body = serde_json::to_vec(&pipeline_for(&stmts))
-            .map_err(|e| ReplicaError::Unavailable(e.to_string()))?;
+        let body = serde_json::to_vec(&pipeline_for(&stmts)).map_err(|e| ReplicaError::Unavailable(e.to_string()))?;
         let mut headers = Headers::new();
         headers.set("content-type", "application/json");
         if !self.token.is_empty() {
@@ -258,21 +219,13 @@ impl<P: Platform> Replica for HranaReplica<'_, P> {
             body,
             upstream: Upstream::Replica,
         };
-        let resp = self
-            .platform
-            .fetch(req)
-            .await
-            .map_err(|e| ReplicaError::Unavailable(e.to_string()))?;
+        let resp = self.platform.fetch(req).await.map_err(|e| ReplicaError::Unavailable(e.to_string()))?;
         if resp.status != 200 {
             let text = String::from_utf8_lossy(&resp.body);
-            return Err(ReplicaError::Unavailable(format!(
-                "HTTP {}: {}",
-                resp.status,
-                text.chars().take(200).collect::<String>()
-            )));
+            return Err(ReplicaError::Unavailable(format!("HTTP {}: {}", resp.status, text.chars().take(200).collect::<String>())));
         }
-        let parsed: PipelineResponse = serde_json::from_slice(&resp.body)
-            .map_err(|e| ReplicaError::Unavailable(format!("bad pipeline response: {e}")))?;
+        let parsed: PipelineResponse =
+            serde_json::from_slice(&resp.body).map_err(|e| ReplicaError::Unavailable(format!("bad pipeline response: {e}")))?;
         rows_of(parsed, stmts.len())
     }
 }
@@ -283,10 +236,7 @@ mod tests {
 
     #[test]
     fn wire_shapes_match_hrana_v3() {
-        let p = pipeline_for(&[Stmt::new(
-            "SELECT ?1",
-            vec![Value::Integer(7), Value::Blob(vec![1, 2])],
-        )]);
+        let p = pipeline_for(&[Stmt::new("SELECT ?1", vec![Value::Integer(7), Value::Blob(vec![1, 2])])]);
         let v = serde_json::to_value(&p).unwrap();
         assert_eq!(
             v,
@@ -295,10 +245,8 @@ mod tests {
                 {"type": "close"}
             ]})
         );
-        let unknown: PipelineRequest = serde_json::from_value(
-            serde_json::json!({"requests": [{"type": "store_sql", "sql_id": 1, "sql": "x"}]}),
-        )
-        .unwrap();
+        let unknown: PipelineRequest =
+            serde_json::from_value(serde_json::json!({"requests": [{"type": "store_sql", "sql_id": 1, "sql": "x"}]})).unwrap();
         assert!(matches!(unknown.requests[0], StreamRequest::Unsupported));
     }
 
@@ -313,18 +261,12 @@ mod tests {
         }))
         .unwrap();
         let rows = rows_of(resp, 1).unwrap();
-        assert_eq!(
-            rows[0].rows,
-            vec![vec![Value::Integer(42)], vec![Value::Null]]
-        );
+        assert_eq!(rows[0].rows, vec![vec![Value::Integer(42)], vec![Value::Null]]);
         let err: PipelineResponse = serde_json::from_value(serde_json::json!({
             "baton": null, "base_url": null,
             "results": [{"type": "error", "error": {"message": "no such table", "code": "SQLITE_ERROR"}}]
         }))
         .unwrap();
-        assert_eq!(
-            rows_of(err, 1),
-            Err(ReplicaError::Sql("no such table".into()))
-        );
+        assert_eq!(rows_of(err, 1), Err(ReplicaError::Sql("no such table".into())));
     }
 }

@@ -16,10 +16,7 @@ impl Headers {
 
     /// The first value of `name`.
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.0
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        self.0.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     }
 
     /// Adds a value (keeps existing ones).
@@ -81,12 +78,7 @@ impl Request {
             Some((p, q)) => (p.to_string(), q.to_string()),
             None => (path_and_query.to_string(), String::new()),
         };
-        Self {
-            method: method.to_ascii_uppercase(),
-            path,
-            query,
-            ..Default::default()
-        }
+        Self { method: method.to_ascii_uppercase(), path, query, ..Default::default() }
     }
 
     pub fn header(&self, name: &str) -> Option<&str> {
@@ -117,11 +109,7 @@ pub struct Response {
 
 impl Response {
     pub fn new(status: u16) -> Self {
-        Self {
-            status,
-            headers: Headers::new(),
-            body: Vec::new(),
-        }
+        Self { status, headers: Headers::new(), body: Vec::new() }
     }
 
     /// A JSON body with `content-type: application/json`.
@@ -135,9 +123,7 @@ impl Response {
     /// The seed's error envelope with the status the error code implies.
     pub fn error(error: RpcError, request_id: Option<&str>) -> Self {
         let status = error.code.http_status();
-        let id = request_id
-            .map(|s| Value::String(s.to_string()))
-            .unwrap_or(Value::Null);
+        let id = request_id.map(|s| Value::String(s.to_string())).unwrap_or(Value::Null);
         Self::json(status, &ErrorEnvelope::new(id, error))
     }
 
@@ -204,10 +190,7 @@ pub fn percent_decode(s: &str) -> String {
             b'+' => out.push(b' '),
             b'%' => {
                 let hex = |c: u8| (c as char).to_digit(16);
-                match (
-                    bytes.get(i + 1).and_then(|c| hex(*c)),
-                    bytes.get(i + 2).and_then(|c| hex(*c)),
-                ) {
+                match (bytes.get(i + 1).and_then(|c| hex(*c)), bytes.get(i + 2).and_then(|c| hex(*c))) {
                     (Some(h), Some(l)) => {
                         out.push((h * 16 + l) as u8);
                         i += 2;

@@ -62,17 +62,8 @@ pub const SAVE_BLOB_PATH: &str = "/api/v1/replication/save-blobs";
 pub const CHECKSUM_HEADER: &str = "x-aethex-checksum";
 
 /// Headers that describe one hop, never passed on.
-const HOP_BY_HOP: &[&str] = &[
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "transfer-encoding",
-    "te",
-    "trailer",
-    "upgrade",
-    "host",
-    "content-length",
-];
+const HOP_BY_HOP: &[&str] =
+    &["connection", "keep-alive", "proxy-connection", "transfer-encoding", "te", "trailer", "upgrade", "host", "content-length"];
 
 /// Counters of what the edge did, for metrics.
 #[derive(Debug, Default)]
@@ -111,10 +102,7 @@ struct Tracked<'a, R> {
 
 impl<'a, R: Replica> Tracked<'a, R> {
     fn new(inner: &'a R) -> Self {
-        Self {
-            inner,
-            position: AtomicI64::new(i64::MAX),
-        }
+        Self { inner, position: AtomicI64::new(i64::MAX) }
     }
 
     fn position(&self) -> i64 {
@@ -124,16 +112,9 @@ impl<'a, R: Replica> Tracked<'a, R> {
 
 impl<R: Replica> Replica for Tracked<'_, R> {
     async fn batch(&self, mut stmts: Vec<Stmt>) -> Result<Vec<Rows>, ReplicaError> {
-        stmts.insert(
-            0,
-            Stmt::new("SELECT position FROM replica_state WHERE id = 1", vec![]),
-        );
+        stmts.insert(0, Stmt::new("SELECT position FROM replica_state WHERE id = 1", vec![]));
         let mut res = self.inner.batch(stmts).await?;
-        let pos = match res
-            .first()
-            .and_then(|r| r.rows.first())
-            .and_then(|r| r.first())
-        {
+        let pos = match res.first().and_then(|r| r.rows.first()).and_then(|r| r.first()) {
             Some(Value::Integer(p)) => *p,
             _ => -1,
         };
@@ -163,41 +144,21 @@ fn decode_segment(s: &str) -> String {
 
 impl<P: Platform> Edge<P> {
     pub fn new(platform: P, config: EdgeConfig) -> Self {
-        Self {
-            platform,
-            config,
-            stats: Stats::default(),
-            jwks: Jwks::default(),
-            seq: AtomicU64::new(0),
-        }
+        Self { platform, config, stats: Stats::default(), jwks: Jwks::default(), seq: AtomicU64::new(0) }
     }
 
     /// Answers a request, reading the replica over Hrana at `config.replica_url` (the
     /// wasm platforms' way).
     pub async fn handle_over_hrana(&self, req: Request) -> Response {
-        let replica = hrana::HranaReplica::new(
-            &self.platform,
-            &self.config.replica_url,
-            &self.config.edge_key,
-        );
+        let replica = hrana::HranaReplica::new(&self.platform, &self.config.replica_url, &self.config.edge_key);
         self.handle(&replica, req).await
     }
 
     /// Answers a request.
     pub async fn handle<R: Replica>(&self, replica: &R, req: Request) -> Response {
         let request_id = match req.header(headers::REQUEST_ID) {
-            Some(id)
-                if !id.is_empty()
-                    && id.len() <= 128
-                    && id.bytes().all(|b| b.is_ascii_graphic()) =>
-            {
-                id.to_string()
-            }
-            _ => format!(
-                "e{:x}-{:x}",
-                self.platform.now_ms(),
-                self.seq.fetch_add(1, Ordering::Relaxed)
-            ),
+            Some(id) if !id.is_empty() && id.len() <= 128 && id.bytes().all(|b| b.is_ascii_graphic()) => id.to_string(),
+            _ => format!("e{:x}-{:x}", self.platform.now_ms(), self.seq.fetch_add(1, Ordering::Relaxed)),
         };
         let mut resp = self.route(replica, &req, &request_id).await;
         resp.headers.set(headers::REQUEST_ID, request_id);
@@ -206,12 +167,7 @@ impl<P: Platform> Edge<P> {
     }
 
     async fn route<R: Replica>(&self, replica: &R, req: &Request, rid: &str) -> Response {
-        let segments: Vec<String> = req
-            .path
-            .trim_start_matches('/')
-            .split('/')
-            .map(decode_segment)
-            .collect();
+        let segments: Vec<String> = req.path.trim_start_matches('/').split('/').map(decode_segment).collect();
         let segs: Vec<&str> = segments.iter().map(String::as_str).collect();
         if req.method == "GET" {
             match segs.as_slice() {
@@ -228,15 +184,7 @@ impl<P: Platform> Edge<P> {
             None | Some("") => 0,
             Some(v) => match v.parse::<i64>() {
                 Ok(p) if p >= 0 => p,
-                _ => {
-                    return Response::error(
-                        invalid(Invalid::new(
-                            headers::POSITION,
-                            "must be a replication position (a whole number)",
-                        )),
-                        Some(rid),
-                    )
-                }
+                _ => return Response::error(invalid(Invalid::new(headers::POSITION, "must be a replication position (a whole number)")), Some(rid)),
             },
         };
         if req.method != "GET" {
@@ -249,22 +197,12 @@ impl<P: Platform> Edge<P> {
         let outcome = match (segs.as_slice(), claims) {
             (["api", "v1", "regions"], _) => self.read_regions(replica, required).await,
             (["api", "v1", "saves", user, rest @ ..], Some(c)) if rest.len() <= 1 => {
-                self.read_saves(replica, req, c, user, rest.first().copied(), required)
-                    .await
+                self.read_saves(replica, req, c, user, rest.first().copied(), required).await
             }
-            (["api", "v1", "leaderboards", board], Some(c)) => {
-                self.read_top(replica, req, c, board, required).await
-            }
-            (["api", "v1", "leaderboards", board, "around-me"], Some(c)) => {
-                self.read_around(replica, req, c, board, required).await
-            }
-            (["api", "v1", "saves", ..] | ["api", "v1", "leaderboards", ..], None)
-                if matches!(caller, Caller::Anonymous) =>
-            {
-                Ok(Read::Answer(Response::error(
-                    unauthorized("missing bearer token"),
-                    Some(rid),
-                )))
+            (["api", "v1", "leaderboards", board], Some(c)) => self.read_top(replica, req, c, board, required).await,
+            (["api", "v1", "leaderboards", board, "around-me"], Some(c)) => self.read_around(replica, req, c, board, required).await,
+            (["api", "v1", "saves", ..] | ["api", "v1", "leaderboards", ..], None) if matches!(caller, Caller::Anonymous) => {
+                Ok(Read::Answer(Response::error(unauthorized("missing bearer token"), Some(rid))))
             }
             _ => Ok(Read::Forward),
         };
@@ -293,24 +231,13 @@ impl<P: Platform> Edge<P> {
             return Ok(Caller::ServerKey);
         }
         let c = &self.config;
-        match self
-            .jwks
-            .verify(
-                &self.platform,
-                &c.origin_url,
-                c.jwks_refresh_secs,
-                &c.issuer,
-                token,
-            )
-            .await
-        {
+        match self.jwks.verify(&self.platform, &c.origin_url, c.jwks_refresh_secs, &c.issuer, token).await {
             Ok(Ok(claims)) => Ok(Caller::Player(claims)),
             Ok(Err(e)) => {
                 self.stats.rejected_tokens.fetch_add(1, Ordering::Relaxed);
                 Err(unauthorized(e.to_string()))
             }
-            Err(e) => Err(RpcError::new(ErrorCode::UNAVAILABLE, "Service unavailable")
-                .with_reason(e.to_string())),
+            Err(e) => Err(RpcError::new(ErrorCode::UNAVAILABLE, "Service unavailable").with_reason(e.to_string())),
         }
     }
 
@@ -329,23 +256,13 @@ impl<P: Platform> Edge<P> {
 
     async fn jwks_document(&self, rid: &str) -> Response {
         let c = &self.config;
-        match self
-            .jwks
-            .document(&self.platform, &c.origin_url, c.jwks_refresh_secs)
-            .await
-        {
+        match self.jwks.document(&self.platform, &c.origin_url, c.jwks_refresh_secs).await {
             Ok(body) => {
-                let mut r = Response::new(200)
-                    .with_header("content-type", "application/json")
-                    .with_header("cache-control", "public, max-age=300");
+                let mut r = Response::new(200).with_header("content-type", "application/json").with_header("cache-control", "public, max-age=300");
                 r.body = body;
                 r
             }
-            Err(e) => Response::error(
-                RpcError::new(ErrorCode::UNAVAILABLE, "Service unavailable")
-                    .with_reason(e.to_string()),
-                Some(rid),
-            ),
+            Err(e) => Response::error(RpcError::new(ErrorCode::UNAVAILABLE, "Service unavailable").with_reason(e.to_string()), Some(rid)),
         }
     }
 
@@ -359,16 +276,9 @@ impl<P: Platform> Edge<P> {
 
     /// Judges a read-model answer: kept if the replica has applied `required`; origin is
     /// asked instead when the replica is unreachable, behind, or does not know the thing.
-    fn settle<R: Replica, T>(
-        &self,
-        result: Result<Option<T>, ReplicaError>,
-        t: &Tracked<'_, R>,
-        required: i64,
-    ) -> Read<(T, i64)> {
+    fn settle<R: Replica, T>(&self, result: Result<Option<T>, ReplicaError>, t: &Tracked<'_, R>, required: i64) -> Read<(T, i64)> {
         match result {
-            Ok(Some(v)) if t.position() >= required && t.position() >= 0 => {
-                Read::Answer((v, t.position()))
-            }
+            Ok(Some(v)) if t.position() >= required && t.position() >= 0 => Read::Answer((v, t.position())),
             Ok(Some(_)) => {
                 self.stats.behind.fetch_add(1, Ordering::Relaxed);
                 Read::Forward
@@ -381,11 +291,7 @@ impl<P: Platform> Edge<P> {
         }
     }
 
-    async fn read_regions<R: Replica>(
-        &self,
-        replica: &R,
-        required: i64,
-    ) -> Result<Read<Response>, RpcError> {
+    async fn read_regions<R: Replica>(&self, replica: &R, required: i64) -> Result<Read<Response>, RpcError> {
         let now = self.platform.now_ms();
         let ttl = self.config.region_ttl_secs * 1000;
         Ok(
@@ -410,8 +316,7 @@ impl<P: Platform> Edge<P> {
         required: i64,
     ) -> Result<Read<Response>, RpcError> {
         if user != "me" && user != claims.sub {
-            return Err(RpcError::new(ErrorCode::FORBIDDEN, "Forbidden")
-                .with_reason("players can only reach their own saves"));
+            return Err(RpcError::new(ErrorCode::FORBIDDEN, "Forbidden").with_reason("players can only reach their own saves"));
         }
         // A token without a game: origin explains.
         let Some(game) = claims.game.as_deref() else {
@@ -419,12 +324,7 @@ impl<P: Platform> Edge<P> {
         };
         let me = claims.sub.as_str();
         let query = req.query_pairs();
-        let param = |name: &str| {
-            query
-                .iter()
-                .find(|(k, _)| k == name)
-                .map(|(_, v)| v.as_str())
-        };
+        let param = |name: &str| query.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
         match rest {
             None => Ok(
                 match {
@@ -432,9 +332,7 @@ impl<P: Platform> Edge<P> {
                     let r = readmodel::save_list(&t, me, game).await;
                     self.settle(r, &t, required)
                 } {
-                    Read::Answer((list, pos)) => {
-                        Read::Answer(self.answer(&list, pos, "private, no-store"))
-                    }
+                    Read::Answer((list, pos)) => Read::Answer(self.answer(&list, pos, "private, no-store")),
                     Read::Forward => Read::Forward,
                 },
             ),
@@ -442,10 +340,7 @@ impl<P: Platform> Edge<P> {
                 if query.iter().any(|(k, _)| k != "slot_name") {
                     return Ok(Read::Forward);
                 }
-                let slot = param("slot_name")
-                    .map(SlotName::parse)
-                    .transpose()
-                    .map_err(invalid)?;
+                let slot = param("slot_name").map(SlotName::parse).transpose().map_err(invalid)?;
                 let slot = slot.as_ref().map(|s| s.as_str());
                 Ok(
                     match {
@@ -453,9 +348,7 @@ impl<P: Platform> Edge<P> {
                         let r = readmodel::save_history(&t, me, game, slot).await;
                         self.settle(r, &t, required)
                     } {
-                        Read::Answer((h, pos)) => {
-                            Read::Answer(self.answer(&h, pos, "private, no-store"))
-                        }
+                        Read::Answer((h, pos)) => Read::Answer(self.answer(&h, pos, "private, no-store")),
                         Read::Forward => Read::Forward,
                     },
                 )
@@ -466,9 +359,7 @@ impl<P: Platform> Edge<P> {
                 }
                 let version = match param("version") {
                     None => None,
-                    Some(v) => Some(v.parse::<i64>().map_err(|_| {
-                        invalid(Invalid::new("version", "version must be a whole number"))
-                    })?),
+                    Some(v) => Some(v.parse::<i64>().map_err(|_| invalid(Invalid::new("version", "version must be a whole number")))?),
                 };
                 let slot;
                 let r = if is_uuid(which) {
@@ -511,11 +402,7 @@ impl<P: Platform> Edge<P> {
                 h.set(EDGE_KEY_HEADER, self.config.edge_key.clone());
                 let req = Outbound {
                     method: "GET".into(),
-                    url: format!(
-                        "{}{SAVE_BLOB_PATH}/{}",
-                        self.config.origin_url,
-                        http::percent_encode(&meta.save_id)
-                    ),
+                    url: format!("{}{SAVE_BLOB_PATH}/{}", self.config.origin_url, http::percent_encode(&meta.save_id)),
                     headers: h,
                     body: vec![],
                     upstream: Upstream::Origin,
@@ -524,22 +411,13 @@ impl<P: Platform> Edge<P> {
                 if resp.status != 200 || !checksum_ok(&resp.body, &meta.checksum) {
                     return None;
                 }
-                self.platform
-                    .cache_put(&key, &resp, self.config.save_blob_ttl_secs)
-                    .await;
+                self.platform.cache_put(&key, &resp, self.config.save_blob_ttl_secs).await;
                 resp.body
             }
         };
-        let (data, data_base64) = if meta.content_type == "json" {
-            (Some(serde_json::from_slice(&bytes).ok()?), None)
-        } else {
-            (None, Some(STANDARD.encode(&bytes)))
-        };
-        Some(LoadResponse {
-            metadata: meta.clone(),
-            data,
-            data_base64,
-        })
+        let (data, data_base64) =
+            if meta.content_type == "json" { (Some(serde_json::from_slice(&bytes).ok()?), None) } else { (None, Some(STANDARD.encode(&bytes))) };
+        Some(LoadResponse { metadata: meta.clone(), data, data_base64 })
     }
 
     async fn read_top<R: Replica>(
@@ -558,27 +436,13 @@ impl<P: Platform> Edge<P> {
         if query.iter().any(|(k, _)| k != "limit" && k != "cursor") {
             return Ok(Read::Forward);
         }
-        let param = |name: &str| {
-            query
-                .iter()
-                .find(|(k, _)| k == name)
-                .map(|(_, v)| v.as_str())
-        };
+        let param = |name: &str| query.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
         let limit = parse_limit(param("limit")).map_err(invalid)?;
-        let cursor = param("cursor")
-            .map(Cursor::decode)
-            .transpose()
-            .map_err(invalid)?;
+        let cursor = param("cursor").map(Cursor::decode).transpose().map_err(invalid)?;
         // Pages are the same for every player of the game: cache them.
-        let key = format!(
-            "aethex:lb:{game}:{board}:{limit}:{}",
-            param("cursor").unwrap_or("")
-        );
+        let key = format!("aethex:lb:{game}:{board}:{limit}:{}", param("cursor").unwrap_or(""));
         if let Some(hit) = self.platform.cache_get(&key).await {
-            let pos = hit
-                .header(headers::POSITION)
-                .and_then(|p| p.parse::<i64>().ok())
-                .unwrap_or(-1);
+            let pos = hit.header(headers::POSITION).and_then(|p| p.parse::<i64>().ok()).unwrap_or(-1);
             if pos >= required && pos >= 0 {
                 self.stats.cache_hits.fetch_add(1, Ordering::Relaxed);
                 return Ok(Read::Answer(hit.with_header(CACHE_HEADER, "hit")));
@@ -618,13 +482,7 @@ impl<P: Platform> Edge<P> {
         if query.iter().any(|(k, _)| k != "limit") {
             return Ok(Read::Forward);
         }
-        let limit = parse_limit(
-            query
-                .iter()
-                .find(|(k, _)| k == "limit")
-                .map(|(_, v)| v.as_str()),
-        )
-        .map_err(invalid)?;
+        let limit = parse_limit(query.iter().find(|(k, _)| k == "limit").map(|(_, v)| v.as_str())).map_err(invalid)?;
         let me = claims.sub.as_str();
         Ok(
             match {
@@ -632,9 +490,7 @@ impl<P: Platform> Edge<P> {
                 let r = readmodel::leaderboard_around(&t, game, &board, me, limit).await;
                 self.settle(r, &t, required)
             } {
-                Read::Answer((page, pos)) => {
-                    Read::Answer(self.answer(&page, pos, "private, no-store"))
-                }
+                Read::Answer((page, pos)) => Read::Answer(self.answer(&page, pos, "private, no-store")),
                 Read::Forward => Read::Forward,
             },
         )
@@ -646,11 +502,8 @@ impl<P: Platform> Edge<P> {
         self.stats.forwarded.fetch_add(1, Ordering::Relaxed);
         let mut h = Headers::new();
         for (k, v) in req.headers.iter() {
-            let drop = HOP_BY_HOP.contains(&k)
-                || k == EDGE_KEY_HEADER
-                || k == VERIFIED_CLAIMS_HEADER
-                || k == "accept-encoding"
-                || k == "x-forwarded-for";
+            let drop =
+                HOP_BY_HOP.contains(&k) || k == EDGE_KEY_HEADER || k == VERIFIED_CLAIMS_HEADER || k == "accept-encoding" || k == "x-forwarded-for";
             if !drop {
                 h.append(k, v);
             }
@@ -662,10 +515,7 @@ impl<P: Platform> Edge<P> {
                 h.set(VERIFIED_CLAIMS_HEADER, URL_SAFE_NO_PAD.encode(json));
             }
         }
-        let mut chain: Vec<&str> = req
-            .header("x-forwarded-for")
-            .map(|v| v.split(',').map(str::trim).collect())
-            .unwrap_or_default();
+        let mut chain: Vec<&str> = req.header("x-forwarded-for").map(|v| v.split(',').map(str::trim).collect()).unwrap_or_default();
         if let Some(ip) = &req.client_ip {
             chain.push(ip);
         }
@@ -688,8 +538,7 @@ impl<P: Platform> Edge<P> {
                 resp
             }
             Err(e) => Response::error(
-                RpcError::new(ErrorCode::UNAVAILABLE, "Service unavailable")
-                    .with_reason(format!("origin unreachable: {}", e.0)),
+                RpcError::new(ErrorCode::UNAVAILABLE, "Service unavailable").with_reason(format!("origin unreachable: {}", e.0)),
                 Some(rid),
             ),
         }
@@ -698,23 +547,13 @@ impl<P: Platform> Edge<P> {
 
 fn is_uuid(s: &str) -> bool {
     let b = s.as_bytes();
-    b.len() == 36
-        && b.iter().enumerate().all(|(i, c)| {
-            if matches!(i, 8 | 13 | 18 | 23) {
-                *c == b'-'
-            } else {
-                c.is_ascii_hexdigit()
-            }
-        })
+    b.len() == 36 && b.iter().enumerate().all(|(i, c)| if matches!(i, 8 | 13 | 18 | 23) { *c == b'-' } else { c.is_ascii_hexdigit() })
 }
 
 /// Whether `bytes` hash to `expected` (`blake3:<hex>`).
 fn checksum_ok(bytes: &[u8], expected: &str) -> bool {
     match expected.strip_prefix("blake3:") {
-        Some(hex) => blake3::hash(bytes)
-            .to_hex()
-            .as_str()
-            .eq_ignore_ascii_case(hex),
+        Some(hex) => blake3::hash(bytes).to_hex().as_str().eq_ignore_ascii_case(hex),
         None => false,
     }
 }

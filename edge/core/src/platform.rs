@@ -36,11 +36,7 @@ pub struct MemoryCache {
 
 impl MemoryCache {
     pub fn new(max_entries: usize, max_entry_bytes: usize) -> Self {
-        Self {
-            entries: Mutex::new(HashMap::new()),
-            max_entries,
-            max_entry_bytes,
-        }
+        Self { entries: Mutex::new(HashMap::new()), max_entries, max_entry_bytes }
     }
 
     pub fn get(&self, key: &str, now_ms: u64) -> Option<Response> {
@@ -68,13 +64,7 @@ impl MemoryCache {
                 map.clear();
             }
         }
-        map.insert(
-            key.to_string(),
-            (
-                resp.clone(),
-                now_ms.saturating_add(ttl_secs.saturating_mul(1000)),
-            ),
-        );
+        map.insert(key.to_string(), (resp.clone(), now_ms.saturating_add(ttl_secs.saturating_mul(1000))));
     }
 
     pub fn len(&self) -> usize {

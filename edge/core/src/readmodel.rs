@@ -47,11 +47,7 @@ fn first_i64(rows: &Rows) -> Result<Option<i64>, ReplicaError> {
 
 /// The newest version of each slot of a player in a game, with bytes used and allowed.
 /// `None` when the game is not known here.
-pub async fn save_list<R: Replica>(
-    r: &R,
-    user: &str,
-    game: &str,
-) -> Result<Option<SaveList>, ReplicaError> {
+pub async fn save_list<R: Replica>(r: &R, user: &str, game: &str) -> Result<Option<SaveList>, ReplicaError> {
     let res = r
         .batch(vec![
             Stmt::new("SELECT quota_bytes FROM games WHERE game_id = ?1", vec![game.into()]),
@@ -70,29 +66,13 @@ pub async fn save_list<R: Replica>(
     let Some(quota_bytes) = first_i64(&res[0])? else {
         return Ok(None);
     };
-    let saves = metas(&res[1])?
-        .into_iter()
-        .map(|m| SaveListEntry {
-            name: m.slot_name.clone(),
-            size: m.size_bytes,
-            metadata: m,
-        })
-        .collect();
-    Ok(Some(SaveList {
-        saves,
-        used_bytes: first_i64(&res[2])?.unwrap_or(0),
-        quota_bytes,
-    }))
+    let saves = metas(&res[1])?.into_iter().map(|m| SaveListEntry { name: m.slot_name.clone(), size: m.size_bytes, metadata: m }).collect();
+    Ok(Some(SaveList { saves, used_bytes: first_i64(&res[2])?.unwrap_or(0), quota_bytes }))
 }
 
 /// Kept versions, newest first (one slot, or all by slot). `None` when the game is not
 /// known here.
-pub async fn save_history<R: Replica>(
-    r: &R,
-    user: &str,
-    game: &str,
-    slot: Option<&str>,
-) -> Result<Option<SaveHistory>, ReplicaError> {
+pub async fn save_history<R: Replica>(r: &R, user: &str, game: &str, slot: Option<&str>) -> Result<Option<SaveHistory>, ReplicaError> {
     let query = match slot {
         Some(s) => Stmt::new(
             format!("SELECT {SAVE_COLS} FROM saves WHERE user_id = ?1 AND game_id = ?2 AND slot_name = ?3 ORDER BY version DESC LIMIT 1000"),
@@ -103,18 +83,11 @@ pub async fn save_history<R: Replica>(
             vec![user.into(), game.into()],
         ),
     };
-    let res = r
-        .batch(vec![
-            Stmt::new("SELECT 1 FROM games WHERE game_id = ?1", vec![game.into()]),
-            query,
-        ])
-        .await?;
+    let res = r.batch(vec![Stmt::new("SELECT 1 FROM games WHERE game_id = ?1", vec![game.into()]), query]).await?;
     if res[0].rows.is_empty() {
         return Ok(None);
     }
-    Ok(Some(SaveHistory {
-        versions: metas(&res[1])?,
-    }))
+    Ok(Some(SaveHistory { versions: metas(&res[1])? }))
 }
 
 /// Which version of a save a load asks for.
@@ -129,12 +102,7 @@ pub enum SaveRef<'a> {
 }
 
 /// Metadata of one version of a player's save.
-pub async fn save_version<R: Replica>(
-    r: &R,
-    user: &str,
-    game: &str,
-    which: SaveRef<'_>,
-) -> Result<Option<SaveMetadata>, ReplicaError> {
+pub async fn save_version<R: Replica>(r: &R, user: &str, game: &str, which: SaveRef<'_>) -> Result<Option<SaveMetadata>, ReplicaError> {
     let stmt = match which {
         SaveRef::Latest(slot) => Stmt::new(
             format!("SELECT {SAVE_COLS} FROM saves WHERE user_id = ?1 AND game_id = ?2 AND slot_name = ?3 ORDER BY version DESC LIMIT 1"),
@@ -165,10 +133,7 @@ pub struct Cursor {
 
 impl Cursor {
     pub fn encode(&self) -> String {
-        URL_SAFE_NO_PAD.encode(format!(
-            "{}\n{}\n{}\n{}",
-            self.rank, self.rank_score, self.updated_at, self.user_id
-        ))
+        URL_SAFE_NO_PAD.encode(format!("{}\n{}\n{}\n{}", self.rank, self.rank_score, self.updated_at, self.user_id))
     }
 
     pub fn decode(s: &str) -> Result<Self, Invalid> {
@@ -179,20 +144,11 @@ impl Cursor {
         let bytes = URL_SAFE_NO_PAD.decode(s).map_err(|_| bad())?;
         let text = String::from_utf8(bytes).map_err(|_| bad())?;
         let mut parts = text.splitn(4, '\n');
-        let rank = parts
-            .next()
-            .and_then(|p| p.parse().ok())
-            .filter(|r: &i64| *r >= 1)
-            .ok_or_else(bad)?;
+        let rank = parts.next().and_then(|p| p.parse().ok()).filter(|r: &i64| *r >= 1).ok_or_else(bad)?;
         let rank_score = parts.next().and_then(|p| p.parse().ok()).ok_or_else(bad)?;
         let updated_at = parts.next().ok_or_else(bad)?.to_string();
         let user_id = parts.next().ok_or_else(bad)?.to_string();
-        Ok(Self {
-            rank,
-            rank_score,
-            updated_at,
-            user_id,
-        })
+        Ok(Self { rank, rank_score, updated_at, user_id })
     }
 }
 
@@ -237,20 +193,12 @@ impl RawEntry {
     }
 
     fn cursor(&self, rank: i64) -> Cursor {
-        Cursor {
-            rank,
-            rank_score: self.rank_score,
-            updated_at: self.updated_at.clone(),
-            user_id: self.user_id.clone(),
-        }
+        Cursor { rank, rank_score: self.rank_score, updated_at: self.updated_at.clone(), user_id: self.user_id.clone() }
     }
 }
 
 fn board_stmt(game: &str, board: &str) -> Stmt {
-    Stmt::new(
-        "SELECT sort_order FROM leaderboards WHERE game_id = ?1 AND leaderboard_id = ?2",
-        vec![game.into(), board.into()],
-    )
+    Stmt::new("SELECT sort_order FROM leaderboards WHERE game_id = ?1 AND leaderboard_id = ?2", vec![game.into(), board.into()])
 }
 
 /// The board's sort order, or `None` if it does not exist here.
@@ -259,10 +207,7 @@ fn board_order(rows: &Rows) -> Result<Option<SortOrder>, ReplicaError> {
         None => Ok(None),
         Some(r) => {
             let s = Row(r).text(0)?;
-            SortOrder::parse(&s).map(Some).ok_or(ReplicaError::Type {
-                column: 0,
-                found: s,
-            })
+            SortOrder::parse(&s).map(Some).ok_or(ReplicaError::Type { column: 0, found: s })
         }
     }
 }
@@ -301,43 +246,17 @@ pub async fn leaderboard_top<R: Replica>(
     let more = raw.len() > limit as usize;
     raw.truncate(limit as usize);
     let first_rank = cursor.map(|c| c.rank + 1).unwrap_or(1);
-    let next_cursor = if more {
-        raw.last()
-            .map(|e| e.cursor(first_rank + raw.len() as i64 - 1).encode())
-    } else {
-        None
-    };
-    let entries = raw
-        .into_iter()
-        .enumerate()
-        .map(|(i, e)| e.ranked(first_rank + i as i64))
-        .collect();
-    Ok(Some(LeaderboardPage {
-        leaderboard_id: board.to_string(),
-        entries,
-        next_cursor,
-    }))
+    let next_cursor = if more { raw.last().map(|e| e.cursor(first_rank + raw.len() as i64 - 1).encode()) } else { None };
+    let entries = raw.into_iter().enumerate().map(|(i, e)| e.ranked(first_rank + i as i64)).collect();
+    Ok(Some(LeaderboardPage { leaderboard_id: board.to_string(), entries, next_cursor }))
 }
 
 /// `limit` entries centred on the player (fewer near the ends of the board); empty when
 /// the player has no entry.
-pub async fn leaderboard_around<R: Replica>(
-    r: &R,
-    game: &str,
-    board: &str,
-    user: &str,
-    limit: u32,
-) -> Result<Option<LeaderboardPage>, ReplicaError> {
+pub async fn leaderboard_around<R: Replica>(r: &R, game: &str, board: &str, user: &str, limit: u32) -> Result<Option<LeaderboardPage>, ReplicaError> {
     let me = "(SELECT rank_score AS r, updated_at AS u FROM leaderboard_entries WHERE game_id = ?1 AND leaderboard_id = ?2 AND user_id = ?3) me";
     let n = i64::from(limit);
-    let args = || {
-        vec![
-            Value::from(game),
-            Value::from(board),
-            Value::from(user),
-            Value::Integer(n),
-        ]
-    };
+    let args = || vec![Value::from(game), Value::from(board), Value::from(user), Value::Integer(n)];
     let res = r
         .batch(vec![
             board_stmt(game, board),
@@ -374,11 +293,7 @@ pub async fn leaderboard_around<R: Replica>(
         return Ok(None);
     }
     let Some(mine) = raw_entries(&res[1])?.pop() else {
-        return Ok(Some(LeaderboardPage {
-            leaderboard_id: board.to_string(),
-            entries: vec![],
-            next_cursor: None,
-        }));
+        return Ok(Some(LeaderboardPage { leaderboard_id: board.to_string(), entries: vec![], next_cursor: None }));
     };
     let my_rank = first_i64(&res[2])?.unwrap_or(0) + 1;
     let mut before = raw_entries(&res[3])?;
@@ -386,36 +301,16 @@ pub async fn leaderboard_around<R: Replica>(
     let after = raw_entries(&res[4])?;
     // Centre the window on the player, shifting it when one side runs out.
     let my_index = before.len();
-    let all: Vec<RawEntry> = before
-        .into_iter()
-        .chain(std::iter::once(mine))
-        .chain(after)
-        .collect();
+    let all: Vec<RawEntry> = before.into_iter().chain(std::iter::once(mine)).chain(after).collect();
     let want = limit as usize;
-    let start = my_index
-        .saturating_sub((want - 1) / 2)
-        .min(all.len().saturating_sub(want));
+    let start = my_index.saturating_sub((want - 1) / 2).min(all.len().saturating_sub(want));
     let first_rank = my_rank - (my_index - start) as i64;
-    let entries = all
-        .into_iter()
-        .skip(start)
-        .take(want)
-        .enumerate()
-        .map(|(i, e)| e.ranked(first_rank + i as i64))
-        .collect();
-    Ok(Some(LeaderboardPage {
-        leaderboard_id: board.to_string(),
-        entries,
-        next_cursor: None,
-    }))
+    let entries = all.into_iter().skip(start).take(want).enumerate().map(|(i, e)| e.ranked(first_rank + i as i64)).collect();
+    Ok(Some(LeaderboardPage { leaderboard_id: board.to_string(), entries, next_cursor: None }))
 }
 
 /// Regions heard from within `ttl_ms` of `now_ms`.
-pub async fn regions<R: Replica>(
-    r: &R,
-    now_ms: u64,
-    ttl_ms: u64,
-) -> Result<RegionList, ReplicaError> {
+pub async fn regions<R: Replica>(r: &R, now_ms: u64, ttl_ms: u64) -> Result<RegionList, ReplicaError> {
     let since = now_ms.saturating_sub(ttl_ms) as i64;
     let res = r
         .batch(vec![Stmt::new(
@@ -447,21 +342,9 @@ mod tests {
 
     #[test]
     fn cursors_round_trip_and_refuse_junk() {
-        let c = Cursor {
-            rank: 10,
-            rank_score: -500,
-            updated_at: "2026-01-01T00:00:00.000Z".into(),
-            user_id: "u-1".into(),
-        };
+        let c = Cursor { rank: 10, rank_score: -500, updated_at: "2026-01-01T00:00:00.000Z".into(), user_id: "u-1".into() };
         assert_eq!(Cursor::decode(&c.encode()).unwrap(), c);
-        for junk in [
-            "",
-            "!!",
-            "AAAA",
-            &URL_SAFE_NO_PAD.encode("0\n1\nx\ny"),
-            &URL_SAFE_NO_PAD.encode("1\nx\nx\ny"),
-            &"A".repeat(600),
-        ] {
+        for junk in ["", "!!", "AAAA", &URL_SAFE_NO_PAD.encode("0\n1\nx\ny"), &URL_SAFE_NO_PAD.encode("1\nx\nx\ny"), &"A".repeat(600)] {
             assert!(Cursor::decode(junk).is_err(), "{junk}");
         }
     }

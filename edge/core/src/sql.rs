@@ -56,10 +56,7 @@ pub struct Stmt {
 
 impl Stmt {
     pub fn new(sql: impl Into<String>, args: Vec<Value>) -> Self {
-        Self {
-            sql: sql.into(),
-            args,
-        }
+        Self { sql: sql.into(), args }
     }
 }
 
@@ -89,30 +86,21 @@ pub struct Row<'a>(pub &'a [Value]);
 
 impl<'a> Row<'a> {
     fn get(&self, i: usize) -> Result<&'a Value, ReplicaError> {
-        self.0.get(i).ok_or(ReplicaError::Type {
-            column: i,
-            found: "missing column".into(),
-        })
+        self.0.get(i).ok_or(ReplicaError::Type { column: i, found: "missing column".into() })
     }
 
     pub fn i64(&self, i: usize) -> Result<i64, ReplicaError> {
         match self.get(i)? {
             Value::Integer(v) => Ok(*v),
             Value::Real(f) if f.fract() == 0.0 => Ok(*f as i64),
-            other => Err(ReplicaError::Type {
-                column: i,
-                found: format!("{other}"),
-            }),
+            other => Err(ReplicaError::Type { column: i, found: format!("{other}") }),
         }
     }
 
     pub fn text(&self, i: usize) -> Result<String, ReplicaError> {
         match self.get(i)? {
             Value::Text(s) => Ok(s.clone()),
-            other => Err(ReplicaError::Type {
-                column: i,
-                found: format!("{other}"),
-            }),
+            other => Err(ReplicaError::Type { column: i, found: format!("{other}") }),
         }
     }
 
@@ -120,10 +108,7 @@ impl<'a> Row<'a> {
         match self.get(i)? {
             Value::Null => Ok(None),
             Value::Text(s) => Ok(Some(s.clone())),
-            other => Err(ReplicaError::Type {
-                column: i,
-                found: format!("{other}"),
-            }),
+            other => Err(ReplicaError::Type { column: i, found: format!("{other}") }),
         }
     }
 

@@ -81,17 +81,16 @@ impl From<AuthError> for ApiError {
             Locked { retry_after } => ApiError::new(ErrorCode::LOCKED, "Account locked")
                 .field("email", "too many failed logins; try again later or reset the password")
                 .retry_after(retry_after),
-            RateLimited { retry_after } => ApiError::new(ErrorCode::RATE_LIMITED, "Too many requests")
-                .reason("rate limit exceeded; slow down")
-                .retry_after(retry_after),
+            RateLimited { retry_after } => {
+                ApiError::new(ErrorCode::RATE_LIMITED, "Too many requests").reason("rate limit exceeded; slow down").retry_after(retry_after)
+            }
             EmailTaken => ApiError::new(ErrorCode::CONFLICT, "Conflict").field("email", "email is already registered"),
             UsernameTaken => ApiError::new(ErrorCode::CONFLICT, "Conflict").field("username", "username is taken"),
-            UnknownClientKey => ApiError::new(ErrorCode::UNAUTHORIZED, "Unauthorized")
-                .field(aethex_protocol::headers::CLIENT_KEY, "unknown client key"),
-            ClientKeyRequired => ApiError::invalid_params(aethex_protocol::headers::CLIENT_KEY, "a game client key is required"),
-            InvalidRefreshToken(reason) => {
-                ApiError::new(ErrorCode::UNAUTHORIZED, "Unauthorized").field("refresh_token", reason)
+            UnknownClientKey => {
+                ApiError::new(ErrorCode::UNAUTHORIZED, "Unauthorized").field(aethex_protocol::headers::CLIENT_KEY, "unknown client key")
             }
+            ClientKeyRequired => ApiError::invalid_params(aethex_protocol::headers::CLIENT_KEY, "a game client key is required"),
+            InvalidRefreshToken(reason) => ApiError::new(ErrorCode::UNAUTHORIZED, "Unauthorized").field("refresh_token", reason),
             RefreshReused => ApiError::new(ErrorCode::UNAUTHORIZED, "Unauthorized")
                 .field("refresh_token", "refresh token was already used; its session has been revoked"),
             Captcha(reason) => ApiError::new(ErrorCode::FORBIDDEN, "Forbidden").field("captcha_token", reason),
@@ -99,8 +98,9 @@ impl From<AuthError> for ApiError {
             StateConflict(reason) => ApiError::new(ErrorCode::CONFLICT, "Conflict").reason(reason),
             Disabled => ApiError::forbidden("account is disabled"),
             OAuth(reason) => ApiError::new(ErrorCode::UNAUTHORIZED, "Unauthorized").field("oauth", reason),
-            OAuthPending => ApiError::new(ErrorCode::CONFLICT, "Pending")
-                .field("state", "pending: the browser has not finished the provider's login yet"),
+            OAuthPending => {
+                ApiError::new(ErrorCode::CONFLICT, "Pending").field("state", "pending: the browser has not finished the provider's login yet")
+            }
             NotFound(what) => ApiError::not_found(what, format!("{what} not found")),
             Db(e) => ApiError::internal(e),
             Internal(e) => ApiError::internal(e),

@@ -15,8 +15,8 @@
 
 use oauth2::basic::{BasicErrorResponse, BasicRevocationErrorResponse, BasicTokenIntrospectionResponse, BasicTokenType};
 use oauth2::{
-    AuthType, AuthUrl, AuthorizationCode, ClientId, ClientSecret, CsrfToken, ExtraTokenFields, PkceCodeChallenge,
-    PkceCodeVerifier, RedirectUrl, Scope, StandardRevocableToken, StandardTokenResponse, TokenResponse, TokenUrl,
+    AuthType, AuthUrl, AuthorizationCode, ClientId, ClientSecret, CsrfToken, ExtraTokenFields, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl,
+    Scope, StandardRevocableToken, StandardTokenResponse, TokenResponse, TokenUrl,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -176,7 +176,13 @@ fn check_redirect(app: &AppState, uri: &str) -> AuthResult<String> {
     }
 }
 
-pub async fn start(app: &AppState, provider_name: &str, player: Option<&Player>, req: OAuthStartRequest, client_info: &ClientInfo) -> AuthResult<OAuthStartResponse> {
+pub async fn start(
+    app: &AppState,
+    provider_name: &str,
+    player: Option<&Player>,
+    req: OAuthStartRequest,
+    client_info: &ClientInfo,
+) -> AuthResult<OAuthStartResponse> {
     app.limits.check_ip(client_info.ip)?;
     let p = provider(app, provider_name)?;
     let redirect_uri = req.redirect_uri.as_deref().map(|u| check_redirect(app, u)).transpose()?;
@@ -259,8 +265,7 @@ pub async fn callback(app: &AppState, provider_name: &str, params: std::collecti
     if !first {
         return Err(AuthError::OAuth("this login was already completed".into()));
     }
-    metrics::counter!("aethex_logins_total", "method" => "oauth", "outcome" => if result.is_ok() { "ok" } else { "error" })
-        .increment(1);
+    metrics::counter!("aethex_logins_total", "method" => "oauth", "outcome" => if result.is_ok() { "ok" } else { "error" }).increment(1);
     if let Some(r) = &row.redirect_uri {
         let mut url = url::Url::parse(r).map_err(|e| AuthError::Internal(e.to_string()))?;
         url.query_pairs_mut().append_pair("state", &row.state).append_pair("status", if result.is_ok() { "ok" } else { "error" });
@@ -357,9 +362,7 @@ async fn verify_id_token(app: &AppState, p: &Provider, id_token: &str, nonce: &s
     }
     v.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
     v.leeway = 60;
-    let claims = jsonwebtoken::decode::<Value>(id_token, &key, &v)
-        .map_err(|e| format!("the ID token did not verify: {e}"))?
-        .claims;
+    let claims = jsonwebtoken::decode::<Value>(id_token, &key, &v).map_err(|e| format!("the ID token did not verify: {e}"))?.claims;
     if claims["nonce"].as_str() != Some(nonce) {
         return Err("the ID token's nonce does not match".into());
     }
@@ -457,61 +460,68 @@ async fn free_username(conn: &libsql::Connection, wanted: Option<&str>) -> AuthR
 
 async fn link_or_create(app: &AppState, provider: &str, id: &Identity, link_user: Option<&str>) -> AuthResult<String> {
     let (provider, id, link_user) = (provider.to_string(), id.clone(), link_user.map(str::to_string));
-    app.db.write(move |tx| async move {
-    let (provider, link_user) = (provider.as_str(), link_user.as_deref());
-    let existing = store::user_by_oauth(&tx, provider, &id.subject).await?;
-    let user_id = match (existing, link_user) {
-        (Some(u), Some(l)) if u.id != l => {
-            return Err(AuthError::OAuth(format!("this {provider} account is already linked to another player")));
-        }
-        (Some(u), _) => u.id,
-        (None, Some(l)) => {
-            store::insert_oauth_connection(&tx, l, provider, &id.subject).await?;
-            l.to_string()
-        }
-        (None, None) => {
-            let email = id.email.as_deref().and_then(|e| Email::parse(e).ok()).filter(|_| id.email_verified);
-            let by_email: Option<UserRow> = match &email {
-                Some(e) => store::user_by_email(&tx, e.as_str()).await?,
-                None => None,
-            };
-            match by_email {
-                // Linking by verified email: the provider vouches the address is theirs.
-                Some(u) => {
-                    store::insert_oauth_connection(&tx, &u.id, provider, &id.subject).await?;
-                    if !u.is_verified {
-                        store::mark_verified(&tx, &u.id).await?;
+    app.db
+        .write(move |tx| async move {
+            let (provider, link_user) = (provider.as_str(), link_user.as_deref());
+            let existing = store::user_by_oauth(&tx, provider, &id.subject).await?;
+            let user_id = match (existing, link_user) {
+                (Some(u), Some(l)) if u.id != l => {
+                    return Err(AuthError::OAuth(format!("this {provider} account is already linked to another player")));
+                }
+                (Some(u), _) => u.id,
+                (None, Some(l)) => {
+                    store::insert_oauth_connection(&tx, l, provider, &id.subject).await?;
+                    l.to_string()
+                }
+                (None, None) => {
+                    let email = id.email.as_deref().and_then(|e| Email::parse(e).ok()).filter(|_| id.email_verified);
+                    let by_email: Option<UserRow> = match &email {
+                        Some(e) => store::user_by_email(&tx, e.as_str()).await?,
+                        None => None,
+                    };
+                    match by_email {
+                        // Linking by verified email: the provider vouches the address is theirs.
+                        Some(u) => {
+                            store::insert_oauth_connection(&tx, &u.id, provider, &id.subject).await?;
+                            if !u.is_verified {
+                                store::mark_verified(&tx, &u.id).await?;
+                            }
+                            u.id
+                        }
+                        None => {
+                            let new_id = uuid::Uuid::new_v4().to_string();
+                            let username = free_username(&tx, id.name.as_deref()).await?;
+                            let avatar = id.avatar_url.as_deref().and_then(|a| aethex_protocol::validate::parse_http_url(a, "avatar_url").ok());
+                            store::insert_user(
+                                &tx,
+                                NewUser {
+                                    id: &new_id,
+                                    email: email.as_ref().map(|e| e.as_str()),
+                                    username: &username,
+                                    password_hash: None,
+                                    is_guest: false,
+                                    is_verified: email.is_some(),
+                                    device_hash: None,
+                                    avatar_url: avatar.as_deref(),
+                                },
+                            )
+                            .await
+                            .map_err(|e| {
+                                if is_unique_violation(&e) {
+                                    AuthError::OAuth("could not create the account; try again".into())
+                                } else {
+                                    e.into()
+                                }
+                            })?;
+                            store::insert_oauth_connection(&tx, &new_id, provider, &id.subject).await?;
+                            new_id
+                        }
                     }
-                    u.id
                 }
-                None => {
-                    let new_id = uuid::Uuid::new_v4().to_string();
-                    let username = free_username(&tx, id.name.as_deref()).await?;
-                    let avatar = id.avatar_url.as_deref().and_then(|a| aethex_protocol::validate::parse_http_url(a, "avatar_url").ok());
-                    store::insert_user(
-                        &tx,
-                        NewUser {
-                            id: &new_id,
-                            email: email.as_ref().map(|e| e.as_str()),
-                            username: &username,
-                            password_hash: None,
-                            is_guest: false,
-                            is_verified: email.is_some(),
-                            device_hash: None,
-                            avatar_url: avatar.as_deref(),
-                        },
-                    )
-                    .await
-                    .map_err(|e| if is_unique_violation(&e) { AuthError::OAuth("could not create the account; try again".into()) } else { e.into() })?;
-                    store::insert_oauth_connection(&tx, &new_id, provider, &id.subject).await?;
-                    new_id
-                }
-            }
-        }
-    };
-    Ok(user_id)
-    })
-    .await
+            };
+            Ok(user_id)
+        })
+        .await
 }
 
 /// Hands out the tokens of a finished OAuth login, once, to whoever holds the poll token.

@@ -34,9 +34,7 @@ impl RateLimits {
 
     /// `account` is a normalised email or a user id.
     pub fn check_account(&self, account: &str) -> Result<(), RetryAfter> {
-        self.per_account
-            .check_key(&account.to_string())
-            .map_err(|nu| RetryAfter(nu.wait_time_from(self.clock.now()).as_secs().max(1)))
+        self.per_account.check_key(&account.to_string()).map_err(|nu| RetryAfter(nu.wait_time_from(self.clock.now()).as_secs().max(1)))
     }
 
     /// Forgets idle keys so memory stays bounded; call periodically.

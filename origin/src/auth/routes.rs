@@ -3,15 +3,15 @@
 
 use axum::extract::State;
 use axum::http::HeaderMap;
-use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 
 use aethex_protocol::auth::{
-    Accepted, ChangePasswordRequest, DeviceLoginRequest, LinkEmailRequest, LoginRequest, LoginResponse, LogoutRequest,
-    LogoutResponse, OAuthCompleteRequest, OAuthStartRequest, OAuthStartResponse, PasswordResetConfirm, PasswordResetRequest, Profile, RefreshRequest, RegisterRequest, SessionInfo,
-    UpdateProfileRequest, VerifyEmailRequest,
+    Accepted, ChangePasswordRequest, DeviceLoginRequest, LinkEmailRequest, LoginRequest, LoginResponse, LogoutRequest, LogoutResponse,
+    OAuthCompleteRequest, OAuthStartRequest, OAuthStartResponse, PasswordResetConfirm, PasswordResetRequest, Profile, RefreshRequest,
+    RegisterRequest, SessionInfo, UpdateProfileRequest, VerifyEmailRequest,
 };
 
 use aethex_protocol::rpc::ErrorEnvelope;
@@ -57,11 +57,7 @@ async fn login(State(app): State<AppState>, client: ClientInfo, ApiJson(req): Ap
 }
 
 #[utoipa::path(post, path = "/api/v1/auth/device", tag = "auth", summary = "Guest sign-in by a per-install device id.", request_body = DeviceLoginRequest, params(("x-aethex-client-key" = Option<String>, Header, description = "The game's client key")), responses((status = 200, body = LoginResponse), (status = "4XX", body = ErrorEnvelope), (status = "5XX", body = ErrorEnvelope)))]
-async fn device_login(
-    State(app): State<AppState>,
-    client: ClientInfo,
-    ApiJson(req): ApiJson<DeviceLoginRequest>,
-) -> ApiResult<Json<LoginResponse>> {
+async fn device_login(State(app): State<AppState>, client: ClientInfo, ApiJson(req): ApiJson<DeviceLoginRequest>) -> ApiResult<Json<LoginResponse>> {
     Ok(Json(service::device_login(&app, req, &client).await?))
 }
 
@@ -132,11 +128,7 @@ async fn request_password_reset(
 }
 
 #[utoipa::path(post, path = "/api/v1/auth/password-reset", tag = "auth", summary = "Set a new password with the emailed token; ends every session.", request_body = PasswordResetConfirm, responses((status = 200, body = Accepted), (status = "4XX", body = ErrorEnvelope), (status = "5XX", body = ErrorEnvelope)))]
-async fn reset_password(
-    State(app): State<AppState>,
-    client: ClientInfo,
-    ApiJson(req): ApiJson<PasswordResetConfirm>,
-) -> ApiResult<Json<Accepted>> {
+async fn reset_password(State(app): State<AppState>, client: ClientInfo, ApiJson(req): ApiJson<PasswordResetConfirm>) -> ApiResult<Json<Accepted>> {
     Ok(Json(service::reset_password(&app, req, &client).await?))
 }
 
@@ -178,6 +170,10 @@ async fn oauth_callback(
     summary = "Collect the tokens of a finished OAuth login (409 while the browser has not finished).",
     request_body = OAuthCompleteRequest,
     responses((status = 200, body = LoginResponse), (status = "4XX", body = ErrorEnvelope), (status = "5XX", body = ErrorEnvelope)))]
-async fn oauth_complete(State(app): State<AppState>, client: ClientInfo, ApiJson(req): ApiJson<OAuthCompleteRequest>) -> ApiResult<Json<LoginResponse>> {
+async fn oauth_complete(
+    State(app): State<AppState>,
+    client: ClientInfo,
+    ApiJson(req): ApiJson<OAuthCompleteRequest>,
+) -> ApiResult<Json<LoginResponse>> {
     Ok(Json(super::oauth::complete(&app, req, &client).await?))
 }

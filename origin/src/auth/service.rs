@@ -2,9 +2,8 @@
 //! nothing of HTTP.
 
 use aethex_protocol::auth::{
-    Accepted, ChangePasswordRequest, DeviceLoginRequest, LinkEmailRequest, LoginRequest, LoginResponse, LogoutRequest,
-    LogoutResponse, PasswordResetConfirm, PasswordResetRequest, Profile, RefreshRequest, RegisterRequest, SessionInfo,
-    UpdateProfileRequest, VerifyEmailRequest,
+    Accepted, ChangePasswordRequest, DeviceLoginRequest, LinkEmailRequest, LoginRequest, LoginResponse, LogoutRequest, LogoutResponse,
+    PasswordResetConfirm, PasswordResetRequest, Profile, RefreshRequest, RegisterRequest, SessionInfo, UpdateProfileRequest, VerifyEmailRequest,
 };
 use aethex_protocol::validate::{parse_http_url, DeviceId, Email, Invalid, Password, Username};
 
@@ -130,8 +129,7 @@ async fn verify_captcha(app: &AppState, token: Option<&str>, client: &ClientInfo
         .send()
         .await
         .map_err(|e| AuthError::Internal(format!("captcha siteverify: {e}")))?;
-    let body: serde_json::Value =
-        resp.json().await.map_err(|e| AuthError::Internal(format!("captcha siteverify answer: {e}")))?;
+    let body: serde_json::Value = resp.json().await.map_err(|e| AuthError::Internal(format!("captcha siteverify answer: {e}")))?;
     if body.get("success").and_then(|v| v.as_bool()) == Some(true) {
         Ok(())
     } else {
@@ -217,10 +215,7 @@ pub async fn login(app: &AppState, req: LoginRequest, client: &ClientInfo) -> Au
     if !ok {
         let cfg = &app.config.auth;
         let (uid, max, secs) = (user.id.clone(), cfg.max_failed_logins, cfg.lockout_secs);
-        let locked = app
-            .db
-            .write(move |c| async move { store::record_login_failure(&c, &uid, max, secs).await.map_err(AuthError::from) })
-            .await?;
+        let locked = app.db.write(move |c| async move { store::record_login_failure(&c, &uid, max, secs).await.map_err(AuthError::from) }).await?;
         metrics::counter!("aethex_login_failures_total").increment(1);
         if locked.is_some() {
             tracing::warn!(user_id = %user.id, "account locked after repeated failed logins");
@@ -271,42 +266,42 @@ pub async fn device_login(app: &AppState, req: DeviceLoginRequest, client: &Clie
     let (user, sid, refresh) = app
         .db
         .write(move |tx| async move {
-    let found = match known {
-        Some(u) => Some(u),
-        None => store::user_by_device(&tx, &dh).await?,
-    };
-    let user = match found {
-        Some(u) => u,
-        None => {
-            let id = uuid::Uuid::new_v4().to_string();
-            let username = match &wanted_name {
-                Some(n) => n.as_str().to_string(),
-                None => format!("guest-{}", &id.replace('-', "")[..12]),
+            let found = match known {
+                Some(u) => Some(u),
+                None => store::user_by_device(&tx, &dh).await?,
             };
-            store::insert_user(
-                &tx,
-                NewUser {
-                    id: &id,
-                    email: None,
-                    username: &username,
-                    password_hash: None,
-                    is_guest: true,
-                    is_verified: false,
-                    device_hash: Some(&dh),
-                    avatar_url: None,
-                },
-            )
-            .await
-            .map_err(unique_error)?;
-            store::user_by_id(&tx, &id).await?.ok_or(AuthError::Internal("inserted user vanished".into()))?
-        }
-    };
-    if !user.is_active {
-        return Err(AuthError::Disabled);
-    }
-    store::record_login_success(&tx, &user.id).await?;
-    let (sid, refresh) = start_session(&a, &tx, &user, g.as_deref(), &cl).await?;
-    Ok::<_, AuthError>((user, sid, refresh))
+            let user = match found {
+                Some(u) => u,
+                None => {
+                    let id = uuid::Uuid::new_v4().to_string();
+                    let username = match &wanted_name {
+                        Some(n) => n.as_str().to_string(),
+                        None => format!("guest-{}", &id.replace('-', "")[..12]),
+                    };
+                    store::insert_user(
+                        &tx,
+                        NewUser {
+                            id: &id,
+                            email: None,
+                            username: &username,
+                            password_hash: None,
+                            is_guest: true,
+                            is_verified: false,
+                            device_hash: Some(&dh),
+                            avatar_url: None,
+                        },
+                    )
+                    .await
+                    .map_err(unique_error)?;
+                    store::user_by_id(&tx, &id).await?.ok_or(AuthError::Internal("inserted user vanished".into()))?
+                }
+            };
+            if !user.is_active {
+                return Err(AuthError::Disabled);
+            }
+            store::record_login_success(&tx, &user.id).await?;
+            let (sid, refresh) = start_session(&a, &tx, &user, g.as_deref(), &cl).await?;
+            Ok::<_, AuthError>((user, sid, refresh))
         })
         .await?;
     metrics::counter!("aethex_logins_total", "method" => "device").increment(1);
@@ -353,9 +348,7 @@ pub async fn refresh(app: &AppState, req: RefreshRequest, client: &ClientInfo) -
         })
         .await?;
     match outcome {
-        Refreshed::Rotated { user, game_id, session_id } => {
-            login_response(app, &user, game_id.as_deref(), &session_id, new_refresh).await
-        }
+        Refreshed::Rotated { user, game_id, session_id } => login_response(app, &user, game_id.as_deref(), &session_id, new_refresh).await,
         Refreshed::Refused(e) => Err(e),
     }
 }
@@ -494,19 +487,14 @@ async fn try_send_verification(app: &AppState, user: &UserRow) -> AuthResult<()>
     let Some(email) = &user.email else { return Err(AuthError::StateConflict("account has no email")) };
     let token = random_token(32);
     let (th, uid, em, ttl) = (hash_secret(&token), user.id.clone(), email.clone(), app.config.auth.email_verify_ttl_secs);
-    app.db
-        .write(move |c| async move { store::insert_email_token(&c, &th, &uid, KIND_VERIFY, &em, ttl).await.map_err(AuthError::from) })
-        .await?;
+    app.db.write(move |c| async move { store::insert_email_token(&c, &th, &uid, KIND_VERIFY, &em, ttl).await.map_err(AuthError::from) }).await?;
     let body = format!(
         "Hello {name},\n\nconfirm your email address for AeThex Cloud with this code:\n\nToken: {token}\n\nor open this link:\n{url}/api/v1/auth/verify-email?token={token}\n\nThe code expires in {hours} hours. If you did not sign up, ignore this message.\n",
         name = user.username,
         url = app.public_url,
         hours = app.config.auth.email_verify_ttl_secs / 3600,
     );
-    app.mailer
-        .send(OutgoingEmail { to: email.clone(), subject: "Confirm your email".into(), body })
-        .await
-        .map_err(AuthError::Internal)
+    app.mailer.send(OutgoingEmail { to: email.clone(), subject: "Confirm your email".into(), body }).await.map_err(AuthError::Internal)
 }
 
 pub async fn request_email_verification(app: &AppState, player: &Player) -> AuthResult<Accepted> {
@@ -553,9 +541,7 @@ pub async fn request_password_reset(app: &AppState, req: PasswordResetRequest, c
     if let Some(user) = store::user_by_email(app.db.reader(), email.as_str()).await? {
         let token = random_token(32);
         let (th, uid, em, ttl) = (hash_secret(&token), user.id.clone(), email.as_str().to_string(), app.config.auth.password_reset_ttl_secs);
-        app.db
-            .write(move |c| async move { store::insert_email_token(&c, &th, &uid, KIND_RESET, &em, ttl).await.map_err(AuthError::from) })
-            .await?;
+        app.db.write(move |c| async move { store::insert_email_token(&c, &th, &uid, KIND_RESET, &em, ttl).await.map_err(AuthError::from) }).await?;
         let body = format!(
             "Hello {name},\n\nsomeone asked to reset the password of your AeThex Cloud account.\nUse this code to choose a new one:\n\nToken: {token}\n\nThe code expires in {mins} minutes. If it was not you, ignore this message;\nyour password stays as it is.\n",
             name = user.username,

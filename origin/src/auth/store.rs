@@ -24,7 +24,8 @@ pub struct UserRow {
 }
 
 /// The columns of [`UserRow`], in order; the linked providers come along in the same query.
-const USER_COLS: &str = "id, email, username, password, avatar_url, preferences, created_at, is_active, is_verified, is_guest, failed_logins, locked_until, \
+const USER_COLS: &str =
+    "id, email, username, password, avatar_url, preferences, created_at, is_active, is_verified, is_guest, failed_logins, locked_until, \
      (SELECT group_concat(provider, ',') FROM (SELECT provider FROM oauth_connections o WHERE o.user_id = users.id ORDER BY provider))";
 
 fn user_from_row(row: &libsql::Row) -> DbResult<UserRow> {
@@ -66,9 +67,7 @@ pub async fn user_by_device(conn: &Connection, device_hash: &str) -> DbResult<Op
 }
 
 pub async fn username_taken(conn: &Connection, username: &str, except_user: Option<&str>) -> DbResult<bool> {
-    let mut rows = conn
-        .query("SELECT id FROM users WHERE username = ?1 COLLATE NOCASE", params![username])
-        .await?;
+    let mut rows = conn.query("SELECT id FROM users WHERE username = ?1 COLLATE NOCASE", params![username]).await?;
     Ok(match rows.next().await? {
         Some(row) => Some(row.get::<String>(0)?.as_str()) != except_user,
         None => false,
@@ -126,11 +125,7 @@ pub async fn record_login_failure(conn: &Connection, id: &str, max: u32, lockout
 }
 
 pub async fn record_login_success(conn: &Connection, id: &str) -> DbResult<()> {
-    conn.execute(
-        "UPDATE users SET failed_logins = 0, locked_until = NULL, last_login = ?2 WHERE id = ?1",
-        params![id, crate::db::now()],
-    )
-    .await?;
+    conn.execute("UPDATE users SET failed_logins = 0, locked_until = NULL, last_login = ?2 WHERE id = ?1", params![id, crate::db::now()]).await?;
     Ok(())
 }
 
@@ -196,10 +191,7 @@ pub async fn refresh_by_hash(conn: &Connection, token_hash: &str) -> DbResult<Op
 /// (a concurrent or replayed refresh).
 pub async fn mark_refresh_used(conn: &Connection, token_hash: &str) -> DbResult<bool> {
     let n = conn
-        .execute(
-            "UPDATE refresh_tokens SET used_at = ?2 WHERE token_hash = ?1 AND used_at IS NULL",
-            params![token_hash, crate::db::now()],
-        )
+        .execute("UPDATE refresh_tokens SET used_at = ?2 WHERE token_hash = ?1 AND used_at IS NULL", params![token_hash, crate::db::now()])
         .await?;
     Ok(n == 1)
 }
@@ -211,11 +203,7 @@ pub async fn insert_refresh(conn: &Connection, token_hash: &str, session_id: &st
         params![token_hash, session_id, now.clone(), expires_at],
     )
     .await?;
-    conn.execute(
-        "UPDATE sessions SET last_used_at = ?2, expires_at = ?3 WHERE id = ?1",
-        params![session_id, now, expires_at],
-    )
-    .await?;
+    conn.execute("UPDATE sessions SET last_used_at = ?2, expires_at = ?3 WHERE id = ?1", params![session_id, now, expires_at]).await?;
     Ok(())
 }
 
@@ -310,8 +298,7 @@ pub async fn update_profile(
         conn.execute("UPDATE users SET username = ?2, updated_at = ?3 WHERE id = ?1", params![id, u, now.clone()]).await?;
     }
     if let Some(a) = avatar_url {
-        conn.execute("UPDATE users SET avatar_url = ?2, updated_at = ?3 WHERE id = ?1", params![id, nullable(a), now.clone()])
-            .await?;
+        conn.execute("UPDATE users SET avatar_url = ?2, updated_at = ?3 WHERE id = ?1", params![id, nullable(a), now.clone()]).await?;
     }
     if let Some(p) = preferences {
         conn.execute("UPDATE users SET preferences = ?2, updated_at = ?3 WHERE id = ?1", params![id, p, now]).await?;
@@ -343,14 +330,7 @@ pub async fn mark_verified(conn: &Connection, id: &str) -> DbResult<()> {
     Ok(())
 }
 
-pub async fn insert_email_token(
-    conn: &Connection,
-    token_hash: &str,
-    user_id: &str,
-    kind: &str,
-    email: &str,
-    ttl_secs: u64,
-) -> DbResult<()> {
+pub async fn insert_email_token(conn: &Connection, token_hash: &str, user_id: &str, kind: &str, email: &str, ttl_secs: u64) -> DbResult<()> {
     // One outstanding token per kind: a new request supersedes older ones.
     conn.execute(
         "UPDATE email_tokens SET used_at = ?3 WHERE user_id = ?1 AND kind = ?2 AND used_at IS NULL",
@@ -380,7 +360,6 @@ pub async fn consume_email_token(conn: &Connection, token_hash: &str, kind: &str
         None => Ok(None),
     }
 }
-
 
 /// An OAuth login in flight.
 #[derive(Debug, Clone)]

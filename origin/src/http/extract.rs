@@ -95,10 +95,7 @@ impl ClientInfo {
         } else {
             None
         };
-        let user_agent = headers
-            .get(USER_AGENT)
-            .and_then(|v| v.to_str().ok())
-            .map(|s| s.chars().take(256).collect::<String>());
+        let user_agent = headers.get(USER_AGENT).and_then(|v| v.to_str().ok()).map(|s| s.chars().take(256).collect::<String>());
         let client_key = headers.get(CLIENT_KEY).and_then(|v| v.to_str().ok()).map(str::to_string);
         Self { ip: forwarded.or(peer.map(|p| p.ip())), user_agent, client_key }
     }

@@ -30,11 +30,7 @@ pub async fn request_context(mut req: Request, next: Next) -> Response {
     if let Ok(v) = HeaderValue::from_str(&id) {
         req.headers_mut().insert(REQUEST_ID_HEADER, v);
     }
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|p| p.as_str().to_string())
-        .unwrap_or_else(|| "unmatched".to_string());
+    let route = req.extensions().get::<MatchedPath>().map(|p| p.as_str().to_string()).unwrap_or_else(|| "unmatched".to_string());
     let method = req.method().clone();
     let span = tracing::info_span!("request", request_id = %id, %method, route = %route);
     let started = Instant::now();
@@ -60,12 +56,7 @@ async fn normalise(fut: impl std::future::Future<Output = Response>) -> Response
     }
     // Only bodies axum and tower make themselves (none, or plain text) are rewritten;
     // JSON errors are ours already and HTML pages (the OAuth callback) are for browsers.
-    let keep = resp
-        .headers()
-        .get(CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .map(|v| !v.starts_with("text/plain"))
-        .unwrap_or(false);
+    let keep = resp.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(|v| !v.starts_with("text/plain")).unwrap_or(false);
     if keep {
         return resp;
     }
@@ -74,12 +65,10 @@ async fn normalise(fut: impl std::future::Future<Output = Response>) -> Response
         StatusCode::METHOD_NOT_ALLOWED => ApiError::new(ErrorCode::METHOD_NOT_FOUND, "Method not allowed")
             .reason("this route does not accept that HTTP method")
             .status(StatusCode::METHOD_NOT_ALLOWED),
-        StatusCode::PAYLOAD_TOO_LARGE => {
-            ApiError::new(ErrorCode::PAYLOAD_TOO_LARGE, "Payload too large").field("body", "request body is too large")
+        StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(ErrorCode::PAYLOAD_TOO_LARGE, "Payload too large").field("body", "request body is too large"),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => {
+            ApiError::new(ErrorCode::INVALID_REQUEST, "Invalid request").field("content-type", "unsupported content type").status(status)
         }
-        StatusCode::UNSUPPORTED_MEDIA_TYPE => ApiError::new(ErrorCode::INVALID_REQUEST, "Invalid request")
-            .field("content-type", "unsupported content type")
-            .status(status),
         s if s.is_server_error() => ApiError::new(ErrorCode::INTERNAL, "Internal error").status(s),
         s => ApiError::new(ErrorCode::INVALID_REQUEST, "Invalid request").reason(s.canonical_reason().unwrap_or("bad request")).status(s),
     };

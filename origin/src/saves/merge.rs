@@ -16,8 +16,7 @@ pub struct Merged {
 
 pub fn merge3(base: &Value, client: &Value, server: &Value, prefer: MergePrefer) -> Merged {
     let mut conflicts = Vec::new();
-    let value = merge_at(String::new(), Some(base), Some(client), Some(server), prefer, &mut conflicts)
-        .unwrap_or(Value::Null);
+    let value = merge_at(String::new(), Some(base), Some(client), Some(server), prefer, &mut conflicts).unwrap_or(Value::Null);
     Merged { value, conflicts }
 }
 

@@ -81,14 +81,16 @@ impl From<SaveError> for ApiError {
                 .field("base_version", format!("version {v} is no longer kept, so it cannot be merged from")),
             TooLarge { limit } => ApiError::new(ErrorCode::PAYLOAD_TOO_LARGE, "Payload too large")
                 .field("data", format!("save is larger than the limit of {limit} bytes")),
-            SlotLimit { limit } => ApiError::new(ErrorCode::FORBIDDEN, "Forbidden")
-                .field("slot_name", format!("slot limit reached ({limit} slots per player per game)")),
+            SlotLimit { limit } => {
+                ApiError::new(ErrorCode::FORBIDDEN, "Forbidden").field("slot_name", format!("slot limit reached ({limit} slots per player per game)"))
+            }
             Quota { used, quota, needed } => ApiError::new(ErrorCode::FORBIDDEN, "Forbidden")
                 .field("data", format!("storage quota exceeded: {used} of {quota} bytes used, this save needs {needed}"))
                 .detail("used_bytes", used.into())
                 .detail("quota_bytes", quota.into()),
-            ChecksumMismatch { computed } => ApiError::invalid_params("checksum", "checksum does not match the data")
-                .detail("computed", computed.into()),
+            ChecksumMismatch { computed } => {
+                ApiError::invalid_params("checksum", "checksum does not match the data").detail("computed", computed.into())
+            }
             Forbidden(reason) => ApiError::forbidden(reason),
             NoGame => ApiError::invalid_params(
                 aethex_protocol::headers::CLIENT_KEY,

@@ -24,10 +24,7 @@ pub fn save_body_limit(max_save_bytes: usize) -> usize {
 
 pub fn router(max_save_bytes: usize) -> Router<AppState> {
     Router::new()
-        .route(
-            "/api/v1/saves/{user_id}",
-            get(list_saves).post(save_game).layer(DefaultBodyLimit::max(save_body_limit(max_save_bytes))),
-        )
+        .route("/api/v1/saves/{user_id}", get(list_saves).post(save_game).layer(DefaultBodyLimit::max(save_body_limit(max_save_bytes))))
         .route("/api/v1/saves/{user_id}/history", get(save_history))
         .route("/api/v1/saves/{user_id}/{save_id}", get(load_save).delete(delete_save))
         .route("/api/v1/saves/{user_id}/{save_id}/restore", post(restore_save))

@@ -79,10 +79,7 @@ pub async fn latest(conn: &Connection, user: &str, game: &str, slot: &str, with_
 pub async fn version(conn: &Connection, user: &str, game: &str, slot: &str, version: i64) -> DbResult<Option<SaveRow>> {
     let rows = conn
         .query(
-            &format!(
-                "SELECT {} FROM cloud_saves WHERE user_id = ?1 AND game_id = ?2 AND slot_name = ?3 AND version = ?4",
-                cols(true)
-            ),
+            &format!("SELECT {} FROM cloud_saves WHERE user_id = ?1 AND game_id = ?2 AND slot_name = ?3 AND version = ?4", cols(true)),
             params![user, game, slot, version],
         )
         .await?;
@@ -92,10 +89,7 @@ pub async fn version(conn: &Connection, user: &str, game: &str, slot: &str, vers
 /// A version by its save id, only if it belongs to this user and game.
 pub async fn by_id(conn: &Connection, user: &str, game: &str, save_id: &str) -> DbResult<Option<SaveRow>> {
     let rows = conn
-        .query(
-            &format!("SELECT {} FROM cloud_saves WHERE id = ?1 AND user_id = ?2 AND game_id = ?3", cols(true)),
-            params![save_id, user, game],
-        )
+        .query(&format!("SELECT {} FROM cloud_saves WHERE id = ?1 AND user_id = ?2 AND game_id = ?3", cols(true)), params![save_id, user, game])
         .await?;
     Ok(collect(rows, true).await?.pop())
 }
@@ -130,9 +124,7 @@ pub async fn history(conn: &Connection, user: &str, game: &str, slot: Option<&st
         }
         None => {
             conn.query(
-                &format!(
-                    "SELECT {META_COLS} FROM cloud_saves WHERE user_id = ?1 AND game_id = ?2 ORDER BY slot_name, version DESC LIMIT 1000"
-                ),
+                &format!("SELECT {META_COLS} FROM cloud_saves WHERE user_id = ?1 AND game_id = ?2 ORDER BY slot_name, version DESC LIMIT 1000"),
                 params![user, game],
             )
             .await?
@@ -142,16 +134,13 @@ pub async fn history(conn: &Connection, user: &str, game: &str, slot: Option<&st
 }
 
 pub async fn used_bytes(conn: &Connection, user: &str, game: &str) -> DbResult<i64> {
-    let mut rows = conn
-        .query("SELECT COALESCE(SUM(stored_bytes), 0) FROM cloud_saves WHERE user_id = ?1 AND game_id = ?2", params![user, game])
-        .await?;
+    let mut rows =
+        conn.query("SELECT COALESCE(SUM(stored_bytes), 0) FROM cloud_saves WHERE user_id = ?1 AND game_id = ?2", params![user, game]).await?;
     Ok(rows.next().await?.map(|r| r.get::<i64>(0)).transpose()?.unwrap_or(0))
 }
 
 pub async fn slot_count(conn: &Connection, user: &str, game: &str) -> DbResult<i64> {
-    let mut rows = conn
-        .query("SELECT COUNT(DISTINCT slot_name) FROM cloud_saves WHERE user_id = ?1 AND game_id = ?2", params![user, game])
-        .await?;
+    let mut rows = conn.query("SELECT COUNT(DISTINCT slot_name) FROM cloud_saves WHERE user_id = ?1 AND game_id = ?2", params![user, game]).await?;
     Ok(rows.next().await?.map(|r| r.get::<i64>(0)).transpose()?.unwrap_or(0))
 }
 
@@ -194,17 +183,12 @@ pub async fn insert(conn: &Connection, r: &SaveRow) -> DbResult<()> {
 
 pub async fn prune_upto(conn: &Connection, user: &str, game: &str, slot: &str, upto: i64) -> DbResult<u64> {
     Ok(conn
-        .execute(
-            "DELETE FROM cloud_saves WHERE user_id = ?1 AND game_id = ?2 AND slot_name = ?3 AND version <= ?4",
-            params![user, game, slot, upto],
-        )
+        .execute("DELETE FROM cloud_saves WHERE user_id = ?1 AND game_id = ?2 AND slot_name = ?3 AND version <= ?4", params![user, game, slot, upto])
         .await?)
 }
 
 pub async fn delete_slot(conn: &Connection, user: &str, game: &str, slot: &str) -> DbResult<u64> {
-    Ok(conn
-        .execute("DELETE FROM cloud_saves WHERE user_id = ?1 AND game_id = ?2 AND slot_name = ?3", params![user, game, slot])
-        .await?)
+    Ok(conn.execute("DELETE FROM cloud_saves WHERE user_id = ?1 AND game_id = ?2 AND slot_name = ?3", params![user, game, slot]).await?)
 }
 
 pub async fn user_exists(conn: &Connection, user: &str) -> DbResult<bool> {

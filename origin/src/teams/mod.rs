@@ -41,9 +41,7 @@ impl From<TeamError> for ApiError {
         match e {
             TeamError::Invalid(i) => i.into(),
             TeamError::NotFound(what) => ApiError::not_found(what, format!("{what} not found")),
-            TeamError::Forbidden { needed } => {
-                ApiError::forbidden(format!("this needs the {} role or higher in the organization", needed.as_str()))
-            }
+            TeamError::Forbidden { needed } => ApiError::forbidden(format!("this needs the {} role or higher in the organization", needed.as_str())),
             TeamError::Conflict(reason) => ApiError::new(ErrorCode::CONFLICT, "Conflict").reason(reason),
             TeamError::BadServerKey => ApiError::unauthorized("server key is not valid"),
             TeamError::Db(e) => ApiError::internal(e),

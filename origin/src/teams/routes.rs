@@ -6,8 +6,8 @@ use axum::routing::{get, post, put};
 use axum::{Json, Router};
 
 use aethex_protocol::teams::{
-    AddMemberRequest, CreateGameRequest, CreateOrgRequest, CreateServerKeyRequest, CreatedServerKey, Game, GameList,
-    MemberList, Org, OrgList, ServerKeyList, UpdateGameRequest, UpdateMemberRequest,
+    AddMemberRequest, CreateGameRequest, CreateOrgRequest, CreateServerKeyRequest, CreatedServerKey, Game, GameList, MemberList, Org, OrgList,
+    ServerKeyList, UpdateGameRequest, UpdateMemberRequest,
 };
 
 use aethex_protocol::rpc::ErrorEnvelope;

@@ -1,9 +1,8 @@
 //! Team rules: who may manage which organization and game.
 
 use aethex_protocol::teams::{
-    AddMemberRequest, CreateGameRequest, CreateOrgRequest, CreateServerKeyRequest, CreatedServerKey, Game, GameList,
-    MemberList, Org, OrgList, Role, ServerKeyInfo, ServerKeyList, UpdateGameRequest, UpdateMemberRequest, CLIENT_KEY_PREFIX,
-    SERVER_KEY_PREFIX,
+    AddMemberRequest, CreateGameRequest, CreateOrgRequest, CreateServerKeyRequest, CreatedServerKey, Game, GameList, MemberList, Org, OrgList, Role,
+    ServerKeyInfo, ServerKeyList, UpdateGameRequest, UpdateMemberRequest, CLIENT_KEY_PREFIX, SERVER_KEY_PREFIX,
 };
 use aethex_protocol::validate::{DisplayName, Email, GameSlug, Invalid};
 
@@ -198,13 +197,8 @@ pub async fn create_server_key(app: &AppState, player: &Player, game_id: &str, r
     let name = DisplayName::parse(&req.name, "name")?;
     let key_id = random_hex(8);
     let secret = random_token(32);
-    let info = ServerKeyInfo {
-        key_id: key_id.clone(),
-        game_id: game_id.to_string(),
-        name: name.into_inner(),
-        created_at: db::now(),
-        last_used_at: None,
-    };
+    let info =
+        ServerKeyInfo { key_id: key_id.clone(), game_id: game_id.to_string(), name: name.into_inner(), created_at: db::now(), last_used_at: None };
     let (i, h, u) = (info.clone(), hash_secret(&secret), player.user_id.clone());
     app.db.write(move |c| async move { store::insert_server_key(&c, &i, &h, &u).await.map_err(TeamError::from) }).await?;
     Ok(CreatedServerKey { info, key: format!("{SERVER_KEY_PREFIX}{key_id}_{secret}") })

@@ -84,11 +84,7 @@ pub async fn update_game(conn: &Connection, id: &str, name: Option<&str>, tier: 
 }
 
 pub async fn insert_org(conn: &Connection, id: &str, name: &str, owner: &str, now: &str) -> DbResult<()> {
-    conn.execute(
-        "INSERT INTO organizations (id, name, created_by, created_at) VALUES (?1, ?2, ?3, ?4)",
-        params![id, name, owner, now],
-    )
-    .await?;
+    conn.execute("INSERT INTO organizations (id, name, created_by, created_at) VALUES (?1, ?2, ?3, ?4)", params![id, name, owner, now]).await?;
     set_member(conn, id, owner, Role::Owner, now).await
 }
 
@@ -108,9 +104,7 @@ pub async fn remove_member(conn: &Connection, org_id: &str, user_id: &str) -> Db
 
 /// The user's role in the org, if a member.
 pub async fn role_in_org(conn: &Connection, org_id: &str, user_id: &str) -> DbResult<Option<Role>> {
-    let mut rows = conn
-        .query("SELECT role FROM org_members WHERE org_id = ?1 AND user_id = ?2", params![org_id, user_id])
-        .await?;
+    let mut rows = conn.query("SELECT role FROM org_members WHERE org_id = ?1 AND user_id = ?2", params![org_id, user_id]).await?;
     match rows.next().await? {
         Some(row) => {
             let r: String = row.get(0)?;
@@ -186,9 +180,7 @@ pub async fn insert_server_key(conn: &Connection, info: &ServerKeyInfo, secret_h
 
 /// (game id, secret hash) of a live server key.
 pub async fn server_key_secret(conn: &Connection, key_id: &str) -> DbResult<Option<(String, String)>> {
-    let mut rows = conn
-        .query("SELECT game_id, secret_hash FROM server_keys WHERE id = ?1 AND revoked_at IS NULL", params![key_id])
-        .await?;
+    let mut rows = conn.query("SELECT game_id, secret_hash FROM server_keys WHERE id = ?1 AND revoked_at IS NULL", params![key_id]).await?;
     match rows.next().await? {
         Some(row) => Ok(Some((row.get(0)?, row.get(1)?))),
         None => Ok(None),
@@ -210,12 +202,8 @@ pub async fn touch_server_key(conn: &Connection, key_id: &str) -> DbResult<()> {
 /// Whether a key's last use is older than a minute (or never recorded).
 pub async fn server_key_use_stale(conn: &Connection, key_id: &str) -> DbResult<bool> {
     let minute_ago = crate::db::ts(chrono::Utc::now() - chrono::Duration::seconds(60));
-    let mut rows = conn
-        .query(
-            "SELECT 1 FROM server_keys WHERE id = ?1 AND (last_used_at IS NULL OR last_used_at < ?2)",
-            params![key_id, minute_ago],
-        )
-        .await?;
+    let mut rows =
+        conn.query("SELECT 1 FROM server_keys WHERE id = ?1 AND (last_used_at IS NULL OR last_used_at < ?2)", params![key_id, minute_ago]).await?;
     Ok(rows.next().await?.is_some())
 }
 

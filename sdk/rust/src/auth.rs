@@ -5,9 +5,9 @@ use reqwest::Method;
 use serde_json::{json, Value};
 
 use aethex_protocol::auth::{
-    Accepted, DeviceLoginRequest, LinkEmailRequest, LoginRequest, LoginResponse, LogoutRequest, LogoutResponse,
-    OAuthCompleteRequest, OAuthStartRequest, OAuthStartResponse, PasswordResetConfirm, PasswordResetRequest, Profile,
-    RefreshRequest, RegisterRequest, SessionInfo, UpdateProfileRequest, VerifyEmailRequest,
+    Accepted, DeviceLoginRequest, LinkEmailRequest, LoginRequest, LoginResponse, LogoutRequest, LogoutResponse, OAuthCompleteRequest,
+    OAuthStartRequest, OAuthStartResponse, PasswordResetConfirm, PasswordResetRequest, Profile, RefreshRequest, RegisterRequest, SessionInfo,
+    UpdateProfileRequest, VerifyEmailRequest,
 };
 
 use crate::{AeThexCloud, SdkResult};
@@ -25,13 +25,7 @@ impl Auth<'_> {
     }
 
     pub async fn register(&self, email: &str, password: &str, username: &str) -> SdkResult<LoginResponse> {
-        self.register_with(RegisterRequest {
-            email: email.into(),
-            password: password.into(),
-            username: username.into(),
-            captcha_token: None,
-        })
-        .await
+        self.register_with(RegisterRequest { email: email.into(), password: password.into(), username: username.into(), captcha_token: None }).await
     }
 
     pub async fn register_with(&self, req: RegisterRequest) -> SdkResult<LoginResponse> {

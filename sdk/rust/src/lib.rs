@@ -234,8 +234,7 @@ impl AeThexCloud {
         let resp = req.send().await?;
         let status = resp.status().as_u16();
         let text = resp.text().await?;
-        let envelope: RpcResponse<T> =
-            serde_json::from_str(&text).map_err(|e| SdkError::Decode(format!("{e}: {}", truncate(&text))))?;
+        let envelope: RpcResponse<T> = serde_json::from_str(&text).map_err(|e| SdkError::Decode(format!("{e}: {}", truncate(&text))))?;
         envelope.into_result().map_err(|error| SdkError::Api { status, error })
     }
 }
@@ -250,12 +249,9 @@ async fn decode<T: DeserializeOwned>(resp: reqwest::Response) -> SdkResult<T> {
     if status.is_success() {
         return serde_json::from_str(&text).map_err(|e| SdkError::Decode(format!("{e}: {}", truncate(&text))));
     }
-    let envelope: RpcResponse<Value> = serde_json::from_str(&text).map_err(|_| {
-        SdkError::Decode(format!("HTTP {status} without an error object: {}", truncate(&text)))
-    })?;
-    let error = envelope
-        .error
-        .unwrap_or_else(|| RpcError::new(ErrorCode::INTERNAL, format!("HTTP {status} without an error object")));
+    let envelope: RpcResponse<Value> =
+        serde_json::from_str(&text).map_err(|_| SdkError::Decode(format!("HTTP {status} without an error object: {}", truncate(&text))))?;
+    let error = envelope.error.unwrap_or_else(|| RpcError::new(ErrorCode::INTERNAL, format!("HTTP {status} without an error object")));
     Err(SdkError::Api { status: status.as_u16(), error })
 }
 

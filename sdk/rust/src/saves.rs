@@ -7,8 +7,7 @@ use reqwest::Method;
 use serde_json::Value;
 
 use aethex_protocol::saves::{
-    canonical_json, DeleteResponse, LoadResponse, RestoreRequest, SaveHistory, SaveList, SaveListEntry, SaveRequest,
-    SaveResponse, CHECKSUM_PREFIX,
+    canonical_json, DeleteResponse, LoadResponse, RestoreRequest, SaveHistory, SaveList, SaveListEntry, SaveRequest, SaveResponse, CHECKSUM_PREFIX,
 };
 
 use crate::{AeThexCloud, SdkError, SdkResult};

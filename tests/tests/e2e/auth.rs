@@ -86,8 +86,7 @@ async fn refresh_rotates_and_reuse_revokes_the_session() {
     let (status, body) = raw(Method::POST, &url, None, Some("application/json"), json!({"refresh_token": first_refresh}).to_string()).await;
     assert_eq!(status, 401);
     assert!(assert_error_shape(&body)["data"]["reason"].as_str().unwrap().contains("already used"));
-    let (status, _) =
-        raw(Method::POST, &url, None, Some("application/json"), json!({"refresh_token": rotated.refresh_token}).to_string()).await;
+    let (status, _) = raw(Method::POST, &url, None, Some("application/json"), json!({"refresh_token": rotated.refresh_token}).to_string()).await;
     assert_eq!(status, 401, "the newest token of a revoked session must fail too");
     let (status, _) = raw(Method::GET, &format!("{}/api/v1/auth/profile", origin.url), Some(&live_token), None, "").await;
     assert_eq!(status, 401, "access tokens of a revoked session are refused at origin");
@@ -109,8 +108,7 @@ async fn refresh_keeps_the_game_and_concurrent_reuse_is_caught() {
     assert!(statuses.contains(&200) && statuses.contains(&401), "exactly one refresh may win: {statuses:?}");
     let winner = if a.0 == 200 { a.1 } else { b.1 };
     // The winner's new token belongs to a revoked session (reuse was detected).
-    let (status, _) =
-        raw(Method::POST, &url, None, Some("application/json"), json!({"refresh_token": winner["refresh_token"]}).to_string()).await;
+    let (status, _) = raw(Method::POST, &url, None, Some("application/json"), json!({"refresh_token": winner["refresh_token"]}).to_string()).await;
     assert_eq!(status, 401);
 }
 

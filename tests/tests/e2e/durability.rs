@@ -52,7 +52,11 @@ async fn acknowledged_saves_survive_sigkill() {
             let mine: Vec<_> = acked.iter().filter(|a| a.0 == pi && a.1 == slot).collect();
             let history = p.saves().history(&slot).await.unwrap();
             for (_, _, version, checksum) in &mine {
-                let v = history.versions.iter().find(|v| v.version == *version).unwrap_or_else(|| panic!("acknowledged version {version} of {slot} lost"));
+                let v = history
+                    .versions
+                    .iter()
+                    .find(|v| v.version == *version)
+                    .unwrap_or_else(|| panic!("acknowledged version {version} of {slot} lost"));
                 assert_eq!(&v.checksum, checksum);
                 let loaded = p.saves().load_version(&slot, *version).await.unwrap();
                 assert!(verify(&loaded), "version {version} does not verify");

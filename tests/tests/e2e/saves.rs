@@ -72,7 +72,9 @@ async fn save_load_list_history_restore_delete() {
     assert_eq!(c.saves().delete("slot1").await.unwrap().versions_deleted, 3);
     let err = c.saves().load("slot1").await.unwrap_err();
     assert_eq!(err.status(), Some(404));
-    assert_error_shape(&serde_json::to_value(aethex_sdk::protocol::rpc::RpcResponse::<Value>::failure(Value::Null, err.api().unwrap().clone())).unwrap());
+    assert_error_shape(
+        &serde_json::to_value(aethex_sdk::protocol::rpc::RpcResponse::<Value>::failure(Value::Null, err.api().unwrap().clone())).unwrap(),
+    );
     assert_eq!(c.saves().delete("slot1").await.unwrap_err().status(), Some(404));
     assert_eq!(c.saves().list().await.unwrap().len(), 1);
 }
@@ -134,8 +136,21 @@ async fn conflicts_reject_overwrite_keep_both_and_merge() {
     assert_eq!(now, json!({"player": {"level": 6, "xp": 100}, "settings": {"volume": 0.3}}));
 
     // Both change the same path: 409 with the conflict list and a proposal; nothing written.
-    phone.saves().save_with(SaveRequest { slot_name: "slot1".into(), data: Some(json!({"player": {"level": 9, "xp": 100}, "settings": {"volume": 0.3}})), base_version: Some(3), ..Default::default() }).await.unwrap();
-    let err = pc.saves().save_with(req(json!({"player": {"level": 7, "xp": 100}, "settings": {"volume": 0.3}}), ConflictPolicy::Merge, None).clone_with_base(3)).await.unwrap_err();
+    phone
+        .saves()
+        .save_with(SaveRequest {
+            slot_name: "slot1".into(),
+            data: Some(json!({"player": {"level": 9, "xp": 100}, "settings": {"volume": 0.3}})),
+            base_version: Some(3),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let err = pc
+        .saves()
+        .save_with(req(json!({"player": {"level": 7, "xp": 100}, "settings": {"volume": 0.3}}), ConflictPolicy::Merge, None).clone_with_base(3))
+        .await
+        .unwrap_err();
     assert_eq!(err.status(), Some(409));
     let conflicts = err.api().unwrap().detail("conflicts").unwrap().as_array().unwrap().clone();
     assert_eq!(conflicts.len(), 1);
@@ -144,7 +159,10 @@ async fn conflicts_reject_overwrite_keep_both_and_merge() {
     // With a preference the merge is written and the conflicts reported.
     let won = pc
         .saves()
-        .save_with(req(json!({"player": {"level": 7, "xp": 100}, "settings": {"volume": 0.3}}), ConflictPolicy::Merge, Some(MergePrefer::Server)).clone_with_base(3))
+        .save_with(
+            req(json!({"player": {"level": 7, "xp": 100}, "settings": {"volume": 0.3}}), ConflictPolicy::Merge, Some(MergePrefer::Server))
+                .clone_with_base(3),
+        )
         .await
         .unwrap();
     assert_eq!(won.conflicts.len(), 1);
@@ -191,7 +209,13 @@ async fn old_versions_are_pruned() {
     // Merging from a pruned base is refused clearly.
     let err = c
         .saves()
-        .save_with(SaveRequest { slot_name: "slot1".into(), data: Some(json!({})), base_version: Some(1), on_conflict: Some(ConflictPolicy::Merge), ..Default::default() })
+        .save_with(SaveRequest {
+            slot_name: "slot1".into(),
+            data: Some(json!({})),
+            base_version: Some(1),
+            on_conflict: Some(ConflictPolicy::Merge),
+            ..Default::default()
+        })
         .await
         .unwrap_err();
     assert_eq!((err.status(), err.api().unwrap().field()), (Some(409), Some("base_version")));
@@ -257,7 +281,12 @@ async fn compression_checksum_and_encryption_at_rest() {
     assert!(!small.metadata.compressed);
 
     // A wrong checksum is refused and nothing is written.
-    let bad = SaveRequest { slot_name: "big".into(), data: Some(json!({"x": 1})), checksum: Some(format!("blake3:{}", "0".repeat(64))), ..Default::default() };
+    let bad = SaveRequest {
+        slot_name: "big".into(),
+        data: Some(json!({"x": 1})),
+        checksum: Some(format!("blake3:{}", "0".repeat(64))),
+        ..Default::default()
+    };
     let err = c.saves().save_with(bad).await.unwrap_err();
     assert_eq!((err.status(), err.api().unwrap().field()), (Some(400), Some("checksum")));
     assert_eq!(c.saves().load("big").await.unwrap().metadata.version, 1);
@@ -305,7 +334,14 @@ async fn server_keys_reach_players_saves_of_their_game_only() {
     let url = |p: &str| format!("{}{}", origin.url, p);
     let (status, body) = raw(Method::GET, &url(&format!("/api/v1/saves/{uid}/slot1")), Some(&key), None, "").await;
     assert_eq!((status, body["data"]["gold"].as_i64()), (200, Some(10)));
-    let (status, _) = raw(Method::POST, &url(&format!("/api/v1/saves/{uid}")), Some(&key), Some("application/json"), json!({"slot_name": "slot1", "data": {"gold": 20}}).to_string()).await;
+    let (status, _) = raw(
+        Method::POST,
+        &url(&format!("/api/v1/saves/{uid}")),
+        Some(&key),
+        Some("application/json"),
+        json!({"slot_name": "slot1", "data": {"gold": 20}}).to_string(),
+    )
+    .await;
     assert_eq!(status, 200);
     assert_eq!(player.saves().load("slot1").await.unwrap().data.unwrap()["gold"], 20);
     // `me` means nothing for a server key.
@@ -313,11 +349,8 @@ async fn server_keys_reach_players_saves_of_their_game_only() {
     assert_eq!(status, 400);
     assert_error_shape(&body);
     // The same player seen from another game's key has no saves there.
-    let other_key: Value = other
-        .developer
-        .request(Method::POST, "/api/v1/games/other-game/server-keys", Some(&json!({"name": "k"})), true)
-        .await
-        .unwrap();
+    let other_key: Value =
+        other.developer.request(Method::POST, "/api/v1/games/other-game/server-keys", Some(&json!({"name": "k"})), true).await.unwrap();
     let (status, _) = raw(Method::GET, &url(&format!("/api/v1/saves/{uid}/slot1")), other_key["key"].as_str(), None, "").await;
     assert_eq!(status, 404);
     // A key with a wrong secret, or a revoked key, is refused.
@@ -326,10 +359,7 @@ async fn server_keys_reach_players_saves_of_their_game_only() {
     assert_eq!(status, 401);
     assert_error_shape(&body);
     let key_id = key.trim_start_matches("aethex_sk_").split('_').next().unwrap().to_string();
-    game.developer
-        .request::<Value, Value>(Method::DELETE, &format!("/api/v1/games/server-game/server-keys/{key_id}"), None, true)
-        .await
-        .unwrap();
+    game.developer.request::<Value, Value>(Method::DELETE, &format!("/api/v1/games/server-game/server-keys/{key_id}"), None, true).await.unwrap();
     let (status, _) = raw(Method::GET, &url(&format!("/api/v1/saves/{uid}")), Some(&key), None, "").await;
     assert_eq!(status, 401);
     // Server keys cannot act as players.

@@ -162,7 +162,8 @@ async fn players_never_reach_each_others_saves_or_sessions() {
     // Sessions: A sees only A's, and cannot end B's with B's refresh token.
     let a_sessions = a.auth().sessions().await.unwrap();
     assert_eq!(a_sessions.len(), 1);
-    let (status, _) = send(&origin.url, &Method::POST, "/api/v1/auth/logout", Some(&a_token), &Some(json!({"refresh_token": b.refresh_token().unwrap()}))).await;
+    let (status, _) =
+        send(&origin.url, &Method::POST, "/api/v1/auth/logout", Some(&a_token), &Some(json!({"refresh_token": b.refresh_token().unwrap()}))).await;
     assert_eq!(status, 401);
     assert!(b.auth().get_profile().await.is_ok(), "B's session must survive A's attempt");
     // The same player id in another game sees nothing of this game.

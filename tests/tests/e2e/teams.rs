@@ -1,7 +1,7 @@
 //! Organization roles are enforced on every management route.
 
-use aethex_tests::{assert_error_shape, Origin};
 use aethex_sdk::AeThexCloud;
+use aethex_tests::{assert_error_shape, Origin};
 use reqwest::Method;
 use serde_json::{json, Value};
 
@@ -46,7 +46,10 @@ async fn roles_gate_management_routes() {
     // Viewer: reads only.
     call(&viewer, Method::GET, "/api/v1/games/team-game", None).await.unwrap();
     assert_eq!(call(&viewer, Method::POST, "/api/v1/games/team-game/server-keys", Some(json!({"name": "k"}))).await.unwrap_err(), 403);
-    assert_eq!(call(&viewer, Method::POST, &format!("/api/v1/orgs/{org}/games"), Some(json!({"game_id": "v-game", "name": "V"}))).await.unwrap_err(), 403);
+    assert_eq!(
+        call(&viewer, Method::POST, &format!("/api/v1/orgs/{org}/games"), Some(json!({"game_id": "v-game", "name": "V"}))).await.unwrap_err(),
+        403
+    );
     // Developer: server keys yes; games and members no.
     let key = call(&dev, Method::POST, "/api/v1/games/team-game/server-keys", Some(json!({"name": "ci"}))).await.unwrap();
     assert!(key["key"].as_str().unwrap().starts_with("aethex_sk_"));
@@ -71,8 +74,14 @@ async fn roles_gate_management_routes() {
     assert_eq!(call(owner, Method::DELETE, &format!("{members}/{owner_id}"), None).await.unwrap_err(), 409);
     assert_eq!(call(owner, Method::PUT, &format!("{members}/{owner_id}"), Some(json!({"role": "admin"}))).await.unwrap_err(), 409);
     // Duplicate game id, bad slug, bad role.
-    assert_eq!(call(owner, Method::POST, &format!("/api/v1/orgs/{org}/games"), Some(json!({"game_id": "team-game", "name": "dup"}))).await.unwrap_err(), 409);
-    assert_eq!(call(owner, Method::POST, &format!("/api/v1/orgs/{org}/games"), Some(json!({"game_id": "Bad Slug", "name": "x"}))).await.unwrap_err(), 400);
+    assert_eq!(
+        call(owner, Method::POST, &format!("/api/v1/orgs/{org}/games"), Some(json!({"game_id": "team-game", "name": "dup"}))).await.unwrap_err(),
+        409
+    );
+    assert_eq!(
+        call(owner, Method::POST, &format!("/api/v1/orgs/{org}/games"), Some(json!({"game_id": "Bad Slug", "name": "x"}))).await.unwrap_err(),
+        400
+    );
     assert_eq!(call(owner, Method::POST, &members, Some(json!({"email": "a@b.io", "role": "god"}))).await.unwrap_err(), 400);
     // Members can leave on their own.
     let dev_id = dev.user_id().unwrap();
