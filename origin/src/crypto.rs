@@ -115,7 +115,7 @@ pub fn add_key(path: &Path) -> Result<String, KeyError> {
     Ok(kid)
 }
 
-fn write_private(path: &Path, body: &[u8]) -> std::io::Result<()> {
+pub(crate) fn write_private(path: &Path, body: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
     let mut opts = std::fs::OpenOptions::new();
     opts.write(true).create(true).truncate(true);

@@ -23,6 +23,7 @@ use libsql::{Builder, Connection, Database, Transaction, TransactionBehavior};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::config::StorageConfig;
+pub use crate::replication::outbox::Outbox;
 
 /// Failures of the database layer. Stores return these; services turn them into
 /// internal errors (logged, answered with a fixed message).
@@ -61,6 +62,8 @@ pub struct Db {
     readers: Vec<Connection>,
     next_reader: AtomicUsize,
     remote: bool,
+    /// Newest replication position written by this process (wakes long-polling edges).
+    head: tokio::sync::watch::Sender<i64>,
 }
 
 const READERS: usize = 4;
@@ -98,6 +101,10 @@ impl Db {
             writer.busy_timeout(Duration::from_secs(10))?;
         }
         migrate(&writer).await?;
+        let head_now = {
+            let mut rows = writer.query("SELECT COALESCE(MAX(position), 0) FROM replication_outbox", ()).await?;
+            rows.next().await?.map(|r| r.get::<i64>(0)).transpose()?.unwrap_or(0)
+        };
         let (jobs, queue) = mpsc::channel::<Job>(4096);
         let writer_thread = std::thread::Builder::new().name("aethex-db-writer".into()).spawn(move || {
             match tokio::runtime::Builder::new_current_thread().enable_all().build() {
@@ -114,7 +121,8 @@ impl Db {
             }
             readers.push(c);
         }
-        Ok(Self { _database: database, jobs, writer: Some(writer_thread), readers, next_reader: AtomicUsize::new(0), remote })
+        let (head, _) = tokio::sync::watch::channel(head_now);
+        Ok(Self { _database: database, jobs, writer: Some(writer_thread), readers, next_reader: AtomicUsize::new(0), remote, head })
     }
 
     /// A connection for reads.
@@ -153,6 +161,48 @@ impl Db {
         });
         self.jobs.send(boxed).await.map_err(|_| E::from(DbError::WriterGone))?;
         rx.await.unwrap_or_else(|_| Err(E::from(DbError::WriterGone)))
+    }
+
+    /// Like [`Db::write`], for jobs that change edge-visible rows: the job gets an
+    /// [`Outbox`] to append its changes to (in the same transaction). Once committed, the
+    /// newest position is published to long-polling edges and to the request's
+    /// `x-aethex-position` answer header.
+    pub async fn write_replicated<T, E, F, Fut>(&self, job: F) -> Result<T, E>
+    where
+        F: FnOnce(Connection, Outbox) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<T, E>> + Send + 'static,
+        T: Send + 'static,
+        E: From<DbError> + Send + 'static,
+    {
+        let outbox = Outbox::default();
+        let theirs = outbox.clone();
+        let out = self.write(move |c| job(c, theirs)).await?;
+        let position = outbox.last();
+        if position > 0 {
+            self.head.send_if_modified(|h| {
+                let newer = position > *h;
+                if newer {
+                    *h = position;
+                }
+                newer
+            });
+            crate::replication::record_position(position);
+        }
+        Ok(out)
+    }
+
+    /// Watches the newest replication position written by this process.
+    pub fn head(&self) -> tokio::sync::watch::Receiver<i64> {
+        self.head.subscribe()
+    }
+
+    /// A connection of its own (for a long read transaction such as a snapshot).
+    pub async fn dedicated_connection(&self) -> DbResult<Connection> {
+        let c = self._database.connect()?;
+        if !self.remote {
+            c.busy_timeout(Duration::from_secs(10))?;
+        }
+        Ok(c)
     }
 
     pub fn is_remote(&self) -> bool {

@@ -26,6 +26,8 @@ CREATE TABLE IF NOT EXISTS replica_state (
     position INTEGER NOT NULL,
     epoch TEXT NOT NULL,
     schema_version INTEGER NOT NULL,
+    -- changes applied since the replica was last bootstrapped (snapshot rows included)
+    applied INTEGER NOT NULL,
     applied_at TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS saves (

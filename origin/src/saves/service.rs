@@ -17,6 +17,7 @@ use super::merge::merge3;
 use super::store::{self, SaveRow};
 use super::SaveError;
 use crate::db;
+use crate::replication;
 use crate::http::extract::Caller;
 use crate::state::AppState;
 
@@ -208,7 +209,7 @@ async fn write_version(
     let (a, actor2, slot2) = (app.clone(), actor.clone(), slot.to_string());
     let resp = app
         .db
-        .write(move |tx| async move {
+        .write_replicated(move |tx, out| async move {
             let (app, actor, slot) = (&a, &actor2, slot2.as_str());
             let current = store::latest(&tx, &actor.user_id, &actor.game_id, slot, false).await?;
             let current_version = current.as_ref().map(|c| c.version).unwrap_or(0);
@@ -292,7 +293,12 @@ async fn write_version(
                 blob: Some(sealed.blob),
             };
             store::insert(&tx, &row).await?;
+            let saves = replication::rows::table("saves");
+            out.upsert(&tx, saves, replication::rows::save(&row)).await?;
             if prune_upto > 0 {
+                for id in store::ids_upto(&tx, &actor.user_id, &actor.game_id, &target_slot, prune_upto).await? {
+                    out.delete(&tx, saves, replication::rows::save_key(&id)).await?;
+                }
                 store::prune_upto(&tx, &actor.user_id, &actor.game_id, &target_slot, prune_upto).await?;
             }
             Ok(SaveResponse { metadata: metadata_of(&row), merged, conflicts })
@@ -356,11 +362,31 @@ pub async fn history(app: &AppState, actor: &SaveActor, slot: Option<&str>) -> S
 pub async fn delete(app: &AppState, actor: &SaveActor, slot: &str) -> SaveResult<DeleteResponse> {
     let slot = parse_slot(slot)?;
     let (u, g, sl) = (actor.user_id.clone(), actor.game_id.clone(), slot.as_str().to_string());
-    let n = app.db.write(move |c| async move { store::delete_slot(&c, &u, &g, &sl).await.map_err(SaveError::from) }).await?;
+    let n = app
+        .db
+        .write_replicated(move |c, out| async move {
+            let n = store::delete_slot(&c, &u, &g, &sl).await?;
+            if n > 0 {
+                out.delete(&c, replication::rows::table("saves"), replication::rows::slot_filter(&u, &g, &sl)).await?;
+            }
+            Ok::<u64, SaveError>(n)
+        })
+        .await?;
     if n == 0 {
         return Err(SaveError::NotFound);
     }
     Ok(DeleteResponse { slot_name: slot.into_inner(), versions_deleted: n })
+}
+
+/// A version's plain bytes by save id, whoever owns it (for edges, which check the
+/// owner against their replica before asking).
+pub async fn plain_by_id(app: &AppState, save_id: &str) -> SaveResult<(SaveRow, Vec<u8>)> {
+    if uuid::Uuid::parse_str(save_id).is_err() {
+        return Err(Invalid::new("save_id", "save_id must be a UUID").into());
+    }
+    let row = store::by_id_any_owner(app.db.reader(), save_id).await?.ok_or(SaveError::NotFound)?;
+    let bytes = open_row(app, &row)?;
+    Ok((row, bytes))
 }
 
 /// Writes a kept version's data (and metadata) as the slot's next version.

@@ -94,6 +94,12 @@ pub async fn by_id(conn: &Connection, user: &str, game: &str, save_id: &str) -> 
     Ok(collect(rows, true).await?.pop())
 }
 
+/// A version by its save id, whoever owns it.
+pub async fn by_id_any_owner(conn: &Connection, save_id: &str) -> DbResult<Option<SaveRow>> {
+    let rows = conn.query(&format!("SELECT {} FROM cloud_saves WHERE id = ?1", cols(true)), params![save_id]).await?;
+    Ok(collect(rows, true).await?.pop())
+}
+
 /// The newest version of every slot of a user in a game.
 pub async fn list_latest(conn: &Connection, user: &str, game: &str) -> DbResult<Vec<SaveRow>> {
     let rows = conn
@@ -179,6 +185,21 @@ pub async fn insert(conn: &Connection, r: &SaveRow) -> DbResult<()> {
     )
     .await?;
     Ok(())
+}
+
+/// Save ids of the versions at or below `upto` (the ones the next prune removes).
+pub async fn ids_upto(conn: &Connection, user: &str, game: &str, slot: &str, upto: i64) -> DbResult<Vec<String>> {
+    let mut rows = conn
+        .query(
+            "SELECT id FROM cloud_saves WHERE user_id = ?1 AND game_id = ?2 AND slot_name = ?3 AND version <= ?4",
+            params![user, game, slot, upto],
+        )
+        .await?;
+    let mut out = Vec::new();
+    while let Some(r) = rows.next().await? {
+        out.push(r.get(0)?);
+    }
+    Ok(out)
 }
 
 pub async fn prune_upto(conn: &Connection, user: &str, game: &str, slot: &str, upto: i64) -> DbResult<u64> {

@@ -9,6 +9,7 @@ use aethex_protocol::validate::{DisplayName, Email, GameSlug, Invalid};
 use super::store::{self, GameRow};
 use super::TeamError;
 use crate::crypto::{hash_secret, random_hex, random_token, secrets_equal};
+use crate::replication::rows;
 use crate::db::{self, is_unique_violation};
 use crate::http::extract::{Player, ServerCaller};
 use crate::state::AppState;
@@ -154,10 +155,12 @@ pub async fn create_game(app: &AppState, player: &Player, org_id: &str, req: Cre
         client_key: new_client_key(),
         created_at: db::now(),
     };
-    let r = row.clone();
+    let (r, quotas) = (row.clone(), app.config.saves.clone());
     app.db
-        .write(move |c| async move {
-            store::insert_game(&c, &r).await.map_err(|e| if is_unique_violation(&e) { TeamError::Conflict("game_id is taken") } else { e.into() })
+        .write_replicated(move |c, out| async move {
+            store::insert_game(&c, &r).await.map_err(|e| if is_unique_violation(&e) { TeamError::Conflict("game_id is taken") } else { e.into() })?;
+            out.upsert(&c, rows::table("games"), rows::game(&quotas, &r.id, r.tier)).await?;
+            Ok::<(), TeamError>(())
         })
         .await?;
     Ok(row.into())
@@ -176,9 +179,15 @@ pub async fn get_game(app: &AppState, player: &Player, game_id: &str) -> TeamRes
 pub async fn update_game(app: &AppState, player: &Player, game_id: &str, req: UpdateGameRequest) -> TeamResult<Game> {
     require_game_role(app, player, game_id, Role::Admin).await?;
     let name = req.name.as_deref().map(|n| DisplayName::parse(n, "name")).transpose()?;
-    let (g, tier) = (game_id.to_string(), req.tier);
+    let (g, tier, quotas) = (game_id.to_string(), req.tier, app.config.saves.clone());
     app.db
-        .write(move |c| async move { store::update_game(&c, &g, name.as_ref().map(|n| n.as_str()), tier, None).await.map_err(TeamError::from) })
+        .write_replicated(move |c, out| async move {
+            store::update_game(&c, &g, name.as_ref().map(|n| n.as_str()), tier, None).await?;
+            if let Some(tier) = tier {
+                out.upsert(&c, rows::table("games"), rows::game(&quotas, &g, tier)).await?;
+            }
+            Ok::<(), TeamError>(())
+        })
         .await?;
     get_game(app, player, game_id).await
 }

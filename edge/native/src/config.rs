@@ -1,0 +1,156 @@
+//! Settings of a native edge node: built-in defaults, a TOML file, then `AETHEX_*`
+//! environment variables (`AETHEX_EDGE__ORIGIN_URL`: section and key joined by `__`).
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NodeConfig {
+    pub edge: NodeSettings,
+    pub replication: ReplicationSettings,
+    pub log: LogSettings,
+}
+
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NodeSettings {
+    /// Address to listen on (port 0: any free port).
+    pub listen: SocketAddr,
+    /// Origin's base URL.
+    pub origin_url: String,
+    /// Key this edge presents to origin (one of origin's `edge.keys`); also accepted
+    /// from wasm edges reading this node's Hrana endpoint.
+    pub edge_key: String,
+    /// More keys accepted at the Hrana endpoint.
+    pub hrana_keys: Vec<String>,
+    /// Name reported in `x-aethex-edge`.
+    pub name: String,
+    /// Folder of the replica file (`replica.db`).
+    pub data_dir: PathBuf,
+    /// Expected `iss` of access tokens (origin's `auth.issuer`).
+    pub issuer: String,
+    pub leaderboard_ttl_secs: u64,
+    pub jwks_refresh_secs: u64,
+    pub save_blob_ttl_secs: u64,
+    pub region_ttl_secs: u64,
+    /// Largest request body the edge forwards.
+    pub max_body_bytes: usize,
+}
+
+impl std::fmt::Debug for NodeSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NodeSettings")
+            .field("listen", &self.listen)
+            .field("origin_url", &self.origin_url)
+            .field("edge_key", &"<redacted>")
+            .field("name", &self.name)
+            .field("data_dir", &self.data_dir)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for NodeSettings {
+    fn default() -> Self {
+        let core = aethex_edge::EdgeConfig::default();
+        Self {
+            listen: "127.0.0.1:8081".parse().expect("static address"),
+            origin_url: core.origin_url,
+            edge_key: String::new(),
+            hrana_keys: Vec::new(),
+            name: core.name,
+            data_dir: PathBuf::from("./aethex-edge-data"),
+            issuer: core.issuer,
+            leaderboard_ttl_secs: core.leaderboard_ttl_secs,
+            jwks_refresh_secs: core.jwks_refresh_secs,
+            save_blob_ttl_secs: core.save_blob_ttl_secs,
+            region_ttl_secs: core.region_ttl_secs,
+            max_body_bytes: 32 * 1024 * 1024,
+        }
+    }
+}
+
+impl NodeSettings {
+    /// The core's settings (a native edge reads its own replica file: no replica URL).
+    pub fn core(&self) -> aethex_edge::EdgeConfig {
+        aethex_edge::EdgeConfig {
+            origin_url: self.origin_url.trim_end_matches('/').to_string(),
+            replica_url: String::new(),
+            edge_key: self.edge_key.clone(),
+            issuer: self.issuer.clone(),
+            leaderboard_ttl_secs: self.leaderboard_ttl_secs,
+            jwks_refresh_secs: self.jwks_refresh_secs,
+            save_blob_ttl_secs: self.save_blob_ttl_secs,
+            region_ttl_secs: self.region_ttl_secs,
+            name: self.name.clone(),
+            jwks_json: String::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ReplicationSettings {
+    /// Longest a pull waits at origin for new changes.
+    pub wait_ms: u64,
+    /// Most changes per pull and per applied transaction.
+    pub batch: u32,
+    /// Testing aid: hold each apply transaction open this long (0 in production).
+    pub apply_pause_ms: u64,
+}
+
+impl Default for ReplicationSettings {
+    fn default() -> Self {
+        Self { wait_ms: 20_000, batch: 500, apply_pause_ms: 0 }
+    }
+}
+
+impl ReplicationSettings {
+    pub fn pull(&self) -> crate::replicator::PullSettings {
+        crate::replicator::PullSettings {
+            wait: Duration::from_millis(self.wait_ms),
+            batch: self.batch.clamp(1, 1000),
+            apply_pause: Duration::from_millis(self.apply_pause_ms),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogSettings {
+    /// `pretty` or `json`.
+    pub format: String,
+    pub level: String,
+}
+
+impl Default for LogSettings {
+    fn default() -> Self {
+        Self { format: "pretty".into(), level: "info".into() }
+    }
+}
+
+const SECTIONS: &[&str] = &["edge", "replication", "log"];
+
+impl NodeConfig {
+    pub fn load(file: Option<&Path>) -> Result<Self, figment::Error> {
+        let mut fig = Figment::from(Serialized::defaults(NodeConfig::default()));
+        if let Some(path) = file {
+            if !path.exists() {
+                return Err(figment::Error::from(format!("config file {} does not exist", path.display())));
+            }
+            fig = fig.merge(Toml::file(path));
+        }
+        let env = Env::prefixed("AETHEX_")
+            .filter(|k| {
+                let k = k.as_str().to_ascii_lowercase();
+                SECTIONS.iter().any(|s| k.strip_prefix(s).is_some_and(|rest| rest.starts_with("__")))
+            })
+            .split("__");
+        fig.merge(env).extract()
+    }
+}

@@ -1,0 +1,59 @@
+//! `aethex-edge`: a native edge node.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::Parser;
+
+use aethex_edge_native::{EdgeNode, NodeConfig};
+
+#[derive(Parser)]
+#[command(name = "aethex-edge", version, about = "AeThex Cloud native edge: serves reads from a libSQL replica, forwards the rest to origin")]
+struct Cli {
+    /// TOML config file (also AETHEX_EDGE_CONFIG).
+    #[arg(long, short, env = "AETHEX_EDGE_CONFIG")]
+    config: Option<PathBuf>,
+    /// Listen address (overrides config).
+    #[arg(long)]
+    listen: Option<std::net::SocketAddr>,
+    /// Origin URL (overrides config).
+    #[arg(long)]
+    origin: Option<String>,
+    /// Folder of the replica file (overrides config).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let mut cfg = NodeConfig::load(cli.config.as_deref()).context("loading configuration")?;
+    if let Some(l) = cli.listen {
+        cfg.edge.listen = l;
+    }
+    if let Some(o) = cli.origin {
+        cfg.edge.origin_url = o;
+    }
+    if let Some(d) = cli.data_dir {
+        cfg.edge.data_dir = d;
+    }
+    init_logs(&cfg.log.level, &cfg.log.format);
+    let node = EdgeNode::build(&cfg).await?;
+    let url = node.url();
+    println!("AeThex Cloud edge listening on {url} (origin {}, replica in {})", cfg.edge.origin_url, cfg.edge.data_dir.display());
+    node.run_until(async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+    .await?;
+    Ok(())
+}
+
+fn init_logs(level: &str, format: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_new(level).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let b = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if format == "json" {
+        b.json().init();
+    } else {
+        b.init();
+    }
+}

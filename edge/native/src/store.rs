@@ -1,0 +1,218 @@
+//! The replica file: the edge read model in libSQL plus the position it has applied.
+//!
+//! Every batch of changes is applied in one transaction together with the new position,
+//! so after a crash the file holds exactly the batches that committed, and pulling resumes
+//! after the last of them. Changes at or below the stored position are skipped, so a
+//! batch delivered twice is applied once.
+
+use std::path::Path;
+use std::time::Duration;
+
+use aethex_protocol::replica::{Change, SnapshotHeader, REPLICA_SCHEMA, SCHEMA_VERSION, TABLES};
+use libsql::{params, Builder, Connection, Database, OpenFlags};
+
+use crate::replica::to_libsql;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("replica database: {0}")]
+    Sql(#[from] libsql::Error),
+    #[error("{0}")]
+    BadChange(#[from] aethex_protocol::replica::BadChange),
+    #[error("io: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// What the replica has applied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplicaState {
+    pub position: i64,
+    pub epoch: String,
+    pub schema_version: i64,
+    /// Changes applied since the last bootstrap (snapshot rows included).
+    pub applied: i64,
+}
+
+pub struct ReplicaStore {
+    _db: Database,
+    _ro: Database,
+    writer: Connection,
+    readers: Vec<Connection>,
+}
+
+const READERS: usize = 4;
+
+impl ReplicaStore {
+    /// Opens (creating if needed) the replica file and its schema.
+    pub async fn open(path: &Path) -> StoreResult<Self> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let db = Builder::new_local(path).build().await?;
+        let writer = db.connect()?;
+        writer.query("PRAGMA journal_mode=WAL", ()).await?;
+        // A replica can always pull again: NORMAL is crash-safe for the process (what a
+        // kill tests); FULL would add an fsync per batch for power loss only.
+        writer.execute_batch("PRAGMA synchronous=NORMAL;").await?;
+        writer.busy_timeout(Duration::from_secs(10))?;
+        writer.execute_batch(REPLICA_SCHEMA).await?;
+        // Readers cannot write, whatever they are asked (the Hrana endpoint serves them).
+        let ro = Builder::new_local(path).flags(OpenFlags::SQLITE_OPEN_READ_ONLY).build().await?;
+        let mut readers = Vec::with_capacity(READERS);
+        for _ in 0..READERS {
+            let c = ro.connect()?;
+            c.busy_timeout(Duration::from_secs(10))?;
+            c.execute_batch("PRAGMA query_only=1;").await?;
+            readers.push(c);
+        }
+        Ok(Self { _db: db, _ro: ro, writer, readers })
+    }
+
+    /// Read-only connections.
+    pub fn readers(&self) -> Vec<Connection> {
+        self.readers.clone()
+    }
+
+    pub async fn state(&self) -> StoreResult<Option<ReplicaState>> {
+        read_state(&self.writer).await
+    }
+
+    /// Applies one pulled batch. Returns how many changes were applied (already-applied
+    /// ones are skipped). `pause` holds the transaction open that long before committing
+    /// (a fault-injection aid for crash tests; zero in production).
+    pub async fn apply(&self, epoch: &str, changes: &[Change], pause: Duration) -> StoreResult<usize> {
+        let tx = self.writer.transaction_with_behavior(libsql::TransactionBehavior::Immediate).await?;
+        let state = read_state(&tx).await?;
+        let from = match &state {
+            Some(s) if s.epoch == epoch => s.position,
+            _ => return Ok(0), // not bootstrapped for this epoch: the caller bootstraps
+        };
+        let mut applied = 0usize;
+        let mut position = from;
+        for c in changes.iter().filter(|c| c.position > from) {
+            let sql = c.to_sql()?;
+            tx.execute(&sql.sql, args(&sql.args)).await?;
+            position = position.max(c.position);
+            applied += 1;
+        }
+        if applied == 0 {
+            return Ok(0);
+        }
+        if !pause.is_zero() {
+            tokio::time::sleep(pause).await;
+        }
+        tx.execute(
+            "UPDATE replica_state SET position = ?1, applied = applied + ?2, applied_at = ?3 WHERE id = 1",
+            params![position, applied as i64, now()],
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(applied)
+    }
+
+    /// Starts replacing the whole read model with a snapshot: rows are added as they
+    /// stream in, and nothing is visible (or kept, if the stream breaks off) until
+    /// [`Bootstrap::finish`] commits.
+    pub async fn begin_bootstrap(&self) -> StoreResult<Bootstrap> {
+        let tx = self.writer.transaction_with_behavior(libsql::TransactionBehavior::Immediate).await?;
+        for t in TABLES {
+            tx.execute(&format!("DELETE FROM {}", t.name), ()).await?;
+        }
+        Ok(Bootstrap { tx, rows: 0 })
+    }
+
+    /// A whole snapshot at once (tests, small read models).
+    pub async fn bootstrap(&self, header: &SnapshotHeader, rows: &[Change]) -> StoreResult<()> {
+        let mut b = self.begin_bootstrap().await?;
+        for c in rows {
+            b.add(c).await?;
+        }
+        b.finish(header).await
+    }
+}
+
+/// A snapshot being applied (one open transaction; rolled back if dropped unfinished).
+pub struct Bootstrap {
+    tx: libsql::Transaction,
+    rows: i64,
+}
+
+impl Bootstrap {
+    pub async fn add(&mut self, c: &Change) -> StoreResult<()> {
+        let sql = c.to_sql()?;
+        self.tx.execute(&sql.sql, args(&sql.args)).await?;
+        self.rows += 1;
+        Ok(())
+    }
+
+    pub async fn finish(self, header: &SnapshotHeader) -> StoreResult<()> {
+        self.tx
+            .execute(
+                "INSERT INTO replica_state (id, position, epoch, schema_version, applied, applied_at) VALUES (1, ?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (id) DO UPDATE SET position = excluded.position, epoch = excluded.epoch,
+                   schema_version = excluded.schema_version, applied = excluded.applied, applied_at = excluded.applied_at",
+                params![header.position, header.epoch.clone(), SCHEMA_VERSION, self.rows, now()],
+            )
+            .await?;
+        self.tx.commit().await?;
+        Ok(())
+    }
+}
+
+fn args(values: &[serde_json::Value]) -> Vec<libsql::Value> {
+    values.iter().map(|v| to_libsql(&aethex_edge::Value::from_json(v))).collect()
+}
+
+fn now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+async fn read_state(conn: &Connection) -> StoreResult<Option<ReplicaState>> {
+    let mut rows = conn.query("SELECT position, epoch, schema_version, applied FROM replica_state WHERE id = 1", ()).await?;
+    let Some(r) = rows.next().await? else { return Ok(None) };
+    let s = ReplicaState { position: r.get(0)?, epoch: r.get(1)?, schema_version: r.get(2)?, applied: r.get(3)? };
+    Ok(if s.schema_version == SCHEMA_VERSION { Some(s) } else { None })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aethex_protocol::replica::{table, Change};
+    use serde_json::json;
+
+    fn game(pos: i64, id: &str, quota: i64) -> Change {
+        let mut c = Change::upsert(table("games").unwrap(), json!({"game_id": id, "tier": "free", "quota_bytes": quota}).as_object().unwrap().clone());
+        c.position = pos;
+        c
+    }
+
+    #[tokio::test]
+    async fn batches_apply_once_and_resume_after_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("replica.db");
+        let store = ReplicaStore::open(&path).await.unwrap();
+        assert_eq!(store.state().await.unwrap(), None);
+        // Not bootstrapped: nothing is applied.
+        assert_eq!(store.apply("e1", &[game(1, "a", 1)], Duration::ZERO).await.unwrap(), 0);
+        store.bootstrap(&SnapshotHeader { epoch: "e1".into(), position: 5, schema_version: SCHEMA_VERSION }, &[game(0, "a", 1)]).await.unwrap();
+        assert_eq!(store.apply("e1", &[game(4, "old", 1), game(6, "b", 2), game(7, "a", 3)], Duration::ZERO).await.unwrap(), 2);
+        // The same batch again changes nothing.
+        assert_eq!(store.apply("e1", &[game(6, "b", 2), game(7, "a", 3)], Duration::ZERO).await.unwrap(), 0);
+        // Another epoch is refused.
+        assert_eq!(store.apply("e2", &[game(8, "c", 1)], Duration::ZERO).await.unwrap(), 0);
+        drop(store);
+        let store = ReplicaStore::open(&path).await.unwrap();
+        let s = store.state().await.unwrap().unwrap();
+        assert_eq!((s.position, s.applied), (7, 3));
+        let mut rows = store.readers()[0].query("SELECT game_id, quota_bytes FROM games ORDER BY game_id", ()).await.unwrap();
+        let mut got = vec![];
+        while let Some(r) = rows.next().await.unwrap() {
+            got.push((r.get::<String>(0).unwrap(), r.get::<i64>(1).unwrap()));
+        }
+        assert_eq!(got, vec![("a".to_string(), 3), ("b".to_string(), 2)]);
+        // Readers cannot write.
+        assert!(store.readers()[0].execute("DELETE FROM games", ()).await.is_err());
+    }
+}

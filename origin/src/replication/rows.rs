@@ -1,0 +1,103 @@
+//! Edge-visible rows: how origin's tables map onto the edge read model
+//! (`aethex_protocol::replica`). The outbox and snapshots both build rows here, so a row
+//! looks the same whichever way it reaches an edge.
+
+use aethex_protocol::replica::{self, Table};
+use aethex_protocol::teams::Tier;
+use serde_json::{json, Map, Value};
+
+use crate::config::SavesConfig;
+use crate::saves::store::SaveRow;
+
+pub fn table(name: &str) -> &'static Table {
+    replica::table(name).expect("table of the replica schema")
+}
+
+fn obj(v: Value) -> Map<String, Value> {
+    match v {
+        Value::Object(m) => m,
+        _ => Map::new(),
+    }
+}
+
+/// A save version's metadata (never its bytes).
+pub fn save(r: &SaveRow) -> Map<String, Value> {
+    obj(json!({
+        "save_id": r.id, "user_id": r.user_id, "game_id": r.game_id, "slot_name": r.slot_name,
+        "version": r.version, "created_at": r.created_at, "size_bytes": r.size_bytes,
+        "stored_bytes": r.stored_bytes, "checksum": r.checksum, "compressed": r.compressed as i64,
+        "content_type": r.content_type, "metadata": r.metadata,
+    }))
+}
+
+pub fn save_key(save_id: &str) -> Map<String, Value> {
+    obj(json!({ "save_id": save_id }))
+}
+
+pub fn slot_filter(user_id: &str, game_id: &str, slot: &str) -> Map<String, Value> {
+    obj(json!({ "user_id": user_id, "game_id": game_id, "slot_name": slot }))
+}
+
+pub fn quota_bytes(cfg: &SavesConfig, tier: Tier) -> i64 {
+    match tier {
+        Tier::Free => cfg.quota_free_bytes,
+        Tier::Pro => cfg.quota_pro_bytes,
+        Tier::Enterprise => cfg.quota_enterprise_bytes,
+    }
+}
+
+/// A game as edges need it: its tier and the save quota that tier gives.
+pub fn game(cfg: &SavesConfig, game_id: &str, tier: Tier) -> Map<String, Value> {
+    obj(json!({ "game_id": game_id, "tier": tier.as_str(), "quota_bytes": quota_bytes(cfg, tier) }))
+}
+
+/// A fingerprint of the quota settings the replicated `games` rows were made with.
+pub fn quota_signature(cfg: &SavesConfig) -> String {
+    format!("{}/{}/{}", cfg.quota_free_bytes, cfg.quota_pro_bytes, cfg.quota_enterprise_bytes)
+}
+
+pub fn leaderboard(game_id: &str, id: &str, name: &str, sort_order: &str, operator: &str) -> Map<String, Value> {
+    obj(json!({ "game_id": game_id, "leaderboard_id": id, "name": name, "sort_order": sort_order, "operator": operator }))
+}
+
+/// A leaderboard entry, in the column order of the replica table.
+#[derive(Debug, Clone)]
+pub struct EntryRow {
+    pub game_id: String,
+    pub leaderboard_id: String,
+    pub user_id: String,
+    pub username: String,
+    pub score: i64,
+    pub rank_score: i64,
+    pub metadata: Option<String>,
+    pub updated_at: String,
+}
+
+pub fn entry(e: &EntryRow) -> Map<String, Value> {
+    obj(json!({
+        "game_id": e.game_id, "leaderboard_id": e.leaderboard_id, "user_id": e.user_id, "username": e.username,
+        "score": e.score, "rank_score": e.rank_score, "metadata": e.metadata, "updated_at": e.updated_at,
+    }))
+}
+
+pub fn region(name: &str, url: &str, ping_url: &str, capacity: u32, load: u32, last_seen_ms: i64) -> Map<String, Value> {
+    obj(json!({ "name": name, "url": url, "ping_url": ping_url, "capacity": capacity, "load": load, "last_seen_ms": last_seen_ms }))
+}
+
+/// For each replicated table, the query that reads all of its rows from origin's own
+/// tables, with the columns in the replica's order (snapshots).
+pub fn snapshot_queries() -> Vec<(&'static str, &'static str)> {
+    vec![
+        (
+            "saves",
+            "SELECT id, user_id, game_id, slot_name, version, created_at, size_bytes, stored_bytes, checksum, compressed, content_type, metadata FROM cloud_saves",
+        ),
+        ("games", "SELECT id, tier FROM games"),
+        ("leaderboards", "SELECT game_id, leaderboard_id, name, sort_order, operator FROM leaderboards"),
+        (
+            "leaderboard_entries",
+            "SELECT game_id, leaderboard_id, user_id, username, score, rank_score, metadata, updated_at FROM leaderboard_entries",
+        ),
+        ("regions", "SELECT name, url, ping_url, capacity, load, last_seen_ms FROM regions"),
+    ]
+}

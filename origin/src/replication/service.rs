@@ -1,0 +1,253 @@
+//! Serving the outbox to edges: changes after a position (long-poll), consistent
+//! snapshots, pruning, and keeping replicated `games` rows in step with the quota settings.
+
+use std::time::Duration;
+
+use aethex_protocol::replica::{Change, ChangesResponse, Op, SnapshotHeader, SnapshotTrailer, SCHEMA_VERSION};
+use aethex_protocol::teams::Tier;
+use libsql::{params, Connection};
+use serde_json::{Map, Value};
+
+use super::rows;
+use crate::db::{DbError, DbResult};
+use crate::state::AppState;
+
+/// Most changes one pull returns.
+pub const MAX_BATCH: u32 = 1000;
+/// Longest a pull waits for new changes.
+pub const MAX_WAIT: Duration = Duration::from_secs(30);
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReplicationError {
+    /// The edge asked for changes the outbox no longer keeps (or a position this database
+    /// never had): it must bootstrap from a snapshot.
+    #[error("position {after} is not in the outbox (kept: after {pruned_upto}, up to {head}); bootstrap from a snapshot")]
+    Gone { after: i64, pruned_upto: i64, head: i64 },
+    #[error(transparent)]
+    Db(#[from] DbError),
+}
+
+impl From<libsql::Error> for ReplicationError {
+    fn from(e: libsql::Error) -> Self {
+        ReplicationError::Db(DbError::Sql(e))
+    }
+}
+
+async fn meta(conn: &Connection, key: &str) -> DbResult<Option<String>> {
+    let mut rows = conn.query("SELECT value FROM replication_meta WHERE key = ?1", params![key]).await?;
+    Ok(rows.next().await?.map(|r| r.get::<String>(0)).transpose()?)
+}
+
+async fn set_meta(conn: &Connection, key: &str, value: &str) -> DbResult<()> {
+    conn.execute("INSERT INTO replication_meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value", params![key, value])
+        .await?;
+    Ok(())
+}
+
+/// This database's epoch (made by the migration).
+pub async fn epoch(conn: &Connection) -> DbResult<String> {
+    meta(conn, "epoch").await?.ok_or_else(|| DbError::Corrupt("replication epoch missing".into()))
+}
+
+async fn pruned_upto(conn: &Connection) -> DbResult<i64> {
+    Ok(meta(conn, "pruned_upto").await?.and_then(|v| v.parse().ok()).unwrap_or(0))
+}
+
+/// Newest position in the database (also when the outbox has been pruned empty).
+async fn head(conn: &Connection) -> DbResult<i64> {
+    let mut rows = conn.query("SELECT MAX(position) FROM replication_outbox", ()).await?;
+    let max: Option<i64> = match rows.next().await? {
+        Some(r) => match r.get_value(0)? {
+            libsql::Value::Integer(v) => Some(v),
+            _ => None,
+        },
+        None => None,
+    };
+    drop(rows);
+    Ok(match max {
+        Some(m) => m,
+        None => pruned_upto(conn).await?,
+    })
+}
+
+fn parse_change(position: i64, table: String, op: &str, row: &str) -> DbResult<Change> {
+    let op = match op {
+        "upsert" => Op::Upsert,
+        "delete" => Op::Delete,
+        other => return Err(DbError::Corrupt(format!("outbox op {other}"))),
+    };
+    let row: Map<String, Value> = serde_json::from_str(row).map_err(|e| DbError::Corrupt(format!("outbox row {position}: {e}")))?;
+    Ok(Change { position, table, op, row })
+}
+
+async fn changes_after(conn: &Connection, after: i64, limit: u32) -> DbResult<Vec<Change>> {
+    let mut rows = conn
+        .query(
+            "SELECT position, tbl, op, row FROM replication_outbox WHERE position > ?1 ORDER BY position LIMIT ?2",
+            params![after, i64::from(limit)],
+        )
+        .await?;
+    let mut out = Vec::new();
+    while let Some(r) = rows.next().await? {
+        out.push(parse_change(r.get(0)?, r.get(1)?, &r.get::<String>(2)?, &r.get::<String>(3)?)?);
+    }
+    Ok(out)
+}
+
+/// Changes after `after`, waiting up to `wait` for some to be written.
+pub async fn changes(app: &AppState, after: i64, limit: u32, wait: Duration) -> Result<ChangesResponse, ReplicationError> {
+    let conn = app.db.reader();
+    let limit = limit.clamp(1, MAX_BATCH);
+    let deadline = tokio::time::Instant::now() + wait.min(MAX_WAIT);
+    let mut head_rx = app.db.head();
+    loop {
+        let pruned = pruned_upto(conn).await?;
+        let head_now = head(conn).await?;
+        if after < pruned || after > head_now {
+            return Err(ReplicationError::Gone { after, pruned_upto: pruned, head: head_now });
+        }
+        let changes = changes_after(conn, after, limit).await?;
+        if !changes.is_empty() || tokio::time::Instant::now() >= deadline {
+            let position = changes.last().map(|c| c.position).unwrap_or(after);
+            return Ok(ChangesResponse { epoch: app.replication_epoch.clone(), changes, position, head: head_now.max(position) });
+        }
+        // Woken by a local commit; the periodic re-check covers writers in other processes
+        // (several origins on one remote primary).
+        let _ = tokio::time::timeout_at(deadline.min(tokio::time::Instant::now() + Duration::from_secs(1)), head_rx.changed()).await;
+    }
+}
+
+fn value_json(v: libsql::Value) -> Value {
+    match v {
+        libsql::Value::Null => Value::Null,
+        libsql::Value::Integer(i) => Value::from(i),
+        libsql::Value::Real(f) => Value::from(f),
+        libsql::Value::Text(s) => Value::String(s),
+        libsql::Value::Blob(_) => Value::Null,
+    }
+}
+
+/// Streams a snapshot as NDJSON lines into `tx`: a [`SnapshotHeader`], one upsert
+/// [`Change`] per row, then a [`SnapshotTrailer`]. Everything is read in one read
+/// transaction, so the rows are exactly the state at the header's position.
+pub async fn snapshot(app: &AppState, tx: tokio::sync::mpsc::Sender<Result<Vec<u8>, std::io::Error>>) -> DbResult<()> {
+    let conn = app.db.dedicated_connection().await?;
+    conn.execute("BEGIN", ()).await?;
+    let result = snapshot_in(app, &conn, &tx).await;
+    let _ = conn.execute("COMMIT", ()).await;
+    if let Err(e) = &result {
+        let _ = tx.send(Err(std::io::Error::other(e.to_string()))).await;
+    }
+    result
+}
+
+async fn snapshot_in(app: &AppState, conn: &Connection, tx: &tokio::sync::mpsc::Sender<Result<Vec<u8>, std::io::Error>>) -> DbResult<()> {
+    // The position must be read inside the transaction, before any row.
+    let header = SnapshotHeader { epoch: epoch(conn).await?, position: head(conn).await?, schema_version: SCHEMA_VERSION };
+    if tx.send(Ok(line(&header))).await.is_err() {
+        return Ok(());
+    }
+    let mut count = 0u64;
+    for (name, sql) in rows::snapshot_queries() {
+        let table = rows::table(name);
+        let mut rs = conn.query(sql, ()).await?;
+        while let Some(r) = rs.next().await? {
+            let row = if name == "games" {
+                let tier: String = r.get(1)?;
+                let tier = Tier::parse(&tier).ok_or_else(|| DbError::Corrupt(format!("game tier {tier}")))?;
+                rows::game(&app.config.saves, &r.get::<String>(0)?, tier)
+            } else {
+                let mut m = Map::new();
+                for (i, col) in table.columns.iter().enumerate() {
+                    m.insert((*col).to_string(), value_json(r.get_value(i as i32)?));
+                }
+                m
+            };
+            count += 1;
+            if tx.send(Ok(line(&Change::upsert(table, row)))).await.is_err() {
+                return Ok(()); // the edge went away
+            }
+        }
+    }
+    let _ = tx.send(Ok(line(&SnapshotTrailer { end: true, rows: count }))).await;
+    Ok(())
+}
+
+/// One NDJSON line.
+fn line<T: serde::Serialize>(v: &T) -> Vec<u8> {
+    let mut b = serde_json::to_vec(v).unwrap_or_default();
+    b.push(b'\n');
+    b
+}
+
+/// Deletes outbox entries older than `retention` (always keeping the newest) and records
+/// how far it pruned; edges behind that bootstrap from a snapshot.
+pub async fn prune(app: &AppState, retention: Duration) -> DbResult<u64> {
+    let cutoff = crate::db::ts(chrono::Utc::now() - chrono::Duration::from_std(retention).unwrap_or(chrono::Duration::days(7)));
+    app.db
+        .write(move |c| async move {
+            let mut rows = c
+                .query(
+                    "SELECT MAX(position), COUNT(*) FROM replication_outbox
+                     WHERE created_at < ?1 AND position < (SELECT MAX(position) FROM replication_outbox)",
+                    params![cutoff],
+                )
+                .await?;
+            let row = rows.next().await?.ok_or_else(|| DbError::Corrupt("no row".into()))?;
+            let (upto, n): (Option<i64>, i64) = (
+                match row.get_value(0)? {
+                    libsql::Value::Integer(v) => Some(v),
+                    _ => None,
+                },
+                row.get(1)?,
+            );
+            drop(rows);
+            let Some(upto) = upto else { return Ok(0) };
+            c.execute("DELETE FROM replication_outbox WHERE position <= ?1", params![upto]).await?;
+            set_meta(&c, "pruned_upto", &upto.to_string()).await?;
+            Ok::<u64, DbError>(n as u64)
+        })
+        .await
+}
+
+/// Re-sends every game's row when the quota settings changed since they were sent (the
+/// quota a tier gives is part of the replicated row).
+pub async fn reconcile_games(app: &AppState) -> DbResult<()> {
+    let cfg = app.config.saves.clone();
+    app.db
+        .write_replicated(move |c, out| async move {
+            let sig = rows::quota_signature(&cfg);
+            if meta(&c, "games_quota").await?.as_deref() == Some(sig.as_str()) {
+                return Ok(());
+            }
+            let mut rs = c.query("SELECT id, tier FROM games", ()).await?;
+            let mut games = Vec::new();
+            while let Some(r) = rs.next().await? {
+                games.push((r.get::<String>(0)?, r.get::<String>(1)?));
+            }
+            drop(rs);
+            for (id, tier) in games {
+                let tier = Tier::parse(&tier).ok_or_else(|| DbError::Corrupt(format!("game tier {tier}")))?;
+                out.upsert(&c, rows::table("games"), rows::game(&cfg, &id, tier)).await?;
+            }
+            set_meta(&c, "games_quota", &sig).await?;
+            Ok::<(), DbError>(())
+        })
+        .await
+}
+
+/// Prunes the outbox every ten minutes while the app lives.
+pub fn spawn_pruner(app: std::sync::Weak<crate::state::App>, retention: Duration) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(600));
+        loop {
+            tick.tick().await;
+            let Some(app) = app.upgrade().map(AppState) else { return };
+            match prune(&app, retention).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(entries = n, "pruned the replication outbox"),
+                Err(e) => tracing::warn!(error = %e, "pruning the replication outbox failed"),
+            }
+        }
+    });
+}
