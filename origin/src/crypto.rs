@@ -12,7 +12,7 @@ use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
-use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use jsonwebtoken::DecodingKey;
 use rand::rngs::OsRng;
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
@@ -129,18 +129,7 @@ pub(crate) fn write_private(path: &Path, body: &[u8]) -> std::io::Result<()> {
     f.sync_all()
 }
 
-/// Why a token was refused. The text is safe to show to the client.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-pub enum TokenError {
-    #[error("token expired")]
-    Expired,
-    #[error("token signature or format is invalid")]
-    Invalid,
-    #[error("token signed by an unknown key")]
-    UnknownKey,
-    #[error("token algorithm not accepted (EdDSA only)")]
-    WrongAlgorithm,
-}
+pub use aethex_edge::auth::TokenError;
 
 /// Signs and verifies access tokens.
 ///
@@ -152,18 +141,18 @@ pub struct TokenKeys {
     signing: ed25519_dalek::SigningKey,
     /// base64url of the active key's JOSE header.
     header_b64: String,
-    verifying: Vec<(String, DecodingKey)>,
+    verifying: aethex_edge::auth::KeyRing,
     jwks: JwkSet,
     issuer: String,
     ttl_secs: u64,
 }
 
-pub const AUDIENCE: &str = "aethex";
+pub use aethex_edge::auth::AUDIENCE;
 
 impl TokenKeys {
     pub fn load(path: &Path, issuer: &str, ttl_secs: u64) -> Result<Self, KeyError> {
         let keys = read_or_create_keys(path)?;
-        let mut verifying = Vec::new();
+        let mut verifying = aethex_edge::auth::KeyRing::default();
         let mut jwks = Vec::new();
         let mut signing = None;
         for (kid, seed) in &keys {
@@ -171,10 +160,10 @@ impl TokenKeys {
             let public = sk.verifying_key().to_bytes();
             let x = URL_SAFE_NO_PAD.encode(public);
             signing = Some((kid.clone(), sk));
-            verifying.push((
+            verifying.push(
                 kid.clone(),
                 DecodingKey::from_ed_components(&x).map_err(|e| KeyError::Invalid { path: path.to_path_buf(), reason: e.to_string() })?,
-            ));
+            );
             jwks.push(Jwk { kty: "OKP".into(), crv: "Ed25519".into(), x, kid: kid.clone(), alg: "EdDSA".into(), use_: "sig".into() });
         }
         let (active_kid, signing) = signing.expect("at least one key");
@@ -222,25 +211,8 @@ impl TokenKeys {
 
     /// Verifies signature (EdDSA only, key by `kid`), expiry, issuer and audience.
     pub fn verify(&self, token: &str) -> Result<AccessClaims, TokenError> {
-        let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Invalid)?;
-        if header.alg != Algorithm::EdDSA {
-            return Err(TokenError::WrongAlgorithm);
-        }
-        let kid = header.kid.ok_or(TokenError::UnknownKey)?;
-        let key = self.verifying.iter().find(|(k, _)| *k == kid).map(|(_, key)| key).ok_or(TokenError::UnknownKey)?;
-        let mut validation = Validation::new(Algorithm::EdDSA);
-        validation.set_issuer(&[&self.issuer]);
-        validation.set_audience(&[AUDIENCE]);
-        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
-        validation.leeway = 5;
-        match jsonwebtoken::decode::<AccessClaims>(token, key, &validation) {
-            Ok(data) => Ok(data.claims),
-            Err(e) => match e.kind() {
-                jsonwebtoken::errors::ErrorKind::ExpiredSignature => Err(TokenError::Expired),
-                jsonwebtoken::errors::ErrorKind::InvalidAlgorithm => Err(TokenError::WrongAlgorithm),
-                _ => Err(TokenError::Invalid),
-            },
-        }
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+        self.verifying.verify(token, &self.issuer, now)
     }
 }
 
@@ -387,7 +359,7 @@ impl SaveCipher {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use jsonwebtoken::{EncodingKey, Header};
+    use jsonwebtoken::{Algorithm, EncodingKey, Header, Validation};
 
     #[test]
     fn tokens_round_trip_and_refuse_forgeries() {

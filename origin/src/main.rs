@@ -61,11 +61,30 @@ async fn main() -> anyhow::Result<()> {
                 config.storage.data_dir = d;
             }
             let data_dir = config.storage.data_dir.clone();
+            let edge_settings = config.edge.clone();
             let app = Application::build(config).await?;
             let url = app.url();
             println!("AeThex Cloud origin listening on {url} (data in {})", data_dir.display());
             tracing::info!(%url, "listening");
-            app.run_until(shutdown_signal()).await?;
+            let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+            tokio::spawn(async move {
+                shutdown_signal().await;
+                let _ = stop_tx.send(true);
+            });
+            let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+                let _ = rx.wait_for(|s| *s).await;
+            };
+            let edge = if edge_settings.embedded {
+                let node = embedded_edge(&app, &edge_settings, &data_dir).await?;
+                println!("AeThex Cloud edge listening on {} (replica in {})", node.url(), data_dir.join("edge").display());
+                Some(tokio::spawn(node.run_until(stopped(stop_rx.clone()))))
+            } else {
+                None
+            };
+            app.run_until(stopped(stop_rx)).await?;
+            if let Some(e) = edge {
+                e.await??;
+            }
             tracing::info!("stopped");
         }
         Command::Migrate => {
@@ -83,6 +102,30 @@ async fn main() -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// The native edge that `aethex serve` runs beside origin: it pulls from this origin over
+/// loopback with the first edge key, exactly as a separate edge would.
+async fn embedded_edge(
+    app: &Application,
+    settings: &aethex_origin::config::EdgeConfig,
+    data_dir: &std::path::Path,
+) -> anyhow::Result<aethex_edge_native::EdgeNode> {
+    let state = app.state();
+    let mut origin = app.local_addr();
+    if origin.ip().is_unspecified() {
+        origin.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+    }
+    let mut cfg = aethex_edge_native::NodeConfig::default();
+    cfg.edge.listen = settings.listen;
+    cfg.edge.origin_url = format!("http://{origin}");
+    cfg.edge.edge_key = state.edge_keys.first().cloned().unwrap_or_default();
+    cfg.edge.name = "embedded".into();
+    cfg.edge.data_dir = data_dir.join("edge");
+    cfg.edge.issuer = state.config.auth.issuer.clone();
+    cfg.edge.leaderboard_ttl_secs = settings.leaderboard_ttl_secs;
+    cfg.edge.region_ttl_secs = settings.region_ttl_secs;
+    Ok(aethex_edge_native::EdgeNode::build(&cfg).await.context("starting the embedded edge")?)
 }
 
 async fn shutdown_signal() {

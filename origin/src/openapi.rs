@@ -5,7 +5,7 @@ use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::{auth, saves, teams};
+use crate::{auth, leaderboards, regions, saves, teams};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -29,12 +29,17 @@ use crate::{auth, saves, teams};
         teams::routes::revoke_server_key,
         saves::routes::list_saves, saves::routes::save_game, saves::routes::save_history, saves::routes::load_save,
         saves::routes::delete_save, saves::routes::restore_save,
+        leaderboards::routes::create_leaderboard, leaderboards::routes::list_leaderboards,
+        leaderboards::routes::get_leaderboard, leaderboards::routes::get_around_me, leaderboards::routes::submit_score,
+        regions::routes::list_regions, regions::routes::register_region,
     ),
     modifiers(&BearerAuth),
     tags(
         (name = "auth", description = "Accounts and sessions"),
         (name = "teams", description = "Organizations, members, games and keys"),
         (name = "saves", description = "Cloud saves per player, game and slot"),
+        (name = "leaderboards", description = "Leaderboards per game"),
+        (name = "regions", description = "Relay regions"),
     )
 )]
 pub struct ApiDoc;

@@ -12,6 +12,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
+use aethex_protocol::leaderboards::parse_limit;
 use aethex_protocol::rpc::{ErrorCode, ErrorEnvelope, RpcResponse, JSONRPC_VERSION};
 use aethex_protocol::saves::{DeleteParams, HistoryParams, ListParams, LoadParams, RestoreParams, SaveRequest};
 
@@ -48,6 +49,10 @@ pub const METHODS: &[&str] = &[
     "saves.delete",
     "saves.history",
     "saves.restore",
+    "leaderboards.submit_score",
+    "leaderboards.get",
+    "leaderboards.around_me",
+    "regions.list",
 ];
 
 pub async fn rpc_endpoint(State(app): State<AppState>, client: ClientInfo, headers: HeaderMap, body: Bytes) -> Response {
@@ -244,9 +249,53 @@ async fn dispatch(app: &AppState, headers: &HeaderMap, client: &ClientInfo, meth
             let actor = saves::actor_for(app, &caller, req.user_id.as_deref()).await?;
             ok(saves::restore(app, &actor, &req.slot_name, req.version).await?)
         }
+        "leaderboards.submit_score" => {
+            let player = authenticate_player(app, headers).await?;
+            let board = take_string(&mut p, "leaderboard_id")?;
+            ok(crate::leaderboards::service::submit(app, &player, &board, params(p)?).await?)
+        }
+        "leaderboards.get" => {
+            let player = authenticate_player(app, headers).await?;
+            let q: LeaderboardParams = params(p)?;
+            let limit = parse_limit(q.limit.map(|l| l.to_string()).as_deref())?;
+            ok(crate::leaderboards::service::top(app, &player, &q.leaderboard_id, limit, q.cursor.as_deref()).await?)
+        }
+        "leaderboards.around_me" => {
+            let player = authenticate_player(app, headers).await?;
+            let q: LeaderboardParams = params(p)?;
+            if q.cursor.is_some() {
+                return Err(ApiError::invalid_params("cursor", "around_me takes no cursor"));
+            }
+            let limit = parse_limit(q.limit.map(|l| l.to_string()).as_deref())?;
+            ok(crate::leaderboards::service::around_me(app, &player, &q.leaderboard_id, limit).await?)
+        }
+        "regions.list" => {
+            no_params(p)?;
+            ok(crate::regions::service::list(app).await?)
+        }
         other => Err(ApiError::new(ErrorCode::METHOD_NOT_FOUND, "Method not found")
             .field("method", format!("unknown method {other:?}"))
             .status(StatusCode::NOT_FOUND)),
+    }
+}
+
+/// `leaderboards.get` / `leaderboards.around_me` params.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LeaderboardParams {
+    leaderboard_id: String,
+    #[serde(default)]
+    limit: Option<u32>,
+    #[serde(default)]
+    cursor: Option<String>,
+}
+
+/// Removes a required string field from the params.
+fn take_string(p: &mut Map<String, Value>, field: &str) -> Result<String, ApiError> {
+    match p.remove(field) {
+        Some(Value::String(s)) => Ok(s),
+        Some(_) => Err(ApiError::invalid_params(field, format!("{field} must be a string"))),
+        None => Err(ApiError::invalid_params(field, format!("{field} is required"))),
     }
 }
 

@@ -51,6 +51,8 @@ impl Application {
         let tokens = TokenKeys::load(&keys_dir.join("jwt-signing.json"), &config.auth.issuer, config.auth.access_token_ttl_secs)?;
         tracing::info!(kid = tokens.active_kid(), keys = tokens.jwks().keys.len(), "access tokens signed with Ed25519");
         let save_cipher = SaveCipher::load(&keys_dir.join("save-encryption.json"))?;
+        let edge_keys = crate::replication::load_edge_keys(&config.edge.keys, &keys_dir).context("loading edge keys")?;
+        let replication_epoch = crate::replication::service::epoch(db.reader()).await.context("reading the replication epoch")?;
         let a = &config.auth;
         let passwords =
             Passwords::new(a.argon2_memory_kib, a.argon2_iterations, a.argon2_parallelism).map_err(|e| anyhow::anyhow!("argon2 parameters: {e}"))?;
@@ -76,10 +78,17 @@ impl Application {
             http,
             metrics: metrics_handle(),
             game_keys: Default::default(),
+            edge_keys,
+            replication_epoch,
             config,
         };
         let state = AppState(Arc::new(app));
         crate::auth::ratelimit::spawn_sweeper(Arc::downgrade(&state.0));
+        crate::replication::service::reconcile_games(&state).await.context("replicating game quotas")?;
+        crate::replication::service::spawn_pruner(
+            Arc::downgrade(&state.0),
+            std::time::Duration::from_secs(state.config.edge.outbox_retention_secs.max(60)),
+        );
         let router = build_router(state.clone());
         Ok(Self { listener, router, state })
     }
@@ -110,6 +119,9 @@ pub fn build_router(state: AppState) -> Router {
         .merge(crate::auth::routes::router())
         .merge(crate::teams::routes::router())
         .merge(crate::saves::routes::router(max_save))
+        .merge(crate::replication::routes::router())
+        .merge(crate::leaderboards::routes::router())
+        .merge(crate::regions::routes::router())
         .route("/api/v1/rpc", post(crate::rpc::rpc_endpoint).layer(DefaultBodyLimit::max(save_body_limit(max_save))))
         .route("/api/v1/openapi.json", get(crate::openapi::openapi_json))
         .route("/healthz", get(ops::healthz))
@@ -133,6 +145,11 @@ fn cors_layer(origins: &[String]) -> CorsLayer {
             header::CONTENT_TYPE,
             HeaderName::from_static(aethex_protocol::headers::CLIENT_KEY),
             HeaderName::from_static(aethex_protocol::headers::REQUEST_ID),
+            HeaderName::from_static(aethex_protocol::headers::POSITION),
         ])
-        .expose_headers([HeaderName::from_static(aethex_protocol::headers::REQUEST_ID), header::RETRY_AFTER])
+        .expose_headers([
+            HeaderName::from_static(aethex_protocol::headers::REQUEST_ID),
+            HeaderName::from_static(aethex_protocol::headers::POSITION),
+            header::RETRY_AFTER,
+        ])
 }

@@ -23,6 +23,10 @@ pub struct App {
     pub public_url: String,
     pub metrics: metrics_exporter_prometheus::PrometheusHandle,
     pub game_keys: crate::teams::keycache::GameKeyCache,
+    /// Keys edges authenticate with.
+    pub edge_keys: Vec<String>,
+    /// This database's replication epoch.
+    pub replication_epoch: String,
 }
 
 #[derive(Clone)]

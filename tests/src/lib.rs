@@ -15,6 +15,10 @@ use aethex_sdk::AeThexCloud;
 
 pub use aethex_sdk;
 
+pub mod edge_suite;
+pub mod edges;
+pub mod tokens;
+
 /// Path of the `aethex` binary under test.
 pub fn aethex_bin() -> PathBuf {
     if let Ok(p) = std::env::var("AETHEX_BIN") {
@@ -31,6 +35,8 @@ pub fn aethex_bin() -> PathBuf {
 /// A running origin process. Killed on drop.
 pub struct Origin {
     pub url: String,
+    /// The embedded edge's URL, when started with one ([`Origin::start_with_edge`]).
+    pub edge_url: Option<String>,
     pub data_dir: PathBuf,
     child: Option<Child>,
     _tmp: Option<tempfile::TempDir>,
@@ -47,6 +53,18 @@ impl Origin {
         o
     }
 
+    /// Starts with the embedded native edge (on a free port) beside origin.
+    pub fn start_with_edge(env: &[(&str, &str)]) -> Self {
+        let mut all = env.to_vec();
+        all.push(("AETHEX_EDGE__EMBEDDED", "true"));
+        Self::start(&all)
+    }
+
+    /// The edge key origin made for its embedded edge (`<data>/keys/edge-key`).
+    pub fn edge_key(&self) -> String {
+        std::fs::read_to_string(self.data_dir.join("keys/edge-key")).expect("edge key file").trim().to_string()
+    }
+
     /// Starts on an existing data folder (restarts after a crash).
     pub fn start_in(data_dir: &Path, env: &[(&str, &str)]) -> Self {
         let env: Vec<(String, String)> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
@@ -56,6 +74,8 @@ impl Origin {
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .env("AETHEX_SERVER__LISTEN", "127.0.0.1:0")
             .env("AETHEX_STORAGE__DATA_DIR", data_dir)
+            .env("AETHEX_EDGE__EMBEDDED", "false")
+            .env("AETHEX_EDGE__LISTEN", "127.0.0.1:0")
             .env("AETHEX_LOG__LEVEL", if std::env::var("TEST_LOG").is_ok() { "debug" } else { "warn" })
             .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdout(Stdio::piped())
@@ -68,12 +88,14 @@ impl Origin {
             while let Some(Ok(line)) = lines.next() {
                 if let Some(rest) = line.split("listening on ").nth(1) {
                     let url = rest.split_whitespace().next().unwrap_or_default().to_string();
-                    let _ = tx.send(url);
+                    let _ = tx.send((line.contains(" edge "), url));
                 }
             }
         });
-        let url = rx.recv_timeout(Duration::from_secs(30)).expect("aethex did not print its URL within 30 s");
-        Self { url, data_dir: data_dir.to_path_buf(), child: Some(child), _tmp: None, env }
+        let (_, url) = rx.recv_timeout(Duration::from_secs(30)).expect("aethex did not print its URL within 30 s");
+        let embedded = env.iter().any(|(k, v)| k == "AETHEX_EDGE__EMBEDDED" && v == "true");
+        let edge_url = embedded.then(|| rx.recv_timeout(Duration::from_secs(30)).expect("aethex did not print its edge URL within 30 s").1);
+        Self { url, edge_url, data_dir: data_dir.to_path_buf(), child: Some(child), _tmp: None, env }
     }
 
     pub fn pid(&self) -> u32 {

@@ -143,8 +143,11 @@ fn decode_segment(s: &str) -> String {
 }
 
 impl<P: Platform> Edge<P> {
+    /// A new edge. A preloaded key set (`jwks_json`) that does not parse is ignored: the
+    /// keys are then fetched from origin.
     pub fn new(platform: P, config: EdgeConfig) -> Self {
-        Self { platform, config, stats: Stats::default(), jwks: Jwks::default(), seq: AtomicU64::new(0) }
+        let jwks = if config.jwks_json.is_empty() { Jwks::default() } else { Jwks::preloaded(&config.jwks_json).unwrap_or_default() };
+        Self { platform, config, stats: Stats::default(), jwks, seq: AtomicU64::new(0) }
     }
 
     /// Answers a request, reading the replica over Hrana at `config.replica_url` (the

@@ -4,8 +4,8 @@
 //! client sends can change the replica. Streams are not kept: every pipeline runs on its
 //! own and answers `baton: null`.
 
-use aethex_edge::hrana::{HranaError, HranaStmt, PipelineRequest, PipelineResponse, StmtResult, StreamRequest, StreamResponse, StreamResult};
 use aethex_edge::hrana::{Col, HranaValue};
+use aethex_edge::hrana::{HranaError, HranaStmt, PipelineRequest, PipelineResponse, StmtResult, StreamRequest, StreamResponse, StreamResult};
 use aethex_edge::{Stmt, Value};
 use libsql::Connection;
 

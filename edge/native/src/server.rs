@@ -91,7 +91,8 @@ impl EdgeNode {
     /// Serves (and replicates) until `shutdown` resolves.
     pub async fn run_until(self, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
         let pull = tokio::spawn(self.replicator.run());
-        let served = axum::serve(self.listener, self.router.into_make_service_with_connect_info::<SocketAddr>()).with_graceful_shutdown(shutdown).await;
+        let served =
+            axum::serve(self.listener, self.router.into_make_service_with_connect_info::<SocketAddr>()).with_graceful_shutdown(shutdown).await;
         pull.abort();
         served
     }
@@ -145,7 +146,12 @@ async fn metrics(State(st): State<Arc<NodeState>>) -> Response {
     line("aethex_edge_served_total", "counter", "Requests answered from the replica.", e.served.load(Ordering::Relaxed) as f64);
     line("aethex_edge_forwarded_total", "counter", "Requests forwarded to origin.", e.forwarded.load(Ordering::Relaxed) as f64);
     line("aethex_edge_cache_hits_total", "counter", "Answers served from the edge cache.", e.cache_hits.load(Ordering::Relaxed) as f64);
-    line("aethex_edge_behind_total", "counter", "Reads forwarded because the replica was behind the client's position.", e.behind.load(Ordering::Relaxed) as f64);
+    line(
+        "aethex_edge_behind_total",
+        "counter",
+        "Reads forwarded because the replica was behind the client's position.",
+        e.behind.load(Ordering::Relaxed) as f64,
+    );
     line("aethex_edge_rejected_tokens_total", "counter", "Requests refused for a bad token.", e.rejected_tokens.load(Ordering::Relaxed) as f64);
     line("aethex_edge_replica_errors_total", "counter", "Replica reads that failed.", e.replica_errors.load(Ordering::Relaxed) as f64);
     ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response()

@@ -183,7 +183,8 @@ mod tests {
     use serde_json::json;
 
     fn game(pos: i64, id: &str, quota: i64) -> Change {
-        let mut c = Change::upsert(table("games").unwrap(), json!({"game_id": id, "tier": "free", "quota_bytes": quota}).as_object().unwrap().clone());
+        let mut c =
+            Change::upsert(table("games").unwrap(), json!({"game_id": id, "tier": "free", "quota_bytes": quota}).as_object().unwrap().clone());
         c.position = pos;
         c
     }

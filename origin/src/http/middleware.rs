@@ -34,7 +34,13 @@ pub async fn request_context(mut req: Request, next: Next) -> Response {
     let method = req.method().clone();
     let span = tracing::info_span!("request", request_id = %id, %method, route = %route);
     let started = Instant::now();
-    let mut resp = REQUEST_ID.scope(id.clone(), normalise(next.run(req)).instrument(span.clone())).await;
+    let (mut resp, position) =
+        REQUEST_ID.scope(id.clone(), crate::replication::track_position(normalise(next.run(req)).instrument(span.clone()))).await;
+    // The replication position a write produced: sent back on reads, it lets an edge
+    // answer from its replica only once the replica has this write (read-your-writes).
+    if position > 0 {
+        resp.headers_mut().insert(aethex_protocol::headers::POSITION, HeaderValue::from(position));
+    }
     let status = resp.status().as_u16();
     let elapsed = started.elapsed();
     span.in_scope(|| tracing::info!(status, latency_ms = elapsed.as_secs_f64() * 1000.0, "handled"));

@@ -39,8 +39,11 @@ async fn meta(conn: &Connection, key: &str) -> DbResult<Option<String>> {
 }
 
 async fn set_meta(conn: &Connection, key: &str, value: &str) -> DbResult<()> {
-    conn.execute("INSERT INTO replication_meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value", params![key, value])
-        .await?;
+    conn.execute(
+        "INSERT INTO replication_meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        params![key, value],
+    )
+    .await?;
     Ok(())
 }
 

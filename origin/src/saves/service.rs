@@ -17,8 +17,8 @@ use super::merge::merge3;
 use super::store::{self, SaveRow};
 use super::SaveError;
 use crate::db;
-use crate::replication;
 use crate::http::extract::Caller;
+use crate::replication;
 use crate::state::AppState;
 
 pub type SaveResult<T> = Result<T, SaveError>;

@@ -190,10 +190,7 @@ pub async fn insert(conn: &Connection, r: &SaveRow) -> DbResult<()> {
 /// Save ids of the versions at or below `upto` (the ones the next prune removes).
 pub async fn ids_upto(conn: &Connection, user: &str, game: &str, slot: &str, upto: i64) -> DbResult<Vec<String>> {
     let mut rows = conn
-        .query(
-            "SELECT id FROM cloud_saves WHERE user_id = ?1 AND game_id = ?2 AND slot_name = ?3 AND version <= ?4",
-            params![user, game, slot, upto],
-        )
+        .query("SELECT id FROM cloud_saves WHERE user_id = ?1 AND game_id = ?2 AND slot_name = ?3 AND version <= ?4", params![user, game, slot, upto])
         .await?;
     let mut out = Vec::new();
     while let Some(r) = rows.next().await? {

@@ -9,9 +9,9 @@ use aethex_protocol::validate::{DisplayName, Email, GameSlug, Invalid};
 use super::store::{self, GameRow};
 use super::TeamError;
 use crate::crypto::{hash_secret, random_hex, random_token, secrets_equal};
-use crate::replication::rows;
 use crate::db::{self, is_unique_violation};
 use crate::http::extract::{Player, ServerCaller};
+use crate::replication::rows;
 use crate::state::AppState;
 
 pub type TeamResult<T> = Result<T, TeamError>;
@@ -26,7 +26,7 @@ async fn require_org_role(app: &AppState, player: &Player, org_id: &str, needed:
 }
 
 /// The game and the caller's role in its organization.
-async fn require_game_role(app: &AppState, player: &Player, game_id: &str, needed: Role) -> TeamResult<GameRow> {
+pub(crate) async fn require_game_role(app: &AppState, player: &Player, game_id: &str, needed: Role) -> TeamResult<GameRow> {
     let game = store::game_by_id(app.db.reader(), game_id).await?.ok_or(TeamError::NotFound("game"))?;
     let role = store::role_in_org(app.db.reader(), &game.org_id, &player.user_id).await?.ok_or(TeamError::NotFound("game"))?;
     if !role.allows(needed) {

@@ -19,6 +19,7 @@
 //! so a save never silently overwrites a newer one from another device.
 
 pub mod auth;
+pub mod leaderboards;
 pub mod saves;
 
 use std::collections::HashMap;
@@ -35,6 +36,7 @@ use aethex_protocol::rpc::{ErrorCode, RpcError, RpcRequest, RpcResponse};
 
 pub use aethex_protocol as protocol;
 pub use auth::Auth;
+pub use leaderboards::Leaderboards;
 pub use saves::Saves;
 
 #[derive(Debug, thiserror::Error)]
@@ -87,6 +89,9 @@ struct State {
     session: Option<Session>,
     /// Last version seen per slot, sent as `base_version`.
     slot_versions: HashMap<String, i64>,
+    /// Newest replication position of this client's writes, sent with every request so
+    /// an edge answers from its replica only once the replica has those writes.
+    position: i64,
 }
 
 /// The client. Cheap to clone; clones share the session.
@@ -124,6 +129,29 @@ impl AeThexCloud {
 
     pub fn saves(&self) -> Saves<'_> {
         Saves { cloud: self }
+    }
+
+    pub fn leaderboards(&self) -> Leaderboards<'_> {
+        Leaderboards { cloud: self }
+    }
+
+    /// Newest replication position seen in an answer (0 before any write).
+    pub fn position(&self) -> i64 {
+        self.lock().position
+    }
+
+    fn note_position(&self, headers: &reqwest::header::HeaderMap) {
+        if let Some(p) = headers.get(aethex_protocol::headers::POSITION).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<i64>().ok()) {
+            let mut st = self.lock();
+            st.position = st.position.max(p);
+        }
+    }
+
+    fn with_position(&self, req: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        match self.position() {
+            0 => req,
+            p => req.header(aethex_protocol::headers::POSITION, p.to_string()),
+        }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
@@ -217,7 +245,8 @@ impl AeThexCloud {
         if let Some(b) = body {
             req = req.json(b);
         }
-        let resp = req.send().await?;
+        let resp = self.with_position(req).send().await?;
+        self.note_position(resp.headers());
         decode(resp).await
     }
 
@@ -231,7 +260,8 @@ impl AeThexCloud {
         if self.lock().session.is_some() {
             req = req.bearer_auth(self.bearer().await?);
         }
-        let resp = req.send().await?;
+        let resp = self.with_position(req).send().await?;
+        self.note_position(resp.headers());
         let status = resp.status().as_u16();
         let text = resp.text().await?;
         let envelope: RpcResponse<T> = serde_json::from_str(&text).map_err(|e| SdkError::Decode(format!("{e}: {}", truncate(&text))))?;

@@ -3,6 +3,7 @@
 
 mod auth;
 mod durability;
+mod edge;
 mod oauth;
 mod ops;
 mod rpc;

@@ -1,0 +1,58 @@
+//! Leaderboards per game: definitions (developers), score submission (players), and
+//! reads (top N with a cursor, around the player). Reads run the edge read model's
+//! queries (`aethex_edge::readmodel`) on origin's own tables, so origin and edges give
+//! the same answers; writes append to the replication outbox.
+
+pub mod routes;
+pub mod service;
+pub mod store;
+
+use aethex_protocol::rpc::ErrorCode;
+use aethex_protocol::validate::Invalid;
+
+use crate::db::DbError;
+use crate::error::ApiError;
+use crate::teams::TeamError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum LeaderboardError {
+    #[error("{0}")]
+    Invalid(#[from] Invalid),
+    #[error("no leaderboard {0:?} in this game")]
+    NotFound(String),
+    #[error("leaderboard {0:?} already exists")]
+    Exists(String),
+    #[error("the access token is not for a game")]
+    NoGame,
+    #[error(transparent)]
+    Team(#[from] TeamError),
+    #[error("replica read: {0}")]
+    Read(#[from] aethex_edge::ReplicaError),
+    #[error(transparent)]
+    Db(#[from] DbError),
+}
+
+impl From<libsql::Error> for LeaderboardError {
+    fn from(e: libsql::Error) -> Self {
+        LeaderboardError::Db(DbError::Sql(e))
+    }
+}
+
+impl From<LeaderboardError> for ApiError {
+    fn from(e: LeaderboardError) -> Self {
+        match e {
+            LeaderboardError::Invalid(i) => i.into(),
+            LeaderboardError::NotFound(id) => ApiError::not_found("leaderboard_id", format!("no leaderboard {id:?} in this game")),
+            LeaderboardError::Exists(id) => {
+                ApiError::new(ErrorCode::CONFLICT, "Conflict").field("leaderboard_id", format!("leaderboard {id:?} already exists"))
+            }
+            LeaderboardError::NoGame => ApiError::invalid_params(
+                aethex_protocol::headers::CLIENT_KEY,
+                "the access token is not for a game; log in with the game's client key",
+            ),
+            LeaderboardError::Team(t) => t.into(),
+            LeaderboardError::Read(e) => ApiError::internal(e),
+            LeaderboardError::Db(e) => ApiError::internal(e),
+        }
+    }
+}

@@ -1,0 +1,5 @@
+//! Relay regions: relays register and send heartbeats (edge/cluster key); players list
+//! the live ones. The list is part of the edge read model.
+
+pub mod routes;
+pub mod service;

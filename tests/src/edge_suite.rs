@@ -1,0 +1,211 @@
+//! The end-to-end suite every edge target passes (native, Cloudflare under workerd,
+//! Fastly under Viceroy, Spin under a wasi-http host): login at origin, save through the
+//! edge, save metadata served from the replica, read-your-writes, leaderboards, regions,
+//! forged tokens refused at the edge, writes forwarded.
+
+use std::time::Duration;
+
+use reqwest::Method;
+use serde_json::{json, Value};
+
+use crate::edges::wait_for_position;
+use crate::{assert_error_shape, Origin};
+
+/// An answer with the headers the suite checks.
+pub struct Answer {
+    pub status: u16,
+    pub body: Value,
+    pub served_by: Option<String>,
+    pub position: Option<i64>,
+    pub cache: Option<String>,
+}
+
+/// Sends a request with an optional token, JSON body and `x-aethex-position`.
+pub async fn call(method: Method, url: &str, token: Option<&str>, body: Option<&Value>, position: Option<i64>) -> Answer {
+    let mut req = reqwest::Client::new().request(method, url);
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    if let Some(b) = body {
+        req = req.json(b);
+    }
+    if let Some(p) = position {
+        req = req.header("x-aethex-position", p.to_string());
+    }
+    let resp = req.send().await.unwrap_or_else(|e| panic!("{url}: {e}"));
+    let h = |n: &str| resp.headers().get(n).and_then(|v| v.to_str().ok()).map(str::to_string);
+    let (served_by, position, cache) = (h("x-aethex-served-by"), h("x-aethex-position").and_then(|p| p.parse().ok()), h("x-aethex-cache"));
+    let status = resp.status().as_u16();
+    let text = resp.text().await.unwrap_or_default();
+    Answer { status, body: serde_json::from_str(&text).unwrap_or(Value::String(text)), served_by, position, cache }
+}
+
+async fn device_login(origin: &Origin, client_key: &str, device: &str) -> (String, String) {
+    let v: Value = reqwest::Client::new()
+        .post(format!("{}/api/v1/auth/device", origin.url))
+        .header("x-aethex-client-key", client_key)
+        .json(&json!({"device_id": device}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    (v["token"].as_str().expect("token").to_string(), v["user_id"].as_str().expect("user_id").to_string())
+}
+
+/// Runs the suite against the edge at `edge_url`, in front of `origin`. `label` names the
+/// target (it becomes part of the game id, so several runs can share an origin).
+pub async fn run(origin: &Origin, edge_url: &str, label: &str) {
+    let edge_key = origin.edge_key();
+    let game = origin.game(&format!("suite-{label}")).await;
+    let dev = game.developer.token().unwrap();
+    let board = call(
+        Method::POST,
+        &format!("{}/api/v1/games/{}/leaderboards", origin.url, game.game_id),
+        Some(&dev),
+        Some(&json!({"leaderboard_id": "high_scores", "name": "High scores"})),
+        None,
+    )
+    .await;
+    assert_eq!(board.status, 201, "{label}: create leaderboard: {}", board.body);
+
+    // Login at origin; the token works at the edge.
+    let (token, uid) = device_login(origin, &game.client_key, &format!("{label}-device-0000001")).await;
+    let t = Some(token.as_str());
+
+    // A write through the edge is forwarded and reports its replication position.
+    let save = call(
+        Method::POST,
+        &format!("{edge_url}/api/v1/saves/me"),
+        t,
+        Some(&json!({"slot_name": "slot1", "data": {"level": 5, "inventory": ["sword", "shield"]}})),
+        None,
+    )
+    .await;
+    assert_eq!(save.status, 200, "{label}: save through the edge: {}", save.body);
+    assert_eq!(save.served_by.as_deref(), Some("origin"), "{label}: writes go to origin");
+    let p1 = save.position.unwrap_or_else(|| panic!("{label}: a write answers x-aethex-position"));
+
+    // Read-your-writes: right after the write, with its position, the slot is there
+    // (from the replica if it caught up, else from origin).
+    let list = call(Method::GET, &format!("{edge_url}/api/v1/saves/me"), t, None, Some(p1)).await;
+    assert_eq!(list.status, 200, "{label}: {}", list.body);
+    assert_eq!(list.body["saves"][0]["name"], "slot1", "{label}: read-your-writes: {}", list.body);
+    // A position the replica cannot have reached yet: origin answers.
+    let ahead = call(Method::GET, &format!("{edge_url}/api/v1/saves/me"), t, None, Some(p1 + 1_000_000)).await;
+    assert_eq!(ahead.status, 200, "{label}: {}", ahead.body);
+    assert_eq!(ahead.served_by.as_deref(), Some("origin"), "{label}: a replica behind the client's position must not answer");
+    assert_eq!(ahead.body["saves"][0]["name"], "slot1");
+
+    // Once the replica has the write, the edge answers from it, exactly as origin does.
+    wait_for_position(edge_url, p1, Duration::from_secs(20)).await;
+    let at_origin = call(Method::GET, &format!("{}/api/v1/saves/me", origin.url), t, None, None).await;
+    for (path, what) in [("", "list"), ("/history", "history"), ("/history?slot_name=slot1", "slot history"), ("/slot1", "load")] {
+        let e = call(Method::GET, &format!("{edge_url}/api/v1/saves/me{path}"), t, None, Some(p1)).await;
+        let o = call(Method::GET, &format!("{}/api/v1/saves/me{path}", origin.url), t, None, None).await;
+        assert_eq!(e.status, 200, "{label}: {what}: {}", e.body);
+        assert_eq!(e.served_by.as_deref(), Some("edge"), "{label}: {what} is served from the replica");
+        assert_eq!(e.body, o.body, "{label}: {what} at the edge equals origin's");
+    }
+    assert_eq!(at_origin.body["saves"][0]["metadata"]["size_bytes"], list.body["saves"][0]["metadata"]["size_bytes"]);
+    let by_id = at_origin.body["saves"][0]["save_id"].as_str().unwrap().to_string();
+    let e = call(Method::GET, &format!("{edge_url}/api/v1/saves/{uid}/{by_id}"), t, None, None).await;
+    assert_eq!((e.status, e.served_by.as_deref()), (200, Some("edge")), "{label}: load by save id: {}", e.body);
+    assert_eq!(e.body["data"], json!({"level": 5, "inventory": ["sword", "shield"]}));
+
+    // Another player's saves: refused at the edge.
+    let (other_token, other_uid) = device_login(origin, &game.client_key, &format!("{label}-device-0000002")).await;
+    let theirs = call(Method::GET, &format!("{edge_url}/api/v1/saves/{uid}"), Some(&other_token), None, None).await;
+    assert_eq!(theirs.status, 403, "{label}: {}", theirs.body);
+    assert_error_shape(&theirs.body);
+    let theirs = call(Method::GET, &format!("{edge_url}/api/v1/saves/{uid}/slot1"), Some(&other_token), None, None).await;
+    assert_eq!(theirs.status, 403, "{label}: {}", theirs.body);
+
+    // Leaderboard: scores go to origin, reads come from the replica.
+    let mut last = p1;
+    for (tok, score) in [(&token, 300), (&other_token, 500)] {
+        let s =
+            call(Method::POST, &format!("{edge_url}/api/v1/leaderboards/high_scores/scores"), Some(tok), Some(&json!({"score": score})), None).await;
+        assert_eq!(s.status, 200, "{label}: submit: {}", s.body);
+        last = last.max(s.position.expect("submit answers a position"));
+    }
+    let (third, _) = device_login(origin, &game.client_key, &format!("{label}-device-0000003")).await;
+    let s = call(Method::POST, &format!("{edge_url}/api/v1/leaderboards/high_scores/scores"), Some(&third), Some(&json!({"score": 100})), None).await;
+    last = last.max(s.position.unwrap());
+    wait_for_position(edge_url, last, Duration::from_secs(20)).await;
+    let top = call(Method::GET, &format!("{edge_url}/api/v1/leaderboards/high_scores?limit=10"), t, None, Some(last)).await;
+    assert_eq!((top.status, top.served_by.as_deref()), (200, Some("edge")), "{label}: top: {}", top.body);
+    let scores: Vec<i64> = top.body["entries"].as_array().unwrap().iter().map(|e| e["score"].as_i64().unwrap()).collect();
+    assert_eq!(scores, vec![500, 300, 100], "{label}: {}", top.body);
+    assert_eq!(top.body["entries"][0]["user_id"], other_uid);
+    let o = call(Method::GET, &format!("{}/api/v1/leaderboards/high_scores?limit=10", origin.url), t, None, None).await;
+    assert_eq!(top.body, o.body, "{label}: top at the edge equals origin's");
+    let page = call(Method::GET, &format!("{edge_url}/api/v1/leaderboards/high_scores?limit=2"), t, None, None).await;
+    let cursor = page.body["next_cursor"].as_str().expect("a next page").to_string();
+    let next = call(Method::GET, &format!("{edge_url}/api/v1/leaderboards/high_scores?limit=2&cursor={cursor}"), t, None, None).await;
+    assert_eq!(next.body["entries"][0]["rank"], 3, "{label}: {}", next.body);
+    let around = call(Method::GET, &format!("{edge_url}/api/v1/leaderboards/high_scores/around-me?limit=3"), t, None, Some(last)).await;
+    assert_eq!((around.status, around.served_by.as_deref()), (200, Some("edge")), "{label}: around-me: {}", around.body);
+    let o = call(Method::GET, &format!("{}/api/v1/leaderboards/high_scores/around-me?limit=3", origin.url), t, None, None).await;
+    assert_eq!(around.body, o.body);
+    assert_eq!(around.body["entries"][1]["user_id"], uid, "{label}: the player is in the middle: {}", around.body);
+    let missing = call(Method::GET, &format!("{edge_url}/api/v1/leaderboards/no_such_board"), t, None, None).await;
+    assert_eq!(missing.status, 404, "{label}: unknown board: {}", missing.body);
+    let bad = call(Method::GET, &format!("{edge_url}/api/v1/leaderboards/high_scores?limit=1000"), t, None, None).await;
+    assert_eq!(bad.status, 400, "{label}: limit out of range: {}", bad.body);
+    assert_ne!(bad.served_by.as_deref(), Some("origin"), "{label}: bad input is refused at the edge");
+
+    // Regions: a relay registers at origin; the edge lists it.
+    let r = reqwest::Client::new()
+        .put(format!("{}/api/v1/regions/{label}-west", origin.url))
+        .header("x-aethex-edge-key", &edge_key)
+        .json(&json!({"url": "ws://127.0.0.1:9", "capacity": 100, "load": 3}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let pos: i64 = r.headers()["x-aethex-position"].to_str().unwrap().parse().unwrap();
+    wait_for_position(edge_url, pos, Duration::from_secs(20)).await;
+    let regions = call(Method::GET, &format!("{edge_url}/api/v1/regions"), None, None, Some(pos)).await;
+    assert_eq!((regions.status, regions.served_by.as_deref()), (200, Some("edge")), "{label}: {}", regions.body);
+    assert!(regions.body["regions"].as_array().unwrap().iter().any(|r| r["name"] == format!("{label}-west")), "{label}: {}", regions.body);
+
+    // Keys: the edge publishes origin's.
+    let jwks = call(Method::GET, &format!("{edge_url}/.well-known/jwks.json"), None, None, None).await;
+    let origin_jwks = call(Method::GET, &format!("{}/.well-known/jwks.json", origin.url), None, None, None).await;
+    assert_eq!(jwks.body, origin_jwks.body, "{label}: JWKS");
+
+    // Forged and expired tokens are refused at the edge, on reads and forwarded routes.
+    let forged = crate::tokens::forge(origin, &token).await;
+    let ok = call(Method::GET, &format!("{edge_url}/api/v1/auth/profile"), Some(&forged.fresh), None, None).await;
+    assert_eq!(ok.status, 200, "{label}: control token: {}", ok.body);
+    for (what, bad) in &forged.forgeries {
+        for (m, path) in [(Method::GET, "/api/v1/saves/me"), (Method::GET, "/api/v1/leaderboards/high_scores"), (Method::GET, "/api/v1/auth/profile")]
+        {
+            let a = call(m.clone(), &format!("{edge_url}{path}"), Some(bad), None, None).await;
+            assert_eq!(a.status, 401, "{label}: {what} on {m} {path}: {}", a.body);
+            let err = assert_error_shape(&a.body);
+            assert_eq!(err["code"], -32001);
+            assert_ne!(a.served_by.as_deref(), Some("origin"), "{label}: {what} reached origin");
+        }
+    }
+    let a = call(Method::POST, &format!("{edge_url}/api/v1/saves/me"), Some("not-a-token"), Some(&json!({"slot_name": "x", "data": 1})), None).await;
+    assert_eq!(a.status, 401, "{label}: forged write");
+    // A client cannot pose as an edge: made-up verified claims without the edge key.
+    let mut claims_req = reqwest::Client::new().get(format!("{}/api/v1/auth/profile", origin.url)).bearer_auth("not-a-token");
+    claims_req = claims_req.header("x-aethex-verified-claims", "eyJzdWIiOiJ4In0").header("x-aethex-edge-key", "guess");
+    assert_eq!(claims_req.send().await.unwrap().status().as_u16(), 401, "{label}: verified claims need the edge key");
+
+    // Writes are forwarded: delete through the edge, gone at origin.
+    let del = call(Method::DELETE, &format!("{edge_url}/api/v1/saves/me/slot1"), t, None, None).await;
+    assert_eq!((del.status, del.served_by.as_deref()), (200, Some("origin")), "{label}: delete: {}", del.body);
+    let gone = call(Method::GET, &format!("{}/api/v1/saves/me/slot1", origin.url), t, None, None).await;
+    assert_eq!(gone.status, 404);
+    let p = del.position.expect("delete answers a position");
+    let after = call(Method::GET, &format!("{edge_url}/api/v1/saves/me"), t, None, Some(p)).await;
+    assert_eq!(after.body["saves"], json!([]), "{label}: read-your-writes after a delete: {}", after.body);
+    // The edge's own health.
+    let h = call(Method::GET, &format!("{edge_url}/edge/healthz"), None, None, None).await;
+    assert_eq!(h.status, 200, "{label}: {}", h.body);
+}

@@ -1,0 +1,139 @@
+//! The edge: the shared suite against the native edge (embedded and standalone), and
+//! replication surviving a killed edge.
+
+use std::time::Duration;
+
+use aethex_tests::edges::{origin_head, wait_for_position, NativeEdge};
+use aethex_tests::{edge_suite, Origin};
+
+#[tokio::test]
+async fn embedded_native_edge_passes_the_suite() {
+    let origin = Origin::start_with_edge(&[]);
+    let edge = origin.edge_url.clone().expect("embedded edge");
+    edge_suite::run(&origin, &edge, "embedded").await;
+}
+
+#[tokio::test]
+async fn standalone_native_edge_passes_the_suite() {
+    let origin = Origin::start(&[]);
+    let edge = NativeEdge::start(&origin.url, &origin.edge_key(), &[]);
+    edge_suite::run(&origin, &edge.url, "native").await;
+}
+
+/// Rows of every replicated table, as sorted JSON lines (comparable across sources).
+type Tables = std::collections::BTreeMap<String, Vec<String>>;
+
+fn row_line(table: &str, values: Vec<serde_json::Value>) -> String {
+    let cols = aethex_protocol::replica::table(table).unwrap().columns;
+    let m: serde_json::Map<String, serde_json::Value> = cols.iter().map(|c| c.to_string()).zip(values).collect();
+    serde_json::Value::Object(m).to_string()
+}
+
+/// Origin's current read model, through its snapshot route.
+async fn origin_tables(origin: &Origin, key: &str) -> (i64, Tables) {
+    let text = reqwest::Client::new()
+        .get(format!("{}/api/v1/replication/snapshot", origin.url))
+        .header("x-aethex-edge-key", key)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let mut lines = text.lines();
+    let header: serde_json::Value = serde_json::from_str(lines.next().unwrap()).unwrap();
+    let mut t = Tables::new();
+    for l in lines {
+        if let Ok(c) = serde_json::from_str::<aethex_protocol::replica::Change>(l) {
+            let cols = aethex_protocol::replica::table(&c.table).unwrap().columns;
+            let values = cols.iter().map(|col| c.row.get(*col).cloned().unwrap_or(serde_json::Value::Null)).collect();
+            t.entry(c.table.clone()).or_default().push(row_line(&c.table, values));
+        }
+    }
+    t.values_mut().for_each(|v| v.sort());
+    (header["position"].as_i64().unwrap(), t)
+}
+
+/// The replica file's read model and state (position, applied).
+async fn replica_tables(path: &std::path::Path) -> ((i64, i64), Tables) {
+    let db = libsql::Builder::new_local(path).build().await.unwrap();
+    let c = db.connect().unwrap();
+    let mut t = Tables::new();
+    for table in aethex_protocol::replica::TABLES {
+        let mut rows = c.query(&format!("SELECT {} FROM {}", table.columns.join(", "), table.name), ()).await.unwrap();
+        while let Some(r) = rows.next().await.unwrap() {
+            let values = (0..table.columns.len() as i32)
+                .map(|i| match r.get_value(i).unwrap() {
+                    libsql::Value::Null => serde_json::Value::Null,
+                    libsql::Value::Integer(v) => v.into(),
+                    libsql::Value::Real(v) => v.into(),
+                    libsql::Value::Text(s) => s.into(),
+                    libsql::Value::Blob(_) => serde_json::Value::Null,
+                })
+                .collect();
+            t.entry(table.name.to_string()).or_default().push(row_line(table.name, values));
+        }
+    }
+    t.values_mut().for_each(|v| v.sort());
+    let mut rows = c.query("SELECT position, applied FROM replica_state WHERE id = 1", ()).await.unwrap();
+    let r = rows.next().await.unwrap().unwrap();
+    ((r.get(0).unwrap(), r.get(1).unwrap()), t)
+}
+
+#[tokio::test]
+async fn a_killed_edge_resumes_and_converges_without_loss_or_duplicates() {
+    let origin = Origin::start(&[]);
+    let key = origin.edge_key();
+    // The edge starts before any write, so every change reaches it through pulls and the
+    // count of applied changes must end up equal to origin's head position.
+    let slow = [("AETHEX_REPLICATION__BATCH", "7"), ("AETHEX_REPLICATION__APPLY_PAUSE_MS", "120")];
+    let mut edge = NativeEdge::start(&origin.url, &key, &slow);
+    wait_for_position(&edge.url, 0, Duration::from_secs(10)).await;
+
+    let game = origin.game("repl-game").await;
+    let dev = game.developer.token().unwrap();
+    reqwest::Client::new()
+        .post(format!("{}/api/v1/games/repl-game/leaderboards", origin.url))
+        .bearer_auth(&dev)
+        .json(&serde_json::json!({"leaderboard_id": "kills", "name": "Kills", "operator": "sum"}))
+        .send()
+        .await
+        .unwrap();
+    let writer = tokio::spawn(async move {
+        for i in 0..40 {
+            let p = game.player().await;
+            p.saves().save("slot1", serde_json::json!({"i": i})).await.unwrap();
+            p.saves().save("slot1", serde_json::json!({"i": i, "again": true})).await.unwrap();
+            p.leaderboards().submit_score("kills", i).await.unwrap();
+            if i % 4 == 0 {
+                p.saves().delete("slot1").await.unwrap();
+            }
+        }
+    });
+    // Kill the edge three times while it is applying (it is behind, inside a batch).
+    let mut kills = 0;
+    while kills < 3 {
+        tokio::time::sleep(Duration::from_millis(400 + 170 * kills)).await;
+        let head = origin_head(&origin.url, &key).await;
+        let at = aethex_tests::edges::edge_position(&edge.url).await.unwrap_or(0);
+        if at < head {
+            edge = edge.restart_after_kill();
+            kills += 1;
+        }
+    }
+    writer.await.unwrap();
+    let head = origin_head(&origin.url, &key).await;
+    wait_for_position(&edge.url, head, Duration::from_secs(60)).await;
+    let (path, _keep) = edge.stop_keep_data();
+
+    let (snap_position, expected) = origin_tables(&origin, &key).await;
+    let ((position, applied), got) = replica_tables(&path).await;
+    assert_eq!(snap_position, head);
+    assert_eq!(position, head, "the replica reached origin's head");
+    assert_eq!(applied, head, "every change applied exactly once (positions run 1..=head)");
+    assert_eq!(got.keys().collect::<Vec<_>>(), expected.keys().collect::<Vec<_>>());
+    for (table, rows) in &expected {
+        assert_eq!(&got[table], rows, "table {table} differs from origin");
+    }
+    assert!(expected["saves"].len() >= 30 && expected["leaderboard_entries"].len() == 40, "the test wrote what it meant to");
+}
