@@ -7,11 +7,12 @@ cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/aethex-target}"
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 JOBS="${AETHEX_BUILD_JOBS:-2}"
+export AETHEX_BUILD_JOBS="$JOBS"
 
 step() { printf '\n==> %s\n' "$*"; }
 
 step "toolchain targets"
-for t in wasm32-unknown-unknown; do
+for t in wasm32-unknown-unknown wasm32-wasip1 wasm32-wasip2; do
   if ! rustup target list --installed | grep -qx "$t"; then
     rustup target add "$t"
   fi
@@ -26,11 +27,19 @@ if ! cmp -s tests/oauth/package-lock.json "$NPM_DIR/package-lock.json" || [ ! -d
 fi
 export AETHEX_NPM_DIR="$NPM_DIR"
 
-step "protocol builds for wasm32-unknown-unknown (edge workers share it)"
-cargo build -j"$JOBS" -p aethex-protocol --target wasm32-unknown-unknown
+step "edge runtimes and build tools (pinned, installed once per machine)"
+eval "$(bash scripts/install-tools.sh)"
+
+step "protocol and edge core build for wasm32 (edge workers share them)"
+cargo build -j"$JOBS" -p aethex-protocol -p aethex-edge --target wasm32-unknown-unknown
+cargo build -j"$JOBS" -p aethex-edge --target wasm32-wasip1
+cargo build -j"$JOBS" -p aethex-edge --target wasm32-wasip2
+
+step "edge wasm builds the tests run"
+bash scripts/build-edge-spin.sh
 
 step "build binaries the end-to-end tests start"
-cargo build -j"$JOBS" --workspace --bins
+cargo build -j"$JOBS" --bins
 
 step "tests"
-cargo test -j"$JOBS" --workspace --no-fail-fast
+cargo test -j"$JOBS" --no-fail-fast

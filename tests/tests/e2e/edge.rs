@@ -137,3 +137,14 @@ async fn a_killed_edge_resumes_and_converges_without_loss_or_duplicates() {
     }
     assert!(expected["saves"].len() >= 30 && expected["leaderboard_entries"].len() == 40, "the test wrote what it meant to");
 }
+
+#[tokio::test]
+async fn spin_component_under_wasmtime_passes_the_suite() {
+    let origin = Origin::start(&[]);
+    let key = origin.edge_key();
+    // The native edge keeps the replica; the component reads it over Hrana.
+    let replica = NativeEdge::start(&origin.url, &key, &[]);
+    let jwks = aethex_tests::edge_spin::fetch_jwks(&origin.url);
+    let spin = aethex_tests::edge_spin::start(&origin.url, &replica.url, &key, Some(&jwks));
+    edge_suite::run(&origin, &spin.url, "spin").await;
+}
