@@ -37,6 +37,7 @@ cargo build -j"$JOBS" -p aethex-edge --target wasm32-wasip2
 
 step "edge wasm builds the tests run"
 bash scripts/build-edge-spin.sh
+bash scripts/build-edge-fastly.sh
 
 step "build binaries the end-to-end tests start"
 cargo build -j"$JOBS" --bins

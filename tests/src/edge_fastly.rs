@@ -56,7 +56,9 @@ pub fn start(origin_url: &str, replica_url: &str, edge_key: &str) -> FastlyEdge 
     start_with(origin_url, replica_url, edge_key, &[])
 }
 
-/// [`start`] with more config store entries (`AETHEX_*` names), set or replaced.
+/// As [`start`], with more config store entries (`AETHEX_*` names, for example
+/// `("AETHEX_LEADERBOARD_TTL_SECS", "1")`); they win over the defaults
+/// (`AETHEX_EDGE_NAME` = `fastly`, the rest from the committed fastly.toml).
 pub fn start_with(origin_url: &str, replica_url: &str, edge_key: &str, config: &[(&str, &str)]) -> FastlyEdge {
     let viceroy = viceroy_bin();
     assert!(viceroy.exists(), "{} not found: run scripts/install-tools.sh or set VICEROY_BIN", viceroy.display());
@@ -66,8 +68,11 @@ pub fn start_with(origin_url: &str, replica_url: &str, edge_key: &str, config: &
     let template = std::fs::read_to_string(&committed).unwrap_or_else(|e| panic!("reading {}: {e}", committed.display()));
     let origin_url = origin_url.trim_end_matches('/');
     let replica_url = replica_url.trim_end_matches('/');
-    let mut entries: Vec<(&str, &str)> = vec![("AETHEX_ORIGIN_URL", origin_url), ("AETHEX_REPLICA_URL", replica_url)];
-    entries.extend_from_slice(config);
+    let mut entries: Vec<(&str, &str)> = vec![("AETHEX_ORIGIN_URL", origin_url), ("AETHEX_REPLICA_URL", replica_url), ("AETHEX_EDGE_NAME", "fastly")];
+    for (k, v) in config {
+        entries.retain(|(name, _)| name != k);
+        entries.push((k, v));
+    }
     // A backend needs some address; nothing listens on port 1.
     let replica_backend = if replica_url.is_empty() { "http://127.0.0.1:1" } else { replica_url };
     let toml = local_manifest(&template, origin_url, replica_backend, edge_key, &entries);

@@ -12,7 +12,11 @@
 //! 3. 100 KB JSON saves (throughput, p50/p99) vs raw libSQL inserts of the same bytes into
 //!    a file with the server's pragmas;
 //! 4. zstd ratio of the seed's save example scaled up;
-//! 5. the server's resident memory when idle.
+//! 5. the server's resident memory when idle;
+//! 6. the native edge: token check + save list from the replica vs hello world, and p99 at
+//!    half of its top rate;
+//! 7. replication lag (write answered at origin -> edge applied) under 100 writes/s;
+//! 8. sizes of the wasm edges.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -40,7 +44,7 @@ struct Args {
     /// Write the results as JSON here too.
     #[arg(long)]
     json: Option<PathBuf>,
-    /// Run only these parts: device, email, saves, compression (comma-separated).
+    /// Run only these parts: device, email, saves, compression, edge, lag, wasm (comma-separated).
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
 }
@@ -56,7 +60,10 @@ fn main() -> anyhow::Result<()> {
 
 /// The baseline server: axum, tokio multi-thread, one route answering a constant.
 async fn hello_server() -> anyhow::Result<()> {
-    let app = axum::Router::new().route("/hello", axum::routing::post(|| async { axum::Json(json!({"hello": "world"})) }));
+    let app = axum::Router::new().route(
+        "/hello",
+        axum::routing::post(|| async { axum::Json(json!({"hello": "world"})) }).get(|| async { axum::Json(json!({"hello": "world"})) }),
+    );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     println!("listening on http://{}", listener.local_addr()?);
     axum::serve(listener, app).await?;
@@ -199,14 +206,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
 
     // 1. Device login vs hello world.
     if wants("device") {
-        let hello_bin = std::env::current_exe()?;
-        let mut hello = std::process::Command::new(hello_bin).arg("--hello").stdout(std::process::Stdio::piped()).spawn()?;
-        let hello_url = {
-            use std::io::BufRead;
-            let mut line = String::new();
-            std::io::BufReader::new(hello.stdout.take().context("stdout")?).read_line(&mut line)?;
-            line.trim().trim_start_matches("listening on ").to_string()
-        };
+        let (mut hello, hello_url) = start_hello()?;
         let h = http.clone();
         let u = format!("{hello_url}/hello");
         let base = load(args.secs, args.concurrency, move |_, _| h.post(&u).json(&json!({"device_id": "x"}))).await;
@@ -331,6 +331,151 @@ async fn run(args: Args) -> anyhow::Result<()> {
         report.insert("save_100kb".into(), json!({"raw_rps": raw.rps(), "raw_p99_ms": raw.pct(0.99), "save_rps": saves.rps(), "save_p50_ms": saves.pct(0.5), "save_p99_ms": saves.pct(0.99), "ratio": ratio3}));
     }
 
+    // 5. The native edge: auth check + save metadata read from the replica, vs hello world.
+    if wants("edge") {
+        let key = origin.edge_key();
+        let edge = aethex_tests::edges::NativeEdge::start(&origin.url, &key, &[("AETHEX_LOG__LEVEL", "warn")]);
+        let p = game.player().await;
+        for i in 0..5 {
+            p.saves().save(&format!("slot{i}"), json!({"level": i, "inventory": ["sword", "shield"]})).await?;
+        }
+        aethex_tests::edges::wait_for_position(&edge.url, p.position(), Duration::from_secs(30)).await;
+        let token = p.token().context("token")?;
+        let (mut hello, hello_url) = start_hello()?;
+        let (h, u) = (http.clone(), format!("{hello_url}/hello"));
+        let base = load(args.secs, args.concurrency, move |_, _| h.get(&u)).await;
+        let (h, u, t) = (http.clone(), format!("{}/api/v1/saves/me", edge.url), token.clone());
+        let full = load(args.secs, args.concurrency, move |_, _| h.get(&u).bearer_auth(&t)).await;
+        // Confirm the answers came from the replica, not origin.
+        let probe = http.get(format!("{}/api/v1/saves/me", edge.url)).bearer_auth(&token).send().await?;
+        let served_by = probe.headers().get("x-aethex-served-by").and_then(|v| v.to_str().ok()).unwrap_or("?").to_string();
+        let ratio = full.rps() / base.rps();
+        println!("\nhello world GET (axum baseline): {:>7.0} req/s  p50 {:.2} ms  p99 {:.2} ms", base.rps(), base.pct(0.5), base.pct(0.99));
+        println!(
+            "edge: token check + save list:  {:>7.0} req/s  p50 {:.2} ms  p99 {:.2} ms  errors {}  served by {served_by}  = {:.1}% of hello world (goal >= 50%)",
+            full.rps(),
+            full.pct(0.5),
+            full.pct(0.99),
+            full.errors,
+            ratio * 100.0
+        );
+        let half_rate = full.rps() / 2.0;
+        let (h, u, t) = (http.clone(), format!("{}/api/v1/saves/me", edge.url), token.clone());
+        let half = paced(half_rate, args.secs, args.concurrency, move |_, _| h.get(&u).bearer_auth(&t)).await;
+        println!(
+            "edge at half load ({:.0} req/s paced): p50 {:.2} ms  p99 {:.2} ms  errors {} (goal p99 <= 2 ms)",
+            half_rate,
+            half.pct(0.5),
+            half.pct(0.99),
+            half.errors
+        );
+        let (h, u) = (http.clone(), format!("{hello_url}/hello"));
+        let hello_half = paced(half_rate, args.secs, args.concurrency, move |_, _| h.get(&u)).await;
+        println!("hello world at the same rate:      p50 {:.2} ms  p99 {:.2} ms", hello_half.pct(0.5), hello_half.pct(0.99));
+        let _ = hello.kill();
+        report.insert(
+            "edge_read".into(),
+            json!({"hello_rps": base.rps(), "edge_rps": full.rps(), "ratio": ratio, "p99_ms_full": full.pct(0.99), "served_by": served_by,
+                   "half_rate": half_rate, "half_p50_ms": half.pct(0.5), "half_p99_ms": half.pct(0.99), "hello_half_p99_ms": hello_half.pct(0.99)}),
+        );
+    }
+
+    // 6. Replication lag under a steady write load: time from a write's answer (with its
+    // position) until the edge reports that position applied.
+    if wants("lag") {
+        let key = origin.edge_key();
+        let edge = aethex_tests::edges::NativeEdge::start(&origin.url, &key, &[("AETHEX_LOG__LEVEL", "warn")]);
+        let mut players = Vec::new();
+        for _ in 0..8 {
+            players.push(game.player().await);
+        }
+        aethex_tests::edges::wait_for_position(&edge.url, players.iter().map(|p| p.position()).max().unwrap_or(0), Duration::from_secs(30)).await;
+        let rate = 100.0;
+        // Observer: polls the edge's applied position and notes when each value appeared.
+        let seen: Arc<Mutex<Vec<(i64, Instant)>>> = Arc::new(Mutex::new(Vec::new()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let observer = {
+            let (seen, stop, url) = (seen.clone(), stop.clone(), edge.url.clone());
+            tokio::spawn(async move {
+                let mut last = -1;
+                while !stop.load(Ordering::Relaxed) {
+                    if let Some(p) = aethex_tests::edges::edge_position(&url).await {
+                        if p > last {
+                            seen.lock().unwrap().push((p, Instant::now()));
+                            last = p;
+                        }
+                    }
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                }
+            })
+        };
+        let writes: Arc<Mutex<Vec<(i64, Instant)>>> = Arc::new(Mutex::new(Vec::new()));
+        let interval = Duration::from_secs_f64(players.len() as f64 / rate);
+        let mut tasks = Vec::new();
+        let end = Instant::now() + Duration::from_secs(args.secs.max(5));
+        for (w, p) in players.into_iter().enumerate() {
+            let writes = writes.clone();
+            tasks.push(tokio::spawn(async move {
+                tokio::time::sleep(interval.mul_f64(w as f64 / 8.0)).await;
+                let mut i = 0;
+                while Instant::now() < end {
+                    let t = Instant::now();
+                    if p.saves().overwrite("lag", json!({"i": i})).await.is_ok() {
+                        writes.lock().unwrap().push((p.position(), Instant::now()));
+                    }
+                    i += 1;
+                    tokio::time::sleep(interval.saturating_sub(t.elapsed())).await;
+                }
+            }));
+        }
+        for t in tasks {
+            let _ = t.await;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        stop.store(true, Ordering::Relaxed);
+        let _ = observer.await;
+        let seen = seen.lock().unwrap().clone();
+        let mut lags: Vec<u64> = writes
+            .lock()
+            .unwrap()
+            .iter()
+            .filter_map(|(pos, at)| seen.iter().find(|(p, _)| p >= pos).map(|(_, t)| t.saturating_duration_since(*at).as_micros() as u64))
+            .collect();
+        lags.sort_unstable();
+        let l = Load { requests: lags.len() as u64, errors: 0, secs: 1.0, latencies_us: lags };
+        println!(
+            "\nreplication lag at {rate:.0} writes/s ({} writes): p50 {:.1} ms  p99 {:.1} ms  max {:.1} ms (write answered -> edge applied; 1 ms polling)",
+            l.requests,
+            l.pct(0.5),
+            l.pct(0.99),
+            l.pct(1.0)
+        );
+        report.insert("replication_lag".into(), json!({"writes_per_sec": rate, "samples": l.requests, "p50_ms": l.pct(0.5), "p99_ms": l.pct(0.99), "max_ms": l.pct(1.0)}));
+    }
+
+    // 7. Sizes of the wasm edges as built by scripts/build-edge-*.sh.
+    if wants("wasm") {
+        let target = std::env::var("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|_| {
+            std::env::current_exe().ok().and_then(|e| e.parent().and_then(|p| p.parent()).map(|p| p.to_path_buf())).unwrap_or_default()
+        });
+        println!();
+        let mut sizes_report = serde_json::Map::new();
+        for (name, rel) in [
+            ("cloudflare", "edge-cloudflare/build/index_bg.wasm"),
+            ("fastly", "wasm32-wasip1/release/aethex-edge-fastly.wasm"),
+            ("spin", "wasm32-wasip2/release/aethex_edge_spin.wasm"),
+        ] {
+            match sizes(&target.join(rel)) {
+                Some((raw, gz)) => {
+                    println!("wasm {name:<10} {:>9} bytes, {:>8} gzipped ({:.2} MiB; goal <= 1 MiB gzipped)", raw, gz, gz as f64 / 1048576.0);
+                    sizes_report.insert(name.into(), json!({"bytes": raw, "gzip_bytes": gz}));
+                }
+                None => println!("wasm {name:<10} not built ({})", target.join(rel).display()),
+            }
+        }
+        report.insert("wasm_sizes".into(), Value::Object(sizes_report));
+    }
+
     // 4. Compression of the seed's example, scaled.
     if wants("compression") {
         println!();
@@ -358,6 +503,68 @@ async fn run(args: Args) -> anyhow::Result<()> {
         println!("results written to {}", p.display());
     }
     Ok(())
+}
+
+/// Starts the hello-world baseline in another process; returns it and its URL.
+fn start_hello() -> anyhow::Result<(std::process::Child, String)> {
+    use std::io::BufRead;
+    let mut hello = std::process::Command::new(std::env::current_exe()?).arg("--hello").stdout(std::process::Stdio::piped()).spawn()?;
+    let mut line = String::new();
+    std::io::BufReader::new(hello.stdout.take().context("stdout")?).read_line(&mut line)?;
+    Ok((hello, line.trim().trim_start_matches("listening on ").to_string()))
+}
+
+/// Sends requests at a fixed total `rate` for `secs` from `concurrency` paced workers.
+/// Latency counts from each request's scheduled start, so a slow answer that delays the
+/// next request is charged to it (no coordinated omission).
+async fn paced<F>(rate: f64, secs: u64, concurrency: usize, make: F) -> Load
+where
+    F: Fn(usize, u64) -> reqwest::RequestBuilder + Send + Sync + 'static,
+{
+    let make = Arc::new(make);
+    let interval = Duration::from_secs_f64(concurrency as f64 / rate);
+    let started = tokio::time::Instant::now();
+    let end = started + Duration::from_secs(secs);
+    let (ok, bad) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+    let lat = Arc::new(Mutex::new(Vec::new()));
+    let mut tasks = Vec::new();
+    for w in 0..concurrency {
+        let (make, ok, bad, lat) = (make.clone(), ok.clone(), bad.clone(), lat.clone());
+        let first = started + interval.mul_f64(w as f64 / concurrency as f64);
+        tasks.push(tokio::spawn(async move {
+            let mut mine = Vec::new();
+            let mut i = 0u64;
+            let mut at = first;
+            while at < end {
+                tokio::time::sleep_until(at).await;
+                match make(w, i).send().await {
+                    Ok(r) if r.status().is_success() => {
+                        let _ = r.bytes().await;
+                        ok.fetch_add(1, Ordering::Relaxed);
+                        mine.push(at.elapsed().as_micros() as u64);
+                    }
+                    _ => {
+                        bad.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+                i += 1;
+                at += interval;
+            }
+            lat.lock().unwrap().extend(mine);
+        }));
+    }
+    for t in tasks {
+        let _ = t.await;
+    }
+    let latencies_us = std::mem::take(&mut *lat.lock().unwrap());
+    Load { requests: ok.load(Ordering::Relaxed), errors: bad.load(Ordering::Relaxed), secs: started.elapsed().as_secs_f64(), latencies_us }
+}
+
+/// Raw and gzip -9 sizes of a file.
+fn sizes(path: &std::path::Path) -> Option<(u64, u64)> {
+    let raw = std::fs::metadata(path).ok()?.len();
+    let out = std::process::Command::new("sh").arg("-c").arg(format!("gzip -9 -c '{}' | wc -c", path.display())).output().ok()?;
+    Some((raw, String::from_utf8_lossy(&out.stdout).trim().parse().ok()?))
 }
 
 /// The baseline for saves: the same bytes inserted into a libSQL file with the server's

@@ -148,3 +148,12 @@ async fn spin_component_under_wasmtime_passes_the_suite() {
     let spin = aethex_tests::edge_spin::start(&origin.url, &replica.url, &key, Some(&jwks));
     edge_suite::run(&origin, &spin.url, "spin").await;
 }
+
+#[tokio::test]
+async fn fastly_compute_under_viceroy_passes_the_suite() {
+    let origin = Origin::start(&[]);
+    let key = origin.edge_key();
+    let replica = NativeEdge::start(&origin.url, &key, &[]);
+    let fastly = aethex_tests::edge_fastly::start(&origin.url, &replica.url, &key);
+    edge_suite::run(&origin, &fastly.url, "fastly").await;
+}

@@ -1,1 +1,0 @@
-//! placeholder: the fastly adapter is being written
