@@ -217,7 +217,7 @@ pub struct OAuthProviderConfig {
 #[serde(default, deny_unknown_fields)]
 pub struct EmailConfig {
     pub from: String,
-    /// `smtp://user:pass@host:587` (STARTTLS) or `smtps://…:465`. Empty = write
+    /// `smtp://user:pass@host:587?tls=required` (STARTTLS), `smtps://…:465` (TLS), or plain `smtp://host:25` (no TLS). Empty = write
     /// messages to `<data_dir>/outbox` instead of sending them.
     pub smtp_url: Secret,
 }

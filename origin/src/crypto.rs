@@ -3,7 +3,7 @@
 //!
 //! Keys live in `<data_dir>/keys/` as JSON files created on first start (mode 0600).
 //! Each file holds a list of keys; the last one is active, older ones stay usable for
-//! verification/decryption so keys can rotate (`aethex keys rotate`).
+//! verification/decryption so keys can rotate (`aethex rotate-key jwt|saves`).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -50,7 +50,19 @@ impl Application {
         let keys_dir = data_dir.join("keys");
         let tokens = TokenKeys::load(&keys_dir.join("jwt-signing.json"), &config.auth.issuer, config.auth.access_token_ttl_secs)?;
         tracing::info!(kid = tokens.active_kid(), keys = tokens.jwks().keys.len(), "access tokens signed with Ed25519");
-        let save_cipher = SaveCipher::load(&keys_dir.join("save-encryption.json"))?;
+        let save_keys = keys_dir.join("save-encryption.json");
+        if !save_keys.exists() {
+            // A new key cannot open saves sealed with the old one: refuse rather than
+            // start and answer 500 on every load (a wrong data_dir, a lost key file).
+            let mut rows = db.reader().query("SELECT COUNT(*) FROM cloud_saves", ()).await?;
+            let sealed: i64 = rows.next().await?.map(|r| r.get(0)).transpose()?.unwrap_or(0);
+            anyhow::ensure!(
+                sealed == 0,
+                "{} is missing but the database holds {sealed} saves sealed with its keys; restore the key file (see docs/operations.md)",
+                save_keys.display()
+            );
+        }
+        let save_cipher = SaveCipher::load(&save_keys)?;
         let edge_keys = crate::replication::load_edge_keys(&config.edge.keys, &keys_dir).context("loading edge keys")?;
         let replication_epoch = crate::replication::service::epoch(db.reader()).await.context("reading the replication epoch")?;
         let a = &config.auth;
@@ -84,6 +96,16 @@ impl Application {
         };
         let state = AppState(Arc::new(app));
         crate::auth::ratelimit::spawn_sweeper(Arc::downgrade(&state.0));
+        // Histograms keep their samples until upkeep folds them into summaries; without a
+        // scrape they would grow for as long as the server runs.
+        let handle = state.metrics.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(std::time::Duration::from_secs(5));
+            loop {
+                tick.tick().await;
+                handle.run_upkeep();
+            }
+        });
         crate::replication::service::reconcile_games(&state).await.context("replicating game quotas")?;
         crate::replication::service::spawn_pruner(
             Arc::downgrade(&state.0),

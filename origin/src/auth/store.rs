@@ -107,15 +107,20 @@ pub async fn insert_user(conn: &Connection, u: NewUser<'_>) -> Result<(), libsql
 }
 
 /// Counts a failed login; locks the account when the count reaches `max`. Returns the
-/// lock expiry when this failure locked it.
+/// lock expiry when this failure locked it. After a lock has expired the count starts
+/// again from this failure (otherwise every later mistake would lock at once).
 pub async fn record_login_failure(conn: &Connection, id: &str, max: u32, lockout_secs: u64) -> DbResult<Option<String>> {
     let until = crate::db::in_secs(lockout_secs);
     let mut rows = conn
         .query(
-            "UPDATE users SET failed_logins = failed_logins + 1,
-                 locked_until = CASE WHEN failed_logins + 1 >= ?2 THEN ?3 ELSE locked_until END
+            "UPDATE users SET
+                 failed_logins = CASE WHEN locked_until IS NOT NULL AND locked_until <= ?4 THEN 1 ELSE failed_logins + 1 END,
+                 locked_until = CASE
+                     WHEN (CASE WHEN locked_until IS NOT NULL AND locked_until <= ?4 THEN 1 ELSE failed_logins + 1 END) >= ?2 THEN ?3
+                     WHEN locked_until IS NOT NULL AND locked_until <= ?4 THEN NULL
+                     ELSE locked_until END
              WHERE id = ?1 RETURNING failed_logins, locked_until",
-            params![id, max as i64, until],
+            params![id, max as i64, until, crate::db::now()],
         )
         .await?;
     Ok(match rows.next().await? {

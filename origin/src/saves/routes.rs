@@ -81,7 +81,7 @@ async fn load_save(
     Ok(Json(service::load(&app, &actor, &save_id, q.version).await?))
 }
 
-#[utoipa::path(delete, path = "/api/v1/saves/{user_id}/{save_id}", tag = "saves", summary = "Delete a slot and all its versions.", params(("user_id" = String, Path, description = "The player's user id, or `me`"), ("save_id" = String, Path, description = "A slot name, or the UUID save id of one version")), responses((status = 200, body = DeleteResponse), (status = "4XX", body = ErrorEnvelope), (status = "5XX", body = ErrorEnvelope)), security(("bearer" = [])))]
+#[utoipa::path(delete, path = "/api/v1/saves/{user_id}/{save_id}", tag = "saves", summary = "Delete a slot and all its versions.", params(("user_id" = String, Path, description = "The player's user id, or `me`"), ("save_id" = String, Path, description = "A slot name")), responses((status = 200, body = DeleteResponse), (status = "4XX", body = ErrorEnvelope), (status = "5XX", body = ErrorEnvelope)), security(("bearer" = [])))]
 async fn delete_save(
     State(app): State<AppState>,
     caller: Caller,
@@ -91,7 +91,7 @@ async fn delete_save(
     Ok(Json(service::delete(&app, &actor, &save_id).await?))
 }
 
-#[utoipa::path(post, path = "/api/v1/saves/{user_id}/{save_id}/restore", tag = "saves", summary = "Write a kept version as the slot's next version.", request_body = RestoreRequest, params(("user_id" = String, Path, description = "The player's user id, or `me`"), ("save_id" = String, Path, description = "A slot name, or the UUID save id of one version")), responses((status = 200, body = SaveResponse), (status = "4XX", body = ErrorEnvelope), (status = "5XX", body = ErrorEnvelope)), security(("bearer" = [])))]
+#[utoipa::path(post, path = "/api/v1/saves/{user_id}/{save_id}/restore", tag = "saves", summary = "Write a kept version as the slot's next version.", request_body = RestoreRequest, params(("user_id" = String, Path, description = "The player's user id, or `me`"), ("save_id" = String, Path, description = "A slot name")), responses((status = 200, body = SaveResponse), (status = "4XX", body = ErrorEnvelope), (status = "5XX", body = ErrorEnvelope)), security(("bearer" = [])))]
 async fn restore_save(
     State(app): State<AppState>,
     caller: Caller,

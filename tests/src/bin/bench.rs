@@ -450,7 +450,10 @@ async fn run(args: Args) -> anyhow::Result<()> {
             l.pct(0.99),
             l.pct(1.0)
         );
-        report.insert("replication_lag".into(), json!({"writes_per_sec": rate, "samples": l.requests, "p50_ms": l.pct(0.5), "p99_ms": l.pct(0.99), "max_ms": l.pct(1.0)}));
+        report.insert(
+            "replication_lag".into(),
+            json!({"writes_per_sec": rate, "samples": l.requests, "p50_ms": l.pct(0.5), "p99_ms": l.pct(0.99), "max_ms": l.pct(1.0)}),
+        );
     }
 
     // 7. Sizes of the wasm edges as built by scripts/build-edge-*.sh.

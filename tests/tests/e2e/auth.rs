@@ -235,6 +235,21 @@ async fn repeated_failures_lock_the_account() {
 }
 
 #[tokio::test]
+async fn an_expired_lock_gives_a_fresh_count() {
+    let origin = Origin::start(&[("AETHEX_AUTH__MAX_FAILED_LOGINS", "2"), ("AETHEX_AUTH__LOCKOUT_SECS", "1")]);
+    let game = origin.game("relock-game").await;
+    let (_, email, password) = game.email_player().await;
+    let c = game.client();
+    assert_eq!(c.auth().login_email(&email, "bad-password-x").await.unwrap_err().status(), Some(401));
+    assert_eq!(c.auth().login_email(&email, "bad-password-x").await.unwrap_err().status(), Some(423));
+    tokio::time::sleep(std::time::Duration::from_millis(1600)).await;
+    // One mistake after the lock expired is one mistake, not a new lock...
+    assert_eq!(c.auth().login_email(&email, "bad-password-x").await.unwrap_err().status(), Some(401));
+    // ...and the right password still works.
+    c.auth().login_email(&email, &password).await.expect("login after the lock expired");
+}
+
+#[tokio::test]
 async fn auth_routes_are_rate_limited_per_ip_and_per_account() {
     let origin = Origin::start(&[("AETHEX_AUTH__RATE_LIMIT_PER_IP_PER_MINUTE", "8"), ("AETHEX_AUTH__RATE_LIMIT_PER_ACCOUNT_PER_MINUTE", "3")]);
     let c = origin.sdk();

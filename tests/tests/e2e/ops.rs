@@ -136,3 +136,26 @@ async fn openapi_document_covers_the_routes() {
         assert!(schemas.contains_key(s), "schema {s} missing");
     }
 }
+
+#[tokio::test]
+async fn a_lost_save_key_file_stops_start_up_instead_of_breaking_saves() {
+    let origin = Origin::start(&[]);
+    let game = origin.game("keys-game").await;
+    game.player().await.saves().save("slot1", serde_json::json!({"x": 1})).await.unwrap();
+    let dir = origin.data_dir.clone();
+    let mut origin = origin;
+    origin.kill();
+    std::fs::remove_file(dir.join("keys/save-encryption.json")).unwrap();
+    let out = std::process::Command::new(aethex_tests::aethex_bin())
+        .arg("serve")
+        .env_clear()
+        .env("AETHEX_SERVER__LISTEN", "127.0.0.1:0")
+        .env("AETHEX_STORAGE__DATA_DIR", &dir)
+        .env("AETHEX_EDGE__EMBEDDED", "false")
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "start-up must fail");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("save-encryption.json is missing") && err.contains("1 saves"), "{err}");
+    assert!(!dir.join("keys/save-encryption.json").exists(), "no new key was made");
+}
