@@ -109,7 +109,7 @@ impl Application {
         crate::replication::service::reconcile_games(&state).await.context("replicating game quotas")?;
         crate::replication::service::spawn_pruner(
             Arc::downgrade(&state.0),
-            std::time::Duration::from_secs(state.config.edge.outbox_retention_secs.max(60)),
+            std::time::Duration::from_secs(state.config.edge.outbox_retention_secs.max(1)),
         );
         let router = build_router(state.clone());
         Ok(Self { listener, router, state })

@@ -40,6 +40,18 @@ impl NativeEdge {
         e
     }
 
+    /// Starts an edge on an existing replica file (kept by `keep`).
+    pub fn start_on(origin_url: &str, edge_key: &str, replica: &Path, keep: Option<tempfile::TempDir>) -> Self {
+        let env = vec![
+            ("AETHEX_EDGE__ORIGIN_URL".into(), origin_url.into()),
+            ("AETHEX_EDGE__EDGE_KEY".into(), edge_key.into()),
+            ("AETHEX_EDGE__LISTEN".into(), "127.0.0.1:0".into()),
+        ];
+        let mut e = Self::start_in(replica.parent().expect("replica folder"), env);
+        e._tmp = keep;
+        e
+    }
+
     fn start_in(data_dir: &Path, env: Vec<(String, String)>) -> Self {
         let mut child = Command::new(sibling_bin("aethex-edge"))
             .env_clear()

@@ -239,10 +239,11 @@ pub async fn reconcile_games(app: &AppState) -> DbResult<()> {
         .await
 }
 
-/// Prunes the outbox every ten minutes while the app lives.
+/// Prunes the outbox every ten minutes (or every half retention, if shorter) while the
+/// app lives.
 pub fn spawn_pruner(app: std::sync::Weak<crate::state::App>, retention: Duration) {
     tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_secs(600));
+        let mut tick = tokio::time::interval((retention / 2).clamp(Duration::from_millis(500), Duration::from_secs(600)));
         loop {
             tick.tick().await;
             let Some(app) = app.upgrade().map(AppState) else { return };

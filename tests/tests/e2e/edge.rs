@@ -157,3 +157,84 @@ async fn fastly_compute_under_viceroy_passes_the_suite() {
     let fastly = aethex_tests::edge_fastly::start(&origin.url, &replica.url, &key);
     edge_suite::run(&origin, &fastly.url, "fastly").await;
 }
+
+/// Writes a few saves through a new guest of `game`.
+async fn write_some(game: &aethex_tests::GameFixture, n: usize) -> i64 {
+    let p = game.player().await;
+    for i in 0..n {
+        p.saves().save(&format!("s{i}"), serde_json::json!({"i": i})).await.unwrap();
+    }
+    p.position()
+}
+
+#[tokio::test]
+async fn new_edges_bootstrap_and_edges_behind_the_outbox_bootstrap_again() {
+    // The outbox keeps 1 s of changes, so an edge that was away longer must bootstrap.
+    let origin = Origin::start(&[("AETHEX_EDGE__OUTBOX_RETENTION_SECS", "1")]);
+    let key = origin.edge_key();
+    let game = origin.game("boot-game").await;
+    write_some(&game, 5).await;
+    // A new edge of an origin with data starts from a snapshot.
+    let edge = NativeEdge::start(&origin.url, &key, &[]);
+    let head = origin_head(&origin.url, &key).await;
+    wait_for_position(&edge.url, head, Duration::from_secs(20)).await;
+    let (path, keep) = edge.stop_keep_data();
+    let ((position, applied), got) = replica_tables(&path).await;
+    let (snap_position, expected) = origin_tables(&origin, &key).await;
+    assert_eq!((position, snap_position), (head, head));
+    assert_eq!(got, expected, "bootstrapped replica equals origin's read model");
+    assert_eq!(applied as usize, expected.values().map(Vec::len).sum::<usize>(), "a snapshot counts its rows");
+
+    // While the edge is away, the outbox moves past its position and is pruned.
+    write_some(&game, 5).await;
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let last = write_some(&game, 2).await;
+    let pruned = reqwest::Client::new()
+        .get(format!("{}/api/v1/replication/changes?after={position}", origin.url))
+        .header("x-aethex-edge-key", &key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(pruned.status().as_u16(), 410, "origin no longer keeps position {position}");
+    // The edge comes back on its old replica, is told it is too far behind, and bootstraps.
+    let edge = NativeEdge::start_on(&origin.url, &key, &path, keep);
+    wait_for_position(&edge.url, last, Duration::from_secs(20)).await;
+    let metrics = reqwest::get(format!("{}/metrics", edge.url)).await.unwrap().text().await.unwrap();
+    assert!(metrics.contains("aethex_edge_replication_bootstraps_total 1"), "{metrics}");
+    let (path, _keep) = edge.stop_keep_data();
+    let (_, got) = replica_tables(&path).await;
+    let (_, expected) = origin_tables(&origin, &key).await;
+    assert_eq!(got, expected);
+}
+
+#[tokio::test]
+async fn an_edge_notices_a_different_origin_database_and_bootstraps() {
+    let origin = Origin::start(&[]);
+    let key = origin.edge_key();
+    let game = origin.game("epoch-game").await;
+    write_some(&game, 3).await;
+    let edge = NativeEdge::start(&origin.url, &key, &[]);
+    wait_for_position(&edge.url, origin_head(&origin.url, &key).await, Duration::from_secs(20)).await;
+    // Origin is replaced by a fresh database (same address, same edge key).
+    let addr = origin.url.trim_start_matches("http://").to_string();
+    let mut origin = origin;
+    origin.kill();
+    let fresh = Origin::start(&[("AETHEX_SERVER__LISTEN", addr.as_str()), ("AETHEX_EDGE__KEYS", &format!("[\"{key}\"]"))]);
+    let game = fresh.game("epoch-game-2").await;
+    let last = write_some(&game, 2).await;
+    // Positions of the new database are lower than the edge's: waiting for them is not
+    // enough, the replica must also have dropped the old database's rows.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let (_, expected) = origin_tables(&fresh, &key).await;
+        let body = reqwest::get(format!("{}/metrics", edge.url)).await.unwrap().text().await.unwrap();
+        if body.contains("aethex_edge_replication_bootstraps_total 2") && aethex_tests::edges::edge_position(&edge.url).await >= Some(last) {
+            let (path, _keep) = edge.stop_keep_data();
+            let (_, got) = replica_tables(&path).await;
+            assert_eq!(got, expected, "the replica holds exactly the new database's rows");
+            return;
+        }
+        assert!(std::time::Instant::now() < deadline, "the edge did not bootstrap from the new database: {body}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
