@@ -38,6 +38,7 @@ cargo build -j"$JOBS" -p aethex-edge --target wasm32-wasip2
 step "edge wasm builds the tests run"
 bash scripts/build-edge-spin.sh
 bash scripts/build-edge-fastly.sh
+bash scripts/build-edge-cloudflare.sh
 
 step "build binaries the end-to-end tests start"
 cargo build -j"$JOBS" --bins

@@ -464,7 +464,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         println!();
         let mut sizes_report = serde_json::Map::new();
         for (name, rel) in [
-            ("cloudflare", "edge-cloudflare/build/index_bg.wasm"),
+            ("cloudflare", "edge-cloudflare/index_bg.wasm"),
             ("fastly", "wasm32-wasip1/release/aethex-edge-fastly.wasm"),
             ("spin", "wasm32-wasip2/release/aethex_edge_spin.wasm"),
         ] {

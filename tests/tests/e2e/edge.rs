@@ -238,3 +238,12 @@ async fn an_edge_notices_a_different_origin_database_and_bootstraps() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+#[tokio::test]
+async fn cloudflare_worker_under_workerd_passes_the_suite() {
+    let origin = Origin::start(&[]);
+    let key = origin.edge_key();
+    let replica = NativeEdge::start(&origin.url, &key, &[]);
+    let worker = aethex_tests::edge_cloudflare::start(&origin.url, &replica.url, &key);
+    edge_suite::run(&origin, &worker.url, "cloudflare").await;
+}
