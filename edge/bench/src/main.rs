@@ -10,9 +10,11 @@
 //! wasmtime run $CARGO_TARGET_DIR/wasm32-wasip1/release/edge-core-bench.wasm [N]
 //! ```
 //!
-//! Prints one JSON line with the mean nanoseconds per request of three scenarios:
-//! `saves_list_ns` (valid token, `GET /api/v1/saves/me`, 200), `forged_ns` (same request,
-//! signature flipped, 401) and `regions_ns` (`GET /api/v1/regions`, no token, 200).
+//! Prints one JSON line with the mean nanoseconds per request of four scenarios:
+//! `saves_list_ns` (valid token, `GET /api/v1/saves/me`, 200: the token was seen before, so
+//! its signature is not checked again), `saves_list_new_token_ns` (the same with a token
+//! never seen before: the Ed25519 check runs), `forged_ns` (signature flipped, 401: always
+//! checked) and `regions_ns` (`GET /api/v1/regions`, no token, 200).
 //! Exits non-zero if any answer has an unexpected status or the platform is asked to
 //! fetch anything.
 
@@ -170,6 +172,12 @@ struct Keys {
 }
 
 fn keys(now_secs: u64) -> Keys {
+    let (jwks, token, forged) = signed(now_secs, "s1");
+    Keys { jwks, token, forged }
+}
+
+/// The JWKS, a token of session `sid` and its forgery.
+fn signed(now_secs: u64, sid: &str) -> (String, String, String) {
     let key = SigningKey::from_bytes(&SEED);
     let x = URL_SAFE_NO_PAD.encode(key.verifying_key().as_bytes());
     let jwks = serde_json::json!({"keys": [{"kty": "OKP", "crv": "Ed25519", "x": x, "kid": KID, "alg": "EdDSA", "use": "sig"}]}).to_string();
@@ -180,7 +188,7 @@ fn keys(now_secs: u64) -> Keys {
         sub: USER.into(),
         game: Some(GAME.into()),
         roles: vec!["player".into()],
-        sid: "s1".into(),
+        sid: sid.into(),
         iat: now_secs,
         exp: 4_102_444_800,
     };
@@ -191,7 +199,7 @@ fn keys(now_secs: u64) -> Keys {
     // Flip one bit of R: same shape and length, wrong signature.
     sig[0] ^= 0x01;
     let forged = format!("{signing_input}.{}", URL_SAFE_NO_PAD.encode(sig));
-    Keys { jwks, token, forged }
+    (jwks, token, forged)
 }
 
 fn request(path: &str, bearer: Option<&str>) -> Request {
@@ -263,13 +271,22 @@ fn main() {
     }
 
     let (saves_ns, f1) = time(&edge, &replica, n, 200, saves);
+    // The same request with a token the edge has not seen before: its signature is checked.
+    let n_cold = (n / 4).max(1);
+    let fresh: Vec<String> = (0..n_cold).map(|i| signed(now_ms / 1000, &format!("cold-{i}")).1).collect();
+    let next = std::cell::Cell::new(0usize);
+    let (cold_ns, f0) = time(&edge, &replica, n_cold, 200, || {
+        let i = next.get();
+        next.set(i + 1);
+        request("/api/v1/saves/me", Some(&fresh[i % fresh.len()]))
+    });
     let (forged_ns, f2) = time(&edge, &replica, n, 401, forged);
     let (regions_ns, f3) = time(&edge, &replica, n, 200, regions);
 
     let fetches = edge.platform.fetches.load(Ordering::Relaxed);
     let unknown = replica.unknown.load(Ordering::Relaxed);
-    if f1 + f2 + f3 > 0 || fetches > 0 || unknown > 0 {
-        fail(format!("failures: saves {f1}, forged {f2}, regions {f3}; platform fetches {fetches}; unknown statements {unknown}"));
+    if f0 + f1 + f2 + f3 > 0 || fetches > 0 || unknown > 0 {
+        fail(format!("failures: cold {f0}, saves {f1}, forged {f2}, regions {f3}; platform fetches {fetches}; unknown statements {unknown}"));
     }
     let target = if cfg!(target_arch = "wasm32") { "wasm32-wasip1" } else { "native" };
     println!(
@@ -278,6 +295,7 @@ fn main() {
             "target": target,
             "n": n,
             "saves_list_ns": saves_ns.round() as u64,
+            "saves_list_new_token_ns": cold_ns.round() as u64,
             "forged_ns": forged_ns.round() as u64,
             "regions_ns": regions_ns.round() as u64,
         })

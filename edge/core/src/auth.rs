@@ -104,11 +104,18 @@ struct Cached {
     fetched_ms: u64,
 }
 
-/// Origin's key set, cached.
+/// Most verified tokens remembered (see [`Jwks::verify`]).
+pub const VERIFIED_TOKENS_MAX: usize = 10_000;
+
+/// Origin's key set, cached, and the tokens it already verified.
 #[derive(Default)]
 pub struct Jwks {
     state: Mutex<Option<std::sync::Arc<Cached>>>,
     last_forced_ms: Mutex<u64>,
+    /// blake3 of a token -> its claims. A player sends the same token with every request
+    /// for its 15 minutes; checking its signature once is enough (expiry is checked on
+    /// every use). Cleared whenever the key set changes, so a withdrawn key stops working.
+    verified: Mutex<std::collections::HashMap<[u8; 32], AccessClaims>>,
 }
 
 /// The keys could not be had from origin (and none are cached).
@@ -132,8 +139,24 @@ impl Jwks {
 
     fn store(&self, c: Cached) -> std::sync::Arc<Cached> {
         let c = std::sync::Arc::new(c);
-        *self.state.lock().unwrap_or_else(|p| p.into_inner()) = Some(c.clone());
+        let previous = self.state.lock().unwrap_or_else(|p| p.into_inner()).replace(c.clone());
+        if previous.is_none_or(|p| p.body != c.body) {
+            self.verified.lock().unwrap_or_else(|p| p.into_inner()).clear();
+        }
         c
+    }
+
+    fn remembered(&self, digest: &[u8; 32], now_secs: u64) -> Option<AccessClaims> {
+        let map = self.verified.lock().unwrap_or_else(|p| p.into_inner());
+        map.get(digest).filter(|c| c.exp.saturating_add(LEEWAY_SECS) >= now_secs).cloned()
+    }
+
+    fn remember(&self, digest: [u8; 32], claims: &AccessClaims) {
+        let mut map = self.verified.lock().unwrap_or_else(|p| p.into_inner());
+        if map.len() >= VERIFIED_TOKENS_MAX {
+            map.clear();
+        }
+        map.insert(digest, claims.clone());
     }
 
     fn parse(body: &[u8], fetched_ms: u64) -> Result<Cached, KeysUnavailable> {
@@ -193,7 +216,8 @@ impl Jwks {
         Ok(self.get(p, origin_url, refresh_secs).await?.body.clone())
     }
 
-    /// Verifies `token`, fetching the keys again once if it names an unknown key.
+    /// Verifies `token`, fetching the keys again once if it names an unknown key. A token
+    /// verified before (same bytes) is answered from memory while it has not expired.
     pub async fn verify<P: Platform>(
         &self,
         p: &P,
@@ -204,7 +228,11 @@ impl Jwks {
     ) -> Result<Result<AccessClaims, TokenError>, KeysUnavailable> {
         let keys = self.get(p, origin_url, refresh_secs).await?;
         let now_secs = p.now_ms() / 1000;
-        match keys.ring.verify(token, issuer, now_secs) {
+        let digest = *blake3::hash(token.as_bytes()).as_bytes();
+        if let Some(claims) = self.remembered(&digest, now_secs) {
+            return Ok(Ok(claims));
+        }
+        let result = match keys.ring.verify(token, issuer, now_secs) {
             Err(TokenError::UnknownKey) => {
                 let now = p.now_ms();
                 let may_refetch = {
@@ -220,10 +248,14 @@ impl Jwks {
                     return Ok(Err(TokenError::UnknownKey));
                 }
                 let keys = self.fetch(p, origin_url, refresh_secs).await?;
-                Ok(keys.ring.verify(token, issuer, now_secs))
+                keys.ring.verify(token, issuer, now_secs)
             }
-            other => Ok(other),
+            other => other,
+        };
+        if let Ok(claims) = &result {
+            self.remember(digest, claims);
         }
+        Ok(result)
     }
 }
 
@@ -238,4 +270,81 @@ pub fn bearer(headers: &Headers) -> Option<Result<&str, &'static str>> {
         return Some(Err("expected 'Bearer <token>'"));
     }
     Some(Ok(token.trim()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http::Outbound;
+    use crate::platform::FetchError;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine;
+    use ed25519_dalek::Signer;
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    /// A platform whose clock the test sets and whose origin serves a given JWKS.
+    struct TestPlatform {
+        now_ms: AtomicU64,
+        jwks: Mutex<String>,
+        fetches: AtomicU64,
+    }
+
+    impl Platform for TestPlatform {
+        async fn fetch(&self, _req: Outbound) -> Result<Response, FetchError> {
+            self.fetches.fetch_add(1, Ordering::Relaxed);
+            let mut r = Response::new(200);
+            r.body = self.jwks.lock().unwrap().clone().into_bytes();
+            Ok(r)
+        }
+        fn now_ms(&self) -> u64 {
+            self.now_ms.load(Ordering::Relaxed)
+        }
+        async fn cache_get(&self, _key: &str) -> Option<Response> {
+            None
+        }
+        async fn cache_put(&self, _key: &str, _resp: &Response, _ttl: u64) {}
+    }
+
+    fn jwks_of(key: &ed25519_dalek::SigningKey, kid: &str) -> String {
+        let x = URL_SAFE_NO_PAD.encode(key.verifying_key().as_bytes());
+        serde_json::json!({"keys": [{"kty": "OKP", "crv": "Ed25519", "x": x, "kid": kid, "alg": "EdDSA", "use": "sig"}]}).to_string()
+    }
+
+    fn token(key: &ed25519_dalek::SigningKey, kid: &str, exp: u64) -> String {
+        let h = URL_SAFE_NO_PAD.encode(serde_json::json!({"typ": "JWT", "alg": "EdDSA", "kid": kid}).to_string());
+        let c = URL_SAFE_NO_PAD
+            .encode(serde_json::json!({"iss": "aethex", "aud": "aethex", "sub": "u1", "roles": [], "sid": "s", "iat": 0, "exp": exp}).to_string());
+        let input = format!("{h}.{c}");
+        format!("{input}.{}", URL_SAFE_NO_PAD.encode(key.sign(input.as_bytes()).to_bytes()))
+    }
+
+    #[test]
+    fn verified_tokens_are_remembered_until_they_expire_or_the_keys_change() {
+        let k1 = ed25519_dalek::SigningKey::from_bytes(&[1; 32]);
+        let k2 = ed25519_dalek::SigningKey::from_bytes(&[2; 32]);
+        let p = TestPlatform { now_ms: AtomicU64::new(1_000_000), jwks: Mutex::new(jwks_of(&k1, "a")), fetches: AtomicU64::new(0) };
+        let jwks = Jwks::default();
+        let verify = |t: &str| futures::executor::block_on(jwks.verify(&p, "http://o", 300, "aethex", t)).unwrap();
+        let t = token(&k1, "a", 2_000);
+        assert!(verify(&t).is_ok());
+        assert_eq!(jwks.verified.lock().unwrap().len(), 1);
+        assert!(verify(&t).is_ok(), "answered from memory");
+        // Expiry is checked on every use, remembered or not.
+        p.now_ms.store(2_000_000 + (LEEWAY_SECS + 1) * 1000, Ordering::Relaxed);
+        assert_eq!(verify(&t), Err(TokenError::Expired));
+        // A new key set (key "a" withdrawn) forgets what was verified with the old one.
+        p.now_ms.store(2_100_000, Ordering::Relaxed);
+        let t2 = token(&k1, "a", 10_000);
+        assert!(verify(&t2).is_ok());
+        assert!(verify(&t2).is_ok());
+        *p.jwks.lock().unwrap() = jwks_of(&k2, "b");
+        p.now_ms.store(2_100_000 + 301_000, Ordering::Relaxed); // past the refresh interval
+        assert_eq!(verify(&t2), Err(TokenError::UnknownKey), "a token of a withdrawn key no longer passes");
+        assert!(verify(&token(&k2, "b", 10_000)).is_ok());
+        // Forgeries are never remembered.
+        let mut forged = token(&k2, "b", 10_000);
+        forged.replace_range(forged.len() - 3.., "AAA");
+        assert!(verify(&forged).is_err());
+        assert!(verify(&forged).is_err());
+    }
 }
