@@ -8,14 +8,15 @@
 #     there (spin.toml's build command: the manifest's `source` then does not depend
 #     on CARGO_TARGET_DIR)
 #
-# Env: CARGO_TARGET_DIR (default: <repo>/target), AETHEX_BUILD_JOBS (default 2),
+# Env: CARGO_TARGET_DIR (default: ~/.cache/aethex-target, as scripts/test-all.sh), AETHEX_BUILD_JOBS (default 2),
 #      EXTRA_FEATURES (e.g. "spin-kv" for a Spin-only build with the key-value cache).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 TARGET=wasm32-wasip2
 JOBS="${AETHEX_BUILD_JOBS:-2}"
-TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
+TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/aethex-target}"
+export CARGO_TARGET_DIR="$TARGET_DIR"
 log() { printf '  [edge-spin] %s\n' "$*" >&2; }
 
 OUT=""

@@ -117,14 +117,14 @@ async fn embedded_edge(
         origin.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
     }
     let mut cfg = aethex_edge_native::NodeConfig::default();
-    cfg.edge.listen = settings.listen;
-    cfg.edge.origin_url = format!("http://{origin}");
-    cfg.edge.edge_key = state.edge_keys.first().cloned().unwrap_or_default();
-    cfg.edge.name = "embedded".into();
-    cfg.edge.data_dir = data_dir.join("edge");
-    cfg.edge.issuer = state.config.auth.issuer.clone();
-    cfg.edge.leaderboard_ttl_secs = settings.leaderboard_ttl_secs;
-    cfg.edge.region_ttl_secs = settings.region_ttl_secs;
+    cfg.node.listen = settings.listen;
+    cfg.node.origin_url = format!("http://{origin}");
+    cfg.node.edge_key = state.edge_keys.first().cloned().unwrap_or_default();
+    cfg.node.name = "embedded".into();
+    cfg.node.data_dir = data_dir.join("edge");
+    cfg.node.issuer = state.config.auth.issuer.clone();
+    cfg.node.leaderboard_ttl_secs = settings.leaderboard_ttl_secs;
+    cfg.node.region_ttl_secs = settings.region_ttl_secs;
     Ok(aethex_edge_native::EdgeNode::build(&cfg).await.context("starting the embedded edge")?)
 }
 

@@ -256,8 +256,14 @@ pub struct SnapshotTrailer {
     pub rows: u64,
 }
 
-/// Header of the edge key (edges and tools that pull replication).
+/// Header of the edge key when an edge calls origin for itself (pulling replication,
+/// fetching save bytes, registering relays). Routes that need it are never reachable
+/// through an edge: edges drop this header from the requests they forward.
 pub const EDGE_KEY_HEADER: &str = "x-aethex-edge-key";
+
+/// Header of the edge key on a player's request an edge forwards: it vouches for the
+/// verified claims and the client address the edge adds, and for nothing else.
+pub const FORWARDED_BY_EDGE_HEADER: &str = "x-aethex-forwarded-by-edge";
 
 #[cfg(test)]
 mod tests {

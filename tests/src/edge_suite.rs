@@ -197,6 +197,34 @@ pub async fn run(origin: &Origin, edge_url: &str, label: &str) {
     claims_req = claims_req.header("x-aethex-verified-claims", "eyJzdWIiOiJ4In0").header("x-aethex-edge-key", "guess");
     assert_eq!(claims_req.send().await.unwrap().status().as_u16(), 401, "{label}: verified claims need the edge key");
 
+    // Routes for edges themselves are out of reach through an edge, whatever the client
+    // sends: the edge forwards player requests without its edge key.
+    for (m, path, body) in [
+        (Method::GET, "/api/v1/replication/snapshot".to_string(), None),
+        (Method::GET, "/api/v1/replication/changes?after=0".to_string(), None),
+        (Method::GET, format!("/api/v1/replication/save-blobs/{by_id}"), None),
+        (Method::PUT, format!("/api/v1/regions/{label}-evil"), Some(json!({"url": "ws://evil.example", "capacity": 1}))),
+    ] {
+        for guess in [None, Some(edge_key.as_str())] {
+            let mut req = reqwest::Client::new().request(m.clone(), format!("{edge_url}{path}"));
+            if let Some(k) = guess {
+                req = req.header("x-aethex-edge-key", k).header("x-aethex-forwarded-by-edge", k);
+            }
+            if let Some(b) = &body {
+                req = req.json(b);
+            }
+            let status = req.send().await.unwrap().status().as_u16();
+            assert_eq!(status, 401, "{label}: {m} {path} through the edge (client sent a key: {})", guess.is_some());
+        }
+    }
+    for path in ["/metrics", "/readyz"] {
+        let a = call(Method::GET, &format!("{edge_url}{path}"), None, None, None).await;
+        assert_ne!(a.served_by.as_deref(), Some("origin"), "{label}: {path} is not forwarded");
+    }
+    // Browser games can read the edge's own answers.
+    let cors = reqwest::Client::new().get(format!("{edge_url}/api/v1/regions")).header("origin", "https://game.example").send().await.unwrap();
+    assert_eq!(cors.headers().get("access-control-allow-origin").map(|v| v.to_str().unwrap()), Some("*"), "{label}: CORS");
+
     // Writes are forwarded: delete through the edge, gone at origin.
     let del = call(Method::DELETE, &format!("{edge_url}/api/v1/saves/me/slot1"), t, None, None).await;
     assert_eq!((del.status, del.served_by.as_deref()), (200, Some("origin")), "{label}: delete: {}", del.body);

@@ -30,9 +30,9 @@ impl NativeEdge {
     pub fn start(origin_url: &str, edge_key: &str, extra: &[(&str, &str)]) -> Self {
         let tmp = tempfile::tempdir().expect("tempdir");
         let mut env: Vec<(String, String)> = vec![
-            ("AETHEX_EDGE__ORIGIN_URL".into(), origin_url.into()),
-            ("AETHEX_EDGE__EDGE_KEY".into(), edge_key.into()),
-            ("AETHEX_EDGE__LISTEN".into(), "127.0.0.1:0".into()),
+            ("AETHEX_NODE__ORIGIN_URL".into(), origin_url.into()),
+            ("AETHEX_NODE__EDGE_KEY".into(), edge_key.into()),
+            ("AETHEX_NODE__LISTEN".into(), "127.0.0.1:0".into()),
         ];
         env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         let mut e = Self::start_in(tmp.path(), env);
@@ -43,9 +43,9 @@ impl NativeEdge {
     /// Starts an edge on an existing replica file (kept by `keep`).
     pub fn start_on(origin_url: &str, edge_key: &str, replica: &Path, keep: Option<tempfile::TempDir>) -> Self {
         let env = vec![
-            ("AETHEX_EDGE__ORIGIN_URL".into(), origin_url.into()),
-            ("AETHEX_EDGE__EDGE_KEY".into(), edge_key.into()),
-            ("AETHEX_EDGE__LISTEN".into(), "127.0.0.1:0".into()),
+            ("AETHEX_NODE__ORIGIN_URL".into(), origin_url.into()),
+            ("AETHEX_NODE__EDGE_KEY".into(), edge_key.into()),
+            ("AETHEX_NODE__LISTEN".into(), "127.0.0.1:0".into()),
         ];
         let mut e = Self::start_in(replica.parent().expect("replica folder"), env);
         e._tmp = keep;
@@ -56,7 +56,7 @@ impl NativeEdge {
         let mut child = Command::new(sibling_bin("aethex-edge"))
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("AETHEX_EDGE__DATA_DIR", data_dir)
+            .env("AETHEX_NODE__DATA_DIR", data_dir)
             .env("AETHEX_LOG__LEVEL", if std::env::var("TEST_LOG").is_ok() { "debug" } else { "warn" })
             .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdout(Stdio::piped())
@@ -93,8 +93,8 @@ impl NativeEdge {
         self.kill();
         let addr = self.url.trim_start_matches("http://").to_string();
         let mut env = self.env.clone();
-        env.retain(|(k, _)| k != "AETHEX_EDGE__LISTEN");
-        env.push(("AETHEX_EDGE__LISTEN".into(), addr));
+        env.retain(|(k, _)| k != "AETHEX_NODE__LISTEN");
+        env.push(("AETHEX_NODE__LISTEN".into(), addr));
         let mut new = Self::start_in(&self.data_dir, env);
         new._tmp = self._tmp.take();
         new

@@ -9,8 +9,14 @@ pub struct EdgeConfig {
     /// Base URL of the replica's Hrana v3 endpoint (a native edge, or Turso/sqld).
     /// Native edges read their own file and leave it empty.
     pub replica_url: String,
-    /// Shared secret that authenticates this edge to origin and to the replica.
+    /// Shared secret that authenticates this edge to origin (and to a native edge's
+    /// replica endpoint, unless `replica_token` is set).
     pub edge_key: String,
+    /// Bearer token for the replica's Hrana endpoint when it is not the edge key (a
+    /// Turso / sqld database token).
+    pub replica_token: String,
+    /// Origins whose browser pages may read what the edge answers itself (`*`: any).
+    pub cors_origins: Vec<String>,
     /// Expected `iss` of access tokens (origin's `auth.issuer`).
     pub issuer: String,
     /// How long leaderboard pages are cached (the seed: 1 minute).
@@ -35,6 +41,8 @@ impl Default for EdgeConfig {
             origin_url: "http://127.0.0.1:8080".into(),
             replica_url: String::new(),
             edge_key: String::new(),
+            replica_token: String::new(),
+            cors_origins: vec!["*".into()],
             issuer: "aethex".into(),
             leaderboard_ttl_secs: 60,
             jwks_refresh_secs: 300,
@@ -56,6 +64,7 @@ pub struct ConfigError {
 
 impl EdgeConfig {
     /// Reads `AETHEX_ORIGIN_URL`, `AETHEX_REPLICA_URL`, `AETHEX_EDGE_KEY`,
+    /// `AETHEX_REPLICA_TOKEN`, `AETHEX_CORS_ORIGINS` (comma-separated),
     /// `AETHEX_ISSUER`, `AETHEX_LEADERBOARD_TTL_SECS`, `AETHEX_JWKS_REFRESH_SECS`,
     /// `AETHEX_SAVE_BLOB_TTL_SECS`, `AETHEX_REGION_TTL_SECS`, `AETHEX_EDGE_NAME` and
     /// `AETHEX_JWKS`
@@ -81,6 +90,10 @@ impl EdgeConfig {
         text("AETHEX_REPLICA_URL", &mut c.replica_url);
         c.replica_url = c.replica_url.trim_end_matches('/').to_string();
         text("AETHEX_EDGE_KEY", &mut c.edge_key);
+        text("AETHEX_REPLICA_TOKEN", &mut c.replica_token);
+        if let Some(v) = lookup("AETHEX_CORS_ORIGINS") {
+            c.cors_origins = v.split(',').map(|o| o.trim().to_string()).filter(|o| !o.is_empty()).collect();
+        }
         text("AETHEX_ISSUER", &mut c.issuer);
         text("AETHEX_EDGE_NAME", &mut c.name);
         text("AETHEX_JWKS", &mut c.jwks_json);

@@ -32,7 +32,7 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use aethex_protocol::auth::AccessClaims;
 use aethex_protocol::headers;
 use aethex_protocol::leaderboards::parse_limit;
-use aethex_protocol::replica::EDGE_KEY_HEADER;
+use aethex_protocol::replica::{EDGE_KEY_HEADER, FORWARDED_BY_EDGE_HEADER};
 use aethex_protocol::rpc::{ErrorCode, RpcError};
 use aethex_protocol::saves::{LoadResponse, SaveMetadata};
 use aethex_protocol::teams::SERVER_KEY_PREFIX;
@@ -153,20 +153,43 @@ impl<P: Platform> Edge<P> {
     /// Answers a request, reading the replica over Hrana at `config.replica_url` (the
     /// wasm platforms' way).
     pub async fn handle_over_hrana(&self, req: Request) -> Response {
-        let replica = hrana::HranaReplica::new(&self.platform, &self.config.replica_url, &self.config.edge_key);
+        let token = if self.config.replica_token.is_empty() { &self.config.edge_key } else { &self.config.replica_token };
+        let replica = hrana::HranaReplica::new(&self.platform, &self.config.replica_url, token);
         self.handle(&replica, req).await
     }
 
     /// Answers a request.
     pub async fn handle<R: Replica>(&self, replica: &R, req: Request) -> Response {
         let request_id = match req.header(headers::REQUEST_ID) {
-            Some(id) if !id.is_empty() && id.len() <= 128 && id.bytes().all(|b| b.is_ascii_graphic()) => id.to_string(),
+            // The same rule as origin's, so both log the id the client sees.
+            Some(id) if !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') => id.to_string(),
             _ => format!("e{:x}-{:x}", self.platform.now_ms(), self.seq.fetch_add(1, Ordering::Relaxed)),
         };
         let mut resp = self.route(replica, &req, &request_id).await;
         resp.headers.set(headers::REQUEST_ID, request_id);
         resp.headers.set("x-aethex-edge", self.config.name.clone());
+        self.cors(&req, &mut resp);
         resp
+    }
+
+    /// CORS for browser games on what the edge answers itself (forwarded answers carry
+    /// origin's own headers; preflights are forwarded).
+    fn cors(&self, req: &Request, resp: &mut Response) {
+        let Some(from) = req.header("origin") else { return };
+        if resp.header("access-control-allow-origin").is_some() {
+            return;
+        }
+        let allowed = &self.config.cors_origins;
+        let allow = if allowed.iter().any(|o| o == "*") {
+            "*".to_string()
+        } else if allowed.iter().any(|o| o.eq_ignore_ascii_case(from)) {
+            resp.headers.append("vary", "origin");
+            from.to_string()
+        } else {
+            return;
+        };
+        resp.headers.set("access-control-allow-origin", allow);
+        resp.headers.set("access-control-expose-headers", "x-request-id, x-aethex-position, x-aethex-served-by, retry-after");
     }
 
     async fn route<R: Replica>(&self, replica: &R, req: &Request, rid: &str) -> Response {
@@ -178,6 +201,11 @@ impl<P: Platform> Edge<P> {
                 [".well-known", "jwks.json"] => return self.jwks_document(rid).await,
                 _ => {}
             }
+        }
+        // Origin's operational routes are for operators, not the public side of an edge.
+        if matches!(segs.as_slice(), ["metrics"] | ["readyz"]) {
+            let e = RpcError::new(ErrorCode::METHOD_NOT_FOUND, "Not found").with_reason("not served by edges");
+            return Response::error(e, Some(rid));
         }
         let caller = match self.caller(req).await {
             Ok(c) => c,
@@ -505,24 +533,32 @@ impl<P: Platform> Edge<P> {
         self.stats.forwarded.fetch_add(1, Ordering::Relaxed);
         let mut h = Headers::new();
         for (k, v) in req.headers.iter() {
-            let drop =
-                HOP_BY_HOP.contains(&k) || k == EDGE_KEY_HEADER || k == VERIFIED_CLAIMS_HEADER || k == "accept-encoding" || k == "x-forwarded-for";
+            let drop = HOP_BY_HOP.contains(&k)
+                || k == EDGE_KEY_HEADER
+                || k == FORWARDED_BY_EDGE_HEADER
+                || k == VERIFIED_CLAIMS_HEADER
+                || k == "accept-encoding"
+                || k == "x-forwarded-for";
             if !drop {
                 h.append(k, v);
             }
         }
         h.set(headers::REQUEST_ID, rid.to_string());
-        h.set(EDGE_KEY_HEADER, self.config.edge_key.clone());
+        // The key vouches for what the edge adds (claims, client address) under its own
+        // header: a forwarded request never carries the edge key header, so routes meant
+        // for edges themselves (replication, save bytes, relays) stay out of clients' reach.
+        h.set(FORWARDED_BY_EDGE_HEADER, self.config.edge_key.clone());
         if let Caller::Player(claims) = caller {
             if let Ok(json) = serde_json::to_vec(claims) {
                 h.set(VERIFIED_CLAIMS_HEADER, URL_SAFE_NO_PAD.encode(json));
             }
         }
-        let mut chain: Vec<&str> = req.header("x-forwarded-for").map(|v| v.split(',').map(str::trim).collect()).unwrap_or_default();
+        // Origin trusts the last hop of x-forwarded-for from an edge; when the platform
+        // does not tell the client's address, the client's own header is not passed on
+        // (it could name any address).
         if let Some(ip) = &req.client_ip {
+            let mut chain: Vec<&str> = req.header("x-forwarded-for").map(|v| v.split(',').map(str::trim).collect()).unwrap_or_default();
             chain.push(ip);
-        }
-        if !chain.is_empty() {
             h.set("x-forwarded-for", chain.join(", "));
         }
         let out = Outbound {

@@ -1,5 +1,5 @@
 //! Settings of a native edge node: built-in defaults, a TOML file, then `AETHEX_*`
-//! environment variables (`AETHEX_EDGE__ORIGIN_URL`: section and key joined by `__`).
+//! environment variables (`AETHEX_NODE__ORIGIN_URL`: section and key joined by `__`).
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -12,7 +12,8 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct NodeConfig {
-    pub edge: NodeSettings,
+    /// `[node]`: named apart from origin's `[edge]` so both can share one environment.
+    pub node: NodeSettings,
     pub replication: ReplicationSettings,
     pub log: LogSettings,
 }
@@ -41,6 +42,8 @@ pub struct NodeSettings {
     pub region_ttl_secs: u64,
     /// Largest request body the edge forwards.
     pub max_body_bytes: usize,
+    /// Origins whose browser pages may read what the edge answers itself (`*`: any).
+    pub cors_origins: Vec<String>,
 }
 
 impl std::fmt::Debug for NodeSettings {
@@ -71,6 +74,7 @@ impl Default for NodeSettings {
             save_blob_ttl_secs: core.save_blob_ttl_secs,
             region_ttl_secs: core.region_ttl_secs,
             max_body_bytes: 32 * 1024 * 1024,
+            cors_origins: core.cors_origins,
         }
     }
 }
@@ -82,6 +86,8 @@ impl NodeSettings {
             origin_url: self.origin_url.trim_end_matches('/').to_string(),
             replica_url: String::new(),
             edge_key: self.edge_key.clone(),
+            replica_token: String::new(),
+            cors_origins: self.cors_origins.clone(),
             issuer: self.issuer.clone(),
             leaderboard_ttl_secs: self.leaderboard_ttl_secs,
             jwks_refresh_secs: self.jwks_refresh_secs,
@@ -134,7 +140,7 @@ impl Default for LogSettings {
     }
 }
 
-const SECTIONS: &[&str] = &["edge", "replication", "log"];
+const SECTIONS: &[&str] = &["node", "replication", "log"];
 
 impl NodeConfig {
     pub fn load(file: Option<&Path>) -> Result<Self, figment::Error> {

@@ -29,20 +29,31 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let mut cfg = NodeConfig::load(cli.config.as_deref()).context("loading configuration")?;
     if let Some(l) = cli.listen {
-        cfg.edge.listen = l;
+        cfg.node.listen = l;
     }
     if let Some(o) = cli.origin {
-        cfg.edge.origin_url = o;
+        cfg.node.origin_url = o;
     }
     if let Some(d) = cli.data_dir {
-        cfg.edge.data_dir = d;
+        cfg.node.data_dir = d;
     }
     init_logs(&cfg.log.level, &cfg.log.format);
     let node = EdgeNode::build(&cfg).await?;
     let url = node.url();
-    println!("AeThex Cloud edge listening on {url} (origin {}, replica in {})", cfg.edge.origin_url, cfg.edge.data_dir.display());
+    println!("AeThex Cloud edge listening on {url} (origin {}, replica in {})", cfg.node.origin_url, cfg.node.data_dir.display());
     node.run_until(async {
-        let _ = tokio::signal::ctrl_c().await;
+        let term = async {
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(mut s) => {
+                    s.recv().await;
+                }
+                Err(_) => std::future::pending::<()>().await,
+            }
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term => {}
+        }
     })
     .await?;
     Ok(())

@@ -17,6 +17,8 @@ impl NativePlatform {
             .connect_timeout(Duration::from_secs(5))
             .timeout(Duration::from_secs(60))
             .pool_max_idle_per_host(64)
+            // Redirects (an OAuth callback's 303) are for the client, as on every edge.
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .expect("HTTP client");
         Self { http, cache: MemoryCache::new(20_000, 4 * 1024 * 1024) }

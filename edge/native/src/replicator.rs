@@ -175,8 +175,16 @@ impl Replicator {
             }
         }
         let header = header.ok_or_else(|| PullError::Snapshot("empty snapshot".into()))?;
+        if header.schema_version != aethex_protocol::replica::SCHEMA_VERSION {
+            return Err(PullError::Snapshot(format!(
+                "origin sends read-model schema {}, this edge knows {}; run the same release on both",
+                header.schema_version,
+                aethex_protocol::replica::SCHEMA_VERSION
+            )));
+        }
         match trailer {
-            Some(t) if t.end => {}
+            Some(t) if t.end && t.rows == boot.rows() => {}
+            Some(t) if t.end => return Err(PullError::Snapshot(format!("snapshot announced {} rows, {} arrived", t.rows, boot.rows()))),
             _ => return Err(PullError::Snapshot("snapshot was cut short".into())),
         }
         boot.finish(&header).await?;

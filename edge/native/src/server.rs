@@ -23,9 +23,9 @@ use crate::store::{ReplicaStore, StoreError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum NodeError {
-    #[error("edge.origin_url is required")]
+    #[error("node.origin_url is required")]
     NoOrigin,
-    #[error("edge.edge_key is required (one of origin's edge keys)")]
+    #[error("node.edge_key is required (one of origin's edge keys)")]
     NoKey,
     #[error("binding {addr}: {source}")]
     Bind { addr: SocketAddr, source: std::io::Error },
@@ -52,7 +52,7 @@ pub struct EdgeNode {
 impl EdgeNode {
     /// Opens the replica, binds the listener and assembles the node (nothing runs yet).
     pub async fn build(cfg: &NodeConfig) -> Result<Self, NodeError> {
-        let s = &cfg.edge;
+        let s = &cfg.node;
         if s.origin_url.trim().is_empty() {
             return Err(NodeError::NoOrigin);
         }
@@ -108,13 +108,24 @@ fn router(state: Arc<NodeState>) -> Router {
         .with_state(state)
 }
 
+/// Equality that takes the same time wherever the strings differ.
+fn same_secret(a: &str, b: &str) -> bool {
+    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
 fn hrana_error(status: StatusCode, message: &str) -> Response {
     (status, Json(serde_json::json!({ "error": message }))).into_response()
 }
 
 async fn hrana_pipeline(State(st): State<Arc<NodeState>>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
-    let token = headers.get("authorization").and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer ")).unwrap_or("");
-    if token.is_empty() || !st.hrana_keys.iter().any(|k| k == token) {
+    let token = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, t)| t.trim())
+        .unwrap_or("");
+    if token.is_empty() || !st.hrana_keys.iter().any(|k| same_secret(k, token)) {
         return hrana_error(StatusCode::UNAUTHORIZED, "a valid edge key is needed (Authorization: Bearer <key>)");
     }
     let req: PipelineRequest = match serde_json::from_slice(&body) {

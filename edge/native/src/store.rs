@@ -140,6 +140,11 @@ pub struct Bootstrap {
 }
 
 impl Bootstrap {
+    /// Rows added so far.
+    pub fn rows(&self) -> u64 {
+        self.rows as u64
+    }
+
     pub async fn add(&mut self, c: &Change) -> StoreResult<()> {
         let sql = c.to_sql()?;
         self.tx.execute(&sql.sql, args(&sql.args)).await?;

@@ -88,7 +88,7 @@ impl ClientInfo {
     pub fn from_parts(app: &AppState, headers: &HeaderMap, peer: Option<SocketAddr>) -> Self {
         // The last X-Forwarded-For entry is the one our proxy (or edge) appended; earlier
         // ones come from the client and could be anything.
-        let forwarded = if app.config.server.trust_forwarded_for || app.from_edge(headers) {
+        let forwarded = if app.config.server.trust_forwarded_for || app.forwarded_by_edge(headers) {
             headers
                 .get("x-forwarded-for")
                 .and_then(|v| v.to_str().ok())
@@ -171,7 +171,7 @@ pub async fn authenticate(app: &AppState, headers: &HeaderMap) -> Result<Caller,
 /// expiry here; `None` when the request is not from an edge or carries none.
 fn edge_verified_claims(app: &AppState, headers: &HeaderMap) -> Option<aethex_protocol::auth::AccessClaims> {
     let value = headers.get(aethex_edge::VERIFIED_CLAIMS_HEADER)?.to_str().ok()?;
-    if !app.from_edge(headers) {
+    if !app.forwarded_by_edge(headers) {
         return None;
     }
     let claims = aethex_edge::decode_verified_claims(value)?;

@@ -17,7 +17,7 @@ use std::path::Path;
 
 use axum::http::HeaderMap;
 
-use aethex_protocol::replica::EDGE_KEY_HEADER;
+use aethex_protocol::replica::{EDGE_KEY_HEADER, FORWARDED_BY_EDGE_HEADER};
 
 use crate::state::AppState;
 
@@ -78,8 +78,15 @@ impl AppState {
         !presented.is_empty() && self.edge_keys.iter().any(|k| same_secret(k, presented))
     }
 
-    /// Whether the request comes from an edge (a valid edge key header).
+    /// Whether an edge calls for itself (a valid key in `x-aethex-edge-key`): the edge-only
+    /// routes. Edges never forward this header, so clients cannot reach them through one.
     pub fn from_edge(&self, headers: &HeaderMap) -> bool {
         headers.get(EDGE_KEY_HEADER).and_then(|v| v.to_str().ok()).is_some_and(|k| self.is_edge_key(k))
+    }
+
+    /// Whether an edge forwarded this request for a client (a valid key in
+    /// `x-aethex-forwarded-by-edge`): its verified claims and client address are trusted.
+    pub fn forwarded_by_edge(&self, headers: &HeaderMap) -> bool {
+        headers.get(FORWARDED_BY_EDGE_HEADER).and_then(|v| v.to_str().ok()).is_some_and(|k| self.is_edge_key(k))
     }
 }
