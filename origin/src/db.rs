@@ -64,6 +64,7 @@ pub struct Db {
     remote: bool,
     /// Newest replication position written by this process (wakes long-polling edges).
     head: tokio::sync::watch::Sender<i64>,
+    stop_checkpoints: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 const READERS: usize = 4;
@@ -97,7 +98,8 @@ impl Db {
             };
             // journal_mode answers a row, so it is queried rather than executed.
             writer.query("PRAGMA journal_mode=WAL", ()).await?;
-            writer.execute_batch(&format!("PRAGMA synchronous={sync}; PRAGMA foreign_keys=ON;")).await?;
+            // Checkpoints run on their own connection (below), not inside the writer's commits.
+            writer.execute_batch(&format!("PRAGMA synchronous={sync}; PRAGMA foreign_keys=ON; PRAGMA wal_autocheckpoint=0;")).await?;
             writer.busy_timeout(Duration::from_secs(10))?;
         }
         migrate(&writer).await?;
@@ -121,8 +123,12 @@ impl Db {
             }
             readers.push(c);
         }
+        let stop_checkpoints = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        if !remote {
+            spawn_checkpointer(database.connect()?, stop_checkpoints.clone())?;
+        }
         let (head, _) = tokio::sync::watch::channel(head_now);
-        Ok(Self { _database: database, jobs, writer: Some(writer_thread), readers, next_reader: AtomicUsize::new(0), remote, head })
+        Ok(Self { _database: database, jobs, writer: Some(writer_thread), readers, next_reader: AtomicUsize::new(0), remote, head, stop_checkpoints })
     }
 
     /// A connection for reads.
@@ -217,10 +223,37 @@ impl Db {
     }
 }
 
+/// Copies the WAL back into the database file every half second (PASSIVE: it never
+/// blocks the writer or readers), so commits do not pay for checkpoints. The thread ends
+/// when `stop` is set (the `Db` is dropped) or a checkpoint fails.
+fn spawn_checkpointer(conn: Connection, stop: std::sync::Arc<std::sync::atomic::AtomicBool>) -> std::io::Result<()> {
+    std::thread::Builder::new().name("aethex-db-checkpoint".into()).spawn(move || {
+        let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
+        rt.block_on(async move {
+            let _ = conn.busy_timeout(Duration::from_millis(100));
+            loop {
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                if stop.load(Ordering::Relaxed) {
+                    return;
+                }
+                match conn.query("PRAGMA wal_checkpoint(PASSIVE)", ()).await {
+                    Ok(mut rows) => while let Ok(Some(_)) = rows.next().await {},
+                    Err(e) => {
+                        tracing::debug!(error = %e, "checkpointer stops");
+                        return;
+                    }
+                }
+            }
+        });
+    })?;
+    Ok(())
+}
+
 impl Drop for Db {
     /// Closes the queue and waits for the writer to finish its batch and close its
     /// connection (queued jobs still run and are answered).
     fn drop(&mut self) {
+        self.stop_checkpoints.store(true, Ordering::Relaxed);
         let (closed, _) = mpsc::channel(1);
         drop(std::mem::replace(&mut self.jobs, closed));
         if let Some(w) = self.writer.take() {
@@ -404,5 +437,24 @@ mod tests {
         let mut rows = db.reader().query("SELECT COUNT(*), SUM(v % 10 = 0) FROM k", ()).await.unwrap();
         let row = rows.next().await.unwrap().unwrap();
         assert_eq!((row.get::<i64>(0).unwrap(), row.get::<i64>(1).unwrap()), (180, 0), "failed jobs left nothing behind");
+    }
+
+    #[tokio::test]
+    async fn the_wal_is_checkpointed_in_the_background() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let db = Db::open(&StorageConfig::default(), &path).await.unwrap();
+        db.write(|c| async move { c.execute("CREATE TABLE big (v BLOB)", ()).await.map_err(DbError::from) }).await.unwrap();
+        let before = std::fs::metadata(&path).unwrap().len();
+        for _ in 0..50 {
+            db.write(|c| async move { c.execute("INSERT INTO big VALUES (zeroblob(40000))", ()).await.map_err(DbError::from) }).await.unwrap();
+        }
+        // The writer does not checkpoint (wal_autocheckpoint=0); the checkpointer copies the
+        // 2 MB into the database file within a second or so.
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while std::fs::metadata(&path).unwrap().len() < before + 1_500_000 {
+            assert!(std::time::Instant::now() < deadline, "the database file did not grow: nothing was checkpointed");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 }

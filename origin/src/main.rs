@@ -8,6 +8,9 @@ use clap::{Parser, Subcommand};
 use aethex_origin::config::Config;
 use aethex_origin::startup::Application;
 
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(name = "aethex", version, about = "AeThex Cloud origin server")]
 struct Cli {

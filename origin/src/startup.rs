@@ -65,6 +65,10 @@ impl Application {
         let save_cipher = SaveCipher::load(&save_keys)?;
         let edge_keys = crate::replication::load_edge_keys(&config.edge.keys, &keys_dir).context("loading edge keys")?;
         let replication_epoch = crate::replication::service::epoch(db.reader()).await.context("reading the replication epoch")?;
+        let read_model = aethex_edge_native::LibsqlReplica::new(vec![
+            db.dedicated_connection().await.context("read-model connection")?,
+            db.dedicated_connection().await.context("read-model connection")?,
+        ]);
         let a = &config.auth;
         let passwords =
             Passwords::new(a.argon2_memory_kib, a.argon2_iterations, a.argon2_parallelism).map_err(|e| anyhow::anyhow!("argon2 parameters: {e}"))?;
@@ -92,6 +96,7 @@ impl Application {
             game_keys: Default::default(),
             edge_keys,
             replication_epoch,
+            read_model,
             config,
         };
         let state = AppState(Arc::new(app));

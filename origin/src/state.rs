@@ -27,6 +27,9 @@ pub struct App {
     pub edge_keys: Vec<String>,
     /// This database's replication epoch.
     pub replication_epoch: String,
+    /// The edge read model's queries on origin's own tables (leaderboards, regions), on
+    /// connections of their own.
+    pub read_model: aethex_edge_native::LibsqlReplica,
 }
 
 #[derive(Clone)]

@@ -7,6 +7,9 @@ use clap::Parser;
 
 use aethex_edge_native::{EdgeNode, NodeConfig};
 
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(name = "aethex-edge", version, about = "AeThex Cloud native edge: serves reads from a libSQL replica, forwards the rest to origin")]
 struct Cli {

@@ -36,7 +36,8 @@ pub enum NodeError {
 pub struct NodeState {
     pub edge: Edge<NativePlatform>,
     pub replica: LibsqlReplica,
-    hrana: LibsqlReplica,
+    hrana: Vec<libsql::Connection>,
+    hrana_next: std::sync::atomic::AtomicUsize,
     hrana_keys: Vec<String>,
     pub status: Arc<ReplicationStatus>,
     max_body: usize,
@@ -66,7 +67,8 @@ impl EdgeNode {
         let state = Arc::new(NodeState {
             edge: Edge::new(NativePlatform::new(), s.core()),
             replica: LibsqlReplica::new(store.readers()),
-            hrana: LibsqlReplica::new(store.readers()),
+            hrana: store.readers(),
+            hrana_next: std::sync::atomic::AtomicUsize::new(0),
             hrana_keys,
             status: replicator.status.clone(),
             max_body: s.max_body_bytes,
@@ -132,7 +134,8 @@ async fn hrana_pipeline(State(st): State<Arc<NodeState>>, headers: HeaderMap, bo
         Ok(r) => r,
         Err(e) => return hrana_error(StatusCode::BAD_REQUEST, &format!("not a Hrana v3 pipeline request: {e}")),
     };
-    match crate::hrana_server::run_pipeline(st.hrana.connection(), req).await {
+    let conn = &st.hrana[st.hrana_next.fetch_add(1, Ordering::Relaxed) % st.hrana.len()];
+    match crate::hrana_server::run_pipeline(conn, req).await {
         Ok(resp) => Json(resp).into_response(),
         Err(e) => hrana_error(StatusCode::BAD_REQUEST, &e),
     }

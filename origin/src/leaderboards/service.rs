@@ -4,7 +4,6 @@
 use serde_json::Value;
 
 use aethex_edge::readmodel::{self, Cursor};
-use aethex_edge_native::LibsqlReplica;
 use aethex_protocol::leaderboards::{
     parse_leaderboard_id, CreateLeaderboardRequest, Leaderboard, LeaderboardEntry, LeaderboardList, LeaderboardPage, Operator, SubmitScoreRequest,
     SubmitScoreResponse, MAX_ABS_SCORE, MAX_ENTRY_METADATA_BYTES,
@@ -129,21 +128,17 @@ pub async fn submit(app: &AppState, player: &Player, board_id: &str, req: Submit
     })
 }
 
-fn replica(app: &AppState) -> LibsqlReplica {
-    LibsqlReplica::new(vec![app.db.reader().clone()])
-}
-
 pub async fn top(app: &AppState, player: &Player, board_id: &str, limit: u32, cursor: Option<&str>) -> LbResult<LeaderboardPage> {
     let game = game_of(player)?;
     let board_id = parse_leaderboard_id(board_id)?;
     let cursor = cursor.map(Cursor::decode).transpose()?;
-    readmodel::leaderboard_top(&replica(app), game, &board_id, limit, cursor.as_ref()).await?.ok_or(LeaderboardError::NotFound(board_id))
+    readmodel::leaderboard_top(&app.read_model, game, &board_id, limit, cursor.as_ref()).await?.ok_or(LeaderboardError::NotFound(board_id))
 }
 
 pub async fn around_me(app: &AppState, player: &Player, board_id: &str, limit: u32) -> LbResult<LeaderboardPage> {
     let game = game_of(player)?;
     let board_id = parse_leaderboard_id(board_id)?;
-    readmodel::leaderboard_around(&replica(app), game, &board_id, &player.user_id, limit).await?.ok_or(LeaderboardError::NotFound(board_id))
+    readmodel::leaderboard_around(&app.read_model, game, &board_id, &player.user_id, limit).await?.ok_or(LeaderboardError::NotFound(board_id))
 }
 
 #[cfg(test)]

@@ -50,6 +50,5 @@ pub async fn register(app: &AppState, name: &str, req: RegisterRegionRequest) ->
 
 /// Regions heard from within `edge.region_ttl_secs`.
 pub async fn list(app: &AppState) -> Result<RegionList, ApiError> {
-    let replica = aethex_edge_native::LibsqlReplica::new(vec![app.db.reader().clone()]);
-    aethex_edge::readmodel::regions(&replica, now_ms() as u64, app.config.edge.region_ttl_secs * 1000).await.map_err(ApiError::internal)
+    aethex_edge::readmodel::regions(&app.read_model, now_ms() as u64, app.config.edge.region_ttl_secs * 1000).await.map_err(ApiError::internal)
 }
