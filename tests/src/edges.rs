@@ -1,9 +1,8 @@
 //! Edge processes for the tests: the standalone native edge (`aethex-edge`), and helpers
 //! to wait for an edge's replica to reach a replication position.
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -20,7 +19,7 @@ pub fn sibling_bin(name: &str) -> PathBuf {
 pub struct NativeEdge {
     pub url: String,
     pub data_dir: PathBuf,
-    child: Option<Child>,
+    child: crate::Proc,
     _tmp: Option<tempfile::TempDir>,
     env: Vec<(String, String)>,
 }
@@ -53,39 +52,25 @@ impl NativeEdge {
     }
 
     fn start_in(data_dir: &Path, env: Vec<(String, String)>) -> Self {
-        let mut child = Command::new(sibling_bin("aethex-edge"))
-            .env_clear()
+        let mut cmd = Command::new(sibling_bin("aethex-edge"));
+        cmd.env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .env("AETHEX_NODE__DATA_DIR", data_dir)
             .env("AETHEX_LOG__LEVEL", if std::env::var("TEST_LOG").is_ok() { "debug" } else { "warn" })
             .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            .stdout(Stdio::piped())
-            .stderr(if std::env::var("TEST_LOG").is_ok() { Stdio::inherit() } else { Stdio::null() })
-            .spawn()
-            .expect("spawn aethex-edge");
-        let stdout = child.stdout.take().expect("stdout");
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if let Some(rest) = line.split("listening on ").nth(1) {
-                    let _ = tx.send(rest.split_whitespace().next().unwrap_or_default().to_string());
-                }
-            }
-        });
-        let url = rx.recv_timeout(Duration::from_secs(30)).expect("aethex-edge did not print its URL within 30 s");
-        Self { url, data_dir: data_dir.to_path_buf(), child: Some(child), _tmp: None, env }
+            .stderr(if std::env::var("TEST_LOG").is_ok() { Stdio::inherit() } else { Stdio::null() });
+        let (child, rx) = crate::spawn_listening(&mut cmd, "aethex-edge");
+        let (_, url) = rx.recv_timeout(Duration::from_secs(30)).expect("aethex-edge did not print its URL within 30 s");
+        Self { url, data_dir: data_dir.to_path_buf(), child, _tmp: None, env }
     }
 
     pub fn pid(&self) -> u32 {
-        self.child.as_ref().map(|c| c.id()).unwrap_or(0)
+        self.child.pid()
     }
 
     /// SIGKILL.
     pub fn kill(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
+        self.child.kill()
     }
 
     /// Kills the process and starts a new one on the same replica folder and port.

@@ -35,13 +35,53 @@ pub fn aethex_bin() -> PathBuf {
     bin
 }
 
+/// A child process of a test, killed (SIGKILL) on drop.
+pub struct Proc(Option<Child>);
+
+impl Proc {
+    pub fn pid(&self) -> u32 {
+        self.0.as_ref().map(|c| c.id()).unwrap_or(0)
+    }
+
+    /// SIGKILL: no shutdown, no flush.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.0.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Spawns `cmd` with its standard output read by a thread that reports every
+/// `… listening on <url> …` line as (the line, the URL).
+pub fn spawn_listening(cmd: &mut Command, what: &str) -> (Proc, std::sync::mpsc::Receiver<(String, String)>) {
+    let mut child = cmd.stdout(Stdio::piped()).spawn().unwrap_or_else(|e| panic!("spawn {what}: {e}"));
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Some(rest) = line.split("listening on ").nth(1) {
+                let url = rest.split_whitespace().next().unwrap_or_default().to_string();
+                let _ = tx.send((line.clone(), url));
+            }
+        }
+    });
+    (Proc(Some(child)), rx)
+}
+
 /// A running origin process. Killed on drop.
 pub struct Origin {
     pub url: String,
     /// The embedded edge's URL, when started with one ([`Origin::start_with_edge`]).
     pub edge_url: Option<String>,
     pub data_dir: PathBuf,
-    child: Option<Child>,
+    child: Proc,
     _tmp: Option<tempfile::TempDir>,
     env: Vec<(String, String)>,
 }
@@ -83,34 +123,20 @@ impl Origin {
             .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdout(Stdio::piped())
             .stderr(if std::env::var("TEST_LOG").is_ok() { Stdio::inherit() } else { Stdio::null() });
-        let mut child = cmd.spawn().expect("spawn aethex");
-        let stdout = child.stdout.take().expect("stdout");
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let mut lines = BufReader::new(stdout).lines();
-            while let Some(Ok(line)) = lines.next() {
-                if let Some(rest) = line.split("listening on ").nth(1) {
-                    let url = rest.split_whitespace().next().unwrap_or_default().to_string();
-                    let _ = tx.send((line.contains(" edge "), url));
-                }
-            }
-        });
+        let (child, rx) = spawn_listening(&mut cmd, "aethex");
         let (_, url) = rx.recv_timeout(Duration::from_secs(30)).expect("aethex did not print its URL within 30 s");
         let embedded = env.iter().any(|(k, v)| k == "AETHEX_EDGE__EMBEDDED" && v == "true");
         let edge_url = embedded.then(|| rx.recv_timeout(Duration::from_secs(30)).expect("aethex did not print its edge URL within 30 s").1);
-        Self { url, edge_url, data_dir: data_dir.to_path_buf(), child: Some(child), _tmp: None, env }
+        Self { url, edge_url, data_dir: data_dir.to_path_buf(), child, _tmp: None, env }
     }
 
     pub fn pid(&self) -> u32 {
-        self.child.as_ref().map(|c| c.id()).unwrap_or(0)
+        self.child.pid()
     }
 
     /// SIGKILL: no shutdown, no flush.
     pub fn kill(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
+        self.child.kill()
     }
 
     /// Kills the process and starts a new one on the same data folder, settings and port.

@@ -124,6 +124,14 @@ impl<R: Replica> Replica for Tracked<'_, R> {
     }
 }
 
+/// A leaderboard read's game, board, page size and query.
+struct BoardRequest<'q> {
+    game: &'q str,
+    board: String,
+    limit: u32,
+    query: Vec<(String, String)>,
+}
+
 /// Outcome of a replica read: an answer, or a reason to ask origin instead.
 enum Read<T> {
     Answer(T),
@@ -451,6 +459,20 @@ impl<P: Platform> Edge<P> {
         Some(LoadResponse { metadata: meta.clone(), data, data_base64 })
     }
 
+    /// The parts of a leaderboard read: the token's game, the board id, the query. `None`
+    /// when origin should answer (a token without a game, or a query parameter the edge
+    /// does not know).
+    fn board_request<'q>(claims: &'q AccessClaims, board: &str, req: &Request, known: &[&str]) -> Result<Option<BoardRequest<'q>>, RpcError> {
+        let Some(game) = claims.game.as_deref() else { return Ok(None) };
+        let board = aethex_protocol::leaderboards::parse_leaderboard_id(board).map_err(invalid)?;
+        let query = req.query_pairs();
+        if query.iter().any(|(k, _)| !known.contains(&k.as_str())) {
+            return Ok(None);
+        }
+        let limit = parse_limit(query.iter().find(|(k, _)| k == "limit").map(|(_, v)| v.as_str())).map_err(invalid)?;
+        Ok(Some(BoardRequest { game, board, limit, query }))
+    }
+
     async fn read_top<R: Replica>(
         &self,
         replica: &R,
@@ -459,16 +481,10 @@ impl<P: Platform> Edge<P> {
         board: &str,
         required: i64,
     ) -> Result<Read<Response>, RpcError> {
-        let Some(game) = claims.game.as_deref() else {
+        let Some(BoardRequest { game, board, limit, query }) = Self::board_request(claims, board, req, &["limit", "cursor"])? else {
             return Ok(Read::Forward);
         };
-        let board = aethex_protocol::leaderboards::parse_leaderboard_id(board).map_err(invalid)?;
-        let query = req.query_pairs();
-        if query.iter().any(|(k, _)| k != "limit" && k != "cursor") {
-            return Ok(Read::Forward);
-        }
         let param = |name: &str| query.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
-        let limit = parse_limit(param("limit")).map_err(invalid)?;
         let cursor = param("cursor").map(Cursor::decode).transpose().map_err(invalid)?;
         // Pages are the same for every player of the game: cache them.
         let key = format!("aethex:lb:{game}:{board}:{limit}:{}", param("cursor").unwrap_or(""));
@@ -505,15 +521,9 @@ impl<P: Platform> Edge<P> {
         board: &str,
         required: i64,
     ) -> Result<Read<Response>, RpcError> {
-        let Some(game) = claims.game.as_deref() else {
+        let Some(BoardRequest { game, board, limit, .. }) = Self::board_request(claims, board, req, &["limit"])? else {
             return Ok(Read::Forward);
         };
-        let board = aethex_protocol::leaderboards::parse_leaderboard_id(board).map_err(invalid)?;
-        let query = req.query_pairs();
-        if query.iter().any(|(k, _)| k != "limit") {
-            return Ok(Read::Forward);
-        }
-        let limit = parse_limit(query.iter().find(|(k, _)| k == "limit").map(|(_, v)| v.as_str())).map_err(invalid)?;
         let me = claims.sub.as_str();
         Ok(
             match {
