@@ -9,11 +9,13 @@
 //! - [`teams`]: organizations, members, games and keys.
 //! - [`validate`]: parse-don't-validate newtypes (`Email`, `Username`, `SlotName`, ...).
 //! - [`headers`]: header names used across parts.
+//! - [`dlc`]: DLC manifests, chunks, releases, channels and entitlements.
 //! - [`leaderboards`]: leaderboard definitions, scores and pages.
 //! - [`regions`]: relay regions and their heartbeats.
 //! - [`replica`]: the edge read model and the replication stream.
 
 pub mod auth;
+pub mod dlc;
 pub mod headers;
 pub mod leaderboards;
 pub mod regions;
