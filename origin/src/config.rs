@@ -42,6 +42,7 @@ pub struct Config {
     pub email: EmailConfig,
     pub saves: SavesConfig,
     pub edge: EdgeConfig,
+    pub dlc: DlcConfig,
     pub log: LogConfig,
 }
 
@@ -312,7 +313,24 @@ impl Default for EdgeConfig {
     }
 }
 
-pub const SECTIONS: &[&str] = &["server", "storage", "auth", "email", "saves", "edge", "log"];
+/// DLC: chunk garbage collection.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DlcConfig {
+    /// Chunks no release uses are deleted once they are this old (an upload in progress
+    /// has this long to become a release).
+    pub chunk_grace_secs: u64,
+    /// How often garbage collection runs.
+    pub gc_interval_secs: u64,
+}
+
+impl Default for DlcConfig {
+    fn default() -> Self {
+        Self { chunk_grace_secs: 24 * 3600, gc_interval_secs: 3600 }
+    }
+}
+
+pub const SECTIONS: &[&str] = &["server", "storage", "auth", "email", "saves", "edge", "dlc", "log"];
 
 impl Config {
     /// Defaults, then `file` (if given, it must exist), then `AETHEX_*` variables.

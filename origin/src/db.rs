@@ -52,6 +52,7 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
     (3, "teams", include_str!("../migrations/0003_teams.sql")),
     (4, "saves", include_str!("../migrations/0004_saves.sql")),
     (5, "replication", include_str!("../migrations/0005_replication.sql")),
+    (6, "dlc", include_str!("../migrations/0006_dlc.sql")),
 ];
 
 pub struct Db {

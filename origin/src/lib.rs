@@ -5,9 +5,11 @@
 //! same service functions; `http/` holds extractors and middleware shared by all.
 
 pub mod auth;
+pub mod blobs;
 pub mod config;
 pub mod crypto;
 pub mod db;
+pub mod dlc;
 pub mod error;
 pub mod http;
 pub mod leaderboards;

@@ -5,7 +5,7 @@ use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::{auth, leaderboards, regions, saves, teams};
+use crate::{auth, dlc, leaderboards, regions, saves, teams};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -32,6 +32,11 @@ use crate::{auth, leaderboards, regions, saves, teams};
         leaderboards::routes::create_leaderboard, leaderboards::routes::list_leaderboards,
         leaderboards::routes::get_leaderboard, leaderboards::routes::get_around_me, leaderboards::routes::submit_score,
         regions::routes::list_regions, regions::routes::register_region,
+        dlc::routes::register_key, dlc::routes::missing_chunks, dlc::routes::upload_chunk, dlc::routes::list_releases,
+        dlc::routes::create_release, dlc::routes::promote_release, dlc::routes::rollback_channel, dlc::routes::delete_release,
+        dlc::routes::grant_entitlement, dlc::routes::revoke_entitlement, dlc::routes::manifest_keys, dlc::routes::my_entitlements,
+        dlc::routes::get_chunk, dlc::routes::current_manifest, dlc::routes::version_manifest, dlc::routes::check_update,
+        dlc::routes::stream_file,
     ),
     modifiers(&BearerAuth),
     tags(
@@ -40,6 +45,7 @@ use crate::{auth, leaderboards, regions, saves, teams};
         (name = "saves", description = "Cloud saves per player, game and slot"),
         (name = "leaderboards", description = "Leaderboards per game"),
         (name = "regions", description = "Relay regions"),
+        (name = "dlc", description = "DLC: manifest keys, chunks, releases, channels, entitlements, delivery"),
     )
 )]
 pub struct ApiDoc;

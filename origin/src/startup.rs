@@ -97,6 +97,8 @@ impl Application {
             edge_keys,
             replication_epoch,
             read_model,
+            blobs: crate::blobs::Blobs::Local(crate::blobs::LocalBlobs::new(&data_dir.join("blobs")).context("opening the blob folder")?),
+            chunk_gc: Default::default(),
             config,
         };
         let state = AppState(Arc::new(app));
@@ -115,6 +117,11 @@ impl Application {
         crate::replication::service::spawn_pruner(
             Arc::downgrade(&state.0),
             std::time::Duration::from_secs(state.config.edge.outbox_retention_secs.max(1)),
+        );
+        crate::dlc::service::spawn_collector(
+            Arc::downgrade(&state.0),
+            std::time::Duration::from_secs(state.config.dlc.gc_interval_secs),
+            std::time::Duration::from_secs(state.config.dlc.chunk_grace_secs),
         );
         let router = build_router(state.clone());
         Ok(Self { listener, router, state })
@@ -149,6 +156,7 @@ pub fn build_router(state: AppState) -> Router {
         .merge(crate::replication::routes::router())
         .merge(crate::leaderboards::routes::router())
         .merge(crate::regions::routes::router())
+        .merge(crate::dlc::routes::router())
         .route("/api/v1/rpc", post(crate::rpc::rpc_endpoint).layer(DefaultBodyLimit::max(save_body_limit(max_save))))
         .route("/api/v1/openapi.json", get(crate::openapi::openapi_json))
         .route("/healthz", get(ops::healthz))

@@ -30,6 +30,10 @@ pub struct App {
     /// The edge read model's queries on origin's own tables (leaderboards, regions), on
     /// connections of their own.
     pub read_model: aethex_edge_native::LibsqlReplica,
+    /// DLC chunks (and later other content-addressed blobs).
+    pub blobs: crate::blobs::Blobs,
+    /// Chunk uploads and releases hold it shared; garbage collection exclusively.
+    pub chunk_gc: tokio::sync::RwLock<()>,
 }
 
 #[derive(Clone)]

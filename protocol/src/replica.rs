@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 /// Version of the replica schema; an edge with another version re-bootstraps.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 /// DDL of the edge read model (libSQL / SQLite). Idempotent.
 pub const REPLICA_SCHEMA: &str = "
@@ -70,6 +70,40 @@ CREATE TABLE IF NOT EXISTS leaderboard_entries (
     PRIMARY KEY (game_id, leaderboard_id, user_id)
 );
 CREATE INDEX IF NOT EXISTS leaderboard_rank ON leaderboard_entries(game_id, leaderboard_id, rank_score, updated_at, user_id);
+CREATE TABLE IF NOT EXISTS manifest_keys (
+    game_id TEXT NOT NULL,
+    key_id TEXT NOT NULL,
+    name TEXT NOT NULL,
+    public_key TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    PRIMARY KEY (game_id, key_id)
+);
+CREATE TABLE IF NOT EXISTS releases (
+    game_id TEXT NOT NULL,
+    channel TEXT NOT NULL,
+    version TEXT NOT NULL,
+    manifest TEXT NOT NULL,
+    signature TEXT NOT NULL,
+    key_id TEXT NOT NULL,
+    entitlement TEXT,
+    download_bytes INTEGER NOT NULL,
+    created_at TEXT NOT NULL,
+    PRIMARY KEY (game_id, channel, version)
+);
+CREATE TABLE IF NOT EXISTS channels (
+    game_id TEXT NOT NULL,
+    channel TEXT NOT NULL,
+    version TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    PRIMARY KEY (game_id, channel)
+);
+CREATE TABLE IF NOT EXISTS entitlements (
+    game_id TEXT NOT NULL,
+    user_id TEXT NOT NULL,
+    entitlement TEXT NOT NULL,
+    granted_at TEXT NOT NULL,
+    PRIMARY KEY (game_id, user_id, entitlement)
+);
 CREATE TABLE IF NOT EXISTS regions (
     name TEXT PRIMARY KEY,
     url TEXT NOT NULL,
@@ -121,6 +155,14 @@ pub const TABLES: &[Table] = &[
         columns: &["game_id", "leaderboard_id", "user_id", "username", "score", "rank_score", "metadata", "updated_at"],
         key: &["game_id", "leaderboard_id", "user_id"],
     },
+    Table { name: "manifest_keys", columns: &["game_id", "key_id", "name", "public_key", "created_at"], key: &["game_id", "key_id"] },
+    Table {
+        name: "releases",
+        columns: &["game_id", "channel", "version", "manifest", "signature", "key_id", "entitlement", "download_bytes", "created_at"],
+        key: &["game_id", "channel", "version"],
+    },
+    Table { name: "channels", columns: &["game_id", "channel", "version", "updated_at"], key: &["game_id", "channel"] },
+    Table { name: "entitlements", columns: &["game_id", "user_id", "entitlement", "granted_at"], key: &["game_id", "user_id", "entitlement"] },
     Table { name: "regions", columns: &["name", "url", "ping_url", "capacity", "load", "last_seen_ms"], key: &["name"] },
 ];
 

@@ -169,6 +169,36 @@ impl Upstream {
     }
 }
 
+/// A `Range: bytes=…` header against a body of `len` bytes: `Ok(None)` without one (or
+/// with a form this server does not serve, such as several ranges: the whole body is
+/// answered), `Ok(Some((start, end)))` for `[start, end)`, `Err(())` when unsatisfiable
+/// (answer 416).
+pub fn parse_range(header: Option<&str>, len: u64) -> Result<Option<(u64, u64)>, ()> {
+    let Some(h) = header else { return Ok(None) };
+    let Some(spec) = h.trim().strip_prefix("bytes=") else { return Ok(None) };
+    if spec.contains(',') {
+        return Ok(None);
+    }
+    let Some((a, b)) = spec.split_once('-') else { return Ok(None) };
+    let (a, b) = (a.trim(), b.trim());
+    let range = if a.is_empty() {
+        // The last `b` bytes.
+        let n: u64 = b.parse().map_err(|_| ())?;
+        if n == 0 {
+            return Err(());
+        }
+        (len.saturating_sub(n), len)
+    } else {
+        let start: u64 = a.parse().map_err(|_| ())?;
+        let end = if b.is_empty() { len } else { b.parse::<u64>().map_err(|_| ())?.saturating_add(1).min(len) };
+        (start, end)
+    };
+    if range.0 >= len || range.0 >= range.1 {
+        return Err(());
+    }
+    Ok(Some(range))
+}
+
 /// Splits `a=1&b=x%20y` into decoded pairs (`+` is a space).
 pub fn parse_query(q: &str) -> Vec<(String, String)> {
     q.split('&')
@@ -237,6 +267,20 @@ mod tests {
         assert_eq!(percent_decode("%"), "%");
         assert_eq!(percent_decode("a%4"), "a%4");
         assert_eq!(percent_decode(&percent_encode("slot 1/ä?")), "slot 1/ä?");
+    }
+
+    #[test]
+    fn ranges() {
+        assert_eq!(parse_range(None, 10), Ok(None));
+        assert_eq!(parse_range(Some("bytes=0-3"), 10), Ok(Some((0, 4))));
+        assert_eq!(parse_range(Some("bytes=5-"), 10), Ok(Some((5, 10))));
+        assert_eq!(parse_range(Some("bytes=-3"), 10), Ok(Some((7, 10))));
+        assert_eq!(parse_range(Some("bytes=8-100"), 10), Ok(Some((8, 10))));
+        assert_eq!(parse_range(Some("bytes=10-"), 10), Err(()));
+        assert_eq!(parse_range(Some("bytes=5-2"), 10), Err(()));
+        assert_eq!(parse_range(Some("bytes=x-2"), 10), Err(()));
+        assert_eq!(parse_range(Some("bytes=0-1,4-5"), 10), Ok(None));
+        assert_eq!(parse_range(Some("items=0-1"), 10), Ok(None));
     }
 
     #[test]

@@ -21,6 +21,7 @@
 
 pub mod auth;
 pub mod config;
+pub mod delivery;
 pub mod hrana;
 pub mod http;
 pub mod platform;
@@ -83,6 +84,7 @@ pub struct Edge<P> {
     pub stats: Stats,
     jwks: Jwks,
     seq: AtomicU64,
+    manifests: delivery::ManifestCache,
 }
 
 /// Who is calling, as far as the edge can tell.
@@ -155,7 +157,7 @@ impl<P: Platform> Edge<P> {
     /// keys are then fetched from origin.
     pub fn new(platform: P, config: EdgeConfig) -> Self {
         let jwks = if config.jwks_json.is_empty() { Jwks::default() } else { Jwks::preloaded(&config.jwks_json).unwrap_or_default() };
-        Self { platform, config, stats: Stats::default(), jwks, seq: AtomicU64::new(0) }
+        Self { platform, config, stats: Stats::default(), jwks, seq: AtomicU64::new(0), manifests: Default::default() }
     }
 
     /// Answers a request, reading the replica over Hrana at `config.replica_url` (the
@@ -240,6 +242,7 @@ impl<P: Platform> Edge<P> {
             }
             (["api", "v1", "leaderboards", board], Some(c)) => self.read_top(replica, req, c, board, required).await,
             (["api", "v1", "leaderboards", board, "around-me"], Some(c)) => self.read_around(replica, req, c, board, required).await,
+            (["api", "v1", "dlc", rest @ ..], _) => self.dlc(replica, req, &caller, rest, required).await.unwrap_or(Ok(Read::Forward)),
             (["api", "v1", "saves", ..] | ["api", "v1", "leaderboards", ..], None) if matches!(caller, Caller::Anonymous) => {
                 Ok(Read::Answer(Response::error(unauthorized("missing bearer token"), Some(rid))))
             }
@@ -303,6 +306,16 @@ impl<P: Platform> Edge<P> {
             }
             Err(e) => Response::error(RpcError::new(ErrorCode::UNAVAILABLE, "Service unavailable").with_reason(e.to_string()), Some(rid)),
         }
+    }
+
+    /// Bytes answered from what the replica said at `position`.
+    fn answer_bytes(&self, body: Vec<u8>, position: i64) -> Response {
+        let mut r = Response::new(200)
+            .with_header(headers::POSITION, position.to_string())
+            .with_header(SERVED_BY_HEADER, "edge")
+            .with_header("cache-control", "private, no-store");
+        r.body = body;
+        r
     }
 
     /// A JSON answer from the replica at `position`.

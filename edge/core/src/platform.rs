@@ -29,22 +29,40 @@ pub trait Platform {
 /// A bounded in-memory cache with per-entry expiry: the native edge's cache, and the
 /// per-instance cache of wasm platforms that keep an instance between requests.
 pub struct MemoryCache {
-    entries: Mutex<HashMap<String, (Response, u64)>>,
+    entries: Mutex<Entries>,
     max_entries: usize,
     max_entry_bytes: usize,
+    max_total_bytes: usize,
+}
+
+#[derive(Default)]
+struct Entries {
+    map: HashMap<String, (Response, u64)>,
+    /// Sum of the cached bodies.
+    bytes: usize,
 }
 
 impl MemoryCache {
+    /// At most `max_entries` entries of at most `max_entry_bytes` each, and (by default)
+    /// 256 MiB of bodies in all.
     pub fn new(max_entries: usize, max_entry_bytes: usize) -> Self {
-        Self { entries: Mutex::new(HashMap::new()), max_entries, max_entry_bytes }
+        Self { entries: Mutex::new(Entries::default()), max_entries, max_entry_bytes, max_total_bytes: 256 * 1024 * 1024 }
+    }
+
+    /// Bounds the cached bodies' total size.
+    pub fn with_max_total_bytes(mut self, max: usize) -> Self {
+        self.max_total_bytes = max;
+        self
     }
 
     pub fn get(&self, key: &str, now_ms: u64) -> Option<Response> {
-        let mut map = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        match map.get(key) {
+        let mut e = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        match e.map.get(key) {
             Some((r, expires)) if *expires > now_ms => Some(r.clone()),
             Some(_) => {
-                map.remove(key);
+                if let Some((r, _)) = e.map.remove(key) {
+                    e.bytes -= r.body.len();
+                }
                 None
             }
             None => None,
@@ -52,23 +70,34 @@ impl MemoryCache {
     }
 
     pub fn put(&self, key: &str, resp: &Response, ttl_secs: u64, now_ms: u64) {
-        if resp.body.len() > self.max_entry_bytes || ttl_secs == 0 {
+        if resp.body.len() > self.max_entry_bytes || resp.body.len() > self.max_total_bytes || ttl_secs == 0 {
             return;
         }
-        let mut map = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        if map.len() >= self.max_entries && !map.contains_key(key) {
-            // Drop what has expired; if that frees nothing, start over (a bounded cache
+        let mut e = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((old, _)) = e.map.remove(key) {
+            e.bytes -= old.body.len();
+        }
+        if e.map.len() >= self.max_entries || e.bytes + resp.body.len() > self.max_total_bytes {
+            // Drop what has expired; if that frees too little, start over (a bounded cache
             // that is sometimes cold beats one that grows without end).
-            map.retain(|_, (_, exp)| *exp > now_ms);
-            if map.len() >= self.max_entries {
-                map.clear();
+            e.map.retain(|_, (_, exp)| *exp > now_ms);
+            e.bytes = e.map.values().map(|(r, _)| r.body.len()).sum();
+            if e.map.len() >= self.max_entries || e.bytes + resp.body.len() > self.max_total_bytes {
+                e.map.clear();
+                e.bytes = 0;
             }
         }
-        map.insert(key.to_string(), (resp.clone(), now_ms.saturating_add(ttl_secs.saturating_mul(1000))));
+        e.bytes += resp.body.len();
+        e.map.insert(key.to_string(), (resp.clone(), now_ms.saturating_add(ttl_secs.saturating_mul(1000))));
     }
 
     pub fn len(&self) -> usize {
-        self.entries.lock().unwrap_or_else(|p| p.into_inner()).len()
+        self.entries.lock().unwrap_or_else(|p| p.into_inner()).map.len()
+    }
+
+    /// Sum of the cached bodies.
+    pub fn bytes(&self) -> usize {
+        self.entries.lock().unwrap_or_else(|p| p.into_inner()).bytes
     }
 
     pub fn is_empty(&self) -> bool {
@@ -95,5 +124,15 @@ mod tests {
         big.body = vec![0; 11];
         c.put("big", &big, 10, 0);
         assert!(c.get("big", 1).is_none());
+        // The total size is bounded too.
+        let c = MemoryCache::new(100, 10).with_max_total_bytes(25);
+        let mut r = Response::new(200);
+        r.body = vec![0; 10];
+        for k in ["a", "b", "c", "d"] {
+            c.put(k, &r, 10, 0);
+            assert!(c.bytes() <= 25);
+        }
+        c.put("d", &r, 10, 0);
+        assert!(c.bytes() <= 25 && c.get("d", 1).is_some());
     }
 }

@@ -349,3 +349,105 @@ mod tests {
         }
     }
 }
+
+/// A release as the read model has it (the manifest is the signed text).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReleaseRow {
+    pub game_id: String,
+    pub channel: String,
+    pub version: String,
+    pub manifest: String,
+    pub signature: String,
+    pub key_id: String,
+    pub entitlement: Option<String>,
+    pub download_bytes: i64,
+    pub created_at: String,
+}
+
+const RELEASE_COLS: &str = "r.game_id, r.channel, r.version, r.manifest, r.signature, r.key_id, r.entitlement, r.download_bytes, r.created_at";
+
+fn release_rows(rows: &Rows) -> Result<Vec<ReleaseRow>, ReplicaError> {
+    rows.rows
+        .iter()
+        .map(|r| {
+            let r = Row(r);
+            Ok(ReleaseRow {
+                game_id: r.text(0)?,
+                channel: r.text(1)?,
+                version: r.text(2)?,
+                manifest: r.text(3)?,
+                signature: r.text(4)?,
+                key_id: r.text(5)?,
+                entitlement: r.opt_text(6)?,
+                download_bytes: r.i64(7)?,
+                created_at: r.text(8)?,
+            })
+        })
+        .collect()
+}
+
+/// The release a channel serves now, and whether `user` holds its entitlement (true when
+/// it needs none). `version`: a given version of the channel instead of the current one.
+pub async fn release<R: Replica>(
+    r: &R,
+    game: &str,
+    channel: &str,
+    version: Option<&str>,
+    user: Option<&str>,
+) -> Result<Option<(ReleaseRow, bool)>, ReplicaError> {
+    let pick = match version {
+        None => Stmt::new(
+            format!(
+                "SELECT {RELEASE_COLS} FROM channels c JOIN releases r
+                 ON r.game_id = c.game_id AND r.channel = c.channel AND r.version = c.version
+                 WHERE c.game_id = ?1 AND c.channel = ?2"
+            ),
+            vec![game.into(), channel.into()],
+        ),
+        Some(v) => Stmt::new(
+            format!("SELECT {RELEASE_COLS} FROM releases r WHERE r.game_id = ?1 AND r.channel = ?2 AND r.version = ?3"),
+            vec![game.into(), channel.into(), v.into()],
+        ),
+    };
+    let res = r.batch(vec![pick]).await?;
+    let Some(release) = release_rows(&res[0])?.pop() else { return Ok(None) };
+    let allowed = match (&release.entitlement, user) {
+        (None, _) => true,
+        (Some(_), None) => false,
+        (Some(e), Some(u)) => {
+            let res = r
+                .batch(vec![Stmt::new(
+                    "SELECT 1 FROM entitlements WHERE game_id = ?1 AND user_id = ?2 AND entitlement = ?3",
+                    vec![game.into(), u.into(), e.clone().into()],
+                )])
+                .await?;
+            !res[0].rows.is_empty()
+        }
+    };
+    Ok(Some((release, allowed)))
+}
+
+/// A game's manifest signing keys (public).
+pub async fn manifest_keys<R: Replica>(r: &R, game: &str) -> Result<aethex_protocol::dlc::ManifestKeyList, ReplicaError> {
+    let res = r
+        .batch(vec![Stmt::new(
+            "SELECT key_id, game_id, name, public_key, created_at FROM manifest_keys WHERE game_id = ?1 ORDER BY created_at, key_id",
+            vec![game.into()],
+        )])
+        .await?;
+    let keys = res[0]
+        .rows
+        .iter()
+        .map(|r| {
+            let r = Row(r);
+            Ok(aethex_protocol::dlc::ManifestKey {
+                key_id: r.text(0)?,
+                game_id: r.text(1)?,
+                name: r.text(2)?,
+                public_key: r.text(3)?,
+                created_at: r.text(4)?,
+            })
+        })
+        .collect::<Result<_, ReplicaError>>()?;
+    Ok(aethex_protocol::dlc::ManifestKeyList { keys })
+}

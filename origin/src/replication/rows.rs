@@ -84,6 +84,33 @@ pub fn region(name: &str, url: &str, ping_url: &str, capacity: u32, load: u32, l
     obj(json!({ "name": name, "url": url, "ping_url": ping_url, "capacity": capacity, "load": load, "last_seen_ms": last_seen_ms }))
 }
 
+pub fn manifest_key(k: &aethex_protocol::dlc::ManifestKey) -> Map<String, Value> {
+    obj(json!({ "game_id": k.game_id, "key_id": k.key_id, "name": k.name, "public_key": k.public_key, "created_at": k.created_at }))
+}
+
+pub fn release(r: &crate::dlc::store::ReleaseRecord) -> Map<String, Value> {
+    obj(json!({
+        "game_id": r.game_id, "channel": r.channel, "version": r.version, "manifest": r.manifest, "signature": r.signature,
+        "key_id": r.key_id, "entitlement": r.entitlement, "download_bytes": r.download_bytes, "created_at": r.created_at,
+    }))
+}
+
+pub fn release_key(game_id: &str, channel: &str, version: &str) -> Map<String, Value> {
+    obj(json!({ "game_id": game_id, "channel": channel, "version": version }))
+}
+
+pub fn channel(game_id: &str, channel: &str, version: &str, updated_at: &str) -> Map<String, Value> {
+    obj(json!({ "game_id": game_id, "channel": channel, "version": version, "updated_at": updated_at }))
+}
+
+pub fn entitlement(e: &aethex_protocol::dlc::Entitlement) -> Map<String, Value> {
+    obj(json!({ "game_id": e.game_id, "user_id": e.user_id, "entitlement": e.entitlement, "granted_at": e.granted_at }))
+}
+
+pub fn entitlement_key(game_id: &str, user_id: &str, entitlement: &str) -> Map<String, Value> {
+    obj(json!({ "game_id": game_id, "user_id": user_id, "entitlement": entitlement }))
+}
+
 /// For each replicated table, the query that reads all of its rows from origin's own
 /// tables, with the columns in the replica's order (snapshots).
 pub fn snapshot_queries() -> Vec<(&'static str, &'static str)> {
@@ -98,6 +125,13 @@ pub fn snapshot_queries() -> Vec<(&'static str, &'static str)> {
             "leaderboard_entries",
             "SELECT game_id, leaderboard_id, user_id, username, score, rank_score, metadata, updated_at FROM leaderboard_entries",
         ),
+        ("manifest_keys", "SELECT game_id, key_id, name, public_key, created_at FROM manifest_keys"),
+        (
+            "releases",
+            "SELECT game_id, channel, version, manifest, signature, key_id, entitlement, download_bytes, created_at FROM releases",
+        ),
+        ("channels", "SELECT game_id, channel, version, updated_at FROM channels"),
+        ("entitlements", "SELECT game_id, user_id, entitlement, granted_at FROM entitlements"),
         ("regions", "SELECT name, url, ping_url, capacity, load, last_seen_ms FROM regions"),
     ]
 }

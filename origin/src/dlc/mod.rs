@@ -1,0 +1,64 @@
+//! DLC and asset delivery at origin: manifest signing keys, chunk uploads (checked by
+//! blake3 before they are stored), releases on channels (promote, roll back), player
+//! entitlements, the player routes edges also serve, and garbage collection of chunks no
+//! release uses.
+
+pub mod routes;
+pub mod service;
+pub mod store;
+
+use aethex_protocol::rpc::ErrorCode;
+use aethex_protocol::validate::Invalid;
+
+use crate::blobs::BlobError;
+use crate::db::DbError;
+use crate::error::ApiError;
+use crate::teams::TeamError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DlcError {
+    #[error("{0}")]
+    Invalid(#[from] Invalid),
+    #[error("bad manifest: {0}")]
+    BadManifest(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("chunk too large")]
+    TooLarge,
+    #[error(transparent)]
+    Team(#[from] TeamError),
+    #[error(transparent)]
+    Blob(#[from] BlobError),
+    #[error("read model: {0}")]
+    Read(#[from] aethex_edge::ReplicaError),
+    #[error(transparent)]
+    Db(#[from] DbError),
+}
+
+impl From<libsql::Error> for DlcError {
+    fn from(e: libsql::Error) -> Self {
+        DlcError::Db(DbError::Sql(e))
+    }
+}
+
+impl From<DlcError> for ApiError {
+    fn from(e: DlcError) -> Self {
+        match e {
+            DlcError::Invalid(i) => i.into(),
+            DlcError::BadManifest(why) => ApiError::invalid_params("manifest", why),
+            DlcError::NotFound(why) => ApiError::new(ErrorCode::NOT_FOUND, "Not found").reason(why),
+            DlcError::Conflict(why) => ApiError::new(ErrorCode::CONFLICT, "Conflict").reason(why),
+            DlcError::Forbidden(why) => ApiError::forbidden(why),
+            DlcError::TooLarge => ApiError::new(ErrorCode::PAYLOAD_TOO_LARGE, "Payload too large")
+                .field("body", format!("a chunk is at most {} bytes", aethex_protocol::dlc::MAX_CHUNK_BYTES)),
+            DlcError::Team(t) => t.into(),
+            DlcError::Blob(e) => ApiError::internal(e),
+            DlcError::Read(e) => ApiError::internal(e),
+            DlcError::Db(e) => ApiError::internal(e),
+        }
+    }
+}
