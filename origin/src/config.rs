@@ -116,6 +116,35 @@ pub struct StorageConfig {
     /// `FULL` (default) syncs the WAL on every commit, so an acknowledged write survives
     /// power loss; `NORMAL` survives process crashes only.
     pub synchronous: String,
+    /// Where content-addressed blobs (DLC chunks) live: `local` (default, the folder
+    /// `<data_dir>/blobs`) or `s3` (an S3-compatible bucket: AWS S3, Cloudflare R2, MinIO).
+    pub blobs: BlobBackend,
+    /// `s3`: the bucket (required). It must exist; origin does not create it.
+    pub s3_bucket: String,
+    /// `s3`: the endpoint URL, such as `https://<account>.r2.cloudflarestorage.com` or
+    /// `http://127.0.0.1:9000` (MinIO). Empty = AWS S3 of `s3_region`.
+    pub s3_endpoint: String,
+    /// `s3`: the region requests are signed for (`auto` for R2).
+    pub s3_region: String,
+    /// `s3`: the access key. Empty (with an empty secret) = the standard `AWS_*`
+    /// variables, a web identity token, or the instance's role.
+    pub s3_access_key_id: String,
+    /// `s3`: the secret of that access key.
+    pub s3_secret_access_key: Secret,
+    /// `s3`: allow a plain `http://` endpoint (a local MinIO or test server only).
+    pub s3_allow_http: bool,
+    /// `s3`: a key prefix (`aethex/prod`), so several deployments can share a bucket.
+    /// Empty = keys at the bucket's root.
+    pub s3_prefix: String,
+}
+
+/// The blob store's backend (`[storage] blobs`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BlobBackend {
+    #[default]
+    Local,
+    S3,
 }
 
 impl Default for StorageConfig {
@@ -125,7 +154,37 @@ impl Default for StorageConfig {
             database_url: String::new(),
             database_auth_token: Secret::default(),
             synchronous: "FULL".into(),
+            blobs: BlobBackend::Local,
+            s3_bucket: String::new(),
+            s3_endpoint: String::new(),
+            s3_region: "us-east-1".into(),
+            s3_access_key_id: String::new(),
+            s3_secret_access_key: Secret::default(),
+            s3_allow_http: false,
+            s3_prefix: String::new(),
         }
+    }
+}
+
+impl StorageConfig {
+    /// Start-up checks of the blob store settings.
+    pub fn check_blobs(&self) -> Result<(), String> {
+        if self.blobs != BlobBackend::S3 {
+            return Ok(());
+        }
+        if self.s3_bucket.trim().is_empty() {
+            return Err("storage.s3_bucket is required when storage.blobs = \"s3\"".into());
+        }
+        if self.s3_access_key_id.is_empty() != self.s3_secret_access_key.is_empty() {
+            return Err("storage.s3_access_key_id and storage.s3_secret_access_key are set together (or both left empty)".into());
+        }
+        if self.s3_endpoint.starts_with("http://") && !self.s3_allow_http {
+            return Err(format!(
+                "storage.s3_endpoint {} is plain http: set storage.s3_allow_http = true (local test servers only)",
+                self.s3_endpoint
+            ));
+        }
+        Ok(())
     }
 }
 

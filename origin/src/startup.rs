@@ -77,6 +77,8 @@ impl Application {
         } else {
             Box::new(SmtpMailer::new(config.email.smtp_url.expose(), &config.email.from).map_err(|e| anyhow::anyhow!("email.smtp_url: {e}"))?)
         };
+        let blobs = crate::blobs::Blobs::open(&config.storage).await.context("opening the blob store")?;
+        tracing::info!(store = %blobs.describe(), "DLC chunks kept in the blob store");
         let listener = TcpListener::bind(config.server.listen).await.with_context(|| format!("binding {}", config.server.listen))?;
         let bound = listener.local_addr()?;
         let http = reqwest::Client::builder()
@@ -97,7 +99,7 @@ impl Application {
             edge_keys,
             replication_epoch,
             read_model,
-            blobs: crate::blobs::Blobs::Local(crate::blobs::LocalBlobs::new(&data_dir.join("blobs")).context("opening the blob folder")?),
+            blobs,
             chunk_gc: Default::default(),
             config,
         };

@@ -7,6 +7,7 @@ mod edge;
 mod oauth;
 mod ops;
 mod rpc;
+mod s3;
 mod saves;
 mod security;
 mod teams;
