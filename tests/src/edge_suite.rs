@@ -233,7 +233,86 @@ pub async fn run(origin: &Origin, edge_url: &str, label: &str) {
     let p = del.position.expect("delete answers a position");
     let after = call(Method::GET, &format!("{edge_url}/api/v1/saves/me"), t, None, Some(p)).await;
     assert_eq!(after.body["saves"], json!([]), "{label}: read-your-writes after a delete: {}", after.body);
+    dlc(origin, edge_url, label, &game, &edge_key).await;
+
     // The edge's own health.
     let h = call(Method::GET, &format!("{edge_url}/edge/healthz"), None, None, None).await;
     assert_eq!(h.status, 200, "{label}: {}", h.body);
+}
+
+/// DLC through the edge: manifests, update checks and entitlements from the replica,
+/// chunks (immutable, cached, ranged) and streamed file ranges, and a pull.
+async fn dlc(origin: &Origin, edge_url: &str, label: &str, game: &crate::GameFixture, edge_key: &str) {
+    let publisher = crate::dlc::Publisher::new(game).await;
+    let src = tempfile::tempdir().unwrap();
+    crate::dlc::write_tree(src.path(), 11);
+    publisher.publish(src.path(), "1.0.0", "stable", None).await;
+    publisher.publish(src.path(), "1.0.0", "dlc", Some("pack")).await;
+    let g = &game.game_id;
+    let (token, uid) = device_login(origin, &game.client_key, &format!("{label}-dlc-player-01")).await;
+    let t = Some(token.as_str());
+    let head = crate::edges::origin_head(&origin.url, edge_key).await;
+    wait_for_position(edge_url, head, Duration::from_secs(20)).await;
+
+    let m = call(Method::GET, &format!("{edge_url}/api/v1/dlc/{g}/stable/manifest"), t, None, None).await;
+    assert_eq!((m.status, m.served_by.as_deref()), (200, Some("edge")), "{label}: manifest: {}", m.body);
+    let o = call(Method::GET, &format!("{}/api/v1/dlc/{g}/stable/manifest", origin.url), t, None, None).await;
+    assert_eq!(m.body, o.body, "{label}: the manifest at the edge equals origin's");
+    let u = call(Method::GET, &format!("{edge_url}/api/v1/dlc/{g}/stable/update?current=0.9"), t, None, None).await;
+    assert_eq!((u.status, u.served_by.as_deref(), &u.body["update_available"]), (200, Some("edge"), &json!(true)), "{label}: {}", u.body);
+    let keys = call(Method::GET, &format!("{edge_url}/api/v1/dlc/{g}/keys"), None, None, None).await;
+    assert_eq!(keys.body["keys"][0]["public_key"], json!(publisher.key.public_key()), "{label}: keys");
+
+    // Chunks: immutable, cached at the edge after the first read, ranged.
+    let manifest: aethex_cdn::Manifest = serde_json::from_str(m.body["manifest"].as_str().unwrap()).unwrap();
+    let id = &manifest.chunks[0].id;
+    let url = format!("{edge_url}/api/v1/dlc/{g}/chunks/{id}");
+    let first = reqwest::get(&url).await.unwrap();
+    assert_eq!(first.status().as_u16(), 200, "{label}: chunk");
+    assert_eq!(first.headers()["cache-control"], "public, max-age=31536000, immutable");
+    assert_eq!(first.headers()["etag"], format!("\"{id}\""));
+    let full = first.bytes().await.unwrap();
+    let at_origin = reqwest::get(format!("{}/api/v1/dlc/{g}/chunks/{id}", origin.url)).await.unwrap().bytes().await.unwrap();
+    assert_eq!(full, at_origin, "{label}: chunk bytes");
+    let again = call(Method::GET, &url, None, None, None).await;
+    assert_eq!(again.cache.as_deref(), Some("hit"), "{label}: the second read comes from the edge cache");
+    let part = reqwest::Client::new().get(&url).header("range", "bytes=5-14").send().await.unwrap();
+    assert_eq!(part.status().as_u16(), 206, "{label}: chunk range");
+    assert_eq!(part.bytes().await.unwrap(), full[5..15]);
+    let nope = call(Method::GET, &format!("{edge_url}/api/v1/dlc/{g}/chunks/{}", "0".repeat(64)), None, None, None).await;
+    assert_eq!(nope.status, 404, "{label}: unknown chunk");
+
+    // Asset streaming: a range of one file, decompressed and checked at the edge.
+    let want = std::fs::read(src.path().join("data/level1.pak")).unwrap();
+    let r = reqwest::Client::new()
+        .get(format!("{edge_url}/api/v1/dlc/{g}/stable/files/data/level1.pak"))
+        .bearer_auth(&token)
+        .header("range", "bytes=100000-230000")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 206, "{label}: file range");
+    assert_eq!(r.headers()["x-aethex-served-by"], "edge");
+    assert_eq!(r.bytes().await.unwrap(), want[100_000..230_001], "{label}: streamed bytes");
+
+    // Entitlements: refused at the edge until granted.
+    let gated = call(Method::GET, &format!("{edge_url}/api/v1/dlc/{g}/dlc/manifest"), t, None, None).await;
+    assert_eq!(gated.status, 403, "{label}: gated: {}", gated.body);
+    assert_ne!(gated.served_by.as_deref(), Some("origin"));
+    let grant = reqwest::Client::new()
+        .put(format!("{}/api/v1/games/{g}/entitlements/{uid}/pack", origin.url))
+        .bearer_auth(&publisher.server_key)
+        .send()
+        .await
+        .unwrap();
+    let pos: i64 = grant.headers()["x-aethex-position"].to_str().unwrap().parse().unwrap();
+    let ok = call(Method::GET, &format!("{edge_url}/api/v1/dlc/{g}/dlc/manifest"), t, None, Some(pos)).await;
+    assert_eq!(ok.status, 200, "{label}: granted: {}", ok.body);
+
+    // A full install through the edge.
+    let install = tempfile::tempdir().unwrap();
+    let p = crate::dlc::pull(edge_url, g, "stable", &token, publisher.trusted(), install.path()).await;
+    assert_eq!(p.version, "1.0.0");
+    let (_, installed) = aethex_cdn::pull::installed(install.path()).unwrap().unwrap();
+    assert!(aethex_cdn::verify_dir(install.path(), &installed).unwrap().ok(), "{label}: installed through the edge");
 }

@@ -15,6 +15,7 @@ use aethex_sdk::AeThexCloud;
 
 pub use aethex_sdk;
 
+pub mod dlc;
 pub mod edge_cloudflare;
 pub mod edge_fastly;
 pub mod edge_spin;

@@ -217,13 +217,15 @@ impl<P: Platform> Edge<P> {
         })
     }
 
-    /// A chunk's stored bytes and encoding, from the cache or origin.
-    async fn chunk(&self, game: &str, id: &str) -> Result<Option<(Vec<u8>, Compression)>, RpcError> {
+    /// A chunk's stored bytes and encoding, from the cache or origin, and whether it came
+    /// from the cache.
+    async fn chunk(&self, game: &str, id: &str) -> Result<Option<(Vec<u8>, Compression, bool)>, RpcError> {
         let key = format!("aethex:chunk:{game}:{id}");
+        let mut hit = true;
         let resp = match self.platform.cache_get(&key).await {
-            Some(hit) => {
+            Some(cached) => {
                 self.stats.cache_hits.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                hit
+                cached
             }
             None => {
                 let out = Outbound {
@@ -250,11 +252,12 @@ impl<P: Platform> Edge<P> {
                 keep.headers.set(CHUNK_ENCODING_HEADER, resp.header(CHUNK_ENCODING_HEADER).unwrap_or("identity").to_string());
                 keep.body = resp.body;
                 self.platform.cache_put(&key, &keep, CHUNK_TTL_SECS).await;
+                hit = false;
                 keep
             }
         };
         let compression = resp.header(CHUNK_ENCODING_HEADER).and_then(Compression::parse).unwrap_or_default();
-        Ok(Some((resp.body, compression)))
+        Ok(Some((resp.body, compression, hit)))
     }
 
     /// `GET /api/v1/dlc/{game}/chunks/{id}`: public (ids are content hashes listed only
@@ -267,15 +270,18 @@ impl<P: Platform> Edge<P> {
         if req.header("if-none-match").is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*")) {
             return Ok(Read::Answer(Response::new(304).with_header("etag", etag)));
         }
-        let Some((bytes, compression)) = self.chunk(game, id).await? else {
+        let Some((bytes, compression, hit)) = self.chunk(game, id).await? else {
             return Err(not_found("chunk_id", "no such chunk"));
         };
-        let resp = Response::new(200)
+        let mut resp = Response::new(200)
             .with_header("content-type", "application/octet-stream")
             .with_header("cache-control", "public, max-age=31536000, immutable")
             .with_header("etag", etag)
             .with_header(CHUNK_ENCODING_HEADER, compression.as_str())
             .with_header(crate::SERVED_BY_HEADER, "edge");
+        if hit {
+            resp.headers.set(crate::CACHE_HEADER, "hit");
+        }
         Ok(Read::Answer(ranged(req, &bytes, resp)))
     }
 
@@ -312,7 +318,7 @@ impl<P: Platform> Edge<P> {
         let mut body = Vec::with_capacity((end - start) as usize);
         for (index, offset, len) in manifest.file_range(file, start, end) {
             let info = &manifest.chunks[index as usize];
-            let Some((stored, compression)) = self.chunk(game, &info.id).await? else {
+            let Some((stored, compression, _)) = self.chunk(game, &info.id).await? else {
                 return Err(RpcError::new(ErrorCode::UNAVAILABLE, "Service unavailable").with_reason("a chunk of this release is missing"));
             };
             let plain = open_chunk(&stored, compression, &info.id, info.size)

@@ -19,6 +19,7 @@
 //! so a save never silently overwrites a newer one from another device.
 
 pub mod auth;
+pub mod cdn;
 pub mod leaderboards;
 pub mod saves;
 
@@ -36,6 +37,7 @@ use aethex_protocol::rpc::{ErrorCode, RpcError, RpcRequest, RpcResponse};
 
 pub use aethex_protocol as protocol;
 pub use auth::Auth;
+pub use cdn::Cdn;
 pub use leaderboards::Leaderboards;
 pub use saves::Saves;
 
@@ -50,6 +52,9 @@ pub enum SdkError {
     NotLoggedIn,
     #[error("unexpected answer: {0}")]
     Decode(String),
+    /// A DLC download failed (verification, disk, network after retries).
+    #[error("DLC: {0}")]
+    Cdn(#[from] aethex_cdn::Error),
 }
 
 impl SdkError {
@@ -129,6 +134,10 @@ impl AeThexCloud {
 
     pub fn saves(&self) -> Saves<'_> {
         Saves { cloud: self }
+    }
+
+    pub fn cdn(&self) -> Cdn<'_> {
+        Cdn { cloud: self }
     }
 
     pub fn leaderboards(&self) -> Leaderboards<'_> {

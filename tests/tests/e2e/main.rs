@@ -2,6 +2,7 @@
 //! data folder and drives it over HTTP, mostly through `aethex-sdk`.
 
 mod auth;
+mod dlc;
 mod durability;
 mod edge;
 mod oauth;
