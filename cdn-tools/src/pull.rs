@@ -315,7 +315,13 @@ pub async fn pull<S: ChunkSource>(source: &S, game: &str, install: &Path, opts: 
         write_atomic(&layout.pin_file(), &serde_json::to_vec_pretty(&pin).unwrap_or_default(), true)?;
     }
 
-    let old = installed(install)?;
+    // A state file that does not parse is treated as absent (files are then checked by
+    // hash, and nothing is deleted); I/O errors are not.
+    let old = match installed(install) {
+        Ok(old) => old,
+        Err(Error::Json { .. } | Error::BadManifest(_)) => None,
+        Err(e) => return Err(e),
+    };
     if let Some((s, _)) = &old {
         if s.game_id != game {
             return Err(Error::Invalid(format!("{} holds game {:?}, not {game:?}", install.display(), s.game_id)));

@@ -70,6 +70,17 @@ async fn a_fresh_install_from_a_mirror_then_an_update_fetches_only_missing_chunk
     assert!(aethex.join("trusted_keys.json").is_file() && aethex.join("installed.json").is_file());
     assert!(!aethex.join("journal.json").exists() && !aethex.join("staging").exists() && !aethex.join("chunks").exists());
 
+    // A damaged state file: the files are checked by hash instead, nothing is fetched.
+    let state = s.install.join(".aethex/installed.json");
+    let saved = fs::read(&state).unwrap();
+    fs::write(&state, b"{not json").unwrap();
+    let r = pull(&src, GAME, &s.install, &fast()).await.unwrap();
+    assert_eq!((r.files_unchanged, r.files_written, src.total()), (m1.totals.files, 0, 0), "{r:?}");
+    // The state is written again (same release; only installed_at may differ).
+    let (again, _) = aethex_cdn::pull::installed(&s.install).unwrap().unwrap();
+    let before: aethex_cdn::pull::InstalledState = serde_json::from_slice(&saved).unwrap();
+    assert_eq!(again.signed, before.signed);
+
     // Nothing new: nothing fetched, nothing written.
     let r = pull(&src, GAME, &s.install, &fast()).await.unwrap();
     assert!(r.up_to_date && r.trust == Some(Trust::Pinned), "{r:?}");
