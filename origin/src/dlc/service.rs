@@ -38,6 +38,16 @@ pub async fn require_publisher(app: &AppState, caller: &Caller, game: &str) -> D
     }
 }
 
+/// Uploading chunks and creating releases take the game's server key (a build machine or
+/// `aethex-cdn publish`), never a person's token.
+fn require_server_key(caller: &Caller, game: &str) -> DlcResult<()> {
+    match caller {
+        Caller::Server(s) if s.game_id == game => Ok(()),
+        Caller::Server(_) => Err(DlcError::Forbidden("this server key is for another game".into())),
+        Caller::Player(_) => Err(DlcError::Forbidden("publishing takes the game's server key (aethex_sk_...)".into())),
+    }
+}
+
 /// The id of a manifest signing key: the first 16 hex digits of the blake3 of its 32
 /// public key bytes (cdn-tools computes the same).
 pub fn key_id_of(public_key: &[u8]) -> String {
@@ -87,7 +97,7 @@ fn check_chunk_id(id: &str) -> DlcResult<()> {
 }
 
 pub async fn missing_chunks(app: &AppState, caller: &Caller, game: &str, req: MissingChunksRequest) -> DlcResult<MissingChunksResponse> {
-    require_publisher(app, caller, game).await?;
+    require_server_key(caller, game)?;
     if req.ids.len() > MAX_MISSING_QUERY {
         return Err(Invalid::new("ids", format!("at most {MAX_MISSING_QUERY} ids per call")).into());
     }
@@ -103,7 +113,7 @@ pub async fn missing_chunks(app: &AppState, caller: &Caller, game: &str, req: Mi
 /// Stores an uploaded chunk after checking that its plain bytes hash to its id. Answers
 /// whether it was new.
 pub async fn upload_chunk(app: &AppState, caller: &Caller, game: &str, id: &str, encoding: Option<&str>, body: Vec<u8>) -> DlcResult<bool> {
-    require_publisher(app, caller, game).await?;
+    require_server_key(caller, game)?;
     check_chunk_id(id)?;
     let compression = Compression::parse(encoding.unwrap_or("identity"))
         .ok_or_else(|| Invalid::new(aethex_protocol::dlc::CHUNK_ENCODING_HEADER, "must be zstd or identity"))?;
@@ -178,7 +188,7 @@ async fn verify_manifest(app: &AppState, game: &str, signed: &SignedManifest) ->
 }
 
 pub async fn create_release(app: &AppState, caller: &Caller, game: &str, req: CreateReleaseRequest) -> DlcResult<Release> {
-    require_publisher(app, caller, game).await?;
+    require_server_key(caller, game)?;
     let entitlement = req.entitlement.as_deref().map(parse_entitlement).transpose()?;
     let manifest = verify_manifest(app, game, &req.signed).await?;
     let ids: Vec<String> = manifest.chunks.iter().map(|c| c.id.clone()).collect();

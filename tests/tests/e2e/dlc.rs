@@ -188,7 +188,9 @@ async fn bad_uploads_and_releases_are_refused_without_storing_anything() {
     let bomb = zstd::bulk::compress(&vec![0u8; 6 * 1024 * 1024], 19).unwrap();
     assert_eq!(put(blake3::hash(&vec![0u8; 6 * 1024 * 1024]).to_hex().to_string(), bomb, "zstd", key.clone()).await.status().as_u16(), 400);
     let player = game.player().await.token().unwrap();
-    assert_eq!(put(id.clone(), data.clone(), "identity", player.clone()).await.status().as_u16(), 404, "players cannot upload");
+    assert_eq!(put(id.clone(), data.clone(), "identity", player.clone()).await.status().as_u16(), 403, "players cannot upload");
+    let developer = game.developer.token().unwrap();
+    assert_eq!(put(id.clone(), data.clone(), "identity", developer).await.status().as_u16(), 403, "uploads take the server key");
     assert_eq!(put(id.clone(), data.clone(), "identity", "not-a-token".into()).await.status().as_u16(), 401);
     let oversize = vec![7u8; 5 * 1024 * 1024];
     assert_eq!(put(blake3::hash(&oversize).to_hex().to_string(), oversize, "identity", key.clone()).await.status().as_u16(), 413);
@@ -228,7 +230,7 @@ async fn bad_uploads_and_releases_are_refused_without_storing_anything() {
     let mut unknown = body.clone();
     unknown["key_id"] = json!("0000000000000000");
     assert_eq!(release(unknown, key.clone()).await.status().as_u16(), 400, "unknown key");
-    assert_eq!(release(body.clone(), player).await.status().as_u16(), 404, "players cannot publish");
+    assert_eq!(release(body.clone(), player).await.status().as_u16(), 403, "players cannot publish");
     let b2 = aethex_cdn::build(src.path(), out.path(), "other-game", "1.0.0", "stable", &Default::default()).unwrap();
     let other = serde_json::to_value(publisher.key.sign_text(b2.text.clone())).unwrap();
     assert_eq!(release(other, key.clone()).await.status().as_u16(), 400, "a manifest for another game");
@@ -266,4 +268,56 @@ async fn unreferenced_chunks_are_collected_after_the_grace_period() {
     let install = tempfile::tempdir().unwrap();
     let p = pull(&origin.url, "gc-game", "stable", &player.token().unwrap(), publisher.trusted(), install.path()).await;
     assert_eq!(p.chunks_downloaded, r.chunks_total);
+}
+
+/// Runs the `aethex-cdn` binary with `--json` and returns its JSON lines.
+fn cdn(args: &[&str], env: &[(&str, &str)]) -> Vec<Value> {
+    let out = std::process::Command::new(aethex_tests::edges::sibling_bin("aethex-cdn"))
+        .arg("--json")
+        .args(args)
+        .envs(env.iter().copied())
+        .output()
+        .expect("run aethex-cdn");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "aethex-cdn {args:?} failed: {}\n{stdout}", String::from_utf8_lossy(&out.stderr));
+    stdout.lines().filter_map(|l| serde_json::from_str(l).ok()).collect()
+}
+
+#[tokio::test]
+async fn the_cli_publishes_and_installs() {
+    let origin = Origin::start(&[]);
+    let game = origin.game("cli-game").await;
+    let key: Value = game
+        .developer
+        .request(Method::POST, "/api/v1/games/cli-game/server-keys", Some(&json!({"name": "ci"})), true)
+        .await
+        .unwrap();
+    let server_key = key["key"].as_str().unwrap().to_string();
+    let work = tempfile::tempdir().unwrap();
+    let (src, keyfile, install) = (work.path().join("src"), work.path().join("signing.json"), work.path().join("install"));
+    write_tree(&src, 21);
+    let env = [("AETHEX_SERVER_KEY", server_key.as_str())];
+    cdn(&["keys", "generate", "--out", keyfile.to_str().unwrap()], &[]);
+    cdn(&["keys", "register", "--origin", &origin.url, "--key", keyfile.to_str().unwrap(), "--game", "cli-game", "--name", "ci"], &env);
+    let publish = |version: &'static str| {
+        let (src, keyfile, url) = (src.clone(), keyfile.clone(), origin.url.clone());
+        move || cdn(&["publish", src.to_str().unwrap(), "--origin", &url, "--game", "cli-game", "--version", version, "--key", keyfile.to_str().unwrap()], &env)
+    };
+    let first = publish("1.0.0")();
+    let report = &first.last().expect("a publish report")["publish"];
+    assert!(report["chunks_uploaded"].as_u64().unwrap() > 0, "{report}");
+    let again = publish("1.0.1")();
+    assert_eq!(again.last().unwrap()["publish"]["chunks_uploaded"], 0, "an unchanged build uploads nothing");
+
+    let player = game.player().await;
+    let token = player.token().unwrap();
+    let pull = |dir: &std::path::Path| cdn(&["pull", "--url", &origin.url, "--game", "cli-game", "--dir", dir.to_str().unwrap()], &[("AETHEX_TOKEN", token.as_str())]);
+    let got = pull(&install);
+    assert_eq!(got.last().unwrap()["pull"]["version"], "1.0.1", "{got:?}");
+    let manifest = install.join(".aethex/installed.json");
+    assert!(manifest.exists());
+    let (_, m) = aethex_cdn::pull::installed(&install).unwrap().unwrap();
+    assert!(aethex_cdn::verify_dir(&install, &m).unwrap().ok());
+    // A second pull finds nothing to do.
+    assert_eq!(pull(&install).last().unwrap()["pull"]["up_to_date"], true);
 }
