@@ -58,12 +58,20 @@ impl HttpSource {
         self
     }
 
+    /// A request with the player's token (the manifest: it is checked for the game and
+    /// the release's entitlement).
     fn get(&self, url: &str) -> reqwest::RequestBuilder {
         let r = self.client.get(url);
         match &self.token {
             Some(t) => r.bearer_auth(t),
             None => r,
         }
+    }
+
+    /// A request without it: keys and chunks are public, and a long download must not fail
+    /// when the token (15 minutes) expires half way.
+    fn get_public(&self, url: &str) -> reqwest::RequestBuilder {
+        self.client.get(url)
     }
 }
 
@@ -75,13 +83,13 @@ impl ChunkSource for HttpSource {
 
     async fn keys(&self) -> Result<Vec<ManifestKey>> {
         let url = format!("{}/api/v1/dlc/{}/keys", self.base, self.game);
-        let list: ManifestKeyList = http::send_json(self.get(&url), &Method::GET, &url, 1 << 20).await?;
+        let list: ManifestKeyList = http::send_json(self.get_public(&url), &Method::GET, &url, 1 << 20).await?;
         Ok(list.keys)
     }
 
     async fn chunk(&self, info: &ChunkInfo) -> Result<FetchedChunk> {
         let url = format!("{}/api/v1/dlc/{}/chunks/{}", self.base, self.game, info.id);
-        let resp = http::send(self.get(&url), &Method::GET, &url).await?;
+        let resp = http::send(self.get_public(&url), &Method::GET, &url).await?;
         let encoding = match resp.headers().get(CHUNK_ENCODING_HEADER).and_then(|v| v.to_str().ok()) {
             Some(v) => {
                 Compression::parse(v.trim()).ok_or_else(|| Error::BadChunk { id: info.id.clone(), reason: format!("unknown encoding {v:?}") })?

@@ -32,7 +32,7 @@ use crate::{auth, dlc, leaderboards, regions, saves, teams};
         leaderboards::routes::create_leaderboard, leaderboards::routes::list_leaderboards,
         leaderboards::routes::get_leaderboard, leaderboards::routes::get_around_me, leaderboards::routes::submit_score,
         regions::routes::list_regions, regions::routes::register_region,
-        dlc::routes::register_key, dlc::routes::missing_chunks, dlc::routes::upload_chunk, dlc::routes::list_releases,
+        dlc::routes::register_key, dlc::routes::delete_key, dlc::routes::missing_chunks, dlc::routes::upload_chunk, dlc::routes::list_releases,
         dlc::routes::create_release, dlc::routes::promote_release, dlc::routes::rollback_channel, dlc::routes::delete_release,
         dlc::routes::grant_entitlement, dlc::routes::revoke_entitlement, dlc::routes::manifest_keys, dlc::routes::my_entitlements,
         dlc::routes::get_chunk, dlc::routes::current_manifest, dlc::routes::version_manifest, dlc::routes::check_update,

@@ -183,10 +183,17 @@ fn cors_layer(origins: &[String]) -> CorsLayer {
             HeaderName::from_static(aethex_protocol::headers::CLIENT_KEY),
             HeaderName::from_static(aethex_protocol::headers::REQUEST_ID),
             HeaderName::from_static(aethex_protocol::headers::POSITION),
+            header::RANGE,
+            header::IF_NONE_MATCH,
         ])
         .expose_headers([
             HeaderName::from_static(aethex_protocol::headers::REQUEST_ID),
             HeaderName::from_static(aethex_protocol::headers::POSITION),
             header::RETRY_AFTER,
+            header::CONTENT_RANGE,
+            header::ETAG,
+            header::ACCEPT_RANGES,
+            HeaderName::from_static(aethex_protocol::dlc::CHUNK_ENCODING_HEADER),
+            HeaderName::from_static("x-aethex-file-blake3"),
         ])
 }

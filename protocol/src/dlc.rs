@@ -269,23 +269,34 @@ impl Manifest {
     }
 }
 
-/// A channel name (`stable`, `beta`, `dlc-winter`): 1 to 32 of `a-z 0-9 - _ .`.
+/// Names that are routes under `/api/v1/dlc/{game}/`, so no channel may have them.
+pub const RESERVED_CHANNELS: &[&str] = &["chunks", "keys", "entitlements"];
+
+/// A channel name (`stable`, `beta`, `dlc-winter`): 1 to 32 of `a-z 0-9 - _ .`, starting
+/// with a letter or digit, not one of [`RESERVED_CHANNELS`].
 pub fn parse_channel(raw: &str) -> Result<String, Invalid> {
-    let ok = (1..=32).contains(&raw.len()) && raw.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-_.".contains(&b));
-    if ok {
-        Ok(raw.to_string())
-    } else {
-        Err(Invalid::new("channel", "channel must be 1 to 32 of a-z, 0-9, '-', '_', '.'"))
+    let ok = (1..=32).contains(&raw.len())
+        && raw.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-_.".contains(&b))
+        && raw.starts_with(|c: char| c.is_ascii_alphanumeric());
+    if !ok {
+        return Err(Invalid::new("channel", "channel must be 1 to 32 of a-z, 0-9, '-', '_', '.', starting with a letter or digit"));
     }
+    if RESERVED_CHANNELS.contains(&raw) {
+        return Err(Invalid::new("channel", format!("{raw:?} is reserved")));
+    }
+    Ok(raw.to_string())
 }
 
-/// A release version (`1.2.3`, `2026.11.25-hotfix`): 1 to 64 of `A-Z a-z 0-9 . - _ +`.
+/// A release version (`1.2.3`, `2026.11.25-hotfix`): 1 to 64 of `A-Z a-z 0-9 . - _ +`,
+/// starting with a letter or digit (so never `.` or `..`: clients name folders after it).
 pub fn parse_version(raw: &str) -> Result<String, Invalid> {
-    let ok = (1..=64).contains(&raw.len()) && raw.bytes().all(|b| b.is_ascii_alphanumeric() || b".-_+".contains(&b));
+    let ok = (1..=64).contains(&raw.len())
+        && raw.bytes().all(|b| b.is_ascii_alphanumeric() || b".-_+".contains(&b))
+        && raw.starts_with(|c: char| c.is_ascii_alphanumeric());
     if ok {
         Ok(raw.to_string())
     } else {
-        Err(Invalid::new("version", "version must be 1 to 64 of letters, digits, '.', '-', '_', '+'"))
+        Err(Invalid::new("version", "version must be 1 to 64 of letters, digits, '.', '-', '_', '+', starting with a letter or digit"))
     }
 }
 
@@ -474,6 +485,17 @@ mod tests {
         assert_eq!(m.file_range(f, 5, 12), vec![(0, 5, 5), (1, 0, 2)]);
         assert_eq!(m.file_range(f, 12, 100), vec![(1, 2, 18)]);
         assert!(m.file_range(f, 30, 40).is_empty());
+    }
+
+    #[test]
+    fn names_of_channels_and_versions() {
+        for bad in ["chunks", "keys", "entitlements", ".", "-x", "", "Stable"] {
+            assert!(parse_channel(bad).is_err(), "{bad}");
+        }
+        for bad in [".", "..", ".hidden", "", "a/b"] {
+            assert!(parse_version(bad).is_err(), "{bad}");
+        }
+        assert!(parse_channel("dlc-winter").is_ok() && parse_version("1.2.3+build.7").is_ok());
     }
 
     #[test]

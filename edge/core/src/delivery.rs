@@ -28,12 +28,14 @@ pub const MAX_STREAM_BYTES: u64 = 16 * 1024 * 1024;
 /// than the read it serves).
 #[derive(Default)]
 pub struct ManifestCache {
-    parsed: Mutex<HashMap<(String, String, String), Arc<Manifest>>>,
+    /// Keyed by game, channel, version and signature (a version deleted and released
+    /// again with other content has another signature).
+    parsed: Mutex<HashMap<(String, String, String, String), Arc<Manifest>>>,
 }
 
 impl ManifestCache {
     fn get(&self, r: &ReleaseRow) -> Option<Arc<Manifest>> {
-        let key = (r.game_id.clone(), r.channel.clone(), r.version.clone());
+        let key = (r.game_id.clone(), r.channel.clone(), r.version.clone(), r.signature.clone());
         if let Some(m) = self.parsed.lock().unwrap_or_else(|p| p.into_inner()).get(&key) {
             return Some(m.clone());
         }
@@ -152,13 +154,10 @@ impl<P: Platform> Edge<P> {
         let t = Tracked::new(replica);
         let r = readmodel::release(&t, game, &channel, version.as_deref(), Some(&claims.sub)).await;
         match self.settle(r, &t, required) {
-            Read::Answer(((release, allowed), pos)) => {
-                if !allowed {
-                    let e = release.entitlement.unwrap_or_default();
-                    return Err(forbidden(format!("this release needs the entitlement {e:?}")));
-                }
-                Ok(Read::Answer((release, pos)))
-            }
+            // Not entitled here: origin decides (a grant may not have reached this replica
+            // yet; origin refuses with the reason otherwise).
+            Read::Answer(((_, false), _)) => Ok(Read::Forward),
+            Read::Answer(((release, true), pos)) => Ok(Read::Answer((release, pos))),
             Read::Forward => Ok(Read::Forward),
         }
     }

@@ -199,7 +199,10 @@ impl<P: Platform> Edge<P> {
             return;
         };
         resp.headers.set("access-control-allow-origin", allow);
-        resp.headers.set("access-control-expose-headers", "x-request-id, x-aethex-position, x-aethex-served-by, retry-after");
+        resp.headers.set(
+            "access-control-expose-headers",
+            "x-request-id, x-aethex-position, x-aethex-served-by, retry-after, content-range, etag, accept-ranges, x-aethex-chunk-encoding, x-aethex-file-blake3",
+        );
     }
 
     async fn route<R: Replica>(&self, replica: &R, req: &Request, rid: &str) -> Response {

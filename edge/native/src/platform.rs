@@ -7,8 +7,15 @@ use aethex_edge::{FetchError, Headers, MemoryCache, Outbound, Platform, Response
 
 pub struct NativePlatform {
     http: reqwest::Client,
+    /// Small answers: signing keys, leaderboard pages, save bytes.
     cache: MemoryCache,
+    /// DLC chunks (kept for a year): apart, so a stream of chunks never pushes the small
+    /// answers out.
+    chunks: MemoryCache,
 }
+
+/// Cache keys of DLC chunks (`edge/core/src/delivery.rs`).
+const CHUNK_KEY_PREFIX: &str = "aethex:chunk:";
 
 impl NativePlatform {
     pub fn new() -> Self {
@@ -21,7 +28,21 @@ impl NativePlatform {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .expect("HTTP client");
-        Self { http, cache: MemoryCache::new(20_000, 4 * 1024 * 1024) }
+        Self {
+            http,
+            cache: MemoryCache::new(20_000, 4 * 1024 * 1024).with_max_total_bytes(64 * 1024 * 1024),
+            chunks: MemoryCache::new(100_000, 5 * 1024 * 1024).with_max_total_bytes(512 * 1024 * 1024),
+        }
+    }
+}
+
+impl NativePlatform {
+    fn cache_for(&self, key: &str) -> &MemoryCache {
+        if key.starts_with(CHUNK_KEY_PREFIX) {
+            &self.chunks
+        } else {
+            &self.cache
+        }
     }
 }
 
@@ -53,10 +74,10 @@ impl Platform for NativePlatform {
     }
 
     async fn cache_get(&self, key: &str) -> Option<Response> {
-        self.cache.get(key, self.now_ms())
+        self.cache_for(key).get(key, self.now_ms())
     }
 
     async fn cache_put(&self, key: &str, resp: &Response, ttl_secs: u64) {
-        self.cache.put(key, resp, ttl_secs, self.now_ms())
+        self.cache_for(key).put(key, resp, ttl_secs, self.now_ms())
     }
 }

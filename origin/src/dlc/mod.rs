@@ -29,6 +29,8 @@ pub enum DlcError {
     Forbidden(String),
     #[error("chunk too large")]
     TooLarge,
+    #[error("range not satisfiable: the file has {0} bytes")]
+    Unsatisfiable(u64),
     #[error(transparent)]
     Team(#[from] TeamError),
     #[error(transparent)]
@@ -55,6 +57,9 @@ impl From<DlcError> for ApiError {
             DlcError::Forbidden(why) => ApiError::forbidden(why),
             DlcError::TooLarge => ApiError::new(ErrorCode::PAYLOAD_TOO_LARGE, "Payload too large")
                 .field("body", format!("a chunk is at most {} bytes", aethex_protocol::dlc::MAX_CHUNK_BYTES)),
+            DlcError::Unsatisfiable(size) => {
+                ApiError::new(ErrorCode(-32016), "Range not satisfiable").field("range", format!("the file has {size} bytes"))
+            }
             DlcError::Team(t) => t.into(),
             DlcError::Blob(e) => ApiError::internal(e),
             DlcError::Read(e) => ApiError::internal(e),

@@ -25,11 +25,13 @@ use crate::state::AppState;
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/api/v1/games/{game_id}/manifest-keys", post(register_key))
+        .route("/api/v1/games/{game_id}/manifest-keys/{key_id}", axum::routing::delete(delete_key))
         .route("/api/v1/games/{game_id}/chunks/missing", post(missing_chunks).layer(DefaultBodyLimit::max(2 * 1024 * 1024)))
         .route("/api/v1/games/{game_id}/chunks/{chunk_id}", put(upload_chunk).layer(DefaultBodyLimit::max(MAX_CHUNK_BYTES as usize + 64 * 1024)))
         .route(
             "/api/v1/games/{game_id}/releases",
-            get(list_releases).post(create_release).layer(DefaultBodyLimit::max(MAX_MANIFEST_BYTES + 64 * 1024)),
+            // The manifest travels as an escaped JSON string: allow for the escaping.
+            get(list_releases).post(create_release).layer(DefaultBodyLimit::max(2 * MAX_MANIFEST_BYTES + 64 * 1024)),
         )
         .route("/api/v1/games/{game_id}/releases/{version}/promote", post(promote_release))
         .route("/api/v1/games/{game_id}/channels/{channel}/rollback", post(rollback_channel))
@@ -56,6 +58,12 @@ async fn register_key(
     ApiJson(req): ApiJson<RegisterKeyRequest>,
 ) -> ApiResult<(StatusCode, Json<ManifestKey>)> {
     Ok((StatusCode::CREATED, Json(service::register_key(&app, &caller, &game(&g)?, req).await?)))
+}
+
+#[utoipa::path(delete, path = "/api/v1/games/{game_id}/manifest-keys/{key_id}", tag = "dlc", summary = "Withdraw a manifest signing key (releases it signed stay).", params(("game_id" = String, Path, description = "Game id"), ("key_id" = String, Path, description = "Key id")), responses((status = 204), (status = "4XX", body = ErrorEnvelope)), security(("bearer" = [])))]
+async fn delete_key(State(app): State<AppState>, caller: Caller, ApiPath((g, key_id)): ApiPath<(String, String)>) -> ApiResult<StatusCode> {
+    service::delete_key(&app, &caller, &game(&g)?, &key_id).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 #[utoipa::path(post, path = "/api/v1/games/{game_id}/chunks/missing", tag = "dlc", summary = "Which of these chunk ids origin lacks (publish uploads only those).", request_body = MissingChunksRequest, params(("game_id" = String, Path, description = "Game id")), responses((status = 200, body = MissingChunksResponse), (status = "4XX", body = ErrorEnvelope)), security(("bearer" = [])))]
@@ -128,7 +136,7 @@ async fn rollback_channel(
     Ok(Json(service::rollback(&app, &caller, &game(&g)?, &channel, req).await?))
 }
 
-#[utoipa::path(delete, path = "/api/v1/games/{game_id}/channels/{channel}/releases/{version}", tag = "dlc", summary = "Delete a release no channel serves; its chunks are collected after the grace period.", params(("game_id" = String, Path, description = "Game id"), ("channel" = String, Path, description = "Channel"), ("version" = String, Path, description = "Version")), responses((status = 204), (status = "4XX", body = ErrorEnvelope)), security(("bearer" = [])))]
+#[utoipa::path(delete, path = "/api/v1/games/{game_id}/channels/{channel}/releases/{version}", tag = "dlc", summary = "Delete a release no channel serves; chunks no other release uses are collected by the next garbage collection once they are older than the grace period.", params(("game_id" = String, Path, description = "Game id"), ("channel" = String, Path, description = "Channel"), ("version" = String, Path, description = "Version")), responses((status = 204), (status = "4XX", body = ErrorEnvelope)), security(("bearer" = [])))]
 async fn delete_release(
     State(app): State<AppState>,
     caller: Caller,
@@ -170,7 +178,7 @@ async fn my_entitlements(State(app): State<AppState>, caller: Caller, ApiPath(g)
 #[utoipa::path(get, path = "/api/v1/dlc/{game_id}/chunks/{chunk_id}", tag = "dlc", summary = "A chunk's stored bytes: public, immutable, ETag = id, Range.", params(("game_id" = String, Path, description = "Game id"), ("chunk_id" = String, Path, description = "blake3 of the plain bytes")), responses((status = 200, description = "the stored bytes"), (status = 206, description = "a range"), (status = 304), (status = "4XX", body = ErrorEnvelope)))]
 async fn get_chunk(State(app): State<AppState>, headers: HeaderMap, ApiPath((g, id)): ApiPath<(String, String)>) -> ApiResult<Response> {
     let etag = format!("\"{id}\"");
-    if headers.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()).is_some_and(|v| v.split(',').any(|t| t.trim() == etag)) {
+    if headers.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()).is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*")) {
         return Ok((StatusCode::NOT_MODIFIED, [(header::ETAG, etag)]).into_response());
     }
     let (bytes, compression) = service::chunk(&app, &game(&g)?, &id).await?;

@@ -22,6 +22,28 @@ pub async fn public_key(conn: &Connection, game: &str, key_id: &str) -> DbResult
     Ok(rows.next().await?.map(|r| r.get::<String>(0)).transpose()?)
 }
 
+/// The uploaded chunks among `ids`: id -> (plain size, stored size, encoding).
+pub async fn chunk_rows(conn: &Connection, game: &str, ids: &[String]) -> DbResult<std::collections::HashMap<String, (u64, u64, Compression)>> {
+    let mut out = std::collections::HashMap::new();
+    for part in ids.chunks(500) {
+        let marks: Vec<String> = (0..part.len()).map(|i| format!("?{}", i + 2)).collect();
+        let sql = format!("SELECT id, size, stored_size, compression FROM chunks WHERE game_id = ?1 AND id IN ({})", marks.join(", "));
+        let mut args = vec![libsql::Value::Text(game.to_string())];
+        args.extend(part.iter().map(|id| libsql::Value::Text(id.clone())));
+        let mut rows = conn.query(&sql, args).await?;
+        while let Some(r) = rows.next().await? {
+            let c: String = r.get(3)?;
+            let compression = Compression::parse(&c).ok_or_else(|| DbError::Corrupt(format!("chunk compression {c}")))?;
+            out.insert(r.get::<String>(0)?, (r.get::<i64>(1)? as u64, r.get::<i64>(2)? as u64, compression));
+        }
+    }
+    Ok(out)
+}
+
+pub async fn delete_key(conn: &Connection, game: &str, key_id: &str) -> DbResult<u64> {
+    Ok(conn.execute("DELETE FROM manifest_keys WHERE game_id = ?1 AND key_id = ?2", params![game, key_id]).await?)
+}
+
 /// Which of `ids` the game already has.
 pub async fn existing_chunks(conn: &Connection, game: &str, ids: &[String]) -> DbResult<HashSet<String>> {
     let mut have = HashSet::new();

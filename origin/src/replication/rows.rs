@@ -88,6 +88,10 @@ pub fn manifest_key(k: &aethex_protocol::dlc::ManifestKey) -> Map<String, Value>
     obj(json!({ "game_id": k.game_id, "key_id": k.key_id, "name": k.name, "public_key": k.public_key, "created_at": k.created_at }))
 }
 
+pub fn manifest_key_id(game_id: &str, key_id: &str) -> Map<String, Value> {
+    obj(json!({ "game_id": game_id, "key_id": key_id }))
+}
+
 pub fn release(r: &crate::dlc::store::ReleaseRecord) -> Map<String, Value> {
     obj(json!({
         "game_id": r.game_id, "channel": r.channel, "version": r.version, "manifest": r.manifest, "signature": r.signature,

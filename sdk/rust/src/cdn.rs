@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use aethex_protocol::dlc::{EntitlementList, UpdateCheck};
 
-pub use aethex_cdn::{PullOptions, PullReport, TrustedKey};
+pub use aethex_cdn::{recover, PullOptions, PullReport, TrustedKey};
 
 use crate::{AeThexCloud, SdkResult};
 

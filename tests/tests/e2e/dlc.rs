@@ -79,7 +79,7 @@ async fn publish_pull_update_channels_and_streaming() {
     let (status, _, whole) = get(&format!("{}/api/v1/dlc/dlc-game/stable/files/data/text/en.json", origin.url), Some(&token), None).await;
     assert_eq!((status, whole), (200, std::fs::read(src.path().join("data/text/en.json")).unwrap()));
     let (status, _, _) = get(&format!("{}/api/v1/dlc/dlc-game/stable/files/game.pck", origin.url), Some(&token), Some("bytes=99999999-")).await;
-    assert_eq!(status, 400, "an unsatisfiable range");
+    assert_eq!(status, 416, "an unsatisfiable range");
     let (status, _, _) = get(&format!("{}/api/v1/dlc/dlc-game/stable/files/nope.bin", origin.url), Some(&token), None).await;
     assert_eq!(status, 404);
 
@@ -234,8 +234,25 @@ async fn bad_uploads_and_releases_are_refused_without_storing_anything() {
     let b2 = aethex_cdn::build(src.path(), out.path(), "other-game", "1.0.0", "stable", &Default::default()).unwrap();
     let other = serde_json::to_value(publisher.key.sign_text(b2.text.clone())).unwrap();
     assert_eq!(release(other, key.clone()).await.status().as_u16(), 400, "a manifest for another game");
+    // Chunks uploaded in another encoding than the manifest lists: refused at release time.
+    for c in &b.manifest.chunks {
+        let stored = std::fs::read(b.store.path(&c.id).unwrap()).unwrap();
+        let plain = aethex_cdn::store::decode_verified(c, &stored, c.compression).unwrap();
+        let resp = put(c.id.clone(), plain, "identity", key.clone()).await;
+        assert!(resp.status().is_success());
+    }
+    assert!(b.manifest.chunks.iter().any(|c| c.compression == aethex_cdn::Compression::Zstd), "the build has compressed chunks");
+    let r = release(body.clone(), key.clone()).await;
+    assert_eq!(r.status().as_u16(), 400, "encodings differ from the manifest");
     let releases = publisher.origin.releases("strict-game", None).await.unwrap();
     assert!(releases.releases.is_empty(), "nothing was released");
+    // A withdrawn key signs nothing more.
+    let kid = publisher.key.key_id().to_string();
+    let (status, _) = aethex_tests::raw(Method::DELETE, &format!("{base}/manifest-keys/{kid}"), Some(&key), None, "").await;
+    assert_eq!(status, 204);
+    let keys: Value = reqwest::get(format!("{}/api/v1/dlc/strict-game/keys", origin.url)).await.unwrap().json().await.unwrap();
+    assert_eq!(keys["keys"], json!([]));
+    assert_eq!(release(body, key.clone()).await.status().as_u16(), 400, "signed by a withdrawn key");
 }
 
 #[tokio::test]
@@ -287,11 +304,7 @@ fn cdn(args: &[&str], env: &[(&str, &str)]) -> Vec<Value> {
 async fn the_cli_publishes_and_installs() {
     let origin = Origin::start(&[]);
     let game = origin.game("cli-game").await;
-    let key: Value = game
-        .developer
-        .request(Method::POST, "/api/v1/games/cli-game/server-keys", Some(&json!({"name": "ci"})), true)
-        .await
-        .unwrap();
+    let key: Value = game.developer.request(Method::POST, "/api/v1/games/cli-game/server-keys", Some(&json!({"name": "ci"})), true).await.unwrap();
     let server_key = key["key"].as_str().unwrap().to_string();
     let work = tempfile::tempdir().unwrap();
     let (src, keyfile, install) = (work.path().join("src"), work.path().join("signing.json"), work.path().join("install"));
@@ -301,7 +314,12 @@ async fn the_cli_publishes_and_installs() {
     cdn(&["keys", "register", "--origin", &origin.url, "--key", keyfile.to_str().unwrap(), "--game", "cli-game", "--name", "ci"], &env);
     let publish = |version: &'static str| {
         let (src, keyfile, url) = (src.clone(), keyfile.clone(), origin.url.clone());
-        move || cdn(&["publish", src.to_str().unwrap(), "--origin", &url, "--game", "cli-game", "--version", version, "--key", keyfile.to_str().unwrap()], &env)
+        move || {
+            cdn(
+                &["publish", src.to_str().unwrap(), "--origin", &url, "--game", "cli-game", "--version", version, "--key", keyfile.to_str().unwrap()],
+                &env,
+            )
+        }
     };
     let first = publish("1.0.0")();
     let report = &first.last().expect("a publish report")["publish"];
@@ -311,7 +329,9 @@ async fn the_cli_publishes_and_installs() {
 
     let player = game.player().await;
     let token = player.token().unwrap();
-    let pull = |dir: &std::path::Path| cdn(&["pull", "--url", &origin.url, "--game", "cli-game", "--dir", dir.to_str().unwrap()], &[("AETHEX_TOKEN", token.as_str())]);
+    let pull = |dir: &std::path::Path| {
+        cdn(&["pull", "--url", &origin.url, "--game", "cli-game", "--dir", dir.to_str().unwrap()], &[("AETHEX_TOKEN", token.as_str())])
+    };
     let got = pull(&install);
     assert_eq!(got.last().unwrap()["pull"]["version"], "1.0.1", "{got:?}");
     let manifest = install.join(".aethex/installed.json");
