@@ -99,12 +99,17 @@ fn check_key(key: &str) -> BlobResult<()> {
 /// renamed into place, so a blob is either absent or whole.
 pub struct LocalBlobs {
     root: PathBuf,
+    /// Bounds the file reads and writes in flight. Each runs on tokio's blocking pool;
+    /// unbounded, hundreds of concurrent chunk reads grew that pool (and the allocator's
+    /// per-thread caches) to over a gigabyte of resident memory.
+    io: tokio::sync::Semaphore,
 }
 
 impl LocalBlobs {
     pub fn new(root: &Path) -> BlobResult<Self> {
         std::fs::create_dir_all(root)?;
-        Ok(Self { root: root.to_path_buf() })
+        let permits = std::thread::available_parallelism().map(|n| n.get() * 4).unwrap_or(8);
+        Ok(Self { root: root.to_path_buf(), io: tokio::sync::Semaphore::new(permits) })
     }
 
     fn path(&self, key: &str) -> BlobResult<PathBuf> {
@@ -114,6 +119,7 @@ impl LocalBlobs {
 
     async fn put(&self, key: &str, bytes: Vec<u8>) -> BlobResult<()> {
         let path = self.path(key)?;
+        let _permit = self.io.acquire().await.map_err(|e| BlobError::Io(std::io::Error::other(e)))?;
         tokio::task::spawn_blocking(move || -> std::io::Result<()> {
             // Always (re)written: a blob left by a write whose row never landed may hold
             // another encoding of the same chunk; the rename replaces it atomically.
@@ -136,6 +142,7 @@ impl LocalBlobs {
 
     async fn get(&self, key: &str) -> BlobResult<Option<Vec<u8>>> {
         let path = self.path(key)?;
+        let _permit = self.io.acquire().await.map_err(|e| BlobError::Io(std::io::Error::other(e)))?;
         match tokio::fs::read(&path).await {
             Ok(b) => Ok(Some(b)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
