@@ -213,8 +213,10 @@ pub async fn run(origin: &Origin, edge_url: &str, label: &str) {
             if let Some(b) = &body {
                 req = req.json(b);
             }
-            let status = req.send().await.unwrap().status().as_u16();
-            assert_eq!(status, 401, "{label}: {m} {path} through the edge (client sent a key: {})", guess.is_some());
+            let resp = req.send().await.unwrap();
+            let status = resp.status().as_u16();
+            let text = resp.text().await.unwrap_or_default();
+            assert_eq!(status, 401, "{label}: {m} {path} through the edge (client sent a key: {}): {text}", guess.is_some());
         }
     }
     for path in ["/metrics", "/readyz"] {

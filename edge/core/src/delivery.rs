@@ -7,9 +7,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use aethex_protocol::auth::AccessClaims;
-use aethex_protocol::dlc::{
-    is_blake3_hex, parse_channel, parse_version, Compression, Manifest, ReleaseManifest, SignedManifest, UpdateCheck, CHUNK_ENCODING_HEADER,
-};
+use aethex_protocol::dlc::{is_blake3_hex, parse_channel, parse_version, Compression, Manifest, CHUNK_ENCODING_HEADER};
 use aethex_protocol::rpc::{ErrorCode, RpcError};
 use aethex_protocol::validate::{GameSlug, Invalid};
 
@@ -172,16 +170,7 @@ impl<P: Platform> Edge<P> {
         required: i64,
     ) -> Result<Read<Response>, RpcError> {
         Ok(match self.allowed_release(replica, caller, game, channel, version, required).await? {
-            Read::Answer((r, pos)) => {
-                let body = ReleaseManifest {
-                    game_id: r.game_id,
-                    channel: r.channel,
-                    version: r.version,
-                    entitlement: r.entitlement,
-                    signed: SignedManifest { manifest: r.manifest, signature: r.signature, key_id: r.key_id },
-                };
-                Read::Answer(self.answer(&body, pos, "private, no-store"))
-            }
+            Read::Answer((r, pos)) => Read::Answer(self.answer(&r.into_manifest(), pos, "private, no-store")),
             Read::Forward => Read::Forward,
         })
     }
@@ -201,17 +190,7 @@ impl<P: Platform> Edge<P> {
         }
         let current = query.iter().find(|(k, _)| k == "current").map(|(_, v)| parse_version(v)).transpose().map_err(invalid)?;
         Ok(match self.allowed_release(replica, caller, game, channel, None, required).await? {
-            Read::Answer((r, pos)) => {
-                let check = UpdateCheck {
-                    update_available: current.as_deref() != Some(r.version.as_str()),
-                    manifest_url: format!("/api/v1/dlc/{game}/{}/manifest/{}", r.channel, r.version),
-                    channel: r.channel,
-                    current,
-                    latest: r.version,
-                    download_bytes: r.download_bytes.max(0) as u64,
-                };
-                Read::Answer(self.answer(&check, pos, "private, no-store"))
-            }
+            Read::Answer((r, pos)) => Read::Answer(self.answer(&r.update_check(current), pos, "private, no-store")),
             Read::Forward => Read::Forward,
         })
     }

@@ -594,7 +594,16 @@ impl<P: Platform> Edge<P> {
             body: req.body.clone(),
             upstream: Upstream::Origin,
         };
-        match self.platform.fetch(out).await {
+        // A request that got no answer at all is sent once more when repeating it is
+        // harmless (HTTP's idempotent methods): a connection origin closed while the body
+        // was still on its way (an early refusal) is not an outage.
+        let idempotent = matches!(req.method.as_str(), "GET" | "HEAD" | "PUT" | "DELETE" | "OPTIONS");
+        let first = self.platform.fetch(out.clone()).await;
+        let answer = match first {
+            Err(_) if idempotent => self.platform.fetch(out).await,
+            other => other,
+        };
+        match answer {
             Ok(mut resp) => {
                 for k in HOP_BY_HOP {
                     resp.headers.remove(k);

@@ -364,6 +364,31 @@ pub struct ReleaseRow {
     pub created_at: String,
 }
 
+impl ReleaseRow {
+    /// The release as players download it: the signed manifest.
+    pub fn into_manifest(self) -> aethex_protocol::dlc::ReleaseManifest {
+        aethex_protocol::dlc::ReleaseManifest {
+            game_id: self.game_id,
+            channel: self.channel,
+            version: self.version,
+            entitlement: self.entitlement,
+            signed: aethex_protocol::dlc::SignedManifest { manifest: self.manifest, signature: self.signature, key_id: self.key_id },
+        }
+    }
+
+    /// Whether a client at `current` should update to this release.
+    pub fn update_check(self, current: Option<String>) -> aethex_protocol::dlc::UpdateCheck {
+        aethex_protocol::dlc::UpdateCheck {
+            update_available: current.as_deref() != Some(self.version.as_str()),
+            manifest_url: format!("/api/v1/dlc/{}/{}/manifest/{}", self.game_id, self.channel, self.version),
+            channel: self.channel,
+            current,
+            latest: self.version,
+            download_bytes: self.download_bytes.max(0) as u64,
+        }
+    }
+}
+
 const RELEASE_COLS: &str = "r.game_id, r.channel, r.version, r.manifest, r.signature, r.key_id, r.entitlement, r.download_bytes, r.created_at";
 
 fn release_rows(rows: &Rows) -> Result<Vec<ReleaseRow>, ReplicaError> {

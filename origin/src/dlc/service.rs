@@ -431,27 +431,12 @@ async fn allowed_release(app: &AppState, caller: &Caller, game: &str, channel: &
 }
 
 pub async fn manifest(app: &AppState, caller: &Caller, game: &str, channel: &str, version: Option<&str>) -> DlcResult<ReleaseManifest> {
-    let r = allowed_release(app, caller, game, channel, version).await?;
-    Ok(ReleaseManifest {
-        game_id: r.game_id,
-        channel: r.channel,
-        version: r.version,
-        entitlement: r.entitlement,
-        signed: SignedManifest { manifest: r.manifest, signature: r.signature, key_id: r.key_id },
-    })
+    Ok(allowed_release(app, caller, game, channel, version).await?.into_manifest())
 }
 
 pub async fn update_check(app: &AppState, caller: &Caller, game: &str, channel: &str, current: Option<&str>) -> DlcResult<UpdateCheck> {
     let current = current.map(parse_version).transpose()?;
-    let r = allowed_release(app, caller, game, channel, None).await?;
-    Ok(UpdateCheck {
-        update_available: current.as_deref() != Some(r.version.as_str()),
-        manifest_url: format!("/api/v1/dlc/{game}/{}/manifest/{}", r.channel, r.version),
-        channel: r.channel,
-        current,
-        latest: r.version,
-        download_bytes: r.download_bytes.max(0) as u64,
-    })
+    Ok(allowed_release(app, caller, game, channel, None).await?.update_check(current))
 }
 
 /// A chunk's stored bytes and encoding (public: ids are content hashes).

@@ -87,18 +87,8 @@ pub async fn release_exists(conn: &Connection, game: &str, channel: &str, versio
     Ok(rows.next().await?.is_some())
 }
 
-/// A stored release: everything but the chunk list.
-pub struct ReleaseRecord {
-    pub game_id: String,
-    pub channel: String,
-    pub version: String,
-    pub manifest: String,
-    pub signature: String,
-    pub key_id: String,
-    pub entitlement: Option<String>,
-    pub download_bytes: i64,
-    pub created_at: String,
-}
+/// A stored release: everything but the chunk list (the read model's row).
+pub type ReleaseRecord = aethex_edge::readmodel::ReleaseRow;
 
 pub async fn insert_release(conn: &Connection, r: &ReleaseRecord, chunk_ids: &[String]) -> DbResult<()> {
     conn.execute(
