@@ -11,6 +11,8 @@
 //! - [`headers`]: header names used across parts.
 //! - [`dlc`]: DLC manifests, chunks, releases, channels and entitlements.
 //! - [`leaderboards`]: leaderboard definitions, scores and pages.
+//! - [`multiplayer`]: the relay's WebSocket protocol, room tickets, the relay's API.
+//! - [`matchmaking`]: tickets, matches, modes and backfill.
 //! - [`regions`]: relay regions and their heartbeats.
 //! - [`replica`]: the edge read model and the replication stream.
 
@@ -18,6 +20,8 @@ pub mod auth;
 pub mod dlc;
 pub mod headers;
 pub mod leaderboards;
+pub mod matchmaking;
+pub mod multiplayer;
 pub mod regions;
 pub mod replica;
 pub mod rpc;
