@@ -202,11 +202,21 @@ impl TokenKeys {
 
     /// `base64url(header) . base64url(claims) . base64url(Ed25519 signature)` (RFC 7515/8037).
     pub fn sign_claims(&self, claims: &AccessClaims) -> String {
+        self.sign_json(claims)
+    }
+
+    /// Signs any claims with the active key (room tickets use it too).
+    pub fn sign_json<T: Serialize>(&self, claims: &T) -> String {
         use ed25519_dalek::Signer;
         let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(claims).expect("claims serialize"));
         let signing_input = format!("{}.{payload}", self.header_b64);
         let signature = self.signing.sign(signing_input.as_bytes());
         format!("{signing_input}.{}", URL_SAFE_NO_PAD.encode(signature.to_bytes()))
+    }
+
+    /// Issuer of the tokens this origin signs.
+    pub fn issuer(&self) -> &str {
+        &self.issuer
     }
 
     /// Verifies signature (EdDSA only, key by `kid`), expiry, issuer and audience.
