@@ -43,6 +43,7 @@ pub struct Config {
     pub saves: SavesConfig,
     pub edge: EdgeConfig,
     pub dlc: DlcConfig,
+    pub matchmaking: MatchmakingConfig,
     pub log: LogConfig,
 }
 
@@ -389,7 +390,45 @@ impl Default for DlcConfig {
     }
 }
 
-pub const SECTIONS: &[&str] = &["server", "storage", "auth", "email", "saves", "edge", "dlc", "log"];
+/// Matchmaking: the matcher's pace, room tickets, relay calls, and how long finished
+/// tickets and matches are remembered (all in memory, see `matchmaking`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MatchmakingConfig {
+    /// How often the matcher runs (expiry, backfill, new matches).
+    pub interval_ms: u64,
+    /// Lifetime of a room ticket (`exp - iat`).
+    pub room_ticket_ttl_secs: u64,
+    /// Longest wait for a relay to open a room.
+    pub relay_timeout_ms: u64,
+    /// A region whose relay failed to open a room is not chosen for this long.
+    pub relay_backoff_ms: u64,
+    /// Matched, cancelled and expired tickets stay readable for this long.
+    pub ticket_retention_secs: u64,
+    /// Matches are remembered (for backfill) for this long.
+    pub match_retention_secs: u64,
+    /// Seats a backfill request opens stay open for this long.
+    pub backfill_secs: u64,
+    /// Most tickets queued at once; more are refused with 503.
+    pub max_queued: usize,
+}
+
+impl Default for MatchmakingConfig {
+    fn default() -> Self {
+        Self {
+            interval_ms: 200,
+            room_ticket_ttl_secs: 60,
+            relay_timeout_ms: 5000,
+            relay_backoff_ms: 5000,
+            ticket_retention_secs: 300,
+            match_retention_secs: 3600,
+            backfill_secs: 60,
+            max_queued: 100_000,
+        }
+    }
+}
+
+pub const SECTIONS: &[&str] = &["server", "storage", "auth", "email", "saves", "edge", "dlc", "matchmaking", "log"];
 
 impl Config {
     /// Defaults, then `file` (if given, it must exist), then `AETHEX_*` variables.

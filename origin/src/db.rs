@@ -53,6 +53,7 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
     (4, "saves", include_str!("../migrations/0004_saves.sql")),
     (5, "replication", include_str!("../migrations/0005_replication.sql")),
     (6, "dlc", include_str!("../migrations/0006_dlc.sql")),
+    (7, "matchmaking", include_str!("../migrations/0007_matchmaking.sql")),
 ];
 
 pub struct Db {

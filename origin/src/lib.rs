@@ -13,6 +13,7 @@ pub mod dlc;
 pub mod error;
 pub mod http;
 pub mod leaderboards;
+pub mod matchmaking;
 pub mod openapi;
 pub mod regions;
 pub mod replication;

@@ -5,7 +5,7 @@ use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::{auth, dlc, leaderboards, regions, saves, teams};
+use crate::{auth, dlc, leaderboards, matchmaking, regions, saves, teams};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -37,6 +37,9 @@ use crate::{auth, dlc, leaderboards, regions, saves, teams};
         dlc::routes::grant_entitlement, dlc::routes::revoke_entitlement, dlc::routes::manifest_keys, dlc::routes::my_entitlements,
         dlc::routes::get_chunk, dlc::routes::current_manifest, dlc::routes::version_manifest, dlc::routes::check_update,
         dlc::routes::stream_file,
+        matchmaking::routes::put_mode, matchmaking::routes::get_mode, matchmaking::routes::list_modes,
+        matchmaking::routes::create_ticket, matchmaking::routes::get_ticket, matchmaking::routes::cancel_ticket,
+        matchmaking::routes::backfill,
     ),
     modifiers(&BearerAuth),
     tags(
@@ -46,6 +49,7 @@ use crate::{auth, dlc, leaderboards, regions, saves, teams};
         (name = "leaderboards", description = "Leaderboards per game"),
         (name = "regions", description = "Relay regions"),
         (name = "dlc", description = "DLC: manifest keys, chunks, releases, channels, entitlements, delivery"),
+        (name = "matchmaking", description = "Matchmaking: modes, tickets (long-poll), backfill"),
     )
 )]
 pub struct ApiDoc;

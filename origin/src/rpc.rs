@@ -53,6 +53,9 @@ pub const METHODS: &[&str] = &[
     "leaderboards.get",
     "leaderboards.around_me",
     "regions.list",
+    "matchmaking.join_queue",
+    "matchmaking.get_ticket",
+    "matchmaking.cancel",
 ];
 
 pub async fn rpc_endpoint(State(app): State<AppState>, client: ClientInfo, headers: HeaderMap, body: Bytes) -> Response {
@@ -273,6 +276,20 @@ async fn dispatch(app: &AppState, headers: &HeaderMap, client: &ClientInfo, meth
             no_params(p)?;
             ok(crate::regions::service::list(app).await?)
         }
+        "matchmaking.join_queue" => {
+            let caller = authenticate(app, headers).await?;
+            ok(crate::matchmaking::service::create_ticket(app, &caller, params(p)?).await?)
+        }
+        "matchmaking.get_ticket" => {
+            let caller = authenticate(app, headers).await?;
+            let q: TicketParams = params(p)?;
+            ok(crate::matchmaking::service::get_ticket(app, &caller, &q.ticket_id, q.wait_ms.unwrap_or(0), q.user_id.as_deref()).await?)
+        }
+        "matchmaking.cancel" => {
+            let caller = authenticate(app, headers).await?;
+            let q: CancelParams = params(p)?;
+            ok(crate::matchmaking::service::cancel_ticket(app, &caller, &q.ticket_id).await?)
+        }
         other => Err(ApiError::new(ErrorCode::METHOD_NOT_FOUND, "Method not found")
             .field("method", format!("unknown method {other:?}"))
             .status(StatusCode::NOT_FOUND)),
@@ -288,6 +305,25 @@ struct LeaderboardParams {
     limit: Option<u32>,
     #[serde(default)]
     cursor: Option<String>,
+}
+
+/// `matchmaking.get_ticket` params.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TicketParams {
+    ticket_id: String,
+    #[serde(default)]
+    wait_ms: Option<u64>,
+    /// Server keys: whose room ticket (a party member's).
+    #[serde(default)]
+    user_id: Option<String>,
+}
+
+/// `matchmaking.cancel` params.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CancelParams {
+    ticket_id: String,
 }
 
 /// Removes a required string field from the params.

@@ -101,6 +101,7 @@ impl Application {
             read_model,
             blobs,
             chunk_gc: Default::default(),
+            matchmaking: Default::default(),
             config,
         };
         let state = AppState(Arc::new(app));
@@ -125,6 +126,7 @@ impl Application {
             std::time::Duration::from_secs(state.config.dlc.gc_interval_secs),
             std::time::Duration::from_secs(state.config.dlc.chunk_grace_secs),
         );
+        crate::matchmaking::service::spawn_matcher(Arc::downgrade(&state.0), std::time::Duration::from_millis(state.config.matchmaking.interval_ms));
         let router = build_router(state.clone());
         Ok(Self { listener, router, state })
     }
@@ -159,6 +161,7 @@ pub fn build_router(state: AppState) -> Router {
         .merge(crate::leaderboards::routes::router())
         .merge(crate::regions::routes::router())
         .merge(crate::dlc::routes::router())
+        .merge(crate::matchmaking::routes::router())
         .route("/api/v1/rpc", post(crate::rpc::rpc_endpoint).layer(DefaultBodyLimit::max(save_body_limit(max_save))))
         .route("/api/v1/openapi.json", get(crate::openapi::openapi_json))
         .route("/healthz", get(ops::healthz))

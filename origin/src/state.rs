@@ -34,6 +34,8 @@ pub struct App {
     pub blobs: crate::blobs::Blobs,
     /// Chunk uploads and releases hold it shared; garbage collection exclusively.
     pub chunk_gc: tokio::sync::RwLock<()>,
+    /// The matchmaking queue (in memory; see `matchmaking`).
+    pub matchmaking: crate::matchmaking::Matchmaker,
 }
 
 #[derive(Clone)]

@@ -5,6 +5,7 @@ mod auth;
 mod dlc;
 mod durability;
 mod edge;
+mod matchmaking;
 mod oauth;
 mod ops;
 mod rpc;

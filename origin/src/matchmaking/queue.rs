@@ -1,0 +1,881 @@
+//! The in-memory queue ([`Matchmaker`]) and the matching rules. No I/O: the service reads
+//! the clock, the live regions and the relay, and hands them in. One `std` mutex guards
+//! everything; it is never held across an `.await`.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use serde_json::{Map, Value};
+use tokio::sync::watch;
+
+use aethex_protocol::matchmaking::{MatchFound, ModeConfig, PropertyQuery, RegionRtt, Ticket, TicketStatus};
+
+use super::{BackfillResponse, MatchmakingError};
+
+/// Signs a room ticket for (user, game, match).
+pub type Signer<'a> = &'a dyn Fn(&str, &str, &MatchFound) -> String;
+
+/// What compatibility is tested on: a ticket's skill and properties, and what it accepts.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Profile {
+    pub skill: Option<f64>,
+    pub skill_range: Option<[f64; 2]>,
+    pub properties: Map<String, Value>,
+    pub query: Vec<PropertyQuery>,
+}
+
+impl Profile {
+    /// The skill others test: `skill`, else the middle of `skill_range`.
+    pub fn skill_point(&self) -> Option<f64> {
+        self.skill.or(self.skill_range.map(|[lo, hi]| lo + (hi - lo) / 2.0))
+    }
+
+    /// The skills accepted after waiting `waited` seconds (`None`: any).
+    pub fn accepted(&self, cfg: &ModeConfig, waited: f64) -> Option<(f64, f64)> {
+        let widen = cfg.skill_widen_per_sec * waited.max(0.0);
+        let (lo, hi) = match (self.skill_range, self.skill) {
+            (Some([lo, hi]), _) => (lo, hi),
+            (None, Some(s)) => (s - cfg.skill_window, s + cfg.skill_window),
+            (None, None) => return None,
+        };
+        Some((lo - widen, hi + widen))
+    }
+
+    /// Whether this ticket (having waited `waited` seconds) accepts `other`.
+    fn accepts(&self, cfg: &ModeConfig, waited: f64, other: &Profile) -> bool {
+        if let (Some((lo, hi)), Some(s)) = (self.accepted(cfg, waited), other.skill_point()) {
+            if s < lo || s > hi {
+                return false;
+            }
+        }
+        self.query.iter().all(|q| q.matches(&other.properties))
+    }
+}
+
+/// Whether two tickets accept each other.
+pub fn compatible(cfg: &ModeConfig, a: &Profile, waited_a: f64, b: &Profile, waited_b: f64) -> bool {
+    a.accepts(cfg, waited_a, b) && b.accepts(cfg, waited_b, a)
+}
+
+/// Who reads or cancels a ticket.
+#[derive(Debug, Clone)]
+pub enum Viewer {
+    /// A player's token of `game`.
+    Player { user: String, game: String },
+    /// A server key of `game`.
+    Server { game: String },
+}
+
+/// A validated ticket request.
+#[derive(Debug, Clone)]
+pub struct NewTicket {
+    pub game: String,
+    pub mode: String,
+    pub owner: String,
+    pub party: Vec<String>,
+    pub regions: Vec<RegionRtt>,
+    pub profile: Profile,
+}
+
+/// A ticket in memory.
+struct Entry {
+    id: String,
+    game: String,
+    mode: String,
+    owner: String,
+    party: Vec<String>,
+    regions: Vec<RegionRtt>,
+    profile: Profile,
+    created: Instant,
+    created_at: String,
+    status: TicketStatus,
+    /// Held by a placement in flight (still `queued` to readers).
+    placing: bool,
+    found: Option<Found>,
+    finished: Option<Instant>,
+    /// Bumped on every change readers can see (long-polls wait on it).
+    changed: watch::Sender<u64>,
+}
+
+/// A match as one ticket sees it: the shared part and each member's own room ticket.
+struct Found {
+    base: MatchFound,
+    room_tickets: HashMap<String, String>,
+}
+
+impl Entry {
+    fn size(&self) -> u32 {
+        1 + self.party.len() as u32
+    }
+
+    fn members(&self) -> impl Iterator<Item = &String> {
+        std::iter::once(&self.owner).chain(self.party.iter())
+    }
+
+    fn is_member(&self, user: &str) -> bool {
+        self.members().any(|m| m == user)
+    }
+
+    fn rtt(&self, region: &str) -> Option<u32> {
+        self.regions.iter().find(|r| r.region == region).map(|r| r.rtt_ms)
+    }
+
+    fn waited(&self, now: Instant) -> f64 {
+        now.saturating_duration_since(self.created).as_secs_f64()
+    }
+
+    fn free(&self) -> bool {
+        self.status == TicketStatus::Queued && !self.placing
+    }
+
+    fn bump(&self) {
+        self.changed.send_modify(|v| *v = v.wrapping_add(1));
+    }
+
+    fn view(&self, as_user: &str) -> Ticket {
+        Ticket {
+            ticket_id: self.id.clone(),
+            status: self.status,
+            mode: self.mode.clone(),
+            created_at: self.created_at.clone(),
+            match_found: self
+                .found
+                .as_ref()
+                .map(|f| MatchFound { room_ticket: f.room_tickets.get(as_user).cloned().unwrap_or_default(), ..f.base.clone() }),
+        }
+    }
+}
+
+/// Queued tickets of one (game, mode), oldest first, and the mode's configuration.
+struct Pool {
+    config: ModeConfig,
+    queued: Vec<String>,
+    /// Where the last round ran out of checks: the anchor to resume with (its creation).
+    resume_at: Option<Instant>,
+}
+
+/// A match that was placed on a relay, remembered for backfill.
+struct MatchRecord {
+    game: String,
+    mode: String,
+    region: String,
+    room_id: String,
+    relay_url: String,
+    match_size: u32,
+    max_rtt_ms: u32,
+    players: Vec<String>,
+    /// Every matched ticket's profile and how long it had waited when matched.
+    members: Vec<(Profile, f64)>,
+    made: Instant,
+    open_seats: u32,
+    open_until: Option<Instant>,
+}
+
+/// A formed match whose room is being opened on a relay.
+#[derive(Debug, Clone)]
+pub struct Placement {
+    pub match_id: String,
+    pub game: String,
+    pub mode: String,
+    pub region: String,
+    /// The region's registered relay URL.
+    pub region_url: String,
+    pub match_size: u32,
+    pub max_rtt_ms: u32,
+    pub tickets: Vec<String>,
+    pub players: Vec<String>,
+    /// Properties every ticket has with the same value (for the room).
+    pub properties: Map<String, Value>,
+}
+
+#[derive(Default)]
+struct Queue {
+    tickets: HashMap<String, Entry>,
+    /// The active (queued) ticket of each player, by (game, user).
+    active: HashMap<(String, String), String>,
+    pools: HashMap<(String, String), Pool>,
+    matches: HashMap<String, MatchRecord>,
+    /// Regions whose relay failed, and until when they are not chosen.
+    backoff: HashMap<String, Instant>,
+}
+
+/// The queue of one origin process (see the module docs of `matchmaking`).
+#[derive(Default)]
+pub struct Matchmaker {
+    inner: Mutex<Queue>,
+}
+
+/// Turns a ticket finished (`matched`, `cancelled`, `expired`): it leaves its pool and its
+/// players' active slots, and its readers wake.
+fn finish(
+    tickets: &mut HashMap<String, Entry>,
+    active: &mut HashMap<(String, String), String>,
+    pools: &mut HashMap<(String, String), Pool>,
+    id: &str,
+    status: TicketStatus,
+    now: Instant,
+) {
+    let Some(e) = tickets.get_mut(id) else { return };
+    e.status = status;
+    e.placing = false;
+    e.finished = Some(now);
+    for m in std::iter::once(&e.owner).chain(e.party.iter()) {
+        let key = (e.game.clone(), m.clone());
+        if active.get(&key).is_some_and(|t| t == id) {
+            active.remove(&key);
+        }
+    }
+    if let Some(pool) = pools.get_mut(&(e.game.clone(), e.mode.clone())) {
+        pool.queued.retain(|t| t != id);
+    }
+    let outcome = match status {
+        TicketStatus::Matched => "matched",
+        TicketStatus::Cancelled => "cancelled",
+        TicketStatus::Expired => "expired",
+        TicketStatus::Queued => "queued",
+    };
+    metrics::counter!("aethex_matchmaking_tickets_finished_total", "outcome" => outcome).increment(1);
+    e.bump();
+}
+
+/// The usable region with the lowest worst-case RTT for all of `group`, and that RTT.
+fn best_region(cfg: &ModeConfig, group: &[&Entry], usable: &dyn Fn(&str) -> bool) -> Option<(String, u32)> {
+    let first = group.first()?;
+    let mut best: Option<(String, u32)> = None;
+    for r in &first.regions {
+        if !usable(&r.region) {
+            continue;
+        }
+        let worst = group.iter().try_fold(0u32, |w, e| e.rtt(&r.region).map(|x| w.max(x)));
+        let Some(worst) = worst else { continue };
+        if cfg.max_rtt_ms > 0 && worst > cfg.max_rtt_ms {
+            continue;
+        }
+        let better = match &best {
+            None => true,
+            Some((name, w)) => worst < *w || (worst == *w && r.region < *name),
+        };
+        if better {
+            best = Some((r.region.clone(), worst));
+        }
+    }
+    best
+}
+
+/// Most pairwise compatibility checks one round spends on one (game, mode); the mutex is
+/// held meanwhile. When they run out, the next round resumes with the next anchor.
+pub const MAX_CHECKS_PER_ROUND: usize = 200_000;
+
+/// Greedy by age (see the module docs): groups of `free` (oldest first) that make a match,
+/// as indices into `free`, with the chosen region and its worst RTT. Anchors are taken
+/// from `start` on (wrapping); returns where the check budget ran out, if it did.
+#[allow(clippy::type_complexity)]
+fn plan(
+    cfg: &ModeConfig,
+    free: &[&Entry],
+    now: Instant,
+    usable: &dyn Fn(&str) -> bool,
+    start: usize,
+    budget: usize,
+) -> (Vec<(Vec<usize>, String, u32)>, Option<usize>) {
+    let waited: Vec<f64> = free.iter().map(|e| e.waited(now)).collect();
+    let mut used = vec![false; free.len()];
+    let mut out = Vec::new();
+    let mut checks = 0usize;
+    let start = start.min(free.len());
+    for a in (start..free.len()).chain(0..start) {
+        if checks >= budget {
+            return (out, Some(a));
+        }
+        if used[a] || free[a].size() > cfg.match_size || best_region(cfg, &[free[a]], usable).is_none() {
+            continue;
+        }
+        let mut group = vec![a];
+        let mut count = free[a].size();
+        for b in 0..free.len() {
+            if count == cfg.match_size {
+                break;
+            }
+            if b == a || used[b] || count + free[b].size() > cfg.match_size {
+                continue;
+            }
+            checks += group.len();
+            if !group.iter().all(|&g| compatible(cfg, &free[g].profile, waited[g], &free[b].profile, waited[b])) {
+                continue;
+            }
+            let mut with: Vec<&Entry> = group.iter().map(|&g| free[g]).collect();
+            with.push(free[b]);
+            if best_region(cfg, &with, usable).is_none() {
+                continue;
+            }
+            group.push(b);
+            count += free[b].size();
+        }
+        if count != cfg.match_size {
+            continue;
+        }
+        group.sort_unstable();
+        let members: Vec<&Entry> = group.iter().map(|&g| free[g]).collect();
+        if let Some((region, rtt)) = best_region(cfg, &members, usable) {
+            for &g in &group {
+                used[g] = true;
+            }
+            out.push((group, region, rtt));
+        }
+    }
+    (out, None)
+}
+
+/// Properties every entry has with the same value.
+fn common_properties(entries: &[&Entry]) -> Map<String, Value> {
+    let Some(first) = entries.first() else { return Map::new() };
+    first
+        .profile
+        .properties
+        .iter()
+        .filter(|(k, v)| entries.iter().all(|e| e.profile.properties.get(*k) == Some(v)))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
+
+/// Places queued tickets of the record's game and mode into its open seats. Returns the
+/// players placed.
+fn fill(
+    tickets: &mut HashMap<String, Entry>,
+    active: &mut HashMap<(String, String), String>,
+    pools: &mut HashMap<(String, String), Pool>,
+    match_id: &str,
+    record: &mut MatchRecord,
+    now: Instant,
+    sign: Signer<'_>,
+) -> Vec<String> {
+    if record.open_seats == 0 || record.open_until.is_none_or(|t| t <= now) {
+        return Vec::new();
+    }
+    let Some(pool) = pools.get(&(record.game.clone(), record.mode.clone())) else { return Vec::new() };
+    let cfg = pool.config.clone();
+    let mut chosen = Vec::new();
+    for id in &pool.queued {
+        if record.open_seats == 0 {
+            break;
+        }
+        let Some(e) = tickets.get(id) else { continue };
+        if !e.free() || e.size() > record.open_seats {
+            continue;
+        }
+        let Some(rtt) = e.rtt(&record.region) else { continue };
+        if cfg.max_rtt_ms > 0 && rtt > cfg.max_rtt_ms {
+            continue;
+        }
+        let waited = e.waited(now);
+        if !record.members.iter().all(|(p, w)| compatible(&cfg, &e.profile, waited, p, *w)) {
+            continue;
+        }
+        record.members.push((e.profile.clone(), waited));
+        record.players.extend(e.members().cloned());
+        record.max_rtt_ms = record.max_rtt_ms.max(rtt);
+        record.open_seats -= e.size();
+        chosen.push(id.clone());
+    }
+    let mut filled = Vec::new();
+    for id in &chosen {
+        let Some(e) = tickets.get_mut(id) else { continue };
+        let base = MatchFound {
+            match_id: match_id.to_string(),
+            room_id: record.room_id.clone(),
+            region: record.region.clone(),
+            relay_url: record.relay_url.clone(),
+            room_ticket: String::new(),
+            players: record.players.clone(),
+            max_rtt_ms: record.max_rtt_ms,
+        };
+        let room_tickets = e.members().map(|m| (m.clone(), sign(m, &e.game, &base))).collect();
+        filled.extend(e.members().cloned());
+        metrics::histogram!("aethex_matchmaking_time_to_match_seconds").record(e.waited(now));
+        e.found = Some(Found { base, room_tickets });
+        finish(tickets, active, pools, id, TicketStatus::Matched, now);
+    }
+    if !chosen.is_empty() {
+        metrics::counter!("aethex_matchmaking_backfilled_tickets_total").increment(chosen.len() as u64);
+    }
+    filled
+}
+
+/// Why a reader may not see a ticket: it does not exist for them.
+fn readable<'a>(q: &'a Queue, id: &str, viewer: &Viewer) -> Result<&'a Entry, MatchmakingError> {
+    let e = q.tickets.get(id).ok_or(MatchmakingError::TicketNotFound)?;
+    let ok = match viewer {
+        Viewer::Player { user, game } => *game == e.game && e.is_member(user),
+        Viewer::Server { game } => *game == e.game,
+    };
+    if ok {
+        Ok(e)
+    } else {
+        Err(MatchmakingError::TicketNotFound)
+    }
+}
+
+/// Whose room ticket a reader gets: a player their own; a server key the owner's, or the
+/// member it names.
+fn reader_user(e: &Entry, viewer: &Viewer, as_user: Option<&str>) -> Result<String, MatchmakingError> {
+    match viewer {
+        Viewer::Player { user, .. } => match as_user {
+            None | Some("me") => Ok(user.clone()),
+            Some(u) if u == user => Ok(user.clone()),
+            Some(_) => Err(MatchmakingError::Forbidden("players read tickets as themselves; user_id is for server keys".into())),
+        },
+        Viewer::Server { .. } => match as_user {
+            None => Ok(e.owner.clone()),
+            Some(u) if e.is_member(u) => Ok(u.to_string()),
+            Some(_) => Err(aethex_protocol::validate::Invalid::new("user_id", "user_id is not a player of this ticket").into()),
+        },
+    }
+}
+
+impl Matchmaker {
+    fn lock(&self) -> MutexGuard<'_, Queue> {
+        // A panic while holding the lock leaves plain data behind; keep serving it.
+        self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Tickets waiting now.
+    pub fn queued(&self) -> usize {
+        self.lock().pools.values().map(|p| p.queued.len()).sum()
+    }
+
+    /// A mode's configuration changed: queued tickets of it follow the new one.
+    pub fn set_config(&self, game: &str, mode: &str, config: &ModeConfig) {
+        if let Some(pool) = self.lock().pools.get_mut(&(game.to_string(), mode.to_string())) {
+            pool.config = config.clone();
+        }
+    }
+
+    /// Queues a ticket. `server`: the caller is a server key (it may learn any conflicting
+    /// ticket's id; a player only their own).
+    pub fn submit(&self, t: NewTicket, config: ModeConfig, max_queued: usize, server: bool, now: Instant) -> Result<Ticket, MatchmakingError> {
+        let mut q = self.lock();
+        let queued: usize = q.pools.values().map(|p| p.queued.len()).sum();
+        if queued >= max_queued {
+            return Err(MatchmakingError::QueueFull);
+        }
+        for user in std::iter::once(&t.owner).chain(t.party.iter()) {
+            if let Some(existing) = q.active.get(&(t.game.clone(), user.clone())) {
+                let visible = server || *user == t.owner;
+                return Err(MatchmakingError::ActiveTicket { user: user.clone(), ticket_id: visible.then(|| existing.clone()) });
+            }
+        }
+        let id = uuid::Uuid::new_v4().to_string();
+        let (changed, _) = watch::channel(0u64);
+        let entry = Entry {
+            id: id.clone(),
+            game: t.game.clone(),
+            mode: t.mode.clone(),
+            owner: t.owner,
+            party: t.party,
+            regions: t.regions,
+            profile: t.profile,
+            created: now,
+            created_at: crate::db::now(),
+            status: TicketStatus::Queued,
+            placing: false,
+            found: None,
+            finished: None,
+            changed,
+        };
+        for m in entry.members() {
+            q.active.insert((t.game.clone(), m.clone()), id.clone());
+        }
+        let view = entry.view(&entry.owner);
+        q.tickets.insert(id.clone(), entry);
+        let pool = q.pools.entry((t.game, t.mode)).or_insert_with(|| Pool { config: config.clone(), queued: Vec::new(), resume_at: None });
+        pool.config = config;
+        pool.queued.push(id);
+        metrics::counter!("aethex_matchmaking_tickets_total").increment(1);
+        Ok(view)
+    }
+
+    /// The ticket as `viewer` sees it, and a receiver that wakes on its next change.
+    pub fn read(&self, id: &str, viewer: &Viewer, as_user: Option<&str>) -> Result<(Ticket, watch::Receiver<u64>), MatchmakingError> {
+        let q = self.lock();
+        let e = readable(&q, id, viewer)?;
+        let user = reader_user(e, viewer, as_user)?;
+        Ok((e.view(&user), e.changed.subscribe()))
+    }
+
+    /// Cancels a queued ticket (again: no change). A matched or expired one: conflict.
+    pub fn cancel(&self, id: &str, viewer: &Viewer, now: Instant) -> Result<Ticket, MatchmakingError> {
+        let mut q = self.lock();
+        let e = readable(&q, id, viewer)?;
+        let user = reader_user(e, viewer, None)?;
+        match e.status {
+            TicketStatus::Queued => {}
+            TicketStatus::Cancelled => return Ok(e.view(&user)),
+            TicketStatus::Matched => return Err(MatchmakingError::Conflict("the ticket is already matched".into())),
+            TicketStatus::Expired => return Err(MatchmakingError::Conflict("the ticket has expired".into())),
+        }
+        let Queue { tickets, active, pools, .. } = &mut *q;
+        finish(tickets, active, pools, id, TicketStatus::Cancelled, now);
+        tickets.get(id).map(|e| e.view(&user)).ok_or(MatchmakingError::TicketNotFound)
+    }
+
+    /// One matcher round: expiry, backfill, new matches. `regions`: live regions (name ->
+    /// relay URL). Returns the matches to place on their relays.
+    pub fn round(&self, now: Instant, regions: &HashMap<String, String>, sign: Signer<'_>) -> Vec<Placement> {
+        let mut q = self.lock();
+        let Queue { tickets, active, pools, matches, backoff } = &mut *q;
+        backoff.retain(|_, until| *until > now);
+
+        // 1. Expiry.
+        let mut expired = Vec::new();
+        for pool in pools.values() {
+            let max_wait = Duration::from_secs(u64::from(pool.config.max_wait_secs));
+            for id in &pool.queued {
+                if tickets.get(id).is_some_and(|e| e.free() && now.saturating_duration_since(e.created) > max_wait) {
+                    expired.push(id.clone());
+                }
+            }
+        }
+        for id in &expired {
+            finish(tickets, active, pools, id, TicketStatus::Expired, now);
+        }
+
+        // 2. Backfill, oldest matches first.
+        let mut open: Vec<(Instant, String)> =
+            matches.iter().filter(|(_, m)| m.open_seats > 0 && m.open_until.is_some_and(|t| t > now)).map(|(id, m)| (m.made, id.clone())).collect();
+        open.sort();
+        for (_, match_id) in open {
+            if let Some(record) = matches.get_mut(&match_id) {
+                fill(tickets, active, pools, &match_id, record, now, sign);
+            }
+        }
+
+        // 3. New matches.
+        let usable = |r: &str| regions.contains_key(r) && !backoff.contains_key(r);
+        let mut out = Vec::new();
+        for ((game, mode), pool) in pools.iter_mut() {
+            let free: Vec<&Entry> = pool.queued.iter().filter_map(|id| tickets.get(id)).filter(|e| e.free()).collect();
+            if free.len() < 2 && free.first().is_none_or(|e| e.size() < pool.config.match_size) {
+                continue;
+            }
+            let start = pool.resume_at.map(|at| free.iter().position(|e| e.created >= at).unwrap_or(0)).unwrap_or(0);
+            let (plans, stopped) = plan(&pool.config, &free, now, &usable, start, MAX_CHECKS_PER_ROUND);
+            pool.resume_at = stopped.map(|i| free[i].created);
+            for (group, region, max_rtt_ms) in plans {
+                let members: Vec<&Entry> = group.iter().map(|&g| free[g]).collect();
+                out.push(Placement {
+                    match_id: uuid::Uuid::new_v4().to_string(),
+                    game: game.clone(),
+                    mode: mode.clone(),
+                    region_url: regions.get(&region).cloned().unwrap_or_default(),
+                    region,
+                    match_size: pool.config.match_size,
+                    max_rtt_ms,
+                    tickets: members.iter().map(|e| e.id.clone()).collect(),
+                    players: members.iter().flat_map(|e| e.members().cloned()).collect(),
+                    properties: common_properties(&members),
+                });
+            }
+        }
+        for p in &out {
+            for id in &p.tickets {
+                if let Some(e) = tickets.get_mut(id) {
+                    e.placing = true;
+                }
+            }
+        }
+        metrics::gauge!("aethex_matchmaking_queued_tickets").set(pools.values().map(|p| p.queued.len()).sum::<usize>() as f64);
+        out
+    }
+
+    /// The relay opened the room: every ticket of the placement is matched. If one was
+    /// cancelled meanwhile, the others go back to the queue instead (returns false).
+    pub fn placed(&self, p: &Placement, room_id: &str, relay_url: &str, now: Instant, sign: Signer<'_>) -> bool {
+        let mut q = self.lock();
+        let Queue { tickets, active, pools, matches, .. } = &mut *q;
+        if !p.tickets.iter().all(|id| tickets.get(id).is_some_and(|e| e.status == TicketStatus::Queued)) {
+            for id in &p.tickets {
+                if let Some(e) = tickets.get_mut(id) {
+                    e.placing = false;
+                }
+            }
+            return false;
+        }
+        let base = MatchFound {
+            match_id: p.match_id.clone(),
+            room_id: room_id.to_string(),
+            region: p.region.clone(),
+            relay_url: relay_url.to_string(),
+            room_ticket: String::new(),
+            players: p.players.clone(),
+            max_rtt_ms: p.max_rtt_ms,
+        };
+        let mut members = Vec::new();
+        for id in &p.tickets {
+            let Some(e) = tickets.get_mut(id) else { continue };
+            let room_tickets = e.members().map(|m| (m.clone(), sign(m, &e.game, &base))).collect();
+            let waited = e.waited(now);
+            metrics::histogram!("aethex_matchmaking_time_to_match_seconds").record(waited);
+            members.push((e.profile.clone(), waited));
+            e.found = Some(Found { base: base.clone(), room_tickets });
+            finish(tickets, active, pools, id, TicketStatus::Matched, now);
+        }
+        matches.insert(
+            p.match_id.clone(),
+            MatchRecord {
+                game: p.game.clone(),
+                mode: p.mode.clone(),
+                region: p.region.clone(),
+                room_id: room_id.to_string(),
+                relay_url: relay_url.to_string(),
+                match_size: p.match_size,
+                max_rtt_ms: p.max_rtt_ms,
+                players: p.players.clone(),
+                members,
+                made: now,
+                open_seats: 0,
+                open_until: None,
+            },
+        );
+        metrics::counter!("aethex_matchmaking_matches_total").increment(1);
+        true
+    }
+
+    /// The relay refused or failed: the tickets go back to the queue and the region is not
+    /// chosen until `backoff_until`.
+    pub fn place_failed(&self, p: &Placement, backoff_until: Instant) {
+        let mut q = self.lock();
+        for id in &p.tickets {
+            if let Some(e) = q.tickets.get_mut(id) {
+                e.placing = false;
+            }
+        }
+        q.backoff.insert(p.region.clone(), backoff_until);
+    }
+
+    /// A room of a match lost players: `open_seats` seats are open (replacing an earlier
+    /// count) until `open_until`; fills what the queue can now.
+    #[allow(clippy::too_many_arguments)]
+    pub fn backfill(
+        &self,
+        game: &str,
+        match_id: &str,
+        room_id: &str,
+        region: &str,
+        open_seats: u32,
+        open_until: Instant,
+        now: Instant,
+        sign: Signer<'_>,
+    ) -> Result<BackfillResponse, MatchmakingError> {
+        let mut q = self.lock();
+        let Queue { tickets, active, pools, matches, .. } = &mut *q;
+        let record = matches.get_mut(match_id).filter(|m| m.game == game).ok_or(MatchmakingError::MatchNotFound)?;
+        if record.room_id != room_id || record.region != region {
+            return Err(MatchmakingError::Conflict(format!("match {match_id} is in room {} of region {}", record.room_id, record.region)));
+        }
+        if open_seats > record.match_size {
+            let why = format!("open_seats must be 0 to {} (the match's size)", record.match_size);
+            return Err(aethex_protocol::validate::Invalid::new("open_seats", why).into());
+        }
+        record.open_seats = open_seats;
+        record.open_until = Some(open_until);
+        let filled = fill(tickets, active, pools, match_id, record, now, sign);
+        Ok(BackfillResponse { match_id: match_id.to_string(), room_id: record.room_id.clone(), filled, open_seats: record.open_seats })
+    }
+
+    /// Forgets finished tickets after `ticket_retention`, matches after `match_retention`,
+    /// and pools with nothing queued.
+    pub fn sweep(&self, now: Instant, ticket_retention: Duration, match_retention: Duration) {
+        let mut q = self.lock();
+        q.tickets.retain(|_, e| e.finished.is_none_or(|f| now.saturating_duration_since(f) < ticket_retention));
+        q.matches.retain(|_, m| now.saturating_duration_since(m.made) < match_retention);
+        q.pools.retain(|_, p| !p.queued.is_empty());
+    }
+
+    /// Players with an active ticket in `game`, for tests and diagnostics.
+    pub fn active_players(&self, game: &str) -> HashSet<String> {
+        self.lock().active.keys().filter(|(g, _)| g == game).map(|(_, u)| u.clone()).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn cfg(size: u32) -> ModeConfig {
+        ModeConfig { match_size: size, max_wait_secs: 60, skill_widen_per_sec: 10.0, skill_window: 100.0, max_rtt_ms: 0 }
+    }
+
+    fn ticket(owner: &str, regions: &[(&str, u32)], skill: Option<f64>) -> NewTicket {
+        NewTicket {
+            game: "g".into(),
+            mode: "m".into(),
+            owner: owner.into(),
+            party: vec![],
+            regions: regions.iter().map(|(r, rtt)| RegionRtt { region: r.to_string(), rtt_ms: *rtt }).collect(),
+            profile: Profile { skill, ..Default::default() },
+        }
+    }
+
+    fn live(names: &[&str]) -> HashMap<String, String> {
+        names.iter().map(|n| (n.to_string(), format!("ws://{n}.example"))).collect()
+    }
+
+    fn no_sign(user: &str, _: &str, m: &MatchFound) -> String {
+        format!("{user}@{}", m.room_id)
+    }
+
+    #[test]
+    fn skill_ranges_widen_with_waiting() {
+        let c = cfg(2);
+        let a = Profile { skill: Some(1000.0), ..Default::default() };
+        let b = Profile { skill: Some(1250.0), ..Default::default() };
+        assert!(!compatible(&c, &a, 0.0, &b, 0.0));
+        assert!(!compatible(&c, &a, 20.0, &b, 0.0), "both sides must accept");
+        assert!(compatible(&c, &a, 15.0, &b, 15.0));
+        let seed = Profile { skill_range: Some([1000.0, 1500.0]), ..Default::default() };
+        assert_eq!(seed.skill_point(), Some(1250.0));
+        assert!(compatible(&c, &seed, 0.0, &b, 0.0));
+        let anyone = Profile::default();
+        assert!(compatible(&c, &anyone, 0.0, &a, 0.0));
+    }
+
+    #[test]
+    fn queries_must_hold_both_ways() {
+        let c = cfg(2);
+        let q = |v: &str| vec![PropertyQuery { property: "map".into(), op: "eq".into(), value: json!(v) }];
+        let props = |v: &str| json!({ "map": v }).as_object().cloned().unwrap();
+        let a = Profile { properties: props("dust"), query: q("dust"), ..Default::default() };
+        let b = Profile { properties: props("nuke"), ..Default::default() };
+        let c2 = Profile { properties: props("dust"), ..Default::default() };
+        assert!(!compatible(&c, &a, 0.0, &b, 0.0));
+        assert!(compatible(&c, &a, 0.0, &c2, 0.0));
+    }
+
+    #[test]
+    fn region_with_best_worst_case_rtt() {
+        let mm = Matchmaker::default();
+        let now = Instant::now();
+        mm.submit(ticket("a", &[("r1", 20), ("r2", 50)], None), cfg(2), 100, false, now).unwrap();
+        mm.submit(ticket("b", &[("r1", 120), ("r2", 60), ("r3", 1)], None), cfg(2), 100, false, now).unwrap();
+        let p = mm.round(now, &live(&["r1", "r2", "r3"]), &no_sign);
+        assert_eq!(p.len(), 1);
+        assert_eq!((p[0].region.as_str(), p[0].max_rtt_ms), ("r2", 60));
+        assert_eq!(p[0].players, vec!["a", "b"]);
+        // Held while placing: the next round forms nothing.
+        assert!(mm.round(now, &live(&["r1", "r2"]), &no_sign).is_empty());
+        mm.place_failed(&p[0], now + Duration::from_secs(5));
+        let p = mm.round(now, &live(&["r1", "r2"]), &no_sign);
+        assert_eq!(p[0].region, "r1", "r2 backs off after its relay failed");
+        assert!(mm.placed(&p[0], "room-1", "ws://r1.example/v1/multiplayer", now, &no_sign));
+        let (t, _) = mm.read(&p[0].tickets[1], &Viewer::Player { user: "b".into(), game: "g".into() }, None).unwrap();
+        let found = t.match_found.unwrap();
+        assert_eq!((t.status, found.room_ticket.as_str(), found.max_rtt_ms), (TicketStatus::Matched, "b@room-1", 120));
+    }
+
+    #[test]
+    fn max_rtt_and_dead_regions_prevent_matches() {
+        let mm = Matchmaker::default();
+        let now = Instant::now();
+        let mut c = cfg(2);
+        c.max_rtt_ms = 100;
+        mm.submit(ticket("a", &[("r1", 20)], None), c.clone(), 100, false, now).unwrap();
+        mm.submit(ticket("b", &[("r1", 150)], None), c.clone(), 100, false, now).unwrap();
+        assert!(mm.round(now, &live(&["r1"]), &no_sign).is_empty());
+        mm.set_config("g", "m", &cfg(2));
+        assert!(mm.round(now, &live(&[]), &no_sign).is_empty(), "no live relay");
+        assert_eq!(mm.round(now, &live(&["r1"]), &no_sign).len(), 1);
+    }
+
+    #[test]
+    fn parties_count_and_oldest_go_first() {
+        let mm = Matchmaker::default();
+        let now = Instant::now();
+        let mut party = ticket("p", &[("r1", 10)], None);
+        party.party = vec!["q".into(), "r".into()];
+        mm.submit(ticket("old", &[("r1", 10)], None), cfg(4), 100, false, now).unwrap();
+        mm.submit(party, cfg(4), 100, false, now + Duration::from_millis(1)).unwrap();
+        mm.submit(ticket("young", &[("r1", 10)], None), cfg(4), 100, false, now + Duration::from_millis(2)).unwrap();
+        let p = mm.round(now + Duration::from_millis(3), &live(&["r1"]), &no_sign);
+        assert_eq!(p.len(), 1);
+        assert_eq!(p[0].players, vec!["old", "p", "q", "r"]);
+        // One active ticket per player, party members included.
+        let err = mm.submit(ticket("q", &[("r1", 10)], None), cfg(4), 100, false, now).unwrap_err();
+        assert!(matches!(err, MatchmakingError::ActiveTicket { ref user, ticket_id: Some(_) } if user == "q"));
+        assert!(mm.active_players("g").contains("young"));
+    }
+
+    #[test]
+    fn a_spent_budget_resumes_with_the_next_anchor() {
+        let now = Instant::now();
+        let entry = |owner: &str, skill: f64, age_ms: u64| Entry {
+            id: owner.into(),
+            game: "g".into(),
+            mode: "m".into(),
+            owner: owner.into(),
+            party: vec![],
+            regions: vec![RegionRtt { region: "r1".into(), rtt_ms: 10 }],
+            profile: Profile { skill: Some(skill), ..Default::default() },
+            created: now - Duration::from_millis(age_ms),
+            created_at: String::new(),
+            status: TicketStatus::Queued,
+            placing: false,
+            found: None,
+            finished: None,
+            changed: watch::channel(0).0,
+        };
+        let mut c = cfg(2);
+        c.skill_widen_per_sec = 0.0;
+        // Three lone skills, then a compatible pair.
+        let all = [entry("x", 0.0, 50), entry("y", 5000.0, 40), entry("z", 10000.0, 30), entry("a", 20000.0, 20), entry("b", 20050.0, 10)];
+        let free: Vec<&Entry> = all.iter().collect();
+        let usable = |_: &str| true;
+        let (plans, stopped) = plan(&c, &free, now, &usable, 0, usize::MAX);
+        assert_eq!((plans.len(), stopped), (1, None));
+        assert_eq!(plans[0].0, vec![3, 4]);
+        // With 4 checks per round, the first round stops at the second anchor...
+        let (plans, stopped) = plan(&c, &free, now, &usable, 0, 4);
+        assert_eq!((plans.len(), stopped), (0, Some(1)));
+        // ...and rounds resuming from there reach the pair.
+        let mut start = 1;
+        let mut found = Vec::new();
+        for _ in 0..5 {
+            let (plans, stopped) = plan(&c, &free, now, &usable, start, 4);
+            found.extend(plans);
+            start = stopped.unwrap_or(0);
+        }
+        assert_eq!(found[0].0, vec![3, 4]);
+    }
+
+    #[test]
+    fn expiry_cancel_and_backfill() {
+        let mm = Matchmaker::default();
+        let now = Instant::now();
+        let mut c = cfg(2);
+        c.max_wait_secs = 1;
+        let t = mm.submit(ticket("a", &[("r1", 10)], None), c.clone(), 100, false, now).unwrap();
+        assert!(mm.round(now + Duration::from_millis(1500), &live(&["r1"]), &no_sign).is_empty());
+        let viewer = Viewer::Player { user: "a".into(), game: "g".into() };
+        assert_eq!(mm.read(&t.ticket_id, &viewer, None).unwrap().0.status, TicketStatus::Expired);
+        assert!(matches!(mm.cancel(&t.ticket_id, &viewer, now), Err(MatchmakingError::Conflict(_))));
+        let other = Viewer::Player { user: "z".into(), game: "g".into() };
+        assert!(matches!(mm.read(&t.ticket_id, &other, None), Err(MatchmakingError::TicketNotFound)));
+
+        mm.submit(ticket("b", &[("r1", 10)], None), cfg(2), 100, false, now).unwrap();
+        mm.submit(ticket("c", &[("r1", 10)], None), cfg(2), 100, false, now).unwrap();
+        let p = mm.round(now, &live(&["r1"]), &no_sign).remove(0);
+        assert!(mm.placed(&p, "room-9", "ws://r1.example/v1/multiplayer", now, &no_sign));
+        let d = mm.submit(ticket("d", &[("r1", 10)], None), cfg(2), 100, false, now).unwrap();
+        let far = mm.submit(ticket("e", &[("r2", 10)], None), cfg(2), 100, false, now).unwrap();
+        let r = mm.backfill("g", &p.match_id, "room-9", "r1", 2, now + Duration::from_secs(60), now, &no_sign).unwrap();
+        assert_eq!((r.filled, r.open_seats), (vec!["d".to_string()], 1));
+        let (seen, _) = mm.read(&d.ticket_id, &Viewer::Server { game: "g".into() }, None).unwrap();
+        assert_eq!(seen.match_found.unwrap().players, vec!["b", "c", "d"]);
+        let (seen, _) = mm.read(&far.ticket_id, &Viewer::Server { game: "g".into() }, None).unwrap();
+        assert_eq!(seen.status, TicketStatus::Queued);
+        assert!(matches!(mm.backfill("other", &p.match_id, "room-9", "r1", 1, now, now, &no_sign), Err(MatchmakingError::MatchNotFound)));
+        mm.sweep(now + Duration::from_secs(3600), Duration::from_secs(300), Duration::from_secs(60));
+        assert!(matches!(mm.read(&d.ticket_id, &Viewer::Server { game: "g".into() }, None), Err(MatchmakingError::TicketNotFound)));
+    }
+}

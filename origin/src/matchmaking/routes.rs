@@ -1,0 +1,77 @@
+//! REST transport for matchmaking.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+
+use aethex_protocol::matchmaking::{BackfillRequest, ModeConfig, Ticket, TicketRequest};
+use aethex_protocol::rpc::ErrorEnvelope;
+
+use super::{service, BackfillResponse, ModeEntry, ModeList};
+use crate::error::ApiResult;
+use crate::http::extract::{ApiJson, ApiPath, ApiQuery, Caller};
+use crate::replication::routes::EdgeCaller;
+use crate::state::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/games/{game_id}/matchmaking/modes", get(list_modes))
+        .route("/api/v1/games/{game_id}/matchmaking/modes/{mode}", get(get_mode).put(put_mode))
+        .route("/api/v1/matchmaking/tickets", post(create_ticket))
+        .route("/api/v1/matchmaking/tickets/{ticket_id}", get(get_ticket).delete(cancel_ticket))
+        .route("/api/v1/matchmaking/backfill", post(backfill))
+}
+
+#[utoipa::path(put, path = "/api/v1/games/{game_id}/matchmaking/modes/{mode}", tag = "matchmaking", summary = "Create or replace a matchmaking mode (developer+ or the game's server key).", request_body = ModeConfig, params(("game_id" = String, Path, description = "Game id"), ("mode" = String, Path, description = "Mode name: 1 to 32 of a-z 0-9 - _")), responses((status = 200, body = ModeEntry), (status = "4XX", body = ErrorEnvelope), (status = "5XX", body = ErrorEnvelope)), security(("bearer" = [])))]
+async fn put_mode(
+    State(app): State<AppState>,
+    caller: Caller,
+    ApiPath((game_id, mode)): ApiPath<(String, String)>,
+    ApiJson(config): ApiJson<ModeConfig>,
+) -> ApiResult<Json<ModeEntry>> {
+    Ok(Json(service::put_mode(&app, &caller, &game_id, &mode, config).await?))
+}
+
+#[utoipa::path(get, path = "/api/v1/games/{game_id}/matchmaking/modes/{mode}", tag = "matchmaking", summary = "One matchmaking mode (viewer+ or the game's server key).", params(("game_id" = String, Path, description = "Game id"), ("mode" = String, Path, description = "Mode name")), responses((status = 200, body = ModeEntry), (status = "4XX", body = ErrorEnvelope), (status = "5XX", body = ErrorEnvelope)), security(("bearer" = [])))]
+async fn get_mode(State(app): State<AppState>, caller: Caller, ApiPath((game_id, mode)): ApiPath<(String, String)>) -> ApiResult<Json<ModeEntry>> {
+    Ok(Json(service::get_mode(&app, &caller, &game_id, &mode).await?))
+}
+
+#[utoipa::path(get, path = "/api/v1/games/{game_id}/matchmaking/modes", tag = "matchmaking", summary = "The game's matchmaking modes (viewer+ or the game's server key).", params(("game_id" = String, Path, description = "Game id")), responses((status = 200, body = ModeList), (status = "4XX", body = ErrorEnvelope), (status = "5XX", body = ErrorEnvelope)), security(("bearer" = [])))]
+async fn list_modes(State(app): State<AppState>, caller: Caller, ApiPath(game_id): ApiPath<String>) -> ApiResult<Json<ModeList>> {
+    Ok(Json(service::list_modes(&app, &caller, &game_id).await?))
+}
+
+#[utoipa::path(post, path = "/api/v1/matchmaking/tickets", tag = "matchmaking", summary = "Queue a ticket: for the token's player, or for `user_id` with the game's server key.", request_body = TicketRequest, responses((status = 201, body = Ticket), (status = "4XX", body = ErrorEnvelope), (status = "5XX", body = ErrorEnvelope)), security(("bearer" = [])))]
+async fn create_ticket(State(app): State<AppState>, caller: Caller, ApiJson(req): ApiJson<TicketRequest>) -> ApiResult<(StatusCode, Json<Ticket>)> {
+    Ok((StatusCode::CREATED, Json(service::create_ticket(&app, &caller, req).await?)))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TicketQuery {
+    wait_ms: Option<u64>,
+    user_id: Option<String>,
+}
+
+#[utoipa::path(get, path = "/api/v1/matchmaking/tickets/{ticket_id}", tag = "matchmaking", summary = "A ticket (its players or the game's server key); with `wait_ms`, answers when it leaves the queue or after that long.", params(("ticket_id" = String, Path, description = "Ticket id"), ("wait_ms" = Option<u64>, Query, description = "Long-poll: 0 to 30000 (default 0)"), ("user_id" = Option<String>, Query, description = "Server keys: whose room ticket (a party member's; default the owner's)")), responses((status = 200, body = Ticket), (status = "4XX", body = ErrorEnvelope), (status = "5XX", body = ErrorEnvelope)), security(("bearer" = [])))]
+async fn get_ticket(
+    State(app): State<AppState>,
+    caller: Caller,
+    ApiPath(ticket_id): ApiPath<String>,
+    ApiQuery(q): ApiQuery<TicketQuery>,
+) -> ApiResult<Json<Ticket>> {
+    Ok(Json(service::get_ticket(&app, &caller, &ticket_id, q.wait_ms.unwrap_or(0), q.user_id.as_deref()).await?))
+}
+
+#[utoipa::path(delete, path = "/api/v1/matchmaking/tickets/{ticket_id}", tag = "matchmaking", summary = "Cancel a queued ticket (its players or the game's server key).", params(("ticket_id" = String, Path, description = "Ticket id")), responses((status = 200, body = Ticket), (status = "4XX", body = ErrorEnvelope), (status = "5XX", body = ErrorEnvelope)), security(("bearer" = [])))]
+async fn cancel_ticket(State(app): State<AppState>, caller: Caller, ApiPath(ticket_id): ApiPath<String>) -> ApiResult<Json<Ticket>> {
+    Ok(Json(service::cancel_ticket(&app, &caller, &ticket_id).await?))
+}
+
+#[utoipa::path(post, path = "/api/v1/matchmaking/backfill", tag = "matchmaking", summary = "A relay reports open seats in a matched room; queued tickets fill them (edge key in x-aethex-edge-key).", request_body = BackfillRequest, responses((status = 200, body = BackfillResponse), (status = "4XX", body = ErrorEnvelope), (status = "5XX", body = ErrorEnvelope)))]
+async fn backfill(State(app): State<AppState>, _edge: EdgeCaller, ApiJson(req): ApiJson<BackfillRequest>) -> ApiResult<Json<BackfillResponse>> {
+    Ok(Json(service::backfill(&app, req).await?))
+}

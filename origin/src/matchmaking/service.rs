@@ -1,0 +1,488 @@
+//! Matchmaking rules: who may configure modes and read tickets, what a ticket may hold,
+//! the matcher loop and the relay call. REST, JSON-RPC and the loop call these functions.
+
+use std::collections::HashSet;
+use std::sync::Weak;
+use std::time::{Duration, Instant};
+
+use serde_json::{Map, Value};
+
+use aethex_protocol::matchmaking::{
+    parse_mode, BackfillRequest, MatchFound, ModeConfig, PropertyQuery, RegionRtt, Ticket, TicketRequest, TicketStatus,
+};
+use aethex_protocol::multiplayer::{OpenRoomRequest, OpenRoomResponse, RoomTicketClaims, RELAY_WS_PATH, TICKET_AUDIENCE};
+use aethex_protocol::regions::{parse_region_name, parse_relay_url};
+use aethex_protocol::replica::EDGE_KEY_HEADER;
+use aethex_protocol::teams::Role;
+use aethex_protocol::validate::{GameSlug, Invalid};
+
+use super::queue::{NewTicket, Placement, Profile, Viewer};
+use super::{store, BackfillResponse, MatchmakingError, ModeEntry, ModeList};
+use crate::http::extract::Caller;
+use crate::state::{App, AppState};
+
+pub type MmResult<T> = Result<T, MatchmakingError>;
+
+/// Players per match.
+pub const MIN_MATCH_SIZE: u32 = 2;
+pub const MAX_MATCH_SIZE: u32 = 64;
+/// Longest `max_wait_secs` of a mode.
+pub const MAX_WAIT_SECS: u32 = 3600;
+/// Largest `skill_widen_per_sec`, `skill_window` and absolute skill.
+pub const MAX_WIDEN_PER_SEC: f64 = 1e6;
+pub const MAX_ABS_SKILL: f64 = 1e9;
+/// Largest RTT a ticket may report, and a mode's `max_rtt_ms`.
+pub const MAX_RTT_MS: u32 = 10_000;
+/// Regions per ticket.
+pub const MAX_REGIONS: usize = 16;
+/// Properties and query conditions per ticket; bytes of a property name and a string value.
+pub const MAX_PROPERTIES: usize = 16;
+pub const MAX_QUERY: usize = 16;
+pub const MAX_PROPERTY_NAME_BYTES: usize = 64;
+pub const MAX_STRING_BYTES: usize = 256;
+/// Longest long-poll.
+pub const MAX_WAIT_MS: u64 = 30_000;
+
+fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+fn game_slug(raw: &str) -> MmResult<String> {
+    Ok(GameSlug::parse(raw)?.into_inner())
+}
+
+/// A server key of the game, or a member of its organization with at least `needed`.
+async fn require_game_access(app: &AppState, caller: &Caller, game: &str, needed: Role) -> MmResult<()> {
+    match caller {
+        Caller::Server(s) if s.game_id == game => Ok(()),
+        Caller::Server(_) => Err(MatchmakingError::Forbidden("this server key is for another game".into())),
+        Caller::Player(p) => {
+            crate::teams::service::require_game_role(app, p, game, needed).await?;
+            Ok(())
+        }
+    }
+}
+
+pub fn check_mode_config(c: &ModeConfig) -> Result<(), Invalid> {
+    if !(MIN_MATCH_SIZE..=MAX_MATCH_SIZE).contains(&c.match_size) {
+        return Err(Invalid::new("match_size", format!("match_size must be {MIN_MATCH_SIZE} to {MAX_MATCH_SIZE}")));
+    }
+    if !(1..=MAX_WAIT_SECS).contains(&c.max_wait_secs) {
+        return Err(Invalid::new("max_wait_secs", format!("max_wait_secs must be 1 to {MAX_WAIT_SECS}")));
+    }
+    if !(c.skill_widen_per_sec.is_finite() && (0.0..=MAX_WIDEN_PER_SEC).contains(&c.skill_widen_per_sec)) {
+        return Err(Invalid::new("skill_widen_per_sec", format!("skill_widen_per_sec must be 0 to {MAX_WIDEN_PER_SEC}")));
+    }
+    if !(c.skill_window.is_finite() && (0.0..=MAX_ABS_SKILL).contains(&c.skill_window)) {
+        return Err(Invalid::new("skill_window", format!("skill_window must be 0 to {MAX_ABS_SKILL}")));
+    }
+    if c.max_rtt_ms > MAX_RTT_MS {
+        return Err(Invalid::new("max_rtt_ms", format!("max_rtt_ms must be 0 (no limit) to {MAX_RTT_MS}")));
+    }
+    Ok(())
+}
+
+/// Creates or replaces a mode (developer+ or the game's server key).
+pub async fn put_mode(app: &AppState, caller: &Caller, game: &str, mode: &str, config: ModeConfig) -> MmResult<ModeEntry> {
+    let game = game_slug(game)?;
+    require_game_access(app, caller, &game, Role::Developer).await?;
+    let mode = parse_mode(mode)?;
+    check_mode_config(&config)?;
+    let entry = ModeEntry { game_id: game, mode, config, updated_at: crate::db::now() };
+    let e = entry.clone();
+    app.db.write(move |c| async move { store::upsert_mode(&c, &e).await.map_err(MatchmakingError::from) }).await?;
+    app.matchmaking.set_config(&entry.game_id, &entry.mode, &entry.config);
+    Ok(entry)
+}
+
+/// One mode (viewer+ or the game's server key).
+pub async fn get_mode(app: &AppState, caller: &Caller, game: &str, mode: &str) -> MmResult<ModeEntry> {
+    let game = game_slug(game)?;
+    require_game_access(app, caller, &game, Role::Viewer).await?;
+    let mode = parse_mode(mode)?;
+    store::mode(app.db.reader(), &game, &mode).await?.ok_or(MatchmakingError::ModeNotFound(mode))
+}
+
+/// The game's modes (viewer+ or the game's server key).
+pub async fn list_modes(app: &AppState, caller: &Caller, game: &str) -> MmResult<ModeList> {
+    let game = game_slug(game)?;
+    require_game_access(app, caller, &game, Role::Viewer).await?;
+    Ok(ModeList { modes: store::modes_of_game(app.db.reader(), &game).await? })
+}
+
+fn check_name(field: &'static str, what: &str, name: &str) -> Result<(), Invalid> {
+    if name.is_empty() || name.len() > MAX_PROPERTY_NAME_BYTES || name.chars().any(char::is_control) {
+        return Err(Invalid::new(field, format!("{what} names are 1 to {MAX_PROPERTY_NAME_BYTES} bytes without control characters")));
+    }
+    Ok(())
+}
+
+fn check_value(field: &'static str, name: &str, v: &Value) -> Result<(), Invalid> {
+    match v {
+        Value::String(s) if s.len() <= MAX_STRING_BYTES => Ok(()),
+        Value::String(_) => Err(Invalid::new(field, format!("{name:?}: strings are at most {MAX_STRING_BYTES} bytes"))),
+        Value::Number(n) if n.as_f64().is_some_and(f64::is_finite) => Ok(()),
+        _ => Err(Invalid::new(field, format!("{name:?} must be a string or a number"))),
+    }
+}
+
+/// Properties: at most [`MAX_PROPERTIES`], each a string (at most [`MAX_STRING_BYTES`]) or
+/// a number.
+pub fn check_properties(props: &Map<String, Value>) -> Result<(), Invalid> {
+    if props.len() > MAX_PROPERTIES {
+        return Err(Invalid::new("properties", format!("at most {MAX_PROPERTIES} properties")));
+    }
+    for (k, v) in props {
+        check_name("properties", "property", k)?;
+        check_value("properties", k, v)?;
+    }
+    Ok(())
+}
+
+/// Query conditions: at most [`MAX_QUERY`], each with a known op and a string or number.
+pub fn check_query(query: &[PropertyQuery]) -> Result<(), Invalid> {
+    if query.len() > MAX_QUERY {
+        return Err(Invalid::new("query", format!("at most {MAX_QUERY} conditions")));
+    }
+    for q in query {
+        check_name("query", "property", &q.property)?;
+        q.check()?;
+        check_value("query", &q.property, &q.value)?;
+    }
+    Ok(())
+}
+
+fn check_skill(field: &'static str, s: f64) -> Result<(), Invalid> {
+    if s.is_finite() && s.abs() <= MAX_ABS_SKILL {
+        Ok(())
+    } else {
+        Err(Invalid::new(field, format!("skills are numbers within ±{MAX_ABS_SKILL}")))
+    }
+}
+
+/// The ticket's regions: `regions`, plus the seed's `region` (RTT 0) unless listed.
+fn regions_of(req: &TicketRequest) -> Result<Vec<RegionRtt>, Invalid> {
+    let mut regions = req.regions.clone();
+    if let Some(r) = &req.region {
+        if !regions.iter().any(|x| x.region == *r) {
+            regions.push(RegionRtt { region: r.clone(), rtt_ms: 0 });
+        }
+    }
+    if regions.is_empty() {
+        return Err(Invalid::new("regions", "name at least one region (regions, or region)"));
+    }
+    if regions.len() > MAX_REGIONS {
+        return Err(Invalid::new("regions", format!("at most {MAX_REGIONS} regions")));
+    }
+    let mut seen = HashSet::new();
+    for r in &regions {
+        parse_region_name(&r.region).map_err(|e| Invalid::new("regions", e.reason))?;
+        if !seen.insert(r.region.as_str()) {
+            return Err(Invalid::new("regions", format!("region {:?} is listed twice", r.region)));
+        }
+        if r.rtt_ms > MAX_RTT_MS {
+            return Err(Invalid::new("regions", format!("rtt_ms must be at most {MAX_RTT_MS}")));
+        }
+    }
+    Ok(regions)
+}
+
+/// Queues a ticket: for the token's player, or for `user_id` with the game's server key.
+pub async fn create_ticket(app: &AppState, caller: &Caller, req: TicketRequest) -> MmResult<Ticket> {
+    let reader = app.db.reader();
+    let (owner, game, server) = match caller {
+        Caller::Player(p) => {
+            let game = p.game_id.clone().ok_or(MatchmakingError::NoGame)?;
+            if req.user_id.as_deref().is_some_and(|u| u != "me" && u != p.user_id) {
+                return Err(MatchmakingError::Forbidden("players queue only themselves; user_id is for server keys".into()));
+            }
+            (p.user_id.clone(), game, false)
+        }
+        Caller::Server(s) => {
+            let user = req.user_id.as_deref().ok_or_else(|| Invalid::new("user_id", "a server key must name the player (user_id)"))?;
+            if uuid::Uuid::parse_str(user).is_err() || !store::user_active(reader, user).await? {
+                return Err(Invalid::new("user_id", "no such player").into());
+            }
+            (user.to_string(), s.game_id.clone(), true)
+        }
+    };
+    let mode = parse_mode(&req.mode)?;
+    let config = store::mode(reader, &game, &mode).await?.ok_or_else(|| Invalid::new("mode", format!("no mode {mode:?} in this game")))?.config;
+    let regions = regions_of(&req)?;
+    let live = store::live_regions(reader, now_ms() - (app.config.edge.region_ttl_secs * 1000) as i64).await?;
+    if let Some(dead) = regions.iter().find(|r| !live.contains_key(&r.region)) {
+        return Err(Invalid::new("regions", format!("region {:?} has no live relay", dead.region)).into());
+    }
+    if let Some(s) = req.skill {
+        check_skill("skill", s)?;
+    }
+    if let Some([lo, hi]) = req.skill_range {
+        check_skill("skill_range", lo)?;
+        check_skill("skill_range", hi)?;
+        if lo > hi {
+            return Err(Invalid::new("skill_range", "skill_range is [min, max] with min <= max").into());
+        }
+    }
+    if req.party.len() as u32 > config.match_size.saturating_sub(1) {
+        let why = format!(
+            "a party holds at most {} other players in mode {mode:?} (match_size {})",
+            config.match_size.saturating_sub(1),
+            config.match_size
+        );
+        return Err(Invalid::new("party", why).into());
+    }
+    let mut seen = HashSet::new();
+    for member in &req.party {
+        if *member == owner || !seen.insert(member.as_str()) {
+            return Err(Invalid::new("party", "party lists other players, each once").into());
+        }
+        let known = uuid::Uuid::parse_str(member).is_ok()
+            && if server { store::user_active(reader, member).await? } else { store::has_game_session(reader, member, &game).await? };
+        if !known {
+            let why =
+                if server { format!("no such player {member}") } else { format!("player {member} does not exist or is not signed in to this game") };
+            return Err(Invalid::new("party", why).into());
+        }
+    }
+    check_properties(&req.properties)?;
+    check_query(&req.query)?;
+    let ticket = NewTicket {
+        game,
+        mode,
+        owner,
+        party: req.party,
+        regions,
+        profile: Profile { skill: req.skill, skill_range: req.skill_range, properties: req.properties, query: req.query },
+    };
+    app.matchmaking.submit(ticket, config, app.config.matchmaking.max_queued, server, Instant::now())
+}
+
+fn viewer_of(caller: &Caller) -> MmResult<Viewer> {
+    Ok(match caller {
+        Caller::Player(p) => Viewer::Player { user: p.user_id.clone(), game: p.game_id.clone().ok_or(MatchmakingError::NoGame)? },
+        Caller::Server(s) => Viewer::Server { game: s.game_id.clone() },
+    })
+}
+
+/// A ticket, as soon as it is no longer queued or after `wait_ms` (0: at once). `as_user`:
+/// a server key reads a party member's room ticket.
+pub async fn get_ticket(app: &AppState, caller: &Caller, ticket_id: &str, wait_ms: u64, as_user: Option<&str>) -> MmResult<Ticket> {
+    if wait_ms > MAX_WAIT_MS {
+        return Err(Invalid::new("wait_ms", format!("wait_ms must be 0 to {MAX_WAIT_MS}")).into());
+    }
+    let viewer = viewer_of(caller)?;
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(wait_ms);
+    loop {
+        let (ticket, mut changed) = app.matchmaking.read(ticket_id, &viewer, as_user)?;
+        if ticket.status != TicketStatus::Queued || tokio::time::Instant::now() >= deadline {
+            return Ok(ticket);
+        }
+        // Read and subscribed under one lock: a change after the read always wakes us.
+        if tokio::time::timeout_at(deadline, changed.changed()).await.is_err() {
+            return Ok(app.matchmaking.read(ticket_id, &viewer, as_user)?.0);
+        }
+    }
+}
+
+/// Cancels a queued ticket (its owner, a party member, or the game's server key).
+pub async fn cancel_ticket(app: &AppState, caller: &Caller, ticket_id: &str) -> MmResult<Ticket> {
+    let viewer = viewer_of(caller)?;
+    app.matchmaking.cancel(ticket_id, &viewer, Instant::now())
+}
+
+/// A relay reports open seats in a matched room (edge key, checked by the route).
+pub async fn backfill(app: &AppState, req: BackfillRequest) -> MmResult<BackfillResponse> {
+    let game = game_slug(&req.game_id)?;
+    let region = parse_region_name(&req.region).map_err(|e| Invalid::new("region", e.reason))?;
+    if req.open_seats > MAX_MATCH_SIZE {
+        return Err(Invalid::new("open_seats", format!("open_seats must be 0 to {MAX_MATCH_SIZE}")).into());
+    }
+    let now = Instant::now();
+    let open_until = now + Duration::from_secs(app.config.matchmaking.backfill_secs);
+    let sign = |user: &str, game: &str, m: &MatchFound| room_ticket(app, user, game, m);
+    app.matchmaking.backfill(&game, &req.match_id, &req.room_id, &region, req.open_seats, open_until, now, &sign)
+}
+
+/// Signs the room ticket that admits `user` to the match's room.
+pub fn room_ticket(app: &App, user: &str, game: &str, m: &MatchFound) -> String {
+    let iat = chrono::Utc::now().timestamp().max(0) as u64;
+    let claims = RoomTicketClaims {
+        iss: app.tokens.issuer().to_string(),
+        aud: TICKET_AUDIENCE.to_string(),
+        sub: user.to_string(),
+        game: game.to_string(),
+        room: m.room_id.clone(),
+        region: m.region.clone(),
+        match_id: m.match_id.clone(),
+        iat,
+        exp: iat + app.config.matchmaking.room_ticket_ttl_secs,
+    };
+    app.tokens.sign_json(&claims)
+}
+
+/// `ws://` -> `http://`, `wss://` -> `https://` (http(s) as is): where a relay's HTTP API is.
+pub fn http_base(url: &str) -> Option<String> {
+    let url = url.trim_end_matches('/');
+    if let Some(rest) = url.strip_prefix("ws://") {
+        Some(format!("http://{rest}"))
+    } else if let Some(rest) = url.strip_prefix("wss://") {
+        Some(format!("https://{rest}"))
+    } else if url.starts_with("http://") || url.starts_with("https://") {
+        Some(url.to_string())
+    } else {
+        None
+    }
+}
+
+/// `http://` -> `ws://`, `https://` -> `wss://` (ws(s) as is).
+pub fn ws_base(url: &str) -> Option<String> {
+    let url = url.trim_end_matches('/');
+    if let Some(rest) = url.strip_prefix("http://") {
+        Some(format!("ws://{rest}"))
+    } else if let Some(rest) = url.strip_prefix("https://") {
+        Some(format!("wss://{rest}"))
+    } else if url.starts_with("ws://") || url.starts_with("wss://") {
+        Some(url.to_string())
+    } else {
+        None
+    }
+}
+
+/// The `relay_url` players get: the relay's answered `url` when it is a WebSocket URL,
+/// else the region's URL as a WebSocket URL followed by [`RELAY_WS_PATH`].
+pub fn relay_url(region_url: &str, answered: &str) -> Option<String> {
+    if (answered.starts_with("ws://") || answered.starts_with("wss://")) && parse_relay_url("url", answered).is_ok() {
+        return Some(answered.to_string());
+    }
+    ws_base(region_url).map(|b| format!("{b}{RELAY_WS_PATH}"))
+}
+
+/// `POST <relay>/v1/rooms` for a formed match.
+async fn open_room(app: &AppState, p: &Placement) -> Result<(OpenRoomResponse, String), String> {
+    let base = http_base(&p.region_url).ok_or_else(|| format!("region url {:?} is not http(s) or ws(s)", p.region_url))?;
+    let key = app.edge_keys.first().ok_or("origin has no edge key")?;
+    let body = OpenRoomRequest {
+        game_id: p.game.clone(),
+        match_id: p.match_id.clone(),
+        mode: p.mode.clone(),
+        max_players: p.match_size,
+        players: p.players.clone(),
+        properties: p.properties.clone(),
+    };
+    let resp = app
+        .http
+        .post(format!("{base}/v1/rooms"))
+        .header(EDGE_KEY_HEADER, key.as_str())
+        .timeout(Duration::from_millis(app.config.matchmaking.relay_timeout_ms.max(1)))
+        .json(&body)
+        .send()
+        .await
+        .map_err(|e| format!("relay unreachable: {e}"))?;
+    let status = resp.status();
+    if !status.is_success() {
+        return Err(format!("relay answered {status}"));
+    }
+    let room: OpenRoomResponse = resp.json().await.map_err(|e| format!("relay answer: {e}"))?;
+    if room.room_id.is_empty() || room.room_id.len() > 128 || room.room_id.chars().any(|c| c.is_control() || c.is_whitespace()) {
+        return Err(format!("relay answered a malformed room id {:?}", room.room_id));
+    }
+    let url = relay_url(&p.region_url, &room.url).ok_or_else(|| format!("region url {:?} is not http(s) or ws(s)", p.region_url))?;
+    Ok((room, url))
+}
+
+/// Opens the room of a formed match and hands out the room tickets, or puts the tickets
+/// back in the queue.
+async fn place(app: AppState, p: Placement) {
+    match open_room(&app, &p).await {
+        Ok((room, url)) => {
+            let sign = |user: &str, game: &str, m: &MatchFound| room_ticket(&app, user, game, m);
+            if app.matchmaking.placed(&p, &room.room_id, &url, Instant::now(), &sign) {
+                tracing::info!(match_id = %p.match_id, game = %p.game, mode = %p.mode, region = %p.region, room_id = %room.room_id, players = p.players.len(), "match made");
+            } else {
+                tracing::info!(match_id = %p.match_id, room_id = %room.room_id, "a ticket was cancelled while its match was placed; the others are queued again");
+            }
+        }
+        Err(why) => {
+            tracing::warn!(match_id = %p.match_id, region = %p.region, error = %why, "relay could not open a room; tickets go back to the queue");
+            metrics::counter!("aethex_matchmaking_relay_failures_total").increment(1);
+            app.matchmaking.place_failed(&p, Instant::now() + Duration::from_millis(app.config.matchmaking.relay_backoff_ms));
+        }
+    }
+}
+
+/// One matcher round (see the module docs).
+async fn round(app: &AppState) -> MmResult<()> {
+    let cfg = &app.config.matchmaking;
+    let now = Instant::now();
+    app.matchmaking.sweep(now, Duration::from_secs(cfg.ticket_retention_secs), Duration::from_secs(cfg.match_retention_secs));
+    if app.matchmaking.queued() == 0 {
+        metrics::gauge!("aethex_matchmaking_queued_tickets").set(0.0);
+        return Ok(());
+    }
+    let regions = store::live_regions(app.db.reader(), now_ms() - (app.config.edge.region_ttl_secs * 1000) as i64).await?;
+    let sign = |user: &str, game: &str, m: &MatchFound| room_ticket(app, user, game, m);
+    for p in app.matchmaking.round(Instant::now(), &regions, &sign) {
+        tokio::spawn(place(app.clone(), p));
+    }
+    Ok(())
+}
+
+/// Runs the matcher every `matchmaking.interval_ms` while the app lives.
+pub fn spawn_matcher(app: Weak<App>, every: Duration) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every.max(Duration::from_millis(10)));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let Some(app) = app.upgrade().map(AppState) else { return };
+            if let Err(e) = round(&app).await {
+                tracing::warn!(error = %e, "matchmaking round failed");
+            }
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn relay_urls() {
+        assert_eq!(http_base("ws://127.0.0.1:9000").as_deref(), Some("http://127.0.0.1:9000"));
+        assert_eq!(http_base("wss://eu.relay.example.com/r1/").as_deref(), Some("https://eu.relay.example.com/r1"));
+        assert_eq!(http_base("https://eu.relay.example.com").as_deref(), Some("https://eu.relay.example.com"));
+        assert_eq!(http_base("ftp://x"), None);
+        assert_eq!(relay_url("wss://eu.relay.example.com", "").as_deref(), Some("wss://eu.relay.example.com/v1/multiplayer"));
+        assert_eq!(relay_url("https://eu.relay.example.com", "https://nope").as_deref(), Some("wss://eu.relay.example.com/v1/multiplayer"));
+        assert_eq!(relay_url("wss://a.example", "wss://b.example/v1/multiplayer").as_deref(), Some("wss://b.example/v1/multiplayer"));
+    }
+
+    #[test]
+    fn ticket_fields_are_checked() {
+        let ok = ModeConfig { match_size: 2, max_wait_secs: 60, skill_widen_per_sec: 1.0, skill_window: 10.0, max_rtt_ms: 0 };
+        assert!(check_mode_config(&ok).is_ok());
+        assert_eq!(check_mode_config(&ModeConfig { match_size: 1, ..ok.clone() }).unwrap_err().field, "match_size");
+        assert_eq!(check_mode_config(&ModeConfig { max_wait_secs: 0, ..ok.clone() }).unwrap_err().field, "max_wait_secs");
+        assert_eq!(check_mode_config(&ModeConfig { skill_widen_per_sec: -1.0, ..ok.clone() }).unwrap_err().field, "skill_widen_per_sec");
+        assert_eq!(check_mode_config(&ModeConfig { max_rtt_ms: 10_001, ..ok }).unwrap_err().field, "max_rtt_ms");
+        let props = |v: Value| v.as_object().cloned().unwrap();
+        assert!(check_properties(&props(json!({"map": "dust", "level": 3}))).is_ok());
+        assert!(check_properties(&props(json!({"map": {"x": 1}}))).is_err());
+        assert!(check_properties(&props(json!({"map": "x".repeat(257)}))).is_err());
+        assert!(check_properties(&props(json!({"": 1}))).is_err());
+        let many: Map<String, Value> = (0..17).map(|i| (format!("p{i}"), json!(i))).collect();
+        assert!(check_properties(&many).is_err());
+        let q = |op: &str, v: Value| vec![PropertyQuery { property: "level".into(), op: op.into(), value: v }];
+        assert!(check_query(&q("gte", json!(3))).is_ok());
+        assert!(check_query(&q("like", json!(3))).is_err());
+        assert!(check_query(&q("eq", json!([1]))).is_err());
+        let req = |v: Value| serde_json::from_value::<TicketRequest>(v).unwrap();
+        let r = regions_of(&req(json!({"mode": "m", "region": "us-east", "regions": [{"region": "eu-west", "rtt_ms": 40}]}))).unwrap();
+        assert_eq!(r.len(), 2);
+        assert!(regions_of(&req(json!({"mode": "m"}))).is_err());
+        assert!(regions_of(&req(json!({"mode": "m", "regions": [{"region": "eu", "rtt_ms": 1}, {"region": "eu", "rtt_ms": 2}]}))).is_err());
+        assert!(regions_of(&req(json!({"mode": "m", "regions": [{"region": "eu", "rtt_ms": 10_001}]}))).is_err());
+        assert!(regions_of(&req(json!({"mode": "m", "regions": [{"region": "EU", "rtt_ms": 1}]}))).is_err());
+    }
+}
