@@ -21,6 +21,7 @@
 pub mod auth;
 pub mod cdn;
 pub mod leaderboards;
+pub mod multiplayer;
 pub mod saves;
 
 use std::collections::HashMap;
@@ -39,6 +40,7 @@ pub use aethex_protocol as protocol;
 pub use auth::Auth;
 pub use cdn::Cdn;
 pub use leaderboards::Leaderboards;
+pub use multiplayer::{Matchmaking, Multiplayer, RoomSession};
 pub use saves::Saves;
 
 #[derive(Debug, thiserror::Error)]
@@ -138,6 +140,10 @@ impl AeThexCloud {
 
     pub fn cdn(&self) -> Cdn<'_> {
         Cdn { cloud: self }
+    }
+
+    pub fn multiplayer(&self) -> Multiplayer<'_> {
+        Multiplayer { cloud: self }
     }
 
     pub fn leaderboards(&self) -> Leaderboards<'_> {

@@ -6,6 +6,7 @@ mod dlc;
 mod durability;
 mod edge;
 mod matchmaking;
+mod multiplayer;
 mod oauth;
 mod ops;
 mod rpc;

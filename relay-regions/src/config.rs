@@ -1,0 +1,203 @@
+//! Settings of a relay node: built-in defaults, a TOML file, then `AETHEX_*` environment
+//! variables (`AETHEX_RELAY__REGION`: section and key joined by `__`).
+//!
+//! ```toml
+//! [relay]
+//! region = "eu-west"
+//! listen = "0.0.0.0:7350"
+//! public_url = "wss://eu-west.relay.example.com"
+//! udp_listen = "0.0.0.0:7351"
+//! origin_url = "https://api.example.com"
+//! cluster_key = "aethex_ek_…"      # one of origin's edge keys
+//!
+//! [limits]
+//! max_frame_bytes = 16384
+//! ```
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RelayConfig {
+    pub relay: RelaySettings,
+    pub limits: Limits,
+    pub log: LogSettings,
+}
+
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RelaySettings {
+    /// Region this node serves (`eu-west`): the name it registers under at origin.
+    pub region: String,
+    /// HTTP + WebSocket address (port 0: any free port).
+    pub listen: SocketAddr,
+    /// URL players reach this node at (`ws://…` or `wss://…`). Empty: `ws://` + the bound
+    /// address (127.0.0.1 when bound to all interfaces), which suits local runs only.
+    pub public_url: String,
+    /// UDP address of the P2P address-discovery endpoint (port 0: any free port).
+    pub udp_listen: SocketAddr,
+    /// `host:port` players send their P2P datagrams to. Empty: the host of `public_url`
+    /// and the bound UDP port.
+    pub udp_public: String,
+    /// Players this node accepts (announced to origin; more WebSockets are refused).
+    pub capacity: u32,
+    /// Origin's base URL (signing keys, region registration).
+    pub origin_url: String,
+    /// Key this node presents to origin and expects from it (`x-aethex-edge-key`): one of
+    /// origin's edge keys.
+    pub cluster_key: String,
+    /// Expected `iss` of access tokens and room tickets (origin's `auth.issuer`).
+    pub issuer: String,
+    /// State batches per second.
+    pub tick_hz: u32,
+    /// How long a dropped player's seat is held for a resume.
+    pub resume_grace_secs: u32,
+    /// Heartbeat period towards origin (origin hides regions silent for its `region_ttl_secs`).
+    pub heartbeat_secs: u64,
+    /// How often origin's signing keys are fetched again.
+    pub jwks_refresh_secs: u64,
+    /// Time a new connection has to send `auth`.
+    pub auth_timeout_ms: u64,
+    /// A WebSocket ping goes to a quiet client this often; a client silent for two periods
+    /// (not even a pong) is dropped.
+    pub ping_interval_secs: u64,
+}
+
+impl std::fmt::Debug for RelaySettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RelaySettings")
+            .field("region", &self.region)
+            .field("listen", &self.listen)
+            .field("public_url", &self.public_url)
+            .field("udp_listen", &self.udp_listen)
+            .field("origin_url", &self.origin_url)
+            .field("cluster_key", &"<redacted>")
+            .field("tick_hz", &self.tick_hz)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for RelaySettings {
+    fn default() -> Self {
+        Self {
+            region: String::new(),
+            listen: "0.0.0.0:7350".parse().expect("static address"),
+            public_url: String::new(),
+            udp_listen: "0.0.0.0:7351".parse().expect("static address"),
+            udp_public: String::new(),
+            capacity: 10_000,
+            origin_url: String::new(),
+            cluster_key: String::new(),
+            issuer: "aethex".into(),
+            tick_hz: 20,
+            resume_grace_secs: 30,
+            heartbeat_secs: 5,
+            jwks_refresh_secs: 300,
+            auth_timeout_ms: 5_000,
+            ping_interval_secs: 15,
+        }
+    }
+}
+
+impl RelaySettings {
+    pub fn tick_period(&self) -> Duration {
+        Duration::from_secs_f64(1.0 / f64::from(self.tick_hz.clamp(1, 120)))
+    }
+}
+
+/// What one client may do. A client over a limit is refused (`error`) or, for abuse of the
+/// connection itself, disconnected; the room goes on either way.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Limits {
+    /// Largest frame a client may send.
+    pub max_frame_bytes: usize,
+    /// Sustained frames per second per client (token bucket), and the burst above it.
+    pub messages_per_sec: u32,
+    pub message_burst: u32,
+    /// Rooms open on this node.
+    pub max_rooms: usize,
+    /// Seats per room (at most 64).
+    pub max_players_per_room: u32,
+    /// Characters of a chat line (at most 500).
+    pub chat_max_chars: usize,
+    /// Chat lines per second per client, and the burst above it.
+    pub chat_per_sec: u32,
+    pub chat_burst: u32,
+    /// Base64 characters of one voice frame.
+    pub max_voice_frame_bytes: usize,
+    /// Fields of one player's state.
+    pub max_state_fields: usize,
+    /// Approximate bytes of one player's state (strings, numbers, keys).
+    pub max_state_bytes: usize,
+    /// Frames waiting to be written to one client; a client that falls this far behind is
+    /// disconnected (its seat is held for the resume grace).
+    pub max_queued_frames: usize,
+    /// A room opened by origin (`POST /v1/rooms`) that nobody joins closes after this.
+    pub unjoined_room_secs: u64,
+    /// WebSocket read buffer per connection (bytes read per syscall); small keeps idle
+    /// connections cheap.
+    pub read_buffer_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_frame_bytes: 16 * 1024,
+            messages_per_sec: 200,
+            message_burst: 400,
+            max_rooms: 20_000,
+            max_players_per_room: 64,
+            chat_max_chars: 500,
+            chat_per_sec: 5,
+            chat_burst: 10,
+            max_voice_frame_bytes: 4096,
+            max_state_fields: 64,
+            max_state_bytes: 16 * 1024,
+            max_queued_frames: 512,
+            unjoined_room_secs: 120,
+            read_buffer_bytes: 512,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogSettings {
+    /// `pretty` or `json`.
+    pub format: String,
+    pub level: String,
+}
+
+impl Default for LogSettings {
+    fn default() -> Self {
+        Self { format: "pretty".into(), level: "info".into() }
+    }
+}
+
+const SECTIONS: &[&str] = &["relay", "limits", "log"];
+
+impl RelayConfig {
+    pub fn load(file: Option<&Path>) -> Result<Self, Box<figment::Error>> {
+        let mut fig = Figment::from(Serialized::defaults(RelayConfig::default()));
+        if let Some(path) = file {
+            if !path.exists() {
+                return Err(Box::new(figment::Error::from(format!("config file {} does not exist", path.display()))));
+            }
+            fig = fig.merge(Toml::file(path));
+        }
+        let env = Env::prefixed("AETHEX_")
+            .filter(|k| {
+                let k = k.as_str().to_ascii_lowercase();
+                SECTIONS.iter().any(|s| k.strip_prefix(s).is_some_and(|rest| rest.starts_with("__")))
+            })
+            .split("__");
+        fig.merge(env).extract().map_err(Box::new)
+    }
+}

@@ -1,0 +1,93 @@
+//! `aethex-relay`: a regional relay node.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::Parser;
+
+use aethex_relay::{RelayConfig, RelayNode};
+
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+#[derive(Parser)]
+#[command(
+    name = "aethex-relay",
+    version,
+    about = "AeThex Cloud regional relay: WebSocket rooms, state sync, RPC, chat, voice signalling, P2P introduction"
+)]
+struct Cli {
+    /// TOML config file (also AETHEX_RELAY_CONFIG).
+    #[arg(long, short, env = "AETHEX_RELAY_CONFIG")]
+    config: Option<PathBuf>,
+    /// Region name (overrides config).
+    #[arg(long)]
+    region: Option<String>,
+    /// Listen address (overrides config).
+    #[arg(long)]
+    listen: Option<std::net::SocketAddr>,
+    /// Origin URL (overrides config).
+    #[arg(long)]
+    origin: Option<String>,
+    /// Public WebSocket URL (overrides config).
+    #[arg(long)]
+    public_url: Option<String>,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let mut cfg = RelayConfig::load(cli.config.as_deref()).context("loading configuration")?;
+    if let Some(r) = cli.region {
+        cfg.relay.region = r;
+    }
+    if let Some(l) = cli.listen {
+        cfg.relay.listen = l;
+    }
+    if let Some(o) = cli.origin {
+        cfg.relay.origin_url = o;
+    }
+    if let Some(u) = cli.public_url {
+        cfg.relay.public_url = u;
+    }
+    init_logs(&cfg.log.level, &cfg.log.format);
+    let node = RelayNode::build(&cfg).await.context("starting the relay")?;
+    let relay = node.relay().clone();
+    // Tests and scripts read this line: "… listening on <url> …".
+    println!(
+        "AeThex Cloud relay {} listening on {} (public {}, udp {} as {}, origin {})",
+        relay.region,
+        node.url(),
+        relay.public_url,
+        node.udp_addr(),
+        relay.udp_public,
+        cfg.relay.origin_url
+    );
+    node.run_until(async {
+        let term = async {
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(mut s) => {
+                    s.recv().await;
+                }
+                Err(_) => std::future::pending::<()>().await,
+            }
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term => {}
+        }
+    })
+    .await
+    .context("serving")?;
+    Ok(())
+}
+
+fn init_logs(level: &str, format: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_new(level).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let b = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if format == "json" {
+        b.json().init();
+    } else {
+        b.init();
+    }
+}

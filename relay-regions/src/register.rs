@@ -1,0 +1,64 @@
+//! Registration with origin: `PUT {origin}/api/v1/regions/{region}` (cluster key in
+//! `x-aethex-edge-key`) at start and then every `heartbeat_secs`, carrying the load
+//! (authenticated connections). Origin lists a region while its heartbeats are fresh.
+//! When origin is unreachable or refuses, the node keeps serving and retries with
+//! exponential backoff (1 s doubling, at most the heartbeat period).
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use aethex_protocol::regions::RegisterRegionRequest;
+use aethex_protocol::replica::EDGE_KEY_HEADER;
+
+use crate::metrics::Metrics;
+use crate::state::Relay;
+
+pub async fn heartbeat(relay: Arc<Relay>, origin_url: String, every: Duration) {
+    let http = match reqwest::Client::builder().timeout(Duration::from_secs(5)).connect_timeout(Duration::from_secs(3)).build() {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!(error = %e, "no HTTP client for heartbeats");
+            return;
+        }
+    };
+    let url = format!("{}/api/v1/regions/{}", origin_url.trim_end_matches('/'), relay.region);
+    let every = every.max(Duration::from_secs(1));
+    let mut backoff = Duration::from_secs(1);
+    let mut healthy: Option<bool> = None;
+    loop {
+        let load = relay.metrics.players.load(Ordering::Relaxed).clamp(0, i64::from(relay.capacity)) as u32;
+        let body = RegisterRegionRequest { url: relay.public_url.clone(), ping_url: Some(relay.ping_url.clone()), capacity: relay.capacity, load };
+        let result = http.put(&url).header(EDGE_KEY_HEADER, &relay.cluster_key).json(&body).send().await;
+        let failure = match result {
+            Ok(r) if r.status().is_success() => None,
+            Ok(r) => {
+                let status = r.status();
+                Some(format!("origin answered {status}: {}", r.text().await.unwrap_or_default().chars().take(300).collect::<String>()))
+            }
+            Err(e) => Some(e.to_string()),
+        };
+        let wait = match failure {
+            None => {
+                Metrics::add(&relay.metrics.heartbeats_ok, 1);
+                if healthy != Some(true) {
+                    tracing::info!(region = %relay.region, url = %relay.public_url, "registered with origin");
+                }
+                healthy = Some(true);
+                backoff = Duration::from_secs(1);
+                every
+            }
+            Some(why) => {
+                Metrics::add(&relay.metrics.heartbeats_failed, 1);
+                if healthy != Some(false) {
+                    tracing::warn!(region = %relay.region, error = %why, "heartbeat to origin failed; retrying with backoff");
+                }
+                healthy = Some(false);
+                let wait = backoff;
+                backoff = (backoff * 2).min(every);
+                wait
+            }
+        };
+        tokio::time::sleep(wait).await;
+    }
+}

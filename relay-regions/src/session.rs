@@ -1,0 +1,520 @@
+//! One WebSocket connection: `auth` first, then a loop that reads the client's frames and
+//! writes what rooms queued for it, in one task.
+//!
+//! The task `select!`s on three things: the peer's queue being woken (write every queued
+//! frame, one flush; a kick arriving while a write is blocked by a client that does not
+//! read ends it), the next client frame (decode, check limits, apply to the room), and a
+//! keepalive timer (a WebSocket ping, queued like any frame; a client silent for two
+//! periods is dropped). Handling a frame never waits on another connection: frames for
+//! others go into their queues. Only a join by ticket awaits (the key set may need a fetch).
+//!
+//! How a connection ends decides its seat: a drop (socket closed, network error, slow
+//! reader, idle) holds the seat for the resume grace; a protocol violation (malformed,
+//! oversize, flooding) frees it (`player_left {reason: "kicked"}`); `leave_room` frees it
+//! at once.
+
+use std::collections::VecDeque;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use aethex_protocol::multiplayer::{check_chat, ClientMessage, Encoding, RoomOptions, ServerMessage};
+use axum::body::Bytes;
+use axum::extract::ws::{CloseFrame, Message, WebSocket};
+use futures::SinkExt;
+use serde_json::Value;
+use tokio_tungstenite::tungstenite;
+
+use crate::codec::{decode, encode, frame_len};
+use crate::error::{Kick, Refusal};
+use crate::metrics::Metrics;
+use crate::peer::Peer;
+use crate::room::{Room, RoomKind};
+use crate::state::Relay;
+
+/// How a connection ended.
+enum End {
+    Kick(Kick),
+    /// Closed by the client or the network.
+    Closed,
+}
+
+/// A token bucket: `per_sec` sustained, `burst` at once.
+struct TokenBucket {
+    tokens: f32,
+    last: Instant,
+}
+
+impl TokenBucket {
+    fn full(burst: u32) -> Self {
+        Self { tokens: burst as f32, last: Instant::now() }
+    }
+
+    fn allow(&mut self, now: Instant, per_sec: u32, burst: u32) -> bool {
+        let dt = now.saturating_duration_since(self.last).as_secs_f32();
+        self.last = now;
+        self.tokens = (self.tokens + dt * per_sec as f32).min(burst as f32);
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+/// A `join_room` with a ticket, waiting for the ticket's verification.
+struct TicketJoin {
+    room_id: Option<String>,
+    ticket: String,
+    player_data: Value,
+}
+
+struct Session {
+    relay: Arc<Relay>,
+    peer: Arc<Peer>,
+    game: Option<Arc<str>>,
+    room: Option<Arc<Room>>,
+    frames: TokenBucket,
+    chat: TokenBucket,
+    nonce: Option<u128>,
+}
+
+/// What `auth` established.
+struct Authed {
+    player_id: Arc<str>,
+    game: Option<Arc<str>>,
+    encoding: Encoding,
+    resume: Option<String>,
+}
+
+/// Serves one upgraded WebSocket until it ends.
+///
+/// Memory: this future lives as long as the connection, so it is kept small. The socket
+/// is boxed (an async fn keeps its arguments apart from its locals, which would hold the
+/// socket twice), and the handshake, ticket verification and goodbye, which need large
+/// futures but run rarely, are boxed while they run.
+pub fn serve(relay: Arc<Relay>, ws: WebSocket) -> impl std::future::Future<Output = ()> + Send {
+    run(relay, Box::new(ws))
+}
+
+async fn run(relay: Arc<Relay>, mut ws: Box<WebSocket>) {
+    relay.metrics.connections.fetch_add(1, Ordering::Relaxed);
+    match Box::pin(handshake(&relay, &mut ws)).await {
+        Ok(authed) => connected(&relay, &mut ws, authed).await,
+        Err(End::Kick(kick)) => {
+            relay.metrics.kick(kick.index());
+            Box::pin(goodbye(&mut ws, Encoding::Json, &kick)).await;
+        }
+        Err(End::Closed) => Metrics::add(&relay.metrics.dropped, 1),
+    }
+    relay.metrics.connections.fetch_sub(1, Ordering::Relaxed);
+}
+
+/// Waits for `auth` and verifies its token.
+async fn handshake(relay: &Relay, ws: &mut WebSocket) -> Result<Authed, End> {
+    let deadline = tokio::time::Instant::now() + relay.auth_timeout;
+    let frame = loop {
+        match tokio::time::timeout_at(deadline, ws.recv()).await {
+            Err(_) => return Err(End::Kick(Kick::AuthTimeout)),
+            Ok(None) => return Err(End::Closed),
+            Ok(Some(Err(e))) => return Err(classify(e)),
+            Ok(Some(Ok(Message::Ping(_) | Message::Pong(_)))) => continue,
+            Ok(Some(Ok(Message::Close(_)))) => return Err(End::Closed),
+            Ok(Some(Ok(m))) => break m,
+        }
+    };
+    let len = frame_len(&frame);
+    Metrics::add(&relay.metrics.messages_in, 1);
+    Metrics::add(&relay.metrics.bytes_in, len as u64);
+    if len > relay.limits.max_frame_bytes {
+        return Err(End::Kick(Kick::Oversize));
+    }
+    let ClientMessage::Auth { token, encoding, resume } = decode(&frame).map_err(End::Kick)? else {
+        return Err(End::Kick(Kick::NotAuthFirst));
+    };
+    let claims = relay.verifier.access(&token).await.map_err(End::Kick)?;
+    Ok(Authed { player_id: claims.sub.into(), game: claims.game.map(Into::into), encoding, resume })
+}
+
+async fn connected(relay: &Arc<Relay>, ws: &mut WebSocket, authed: Authed) {
+    let Authed { player_id, game, encoding, resume } = authed;
+    let limits = &relay.limits;
+    let peer = Peer::new(relay.next_conn_id(), player_id, encoding, limits.max_queued_frames);
+    relay.metrics.players.fetch_add(1, Ordering::Relaxed);
+    let mut s = Session {
+        relay: relay.clone(),
+        peer: peer.clone(),
+        game,
+        room: None,
+        frames: TokenBucket::full(limits.message_burst),
+        chat: TokenBucket::full(limits.chat_burst),
+        nonce: None,
+    };
+    s.start(resume);
+
+    let mut keepalive = tokio::time::interval_at(tokio::time::Instant::now() + relay.ping_interval, relay.ping_interval);
+    let mut heard = true;
+    let mut quiet_periods = 0u8;
+    let end = loop {
+        tokio::select! {
+            _ = peer.woken() => match flush(ws, &peer, &relay.metrics, relay.ping_interval * 2).await {
+                Ok(None) => {}
+                Ok(Some(k)) => break End::Kick(k),
+                Err(_) => break End::Closed,
+            },
+            frame = ws.recv() => {
+                heard = true;
+                match frame {
+                    None | Some(Ok(Message::Close(_))) => break End::Closed,
+                    Some(Err(e)) => break classify(e),
+                    Some(Ok(m)) => match s.on_frame(m) {
+                        Ok(None) => {}
+                        // Verifying a ticket may fetch keys from origin: boxed, so its
+                        // state is allocated only while it runs (see the module doc).
+                        Ok(Some(ticket)) => Box::pin(s.join_by_ticket(ticket)).await,
+                        Err(k) => break End::Kick(k),
+                    },
+                }
+            }
+            _ = keepalive.tick() => {
+                if heard {
+                    quiet_periods = 0;
+                } else {
+                    quiet_periods += 1;
+                    if quiet_periods >= 2 {
+                        break End::Kick(Kick::Idle);
+                    }
+                }
+                heard = false;
+                // Queued like any frame, so a client that does not read cannot block it.
+                peer.push(Message::Ping(Bytes::new()));
+            }
+        }
+    };
+    s.finish(&end);
+    match end {
+        End::Kick(kick) => {
+            relay.metrics.kick(kick.index());
+            tracing::debug!(player = %peer.player_id, reason = %kick.reason(), "client disconnected by the relay");
+            Box::pin(goodbye(ws, encoding, &kick)).await;
+        }
+        End::Closed => Metrics::add(&relay.metrics.dropped, 1),
+    }
+}
+
+/// Writes what is queued for the client; returns a pending kick. A client that does not
+/// read blocks the write: a kick arriving meanwhile (too slow, replaced) ends it, and so
+/// does a write stalled for `stall` (the client is then too slow).
+async fn flush(ws: &mut WebSocket, peer: &Peer, metrics: &Metrics, stall: Duration) -> Result<Option<Kick>, axum::Error> {
+    enum Wrote {
+        Done(Result<(), axum::Error>),
+        Kicked,
+        Stalled,
+    }
+    let (mut queued, kick) = peer.take();
+    if queued.is_empty() {
+        return Ok(kick);
+    }
+    let wrote = tokio::select! {
+        biased;
+        r = write_frames(ws, &mut queued, metrics) => Wrote::Done(r),
+        _ = peer.kicked(), if kick.is_none() => Wrote::Kicked,
+        _ = tokio::time::sleep(stall) => Wrote::Stalled,
+    };
+    match wrote {
+        Wrote::Done(r) => {
+            r?;
+            // Waiting for a kick may have consumed the wake-ups of frames queued meanwhile.
+            peer.rewake_if_queued();
+            Ok(kick)
+        }
+        Wrote::Kicked => Ok(peer.take().1),
+        Wrote::Stalled => Ok(Some(kick.unwrap_or(Kick::SlowConsumer))),
+    }
+}
+
+/// Writes the queued frames with one flush at the end.
+async fn write_frames(ws: &mut WebSocket, frames: &mut VecDeque<Message>, metrics: &Metrics) -> Result<(), axum::Error> {
+    if frames.is_empty() {
+        return Ok(());
+    }
+    let (mut n, mut bytes) = (0u64, 0u64);
+    while let Some(f) = frames.pop_front() {
+        n += 1;
+        bytes += frame_len(&f) as u64;
+        ws.feed(f).await?;
+    }
+    ws.flush().await?;
+    Metrics::add(&metrics.messages_out, n);
+    Metrics::add(&metrics.bytes_out, bytes);
+    Ok(())
+}
+
+/// `disconnect {reason}`, a close frame with the reason, then a short wait for the
+/// client's close (unread input would turn the close into a reset that can swallow the
+/// reason).
+async fn goodbye(ws: &mut WebSocket, encoding: Encoding, kick: &Kick) {
+    let reason = kick.reason();
+    // A client that does not read would block the sends: all of it is bounded.
+    let _ = tokio::time::timeout(Duration::from_secs(2), async {
+        if let Some(f) = encode(&ServerMessage::Disconnect { reason: reason.clone() }, encoding) {
+            ws.send(f).await?;
+        }
+        ws.send(Message::Close(Some(CloseFrame { code: kick.close_code(), reason: reason.into() }))).await?;
+        let _ = tokio::time::timeout(Duration::from_secs(1), async {
+            while let Some(Ok(m)) = ws.recv().await {
+                if matches!(m, Message::Close(_)) {
+                    break;
+                }
+            }
+        })
+        .await;
+        Ok::<(), axum::Error>(())
+    })
+    .await;
+}
+
+/// A read error: too large a frame, a WebSocket protocol violation, or a dead socket.
+fn classify(e: axum::Error) -> End {
+    match e.into_inner().downcast_ref::<tungstenite::Error>() {
+        Some(tungstenite::Error::Capacity(_)) => End::Kick(Kick::Oversize),
+        // A connection that vanished without a close frame is a drop (the seat is held), not a violation.
+        Some(tungstenite::Error::Protocol(tungstenite::error::ProtocolError::ResetWithoutClosingHandshake)) => End::Closed,
+        Some(tungstenite::Error::Protocol(_) | tungstenite::Error::Utf8(_)) => End::Kick(Kick::Malformed("WebSocket protocol violation".into())),
+        _ => End::Closed,
+    }
+}
+
+impl Session {
+    /// After `auth`: reclaims the seat of a resume token, then `auth_ok`.
+    fn start(&mut self, resume: Option<String>) {
+        let relay = &self.relay;
+        let ok = |resumed| ServerMessage::AuthOk {
+            player_id: self.peer.player_id.to_string(),
+            encoding: self.peer.encoding,
+            tick_hz: relay.tick_hz,
+            resumed,
+        };
+        if let Some(token) = resume {
+            if let Some(room) = relay.room_of_seat(&token) {
+                let same_game = self.game.as_deref() == Some(&*room.game);
+                if let Some(frame) = encode(&ok(true), self.peer.encoding).filter(|_| same_game) {
+                    if room.resume(&self.peer, &token, frame) {
+                        Metrics::add(&relay.metrics.resumes, 1);
+                        self.room = Some(room);
+                        return;
+                    }
+                }
+            }
+        }
+        self.peer.send(&ok(false));
+    }
+
+    /// Leaves the room as the end demands and forgets the connection.
+    fn finish(&mut self, end: &End) {
+        let relay = &self.relay;
+        if let Some(room) = self.room.take() {
+            let departure = match end {
+                End::Kick(k) if !k.holds_seat() && *k != Kick::Replaced => room.leave(relay, self.peer.id, "kicked"),
+                _ => room.drop_conn(relay, self.peer.id),
+            };
+            if let Some(d) = departure {
+                relay.departed(&room, d);
+            }
+        }
+        if let Some(n) = self.nonce.take() {
+            relay.forget_nonce(n);
+        }
+        self.peer.close();
+        relay.metrics.players.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// One client frame: limits, decoding, then the request (a refusal is answered with
+    /// `error` and the connection goes on). A join by ticket is returned to be verified
+    /// asynchronously; everything else is handled here, without waiting.
+    fn on_frame(&mut self, frame: Message) -> Result<Option<TicketJoin>, Kick> {
+        let relay = &self.relay;
+        let len = frame_len(&frame);
+        Metrics::add(&relay.metrics.messages_in, 1);
+        Metrics::add(&relay.metrics.bytes_in, len as u64);
+        if !self.frames.allow(Instant::now(), relay.limits.messages_per_sec, relay.limits.message_burst) {
+            return Err(Kick::Flood);
+        }
+        if matches!(frame, Message::Ping(_) | Message::Pong(_)) {
+            return Ok(None);
+        }
+        if len > relay.limits.max_frame_bytes {
+            return Err(Kick::Oversize);
+        }
+        let msg = decode(&frame)?;
+        drop(frame);
+        if let ClientMessage::JoinRoom { room_id, ticket: Some(ticket), player_data, .. } = msg {
+            return Ok(Some(TicketJoin { room_id, ticket, player_data }));
+        }
+        if let Err(refusal) = self.handle(msg) {
+            self.refuse(refusal);
+        }
+        Ok(None)
+    }
+
+    fn refuse(&self, refusal: Refusal) {
+        Metrics::add(&self.relay.metrics.refused, 1);
+        self.peer.send(&refusal.to_message());
+    }
+
+    fn room(&self) -> Result<&Arc<Room>, Refusal> {
+        self.room.as_ref().ok_or_else(Refusal::not_in_room)
+    }
+
+    fn handle(&mut self, msg: ClientMessage) -> Result<(), Refusal> {
+        let conn = self.peer.id;
+        match msg {
+            ClientMessage::Auth { .. } => Err(Refusal::invalid_request("already authenticated")),
+            ClientMessage::JoinRoom { room_id, password, player_data, .. } => self.join_by_code(room_id, password, player_data),
+            ClientMessage::CreateRoom { options, player_data } => self.create(options, player_data),
+            ClientMessage::LeaveRoom => self.leave(),
+            ClientMessage::StateUpdate { timestamp, data } => self.room()?.update_state(&self.relay, conn, timestamp, data),
+            ClientMessage::Ack { tick } => self.room()?.ack(conn, tick),
+            ClientMessage::Rpc { method, target, args } => {
+                if method.is_empty() || method.len() > 64 {
+                    return Err(Refusal::invalid("method must be 1 to 64 bytes"));
+                }
+                self.room()?.rpc(conn, method, &target, args)
+            }
+            ClientMessage::Chat { text, to } => {
+                check_chat(&text).map_err(|e| Refusal::invalid(e.reason))?;
+                let max = self.relay.limits.chat_max_chars;
+                if text.chars().count() > max {
+                    return Err(Refusal::invalid(format!("a chat message is at most {max} characters")));
+                }
+                let room = self.room.clone().ok_or_else(Refusal::not_in_room)?;
+                let limits = &self.relay.limits;
+                if !self.chat.allow(Instant::now(), limits.chat_per_sec, limits.chat_burst) {
+                    return Err(Refusal::rate_limited(format!("at most {} chat messages a second", limits.chat_per_sec)));
+                }
+                room.chat(conn, text, to)
+            }
+            ClientMessage::VoiceSignal { to, kind, payload } => {
+                if kind.is_empty() || kind.len() > 32 || !kind.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+                    return Err(Refusal::invalid("kind must be 1 to 32 of a-z, A-Z, 0-9, '-', '_' (offer, answer, ice)"));
+                }
+                self.room()?.voice_signal(conn, &to, kind, payload)
+            }
+            ClientMessage::VoiceEnable { enabled } => self.room()?.voice_enable(conn, enabled),
+            ClientMessage::VoiceFrame { data } => {
+                let max = self.relay.limits.max_voice_frame_bytes;
+                if data.is_empty() || data.len() > max {
+                    return Err(Refusal::invalid(format!("a voice frame is 1 to {max} base64 characters")));
+                }
+                if !data.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'=' | b'-' | b'_')) {
+                    return Err(Refusal::invalid("a voice frame is base64"));
+                }
+                self.room()?.voice_frame(conn, data)
+            }
+            ClientMessage::VoiceMute { player_id, muted } => self.room()?.voice_mute(conn, &player_id, muted),
+            ClientMessage::P2pRegister => {
+                let nonce = self.relay.register_nonce(&self.peer, self.nonce);
+                self.nonce = Some(nonce);
+                self.peer.send(&ServerMessage::P2pNonce { nonce: format!("{nonce:032x}"), udp: self.relay.udp_public.clone() });
+                Ok(())
+            }
+            ClientMessage::P2pIntroduce { to } => self.room()?.introduce(conn, &to),
+            ClientMessage::Ping { t } => {
+                self.peer.send(&ServerMessage::Pong { t });
+                Ok(())
+            }
+        }
+    }
+
+    fn game(&self) -> Result<Arc<str>, Refusal> {
+        self.game.clone().ok_or_else(|| Refusal::forbidden("the access token is not for a game (log in with the game's client key)"))
+    }
+
+    /// `join_room` with a ticket: verified, then the match room it names.
+    async fn join_by_ticket(&mut self, j: TicketJoin) {
+        if let Err(refusal) = self.ticket_room(j).await {
+            self.refuse(refusal);
+        }
+    }
+
+    async fn ticket_room(&mut self, j: TicketJoin) -> Result<(), Refusal> {
+        if self.room.is_some() {
+            return Err(Refusal::conflict("already in a room: leave_room first"));
+        }
+        let game = self.game()?;
+        let relay = self.relay.clone();
+        let t = relay.verifier.ticket(&j.ticket).await?;
+        if *t.sub != *self.peer.player_id {
+            return Err(Refusal::forbidden("the room ticket is for another player"));
+        }
+        if *t.game != *game {
+            return Err(Refusal::forbidden("the room ticket is for another game"));
+        }
+        if t.region != relay.region {
+            return Err(Refusal::forbidden(format!("the room ticket is for region {}, this is {}", t.region, relay.region)));
+        }
+        if j.room_id.as_ref().is_some_and(|r| *r != t.room) {
+            return Err(Refusal::invalid("room_id is not the room of the ticket"));
+        }
+        let room = relay.find_room(&t.room).ok_or_else(|| Refusal::not_found("no such room on this relay"))?;
+        if room.match_id().map(|m| &**m) != Some(t.match_id.as_str()) || *room.game != *game {
+            return Err(Refusal::forbidden("the room ticket is for another match"));
+        }
+        self.seat(room, j.player_data)
+    }
+
+    /// `join_room` by room id or code (private rooms).
+    fn join_by_code(&mut self, room_id: Option<String>, password: Option<String>, player_data: Value) -> Result<(), Refusal> {
+        if self.room.is_some() {
+            return Err(Refusal::conflict("already in a room: leave_room first"));
+        }
+        let game = self.game()?;
+        let id = room_id.ok_or_else(|| Refusal::invalid("join_room needs a room_id (or code) or a ticket"))?;
+        let room = self.relay.find_room(&id).ok_or_else(|| Refusal::not_found("no such room"))?;
+        if *room.game != *game {
+            return Err(Refusal::forbidden("the room belongs to another game"));
+        }
+        match &room.kind {
+            RoomKind::Match { .. } => return Err(Refusal::forbidden("this room admits players with a room ticket")),
+            RoomKind::Private { password: Some(want), .. } => {
+                if !password.as_deref().is_some_and(|p| constant_time_eq(p.as_bytes(), want.as_bytes())) {
+                    return Err(Refusal::forbidden("wrong password"));
+                }
+            }
+            RoomKind::Private { password: None, .. } => {}
+        }
+        self.seat(room, player_data)
+    }
+
+    fn seat(&mut self, room: Arc<Room>, player_data: Value) -> Result<(), Refusal> {
+        let joined = room.join(&self.relay, &self.peer, player_data)?;
+        if joined.new_seat {
+            self.relay.seated(joined.resume_token, &room);
+        }
+        self.room = Some(room);
+        Ok(())
+    }
+
+    fn create(&mut self, options: RoomOptions, player_data: Value) -> Result<(), Refusal> {
+        if self.room.is_some() {
+            return Err(Refusal::conflict("already in a room: leave_room first"));
+        }
+        let game = self.game()?;
+        let room = self.relay.create_private_room(game, options)?;
+        self.seat(room, player_data)
+    }
+
+    fn leave(&mut self) -> Result<(), Refusal> {
+        let room = self.room.take().ok_or_else(Refusal::not_in_room)?;
+        if let Some(d) = room.leave(&self.relay, self.peer.id, "left") {
+            self.relay.departed(&room, d);
+        }
+        self.peer.send(&ServerMessage::RoomLeft { room_id: room.id.to_string(), reason: "left".into() });
+        Ok(())
+    }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}

@@ -1,0 +1,305 @@
+//! The node's shared state ([`Relay`]): settings, the token verifier, metrics, and the
+//! registry of rooms (by id, by code, by match), of held seats (by resume token) and of
+//! P2P nonces.
+//!
+//! The registry sits behind one mutex taken only to open, find and close rooms and to
+//! file seats: joins and leaves, never the per-message or per-tick paths, which only lock
+//! their room.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::time::{Duration, Instant};
+
+use aethex_protocol::matchmaking::parse_mode;
+use aethex_protocol::multiplayer::{is_room_code, OpenRoomRequest, RoomOptions, RoomSummary};
+use rand::Rng;
+
+use crate::auth::Verifier;
+use crate::config::Limits;
+use crate::error::{Kick, Refusal};
+use crate::metrics::Metrics;
+use crate::peer::Peer;
+use crate::room::{Departure, Room, RoomKind};
+
+/// Most players a room may hold, whatever the configuration says.
+pub const MAX_PLAYERS_PER_ROOM: u32 = 64;
+
+pub struct Relay {
+    pub region: String,
+    /// `ws(s)://host:port` players reach this node at.
+    pub public_url: String,
+    /// The WebSocket URL (`public_url` + `/v1/multiplayer`).
+    pub ws_url: String,
+    /// `http(s)://host:port/v1/ping`.
+    pub ping_url: String,
+    /// `host:port` of the P2P endpoint as players reach it.
+    pub udp_public: String,
+    pub cluster_key: String,
+    pub capacity: u32,
+    pub tick_hz: u32,
+    pub tick_period: Duration,
+    pub grace: Duration,
+    pub auth_timeout: Duration,
+    pub ping_interval: Duration,
+    pub limits: Limits,
+    pub verifier: Verifier,
+    pub metrics: Metrics,
+    registry: Mutex<Registry>,
+    nonces: Mutex<HashMap<u128, Weak<Peer>>>,
+    next_conn: AtomicU64,
+}
+
+#[derive(Default)]
+struct Registry {
+    rooms: HashMap<Arc<str>, Arc<Room>>,
+    codes: HashMap<Arc<str>, Arc<Room>>,
+    /// (game, match id) -> room: opening a match's room twice gives the same room.
+    matches: HashMap<(Arc<str>, Arc<str>), Arc<Room>>,
+    /// Resume token -> room of the seat.
+    seats: HashMap<Arc<str>, Arc<Room>>,
+}
+
+/// Settings [`Relay::new`] takes apart from the limits.
+pub struct RelayParams {
+    pub region: String,
+    pub public_url: String,
+    pub udp_public: String,
+    pub cluster_key: String,
+    pub capacity: u32,
+    pub tick_hz: u32,
+    pub grace: Duration,
+    pub auth_timeout: Duration,
+    pub ping_interval: Duration,
+    pub verifier: Verifier,
+}
+
+impl Relay {
+    pub fn new(p: RelayParams, limits: Limits) -> Self {
+        let public_url = p.public_url.trim_end_matches('/').to_string();
+        let ping_base = public_url.replacen("wss://", "https://", 1).replacen("ws://", "http://", 1);
+        let tick_hz = p.tick_hz.clamp(1, 120);
+        Self {
+            region: p.region,
+            ws_url: format!("{public_url}{}", aethex_protocol::multiplayer::RELAY_WS_PATH),
+            ping_url: format!("{ping_base}{}", aethex_protocol::multiplayer::RELAY_PING_PATH),
+            public_url,
+            udp_public: p.udp_public,
+            cluster_key: p.cluster_key,
+            capacity: p.capacity.max(1),
+            tick_hz,
+            tick_period: Duration::from_secs_f64(1.0 / f64::from(tick_hz)),
+            grace: p.grace,
+            auth_timeout: p.auth_timeout,
+            ping_interval: p.ping_interval.max(Duration::from_secs(1)),
+            limits,
+            verifier: p.verifier,
+            metrics: Metrics::default(),
+            registry: Mutex::new(Registry::default()),
+            nonces: Mutex::new(HashMap::new()),
+            next_conn: AtomicU64::new(1),
+        }
+    }
+
+    fn registry(&self) -> MutexGuard<'_, Registry> {
+        self.registry.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn next_conn_id(&self) -> u64 {
+        self.next_conn.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// A room by id, or a private room by code.
+    pub fn find_room(&self, id_or_code: &str) -> Option<Arc<Room>> {
+        let reg = self.registry();
+        if is_room_code(id_or_code) {
+            reg.codes.get(id_or_code).cloned()
+        } else {
+            reg.rooms.get(id_or_code).cloned()
+        }
+    }
+
+    pub fn room_count(&self) -> usize {
+        self.registry().rooms.len()
+    }
+
+    pub fn summaries(&self) -> Vec<RoomSummary> {
+        let rooms: Vec<Arc<Room>> = self.registry().rooms.values().cloned().collect();
+        rooms.iter().map(|r| r.summary()).collect()
+    }
+
+    fn max_players(&self) -> u32 {
+        self.limits.max_players_per_room.clamp(2, MAX_PLAYERS_PER_ROOM)
+    }
+
+    /// `create_room`: a private room of `game` (the creator joins it next).
+    pub fn create_private_room(self: &Arc<Self>, game: Arc<str>, options: RoomOptions) -> Result<Arc<Room>, Refusal> {
+        let max = self.max_players();
+        if !(2..=max).contains(&options.max_players) {
+            return Err(Refusal::invalid(format!("max_players must be 2 to {max}")));
+        }
+        if let Some(p) = &options.password {
+            if !(1..=128).contains(&p.chars().count()) {
+                return Err(Refusal::invalid("password must be 1 to 128 characters"));
+            }
+        }
+        let mut reg = self.registry();
+        if reg.rooms.len() >= self.limits.max_rooms {
+            return Err(Refusal::unavailable("this relay holds no more rooms; try another region"));
+        }
+        let mut rng = rand::thread_rng();
+        let code: Arc<str> = loop {
+            let letters: String = (0..4).map(|_| char::from(b'A' + rng.gen_range(0..26u8))).collect();
+            let code = format!("{letters}-{:04}", rng.gen_range(0..10_000u32));
+            if !reg.codes.contains_key(code.as_str()) {
+                break code.into();
+            }
+        };
+        let id: Arc<str> = uuid::Uuid::new_v4().to_string().into();
+        let room = Arc::new(Room::new(
+            id.clone(),
+            game,
+            RoomKind::Private { code: code.clone(), password: options.password },
+            options.max_players,
+            options.properties,
+        ));
+        reg.codes.insert(code, room.clone());
+        self.insert_room(&mut reg, room.clone());
+        Ok(room)
+    }
+
+    /// `POST /v1/rooms`: a room for a match (the same room again for the same match).
+    pub fn open_match_room(self: &Arc<Self>, req: OpenRoomRequest) -> Result<Arc<Room>, Refusal> {
+        if req.game_id.is_empty() || req.game_id.len() > 64 {
+            return Err(Refusal::invalid("game_id must be 1 to 64 characters"));
+        }
+        if req.match_id.is_empty() || req.match_id.len() > 128 {
+            return Err(Refusal::invalid("match_id must be 1 to 128 characters"));
+        }
+        let mode = parse_mode(&req.mode).map_err(|e| Refusal::invalid(e.to_string()))?;
+        let max = self.max_players();
+        if !(1..=max).contains(&req.max_players) {
+            return Err(Refusal::invalid(format!("max_players must be 1 to {max}")));
+        }
+        if req.players.len() > req.max_players as usize {
+            return Err(Refusal::invalid("more players than max_players"));
+        }
+        let game: Arc<str> = req.game_id.into();
+        let match_id: Arc<str> = req.match_id.into();
+        let mut reg = self.registry();
+        if let Some(room) = reg.matches.get(&(game.clone(), match_id.clone())) {
+            return Ok(room.clone());
+        }
+        if reg.rooms.len() >= self.limits.max_rooms {
+            return Err(Refusal::unavailable("this relay holds no more rooms"));
+        }
+        let id: Arc<str> = uuid::Uuid::new_v4().to_string().into();
+        let room = Arc::new(Room::new(id, game.clone(), RoomKind::Match { match_id: match_id.clone(), mode }, req.max_players, req.properties));
+        tracing::info!(room = %room.id, game = %game, r#match = %match_id, players = req.players.len(), "match room opened");
+        reg.matches.insert((game, match_id), room.clone());
+        self.insert_room(&mut reg, room.clone());
+        Ok(room)
+    }
+
+    fn insert_room(self: &Arc<Self>, reg: &mut Registry, room: Arc<Room>) {
+        reg.rooms.insert(room.id.clone(), room.clone());
+        self.metrics.rooms.fetch_add(1, Ordering::Relaxed);
+        tokio::spawn(run_room(self.clone(), room));
+    }
+
+    /// Files a new seat's resume token.
+    pub fn seated(&self, resume_token: Arc<str>, room: &Arc<Room>) {
+        self.registry().seats.insert(resume_token, room.clone());
+    }
+
+    /// The room of the seat a resume token names.
+    pub fn room_of_seat(&self, resume_token: &str) -> Option<Arc<Room>> {
+        self.registry().seats.get(resume_token).cloned()
+    }
+
+    /// Updates the registry after a seat went away (closing the room if it emptied).
+    pub fn departed(&self, room: &Room, d: Departure) {
+        let mut reg = self.registry();
+        reg.seats.remove(&d.resume_token);
+        if d.empty {
+            Self::unlist(&mut reg, room, &self.metrics);
+        }
+    }
+
+    /// Takes a closed room out of the registry (once; a code or match id that has since
+    /// gone to another room stays).
+    fn unlist(reg: &mut Registry, room: &Room, metrics: &Metrics) {
+        let is_this = |r: &Arc<Room>| std::ptr::eq(Arc::as_ptr(r), room);
+        if reg.rooms.get(&room.id).is_some_and(is_this) {
+            reg.rooms.remove(&room.id);
+            metrics.rooms.fetch_sub(1, Ordering::Relaxed);
+            tracing::debug!(room = %room.id, "room closed");
+        }
+        if let Some(code) = room.code() {
+            if reg.codes.get(code).is_some_and(is_this) {
+                reg.codes.remove(code);
+            }
+        }
+        if let Some(m) = room.match_id() {
+            let key = (room.game.clone(), m.clone());
+            if reg.matches.get(&key).is_some_and(is_this) {
+                reg.matches.remove(&key);
+            }
+        }
+    }
+
+    /// A P2P nonce for `peer` (replacing `previous`).
+    pub fn register_nonce(&self, peer: &Arc<Peer>, previous: Option<u128>) -> u128 {
+        let mut nonces = self.nonces.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = previous {
+            nonces.remove(&n);
+        }
+        loop {
+            let n: u128 = rand::random();
+            if n != 0 && !nonces.contains_key(&n) {
+                nonces.insert(n, Arc::downgrade(peer));
+                return n;
+            }
+        }
+    }
+
+    pub fn forget_nonce(&self, nonce: u128) {
+        self.nonces.lock().unwrap_or_else(|p| p.into_inner()).remove(&nonce);
+    }
+
+    pub fn peer_of_nonce(&self, nonce: u128) -> Option<Arc<Peer>> {
+        self.nonces.lock().unwrap_or_else(|p| p.into_inner()).get(&nonce).and_then(Weak::upgrade)
+    }
+
+    /// Disconnects every seated player (the node is stopping).
+    pub fn kick_everyone(&self) {
+        let rooms: Vec<Arc<Room>> = self.registry().rooms.values().cloned().collect();
+        for r in rooms {
+            r.kick_all(Kick::Shutdown);
+        }
+    }
+}
+
+/// A room's tick loop: runs until the room closes.
+async fn run_room(relay: Arc<Relay>, room: Arc<Room>) {
+    let mut every = tokio::time::interval(relay.tick_period);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    every.tick().await;
+    loop {
+        every.tick().await;
+        let started = Instant::now();
+        let out = room.tick(&relay);
+        Metrics::add(&relay.metrics.ticks, 1);
+        Metrics::add(&relay.metrics.tick_micros, started.elapsed().as_micros() as u64);
+        if !out.expired.is_empty() || out.closed {
+            let mut reg = relay.registry();
+            for t in &out.expired {
+                reg.seats.remove(t);
+            }
+            if out.closed {
+                Relay::unlist(&mut reg, &room, &relay.metrics);
+                return;
+            }
+        }
+    }
+}

@@ -1,0 +1,191 @@
+//! Bad clients are disconnected; the room goes on.
+
+use std::time::Duration;
+
+use aethex_protocol::multiplayer::{ClientMessage, ServerMessage};
+use futures::SinkExt;
+use serde_json::json;
+use tokio_tungstenite::tungstenite::Message;
+
+use crate::helpers::*;
+
+/// A, B and the troublemaker X in one room; returns (a, b, x).
+async fn room_with_troublemaker(w: &World) -> (Client, Client, Client) {
+    let (mut a, mut b, code) = pair(w).await;
+    let mut x = w.client().await;
+    x.join_code(&code, None).await;
+    let xid = x.player_id.clone();
+    for c in [&mut a, &mut b] {
+        c.expect("player_joined", |m| matches!(m, ServerMessage::PlayerJoined { player } if player.player_id == xid).then_some(())).await;
+    }
+    (a, b, x)
+}
+
+/// X is gone with `player_left {reason: kicked}` and A and B still talk.
+async fn room_goes_on(a: &mut Client, b: &mut Client, xid: &str) {
+    a.expect("player_left", |m| matches!(m, ServerMessage::PlayerLeft { player_id, reason } if player_id == xid && reason == "kicked").then_some(()))
+        .await;
+    let bid = b.player_id.clone();
+    a.send(&ClientMessage::Rpc { method: "still_here".into(), target: bid, args: vec![] }).await;
+    b.expect("rpc", |m| matches!(m, ServerMessage::Rpc { method, .. } if method == "still_here").then_some(())).await;
+    a.send(&ClientMessage::StateUpdate { timestamp: 0, data: json!({"alive": true}).as_object().cloned().unwrap() }).await;
+    b.expect("state_batch", |m| {
+        matches!(m, ServerMessage::StateBatch { states, .. } if states.iter().any(|s| s.data.contains_key("alive"))).then_some(())
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn malformed_and_unknown_messages_disconnect_the_sender_only() {
+    let w = World::start(&[]).await;
+    let (mut a, mut b, mut x) = room_with_troublemaker(&w).await;
+    let xid = x.player_id.clone();
+    x.ws.send(Message::Text("{\"type\": \"state_update\", \"data\": [1,2".into())).await.unwrap();
+    let (reason, close) = x.expect_disconnect().await;
+    assert!(reason.starts_with("malformed message"), "{reason}");
+    assert_eq!(u16::from(close.unwrap().code), 1008);
+    room_goes_on(&mut a, &mut b, &xid).await;
+
+    let mut y = w.client().await;
+    y.send_json(json!({"type": "teleport_everyone", "to": "lava"})).await;
+    let (reason, _) = y.expect_disconnect().await;
+    assert!(reason.contains("unknown variant"), "{reason}");
+    let mut z = w.client().await;
+    z.ws.send(Message::Binary(vec![0xc1, 0x00, 0xff].into())).await.unwrap();
+    assert!(z.expect_disconnect().await.0.starts_with("malformed message"));
+    assert!(metric(&w.relay, "aethex_relay_kicked_total{reason=\"malformed\"}").await >= 3.0);
+}
+
+#[tokio::test]
+async fn oversize_frames_disconnect_the_sender_only() {
+    let w = World::start(&[]).await;
+    let (mut a, mut b, mut x) = room_with_troublemaker(&w).await;
+    let xid = x.player_id.clone();
+    // Just over 16 KiB: a reasoned disconnect.
+    x.send(&ClientMessage::Chat { text: "x".repeat(17 * 1024), to: None }).await;
+    let (reason, close) = x.expect_disconnect().await;
+    assert_eq!(reason, "frame too large");
+    assert_eq!(u16::from(close.unwrap().code), 1009);
+    room_goes_on(&mut a, &mut b, &xid).await;
+
+    // Far over: refused from the frame header, before it is read.
+    let mut y = w.client().await;
+    let _ = y.ws.send(Message::Binary(vec![0u8; 4 * 1024 * 1024].into())).await;
+    let mut closed = false;
+    for _ in 0..50 {
+        match read(&mut y.ws, y.encoding, Duration::from_millis(200)).await {
+            Got::Closed(_) => {
+                closed = true;
+                break;
+            }
+            Got::Msg(ServerMessage::Disconnect { .. }) | Got::Timeout => continue,
+            other => panic!("{other:?}"),
+        }
+    }
+    assert!(closed, "the relay closed the connection");
+    assert!(metric(&w.relay, "aethex_relay_kicked_total{reason=\"oversize\"}").await >= 1.0);
+}
+
+#[tokio::test]
+async fn flooding_clients_are_disconnected() {
+    let w = World::start(&[("AETHEX_LIMITS__MESSAGES_PER_SEC", "50"), ("AETHEX_LIMITS__MESSAGE_BURST", "100")]).await;
+    let (mut a, mut b, mut x) = room_with_troublemaker(&w).await;
+    let xid = x.player_id.clone();
+    // A steady 40/s is fine...
+    for i in 0..40 {
+        x.send(&ClientMessage::StateUpdate { timestamp: i, data: json!({"i": i}).as_object().cloned().unwrap() }).await;
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    x.send(&ClientMessage::Ping { t: 1 }).await;
+    x.expect("pong", |m| matches!(m, ServerMessage::Pong { t: 1 }).then_some(())).await;
+    // ...a flood is not.
+    for i in 0..1000u64 {
+        if x.ws.send(encode(&ClientMessage::Ping { t: i }, x.encoding)).await.is_err() {
+            break;
+        }
+    }
+    let (reason, close) = x.expect_disconnect().await;
+    assert_eq!(reason, "too many messages");
+    assert_eq!(close.unwrap().reason.as_str(), reason);
+    room_goes_on(&mut a, &mut b, &xid).await;
+    assert!(metric(&w.relay, "aethex_relay_kicked_total{reason=\"flood\"}").await >= 1.0);
+}
+
+#[tokio::test]
+async fn a_client_that_stops_reading_is_dropped_and_its_seat_held() {
+    let w = World::start(&[
+        ("AETHEX_LIMITS__MAX_QUEUED_FRAMES", "16"),
+        ("AETHEX_LIMITS__MESSAGES_PER_SEC", "100000"),
+        ("AETHEX_LIMITS__MESSAGE_BURST", "100000"),
+    ])
+    .await;
+    let (mut a, mut b, mut x) = room_with_troublemaker(&w).await;
+    let xid = x.player_id.clone();
+    // X stops reading; A sends it large RPCs until the socket buffers and then X's queue
+    // fill up.
+    let blob = serde_json::Value::String("z".repeat(12 * 1024));
+    for _ in 0..2000 {
+        a.send(&ClientMessage::Rpc { method: "blob".into(), target: xid.clone(), args: vec![blob.clone()] }).await;
+    }
+    let grace = a
+        .expect("player_disconnected", |m| match m {
+            ServerMessage::PlayerDisconnected { player_id, grace_secs } if *player_id == xid => Some(*grace_secs),
+            _ => None,
+        })
+        .await;
+    assert_eq!(grace, 30, "a slow reader keeps its seat for a resume");
+    // The others go on.
+    let bid = b.player_id.clone();
+    a.send(&ClientMessage::Rpc { method: "still_here".into(), target: bid, args: vec![] }).await;
+    b.expect("rpc", |m| matches!(m, ServerMessage::Rpc { method, .. } if method == "still_here").then_some(())).await;
+    assert!(metric(&w.relay, "aethex_relay_kicked_total{reason=\"slow\"}").await >= 1.0);
+    // X reads again: what was buffered, then the reason.
+    let mut reason = None;
+    for _ in 0..5000 {
+        match read(&mut x.ws, x.encoding, WAIT).await {
+            Got::Msg(ServerMessage::Disconnect { reason: r }) => {
+                reason = Some(r);
+                break;
+            }
+            Got::Msg(_) => continue,
+            Got::Closed(_) => break,
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(reason.as_deref(), Some("client too slow"));
+}
+
+#[tokio::test]
+async fn silent_clients_are_dropped_after_two_ping_periods() {
+    let w = World::start(&[("AETHEX_RELAY__PING_INTERVAL_SECS", "1")]).await;
+    let (mut a, x, _) = pair(&w).await;
+    let xid = x.player_id.clone();
+    // X's socket is open but nobody reads it, so no pong goes back.
+    let started = std::time::Instant::now();
+    a.expect("player_disconnected", |m| matches!(m, ServerMessage::PlayerDisconnected { player_id, .. } if *player_id == xid).then_some(())).await;
+    let took = started.elapsed();
+    assert!(took >= Duration::from_millis(1500) && took < Duration::from_secs(4), "{took:?}");
+    // A, which reads (and so answers pings), is still there after the same time.
+    a.send(&ClientMessage::Ping { t: 3 }).await;
+    a.expect("pong", |m| matches!(m, ServerMessage::Pong { t: 3 }).then_some(())).await;
+    assert!(metric(&w.relay, "aethex_relay_kicked_total{reason=\"idle\"}").await >= 1.0);
+    drop(x);
+}
+
+#[tokio::test]
+async fn a_stopping_relay_says_goodbye_and_a_killed_one_just_closes() {
+    let mut w = World::start(&[]).await;
+    let (mut a, mut b, _) = pair(&w).await;
+    let status = std::process::Command::new("kill").args(["-TERM", &w.relay.proc.pid().to_string()]).status().unwrap();
+    assert!(status.success());
+    for c in [&mut a, &mut b] {
+        let (reason, close) = c.expect_disconnect().await;
+        assert_eq!(reason, "relay shutting down");
+        assert_eq!(u16::from(close.unwrap().code), 1001);
+    }
+    // A killed relay: the socket simply closes.
+    w.relay = RelayProc::start(&w.origin, REGION, &[]);
+    let (mut a, _b, _) = pair(&w).await;
+    w.relay.proc.kill();
+    assert!(matches!(read(&mut a.ws, a.encoding, WAIT).await, Got::Closed(_)));
+}

@@ -1,0 +1,49 @@
+//! Memory per idle connection: authenticated WebSockets that send nothing, measured as
+//! the relay process's resident memory growth.
+
+use std::time::Duration;
+
+use aethex_protocol::multiplayer::{ClientMessage, Encoding};
+
+use crate::helpers::*;
+
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("/proc status");
+    status.lines().find_map(|l| l.strip_prefix("VmRSS:")).and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok()).expect("VmRSS")
+}
+
+async fn open(w: &World, token: &str, n: usize) -> Vec<Client> {
+    let mut out = Vec::with_capacity(n);
+    for chunk in 0..n.div_ceil(100) {
+        let batch = (chunk * 100..n.min((chunk + 1) * 100)).map(|_| Client::connect(&w.relay, token, Encoding::Json));
+        out.extend(futures::future::join_all(batch).await);
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_connections_cost_a_few_kilobytes() {
+    let w = World::start(&[("AETHEX_RELAY__CAPACITY", "100000")]).await;
+    let p = w.player().await;
+    let pid = w.relay.proc.pid();
+    // Warm up: allocator arenas, the key set, runtime workers.
+    let warm = open(&w, &p.token, 200).await;
+    drop(warm);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let n = 4000;
+    let before = rss_kib(pid);
+    let mut clients = open(&w, &p.token, n).await;
+    // Every one of them pings once (so each has read and written a frame), then idles.
+    for c in clients.iter_mut() {
+        c.send(&ClientMessage::Ping { t: 1 }).await;
+    }
+    for c in clients.iter_mut() {
+        c.next().await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let after = rss_kib(pid);
+    let per_conn = (after.saturating_sub(before) * 1024) as f64 / n as f64;
+    println!("relay RSS {before} KiB -> {after} KiB with {n} idle connections: {per_conn:.0} bytes per connection");
+    assert!(per_conn < 6.0 * 1024.0, "{per_conn:.0} bytes per idle connection");
+    drop(clients);
+}

@@ -1,0 +1,311 @@
+//! `AeThexCloud.multiplayer`: the seed's matchmaking (`join_queue`, `match_found`), rooms
+//! (`join_room`, `send_state`, `player_state_received`), RPCs, chat and voice, over the
+//! relay's WebSocket protocol (`aethex_protocol::multiplayer`).
+//!
+//! - [`Multiplayer::ping_regions`] measures the round-trip time to every live region's
+//!   relay; [`Matchmaking::join_queue`] sends them with the ticket, so the matcher can pick
+//!   the region with the best worst-case RTT.
+//! - [`Matchmaking::wait_for_match`] long-polls until `match_found`.
+//! - [`Multiplayer::connect`] opens a [`RoomSession`] to a relay: `join_room` by ticket or
+//!   code, then events arrive from [`RoomSession::next_event`]. State batches are
+//!   acknowledged automatically (so the relay sends deltas), and a dropped connection is
+//!   resumed with [`RoomSession::reconnect`] (same seat, fresh snapshot) within the
+//!   relay's grace period.
+
+use std::time::{Duration, Instant};
+
+use futures::{SinkExt, StreamExt};
+use reqwest::Method;
+use serde_json::{Map, Value};
+use tokio_tungstenite::tungstenite::Message;
+
+use aethex_protocol::matchmaking::{MatchFound, RegionRtt, Ticket, TicketRequest, TicketStatus};
+use aethex_protocol::multiplayer::{ClientMessage, Encoding, RoomOptions, ServerMessage, RELAY_WS_PATH};
+use aethex_protocol::regions::RegionList;
+
+use crate::{AeThexCloud, SdkError, SdkResult};
+
+type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+pub struct Multiplayer<'a> {
+    pub(crate) cloud: &'a AeThexCloud,
+}
+
+pub struct Matchmaking<'a> {
+    pub(crate) cloud: &'a AeThexCloud,
+}
+
+fn protocol_error(what: impl Into<String>) -> SdkError {
+    SdkError::Decode(what.into())
+}
+
+impl<'a> Multiplayer<'a> {
+    pub fn matchmaking(&self) -> Matchmaking<'a> {
+        Matchmaking { cloud: self.cloud }
+    }
+
+    /// Live regions and the best of three round trips to each relay's ping URL. Regions
+    /// that do not answer are left out.
+    pub async fn ping_regions(&self) -> SdkResult<Vec<RegionRtt>> {
+        let list: RegionList = self.cloud.request::<Value, _>(Method::GET, "/api/v1/regions", None, false).await?;
+        let http = reqwest::Client::builder().timeout(Duration::from_secs(3)).build()?;
+        let mut out = Vec::new();
+        for r in list.regions {
+            let mut best: Option<Duration> = None;
+            for _ in 0..3 {
+                let t = Instant::now();
+                if let Ok(resp) = http.get(&r.ping_url).send().await {
+                    if resp.status().is_success() && resp.bytes().await.is_ok() {
+                        let d = t.elapsed();
+                        best = Some(best.map_or(d, |b| b.min(d)));
+                    }
+                }
+            }
+            if let Some(d) = best {
+                out.push(RegionRtt { region: r.name, rtt_ms: d.as_millis().min(u32::MAX as u128) as u32 });
+            }
+        }
+        out.sort_by_key(|r| r.rtt_ms);
+        Ok(out)
+    }
+
+    /// Opens a session to a relay (`ws://…` or `wss://…`, with or without its
+    /// `/v1/multiplayer` path) and authenticates with the signed-in player's token.
+    pub async fn connect(&self, relay_url: &str, encoding: Encoding) -> SdkResult<RoomSession> {
+        let url =
+            if relay_url.ends_with(RELAY_WS_PATH) { relay_url.to_string() } else { format!("{}{RELAY_WS_PATH}", relay_url.trim_end_matches('/')) };
+        let mut s = RoomSession {
+            socket: None,
+            url,
+            encoding,
+            token: String::new(),
+            player_id: String::new(),
+            resume_token: None,
+            room_id: None,
+            pending: Vec::new(),
+        };
+        let token = self.cloud.bearer().await?;
+        s.open(token, None).await?;
+        Ok(s)
+    }
+}
+
+impl Matchmaking<'_> {
+    /// Queues the signed-in player (the seed's `join_queue`).
+    pub async fn join_queue(&self, ticket: &TicketRequest) -> SdkResult<Ticket> {
+        self.cloud.request(Method::POST, "/api/v1/matchmaking/tickets", Some(ticket), true).await
+    }
+
+    /// The ticket now, or once it changes within `wait` (long-poll, at most 30 s a call).
+    pub async fn ticket(&self, ticket_id: &str, wait: Duration) -> SdkResult<Ticket> {
+        let ms = wait.as_millis().min(30_000);
+        self.cloud.request::<Value, _>(Method::GET, &format!("/api/v1/matchmaking/tickets/{ticket_id}?wait_ms={ms}"), None, true).await
+    }
+
+    /// Waits for `match_found` (or the ticket's end) up to `timeout`.
+    pub async fn wait_for_match(&self, ticket_id: &str, timeout: Duration) -> SdkResult<MatchFound> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let t = self.ticket(ticket_id, left.min(Duration::from_secs(25))).await?;
+            match (t.status, t.match_found) {
+                (TicketStatus::Matched, Some(m)) => return Ok(m),
+                (TicketStatus::Queued, _) if !left.is_zero() => continue,
+                (status, _) => return Err(protocol_error(format!("ticket {ticket_id} ended {status:?} without a match"))),
+            }
+        }
+    }
+
+    pub async fn cancel(&self, ticket_id: &str) -> SdkResult<Value> {
+        self.cloud.request::<Value, _>(Method::DELETE, &format!("/api/v1/matchmaking/tickets/{ticket_id}"), None, true).await
+    }
+}
+
+/// A connection to a relay.
+pub struct RoomSession {
+    socket: Option<Socket>,
+    url: String,
+    encoding: Encoding,
+    token: String,
+    player_id: String,
+    resume_token: Option<String>,
+    room_id: Option<String>,
+    /// Events read while waiting for a specific answer, handed out first.
+    pending: Vec<ServerMessage>,
+}
+
+impl RoomSession {
+    pub fn player_id(&self) -> &str {
+        &self.player_id
+    }
+
+    pub fn room_id(&self) -> Option<&str> {
+        self.room_id.as_deref()
+    }
+
+    /// Dials, sends `auth`, and waits for `auth_ok`.
+    async fn open(&mut self, token: String, resume: Option<String>) -> SdkResult<bool> {
+        let (socket, _) = tokio_tungstenite::connect_async(&self.url).await.map_err(|e| protocol_error(format!("relay {}: {e}", self.url)))?;
+        self.socket = Some(socket);
+        self.token = token.clone();
+        // `auth` is always JSON; the encoding switches with the relay's answer.
+        let auth = ClientMessage::Auth { token, encoding: self.encoding, resume };
+        let text = serde_json::to_string(&auth).map_err(|e| protocol_error(e.to_string()))?;
+        self.socket_mut()?.send(Message::Text(text.into())).await.map_err(|e| protocol_error(e.to_string()))?;
+        loop {
+            match self.read().await? {
+                ServerMessage::AuthOk { player_id, resumed, .. } => {
+                    self.player_id = player_id;
+                    return Ok(resumed);
+                }
+                ServerMessage::Disconnect { reason } => return Err(protocol_error(format!("relay refused: {reason}"))),
+                ServerMessage::Error { message, reason, .. } => {
+                    return Err(protocol_error(format!("relay refused: {message} {}", reason.unwrap_or_default())))
+                }
+                other => self.pending.push(other),
+            }
+        }
+    }
+
+    fn socket_mut(&mut self) -> SdkResult<&mut Socket> {
+        self.socket.as_mut().ok_or_else(|| protocol_error("not connected"))
+    }
+
+    /// Sends one message in the session's encoding.
+    pub async fn send(&mut self, msg: &ClientMessage) -> SdkResult<()> {
+        let frame = match self.encoding {
+            Encoding::Json => Message::Text(serde_json::to_string(msg).map_err(|e| protocol_error(e.to_string()))?.into()),
+            Encoding::Msgpack => Message::Binary(rmp_serde::to_vec_named(msg).map_err(|e| protocol_error(e.to_string()))?.into()),
+        };
+        self.socket_mut()?.send(frame).await.map_err(|e| protocol_error(format!("relay connection: {e}")))
+    }
+
+    /// The next message from the relay (without acknowledging state batches).
+    async fn read(&mut self) -> SdkResult<ServerMessage> {
+        loop {
+            let frame = self.socket_mut()?.next().await.ok_or_else(|| protocol_error("the relay closed the connection"))?;
+            let frame = frame.map_err(|e| protocol_error(format!("relay connection: {e}")))?;
+            let msg = match frame {
+                Message::Text(t) => serde_json::from_str(t.as_str()).map_err(|e| protocol_error(format!("relay sent {e}")))?,
+                Message::Binary(b) => rmp_serde::from_slice(&b).map_err(|e| protocol_error(format!("relay sent {e}")))?,
+                Message::Close(c) => {
+                    return Err(protocol_error(format!("the relay closed the connection: {}", c.map(|c| c.reason.to_string()).unwrap_or_default())))
+                }
+                _ => continue,
+            };
+            return Ok(msg);
+        }
+    }
+
+    /// The next event. State batches are acknowledged as they are handed out, so the
+    /// relay sends only what changed after them.
+    pub async fn next_event(&mut self) -> SdkResult<ServerMessage> {
+        let msg = if self.pending.is_empty() { self.read().await? } else { self.pending.remove(0) };
+        match &msg {
+            ServerMessage::StateBatch { tick, .. } => self.send(&ClientMessage::Ack { tick: *tick }).await?,
+            ServerMessage::RoomJoined { room_id, resume_token, tick, .. } => {
+                self.room_id = Some(room_id.clone());
+                self.resume_token = Some(resume_token.clone());
+                self.send(&ClientMessage::Ack { tick: *tick }).await?;
+            }
+            ServerMessage::RoomLeft { .. } => {
+                self.room_id = None;
+                self.resume_token = None;
+            }
+            _ => {}
+        }
+        Ok(msg)
+    }
+
+    /// The first event `pick` accepts, waiting at most `timeout` (other events are
+    /// dropped; a refusal ends the wait with an error).
+    pub async fn wait_for<T>(&mut self, timeout: Duration, mut pick: impl FnMut(&ServerMessage) -> Option<T>) -> SdkResult<T> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let msg = tokio::time::timeout_at(deadline, self.next_event()).await.map_err(|_| protocol_error("timed out waiting for the relay"))??;
+            if let ServerMessage::Error { message, reason, .. } = &msg {
+                return Err(protocol_error(format!("relay refused: {message} {}", reason.clone().unwrap_or_default())));
+            }
+            if let Some(v) = pick(&msg) {
+                return Ok(v);
+            }
+        }
+    }
+
+    /// Joins the room a match ticket names (the seed's `join_room(match_info.room_id)`).
+    pub async fn join_match(&mut self, found: &MatchFound, player_data: Value) -> SdkResult<ServerMessage> {
+        self.send(&ClientMessage::JoinRoom {
+            room_id: Some(found.room_id.clone()),
+            ticket: Some(found.room_ticket.clone()),
+            password: None,
+            player_data,
+        })
+        .await?;
+        self.wait_joined().await
+    }
+
+    /// Joins a private room by code (and password).
+    pub async fn join_room(&mut self, code: &str, password: Option<&str>, player_data: Value) -> SdkResult<ServerMessage> {
+        self.send(&ClientMessage::JoinRoom { room_id: Some(code.to_string()), ticket: None, password: password.map(str::to_string), player_data })
+            .await?;
+        self.wait_joined().await
+    }
+
+    /// Creates a private room and joins it; `room_joined.code` is what others join with.
+    pub async fn create_room(&mut self, options: RoomOptions, player_data: Value) -> SdkResult<ServerMessage> {
+        self.send(&ClientMessage::CreateRoom { options, player_data }).await?;
+        self.wait_joined().await
+    }
+
+    async fn wait_joined(&mut self) -> SdkResult<ServerMessage> {
+        self.wait_for(Duration::from_secs(10), |m| matches!(m, ServerMessage::RoomJoined { .. }).then(|| m.clone())).await
+    }
+
+    pub async fn leave_room(&mut self) -> SdkResult<()> {
+        self.send(&ClientMessage::LeaveRoom).await
+    }
+
+    /// The seed's `send_state`.
+    pub async fn send_state(&mut self, data: Map<String, Value>) -> SdkResult<()> {
+        let timestamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0);
+        self.send(&ClientMessage::StateUpdate { timestamp, data }).await
+    }
+
+    /// The seed's `rpc`: to a player id, `"all"` or `"host"`.
+    pub async fn rpc(&mut self, method: &str, target: &str, args: Vec<Value>) -> SdkResult<()> {
+        self.send(&ClientMessage::Rpc { method: method.to_string(), target: target.to_string(), args }).await
+    }
+
+    pub async fn chat(&mut self, text: &str, to: Option<&str>) -> SdkResult<()> {
+        self.send(&ClientMessage::Chat { text: text.to_string(), to: to.map(str::to_string) }).await
+    }
+
+    /// The seed's `voice.enable`.
+    pub async fn voice_enable(&mut self, enabled: bool) -> SdkResult<()> {
+        self.send(&ClientMessage::VoiceEnable { enabled }).await
+    }
+
+    /// The seed's `voice.mute_player`.
+    pub async fn voice_mute(&mut self, player_id: &str, muted: bool) -> SdkResult<()> {
+        self.send(&ClientMessage::VoiceMute { player_id: player_id.to_string(), muted }).await
+    }
+
+    /// Drops the connection without leaving (tests; a crash).
+    pub fn drop_connection(&mut self) {
+        self.socket = None;
+    }
+
+    /// Dials again and reclaims the seat with the resume token (within the relay's grace
+    /// period): `room_joined` with the full snapshot follows.
+    pub async fn reconnect(&mut self) -> SdkResult<ServerMessage> {
+        let resume = self.resume_token.clone().ok_or_else(|| protocol_error("no seat to resume"))?;
+        self.socket = None;
+        self.pending.clear();
+        let token = self.token.clone();
+        let resumed = self.open(token, Some(resume)).await?;
+        if !resumed {
+            return Err(protocol_error("the relay did not give the seat back (grace period over?)"));
+        }
+        self.wait_joined().await
+    }
+}

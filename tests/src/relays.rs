@@ -1,0 +1,60 @@
+//! Relay processes (`aethex-relay`) for the tests, one per region, registered with an
+//! origin through its cluster (edge) key.
+
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use crate::edges::sibling_bin;
+use crate::{spawn_listening, Origin, Proc};
+
+/// A running relay. Killed on drop.
+pub struct Relay {
+    pub region: String,
+    /// HTTP base (`http://127.0.0.1:port`).
+    pub url: String,
+    proc: Proc,
+}
+
+impl Relay {
+    /// Starts a relay for `region`, registered with `origin`; `extra` are more
+    /// `AETHEX_RELAY__*` / `AETHEX_LIMITS__*` settings.
+    pub fn start(origin: &Origin, region: &str, extra: &[(&str, &str)]) -> Self {
+        let mut cmd = Command::new(sibling_bin("aethex-relay"));
+        cmd.env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("AETHEX_RELAY__REGION", region)
+            .env("AETHEX_RELAY__LISTEN", "127.0.0.1:0")
+            .env("AETHEX_RELAY__UDP_LISTEN", "127.0.0.1:0")
+            .env("AETHEX_RELAY__ORIGIN_URL", &origin.url)
+            .env("AETHEX_RELAY__CLUSTER_KEY", origin.edge_key())
+            .env("AETHEX_RELAY__HEARTBEAT_SECS", "1")
+            .env("AETHEX_LOG__LEVEL", if std::env::var("TEST_LOG").is_ok() { "debug" } else { "warn" })
+            .envs(extra.iter().copied())
+            .stderr(if std::env::var("TEST_LOG").is_ok() { Stdio::inherit() } else { Stdio::null() });
+        let (proc, rx) = spawn_listening(&mut cmd, "aethex-relay");
+        let (_, url) = rx.recv_timeout(Duration::from_secs(30)).expect("aethex-relay did not print its URL within 30 s");
+        Self { region: region.to_string(), url, proc }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.proc.pid()
+    }
+
+    /// SIGKILL.
+    pub fn kill(&mut self) {
+        self.proc.kill()
+    }
+
+    /// Waits until origin lists this region as live.
+    pub async fn wait_registered(&self, origin: &Origin) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let list: serde_json::Value = reqwest::get(format!("{}/api/v1/regions", origin.url)).await.unwrap().json().await.unwrap();
+            if list["regions"].as_array().is_some_and(|r| r.iter().any(|r| r["name"] == self.region.as_str())) {
+                return;
+            }
+            assert!(std::time::Instant::now() < deadline, "region {} never registered", self.region);
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}

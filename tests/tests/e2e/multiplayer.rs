@@ -1,0 +1,130 @@
+//! Multiplayer end to end through the Rust SDK: regions pinged, two players queue, match,
+//! join the relay, exchange state (deltas) and RPCs, chat, one drops and resumes its seat,
+//! and a killed relay reaches the players as a clear event.
+
+use std::time::Duration;
+
+use aethex_protocol::matchmaking::TicketRequest;
+use aethex_protocol::multiplayer::{Encoding, ServerMessage};
+use aethex_tests::relays::Relay;
+use aethex_tests::Origin;
+use serde_json::{json, Map, Value};
+
+fn obj(v: Value) -> Map<String, Value> {
+    v.as_object().cloned().unwrap()
+}
+
+#[tokio::test]
+async fn players_match_play_drop_resume_and_see_a_dead_relay() {
+    let origin = Origin::start(&[]);
+    let mut eu = Relay::start(&origin, "eu-west", &[("AETHEX_RELAY__RESUME_GRACE_SECS", "10")]);
+    let us = Relay::start(&origin, "us-east", &[]);
+    eu.wait_registered(&origin).await;
+    us.wait_registered(&origin).await;
+    let game = origin.game("mp-game").await;
+    let dev = game.developer.token().unwrap();
+    let mode = reqwest::Client::new()
+        .put(format!("{}/api/v1/games/mp-game/matchmaking/modes/deathmatch", origin.url))
+        .bearer_auth(&dev)
+        .json(&json!({"match_size": 2}))
+        .send()
+        .await
+        .unwrap();
+    assert!(mode.status().is_success(), "{}", mode.text().await.unwrap());
+
+    let (a, b) = (game.player().await, game.player().await);
+    let rtts = a.multiplayer().ping_regions().await.unwrap();
+    assert_eq!(rtts.len(), 2, "both live regions answer the ping: {rtts:?}");
+    // Both players report eu-west as nearer.
+    let ticket = |eu_rtt: u32| TicketRequest {
+        mode: "deathmatch".into(),
+        regions: vec![
+            aethex_protocol::matchmaking::RegionRtt { region: "eu-west".into(), rtt_ms: eu_rtt },
+            aethex_protocol::matchmaking::RegionRtt { region: "us-east".into(), rtt_ms: 120 },
+        ],
+        skill: Some(1200.0),
+        ..Default::default()
+    };
+    let ta = a.multiplayer().matchmaking().join_queue(&ticket(20)).await.unwrap();
+    let tb = b.multiplayer().matchmaking().join_queue(&ticket(35)).await.unwrap();
+    let (ma, mb) =
+        tokio::join!(async { a.multiplayer().matchmaking().wait_for_match(&ta.ticket_id, Duration::from_secs(20)).await.unwrap() }, async {
+            b.multiplayer().matchmaking().wait_for_match(&tb.ticket_id, Duration::from_secs(20)).await.unwrap()
+        });
+    assert_eq!((ma.room_id.as_str(), ma.region.as_str()), (mb.room_id.as_str(), "eu-west"), "the nearest region");
+
+    let mut sa = a.multiplayer().connect(&ma.relay_url, Encoding::Json).await.unwrap();
+    let mut sb = b.multiplayer().connect(&mb.relay_url, Encoding::Msgpack).await.unwrap();
+    let joined = sa.join_match(&ma, json!({"username": "Player1", "character": "warrior", "level": 10})).await.unwrap();
+    assert!(matches!(joined, ServerMessage::RoomJoined { .. }));
+    sb.join_match(&mb, json!({"username": "Player2"})).await.unwrap();
+    let b_id = sb.player_id().to_string();
+    let a_id = sa.player_id().to_string();
+    sa.wait_for(Duration::from_secs(5), |m| matches!(m, ServerMessage::PlayerJoined { player } if player.player_id == b_id).then_some(()))
+        .await
+        .unwrap();
+
+    // State: the full fields first, then only what changed.
+    sa.send_state(obj(json!({"position": {"x": 100, "y": 200, "z": 50}, "health": 80}))).await.unwrap();
+    let first = sb
+        .wait_for(Duration::from_secs(5), |m| match m {
+            ServerMessage::StateBatch { states, .. } => states.iter().find(|s| s.player_id == a_id).map(|s| s.data.clone()),
+            _ => None,
+        })
+        .await
+        .unwrap();
+    assert_eq!(first, obj(json!({"position": {"x": 100, "y": 200, "z": 50}, "health": 80})));
+    sa.send_state(obj(json!({"health": 75}))).await.unwrap();
+    let delta = sb
+        .wait_for(Duration::from_secs(5), |m| match m {
+            ServerMessage::StateBatch { states, .. } => states.iter().find(|s| s.player_id == a_id).map(|s| s.data.clone()),
+            _ => None,
+        })
+        .await
+        .unwrap();
+    assert_eq!(delta, obj(json!({"health": 75})), "only the changed field");
+
+    // RPC and chat.
+    sa.rpc("take_damage", &b_id, vec![json!(25), json!("fire")]).await.unwrap();
+    let rpc = sb
+        .wait_for(Duration::from_secs(5), |m| match m {
+            ServerMessage::Rpc { from, method, args } if method == "take_damage" => Some((from.clone(), args.clone())),
+            _ => None,
+        })
+        .await
+        .unwrap();
+    assert_eq!(rpc, (a_id.clone(), vec![json!(25), json!("fire")]));
+    sb.chat("gg", None).await.unwrap();
+    let chat = sa.wait_for(Duration::from_secs(5), |m| matches!(m, ServerMessage::Chat { text, .. } if text == "gg").then_some(())).await;
+    assert!(chat.is_ok());
+
+    // B drops and comes back to the same seat with a fresh snapshot.
+    sb.drop_connection();
+    sa.wait_for(Duration::from_secs(5), |m| matches!(m, ServerMessage::PlayerDisconnected { player_id, .. } if *player_id == b_id).then_some(()))
+        .await
+        .unwrap();
+    let back = sb.reconnect().await.unwrap();
+    match back {
+        ServerMessage::RoomJoined { snapshot, players, .. } => {
+            assert!(snapshot.iter().any(|s| s.player_id == a_id && s.data.get("health") == Some(&json!(75))), "fresh snapshot: {snapshot:?}");
+            assert_eq!(players.iter().filter(|p| p.player_id == b_id).count(), 1, "no duplicate seat");
+        }
+        other => panic!("expected room_joined, got {other:?}"),
+    }
+    sa.wait_for(Duration::from_secs(5), |m| matches!(m, ServerMessage::PlayerReconnected { player_id } if *player_id == b_id).then_some(()))
+        .await
+        .unwrap();
+
+    // The relay dies: the players get a clear error, not a hang.
+    eu.kill();
+    let err = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            if let Err(e) = sa.next_event().await {
+                return e;
+            }
+        }
+    })
+    .await
+    .expect("the dead relay is noticed");
+    assert!(err.to_string().contains("relay"), "{err}");
+}
