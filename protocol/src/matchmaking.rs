@@ -145,6 +145,18 @@ pub struct BackfillRequest {
     pub open_seats: u32,
 }
 
+/// Answer of `POST /api/v1/matchmaking/backfill`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct BackfillResponse {
+    pub match_id: String,
+    pub room_id: String,
+    /// Players placed into the room by this call (each got a room ticket on their ticket).
+    pub filled: Vec<String>,
+    /// Seats still open; the matcher keeps filling them for `matchmaking.backfill_secs`.
+    pub open_seats: u32,
+}
+
 /// A mode name: 1 to 32 of `a-z 0-9 - _`.
 pub fn parse_mode(raw: &str) -> Result<String, Invalid> {
     let ok = (1..=32).contains(&raw.len()) && raw.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');

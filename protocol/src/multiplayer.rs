@@ -88,7 +88,9 @@ pub enum ClientMessage {
         data: Map<String, Value>,
     },
     /// The client has applied everything up to this tick (deltas are computed from it).
-    Ack { tick: u64 },
+    Ack {
+        tick: u64,
+    },
     Rpc {
         method: String,
         target: RpcTarget,
@@ -102,17 +104,30 @@ pub enum ClientMessage {
         to: Option<String>,
     },
     /// WebRTC signalling relayed to one room member (`kind`: offer, answer, ice).
-    VoiceSignal { to: String, kind: String, payload: Value },
+    VoiceSignal {
+        to: String,
+        kind: String,
+        payload: Value,
+    },
     /// Opts in to (or out of) the relay of voice frames.
-    VoiceEnable { enabled: bool },
+    VoiceEnable {
+        enabled: bool,
+    },
     /// An opaque, already encrypted voice frame (base64) for the room's voice members.
-    VoiceFrame { data: String },
+    VoiceFrame {
+        data: String,
+    },
     /// Stops (or resumes) receiving one player's voice.
-    VoiceMute { player_id: String, muted: bool },
+    VoiceMute {
+        player_id: String,
+        muted: bool,
+    },
     /// Asks for a nonce to send in a UDP datagram to the relay's P2P endpoint.
     P2pRegister,
     /// Exchanges both players' public UDP addresses so they can punch through NAT.
-    P2pIntroduce { to: String },
+    P2pIntroduce {
+        to: String,
+    },
     Ping {
         #[serde(default)]
         t: u64,

@@ -128,6 +128,7 @@ impl RelayNode {
     /// Serves until `shutdown` resolves; then tells every seated player and stops.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
         let relay = self.relay;
+        let backfills = tokio::spawn(register::backfills(relay.clone(), self.origin_url.clone()));
         let heartbeat = tokio::spawn(register::heartbeat(relay.clone(), self.origin_url, self.heartbeat));
         let udp = tokio::spawn(p2p::serve(relay.clone(), self.udp));
         let router = http::router(relay.clone());
@@ -141,6 +142,7 @@ impl RelayNode {
             })
             .await;
         heartbeat.abort();
+        backfills.abort();
         udp.abort();
         result
     }

@@ -31,6 +31,8 @@ pub struct Metrics {
     pub resumes: AtomicU64,
     pub heartbeats_ok: AtomicU64,
     pub heartbeats_failed: AtomicU64,
+    pub backfills_ok: AtomicU64,
+    pub backfills_failed: AtomicU64,
 }
 
 impl Metrics {
@@ -67,6 +69,13 @@ impl Metrics {
         line("counter", "aethex_relay_resumes_total", "Seats reclaimed after a drop.", c(&self.resumes).to_string());
         line("counter", "aethex_relay_heartbeats_total", "Heartbeats origin accepted.", c(&self.heartbeats_ok).to_string());
         line("counter", "aethex_relay_heartbeat_failures_total", "Heartbeats that failed.", c(&self.heartbeats_failed).to_string());
+        line("counter", "aethex_relay_backfills_total", "Open match seats origin accepted for backfill.", c(&self.backfills_ok).to_string());
+        line(
+            "counter",
+            "aethex_relay_backfill_failures_total",
+            "Backfill requests origin refused or that failed.",
+            c(&self.backfills_failed).to_string(),
+        );
         let _ = writeln!(out, "# HELP aethex_relay_kicked_total Connections the relay ended, by reason.\n# TYPE aethex_relay_kicked_total counter");
         for (i, label) in KICK_LABELS.iter().enumerate() {
             let _ = writeln!(out, "aethex_relay_kicked_total{{reason=\"{label}\"}} {}", c(&self.kicked[i]));

@@ -8,20 +8,25 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
+use aethex_protocol::matchmaking::BackfillResponse;
 use aethex_protocol::regions::RegisterRegionRequest;
 use aethex_protocol::replica::EDGE_KEY_HEADER;
 
 use crate::metrics::Metrics;
 use crate::state::Relay;
 
-pub async fn heartbeat(relay: Arc<Relay>, origin_url: String, every: Duration) {
-    let http = match reqwest::Client::builder().timeout(Duration::from_secs(5)).connect_timeout(Duration::from_secs(3)).build() {
-        Ok(c) => c,
+fn client() -> Option<reqwest::Client> {
+    match reqwest::Client::builder().timeout(Duration::from_secs(5)).connect_timeout(Duration::from_secs(3)).build() {
+        Ok(c) => Some(c),
         Err(e) => {
-            tracing::error!(error = %e, "no HTTP client for heartbeats");
-            return;
+            tracing::error!(error = %e, "no HTTP client for origin");
+            None
         }
-    };
+    }
+}
+
+pub async fn heartbeat(relay: Arc<Relay>, origin_url: String, every: Duration) {
+    let Some(http) = client() else { return };
     let url = format!("{}/api/v1/regions/{}", origin_url.trim_end_matches('/'), relay.region);
     let every = every.max(Duration::from_secs(1));
     let mut backoff = Duration::from_secs(1);
@@ -60,5 +65,45 @@ pub async fn heartbeat(relay: Arc<Relay>, origin_url: String, every: Duration) {
             }
         };
         tokio::time::sleep(wait).await;
+    }
+}
+
+/// Reports open seats of match rooms to origin (`POST /api/v1/matchmaking/backfill`), so
+/// queued players fill a room that lost someone. Requests for the same room that queue up
+/// meanwhile are merged (the latest count wins: origin replaces its count too). A refusal
+/// (the match was forgotten, or its seats are all taken) is logged and dropped.
+pub async fn backfills(relay: Arc<Relay>, origin_url: String) {
+    let Some(mut rx) = relay.take_backfills() else { return };
+    let Some(http) = client() else { return };
+    let url = format!("{}/api/v1/matchmaking/backfill", origin_url.trim_end_matches('/'));
+    while let Some(first) = rx.recv().await {
+        let mut batch = vec![first];
+        while let Ok(more) = rx.try_recv() {
+            match batch.iter_mut().find(|b| b.room_id == more.room_id) {
+                Some(b) => *b = more,
+                None => batch.push(more),
+            }
+        }
+        for req in batch {
+            let sent = http.post(&url).header(EDGE_KEY_HEADER, &relay.cluster_key).json(&req).send().await;
+            match sent {
+                Ok(r) if r.status().is_success() => {
+                    Metrics::add(&relay.metrics.backfills_ok, 1);
+                    if let Ok(answer) = r.json::<BackfillResponse>().await {
+                        tracing::debug!(room = %req.room_id, filled = answer.filled.len(), open = answer.open_seats, "backfill asked");
+                    }
+                }
+                Ok(r) => {
+                    Metrics::add(&relay.metrics.backfills_failed, 1);
+                    let status = r.status();
+                    let answer: String = r.text().await.unwrap_or_default().chars().take(300).collect();
+                    tracing::info!(room = %req.room_id, %status, %answer, "origin refused a backfill");
+                }
+                Err(e) => {
+                    Metrics::add(&relay.metrics.backfills_failed, 1);
+                    tracing::warn!(room = %req.room_id, error = %e, "backfill request to origin failed");
+                }
+            }
+        }
     }
 }

@@ -150,6 +150,12 @@ impl Room {
         }
     }
 
+    /// Seats nobody holds (a seat held for a dropped player is not open); `None` once closed.
+    pub fn open_seats(&self) -> Option<u32> {
+        let st = self.lock();
+        (!st.closed).then(|| self.max_players.saturating_sub(st.seats.len() as u32))
+    }
+
     pub fn is_closed(&self) -> bool {
         self.lock().closed
     }

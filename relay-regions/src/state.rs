@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 
-use aethex_protocol::matchmaking::parse_mode;
+use aethex_protocol::matchmaking::{parse_mode, BackfillRequest};
 use aethex_protocol::multiplayer::{is_room_code, OpenRoomRequest, RoomOptions, RoomSummary};
 use rand::Rng;
 
@@ -48,6 +48,9 @@ pub struct Relay {
     registry: Mutex<Registry>,
     nonces: Mutex<HashMap<u128, Weak<Peer>>>,
     next_conn: AtomicU64,
+    /// Open seats of match rooms, for origin's matcher to fill ([`crate::register::backfills`]).
+    backfill_tx: tokio::sync::mpsc::UnboundedSender<BackfillRequest>,
+    backfill_rx: Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<BackfillRequest>>>,
 }
 
 #[derive(Default)]
@@ -79,6 +82,7 @@ impl Relay {
         let public_url = p.public_url.trim_end_matches('/').to_string();
         let ping_base = public_url.replacen("wss://", "https://", 1).replacen("ws://", "http://", 1);
         let tick_hz = p.tick_hz.clamp(1, 120);
+        let (backfill_tx, backfill_rx) = tokio::sync::mpsc::unbounded_channel();
         Self {
             region: p.region,
             ws_url: format!("{public_url}{}", aethex_protocol::multiplayer::RELAY_WS_PATH),
@@ -98,6 +102,8 @@ impl Relay {
             registry: Mutex::new(Registry::default()),
             nonces: Mutex::new(HashMap::new()),
             next_conn: AtomicU64::new(1),
+            backfill_tx,
+            backfill_rx: Mutex::new(Some(backfill_rx)),
         }
     }
 
@@ -217,13 +223,36 @@ impl Relay {
         self.registry().seats.get(resume_token).cloned()
     }
 
-    /// Updates the registry after a seat went away (closing the room if it emptied).
+    /// Updates the registry after a seat went away (closing the room if it emptied, or
+    /// asking origin to backfill a match room's open seat).
     pub fn departed(&self, room: &Room, d: Departure) {
-        let mut reg = self.registry();
-        reg.seats.remove(&d.resume_token);
-        if d.empty {
-            Self::unlist(&mut reg, room, &self.metrics);
+        {
+            let mut reg = self.registry();
+            reg.seats.remove(&d.resume_token);
+            if d.empty {
+                Self::unlist(&mut reg, room, &self.metrics);
+                return;
+            }
         }
+        self.seats_opened(room);
+    }
+
+    /// A match room that is still open lost a seat: origin's matcher may fill it.
+    fn seats_opened(&self, room: &Room) {
+        let (Some(match_id), Some(open_seats)) = (room.match_id(), room.open_seats()) else { return };
+        let req = BackfillRequest {
+            game_id: room.game.to_string(),
+            match_id: match_id.to_string(),
+            room_id: room.id.to_string(),
+            region: self.region.clone(),
+            open_seats,
+        };
+        let _ = self.backfill_tx.send(req);
+    }
+
+    /// The receiving end of backfill requests (taken once, by the task that sends them).
+    pub fn take_backfills(&self) -> Option<tokio::sync::mpsc::UnboundedReceiver<BackfillRequest>> {
+        self.backfill_rx.lock().unwrap_or_else(|p| p.into_inner()).take()
     }
 
     /// Takes a closed room out of the registry (once; a code or match id that has since
@@ -300,6 +329,8 @@ async fn run_room(relay: Arc<Relay>, room: Arc<Room>) {
                 Relay::unlist(&mut reg, &room, &relay.metrics);
                 return;
             }
+            drop(reg);
+            relay.seats_opened(&room);
         }
     }
 }

@@ -166,13 +166,4 @@ pub struct ModeList {
     pub modes: Vec<ModeEntry>,
 }
 
-/// Answer of `POST /api/v1/matchmaking/backfill`.
-#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
-pub struct BackfillResponse {
-    pub match_id: String,
-    pub room_id: String,
-    /// Players placed into the room by this call (each got a room ticket on their ticket).
-    pub filled: Vec<String>,
-    /// Seats still open; the matcher keeps filling them for `matchmaking.backfill_secs`.
-    pub open_seats: u32,
-}
+pub use aethex_protocol::matchmaking::BackfillResponse;

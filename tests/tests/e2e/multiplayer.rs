@@ -128,3 +128,50 @@ async fn players_match_play_drop_resume_and_see_a_dead_relay() {
     .expect("the dead relay is noticed");
     assert!(err.to_string().contains("relay"), "{err}");
 }
+
+/// A matched room that loses a player asks origin to backfill it: a player still in the
+/// queue gets a room ticket for the same room and joins it.
+#[tokio::test]
+async fn a_room_that_loses_a_player_is_backfilled_from_the_queue() {
+    let origin = Origin::start(&[]);
+    let relay = Relay::start(&origin, "eu-west", &[]);
+    relay.wait_registered(&origin).await;
+    let game = origin.game("bf-game").await;
+    let dev = game.developer.token().unwrap();
+    let mode = reqwest::Client::new()
+        .put(format!("{}/api/v1/games/bf-game/matchmaking/modes/duel", origin.url))
+        .bearer_auth(&dev)
+        .json(&json!({"match_size": 2}))
+        .send()
+        .await
+        .unwrap();
+    assert!(mode.status().is_success(), "{}", mode.text().await.unwrap());
+    let ticket = || TicketRequest {
+        mode: "duel".into(),
+        regions: vec![aethex_protocol::matchmaking::RegionRtt { region: "eu-west".into(), rtt_ms: 10 }],
+        ..Default::default()
+    };
+    let (a, b, c) = (game.player().await, game.player().await, game.player().await);
+    let ta = a.multiplayer().matchmaking().join_queue(&ticket()).await.unwrap();
+    let tb = b.multiplayer().matchmaking().join_queue(&ticket()).await.unwrap();
+    let ma = a.multiplayer().matchmaking().wait_for_match(&ta.ticket_id, Duration::from_secs(20)).await.unwrap();
+    let mb = b.multiplayer().matchmaking().wait_for_match(&tb.ticket_id, Duration::from_secs(20)).await.unwrap();
+    // C queues after the match was made: alone, it waits.
+    let tc = c.multiplayer().matchmaking().join_queue(&ticket()).await.unwrap();
+    let mut sa = a.multiplayer().connect(&ma.relay_url, Encoding::Json).await.unwrap();
+    let mut sb = b.multiplayer().connect(&mb.relay_url, Encoding::Json).await.unwrap();
+    sa.join_match(&ma, json!({})).await.unwrap();
+    sb.join_match(&mb, json!({})).await.unwrap();
+    let still = c.multiplayer().matchmaking().ticket(&tc.ticket_id, Duration::ZERO).await.unwrap();
+    assert!(still.match_found.is_none(), "a full room is not backfilled: {still:?}");
+
+    sb.leave_room().await.unwrap();
+    let mc = c.multiplayer().matchmaking().wait_for_match(&tc.ticket_id, Duration::from_secs(20)).await.unwrap();
+    assert_eq!((mc.room_id.as_str(), mc.match_id.as_str()), (ma.room_id.as_str(), ma.match_id.as_str()), "the same room");
+    let mut sc = c.multiplayer().connect(&mc.relay_url, Encoding::Msgpack).await.unwrap();
+    sc.join_match(&mc, json!({"username": "late"})).await.unwrap();
+    let c_id = sc.player_id().to_string();
+    sa.wait_for(Duration::from_secs(5), |m| matches!(m, ServerMessage::PlayerJoined { player } if player.player_id == c_id).then_some(()))
+        .await
+        .unwrap();
+}
