@@ -175,3 +175,52 @@ async fn a_room_that_loses_a_player_is_backfilled_from_the_queue() {
         .await
         .unwrap();
 }
+
+/// Three regions at different distances (a delaying proxy on loopback in front of each
+/// relay: this kernel has no `netem`), registered in an order that is not the distance
+/// order. Each player's SDK measures the RTTs itself; the match lands in the nearest.
+#[tokio::test]
+async fn the_match_lands_in_the_region_the_players_measured_nearest() {
+    use aethex_tests::netdelay::DelayProxy;
+    let origin = Origin::start(&[]);
+    let mut relays = Vec::new();
+    let mut proxies = Vec::new();
+    for (region, one_way_ms) in [("ap-south", 40u64), ("us-east", 4), ("eu-west", 15)] {
+        let proxy = DelayProxy::bind(Duration::from_millis(one_way_ms)).await;
+        let public = format!("ws://{}", proxy.addr);
+        let relay = Relay::start(&origin, region, &[("AETHEX_RELAY__PUBLIC_URL", public.as_str())]);
+        proxy.forward_to(relay.url.trim_start_matches("http://").parse().unwrap());
+        relay.wait_registered(&origin).await;
+        relays.push(relay);
+        proxies.push(proxy);
+    }
+    let game = origin.game("geo-game").await;
+    let dev = game.developer.token().unwrap();
+    let mode = reqwest::Client::new()
+        .put(format!("{}/api/v1/games/geo-game/matchmaking/modes/ranked", origin.url))
+        .bearer_auth(&dev)
+        .json(&json!({"match_size": 2}))
+        .send()
+        .await
+        .unwrap();
+    assert!(mode.status().is_success(), "{}", mode.text().await.unwrap());
+
+    let (a, b) = (game.player().await, game.player().await);
+    let mut tickets = Vec::new();
+    for p in [&a, &b] {
+        let rtts = p.multiplayer().ping_regions().await.unwrap();
+        let names: Vec<&str> = rtts.iter().map(|r| r.region.as_str()).collect();
+        assert_eq!(names, ["us-east", "eu-west", "ap-south"], "measured nearest first: {rtts:?}");
+        assert!(rtts[2].rtt_ms >= 80, "the far region's RTT is at least its two delays: {rtts:?}");
+        let req = TicketRequest { mode: "ranked".into(), regions: rtts, ..Default::default() };
+        tickets.push(p.multiplayer().matchmaking().join_queue(&req).await.unwrap());
+    }
+    let ma = a.multiplayer().matchmaking().wait_for_match(&tickets[0].ticket_id, Duration::from_secs(20)).await.unwrap();
+    let mb = b.multiplayer().matchmaking().wait_for_match(&tickets[1].ticket_id, Duration::from_secs(20)).await.unwrap();
+    assert_eq!((ma.region.as_str(), mb.region.as_str()), ("us-east", "us-east"));
+    assert!(ma.max_rtt_ms < 40, "{ma:?}");
+    // The players reach the room through the region's (delayed) public address.
+    assert!(ma.relay_url.contains(&proxies[1].addr.to_string()), "{}", ma.relay_url);
+    let mut sa = a.multiplayer().connect(&ma.relay_url, Encoding::Json).await.unwrap();
+    assert!(matches!(sa.join_match(&ma, json!({})).await.unwrap(), ServerMessage::RoomJoined { .. }));
+}
