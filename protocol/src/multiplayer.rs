@@ -86,6 +86,10 @@ pub enum ClientMessage {
         #[serde(default)]
         timestamp: u64,
         data: Map<String, Value>,
+        /// An `ack` riding along (a client streaming its state acknowledges batches here
+        /// instead of in frames of their own).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        ack: Option<u64>,
     },
     /// The client has applied everything up to this tick (deltas are computed from it).
     Ack {

@@ -295,7 +295,7 @@ mod tests {
                 player_data: Value::Null,
             },
             ClientMessage::LeaveRoom,
-            ClientMessage::StateUpdate { timestamp: 5, data: props.clone() },
+            ClientMessage::StateUpdate { ack: None, timestamp: 5, data: props.clone() },
             ClientMessage::Ack { tick: 3 },
             ClientMessage::VoiceMute { player_id: "p".into(), muted: true },
             ClientMessage::P2pRegister,

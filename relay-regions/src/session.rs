@@ -374,7 +374,13 @@ impl Session {
             ClientMessage::JoinRoom { room_id, password, player_data, .. } => self.join_by_code(room_id, password, player_data),
             ClientMessage::CreateRoom { options, player_data } => self.create(options, player_data),
             ClientMessage::LeaveRoom => self.leave(),
-            ClientMessage::StateUpdate { timestamp, data } => self.room()?.update_state(&self.relay, conn, timestamp, data),
+            ClientMessage::StateUpdate { timestamp, data, ack } => {
+                let room = self.room()?;
+                if let Some(tick) = ack {
+                    room.ack(conn, tick)?;
+                }
+                room.update_state(&self.relay, conn, timestamp, data)
+            }
             ClientMessage::Ack { tick } => self.room()?.ack(conn, tick),
             ClientMessage::Rpc { method, target, args } => {
                 if method.is_empty() || method.len() > 64 {

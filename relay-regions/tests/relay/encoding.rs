@@ -23,11 +23,12 @@ async fn msgpack_clients_get_binary_frames_with_the_same_messages() {
 
     // State both ways: each gets the other's state in its own encoding.
     m.send(&ClientMessage::StateUpdate {
+        ack: None,
         timestamp: 7,
         data: json!({"pos": [1.5, -2], "name": "mp", "big": 1u64 << 40}).as_object().cloned().unwrap(),
     })
     .await;
-    j.send(&ClientMessage::StateUpdate { timestamp: 8, data: json!({"hp": 3}).as_object().cloned().unwrap() }).await;
+    j.send(&ClientMessage::StateUpdate { ack: None, timestamp: 8, data: json!({"hp": 3}).as_object().cloned().unwrap() }).await;
     let (tick, states) =
         j.expect("state_batch", |x| if let ServerMessage::StateBatch { tick, states } = x { Some((*tick, states.clone())) } else { None }).await;
     assert!(tick > 0);

@@ -28,7 +28,7 @@ async fn room_goes_on(a: &mut Client, b: &mut Client, xid: &str) {
     let bid = b.player_id.clone();
     a.send(&ClientMessage::Rpc { method: "still_here".into(), target: bid, args: vec![] }).await;
     b.expect("rpc", |m| matches!(m, ServerMessage::Rpc { method, .. } if method == "still_here").then_some(())).await;
-    a.send(&ClientMessage::StateUpdate { timestamp: 0, data: json!({"alive": true}).as_object().cloned().unwrap() }).await;
+    a.send(&ClientMessage::StateUpdate { ack: None, timestamp: 0, data: json!({"alive": true}).as_object().cloned().unwrap() }).await;
     b.expect("state_batch", |m| {
         matches!(m, ServerMessage::StateBatch { states, .. } if states.iter().any(|s| s.data.contains_key("alive"))).then_some(())
     })
@@ -93,7 +93,7 @@ async fn flooding_clients_are_disconnected() {
     let xid = x.player_id.clone();
     // A steady 40/s is fine...
     for i in 0..40 {
-        x.send(&ClientMessage::StateUpdate { timestamp: i, data: json!({"i": i}).as_object().cloned().unwrap() }).await;
+        x.send(&ClientMessage::StateUpdate { ack: None, timestamp: i, data: json!({"i": i}).as_object().cloned().unwrap() }).await;
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
     x.send(&ClientMessage::Ping { t: 1 }).await;

@@ -8,7 +8,6 @@ mod auth;
 mod encoding;
 mod helpers;
 mod limits;
-mod load;
 mod memory;
 mod messaging;
 mod origin;

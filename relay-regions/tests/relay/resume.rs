@@ -16,8 +16,8 @@ async fn a_dropped_player_resumes_its_seat_within_the_grace() {
     let code = code_of(&a.create_room(4, None).await);
     let mut b = Client::connect(&w.relay, &pb.token, Encoding::Json).await;
     let ServerMessage::RoomJoined { room_id, resume_token, .. } = b.join_code(&code, None).await else { unreachable!() };
-    a.send(&ClientMessage::StateUpdate { timestamp: 1, data: json!({"hp": 5}).as_object().cloned().unwrap() }).await;
-    b.send(&ClientMessage::StateUpdate { timestamp: 2, data: json!({"ammo": 7}).as_object().cloned().unwrap() }).await;
+    a.send(&ClientMessage::StateUpdate { ack: None, timestamp: 1, data: json!({"hp": 5}).as_object().cloned().unwrap() }).await;
+    b.send(&ClientMessage::StateUpdate { ack: None, timestamp: 2, data: json!({"ammo": 7}).as_object().cloned().unwrap() }).await;
     tokio::time::sleep(Duration::from_millis(200)).await;
 
     // B's connection dies (no leave_room).

@@ -12,7 +12,7 @@ fn obj(v: Value) -> Map<String, Value> {
 }
 
 fn update(v: Value) -> ClientMessage {
-    ClientMessage::StateUpdate { timestamp: 1000, data: obj(v) }
+    ClientMessage::StateUpdate { ack: None, timestamp: 1000, data: obj(v) }
 }
 
 /// The next state batch: (tick, states).
@@ -89,7 +89,7 @@ async fn updates_faster_than_the_tick_are_merged() {
     let (mut a, mut b, _) = pair(&w).await;
     // 60 updates at 60 Hz (one second) against a 20 Hz tick.
     for i in 0..60u32 {
-        a.send(&ClientMessage::StateUpdate { timestamp: u64::from(i), data: obj(json!({"n": i, "x": i * 2})) }).await;
+        a.send(&ClientMessage::StateUpdate { ack: None, timestamp: u64::from(i), data: obj(json!({"n": i, "x": i * 2})) }).await;
         tokio::time::sleep(Duration::from_micros(16_667)).await;
     }
     let mut batches = 0;
@@ -134,4 +134,34 @@ async fn state_limits_and_requests_outside_a_room_are_refused() {
         }
     };
     assert_eq!(states[0].data.get("c"), Some(&Value::Null));
+}
+
+/// A client streaming its state acknowledges on its updates (`state_update.ack`) instead
+/// of separate `ack` frames; the deltas it gets are the same.
+#[tokio::test]
+async fn an_ack_riding_on_a_state_update_counts_as_an_ack() {
+    let w = World::start(&[]).await;
+    let (mut a, mut b, _code) = pair(&w).await;
+    a.send(&update(json!({"hp": 100, "name": "alice"}))).await;
+    let (t1, _) = batch(&mut b).await;
+    b.send(&ClientMessage::StateUpdate { ack: Some(t1), timestamp: 2000, data: obj(json!({"ready": true})) }).await;
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    a.send(&update(json!({"hp": 90}))).await;
+    let (_, states) = loop {
+        let (t, s) = batch(&mut b).await;
+        if s[0].data.get("hp") == Some(&json!(90)) {
+            break (t, s);
+        }
+    };
+    assert_eq!(states[0].data, obj(json!({"hp": 90})), "name was acknowledged on B's update");
+    // An ack past the room's tick is clamped, not trusted.
+    b.send(&ClientMessage::StateUpdate { ack: Some(u64::MAX), timestamp: 3000, data: obj(json!({"ready": false})) }).await;
+    a.send(&update(json!({"hp": 80}))).await;
+    let (_, states) = loop {
+        let (t, s) = batch(&mut b).await;
+        if s[0].data.get("hp") == Some(&json!(80)) {
+            break (t, s);
+        }
+    };
+    assert_eq!(states[0].data, obj(json!({"hp": 80})));
 }

@@ -86,6 +86,8 @@ impl<'a> Multiplayer<'a> {
             resume_token: None,
             room_id: None,
             pending: Vec::new(),
+            unacked: None,
+            last_state_sent: None,
         };
         let token = self.cloud.bearer().await?;
         s.open(token, None).await?;
@@ -124,6 +126,10 @@ impl Matchmaking<'_> {
     }
 }
 
+/// A client that sent its state within this window is streaming: its acknowledgements
+/// ride on its next update instead of taking frames of their own.
+const STREAMING_WINDOW: Duration = Duration::from_millis(100);
+
 /// A connection to a relay.
 pub struct RoomSession {
     socket: Option<Socket>,
@@ -135,6 +141,11 @@ pub struct RoomSession {
     room_id: Option<String>,
     /// Events read while waiting for a specific answer, handed out first.
     pending: Vec<ServerMessage>,
+    /// Newest batch handed out and not yet acknowledged (rides on the next `state_update`).
+    unacked: Option<u64>,
+    /// When this client last sent its state: a client streaming its state acknowledges
+    /// batches on its updates, one that is not acknowledges each batch with a frame.
+    last_state_sent: Option<std::time::Instant>,
 }
 
 impl RoomSession {
@@ -205,10 +216,19 @@ impl RoomSession {
     pub async fn next_event(&mut self) -> SdkResult<ServerMessage> {
         let msg = if self.pending.is_empty() { self.read().await? } else { self.pending.remove(0) };
         match &msg {
-            ServerMessage::StateBatch { tick, .. } => self.send(&ClientMessage::Ack { tick: *tick }).await?,
+            ServerMessage::StateBatch { tick, .. } => {
+                let streaming = self.last_state_sent.is_some_and(|t| t.elapsed() < STREAMING_WINDOW);
+                if streaming {
+                    self.unacked = Some(self.unacked.unwrap_or(0).max(*tick));
+                } else {
+                    self.unacked = None;
+                    self.send(&ClientMessage::Ack { tick: *tick }).await?
+                }
+            }
             ServerMessage::RoomJoined { room_id, resume_token, tick, .. } => {
                 self.room_id = Some(room_id.clone());
                 self.resume_token = Some(resume_token.clone());
+                self.unacked = None;
                 self.send(&ClientMessage::Ack { tick: *tick }).await?;
             }
             ServerMessage::RoomLeft { .. } => {
@@ -271,7 +291,9 @@ impl RoomSession {
     /// The seed's `send_state`.
     pub async fn send_state(&mut self, data: Map<String, Value>) -> SdkResult<()> {
         let timestamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0);
-        self.send(&ClientMessage::StateUpdate { timestamp, data }).await
+        let ack = self.unacked.take();
+        self.last_state_sent = Some(std::time::Instant::now());
+        self.send(&ClientMessage::StateUpdate { timestamp, data, ack }).await
     }
 
     /// The seed's `rpc`: to a player id, `"all"` or `"host"`.
