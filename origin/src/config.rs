@@ -44,6 +44,7 @@ pub struct Config {
     pub edge: EdgeConfig,
     pub dlc: DlcConfig,
     pub matchmaking: MatchmakingConfig,
+    pub multiplayer: MultiplayerConfig,
     pub log: LogConfig,
 }
 
@@ -390,6 +391,32 @@ impl Default for DlcConfig {
     }
 }
 
+/// The relay `aethex serve` runs in the same process, so a laptop has multiplayer with one
+/// command. Production runs `aethex-relay` per region instead (`embedded_relay = false`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MultiplayerConfig {
+    /// Run one relay inside `aethex serve` (registered as `relay_region`).
+    pub embedded_relay: bool,
+    /// WebSocket/HTTP address of the embedded relay (port 0: any free port).
+    pub relay_listen: SocketAddr,
+    /// UDP address of its P2P endpoint.
+    pub relay_udp_listen: SocketAddr,
+    /// Region name it registers under.
+    pub relay_region: String,
+}
+
+impl Default for MultiplayerConfig {
+    fn default() -> Self {
+        Self {
+            embedded_relay: true,
+            relay_listen: "127.0.0.1:8082".parse().expect("static address"),
+            relay_udp_listen: "127.0.0.1:8082".parse().expect("static address"),
+            relay_region: "local".into(),
+        }
+    }
+}
+
 /// Matchmaking: the matcher's pace, room tickets, relay calls, and how long finished
 /// tickets and matches are remembered (all in memory, see `matchmaking`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -428,7 +455,7 @@ impl Default for MatchmakingConfig {
     }
 }
 
-pub const SECTIONS: &[&str] = &["server", "storage", "auth", "email", "saves", "edge", "dlc", "matchmaking", "log"];
+pub const SECTIONS: &[&str] = &["server", "storage", "auth", "email", "saves", "edge", "dlc", "matchmaking", "multiplayer", "log"];
 
 impl Config {
     /// Defaults, then `file` (if given, it must exist), then `AETHEX_*` variables.

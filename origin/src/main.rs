@@ -65,6 +65,7 @@ async fn main() -> anyhow::Result<()> {
             }
             let data_dir = config.storage.data_dir.clone();
             let edge_settings = config.edge.clone();
+            let mp_settings = config.multiplayer.clone();
             let app = Application::build(config).await?;
             let url = app.url();
             println!("AeThex Cloud origin listening on {url} (data in {})", data_dir.display());
@@ -84,9 +85,24 @@ async fn main() -> anyhow::Result<()> {
             } else {
                 None
             };
+            let relay = if mp_settings.embedded_relay {
+                let node = embedded_relay(&app, &mp_settings).await?;
+                println!(
+                    "AeThex Cloud relay {} listening on {} (udp {})",
+                    mp_settings.relay_region,
+                    node.url().replacen("http://", "ws://", 1),
+                    node.udp_addr()
+                );
+                Some(tokio::spawn(node.run_until(stopped(stop_rx.clone()))))
+            } else {
+                None
+            };
             app.run_until(stopped(stop_rx)).await?;
             if let Some(e) = edge {
                 e.await??;
+            }
+            if let Some(r) = relay {
+                r.await??;
             }
             tracing::info!("stopped");
         }
@@ -129,6 +145,24 @@ async fn embedded_edge(
     cfg.node.leaderboard_ttl_secs = settings.leaderboard_ttl_secs;
     cfg.node.region_ttl_secs = settings.region_ttl_secs;
     Ok(aethex_edge_native::EdgeNode::build(&cfg).await.context("starting the embedded edge")?)
+}
+
+/// The relay that `aethex serve` runs beside origin: it registers with this origin over
+/// loopback with the first edge key, exactly as a regional `aethex-relay` would.
+async fn embedded_relay(app: &Application, settings: &aethex_origin::config::MultiplayerConfig) -> anyhow::Result<aethex_relay::RelayNode> {
+    let state = app.state();
+    let mut origin = app.local_addr();
+    if origin.ip().is_unspecified() {
+        origin.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+    }
+    let mut cfg = aethex_relay::RelayConfig::default();
+    cfg.relay.region = settings.relay_region.clone();
+    cfg.relay.listen = settings.relay_listen;
+    cfg.relay.udp_listen = settings.relay_udp_listen;
+    cfg.relay.origin_url = format!("http://{origin}");
+    cfg.relay.cluster_key = state.edge_keys.first().cloned().unwrap_or_default();
+    cfg.relay.issuer = state.config.auth.issuer.clone();
+    Ok(aethex_relay::RelayNode::build(&cfg).await.context("starting the embedded relay")?)
 }
 
 async fn shutdown_signal() {

@@ -224,3 +224,52 @@ async fn the_match_lands_in_the_region_the_players_measured_nearest() {
     let mut sa = a.multiplayer().connect(&ma.relay_url, Encoding::Json).await.unwrap();
     assert!(matches!(sa.join_match(&ma, json!({})).await.unwrap(), ServerMessage::RoomJoined { .. }));
 }
+
+/// `aethex serve` alone (embedded relay, region `local`) is enough for two players to
+/// match and play.
+#[tokio::test]
+async fn the_single_binary_runs_a_relay_of_its_own() {
+    let origin = Origin::start(&[("AETHEX_MULTIPLAYER__EMBEDDED_RELAY", "true")]);
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let list: Value = reqwest::get(format!("{}/api/v1/regions", origin.url)).await.unwrap().json().await.unwrap();
+        if list["regions"].as_array().is_some_and(|r| r.iter().any(|r| r["name"] == "local")) {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the embedded relay never registered: {list}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let game = origin.game("solo-game").await;
+    let dev = game.developer.token().unwrap();
+    let mode = reqwest::Client::new()
+        .put(format!("{}/api/v1/games/solo-game/matchmaking/modes/coop", origin.url))
+        .bearer_auth(&dev)
+        .json(&json!({"match_size": 2}))
+        .send()
+        .await
+        .unwrap();
+    assert!(mode.status().is_success());
+    let (a, b) = (game.player().await, game.player().await);
+    let mut found = Vec::new();
+    for p in [&a, &b] {
+        let rtts = p.multiplayer().ping_regions().await.unwrap();
+        assert_eq!(rtts.iter().map(|r| r.region.as_str()).collect::<Vec<_>>(), ["local"]);
+        let t = p.multiplayer().matchmaking().join_queue(&TicketRequest { mode: "coop".into(), regions: rtts, ..Default::default() }).await.unwrap();
+        found.push(t.ticket_id);
+    }
+    let ma = a.multiplayer().matchmaking().wait_for_match(&found[0], Duration::from_secs(20)).await.unwrap();
+    let mb = b.multiplayer().matchmaking().wait_for_match(&found[1], Duration::from_secs(20)).await.unwrap();
+    let mut sa = a.multiplayer().connect(&ma.relay_url, Encoding::Json).await.unwrap();
+    let mut sb = b.multiplayer().connect(&mb.relay_url, Encoding::Json).await.unwrap();
+    sa.join_match(&ma, json!({})).await.unwrap();
+    sb.join_match(&mb, json!({})).await.unwrap();
+    sb.send_state(obj(json!({"hp": 3}))).await.unwrap();
+    let got = sa
+        .wait_for(Duration::from_secs(5), |m| match m {
+            ServerMessage::StateBatch { states, .. } => states.first().map(|s| s.data.clone()),
+            _ => None,
+        })
+        .await
+        .unwrap();
+    assert_eq!(got, obj(json!({"hp": 3})));
+}
