@@ -189,3 +189,101 @@ async fn a_stopping_relay_says_goodbye_and_a_killed_one_just_closes() {
     w.relay.proc.kill();
     assert!(matches!(read(&mut a.ws, a.encoding, WAIT).await, Got::Closed(_)));
 }
+
+/// Fuzz-style: hundreds of frames made by mutating valid messages (bytes flipped,
+/// inserted, dropped, truncated; JSON and MessagePack) from troublemakers seated in a
+/// room. Every frame is either handled or ends its sender with a reasoned disconnect;
+/// the relay stays up and the two well-behaved players keep playing.
+#[tokio::test]
+async fn mutated_frames_never_take_the_room_or_the_relay_down() {
+    use aethex_protocol::multiplayer::Encoding;
+    let w = World::start(&[("AETHEX_LIMITS__MESSAGES_PER_SEC", "1000"), ("AETHEX_LIMITS__MESSAGE_BURST", "1000")]).await;
+    let (mut a, mut b, code) = pair(&w).await;
+    let bid = b.player_id.clone();
+    let valid = [
+        ClientMessage::StateUpdate {
+            ack: Some(3),
+            timestamp: 7,
+            data: json!({"pos": {"x": 1.5, "y": -2}, "hp": 90, "tag": "abc"}).as_object().cloned().unwrap(),
+        },
+        ClientMessage::Rpc { method: "hit".into(), target: bid.clone(), args: vec![json!(25), json!("fire")] },
+        ClientMessage::Chat { text: "hello there".into(), to: None },
+        ClientMessage::Ack { tick: 12 },
+        ClientMessage::VoiceSignal { to: bid.clone(), kind: "offer".into(), payload: json!({"sdp": "v=0"}) },
+        ClientMessage::Ping { t: 99 },
+    ];
+    let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut rnd = move |n: usize| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        (seed % n.max(1) as u64) as usize
+    };
+    let (mut handled, mut kicked, mut sent) = (0, 0, 0);
+    let mut x: Option<Client> = None;
+    // A few troublemaking players take turns (logins are rate limited).
+    let mut troublemakers = Vec::new();
+    for _ in 0..3 {
+        troublemakers.push(w.player().await);
+    }
+    while sent < 400 {
+        if x.is_none() {
+            let encoding = if rnd(2) == 0 { Encoding::Json } else { Encoding::Msgpack };
+            let p = &troublemakers[rnd(troublemakers.len())];
+            let mut c = Client::connect(&w.relay, &p.token, encoding).await;
+            c.join_code(&code, None).await;
+            x = Some(c);
+        }
+        let c = x.as_mut().unwrap();
+        let m = &valid[rnd(valid.len())];
+        let mut bytes = match c.encoding {
+            Encoding::Json => serde_json::to_vec(m).unwrap(),
+            Encoding::Msgpack => rmp_serde::to_vec_named(m).unwrap(),
+        };
+        for _ in 0..1 + rnd(3) {
+            if bytes.is_empty() {
+                break;
+            }
+            let i = rnd(bytes.len());
+            match rnd(4) {
+                0 => bytes[i] ^= 1 << rnd(8),
+                1 => bytes.insert(i, rnd(256) as u8),
+                2 => {
+                    bytes.remove(i);
+                }
+                _ => bytes.truncate(i),
+            }
+        }
+        let frame = match (c.encoding, String::from_utf8(bytes.clone())) {
+            (Encoding::Json, Ok(text)) => Message::Text(text.into()),
+            _ => Message::Binary(bytes.into()),
+        };
+        sent += 1;
+        if c.ws.send(frame).await.is_err() {
+            kicked += 1;
+            x = None;
+            continue;
+        }
+        // A kick arrives at once; otherwise the frame was handled (maybe with an `error`).
+        let got = c.collect(Duration::from_millis(20)).await;
+        if got.iter().any(|m| matches!(m, ServerMessage::Disconnect { .. })) {
+            kicked += 1;
+            x = None;
+        } else {
+            handled += 1;
+        }
+    }
+    println!("{sent} mutated frames: {handled} handled, {kicked} disconnects");
+    assert!(kicked > 20 && handled > 20, "the mutations should produce both outcomes: {handled} handled, {kicked} kicked");
+    let (status, _) = get(&format!("{}/healthz", w.relay.http)).await;
+    assert_eq!(status, 200);
+    // A and B are still in their room and still talk.
+    let _ = a.collect(Duration::from_millis(100)).await;
+    a.send(&ClientMessage::Rpc { method: "still_here".into(), target: bid, args: vec![] }).await;
+    b.expect("rpc", |m| matches!(m, ServerMessage::Rpc { method, .. } if method == "still_here").then_some(())).await;
+    a.send(&ClientMessage::StateUpdate { ack: None, timestamp: 0, data: json!({"alive": true}).as_object().cloned().unwrap() }).await;
+    b.expect("state_batch", |m| {
+        matches!(m, ServerMessage::StateBatch { states, .. } if states.iter().any(|s| s.data.contains_key("alive"))).then_some(())
+    })
+    .await;
+}

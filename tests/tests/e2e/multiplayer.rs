@@ -14,6 +14,19 @@ fn obj(v: Value) -> Map<String, Value> {
     v.as_object().cloned().unwrap()
 }
 
+/// Sets `mode` of the fixture's game to matches of two (as its developer).
+async fn two_player_mode(origin: &Origin, game: &aethex_tests::GameFixture, mode: &str) {
+    let dev = game.developer.token().unwrap();
+    let answer = reqwest::Client::new()
+        .put(format!("{}/api/v1/games/{}/matchmaking/modes/{mode}", origin.url, game.game_id))
+        .bearer_auth(&dev)
+        .json(&json!({"match_size": 2}))
+        .send()
+        .await
+        .unwrap();
+    assert!(answer.status().is_success(), "{}", answer.text().await.unwrap());
+}
+
 #[tokio::test]
 async fn players_match_play_drop_resume_and_see_a_dead_relay() {
     let origin = Origin::start(&[]);
@@ -22,15 +35,7 @@ async fn players_match_play_drop_resume_and_see_a_dead_relay() {
     eu.wait_registered(&origin).await;
     us.wait_registered(&origin).await;
     let game = origin.game("mp-game").await;
-    let dev = game.developer.token().unwrap();
-    let mode = reqwest::Client::new()
-        .put(format!("{}/api/v1/games/mp-game/matchmaking/modes/deathmatch", origin.url))
-        .bearer_auth(&dev)
-        .json(&json!({"match_size": 2}))
-        .send()
-        .await
-        .unwrap();
-    assert!(mode.status().is_success(), "{}", mode.text().await.unwrap());
+    two_player_mode(&origin, &game, "deathmatch").await;
 
     let (a, b) = (game.player().await, game.player().await);
     let rtts = a.multiplayer().ping_regions().await.unwrap();
@@ -137,15 +142,7 @@ async fn a_room_that_loses_a_player_is_backfilled_from_the_queue() {
     let relay = Relay::start(&origin, "eu-west", &[]);
     relay.wait_registered(&origin).await;
     let game = origin.game("bf-game").await;
-    let dev = game.developer.token().unwrap();
-    let mode = reqwest::Client::new()
-        .put(format!("{}/api/v1/games/bf-game/matchmaking/modes/duel", origin.url))
-        .bearer_auth(&dev)
-        .json(&json!({"match_size": 2}))
-        .send()
-        .await
-        .unwrap();
-    assert!(mode.status().is_success(), "{}", mode.text().await.unwrap());
+    two_player_mode(&origin, &game, "duel").await;
     let ticket = || TicketRequest {
         mode: "duel".into(),
         regions: vec![aethex_protocol::matchmaking::RegionRtt { region: "eu-west".into(), rtt_ms: 10 }],
@@ -195,15 +192,7 @@ async fn the_match_lands_in_the_region_the_players_measured_nearest() {
         proxies.push(proxy);
     }
     let game = origin.game("geo-game").await;
-    let dev = game.developer.token().unwrap();
-    let mode = reqwest::Client::new()
-        .put(format!("{}/api/v1/games/geo-game/matchmaking/modes/ranked", origin.url))
-        .bearer_auth(&dev)
-        .json(&json!({"match_size": 2}))
-        .send()
-        .await
-        .unwrap();
-    assert!(mode.status().is_success(), "{}", mode.text().await.unwrap());
+    two_player_mode(&origin, &game, "ranked").await;
 
     let (a, b) = (game.player().await, game.player().await);
     let mut tickets = Vec::new();
@@ -240,15 +229,7 @@ async fn the_single_binary_runs_a_relay_of_its_own() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let game = origin.game("solo-game").await;
-    let dev = game.developer.token().unwrap();
-    let mode = reqwest::Client::new()
-        .put(format!("{}/api/v1/games/solo-game/matchmaking/modes/coop", origin.url))
-        .bearer_auth(&dev)
-        .json(&json!({"match_size": 2}))
-        .send()
-        .await
-        .unwrap();
-    assert!(mode.status().is_success());
+    two_player_mode(&origin, &game, "coop").await;
     let (a, b) = (game.player().await, game.player().await);
     let mut found = Vec::new();
     for p in [&a, &b] {
