@@ -62,6 +62,9 @@ struct RoomState {
     held: usize,
     /// Removed fields still kept as `null`.
     tombstones: usize,
+    /// Match rooms: players the match placed here who have not taken their seat yet
+    /// (their seats are not open for backfill while `opened` is recent).
+    awaiting: Vec<Arc<str>>,
 }
 
 struct Seat {
@@ -150,10 +153,18 @@ impl Room {
         }
     }
 
-    /// Seats nobody holds (a seat held for a dropped player is not open); `None` once closed.
-    pub fn open_seats(&self) -> Option<u32> {
+    /// Match rooms: the players the match placed here (seats kept for them).
+    pub fn expect_players(&self, players: &[String]) {
+        self.lock().awaiting = players.iter().map(|p| Arc::from(p.as_str())).collect();
+    }
+
+    /// Seats nobody holds: not a held seat of a dropped player, nor, for the first
+    /// `limits.unjoined_room_secs`, the seat of a matched player still on the way.
+    /// `None` once closed.
+    pub fn open_seats(&self, relay: &Relay) -> Option<u32> {
         let st = self.lock();
-        (!st.closed).then(|| self.max_players.saturating_sub(st.seats.len() as u32))
+        let on_the_way = if self.opened.elapsed() < Duration::from_secs(relay.limits.unjoined_room_secs) { st.awaiting.len() } else { 0 };
+        (!st.closed).then(|| self.max_players.saturating_sub((st.seats.len() + on_the_way) as u32))
     }
 
     pub fn is_closed(&self) -> bool {
@@ -208,6 +219,7 @@ impl Room {
             muted: Vec::new(),
         });
         st.ever_joined = true;
+        st.awaiting.retain(|p| *p != peer.player_id);
         relay.metrics.seats.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         if st.host.is_none() {
             st.host = Some(peer.player_id.clone());

@@ -201,6 +201,7 @@ impl Relay {
         }
         let id: Arc<str> = uuid::Uuid::new_v4().to_string().into();
         let room = Arc::new(Room::new(id, game.clone(), RoomKind::Match { match_id: match_id.clone(), mode }, req.max_players, req.properties));
+        room.expect_players(&req.players);
         tracing::info!(room = %room.id, game = %game, r#match = %match_id, players = req.players.len(), "match room opened");
         reg.matches.insert((game, match_id), room.clone());
         self.insert_room(&mut reg, room.clone());
@@ -239,7 +240,7 @@ impl Relay {
 
     /// A match room that is still open lost a seat: origin's matcher may fill it.
     fn seats_opened(&self, room: &Room) {
-        let (Some(match_id), Some(open_seats)) = (room.match_id(), room.open_seats()) else { return };
+        let (Some(match_id), Some(open_seats)) = (room.match_id(), room.open_seats(self)) else { return };
         let req = BackfillRequest {
             game_id: room.game.to_string(),
             match_id: match_id.to_string(),

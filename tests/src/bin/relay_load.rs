@@ -65,9 +65,9 @@ struct Args {
     /// `aethex` or `colyseus` (default: both).
     #[arg(long)]
     only: Option<String>,
-    /// Stop stepping a server after the first step it does not hold.
-    #[arg(long, default_value_t = true)]
-    stop_at_first_miss: bool,
+    /// Go on stepping a server after a step it did not hold (default: stop there).
+    #[arg(long)]
+    keep_going: bool,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -167,7 +167,7 @@ async fn measure(name: &str, target: &Target, pid: u32, steps: &[usize], args: &
             Err(e) => {
                 println!("{n:>6} clients: failed: {e:#}");
                 rows.push(json!({"clients": n, "error": format!("{e:#}")}));
-                if args.stop_at_first_miss {
+                if !args.keep_going {
                     break;
                 }
                 continue;
@@ -197,7 +197,7 @@ async fn measure(name: &str, target: &Target, pid: u32, steps: &[usize], args: &
         }));
         if ok {
             ccu = ccu.max(n);
-        } else if args.stop_at_first_miss {
+        } else if !args.keep_going {
             break;
         }
         tokio::time::sleep(Duration::from_secs(2)).await;
