@@ -72,6 +72,9 @@ struct Args {
     /// fewer batches, which keeps p99 low while the game gets fewer updates.
     #[arg(long, default_value_t = 0.95)]
     min_delivery: f64,
+    /// Worker threads of the relay's runtime (`TOKIO_WORKER_THREADS`; default: one per core).
+    #[arg(long)]
+    relay_threads: Option<usize>,
     /// Go on stepping a server after a step it did not hold (default: stop there).
     #[arg(long)]
     keep_going: bool,
@@ -118,11 +121,12 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let mut report = Map::new();
     if want("aethex") {
         let origin = aethex_tests::Origin::start(&[]);
-        let relay = aethex_tests::relays::Relay::start(
-            &origin,
-            "load",
-            &[("AETHEX_RELAY__CAPACITY", "1000000"), ("AETHEX_LIMITS__MAX_ROOMS", "1000000"), ("AETHEX_RELAY__HEARTBEAT_SECS", "5")],
-        );
+        let threads = args.relay_threads.map(|n| n.to_string());
+        let mut env = vec![("AETHEX_RELAY__CAPACITY", "1000000"), ("AETHEX_LIMITS__MAX_ROOMS", "1000000"), ("AETHEX_RELAY__HEARTBEAT_SECS", "5")];
+        if let Some(n) = &threads {
+            env.push(("TOKIO_WORKER_THREADS", n.as_str()));
+        }
+        let relay = aethex_tests::relays::Relay::start(&origin, "load", &env);
         let game = origin.game("load-game").await;
         let mut tokens = Vec::new();
         for _ in 0..ROOM {
