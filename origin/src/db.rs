@@ -46,14 +46,16 @@ pub enum DbError {
 pub type DbResult<T> = Result<T, DbError>;
 
 /// Versioned migrations, embedded in the binary, applied in order at start-up.
-pub const MIGRATIONS: &[(i64, &str, &str)] = &[
-    (1, "initial", include_str!("../migrations/0001_initial.sql")),
-    (2, "accounts", include_str!("../migrations/0002_accounts.sql")),
-    (3, "teams", include_str!("../migrations/0003_teams.sql")),
-    (4, "saves", include_str!("../migrations/0004_saves.sql")),
-    (5, "replication", include_str!("../migrations/0005_replication.sql")),
-    (6, "dlc", include_str!("../migrations/0006_dlc.sql")),
-    (7, "matchmaking", include_str!("../migrations/0007_matchmaking.sql")),
+pub const MIGRATIONS: &[(i64, &str, &[&str])] = &[
+    (1, "initial", &[include_str!("../migrations/0001_initial.sql")]),
+    (2, "accounts", &[include_str!("../migrations/0002_accounts.sql")]),
+    (3, "teams", &[include_str!("../migrations/0003_teams.sql")]),
+    (4, "saves", &[include_str!("../migrations/0004_saves.sql")]),
+    (5, "replication", &[include_str!("../migrations/0005_replication.sql")]),
+    (6, "dlc", &[include_str!("../migrations/0006_dlc.sql")]),
+    (7, "matchmaking", &[include_str!("../migrations/0007_matchmaking.sql")]),
+    // The rank index's DDL is shared with the edge replicas; the file fills it.
+    (8, "leaderboard_rank", &[aethex_protocol::replica::RANK_INDEX_SCHEMA, include_str!("../migrations/0008_leaderboard_rank.sql")]),
 ];
 
 pub struct Db {
@@ -333,7 +335,9 @@ async fn migrate(conn: &Connection) -> DbResult<()> {
     }
     for (version, name, sql) in MIGRATIONS.iter().filter(|m| m.0 > current) {
         let tx = begin(conn).await?;
-        tx.execute_batch(sql).await?;
+        for piece in sql.iter() {
+            tx.execute_batch(piece).await?;
+        }
         tx.execute("INSERT INTO schema_migrations (version, name, applied_at) VALUES (?1, ?2, ?3)", libsql::params![*version, *name, now()]).await?;
         tx.commit().await?;
         tracing::info!(version, name, "applied migration");

@@ -17,7 +17,72 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 /// Version of the replica schema; an edge with another version re-bootstraps.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
+
+/// The leaderboard rank index, kept by triggers beside `leaderboard_entries` at origin
+/// (migration 8) and in every replica (derived there too: it is never replicated).
+///
+/// A rank is the number of entries ahead plus one. Counting the entries ahead with an
+/// index scan costs O(rank); this index answers in O(1) of the board's size: a radix tree
+/// of counts over `rank_score` (a signed 64-bit integer) with 16 levels of 4 bits. Level
+/// `L` counts, for every node `rank_score >> (60 - 4L)`, the entries under it (arithmetic
+/// shifts keep the order of negative numbers). The entries with a smaller `rank_score`
+/// than `k` are, on every level, those under the (at most 15) siblings left of `k`'s node:
+/// at most 16 short ranges of one primary key ([`entries_ahead_sql`]). Entries with the
+/// same `rank_score` are ordered by `updated_at`, then `user_id`; those are counted from
+/// the entries' own index (O(ties)). Each entry costs 16 count rows touched per write.
+pub const RANK_INDEX_SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS leaderboard_rank_levels (level INTEGER PRIMARY KEY, shift INTEGER NOT NULL);
+INSERT OR IGNORE INTO leaderboard_rank_levels (level, shift) VALUES (0, 60),(1, 56),(2, 52),(3, 48),(4, 44),(5, 40),(6, 36),(7, 32),(8, 28),(9, 24),(10, 20),(11, 16),(12, 12),(13, 8),(14, 4),(15, 0);
+CREATE TABLE IF NOT EXISTS leaderboard_rank_counts (
+    game_id TEXT NOT NULL,
+    leaderboard_id TEXT NOT NULL,
+    level INTEGER NOT NULL,
+    node INTEGER NOT NULL,
+    count INTEGER NOT NULL,
+    PRIMARY KEY (game_id, leaderboard_id, level, node)
+) WITHOUT ROWID;
+CREATE TRIGGER IF NOT EXISTS leaderboard_rank_insert AFTER INSERT ON leaderboard_entries BEGIN
+    INSERT INTO leaderboard_rank_counts (game_id, leaderboard_id, level, node, count)
+    SELECT NEW.game_id, NEW.leaderboard_id, level, NEW.rank_score >> shift, 1 FROM leaderboard_rank_levels WHERE true
+    ON CONFLICT (game_id, leaderboard_id, level, node) DO UPDATE SET count = count + 1;
+END;
+CREATE TRIGGER IF NOT EXISTS leaderboard_rank_delete AFTER DELETE ON leaderboard_entries BEGIN
+    UPDATE leaderboard_rank_counts SET count = count - 1
+    WHERE game_id = OLD.game_id AND leaderboard_id = OLD.leaderboard_id
+    AND (level, node) IN (SELECT level, OLD.rank_score >> shift FROM leaderboard_rank_levels);
+    DELETE FROM leaderboard_rank_counts
+    WHERE game_id = OLD.game_id AND leaderboard_id = OLD.leaderboard_id AND count <= 0
+    AND (level, node) IN (SELECT level, OLD.rank_score >> shift FROM leaderboard_rank_levels);
+END;
+CREATE TRIGGER IF NOT EXISTS leaderboard_rank_update AFTER UPDATE OF game_id, leaderboard_id, rank_score ON leaderboard_entries
+WHEN OLD.rank_score IS NOT NEW.rank_score OR OLD.game_id IS NOT NEW.game_id OR OLD.leaderboard_id IS NOT NEW.leaderboard_id BEGIN
+    UPDATE leaderboard_rank_counts SET count = count - 1
+    WHERE game_id = OLD.game_id AND leaderboard_id = OLD.leaderboard_id
+    AND (level, node) IN (SELECT level, OLD.rank_score >> shift FROM leaderboard_rank_levels);
+    DELETE FROM leaderboard_rank_counts
+    WHERE game_id = OLD.game_id AND leaderboard_id = OLD.leaderboard_id AND count <= 0
+    AND (level, node) IN (SELECT level, OLD.rank_score >> shift FROM leaderboard_rank_levels);
+    INSERT INTO leaderboard_rank_counts (game_id, leaderboard_id, level, node, count)
+    SELECT NEW.game_id, NEW.leaderboard_id, level, NEW.rank_score >> shift, 1 FROM leaderboard_rank_levels WHERE true
+    ON CONFLICT (game_id, leaderboard_id, level, node) DO UPDATE SET count = count + 1;
+END;
+";
+
+/// SQL expression: how many entries of board (`?1` game, `?2` board) rank ahead of the
+/// entry (`k` rank_score, `u` updated_at, `id` user_id), each an SQL expression (a
+/// parameter or a column of an enclosing query), from the rank index
+/// ([`RANK_INDEX_SCHEMA`]) without scanning the board.
+pub fn entries_ahead_sql(k: &str, u: &str, id: &str) -> String {
+    format!(
+        "((SELECT COALESCE(SUM(c.count), 0) FROM leaderboard_rank_levels l CROSS JOIN leaderboard_rank_counts c
+           WHERE c.game_id = ?1 AND c.leaderboard_id = ?2 AND c.level = l.level
+           AND c.node >= CASE WHEN l.level = 0 THEN -9223372036854775807 - 1 ELSE (({k}) >> (l.shift + 4)) << 4 END
+           AND c.node < ({k}) >> l.shift)
+         + (SELECT COUNT(*) FROM leaderboard_entries t WHERE t.game_id = ?1 AND t.leaderboard_id = ?2
+           AND t.rank_score = {k} AND (t.updated_at, t.user_id) < ({u}, {id})))"
+    )
+}
 
 /// DDL of the edge read model (libSQL / SQLite). Idempotent.
 pub const REPLICA_SCHEMA: &str = "

@@ -265,10 +265,7 @@ pub async fn leaderboard_around<R: Replica>(r: &R, game: &str, board: &str, user
                 vec![game.into(), board.into(), user.into()],
             ),
             Stmt::new(
-                format!(
-                    "SELECT COUNT(*) FROM leaderboard_entries e, {me} WHERE e.game_id = ?1 AND e.leaderboard_id = ?2
-                     AND (e.rank_score, e.updated_at, e.user_id) < (me.r, me.u, ?3)"
-                ),
+                format!("SELECT {} FROM {me}", aethex_protocol::replica::entries_ahead_sql("me.r", "me.u", "?3")),
                 vec![game.into(), board.into(), user.into()],
             ),
             Stmt::new(

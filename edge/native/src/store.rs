@@ -8,7 +8,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use aethex_protocol::replica::{Change, SnapshotHeader, REPLICA_SCHEMA, SCHEMA_VERSION, TABLES};
+use aethex_protocol::replica::{Change, SnapshotHeader, RANK_INDEX_SCHEMA, REPLICA_SCHEMA, SCHEMA_VERSION, TABLES};
 use libsql::{params, Builder, Connection, Database, OpenFlags};
 
 use crate::replica::to_libsql;
@@ -58,6 +58,7 @@ impl ReplicaStore {
         writer.execute_batch("PRAGMA synchronous=NORMAL;").await?;
         writer.busy_timeout(Duration::from_secs(10))?;
         writer.execute_batch(REPLICA_SCHEMA).await?;
+        writer.execute_batch(RANK_INDEX_SCHEMA).await?;
         // Readers cannot write, whatever they are asked (the Hrana endpoint serves them).
         let ro = Builder::new_local(path).flags(OpenFlags::SQLITE_OPEN_READ_ONLY).build().await?;
         let mut readers = Vec::with_capacity(READERS);
@@ -220,5 +221,90 @@ mod tests {
         assert_eq!(got, vec![("a".to_string(), 3), ("b".to_string(), 2)]);
         // Readers cannot write.
         assert!(store.readers()[0].execute("DELETE FROM games", ()).await.is_err());
+    }
+
+    /// The rank index (triggers over `leaderboard_entries`) gives the same ranks as
+    /// counting the board, through inserts, score changes, deletes and a re-bootstrap;
+    /// with negative scores, extremes and many ties.
+    #[tokio::test]
+    async fn the_rank_index_agrees_with_counting_the_board() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = ReplicaStore::open(&dir.path().join("replica.db")).await.unwrap();
+        let header = SnapshotHeader { epoch: "e1".into(), position: 0, schema_version: SCHEMA_VERSION };
+        store.bootstrap(&header, &[]).await.unwrap();
+        let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut rnd = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let score = |r: u64| -> i64 {
+            match r % 6 {
+                0 => i64::MIN + (r % 3) as i64,
+                1 => i64::MAX - (r % 3) as i64,
+                2 => (r % 7) as i64 - 3,
+                3 => -((r >> 8) as i64 % 1_000_000_000),
+                _ => (r >> 8) as i64 % 1_000_000,
+            }
+        };
+        let entry = |pos: i64, board: &str, user: u64, rank_score: i64, at: u64| {
+            let row = json!({"game_id": "g", "leaderboard_id": board, "user_id": format!("u{user:03}"), "username": "p",
+                "score": rank_score, "rank_score": rank_score, "metadata": null, "updated_at": format!("2026-01-01T00:00:{:02}Z", at % 60)});
+            let mut c = Change::upsert(table("leaderboard_entries").unwrap(), row.as_object().unwrap().clone());
+            c.position = pos;
+            c
+        };
+        let mut pos = 0;
+        for round in 0..6 {
+            let mut batch = Vec::new();
+            for _ in 0..150 {
+                pos += 1;
+                let r = rnd();
+                let board = if r % 5 == 0 { "other" } else { "main" };
+                if round > 1 && r % 11 == 0 {
+                    let key = json!({"game_id": "g", "leaderboard_id": board, "user_id": format!("u{:03}", (r >> 20) % 200)});
+                    let mut c = Change::delete(table("leaderboard_entries").unwrap(), key.as_object().unwrap().clone());
+                    c.position = pos;
+                    batch.push(c);
+                } else {
+                    batch.push(entry(pos, board, (r >> 20) % 200, score(r >> 3), r >> 40));
+                }
+            }
+            store.apply("e1", &batch, Duration::ZERO).await.unwrap();
+            if round == 4 {
+                // A re-bootstrap from the current rows rebuilds the index from scratch.
+                let mut rows =
+                    store.readers()[0].query("SELECT leaderboard_id, user_id, rank_score, updated_at FROM leaderboard_entries", ()).await.unwrap();
+                let mut snapshot = Vec::new();
+                while let Some(r) = rows.next().await.unwrap() {
+                    let row = json!({"game_id": "g", "leaderboard_id": r.get::<String>(0).unwrap(), "user_id": r.get::<String>(1).unwrap(), "username": "p",
+                        "score": r.get::<i64>(2).unwrap(), "rank_score": r.get::<i64>(2).unwrap(), "metadata": null, "updated_at": r.get::<String>(3).unwrap()});
+                    snapshot.push(Change::upsert(table("leaderboard_entries").unwrap(), row.as_object().unwrap().clone()));
+                }
+                store.bootstrap(&SnapshotHeader { position: pos, ..header.clone() }, &snapshot).await.unwrap();
+            }
+            let sql = format!(
+                "SELECT e.leaderboard_id, e.user_id, {},
+                   (SELECT COUNT(*) FROM leaderboard_entries x WHERE x.game_id = ?1 AND x.leaderboard_id = e.leaderboard_id
+                     AND (x.rank_score, x.updated_at, x.user_id) < (e.rank_score, e.updated_at, e.user_id))
+                 FROM leaderboard_entries e WHERE e.game_id = ?1 AND e.leaderboard_id = ?2",
+                aethex_protocol::replica::entries_ahead_sql("e.rank_score", "e.updated_at", "e.user_id")
+            );
+            for board in ["main", "other"] {
+                let mut rows = store.readers()[0].query(&sql, libsql::params!["g", board]).await.unwrap();
+                let mut n = 0;
+                while let Some(r) = rows.next().await.unwrap() {
+                    let (indexed, counted) = (r.get::<i64>(2).unwrap(), r.get::<i64>(3).unwrap());
+                    assert_eq!(indexed, counted, "round {round}, board {board}, user {}", r.get::<String>(1).unwrap());
+                    n += 1;
+                }
+                assert!(n > 10, "board {board} has {n} entries");
+            }
+        }
+        // Nothing is left over in the index once the entries are gone.
+        store.bootstrap(&SnapshotHeader { position: pos, ..header }, &[]).await.unwrap();
+        let mut rows = store.readers()[0].query("SELECT COUNT(*) FROM leaderboard_rank_counts", ()).await.unwrap();
+        assert_eq!(rows.next().await.unwrap().unwrap().get::<i64>(0).unwrap(), 0);
     }
 }

@@ -103,8 +103,7 @@ pub async fn username(conn: &Connection, user: &str) -> DbResult<Option<String>>
 pub async fn rank_of(conn: &Connection, e: &EntryRow) -> DbResult<i64> {
     let mut rows = conn
         .query(
-            "SELECT COUNT(*) FROM leaderboard_entries WHERE game_id = ?1 AND leaderboard_id = ?2
-             AND (rank_score, updated_at, user_id) < (?3, ?4, ?5)",
+            &format!("SELECT {}", aethex_protocol::replica::entries_ahead_sql("?3", "?4", "?5")),
             params![e.game_id.clone(), e.leaderboard_id.clone(), e.rank_score, e.updated_at.clone(), e.user_id.clone()],
         )
         .await?;
