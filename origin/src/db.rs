@@ -54,8 +54,9 @@ pub const MIGRATIONS: &[(i64, &str, &[&str])] = &[
     (5, "replication", &[include_str!("../migrations/0005_replication.sql")]),
     (6, "dlc", &[include_str!("../migrations/0006_dlc.sql")]),
     (7, "matchmaking", &[include_str!("../migrations/0007_matchmaking.sql")]),
-    // The rank index's DDL is shared with the edge replicas; the file fills it.
-    (8, "leaderboard_rank", &[aethex_protocol::replica::RANK_INDEX_SCHEMA, include_str!("../migrations/0008_leaderboard_rank.sql")]),
+    // The rank index is shared with the edge replicas (its DDL and its fill for the
+    // entries there are already).
+    (8, "leaderboard_rank", &[aethex_protocol::replica::RANK_INDEX_SCHEMA, aethex_protocol::replica::RANK_INDEX_FILL]),
 ];
 
 pub struct Db {

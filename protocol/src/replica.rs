@@ -69,6 +69,23 @@ WHEN OLD.rank_score IS NOT NEW.rank_score OR OLD.game_id IS NOT NEW.game_id OR O
 END;
 ";
 
+/// Takes the rank index's triggers away (a bulk load: a snapshot bootstrap), emptying the
+/// index; [`RANK_INDEX_REBUILD`] then fills it in one pass and puts the triggers back.
+pub const RANK_INDEX_SUSPEND: &str = "
+DROP TRIGGER IF EXISTS leaderboard_rank_insert;
+DROP TRIGGER IF EXISTS leaderboard_rank_delete;
+DROP TRIGGER IF EXISTS leaderboard_rank_update;
+DELETE FROM leaderboard_rank_counts;
+";
+
+/// Fills the (empty) rank index from the entries there are, one grouped pass.
+pub const RANK_INDEX_FILL: &str = "
+INSERT INTO leaderboard_rank_counts (game_id, leaderboard_id, level, node, count)
+SELECT e.game_id, e.leaderboard_id, l.level, e.rank_score >> l.shift, COUNT(*)
+FROM leaderboard_entries e CROSS JOIN leaderboard_rank_levels l
+GROUP BY e.game_id, e.leaderboard_id, l.level, e.rank_score >> l.shift;
+";
+
 /// SQL expression: how many entries of board (`?1` game, `?2` board) rank ahead of the
 /// entry (`k` rank_score, `u` updated_at, `id` user_id), each an SQL expression (a
 /// parameter or a column of an enclosing query), from the rank index

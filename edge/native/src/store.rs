@@ -8,7 +8,9 @@
 use std::path::Path;
 use std::time::Duration;
 
-use aethex_protocol::replica::{Change, SnapshotHeader, RANK_INDEX_SCHEMA, REPLICA_SCHEMA, SCHEMA_VERSION, TABLES};
+use aethex_protocol::replica::{
+    Change, SnapshotHeader, RANK_INDEX_FILL, RANK_INDEX_SCHEMA, RANK_INDEX_SUSPEND, REPLICA_SCHEMA, SCHEMA_VERSION, TABLES,
+};
 use libsql::{params, Builder, Connection, Database, OpenFlags};
 
 use crate::replica::to_libsql;
@@ -118,6 +120,8 @@ impl ReplicaStore {
     /// [`Bootstrap::finish`] commits.
     pub async fn begin_bootstrap(&self) -> StoreResult<Bootstrap> {
         let tx = self.writer.transaction_with_behavior(libsql::TransactionBehavior::Immediate).await?;
+        // The rank index is rebuilt in one pass at the end, not row by row by its triggers.
+        tx.execute_batch(RANK_INDEX_SUSPEND).await?;
         for t in TABLES {
             tx.execute(&format!("DELETE FROM {}", t.name), ()).await?;
         }
@@ -154,6 +158,8 @@ impl Bootstrap {
     }
 
     pub async fn finish(self, header: &SnapshotHeader) -> StoreResult<()> {
+        self.tx.execute_batch(RANK_INDEX_FILL).await?;
+        self.tx.execute_batch(RANK_INDEX_SCHEMA).await?;
         self.tx
             .execute(
                 "INSERT INTO replica_state (id, position, epoch, schema_version, applied, applied_at) VALUES (1, ?1, ?2, ?3, ?4, ?5)

@@ -72,13 +72,16 @@ struct Args {
     #[arg(long)]
     json: Option<PathBuf>,
     /// Run only these parts: device, email, saves, compression, edge, lag, wasm, patch, serve,
-    /// pipeline (comma-separated).
+    /// pipeline, rank (comma-separated).
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
     /// Size of the generated build of part `patch`, MiB (two copies and a casync store are
     /// written to the temporary folder: ~4x this free space is needed).
     #[arg(long, default_value_t = 1024)]
     patch_mib: u64,
+    /// Entries of the leaderboard of part `rank`.
+    #[arg(long, default_value_t = 1_000_000)]
+    rank_entries: u64,
     /// Size of the generated build of part `pipeline`, MiB.
     #[arg(long, default_value_t = 384)]
     pipeline_mib: u64,
@@ -540,6 +543,10 @@ async fn run(args: Args) -> anyhow::Result<()> {
     if wants("serve") {
         report.insert("dlc_serve".into(), bench_serve(&args, &origin, &game, &http).await?);
     }
+    if wants("rank") {
+        report.insert("leaderboard_rank".into(), bench_rank(args.rank_entries).await?);
+    }
+
     if wants("pipeline") {
         let mib = args.pipeline_mib;
         report.insert("dlc_pipeline".into(), tokio::task::spawn_blocking(move || bench_pipeline(mib)).await??);
@@ -1627,4 +1634,88 @@ async fn bench_serve(args: &Args, origin: &Origin, game: &aethex_tests::GameFixt
     }
     drop(nginx);
     Ok(report)
+}
+
+/// Part `rank`: a replica (the native edge's store, schema and triggers) with one board of
+/// `n` entries loaded through a snapshot bootstrap; then a player's rank from the rank
+/// index vs counting the entries ahead (what the edge did before the index), for players
+/// spread over the board, and the whole around-me read (5 statements) the edge answers.
+async fn bench_rank(n: u64) -> anyhow::Result<Value> {
+    use aethex_protocol::replica::{entries_ahead_sql, table, Change, SnapshotHeader, SCHEMA_VERSION};
+    println!("\n== leaderboard rank on {n} entries ==");
+    let dir = tempfile::tempdir()?;
+    let store = aethex_edge_native::store::ReplicaStore::open(&dir.path().join("replica.db")).await?;
+    let mut rng = Rng::new(42);
+    let t = Instant::now();
+    let mut boot = store.begin_bootstrap().await?;
+    let entries = table("leaderboard_entries").context("table")?;
+    let boards = table("leaderboards").context("table")?;
+    let board_row = json!({"game_id": "g", "leaderboard_id": "global", "name": "Global", "sort_order": "desc", "operator": "best"});
+    boot.add(&Change::upsert(boards, board_row.as_object().cloned().unwrap_or_default())).await?;
+    for i in 0..n {
+        // Scores 0..10M (desc board: rank_score = -score), ~10 % of them tied with another.
+        let score = (rng.next() % 10_000_000) as i64;
+        let row = json!({"game_id": "g", "leaderboard_id": "global", "user_id": format!("u{i:08}"), "username": format!("player{i}"),
+            "score": score, "rank_score": -score, "metadata": null, "updated_at": format!("2026-11-25T00:{:02}:{:02}.000Z", (i / 60) % 60, i % 60)});
+        boot.add(&Change::upsert(entries, row.as_object().cloned().unwrap_or_default())).await?;
+    }
+    boot.finish(&SnapshotHeader { epoch: "bench".into(), position: 1, schema_version: SCHEMA_VERSION }).await?;
+    let load_s = t.elapsed().as_secs_f64();
+    println!("snapshot bootstrap of {n} entries (rank index filled in one pass at the end): {load_s:.1} s ({:.0} entries/s)", n as f64 / load_s);
+    let conn = store.readers().remove(0);
+    // Players at 1 %, 25 %, 50 %, 75 %, 99 % of the board (by their rank).
+    let mut rows = conn.query("SELECT user_id, rank_score, updated_at FROM leaderboard_entries WHERE game_id = 'g' AND leaderboard_id = 'global' ORDER BY rank_score, updated_at, user_id", ()).await?;
+    let mut all = Vec::with_capacity(n as usize);
+    while let Some(r) = rows.next().await? {
+        all.push((r.get::<String>(0)?, r.get::<i64>(1)?, r.get::<String>(2)?));
+    }
+    drop(rows);
+    let indexed_sql = format!("SELECT {}", entries_ahead_sql("?3", "?4", "?5"));
+    let counted_sql =
+        "SELECT COUNT(*) FROM leaderboard_entries WHERE game_id = ?1 AND leaderboard_id = ?2 AND (rank_score, updated_at, user_id) < (?3, ?4, ?5)";
+    let mut out = Vec::new();
+    for pct in [1u64, 25, 50, 75, 99] {
+        let idx = ((all.len() as u64 - 1) * pct / 100) as usize;
+        let (user, k, u) = all[idx].clone();
+        let time = |sql: &str, reps: u32| {
+            let (conn, sql, user, u) = (conn.clone(), sql.to_string(), user.clone(), u.clone());
+            async move {
+                let mut got = 0;
+                let t = Instant::now();
+                for _ in 0..reps {
+                    let mut r = conn.query(&sql, libsql::params!["g", "global", k, u.clone(), user.clone()]).await?;
+                    got = r.next().await?.map(|r| r.get::<i64>(0)).transpose()?.unwrap_or(-1);
+                }
+                Ok::<_, anyhow::Error>((got, t.elapsed().as_secs_f64() * 1e6 / f64::from(reps)))
+            }
+        };
+        let (by_index, index_us) = time(&indexed_sql, 2000).await?;
+        let (by_count, count_us) = time(counted_sql, if pct <= 1 { 200 } else { 10 }).await?;
+        anyhow::ensure!(
+            by_index == idx as i64 && by_count == idx as i64,
+            "rank mismatch at {pct} %: index {by_index}, count {by_count}, expected {idx}"
+        );
+        println!(
+            "rank {:>8} ({pct:>2} % down): rank index {index_us:>8.1} µs   counting the board {count_us:>9.1} µs   ({:.0}x)",
+            idx + 1,
+            count_us / index_us
+        );
+        out.push(json!({"percentile": pct, "rank": idx + 1, "index_us": index_us, "count_us": count_us}));
+    }
+    // The edge's whole around-me read (board check, my entry, my rank, 5 above, 5 below).
+    let replica = aethex_edge_native::LibsqlReplica::new(store.readers());
+    let mut lat = Vec::new();
+    let t = Instant::now();
+    for i in 0..2000u64 {
+        let user = &all[(rng.next() % all.len() as u64) as usize].0;
+        let s = Instant::now();
+        let page = aethex_edge::readmodel::leaderboard_around(&replica, "g", "global", user, 11).await?.context("board")?;
+        lat.push(s.elapsed().as_secs_f64() * 1e6);
+        anyhow::ensure!(page.entries.len() >= 6, "around-me page of {} entries at call {i}", page.entries.len());
+    }
+    let per_s = 2000.0 / t.elapsed().as_secs_f64();
+    lat.sort_by(|a, b| a.total_cmp(b));
+    let (p50, p99) = (lat[lat.len() / 2], lat[lat.len() * 99 / 100]);
+    println!("around-me read (5 statements, one connection): {per_s:.0}/s, p50 {p50:.0} µs, p99 {p99:.0} µs");
+    Ok(json!({"entries": n, "bootstrap_s": load_s, "ranks": out, "around_me": {"per_s": per_s, "p50_us": p50, "p99_us": p99}}))
 }
