@@ -57,6 +57,7 @@ pub const MIGRATIONS: &[(i64, &str, &[&str])] = &[
     // The rank index is shared with the edge replicas (its DDL and its fill for the
     // entries there are already).
     (8, "leaderboard_rank", &[aethex_protocol::replica::RANK_INDEX_SCHEMA, aethex_protocol::replica::RANK_INDEX_FILL]),
+    (9, "achievements", &[include_str!("../migrations/0009_achievements.sql")]),
 ];
 
 pub struct Db {

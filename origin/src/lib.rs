@@ -4,6 +4,7 @@
 //! `service.rs` (rules) and `store.rs` (SQL); `rpc.rs` maps JSON-RPC methods onto the
 //! same service functions; `http/` holds extractors and middleware shared by all.
 
+pub mod achievements;
 pub mod auth;
 pub mod blobs;
 pub mod config;

@@ -5,7 +5,7 @@ use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::{auth, dlc, leaderboards, matchmaking, regions, saves, teams};
+use crate::{achievements, auth, dlc, leaderboards, matchmaking, regions, saves, teams};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -31,6 +31,9 @@ use crate::{auth, dlc, leaderboards, matchmaking, regions, saves, teams};
         saves::routes::delete_save, saves::routes::restore_save,
         leaderboards::routes::create_leaderboard, leaderboards::routes::list_leaderboards,
         leaderboards::routes::get_leaderboard, leaderboards::routes::get_around_me, leaderboards::routes::submit_score,
+        achievements::routes::define_achievement, achievements::routes::delete_achievement, achievements::routes::list_definitions,
+        achievements::routes::get_achievements, achievements::routes::unlock, achievements::routes::set_progress,
+        achievements::routes::get_stats, achievements::routes::update_stats, achievements::routes::stats_summary,
         regions::routes::list_regions, regions::routes::register_region,
         dlc::routes::register_key, dlc::routes::delete_key, dlc::routes::missing_chunks, dlc::routes::upload_chunk, dlc::routes::list_releases,
         dlc::routes::create_release, dlc::routes::promote_release, dlc::routes::rollback_channel, dlc::routes::delete_release,
@@ -47,6 +50,7 @@ use crate::{auth, dlc, leaderboards, matchmaking, regions, saves, teams};
         (name = "teams", description = "Organizations, members, games and keys"),
         (name = "saves", description = "Cloud saves per player, game and slot"),
         (name = "leaderboards", description = "Leaderboards per game"),
+        (name = "achievements", description = "Achievements and player statistics"),
         (name = "regions", description = "Relay regions"),
         (name = "dlc", description = "DLC: manifest keys, chunks, releases, channels, entitlements, delivery"),
         (name = "matchmaking", description = "Matchmaking: modes, tickets (long-poll), backfill"),

@@ -52,6 +52,11 @@ pub const METHODS: &[&str] = &[
     "leaderboards.submit_score",
     "leaderboards.get",
     "leaderboards.around_me",
+    "achievements.unlock",
+    "achievements.set_progress",
+    "achievements.get_all",
+    "stats.update",
+    "stats.get",
     "regions.list",
     "matchmaking.join_queue",
     "matchmaking.get_ticket",
@@ -271,6 +276,38 @@ async fn dispatch(app: &AppState, headers: &HeaderMap, client: &ClientInfo, meth
             }
             let limit = parse_limit(q.limit.map(|l| l.to_string()).as_deref())?;
             ok(crate::leaderboards::service::around_me(app, &player, &q.leaderboard_id, limit).await?)
+        }
+        "achievements.unlock" => {
+            let caller = authenticate(app, headers).await?;
+            let id = take_string(&mut p, "achievement_id")?;
+            let req: aethex_protocol::achievements::UnlockRequest = params(p)?;
+            let who = crate::achievements::service::subject(app, &caller, req.user_id.as_deref()).await?;
+            ok(crate::achievements::service::advance(app, &who, &id, None).await?)
+        }
+        "achievements.set_progress" => {
+            let caller = authenticate(app, headers).await?;
+            let id = take_string(&mut p, "achievement_id")?;
+            let req: aethex_protocol::achievements::SetProgressRequest = params(p)?;
+            let who = crate::achievements::service::subject(app, &caller, req.user_id.as_deref()).await?;
+            ok(crate::achievements::service::advance(app, &who, &id, Some(req.progress)).await?)
+        }
+        "achievements.get_all" => {
+            let caller = authenticate(app, headers).await?;
+            let req: aethex_protocol::achievements::UnlockRequest = params(p)?;
+            let who = crate::achievements::service::subject(app, &caller, req.user_id.as_deref()).await?;
+            ok(crate::achievements::service::get_all(app, &who).await?)
+        }
+        "stats.update" => {
+            let caller = authenticate(app, headers).await?;
+            let req: aethex_protocol::achievements::UpdateStatsRequest = params(p)?;
+            let who = crate::achievements::service::subject(app, &caller, req.user_id.as_deref()).await?;
+            ok(crate::achievements::service::update_stats(app, &who, req).await?)
+        }
+        "stats.get" => {
+            let caller = authenticate(app, headers).await?;
+            let req: aethex_protocol::achievements::UnlockRequest = params(p)?;
+            let who = crate::achievements::service::subject(app, &caller, req.user_id.as_deref()).await?;
+            ok(crate::achievements::service::stats(app, &who).await?)
         }
         "regions.list" => {
             no_params(p)?;

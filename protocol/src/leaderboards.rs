@@ -91,14 +91,7 @@ pub const MAX_ENTRY_METADATA_BYTES: usize = 1024;
 
 /// A leaderboard id: 1 to 64 characters of letters, digits, `_`, `-`, `.`.
 pub fn parse_leaderboard_id(raw: &str) -> Result<String, Invalid> {
-    let field = "leaderboard_id";
-    if raw.is_empty() || raw.len() > 64 {
-        return Err(Invalid::new(field, "leaderboard_id must be 1 to 64 characters"));
-    }
-    if !raw.chars().all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c)) || raw == "." || raw == ".." {
-        return Err(Invalid::new(field, "leaderboard_id may contain only letters, digits, '_', '-' and '.'"));
-    }
-    Ok(raw.to_string())
+    crate::validate::parse_id(raw, "leaderboard_id")
 }
 
 /// `limit` of a read: 1 to [`MAX_PAGE`], default [`DEFAULT_PAGE`].

@@ -16,6 +16,7 @@
 //! - [`regions`]: relay regions and their heartbeats.
 //! - [`replica`]: the edge read model and the replication stream.
 
+pub mod achievements;
 pub mod auth;
 pub mod dlc;
 pub mod headers;

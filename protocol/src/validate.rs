@@ -257,6 +257,18 @@ impl DeviceId {
     }
 }
 
+/// An identifier chosen by a developer (leaderboards, achievements): 1 to 64 of
+/// `A-Z a-z 0-9 _ - .`, not `.` or `..` (safe in a URL path segment).
+pub fn parse_id(raw: &str, field: &'static str) -> Result<String, Invalid> {
+    if raw.is_empty() || raw.len() > 64 {
+        return Err(Invalid::new(field, format!("{field} must be 1 to 64 characters")));
+    }
+    if !raw.chars().all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c)) || raw == "." || raw == ".." {
+        return Err(Invalid::new(field, format!("{field} may contain only letters, digits, '_', '-' and '.'")));
+    }
+    Ok(raw.to_string())
+}
+
 /// An http(s) URL of at most 500 characters (the seed's `avatar_url VARCHAR(500)`).
 pub fn parse_http_url(raw: &str, field: &'static str) -> Result<String, Invalid> {
     if raw.len() > 500 {

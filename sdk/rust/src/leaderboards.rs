@@ -12,7 +12,7 @@ pub struct Leaderboards<'a> {
     pub(crate) cloud: &'a AeThexCloud,
 }
 
-fn enc(s: &str) -> String {
+pub(crate) fn enc(s: &str) -> String {
     s.bytes().map(|b| if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") }).collect()
 }
 

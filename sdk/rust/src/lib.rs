@@ -23,6 +23,7 @@ pub mod cdn;
 pub mod leaderboards;
 pub mod multiplayer;
 pub mod saves;
+pub mod social;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -144,6 +145,11 @@ impl AeThexCloud {
 
     pub fn multiplayer(&self) -> Multiplayer<'_> {
         Multiplayer { cloud: self }
+    }
+
+    /// The seed's `social`: leaderboards, achievements, statistics.
+    pub fn social(&self) -> social::Social<'_> {
+        social::Social { cloud: self }
     }
 
     pub fn leaderboards(&self) -> Leaderboards<'_> {

@@ -1,6 +1,7 @@
 //! End-to-end tests: each starts the real `aethex` binary on 127.0.0.1:0 with its own
 //! data folder and drives it over HTTP, mostly through `aethex-sdk`.
 
+mod achievements;
 mod auth;
 mod dlc;
 mod durability;

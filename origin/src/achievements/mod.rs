@@ -1,0 +1,56 @@
+//! Achievements and player statistics per game: definitions (developers), unlocks and
+//! monotonic progress (players, or the game's server key for a named player), a player's
+//! achievements with progress, statistics as named counters per player (incremented or
+//! set atomically), and a game's statistics aggregated over its players.
+
+pub mod routes;
+pub mod service;
+pub mod store;
+
+use aethex_protocol::rpc::ErrorCode;
+use aethex_protocol::validate::Invalid;
+
+use crate::db::DbError;
+use crate::error::ApiError;
+use crate::teams::TeamError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AchievementError {
+    #[error("{0}")]
+    Invalid(#[from] Invalid),
+    #[error("no achievement {0:?} in this game")]
+    NotFound(String),
+    #[error("the access token is not for a game")]
+    NoGame,
+    #[error("{0}")]
+    Forbidden(&'static str),
+    #[error("{0}")]
+    Limit(String),
+    #[error(transparent)]
+    Team(#[from] TeamError),
+    #[error(transparent)]
+    Db(#[from] DbError),
+}
+
+impl From<libsql::Error> for AchievementError {
+    fn from(e: libsql::Error) -> Self {
+        AchievementError::Db(DbError::Sql(e))
+    }
+}
+
+impl From<AchievementError> for ApiError {
+    fn from(e: AchievementError) -> Self {
+        match e {
+            AchievementError::Invalid(i) => i.into(),
+            AchievementError::NotFound(id) => ApiError::not_found("achievement_id", format!("no achievement {id:?} in this game")),
+            AchievementError::NoGame => ApiError::invalid_params(
+                aethex_protocol::headers::CLIENT_KEY,
+                "the access token is not for a game; log in with the game's client key",
+            ),
+            AchievementError::Forbidden(why) => ApiError::forbidden(why),
+            AchievementError::Limit(why) => ApiError::new(ErrorCode::CONFLICT, "Conflict").field("limit", why),
+            AchievementError::Team(t) => t.into(),
+            AchievementError::Db(e) => ApiError::internal(e),
+        }
+    }
+}

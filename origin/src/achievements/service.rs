@@ -1,0 +1,180 @@
+//! Achievement and statistics rules: who may define, unlock and read; progress only goes
+//! up and unlocks at its target; statistics change atomically within their limits.
+
+use aethex_protocol::achievements::{
+    parse_achievement_id, Achievement, AchievementList, AchievementUpdate, DefineAchievementRequest, PlayerAchievement, PlayerAchievements,
+    PlayerStats, StatsSummary, UpdateStatsRequest, MAX_ABS_STAT, MAX_ACHIEVEMENTS_PER_GAME, MAX_STATS_PER_PLAYER,
+};
+use aethex_protocol::teams::Role;
+use aethex_protocol::validate::Invalid;
+
+use super::store;
+use super::AchievementError;
+use crate::http::extract::{Caller, Player};
+use crate::state::AppState;
+
+pub type AchResult<T> = Result<T, AchievementError>;
+
+/// The player an achievement or statistics call is about, in its game: the signed-in
+/// player, or for a server key the `user_id` it names.
+pub struct Subject {
+    pub game_id: String,
+    pub user_id: String,
+}
+
+pub async fn subject(app: &AppState, caller: &Caller, requested: Option<&str>) -> AchResult<Subject> {
+    match caller {
+        Caller::Player(p) => {
+            if requested.is_some_and(|u| u != p.user_id && u != "me") {
+                return Err(AchievementError::Forbidden("players reach only their own achievements and statistics"));
+            }
+            Ok(Subject { game_id: p.game_id.clone().ok_or(AchievementError::NoGame)?, user_id: p.user_id.clone() })
+        }
+        Caller::Server(s) => {
+            let u = requested.filter(|u| *u != "me").ok_or(Invalid::new("user_id", "a server key must name the player (user_id)"))?;
+            if uuid::Uuid::parse_str(u).is_err() || !crate::saves::store::user_exists(app.db.reader(), u).await? {
+                return Err(Invalid::new("user_id", "no such player").into());
+            }
+            Ok(Subject { game_id: s.game_id.clone(), user_id: u.to_string() })
+        }
+    }
+}
+
+pub async fn define(app: &AppState, player: &Player, game_id: &str, id: &str, req: DefineAchievementRequest) -> AchResult<Achievement> {
+    crate::teams::service::require_game_role(app, player, game_id, Role::Developer).await?;
+    let id = parse_achievement_id(id)?;
+    req.validate()?;
+    let now = crate::db::now();
+    let (g, i, r, t) = (game_id.to_string(), id.clone(), req.clone(), now.clone());
+    let stored = app
+        .db
+        .write(move |c| async move { store::upsert(&c, &g, &i, &r, &t, MAX_ACHIEVEMENTS_PER_GAME).await.map_err(AchievementError::from) })
+        .await?;
+    if !stored {
+        return Err(AchievementError::Limit(format!("a game may define at most {MAX_ACHIEVEMENTS_PER_GAME} achievements")));
+    }
+    Ok(Achievement {
+        game_id: game_id.to_string(),
+        achievement_id: id,
+        name: req.name,
+        description: req.description,
+        hidden: req.hidden,
+        progress_target: req.progress_target,
+        icon_url: req.icon_url,
+        updated_at: now,
+    })
+}
+
+pub async fn remove(app: &AppState, player: &Player, game_id: &str, id: &str) -> AchResult<()> {
+    crate::teams::service::require_game_role(app, player, game_id, Role::Developer).await?;
+    let (g, i) = (game_id.to_string(), id.to_string());
+    let gone = app.db.write(move |c| async move { store::delete(&c, &g, &i).await.map_err(AchievementError::from) }).await?;
+    if gone {
+        Ok(())
+    } else {
+        Err(AchievementError::NotFound(id.to_string()))
+    }
+}
+
+pub async fn definitions(app: &AppState, player: &Player, game_id: &str) -> AchResult<AchievementList> {
+    crate::teams::service::require_game_role(app, player, game_id, Role::Viewer).await?;
+    Ok(AchievementList { achievements: store::definitions(app.db.reader(), game_id).await? })
+}
+
+fn view(r: store::Row) -> PlayerAchievement {
+    let unlocked = r.unlocked_at.is_some();
+    let shown = unlocked || !r.def.hidden;
+    PlayerAchievement {
+        achievement_id: r.def.achievement_id,
+        name: shown.then_some(r.def.name),
+        description: shown.then_some(r.def.description),
+        icon_url: if shown { r.def.icon_url } else { None },
+        hidden: r.def.hidden,
+        unlocked,
+        unlocked_at: r.unlocked_at,
+        progress: r.progress.min(r.def.progress_target),
+        progress_target: r.def.progress_target,
+    }
+}
+
+/// The seed's `get_all`: every achievement of the game with the player's progress.
+pub async fn get_all(app: &AppState, who: &Subject) -> AchResult<PlayerAchievements> {
+    let rows = store::of_player(app.db.reader(), &who.game_id, &who.user_id, None).await?;
+    let achievements: Vec<PlayerAchievement> = rows.into_iter().map(view).collect();
+    let unlocked = achievements.iter().filter(|a| a.unlocked).count() as u32;
+    Ok(PlayerAchievements { user_id: who.user_id.clone(), total: achievements.len() as u32, unlocked, achievements })
+}
+
+/// `unlock` is progress to the target; `set_progress` keeps the higher of the stored and
+/// the given progress and unlocks at the target. One write, read-modify-write on the
+/// writer connection, so concurrent calls cannot lose progress.
+pub async fn advance(app: &AppState, who: &Subject, id: &str, progress: Option<u64>) -> AchResult<AchievementUpdate> {
+    let id = parse_achievement_id(id)?;
+    if progress.is_some_and(|p| p > aethex_protocol::achievements::MAX_PROGRESS_TARGET) {
+        return Err(Invalid::new("progress", format!("progress must be 0 to {}", aethex_protocol::achievements::MAX_PROGRESS_TARGET)).into());
+    }
+    let (g, u, i) = (who.game_id.clone(), who.user_id.clone(), id.clone());
+    app.db
+        .write(move |c| async move {
+            let mut row = store::of_player(&c, &g, &u, Some(&i)).await?.pop().ok_or_else(|| AchievementError::NotFound(i.clone()))?;
+            let target = row.def.progress_target;
+            let wanted = progress.unwrap_or(target).min(target);
+            let was_unlocked = row.unlocked_at.is_some();
+            let next = row.progress.max(wanted);
+            let newly_unlocked = !was_unlocked && next >= target;
+            let now = crate::db::now();
+            if next != row.progress || newly_unlocked {
+                let unlocked_at = newly_unlocked.then(|| now.clone());
+                store::set_progress(&c, &g, &i, &u, next, unlocked_at.as_deref(), &now).await?;
+                row.progress = next;
+                if newly_unlocked {
+                    row.unlocked_at = unlocked_at;
+                }
+            }
+            if newly_unlocked {
+                metrics::counter!("aethex_achievements_unlocked_total").increment(1);
+            }
+            Ok(AchievementUpdate { achievement: view(row), newly_unlocked })
+        })
+        .await
+}
+
+pub async fn stats(app: &AppState, who: &Subject) -> AchResult<PlayerStats> {
+    Ok(PlayerStats { user_id: who.user_id.clone(), stats: store::stats(app.db.reader(), &who.game_id, &who.user_id).await? })
+}
+
+/// Adds `increments` and writes `set`, all or nothing: a result past ±[`MAX_ABS_STAT`], or
+/// more than [`MAX_STATS_PER_PLAYER`] statistics, refuses the whole update.
+pub async fn update_stats(app: &AppState, who: &Subject, req: UpdateStatsRequest) -> AchResult<PlayerStats> {
+    req.validate()?;
+    let (g, u) = (who.game_id.clone(), who.user_id.clone());
+    app.db
+        .write(move |c| async move {
+            let mut current = store::stats(&c, &g, &u).await?;
+            let mut changed = Vec::new();
+            for (k, add) in &req.increments {
+                let v = current.get(k).copied().unwrap_or(0).checked_add(*add).filter(|v| v.unsigned_abs() <= MAX_ABS_STAT as u64);
+                let v = v.ok_or_else(|| Invalid::new("stats", format!("{k} would leave ±{MAX_ABS_STAT}")))?;
+                current.insert(k.clone(), v);
+                changed.push((k.clone(), v));
+            }
+            for (k, v) in &req.set {
+                current.insert(k.clone(), *v);
+                changed.push((k.clone(), *v));
+            }
+            if current.len() > MAX_STATS_PER_PLAYER as usize {
+                return Err(AchievementError::Limit(format!("a player may hold at most {MAX_STATS_PER_PLAYER} statistics per game")));
+            }
+            let now = crate::db::now();
+            for (k, v) in changed {
+                store::write_stat(&c, &g, &u, &k, v, &now).await?;
+            }
+            Ok(PlayerStats { user_id: u, stats: current })
+        })
+        .await
+}
+
+pub async fn summary(app: &AppState, player: &Player, game_id: &str) -> AchResult<StatsSummary> {
+    crate::teams::service::require_game_role(app, player, game_id, Role::Viewer).await?;
+    Ok(StatsSummary { stats: store::summary(app.db.reader(), game_id).await? })
+}
