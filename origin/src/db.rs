@@ -58,6 +58,7 @@ pub const MIGRATIONS: &[(i64, &str, &[&str])] = &[
     // entries there are already).
     (8, "leaderboard_rank", &[aethex_protocol::replica::RANK_INDEX_SCHEMA, aethex_protocol::replica::RANK_INDEX_FILL]),
     (9, "achievements", &[include_str!("../migrations/0009_achievements.sql")]),
+    (10, "friends", &[include_str!("../migrations/0010_friends.sql")]),
 ];
 
 pub struct Db {

@@ -20,6 +20,7 @@ pub mod regions;
 pub mod replication;
 pub mod rpc;
 pub mod saves;
+pub mod social;
 pub mod startup;
 pub mod state;
 pub mod teams;

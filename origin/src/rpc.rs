@@ -266,13 +266,18 @@ async fn dispatch(app: &AppState, headers: &HeaderMap, client: &ClientInfo, meth
             let player = authenticate_player(app, headers).await?;
             let q: LeaderboardParams = params(p)?;
             let limit = parse_limit(q.limit.map(|l| l.to_string()).as_deref())?;
-            ok(crate::leaderboards::service::top(app, &player, &q.leaderboard_id, limit, q.cursor.as_deref()).await?)
+            match (q.range.as_deref(), q.cursor.as_deref()) {
+                (None | Some("global"), cursor) => ok(crate::leaderboards::service::top(app, &player, &q.leaderboard_id, limit, cursor).await?),
+                (Some("friends"), None) => ok(crate::leaderboards::service::friends_top(app, &player, &q.leaderboard_id, limit).await?),
+                (Some("friends"), Some(_)) => Err(ApiError::invalid_params("cursor", "a friends page has no cursor")),
+                (Some(_), _) => Err(ApiError::invalid_params("range", "range must be global or friends")),
+            }
         }
         "leaderboards.around_me" => {
             let player = authenticate_player(app, headers).await?;
             let q: LeaderboardParams = params(p)?;
-            if q.cursor.is_some() {
-                return Err(ApiError::invalid_params("cursor", "around_me takes no cursor"));
+            if q.cursor.is_some() || q.range.is_some() {
+                return Err(ApiError::invalid_params("cursor", "around_me takes no cursor or range"));
             }
             let limit = parse_limit(q.limit.map(|l| l.to_string()).as_deref())?;
             ok(crate::leaderboards::service::around_me(app, &player, &q.leaderboard_id, limit).await?)
@@ -342,6 +347,9 @@ struct LeaderboardParams {
     limit: Option<u32>,
     #[serde(default)]
     cursor: Option<String>,
+    /// `leaderboards.get`: `global` (default) or `friends`.
+    #[serde(default)]
+    range: Option<String>,
 }
 
 /// `matchmaking.get_ticket` params.

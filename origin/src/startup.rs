@@ -160,6 +160,7 @@ pub fn build_router(state: AppState) -> Router {
         .merge(crate::replication::routes::router())
         .merge(crate::leaderboards::routes::router())
         .merge(crate::achievements::routes::router())
+        .merge(crate::social::routes::router())
         .merge(crate::regions::routes::router())
         .merge(crate::dlc::routes::router())
         .merge(crate::matchmaking::routes::router())

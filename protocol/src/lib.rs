@@ -27,6 +27,7 @@ pub mod regions;
 pub mod replica;
 pub mod rpc;
 pub mod saves;
+pub mod social;
 pub mod teams;
 pub mod validate;
 

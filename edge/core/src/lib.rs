@@ -497,9 +497,13 @@ impl<P: Platform> Edge<P> {
         board: &str,
         required: i64,
     ) -> Result<Read<Response>, RpcError> {
-        let Some(BoardRequest { game, board, limit, query }) = Self::board_request(claims, board, req, &["limit", "cursor"])? else {
+        let Some(BoardRequest { game, board, limit, query }) = Self::board_request(claims, board, req, &["limit", "cursor", "range"])? else {
             return Ok(Read::Forward);
         };
+        // Friends-only pages need the friendships, which only origin has.
+        if query.iter().any(|(k, v)| k == "range" && v != "global") {
+            return Ok(Read::Forward);
+        }
         let param = |name: &str| query.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
         let cursor = param("cursor").map(Cursor::decode).transpose().map_err(invalid)?;
         // Pages are the same for every player of the game: cache them.

@@ -44,6 +44,8 @@ async fn list_leaderboards(State(app): State<AppState>, player: Player, ApiPath(
 struct PageQuery {
     limit: Option<String>,
     cursor: Option<String>,
+    /// `global` (default) or `friends`.
+    range: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -56,14 +58,20 @@ fn limit(raw: Option<&str>) -> Result<u32, ApiError> {
     Ok(parse_limit(raw)?)
 }
 
-#[utoipa::path(get, path = "/api/v1/leaderboards/{leaderboard_id}", tag = "leaderboards", summary = "Top entries of a board of the token's game (served by edges).", params(("leaderboard_id" = String, Path, description = "Leaderboard id"), ("limit" = Option<u32>, Query, description = "1 to 100 (default 10)"), ("cursor" = Option<String>, Query, description = "next_cursor of the previous page")), responses((status = 200, body = LeaderboardPage), (status = "4XX", body = ErrorEnvelope), (status = "5XX", body = ErrorEnvelope)), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/api/v1/leaderboards/{leaderboard_id}", tag = "leaderboards", summary = "Top entries of a board of the token's game (served by edges).", params(("leaderboard_id" = String, Path, description = "Leaderboard id"), ("limit" = Option<u32>, Query, description = "1 to 100 (default 10)"), ("cursor" = Option<String>, Query, description = "next_cursor of the previous page"), ("range" = Option<String>, Query, description = "global (default) or friends")), responses((status = 200, body = LeaderboardPage), (status = "4XX", body = ErrorEnvelope), (status = "5XX", body = ErrorEnvelope)), security(("bearer" = [])))]
 async fn get_leaderboard(
     State(app): State<AppState>,
     player: Player,
     ApiPath(board): ApiPath<String>,
     ApiQuery(q): ApiQuery<PageQuery>,
 ) -> ApiResult<Json<LeaderboardPage>> {
-    Ok(Json(service::top(&app, &player, &board, limit(q.limit.as_deref())?, q.cursor.as_deref()).await?))
+    let limit = limit(q.limit.as_deref())?;
+    match q.range.as_deref() {
+        None | Some("global") => Ok(Json(service::top(&app, &player, &board, limit, q.cursor.as_deref()).await?)),
+        Some("friends") if q.cursor.is_none() => Ok(Json(service::friends_top(&app, &player, &board, limit).await?)),
+        Some("friends") => Err(ApiError::invalid_params("cursor", "a friends page has no cursor (it holds at most `limit` entries)")),
+        Some(_) => Err(ApiError::invalid_params("range", "range must be global or friends")),
+    }
 }
 
 #[utoipa::path(get, path = "/api/v1/leaderboards/{leaderboard_id}/around-me", tag = "leaderboards", summary = "Entries around the player (served by edges).", params(("leaderboard_id" = String, Path, description = "Leaderboard id"), ("limit" = Option<u32>, Query, description = "1 to 100 (default 10)")), responses((status = 200, body = LeaderboardPage), (status = "4XX", body = ErrorEnvelope), (status = "5XX", body = ErrorEnvelope)), security(("bearer" = [])))]

@@ -135,6 +135,18 @@ pub async fn top(app: &AppState, player: &Player, board_id: &str, limit: u32, cu
     readmodel::leaderboard_top(&app.read_model, game, &board_id, limit, cursor.as_ref()).await?.ok_or(LeaderboardError::NotFound(board_id))
 }
 
+/// The seed's `"range": "friends"`: the board among the player and their friends (ranks
+/// count among them). Answered by origin (friendships are not in the edges' replica).
+pub async fn friends_top(app: &AppState, player: &Player, board_id: &str, limit: u32) -> LbResult<LeaderboardPage> {
+    let game = game_of(player)?;
+    let board_id = parse_leaderboard_id(board_id)?;
+    if store::board(app.db.reader(), game, &board_id).await?.is_none() {
+        return Err(LeaderboardError::NotFound(board_id));
+    }
+    let entries = store::friends_top(app.db.reader(), game, &board_id, &player.user_id, limit).await?;
+    Ok(LeaderboardPage { leaderboard_id: board_id, entries, next_cursor: None })
+}
+
 pub async fn around_me(app: &AppState, player: &Player, board_id: &str, limit: u32) -> LbResult<LeaderboardPage> {
     let game = game_of(player)?;
     let board_id = parse_leaderboard_id(board_id)?;

@@ -109,3 +109,34 @@ pub async fn rank_of(conn: &Connection, e: &EntryRow) -> DbResult<i64> {
         .await?;
     Ok(rows.next().await?.map(|r| r.get::<i64>(0)).transpose()?.unwrap_or(0) + 1)
 }
+
+/// The top `limit` entries of the board among `me` and my friends, ranked among them.
+pub async fn friends_top(
+    conn: &Connection,
+    game: &str,
+    board: &str,
+    me: &str,
+    limit: u32,
+) -> DbResult<Vec<aethex_protocol::leaderboards::LeaderboardEntry>> {
+    let mut rows = conn
+        .query(
+            "SELECT e.user_id, e.username, e.score, e.metadata, e.updated_at FROM leaderboard_entries e
+             WHERE e.game_id = ?1 AND e.leaderboard_id = ?2
+             AND (e.user_id = ?3 OR e.user_id IN (SELECT other_id FROM friend_edges WHERE user_id = ?3 AND state = 'friends'))
+             ORDER BY e.rank_score, e.updated_at, e.user_id LIMIT ?4",
+            params![game, board, me, i64::from(limit)],
+        )
+        .await?;
+    let mut out = Vec::new();
+    while let Some(r) = rows.next().await? {
+        out.push(aethex_protocol::leaderboards::LeaderboardEntry {
+            rank: out.len() as i64 + 1,
+            user_id: r.get(0)?,
+            username: r.get(1)?,
+            score: r.get(2)?,
+            metadata: r.get::<Option<String>>(3)?.and_then(|m| serde_json::from_str(&m).ok()),
+            updated_at: r.get(4)?,
+        });
+    }
+    Ok(out)
+}

@@ -45,6 +45,13 @@ impl Leaderboards<'_> {
         self.cloud.request::<Value, _>(Method::GET, &path, None, true).await
     }
 
+    /// The seed's `"range": "friends"`: the board among the player and their friends.
+    pub async fn get_friends(&self, leaderboard_id: &str, limit: u32) -> SdkResult<LeaderboardPage> {
+        self.cloud
+            .request::<Value, _>(Method::GET, &format!("/api/v1/leaderboards/{}?limit={limit}&range=friends", enc(leaderboard_id)), None, true)
+            .await
+    }
+
     /// `limit` entries centred on the signed-in player.
     pub async fn around_me(&self, leaderboard_id: &str, limit: u32) -> SdkResult<LeaderboardPage> {
         self.cloud

@@ -20,6 +20,7 @@
 
 pub mod auth;
 pub mod cdn;
+pub mod friends;
 pub mod leaderboards;
 pub mod multiplayer;
 pub mod saves;
@@ -298,7 +299,9 @@ async fn decode<T: DeserializeOwned>(resp: reqwest::Response) -> SdkResult<T> {
     let status = resp.status();
     let text = resp.text().await?;
     if status.is_success() {
-        return serde_json::from_str(&text).map_err(|e| SdkError::Decode(format!("{e}: {}", truncate(&text))));
+        // `204 No Content` decodes as JSON `null` (an `Option` or `()` answer).
+        let body = if text.trim().is_empty() { "null" } else { text.as_str() };
+        return serde_json::from_str(body).map_err(|e| SdkError::Decode(format!("{e}: {}", truncate(&text))));
     }
     let envelope: RpcResponse<Value> =
         serde_json::from_str(&text).map_err(|_| SdkError::Decode(format!("HTTP {status} without an error object: {}", truncate(&text))))?;

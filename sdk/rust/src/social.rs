@@ -24,6 +24,10 @@ impl<'a> Social<'a> {
         Achievements { cloud: self.cloud }
     }
 
+    pub fn friends(&self) -> crate::friends::Friends<'a> {
+        crate::friends::Friends { cloud: self.cloud }
+    }
+
     pub fn stats(&self) -> Stats<'a> {
         Stats { cloud: self.cloud }
     }

@@ -6,6 +6,7 @@ mod auth;
 mod dlc;
 mod durability;
 mod edge;
+mod friends;
 mod matchmaking;
 mod multiplayer;
 mod oauth;

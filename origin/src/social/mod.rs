@@ -1,0 +1,45 @@
+//! Friends: requests, accept, decline, remove, block and unblock, the friend list, and the
+//! friends-only leaderboard (`?range=friends`). Friendships are between accounts.
+
+pub mod routes;
+pub mod service;
+pub mod store;
+
+use aethex_protocol::rpc::ErrorCode;
+use aethex_protocol::validate::Invalid;
+
+use crate::db::DbError;
+use crate::error::ApiError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SocialError {
+    #[error("{0}")]
+    Invalid(#[from] Invalid),
+    /// No such player, or one who blocked the caller (not told apart).
+    #[error("no such player")]
+    NoPlayer,
+    #[error("{0}")]
+    NotFound(&'static str),
+    #[error("{0}")]
+    Conflict(String),
+    #[error(transparent)]
+    Db(#[from] DbError),
+}
+
+impl From<libsql::Error> for SocialError {
+    fn from(e: libsql::Error) -> Self {
+        SocialError::Db(DbError::Sql(e))
+    }
+}
+
+impl From<SocialError> for ApiError {
+    fn from(e: SocialError) -> Self {
+        match e {
+            SocialError::Invalid(i) => i.into(),
+            SocialError::NoPlayer => ApiError::not_found("user_id", "no such player"),
+            SocialError::NotFound(why) => ApiError::not_found("user_id", why),
+            SocialError::Conflict(why) => ApiError::new(ErrorCode::CONFLICT, "Conflict").field("user_id", why),
+            SocialError::Db(e) => ApiError::internal(e),
+        }
+    }
+}
