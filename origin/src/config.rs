@@ -44,6 +44,7 @@ pub struct Config {
     pub edge: EdgeConfig,
     pub dlc: DlcConfig,
     pub matchmaking: MatchmakingConfig,
+    pub leaderboards: LeaderboardsConfig,
     pub multiplayer: MultiplayerConfig,
     pub log: LogConfig,
 }
@@ -391,6 +392,21 @@ impl Default for DlcConfig {
     }
 }
 
+/// Leaderboard resets: how often origin looks for boards whose period ended, and the
+/// shortest `reset: every` period it accepts.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LeaderboardsConfig {
+    pub reset_check_ms: u64,
+    pub min_reset_every_secs: i64,
+}
+
+impl Default for LeaderboardsConfig {
+    fn default() -> Self {
+        Self { reset_check_ms: 30_000, min_reset_every_secs: 3600 }
+    }
+}
+
 /// The relay `aethex serve` runs in the same process, so a laptop has multiplayer with one
 /// command. Production runs `aethex-relay` per region instead (`embedded_relay = false`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -455,7 +471,7 @@ impl Default for MatchmakingConfig {
     }
 }
 
-pub const SECTIONS: &[&str] = &["server", "storage", "auth", "email", "saves", "edge", "dlc", "matchmaking", "multiplayer", "log"];
+pub const SECTIONS: &[&str] = &["server", "storage", "auth", "email", "saves", "edge", "dlc", "matchmaking", "multiplayer", "leaderboards", "log"];
 
 impl Config {
     /// Defaults, then `file` (if given, it must exist), then `AETHEX_*` variables.

@@ -59,6 +59,7 @@ pub const MIGRATIONS: &[(i64, &str, &[&str])] = &[
     (8, "leaderboard_rank", &[aethex_protocol::replica::RANK_INDEX_SCHEMA, aethex_protocol::replica::RANK_INDEX_FILL]),
     (9, "achievements", &[include_str!("../migrations/0009_achievements.sql")]),
     (10, "friends", &[include_str!("../migrations/0010_friends.sql")]),
+    (11, "leaderboard_periods", &[include_str!("../migrations/0011_leaderboard_periods.sql")]),
 ];
 
 pub struct Db {

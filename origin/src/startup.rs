@@ -102,6 +102,7 @@ impl Application {
             blobs,
             chunk_gc: Default::default(),
             matchmaking: Default::default(),
+            score_submits: Default::default(),
             config,
         };
         let state = AppState(Arc::new(app));
@@ -125,6 +126,10 @@ impl Application {
             Arc::downgrade(&state.0),
             std::time::Duration::from_secs(state.config.dlc.gc_interval_secs),
             std::time::Duration::from_secs(state.config.dlc.chunk_grace_secs),
+        );
+        crate::leaderboards::service::spawn_resetter(
+            Arc::downgrade(&state.0),
+            std::time::Duration::from_millis(state.config.leaderboards.reset_check_ms.max(10)),
         );
         crate::matchmaking::service::spawn_matcher(Arc::downgrade(&state.0), std::time::Duration::from_millis(state.config.matchmaking.interval_ms));
         let router = build_router(state.clone());

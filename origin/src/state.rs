@@ -34,6 +34,8 @@ pub struct App {
     pub blobs: crate::blobs::Blobs,
     /// Chunk uploads and releases hold it shared; garbage collection exclusively.
     pub chunk_gc: tokio::sync::RwLock<()>,
+    /// Last score submit per (game, board, player), for boards with a minimum interval.
+    pub score_submits: std::sync::Mutex<std::collections::HashMap<(String, String, String), std::time::Instant>>,
     /// The matchmaking queue (in memory; see `matchmaking`).
     pub matchmaking: crate::matchmaking::Matchmaker,
 }

@@ -24,6 +24,8 @@ pub enum LeaderboardError {
     Exists(String),
     #[error("the access token is not for a game")]
     NoGame,
+    #[error("submitting too often to this board")]
+    TooOften { retry_after_ms: u64 },
     #[error(transparent)]
     Team(#[from] TeamError),
     #[error("replica read: {0}")]
@@ -50,6 +52,9 @@ impl From<LeaderboardError> for ApiError {
                 aethex_protocol::headers::CLIENT_KEY,
                 "the access token is not for a game; log in with the game's client key",
             ),
+            LeaderboardError::TooOften { retry_after_ms } => ApiError::new(ErrorCode::RATE_LIMITED, "Too many requests")
+                .field("leaderboard_id", format!("this board takes a score from a player every so often; retry in {retry_after_ms} ms"))
+                .retry_after(retry_after_ms.div_ceil(1000)),
             LeaderboardError::Team(t) => t.into(),
             LeaderboardError::Read(e) => ApiError::internal(e),
             LeaderboardError::Db(e) => ApiError::internal(e),

@@ -7,7 +7,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 
 use aethex_protocol::leaderboards::{
-    parse_limit, CreateLeaderboardRequest, Leaderboard, LeaderboardList, LeaderboardPage, SubmitScoreRequest, SubmitScoreResponse,
+    parse_limit, ArchivedPeriodList, CreateLeaderboardRequest, Leaderboard, LeaderboardList, LeaderboardPage, SubmitScoreRequest, SubmitScoreResponse,
 };
 use aethex_protocol::rpc::ErrorEnvelope;
 
@@ -22,6 +22,8 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/leaderboards/{leaderboard_id}", get(get_leaderboard))
         .route("/api/v1/leaderboards/{leaderboard_id}/around-me", get(get_around_me))
         .route("/api/v1/leaderboards/{leaderboard_id}/scores", post(submit_score))
+        .route("/api/v1/leaderboards/{leaderboard_id}/periods", get(list_periods))
+        .route("/api/v1/leaderboards/{leaderboard_id}/periods/{period}", get(get_period))
 }
 
 #[utoipa::path(post, path = "/api/v1/games/{game_id}/leaderboards", tag = "leaderboards", summary = "Define a leaderboard (developer+).", request_body = CreateLeaderboardRequest, params(("game_id" = String, Path, description = "Game id")), responses((status = 201, body = Leaderboard), (status = "4XX", body = ErrorEnvelope), (status = "5XX", body = ErrorEnvelope)), security(("bearer" = [])))]
@@ -92,4 +94,26 @@ async fn submit_score(
     ApiJson(req): ApiJson<SubmitScoreRequest>,
 ) -> ApiResult<Json<SubmitScoreResponse>> {
     Ok(Json(service::submit(&app, &player, &board, req).await?))
+}
+
+#[utoipa::path(get, path = "/api/v1/leaderboards/{leaderboard_id}/periods", tag = "leaderboards", summary = "Finished periods of a resetting board, newest first.", params(("leaderboard_id" = String, Path, description = "Leaderboard id")), responses((status = 200, body = ArchivedPeriodList), (status = "4XX", body = ErrorEnvelope), (status = "5XX", body = ErrorEnvelope)), security(("bearer" = [])))]
+async fn list_periods(State(app): State<AppState>, player: Player, ApiPath(board): ApiPath<String>) -> ApiResult<Json<ArchivedPeriodList>> {
+    Ok(Json(service::periods(&app, &player, &board).await?))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ArchiveQuery {
+    limit: Option<String>,
+    cursor: Option<String>,
+}
+
+#[utoipa::path(get, path = "/api/v1/leaderboards/{leaderboard_id}/periods/{period}", tag = "leaderboards", summary = "The final ranking of a finished period (by its period_start).", params(("leaderboard_id" = String, Path, description = "Leaderboard id"), ("period" = String, Path, description = "period_start as listed"), ("limit" = Option<u32>, Query, description = "1 to 100 (default 10)"), ("cursor" = Option<String>, Query, description = "next_cursor of the previous page")), responses((status = 200, body = LeaderboardPage), (status = "4XX", body = ErrorEnvelope), (status = "5XX", body = ErrorEnvelope)), security(("bearer" = [])))]
+async fn get_period(
+    State(app): State<AppState>,
+    player: Player,
+    ApiPath((board, period)): ApiPath<(String, String)>,
+    ApiQuery(q): ApiQuery<ArchiveQuery>,
+) -> ApiResult<Json<LeaderboardPage>> {
+    Ok(Json(service::archived_page(&app, &player, &board, &period, limit(q.limit.as_deref())?, q.cursor.as_deref()).await?))
 }

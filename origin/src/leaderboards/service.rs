@@ -5,8 +5,8 @@ use serde_json::Value;
 
 use aethex_edge::readmodel::{self, Cursor};
 use aethex_protocol::leaderboards::{
-    parse_leaderboard_id, CreateLeaderboardRequest, Leaderboard, LeaderboardEntry, LeaderboardList, LeaderboardPage, Operator, SubmitScoreRequest,
-    SubmitScoreResponse, MAX_ABS_SCORE, MAX_ENTRY_METADATA_BYTES,
+    parse_leaderboard_id, ArchivedPeriodList, CreateLeaderboardRequest, Leaderboard, LeaderboardEntry, LeaderboardList, LeaderboardPage, Operator,
+    ResetSchedule, SubmitScoreRequest, SubmitScoreResponse, MAX_ABS_SCORE, MAX_ENTRY_METADATA_BYTES,
 };
 use aethex_protocol::saves::canonical_json;
 use aethex_protocol::teams::Role;
@@ -26,17 +26,46 @@ fn game_of(player: &Player) -> LbResult<&str> {
 
 pub async fn create(app: &AppState, player: &Player, game_id: &str, req: CreateLeaderboardRequest) -> LbResult<Leaderboard> {
     crate::teams::service::require_game_role(app, player, game_id, Role::Developer).await?;
+    let bound = |v: Option<i64>, field: &'static str| match v {
+        Some(s) if s.abs() > MAX_ABS_SCORE => Err(Invalid::new(field, format!("{field} must be within ±{MAX_ABS_SCORE}"))),
+        _ => Ok(v),
+    };
+    let (min_score, max_score) = (bound(req.min_score, "min_score")?, bound(req.max_score, "max_score")?);
+    if let (Some(lo), Some(hi)) = (min_score, max_score) {
+        if lo > hi {
+            return Err(Invalid::new("min_score", "min_score must not be above max_score").into());
+        }
+    }
+    let min_every = app.config.leaderboards.min_reset_every_secs.max(1);
+    let reset_every_secs = match (req.reset, req.reset_every_secs) {
+        (ResetSchedule::Every, Some(s)) if (min_every..=366 * 86_400).contains(&s) => Some(s),
+        (ResetSchedule::Every, _) => {
+            return Err(Invalid::new("reset_every_secs", format!("reset: every needs reset_every_secs from {min_every} to {}", 366 * 86_400)).into())
+        }
+        (_, Some(_)) => return Err(Invalid::new("reset_every_secs", "reset_every_secs goes with reset: every only").into()),
+        (_, None) => None,
+    };
+    if req.min_submit_interval_ms > 86_400_000 {
+        return Err(Invalid::new("min_submit_interval_ms", "min_submit_interval_ms must be at most 86400000 (a day)").into());
+    }
+    let period_start = req.reset.period_start(chrono::Utc::now().timestamp(), reset_every_secs.unwrap_or(0));
     let board = Leaderboard {
         game_id: game_id.to_string(),
         leaderboard_id: parse_leaderboard_id(&req.leaderboard_id)?,
         name: DisplayName::parse(&req.name, "name")?.into_inner(),
         sort_order: req.sort_order,
         operator: req.operator,
+        reset: req.reset,
+        reset_every_secs,
+        min_score,
+        max_score,
+        min_submit_interval_ms: req.min_submit_interval_ms,
+        period_start: period_start.map(store::ts_of),
     };
     let b = board.clone();
     app.db
         .write_replicated(move |c, out| async move {
-            if let Err(e) = store::insert_board(&c, &b).await {
+            if let Err(e) = store::insert_board(&c, &b, period_start).await {
                 return Err(if crate::db::is_unique_violation(&e) { LeaderboardError::Exists(b.leaderboard_id.clone()) } else { e.into() });
             }
             let row = rows::leaderboard(&b.game_id, &b.leaderboard_id, &b.name, b.sort_order.as_str(), b.operator.as_str());
@@ -86,9 +115,30 @@ pub async fn submit(app: &AppState, player: &Player, board_id: &str, req: Submit
         Some(_) => return Err(Invalid::new("metadata", "metadata must be a JSON object").into()),
     };
     let user = player.user_id.clone();
+    // Anti-abuse: the board's score bounds and minimum interval between a player's submits.
+    let def = store::board(app.db.reader(), &game, &board_id).await?.ok_or_else(|| LeaderboardError::NotFound(board_id.clone()))?;
+    if def.min_score.is_some_and(|lo| req.score < lo) || def.max_score.is_some_and(|hi| req.score > hi) {
+        let range =
+            format!("{}..={}", def.min_score.map(|v| v.to_string()).unwrap_or_default(), def.max_score.map(|v| v.to_string()).unwrap_or_default());
+        return Err(Invalid::new("score", format!("this board takes scores in {range}")).into());
+    }
+    if def.min_submit_interval_ms > 0 {
+        let every = std::time::Duration::from_millis(u64::from(def.min_submit_interval_ms));
+        let mut last = app.score_submits.lock().unwrap_or_else(|p| p.into_inner());
+        let key = (game.clone(), board_id.clone(), user.clone());
+        let now = std::time::Instant::now();
+        if let Some(t) = last.get(&key) {
+            let since = now.duration_since(*t);
+            if since < every {
+                return Err(LeaderboardError::TooOften { retry_after_ms: (every - since).as_millis() as u64 });
+            }
+        }
+        last.insert(key, now);
+    }
     let (entry, updated) = app
         .db
         .write_replicated(move |c, out| async move {
+            roll_over(&c, &out, &game, &board_id).await?;
             let board = store::board(&c, &game, &board_id).await?.ok_or_else(|| LeaderboardError::NotFound(board_id.clone()))?;
             let stored = store::entry(&c, &game, &board_id, &user).await?;
             let order = board.sort_order;
@@ -133,6 +183,97 @@ pub async fn top(app: &AppState, player: &Player, board_id: &str, limit: u32, cu
     let board_id = parse_leaderboard_id(board_id)?;
     let cursor = cursor.map(Cursor::decode).transpose()?;
     readmodel::leaderboard_top(&app.read_model, game, &board_id, limit, cursor.as_ref()).await?.ok_or(LeaderboardError::NotFound(board_id))
+}
+
+/// If the board's period has ended, archives it and empties the board (its edges get one
+/// change deleting the board's entries). Runs inside a write.
+async fn roll_over(c: &libsql::Connection, out: &crate::replication::outbox::Outbox, game: &str, board: &str) -> LbResult<()> {
+    let Some(def) = store::board(c, game, board).await? else { return Ok(()) };
+    let Some(current) = def.reset.period_start(chrono::Utc::now().timestamp(), def.reset_every_secs.unwrap_or(0)) else { return Ok(()) };
+    let stored = store::stored_period(c, game, board).await?.unwrap_or(current);
+    if current <= stored {
+        return Ok(());
+    }
+    let archived = store::archive_period(c, game, board, stored, current).await?;
+    if archived == 0 {
+        return Ok(());
+    }
+    let mut key = serde_json::Map::new();
+    key.insert("game_id".into(), game.into());
+    key.insert("leaderboard_id".into(), board.into());
+    out.delete(c, rows::table("leaderboard_entries"), key).await?;
+    metrics::counter!("aethex_leaderboard_resets_total").increment(1);
+    tracing::info!(game, board, archived, "leaderboard period archived");
+    Ok(())
+}
+
+/// Looks for boards whose period ended every `every` and archives them, so a board resets
+/// on time even when nobody submits; forgets old submit times.
+pub fn spawn_resetter(app: std::sync::Weak<crate::state::App>, every: std::time::Duration) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let Some(app) = app.upgrade() else { return };
+            let app = AppState(app);
+            if let Err(e) = reset_due(&app).await {
+                tracing::warn!(error = %e, "leaderboard reset check failed");
+            }
+            let hour = std::time::Duration::from_secs(3600);
+            app.score_submits.lock().unwrap_or_else(|p| p.into_inner()).retain(|_, t| t.elapsed() < hour);
+        }
+    });
+}
+
+async fn reset_due(app: &AppState) -> LbResult<()> {
+    let now = chrono::Utc::now().timestamp();
+    for (game, board, schedule, every, stored) in store::resetting_boards(app.db.reader()).await? {
+        if schedule.period_start(now, every).is_some_and(|p| p > stored) {
+            app.db.write_replicated(move |c, out| async move { roll_over(&c, &out, &game, &board).await }).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Finished periods of a board (newest first).
+pub async fn periods(app: &AppState, player: &Player, board_id: &str) -> LbResult<ArchivedPeriodList> {
+    let game = game_of(player)?;
+    let board_id = parse_leaderboard_id(board_id)?;
+    if store::board(app.db.reader(), game, &board_id).await?.is_none() {
+        return Err(LeaderboardError::NotFound(board_id));
+    }
+    let periods = store::periods(app.db.reader(), game, &board_id).await?;
+    Ok(ArchivedPeriodList { leaderboard_id: board_id, periods })
+}
+
+/// A page of a finished period, named by its start (RFC 3339); `cursor` is the last rank
+/// of the previous page.
+pub async fn archived_page(
+    app: &AppState,
+    player: &Player,
+    board_id: &str,
+    period: &str,
+    limit: u32,
+    cursor: Option<&str>,
+) -> LbResult<LeaderboardPage> {
+    let game = game_of(player)?;
+    let board_id = parse_leaderboard_id(board_id)?;
+    let start = chrono::DateTime::parse_from_rfc3339(period)
+        .map_err(|_| Invalid::new("period", "period must be a period_start as listed (RFC 3339)"))?
+        .timestamp();
+    let after = match cursor {
+        None => 0,
+        Some(c) => c.parse::<i64>().ok().filter(|r| *r >= 0).ok_or_else(|| Invalid::new("cursor", "cursor is not one this server gave out"))?,
+    };
+    if !store::periods(app.db.reader(), game, &board_id).await?.iter().any(|p| p.period_start == store::ts_of(start)) {
+        return Err(Invalid::new("period", "no such finished period of this board").into());
+    }
+    let mut entries = store::archived_page(app.db.reader(), game, &board_id, start, after, limit + 1).await?;
+    let more = entries.len() > limit as usize;
+    entries.truncate(limit as usize);
+    let next_cursor = if more { entries.last().map(|e| e.rank.to_string()) } else { None };
+    Ok(LeaderboardPage { leaderboard_id: board_id, entries, next_cursor })
 }
 
 /// The seed's `"range": "friends"`: the board among the player and their friends (ranks

@@ -2,49 +2,158 @@
 
 use libsql::{params, Connection};
 
-use aethex_protocol::leaderboards::{Leaderboard, Operator, SortOrder};
+use aethex_protocol::leaderboards::{ArchivedPeriod, Leaderboard, LeaderboardEntry, Operator, ResetSchedule, SortOrder};
 
 use crate::db::{opt_text, DbError, DbResult};
 use crate::replication::rows::EntryRow;
 
+const BOARD_COLS: &str =
+    "game_id, leaderboard_id, name, sort_order, operator, reset, reset_every_secs, min_score, max_score, min_submit_interval_ms, period_start";
+
+/// RFC 3339 of Unix seconds.
+pub fn ts_of(secs: i64) -> String {
+    chrono::DateTime::from_timestamp(secs, 0).map(crate::db::ts).unwrap_or_default()
+}
+
 fn board_from_row(r: &libsql::Row) -> DbResult<Leaderboard> {
     let sort: String = r.get(3)?;
     let op: String = r.get(4)?;
+    let reset: String = r.get(5)?;
     Ok(Leaderboard {
         game_id: r.get(0)?,
         leaderboard_id: r.get(1)?,
         name: r.get(2)?,
         sort_order: SortOrder::parse(&sort).ok_or_else(|| DbError::Corrupt(format!("sort order {sort}")))?,
         operator: Operator::parse(&op).ok_or_else(|| DbError::Corrupt(format!("operator {op}")))?,
+        reset: ResetSchedule::parse(&reset).ok_or_else(|| DbError::Corrupt(format!("reset {reset}")))?,
+        reset_every_secs: r.get(6)?,
+        min_score: r.get(7)?,
+        max_score: r.get(8)?,
+        min_submit_interval_ms: r.get::<i64>(9)?.clamp(0, i64::from(u32::MAX)) as u32,
+        period_start: r.get::<Option<i64>>(10)?.map(ts_of),
     })
 }
 
-pub async fn insert_board(conn: &Connection, b: &Leaderboard) -> Result<(), libsql::Error> {
+/// The current period's start of a stored board (Unix seconds), as stored.
+pub async fn stored_period(conn: &Connection, game: &str, id: &str) -> DbResult<Option<i64>> {
+    let mut rows = conn.query("SELECT period_start FROM leaderboards WHERE game_id = ?1 AND leaderboard_id = ?2", params![game, id]).await?;
+    Ok(rows.next().await?.map(|r| r.get::<Option<i64>>(0)).transpose()?.flatten())
+}
+
+pub async fn insert_board(conn: &Connection, b: &Leaderboard, period_start: Option<i64>) -> Result<(), libsql::Error> {
     conn.execute(
-        "INSERT INTO leaderboards (game_id, leaderboard_id, name, sort_order, operator, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        params![b.game_id.clone(), b.leaderboard_id.clone(), b.name.clone(), b.sort_order.as_str(), b.operator.as_str(), crate::db::now()],
+        "INSERT INTO leaderboards (game_id, leaderboard_id, name, sort_order, operator, created_at, reset, reset_every_secs, min_score, max_score,
+           min_submit_interval_ms, period_start) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+        params![
+            b.game_id.clone(),
+            b.leaderboard_id.clone(),
+            b.name.clone(),
+            b.sort_order.as_str(),
+            b.operator.as_str(),
+            crate::db::now(),
+            b.reset.as_str(),
+            b.reset_every_secs,
+            b.min_score,
+            b.max_score,
+            i64::from(b.min_submit_interval_ms),
+            period_start
+        ],
     )
     .await?;
     Ok(())
 }
 
-pub async fn board(conn: &Connection, game: &str, id: &str) -> DbResult<Option<Leaderboard>> {
+/// Boards that reset: (game, board, schedule, every, stored period start).
+pub async fn resetting_boards(conn: &Connection) -> DbResult<Vec<(String, String, ResetSchedule, i64, i64)>> {
     let mut rows = conn
-        .query(
-            "SELECT game_id, leaderboard_id, name, sort_order, operator FROM leaderboards WHERE game_id = ?1 AND leaderboard_id = ?2",
-            params![game, id],
+        .query("SELECT game_id, leaderboard_id, reset, COALESCE(reset_every_secs, 0), period_start FROM leaderboards WHERE reset != 'never'", ())
+        .await?;
+    let mut out = Vec::new();
+    while let Some(r) = rows.next().await? {
+        let reset: String = r.get(2)?;
+        let Some(schedule) = ResetSchedule::parse(&reset) else { continue };
+        out.push((r.get(0)?, r.get(1)?, schedule, r.get(3)?, r.get::<Option<i64>>(4)?.unwrap_or(0)));
+    }
+    Ok(out)
+}
+
+/// Archives the board's entries as the period `[start, end)` (ranked), empties the board
+/// and moves it to the period starting at `end`. Returns the entries archived. A period
+/// without entries is not recorded.
+pub async fn archive_period(conn: &Connection, game: &str, board: &str, start: i64, end: i64) -> DbResult<u64> {
+    let mut rows =
+        conn.query("SELECT EXISTS (SELECT 1 FROM leaderboard_entries WHERE game_id = ?1 AND leaderboard_id = ?2)", params![game, board]).await?;
+    let any = rows.next().await?.map(|r| r.get::<i64>(0)).transpose()?.unwrap_or(0) != 0;
+    drop(rows);
+    if !any {
+        conn.execute("UPDATE leaderboards SET period_start = ?3 WHERE game_id = ?1 AND leaderboard_id = ?2", params![game, board, end]).await?;
+        return Ok(0);
+    }
+    conn.execute(
+        "INSERT INTO leaderboard_periods (game_id, leaderboard_id, period_start, period_end, entries, archived_at)
+         SELECT ?1, ?2, ?3, ?4, COUNT(*), ?5 FROM leaderboard_entries WHERE game_id = ?1 AND leaderboard_id = ?2
+         ON CONFLICT (game_id, leaderboard_id, period_start) DO NOTHING",
+        params![game, board, start, end, crate::db::now()],
+    )
+    .await?;
+    let n = conn
+        .execute(
+            "INSERT OR IGNORE INTO leaderboard_archive (game_id, leaderboard_id, period_start, rank, user_id, username, score, metadata, updated_at)
+             SELECT game_id, leaderboard_id, ?3, ROW_NUMBER() OVER (ORDER BY rank_score, updated_at, user_id), user_id, username, score, metadata, updated_at
+             FROM leaderboard_entries WHERE game_id = ?1 AND leaderboard_id = ?2",
+            params![game, board, start],
         )
         .await?;
+    conn.execute("DELETE FROM leaderboard_entries WHERE game_id = ?1 AND leaderboard_id = ?2", params![game, board]).await?;
+    conn.execute("UPDATE leaderboards SET period_start = ?3 WHERE game_id = ?1 AND leaderboard_id = ?2", params![game, board, end]).await?;
+    Ok(n)
+}
+
+pub async fn periods(conn: &Connection, game: &str, board: &str) -> DbResult<Vec<ArchivedPeriod>> {
+    let mut rows = conn
+        .query(
+            "SELECT period_start, period_end, entries FROM leaderboard_periods WHERE game_id = ?1 AND leaderboard_id = ?2 ORDER BY period_start DESC",
+            params![game, board],
+        )
+        .await?;
+    let mut out = Vec::new();
+    while let Some(r) = rows.next().await? {
+        out.push(ArchivedPeriod { period_start: ts_of(r.get(0)?), period_end: ts_of(r.get(1)?), entries: r.get::<i64>(2)? as u64 });
+    }
+    Ok(out)
+}
+
+/// A page of an archived period: ranks `after + 1 ..= after + limit`.
+pub async fn archived_page(conn: &Connection, game: &str, board: &str, start: i64, after: i64, limit: u32) -> DbResult<Vec<LeaderboardEntry>> {
+    let mut rows = conn
+        .query(
+            "SELECT rank, user_id, username, score, metadata, updated_at FROM leaderboard_archive
+             WHERE game_id = ?1 AND leaderboard_id = ?2 AND period_start = ?3 AND rank > ?4 ORDER BY rank LIMIT ?5",
+            params![game, board, start, after, i64::from(limit)],
+        )
+        .await?;
+    let mut out = Vec::new();
+    while let Some(r) = rows.next().await? {
+        out.push(LeaderboardEntry {
+            rank: r.get(0)?,
+            user_id: r.get(1)?,
+            username: r.get(2)?,
+            score: r.get(3)?,
+            metadata: r.get::<Option<String>>(4)?.and_then(|m| serde_json::from_str(&m).ok()),
+            updated_at: r.get(5)?,
+        });
+    }
+    Ok(out)
+}
+
+pub async fn board(conn: &Connection, game: &str, id: &str) -> DbResult<Option<Leaderboard>> {
+    let mut rows =
+        conn.query(&format!("SELECT {BOARD_COLS} FROM leaderboards WHERE game_id = ?1 AND leaderboard_id = ?2"), params![game, id]).await?;
     rows.next().await?.map(|r| board_from_row(&r)).transpose()
 }
 
 pub async fn boards_of_game(conn: &Connection, game: &str) -> DbResult<Vec<Leaderboard>> {
-    let mut rows = conn
-        .query(
-            "SELECT game_id, leaderboard_id, name, sort_order, operator FROM leaderboards WHERE game_id = ?1 ORDER BY leaderboard_id",
-            params![game],
-        )
-        .await?;
+    let mut rows = conn.query(&format!("SELECT {BOARD_COLS} FROM leaderboards WHERE game_id = ?1 ORDER BY leaderboard_id"), params![game]).await?;
     let mut out = Vec::new();
     while let Some(r) = rows.next().await? {
         out.push(board_from_row(&r)?);
@@ -129,7 +238,7 @@ pub async fn friends_top(
         .await?;
     let mut out = Vec::new();
     while let Some(r) = rows.next().await? {
-        out.push(aethex_protocol::leaderboards::LeaderboardEntry {
+        out.push(LeaderboardEntry {
             rank: out.len() as i64 + 1,
             user_id: r.get(0)?,
             username: r.get(1)?,

@@ -7,6 +7,7 @@ mod dlc;
 mod durability;
 mod edge;
 mod friends;
+mod leaderboards;
 mod matchmaking;
 mod multiplayer;
 mod oauth;
