@@ -45,6 +45,7 @@ pub struct Config {
     pub dlc: DlcConfig,
     pub matchmaking: MatchmakingConfig,
     pub leaderboards: LeaderboardsConfig,
+    pub analytics: AnalyticsConfig,
     pub multiplayer: MultiplayerConfig,
     pub log: LogConfig,
 }
@@ -392,6 +393,21 @@ impl Default for DlcConfig {
     }
 }
 
+/// Analytics ingest: events per game per UTC day, by the game's tier.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AnalyticsConfig {
+    pub daily_quota_free: u64,
+    pub daily_quota_pro: u64,
+    pub daily_quota_enterprise: u64,
+}
+
+impl Default for AnalyticsConfig {
+    fn default() -> Self {
+        Self { daily_quota_free: 1_000_000, daily_quota_pro: 10_000_000, daily_quota_enterprise: 100_000_000 }
+    }
+}
+
 /// Leaderboard resets: how often origin looks for boards whose period ended, and the
 /// shortest `reset: every` period it accepts.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -471,7 +487,8 @@ impl Default for MatchmakingConfig {
     }
 }
 
-pub const SECTIONS: &[&str] = &["server", "storage", "auth", "email", "saves", "edge", "dlc", "matchmaking", "multiplayer", "leaderboards", "log"];
+pub const SECTIONS: &[&str] =
+    &["server", "storage", "auth", "email", "saves", "edge", "dlc", "matchmaking", "multiplayer", "leaderboards", "analytics", "log"];
 
 impl Config {
     /// Defaults, then `file` (if given, it must exist), then `AETHEX_*` variables.

@@ -60,6 +60,7 @@ pub const MIGRATIONS: &[(i64, &str, &[&str])] = &[
     (9, "achievements", &[include_str!("../migrations/0009_achievements.sql")]),
     (10, "friends", &[include_str!("../migrations/0010_friends.sql")]),
     (11, "leaderboard_periods", &[include_str!("../migrations/0011_leaderboard_periods.sql")]),
+    (12, "analytics_consent", &[include_str!("../migrations/0012_analytics_consent.sql")]),
 ];
 
 pub struct Db {

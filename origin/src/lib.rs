@@ -5,6 +5,7 @@
 //! same service functions; `http/` holds extractors and middleware shared by all.
 
 pub mod achievements;
+pub mod analytics;
 pub mod auth;
 pub mod blobs;
 pub mod config;

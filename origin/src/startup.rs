@@ -65,6 +65,9 @@ impl Application {
         let save_cipher = SaveCipher::load(&save_keys)?;
         let edge_keys = crate::replication::load_edge_keys(&config.edge.keys, &keys_dir).context("loading edge keys")?;
         let replication_epoch = crate::replication::service::epoch(db.reader()).await.context("reading the replication epoch")?;
+        let analytics = crate::analytics::store::AnalyticsDb::open(&config.storage.data_dir.join("analytics.db"))
+            .await
+            .context("opening the analytics database")?;
         let read_model = aethex_edge_native::LibsqlReplica::new(vec![
             db.dedicated_connection().await.context("read-model connection")?,
             db.dedicated_connection().await.context("read-model connection")?,
@@ -103,6 +106,7 @@ impl Application {
             chunk_gc: Default::default(),
             matchmaking: Default::default(),
             score_submits: Default::default(),
+            analytics,
             config,
         };
         let state = AppState(Arc::new(app));
@@ -166,6 +170,7 @@ pub fn build_router(state: AppState) -> Router {
         .merge(crate::leaderboards::routes::router())
         .merge(crate::achievements::routes::router())
         .merge(crate::social::routes::router())
+        .merge(crate::analytics::routes::router())
         .merge(crate::regions::routes::router())
         .merge(crate::dlc::routes::router())
         .merge(crate::matchmaking::routes::router())

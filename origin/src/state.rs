@@ -36,6 +36,8 @@ pub struct App {
     pub chunk_gc: tokio::sync::RwLock<()>,
     /// Last score submit per (game, board, player), for boards with a minimum interval.
     pub score_submits: std::sync::Mutex<std::collections::HashMap<(String, String, String), std::time::Instant>>,
+    /// Analytics events, in a database of their own.
+    pub analytics: crate::analytics::store::AnalyticsDb,
     /// The matchmaking queue (in memory; see `matchmaking`).
     pub matchmaking: crate::matchmaking::Matchmaker,
 }

@@ -17,6 +17,7 @@
 //! - [`replica`]: the edge read model and the replication stream.
 
 pub mod achievements;
+pub mod analytics;
 pub mod auth;
 pub mod dlc;
 pub mod headers;

@@ -18,6 +18,7 @@
 //! remembers the version of every slot it saved or loaded, sending it as `base_version`
 //! so a save never silently overwrites a newer one from another device.
 
+pub mod analytics;
 pub mod auth;
 pub mod cdn;
 pub mod friends;
@@ -101,6 +102,8 @@ struct State {
     /// Newest replication position of this client's writes, sent with every request so
     /// an edge answers from its replica only once the replica has those writes.
     position: i64,
+    /// Analytics events not yet sent.
+    analytics_queue: std::collections::VecDeque<aethex_protocol::analytics::Event>,
 }
 
 /// The client. Cheap to clone; clones share the session.
@@ -146,6 +149,11 @@ impl AeThexCloud {
 
     pub fn multiplayer(&self) -> Multiplayer<'_> {
         Multiplayer { cloud: self }
+    }
+
+    /// The seed's `analytics`: events queued here, sent in batches by `flush`.
+    pub fn analytics(&self) -> analytics::Analytics<'_> {
+        analytics::Analytics { cloud: self }
     }
 
     /// The seed's `social`: leaderboards, achievements, statistics.

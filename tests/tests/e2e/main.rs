@@ -2,6 +2,7 @@
 //! data folder and drives it over HTTP, mostly through `aethex-sdk`.
 
 mod achievements;
+mod analytics;
 mod auth;
 mod dlc;
 mod durability;

@@ -1,0 +1,52 @@
+//! Analytics: event ingest in batches (the seed's event format; idempotent by `event_id`;
+//! receive time stamped by origin; per-game daily quotas), opt-in consent per player and
+//! game, and the query API (event counts by type over time buckets, DAU/MAU). Events live
+//! in a database of their own ([`store::AnalyticsDb`]).
+
+pub mod routes;
+pub mod service;
+pub mod store;
+
+use aethex_protocol::rpc::ErrorCode;
+use aethex_protocol::validate::Invalid;
+
+use crate::db::DbError;
+use crate::error::ApiError;
+use crate::teams::TeamError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AnalyticsError {
+    #[error("{0}")]
+    Invalid(#[from] Invalid),
+    #[error("the access token is not for a game")]
+    NoGame,
+    #[error("the game's daily event quota is used up")]
+    Quota,
+    #[error(transparent)]
+    Team(#[from] TeamError),
+    #[error(transparent)]
+    Db(#[from] DbError),
+}
+
+impl From<libsql::Error> for AnalyticsError {
+    fn from(e: libsql::Error) -> Self {
+        AnalyticsError::Db(DbError::Sql(e))
+    }
+}
+
+impl From<AnalyticsError> for ApiError {
+    fn from(e: AnalyticsError) -> Self {
+        match e {
+            AnalyticsError::Invalid(i) => i.into(),
+            AnalyticsError::NoGame => ApiError::invalid_params(
+                aethex_protocol::headers::CLIENT_KEY,
+                "the access token is not for a game; log in with the game's client key",
+            ),
+            AnalyticsError::Quota => ApiError::new(ErrorCode::RATE_LIMITED, "Too many requests")
+                .field("events", "the game's daily event quota is used up; events are accepted again after 00:00 UTC")
+                .retry_after(3600),
+            AnalyticsError::Team(t) => t.into(),
+            AnalyticsError::Db(e) => ApiError::internal(e),
+        }
+    }
+}

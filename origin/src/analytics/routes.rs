@@ -1,0 +1,72 @@
+//! REST transport for analytics.
+
+use axum::extract::State;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+
+use aethex_protocol::analytics::{ActiveUsers, Consent, EventBatch, EventCounts, IngestResult};
+use aethex_protocol::rpc::ErrorEnvelope;
+
+use super::service;
+use crate::error::ApiResult;
+use crate::http::extract::{ApiJson, ApiPath, ApiQuery, Player};
+use crate::state::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/analytics/events", post(ingest_events))
+        .route("/api/v1/analytics/consent", get(get_consent).put(put_consent))
+        .route("/api/v1/games/{game_id}/analytics/events", get(event_counts))
+        .route("/api/v1/games/{game_id}/analytics/active-users", get(active_users))
+}
+
+#[utoipa::path(post, path = "/api/v1/analytics/events", tag = "analytics", summary = "Send a batch of the player's events (the seed's format; idempotent by event_id; dropped without consent).", request_body = EventBatch, responses((status = 200, body = IngestResult), (status = "4XX", body = ErrorEnvelope), (status = "5XX", body = ErrorEnvelope)), security(("bearer" = [])))]
+async fn ingest_events(State(app): State<AppState>, player: Player, ApiJson(batch): ApiJson<EventBatch>) -> ApiResult<Json<IngestResult>> {
+    Ok(Json(service::ingest(&app, &player, batch).await?))
+}
+
+#[utoipa::path(get, path = "/api/v1/analytics/consent", tag = "analytics", summary = "Whether the player opted in to analytics in the token's game.", responses((status = 200, body = Consent), (status = "4XX", body = ErrorEnvelope), (status = "5XX", body = ErrorEnvelope)), security(("bearer" = [])))]
+async fn get_consent(State(app): State<AppState>, player: Player) -> ApiResult<Json<Consent>> {
+    Ok(Json(service::consent(&app, &player).await?))
+}
+
+#[utoipa::path(put, path = "/api/v1/analytics/consent", tag = "analytics", summary = "Opt in to (or out of) analytics in the token's game.", request_body = Consent, responses((status = 200, body = Consent), (status = "4XX", body = ErrorEnvelope), (status = "5XX", body = ErrorEnvelope)), security(("bearer" = [])))]
+async fn put_consent(State(app): State<AppState>, player: Player, ApiJson(c): ApiJson<Consent>) -> ApiResult<Json<Consent>> {
+    Ok(Json(service::set_consent(&app, &player, c).await?))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CountsQuery {
+    event_type: Option<String>,
+    bucket: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+}
+
+#[utoipa::path(get, path = "/api/v1/games/{game_id}/analytics/events", tag = "analytics", summary = "Event counts by type per hour or day (viewer+).", params(("game_id" = String, Path, description = "Game id"), ("event_type" = Option<String>, Query, description = "Only this type"), ("bucket" = Option<String>, Query, description = "hour (default) or day"), ("from" = Option<String>, Query, description = "RFC 3339 (default: 24 h ago)"), ("to" = Option<String>, Query, description = "RFC 3339 (default: now)")), responses((status = 200, body = EventCounts), (status = "4XX", body = ErrorEnvelope), (status = "5XX", body = ErrorEnvelope)), security(("bearer" = [])))]
+async fn event_counts(
+    State(app): State<AppState>,
+    player: Player,
+    ApiPath(game_id): ApiPath<String>,
+    ApiQuery(q): ApiQuery<CountsQuery>,
+) -> ApiResult<Json<EventCounts>> {
+    Ok(Json(service::counts(&app, &player, &game_id, q.event_type.as_deref(), q.bucket.as_deref(), q.from.as_deref(), q.to.as_deref()).await?))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DayQuery {
+    day: Option<String>,
+}
+
+#[utoipa::path(get, path = "/api/v1/games/{game_id}/analytics/active-users", tag = "analytics", summary = "DAU of a day and MAU of the 30 days ending with it (viewer+).", params(("game_id" = String, Path, description = "Game id"), ("day" = Option<String>, Query, description = "YYYY-MM-DD (default: today, UTC)")), responses((status = 200, body = ActiveUsers), (status = "4XX", body = ErrorEnvelope), (status = "5XX", body = ErrorEnvelope)), security(("bearer" = [])))]
+async fn active_users(
+    State(app): State<AppState>,
+    player: Player,
+    ApiPath(game_id): ApiPath<String>,
+    ApiQuery(q): ApiQuery<DayQuery>,
+) -> ApiResult<Json<ActiveUsers>> {
+    Ok(Json(service::active_users(&app, &player, &game_id, q.day.as_deref()).await?))
+}

@@ -1,0 +1,181 @@
+//! Analytics rules: consent, validation of each event, quotas, and the queries.
+
+use aethex_protocol::analytics::{
+    parse_event_type, ActiveUsers, Consent, CountBucket, EventBatch, EventCounts, IngestResult, RejectedEvent, MAX_BATCH_EVENTS, MAX_EVENT_BYTES,
+};
+use aethex_protocol::teams::{Role, Tier};
+use aethex_protocol::validate::Invalid;
+use libsql::params;
+
+use super::store::EventRow;
+use super::AnalyticsError;
+use crate::http::extract::Player;
+use crate::state::AppState;
+
+pub type AnResult<T> = Result<T, AnalyticsError>;
+
+fn game_of(player: &Player) -> AnResult<&str> {
+    player.game_id.as_deref().ok_or(AnalyticsError::NoGame)
+}
+
+pub async fn consent(app: &AppState, player: &Player) -> AnResult<Consent> {
+    let game = game_of(player)?;
+    let mut rows = app
+        .db
+        .reader()
+        .query("SELECT analytics FROM analytics_consent WHERE game_id = ?1 AND user_id = ?2", params![game, player.user_id.clone()])
+        .await?;
+    let analytics = rows.next().await?.map(|r| r.get::<i64>(0)).transpose()?.unwrap_or(0) != 0;
+    Ok(Consent { analytics })
+}
+
+/// Opt in (or out) of analytics for the token's game. Opted out is the default.
+pub async fn set_consent(app: &AppState, player: &Player, c: Consent) -> AnResult<Consent> {
+    let (game, user) = (game_of(player)?.to_string(), player.user_id.clone());
+    app.db
+        .write(move |conn| async move {
+            conn.execute(
+                "INSERT INTO analytics_consent (game_id, user_id, analytics, updated_at) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (game_id, user_id) DO UPDATE SET analytics = excluded.analytics, updated_at = excluded.updated_at",
+                params![game, user, c.analytics as i64, crate::db::now()],
+            )
+            .await
+            .map_err(AnalyticsError::from)
+        })
+        .await?;
+    Ok(c)
+}
+
+fn quota(app: &AppState, tier: Tier) -> u64 {
+    let q = &app.config.analytics;
+    match tier {
+        Tier::Free => q.daily_quota_free,
+        Tier::Pro => q.daily_quota_pro,
+        Tier::Enterprise => q.daily_quota_enterprise,
+    }
+}
+
+fn json_text(m: &serde_json::Map<String, serde_json::Value>) -> Option<String> {
+    (!m.is_empty()).then(|| serde_json::Value::Object(m.clone()).to_string())
+}
+
+/// Stores a batch of the player's events. Malformed events are listed in `rejected`;
+/// without consent every event is dropped (and counted); past the game's daily quota
+/// the batch is refused (`429`) or cut short.
+pub async fn ingest(app: &AppState, player: &Player, batch: EventBatch) -> AnResult<IngestResult> {
+    let game = game_of(player)?.to_string();
+    if batch.events.is_empty() || batch.events.len() > MAX_BATCH_EVENTS {
+        return Err(Invalid::new("events", format!("a batch holds 1 to {MAX_BATCH_EVENTS} events")).into());
+    }
+    let mut out = IngestResult::default();
+    if !consent(app, player).await?.analytics {
+        out.dropped_no_consent = batch.events.len() as u32;
+        metrics::counter!("aethex_analytics_events_total", "outcome" => "no_consent").increment(batch.events.len() as u64);
+        return Ok(out);
+    }
+    let mut rows = Vec::with_capacity(batch.events.len());
+    let mut seen = std::collections::HashSet::new();
+    for (index, e) in batch.events.into_iter().enumerate() {
+        let reject = |reason: String| RejectedEvent { index, reason };
+        let checked = (|| {
+            let id = uuid::Uuid::parse_str(&e.event_id).map_err(|_| "event_id must be a UUID".to_string())?.to_string();
+            let event_type = parse_event_type(&e.event_type).map_err(|i| i.reason)?;
+            if e.user_id.as_deref().is_some_and(|u| u != player.user_id) {
+                return Err("user_id is not the signed-in player".to_string());
+            }
+            if e.game_id.as_deref().is_some_and(|g| g != game) {
+                return Err("game_id is not the token's game".to_string());
+            }
+            if let Some(t) = &e.timestamp {
+                chrono::DateTime::parse_from_rfc3339(t).map_err(|_| "timestamp must be RFC 3339".to_string())?;
+            }
+            if e.session_id.as_deref().is_some_and(|s| s.is_empty() || s.len() > 64) {
+                return Err("session_id must be 1 to 64 characters".to_string());
+            }
+            let (properties, device) = (json_text(&e.properties), json_text(&e.device));
+            let size = properties.as_ref().map_or(0, String::len) + device.as_ref().map_or(0, String::len);
+            if size > MAX_EVENT_BYTES {
+                return Err(format!("properties and device must be at most {MAX_EVENT_BYTES} bytes together"));
+            }
+            Ok(EventRow { event_id: id, session_id: e.session_id, event_type, kind: e.kind.as_str(), client_ts: e.timestamp, properties, device })
+        })();
+        match checked {
+            Ok(row) if seen.insert(row.event_id.clone()) => rows.push((index, row)),
+            Ok(_) => out.duplicates += 1,
+            Err(reason) => out.rejected.push(reject(reason)),
+        }
+    }
+    if !rows.is_empty() {
+        let g = crate::teams::store::game_by_id(app.db.reader(), &game).await.map_err(AnalyticsError::Db)?;
+        let tier = g.map(|g| g.tier).unwrap_or(Tier::Free);
+        let now_ms = chrono::Utc::now().timestamp_millis();
+        let left = quota(app, tier).saturating_sub(app.analytics.used(&game, now_ms.div_euclid(86_400_000)).await?);
+        if left == 0 {
+            return Err(AnalyticsError::Quota);
+        }
+        if rows.len() as u64 > left {
+            for (index, _) in rows.drain(left as usize..) {
+                out.rejected.push(RejectedEvent { index, reason: "the game's daily event quota is used up".into() });
+            }
+        }
+        let rows: Vec<EventRow> = rows.into_iter().map(|(_, r)| r).collect();
+        let (stored, dup) = app.analytics.ingest(&game, &player.user_id, now_ms, &rows).await?;
+        out.accepted = stored;
+        out.duplicates += dup;
+    }
+    metrics::counter!("aethex_analytics_events_total", "outcome" => "stored").increment(u64::from(out.accepted));
+    Ok(out)
+}
+
+/// Event counts by type in buckets of an hour or a day, over `[from, to)` (RFC 3339;
+/// default: the last 24 hours), at most 10 000 buckets.
+pub async fn counts(
+    app: &AppState,
+    player: &Player,
+    game_id: &str,
+    event_type: Option<&str>,
+    bucket: Option<&str>,
+    from: Option<&str>,
+    to: Option<&str>,
+) -> AnResult<EventCounts> {
+    crate::teams::service::require_game_role(app, player, game_id, Role::Viewer).await?;
+    let (name, bucket_ms) = match bucket.unwrap_or("hour") {
+        "hour" => ("hour", 3_600_000i64),
+        "day" => ("day", 86_400_000),
+        _ => return Err(Invalid::new("bucket", "bucket must be hour or day").into()),
+    };
+    let parse = |v: Option<&str>, field: &'static str, default: i64| -> AnResult<i64> {
+        match v {
+            None => Ok(default),
+            Some(t) => {
+                Ok(chrono::DateTime::parse_from_rfc3339(t).map_err(|_| Invalid::new(field, format!("{field} must be RFC 3339")))?.timestamp_millis())
+            }
+        }
+    };
+    let now = chrono::Utc::now().timestamp_millis();
+    let (from_ms, to_ms) = (parse(from, "from", now - 86_400_000)?, parse(to, "to", now)?);
+    if to_ms <= from_ms || (to_ms - from_ms) / bucket_ms > 10_000 {
+        return Err(Invalid::new("from", "from must be before to, at most 10 000 buckets apart").into());
+    }
+    if let Some(t) = event_type {
+        parse_event_type(t)?;
+    }
+    let rows = app.analytics.counts(game_id, event_type, from_ms, to_ms, bucket_ms).await?;
+    let ts = |ms: i64| chrono::DateTime::from_timestamp_millis(ms).map(crate::db::ts).unwrap_or_default();
+    Ok(EventCounts {
+        bucket: name.into(),
+        buckets: rows.into_iter().map(|(b, t, n)| CountBucket { start: ts(b), event_type: t, count: n }).collect(),
+    })
+}
+
+/// DAU of `day` (YYYY-MM-DD, default today) and MAU (30 days ending with it).
+pub async fn active_users(app: &AppState, player: &Player, game_id: &str, day: Option<&str>) -> AnResult<ActiveUsers> {
+    crate::teams::service::require_game_role(app, player, game_id, Role::Viewer).await?;
+    let date = match day {
+        None => chrono::Utc::now().date_naive(),
+        Some(d) => chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").map_err(|_| Invalid::new("day", "day must be YYYY-MM-DD"))?,
+    };
+    let unix_day = date.signed_duration_since(chrono::NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default()).num_days();
+    let (dau, mau) = app.analytics.active(game_id, unix_day).await?;
+    Ok(ActiveUsers { day: date.format("%Y-%m-%d").to_string(), dau, mau })
+}

@@ -1,0 +1,160 @@
+//! The analytics database: a libSQL file of its own (`<data_dir>/analytics.db`), so event
+//! ingest never waits for, or slows, gameplay writes. One writer connection behind a
+//! mutex; each batch is one transaction (`synchronous=NORMAL`: a power cut may lose the
+//! last batches, never corrupt the file).
+
+use std::path::Path;
+use std::time::Duration;
+
+use libsql::{params, Builder, Connection, Database};
+
+use crate::db::DbResult;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS events (
+    event_id TEXT PRIMARY KEY,
+    game_id TEXT NOT NULL,
+    user_id TEXT NOT NULL,
+    session_id TEXT,
+    event_type TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    client_ts TEXT,
+    received_ms INTEGER NOT NULL,
+    properties TEXT,
+    device TEXT
+);
+CREATE INDEX IF NOT EXISTS events_by_time ON events(game_id, received_ms);
+CREATE INDEX IF NOT EXISTS events_by_type ON events(game_id, event_type, received_ms);
+CREATE TABLE IF NOT EXISTS daily_usage (
+    game_id TEXT NOT NULL,
+    day INTEGER NOT NULL,
+    events INTEGER NOT NULL,
+    PRIMARY KEY (game_id, day)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS active_users (
+    game_id TEXT NOT NULL,
+    day INTEGER NOT NULL,
+    user_id TEXT NOT NULL,
+    PRIMARY KEY (game_id, day, user_id)
+) WITHOUT ROWID;
+";
+
+/// One validated event, ready to store.
+pub struct EventRow {
+    pub event_id: String,
+    pub session_id: Option<String>,
+    pub event_type: String,
+    pub kind: &'static str,
+    pub client_ts: Option<String>,
+    pub properties: Option<String>,
+    pub device: Option<String>,
+}
+
+pub struct AnalyticsDb {
+    _db: Database,
+    writer: tokio::sync::Mutex<Connection>,
+    reader: Connection,
+}
+
+impl AnalyticsDb {
+    pub async fn open(path: &Path) -> DbResult<Self> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let db = Builder::new_local(path).build().await?;
+        let writer = db.connect()?;
+        writer.query("PRAGMA journal_mode=WAL", ()).await?;
+        writer.execute_batch("PRAGMA synchronous=NORMAL;").await?;
+        writer.busy_timeout(Duration::from_secs(10))?;
+        writer.execute_batch(SCHEMA).await?;
+        let reader = db.connect()?;
+        reader.busy_timeout(Duration::from_secs(10))?;
+        Ok(Self { _db: db, writer: tokio::sync::Mutex::new(writer), reader })
+    }
+
+    /// Events stored for `game` on `day` (Unix days) so far.
+    pub async fn used(&self, game: &str, day: i64) -> DbResult<u64> {
+        let mut rows = self.reader.query("SELECT events FROM daily_usage WHERE game_id = ?1 AND day = ?2", params![game, day]).await?;
+        Ok(rows.next().await?.map(|r| r.get::<i64>(0)).transpose()?.unwrap_or(0) as u64)
+    }
+
+    /// Stores a player's events in one transaction; returns (stored, already there).
+    pub async fn ingest(&self, game: &str, user: &str, received_ms: i64, events: &[EventRow]) -> DbResult<(u32, u32)> {
+        let day = received_ms.div_euclid(86_400_000);
+        let w = self.writer.lock().await;
+        let tx = w.transaction_with_behavior(libsql::TransactionBehavior::Immediate).await?;
+        let (mut stored, mut dup) = (0u32, 0u32);
+        {
+            let insert = tx
+                .prepare(
+                    "INSERT OR IGNORE INTO events (event_id, game_id, user_id, session_id, event_type, kind, client_ts, received_ms, properties, device)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                )
+                .await?;
+            for e in events {
+                let n = insert
+                    .execute(params![
+                        e.event_id.clone(),
+                        game,
+                        user,
+                        e.session_id.clone(),
+                        e.event_type.clone(),
+                        e.kind,
+                        e.client_ts.clone(),
+                        received_ms,
+                        e.properties.clone(),
+                        e.device.clone()
+                    ])
+                    .await?;
+                insert.reset();
+                if n > 0 {
+                    stored += 1;
+                } else {
+                    dup += 1;
+                }
+            }
+        }
+        if stored > 0 {
+            tx.execute(
+                "INSERT INTO daily_usage (game_id, day, events) VALUES (?1, ?2, ?3) ON CONFLICT (game_id, day) DO UPDATE SET events = events + excluded.events",
+                params![game, day, i64::from(stored)],
+            )
+            .await?;
+            tx.execute("INSERT OR IGNORE INTO active_users (game_id, day, user_id) VALUES (?1, ?2, ?3)", params![game, day, user]).await?;
+        }
+        tx.commit().await?;
+        Ok((stored, dup))
+    }
+
+    /// Event counts per bucket (`bucket_ms` wide) and type in `[from_ms, to_ms)`.
+    pub async fn counts(&self, game: &str, event_type: Option<&str>, from_ms: i64, to_ms: i64, bucket_ms: i64) -> DbResult<Vec<(i64, String, u64)>> {
+        let mut rows = self
+            .reader
+            .query(
+                "SELECT (received_ms / ?5) * ?5 AS b, event_type, COUNT(*) FROM events
+                 WHERE game_id = ?1 AND received_ms >= ?2 AND received_ms < ?3 AND (?4 IS NULL OR event_type = ?4)
+                 GROUP BY b, event_type ORDER BY b, event_type",
+                params![game, from_ms, to_ms, event_type, bucket_ms],
+            )
+            .await?;
+        let mut out = Vec::new();
+        while let Some(r) = rows.next().await? {
+            out.push((r.get::<i64>(0)?, r.get::<String>(1)?, r.get::<i64>(2)? as u64));
+        }
+        Ok(out)
+    }
+
+    /// (players active on `day`, distinct players over the 30 days ending with it).
+    pub async fn active(&self, game: &str, day: i64) -> DbResult<(u64, u64)> {
+        let one = |sql: &'static str| {
+            let reader = &self.reader;
+            async move {
+                let mut rows = reader.query(sql, params![game, day]).await?;
+                Ok::<u64, crate::db::DbError>(rows.next().await?.map(|r| r.get::<i64>(0)).transpose()?.unwrap_or(0) as u64)
+            }
+        };
+        let dau = one("SELECT COUNT(*) FROM active_users WHERE game_id = ?1 AND day = ?2").await?;
+        let mau = one("SELECT COUNT(DISTINCT user_id) FROM active_users WHERE game_id = ?1 AND day BETWEEN ?2 - 29 AND ?2").await?;
+        Ok((dau, mau))
+    }
+}

@@ -1,0 +1,115 @@
+//! Analytics end to end: opt-in consent, the SDK's queue sent in batches (kept while
+//! origin is down, sent after), idempotency by event_id, per-event validation, batch and
+//! quota limits, and the query API (counts per hour, DAU/MAU).
+
+use aethex_tests::{assert_error_shape, raw, Origin};
+use reqwest::Method;
+use serde_json::{json, Value};
+
+#[tokio::test]
+async fn events_need_consent_are_stored_once_and_queried() {
+    let origin = Origin::start(&[]);
+    let game = origin.game("an-game").await;
+    let a = game.player().await;
+    let base = origin.url.clone();
+    let url = |p: &str| format!("{base}{p}");
+
+    // Without consent everything is dropped (and the queue is emptied: origin answered).
+    a.analytics().track_event("level_completed", json!({"level": 1}));
+    let r = a.analytics().flush().await.unwrap();
+    assert_eq!((r.accepted, r.dropped_no_consent), (0, 1));
+    assert_eq!(a.analytics().queued(), 0);
+
+    assert!(a.analytics().set_consent(true).await.unwrap().analytics);
+    for level in [5, 6, 7] {
+        a.analytics().track_event("level_completed", json!({"level": level, "time": 120.5, "deaths": 3}));
+    }
+    a.analytics().track_metric("fps", 59.9);
+    a.analytics().track_screen("main_menu");
+    a.analytics().set_user_property("vip_status", json!(true));
+    let r = a.analytics().flush().await.unwrap();
+    assert_eq!((r.accepted, r.duplicates, r.rejected.len()), (6, 0, 0), "{r:?}");
+
+    // Idempotent by event_id; per-event checks.
+    let token = a.token().unwrap();
+    let uid = a.user_id().unwrap();
+    let id = "7f1d8c4e-0000-4000-8000-00000000000a";
+    let batch = json!({"events": [
+        {"event_id": id, "event_type": "shop_open", "timestamp": "2026-01-01T12:00:00Z", "session_id": "s1",
+         "properties": {"tab": "skins"}, "device": {"os": "Windows", "os_version": "10.0.19041", "engine_version": "4.3.0", "game_version": "1.2.3"},
+         "user_id": uid, "game_id": "an-game"},
+        {"event_id": "not-a-uuid", "event_type": "x"},
+        {"event_id": "7f1d8c4e-0000-4000-8000-00000000000b", "event_type": "bad type!"},
+        {"event_id": "7f1d8c4e-0000-4000-8000-00000000000c", "event_type": "x", "user_id": "someone-else"},
+        {"event_id": "7f1d8c4e-0000-4000-8000-00000000000d", "event_type": "x", "properties": {"blob": "y".repeat(9000)}},
+        {"event_id": "7f1d8c4e-0000-4000-8000-00000000000e", "event_type": "x", "timestamp": "yesterday"}
+    ]});
+    let send = |body: Value| {
+        let (u, t) = (url("/api/v1/analytics/events"), token.clone());
+        async move { raw(Method::POST, &u, Some(&t), Some("application/json"), body.to_string()).await }
+    };
+    let (s, r) = send(batch.clone()).await;
+    assert_eq!(s, 200, "{r}");
+    assert_eq!((r["accepted"].as_u64(), r["duplicates"].as_u64()), (Some(1), Some(0)));
+    let rejected: Vec<u64> = r["rejected"].as_array().unwrap().iter().map(|x| x["index"].as_u64().unwrap()).collect();
+    assert_eq!(rejected, vec![1, 2, 3, 4, 5], "{r}");
+    let (_, again) = send(batch).await;
+    assert_eq!((again["accepted"].as_u64(), again["duplicates"].as_u64()), (Some(0), Some(1)));
+    // Batch limits and shape.
+    let (s, e) = send(json!({"events": []})).await;
+    assert_eq!((s, assert_error_shape(&e)["data"]["field"].as_str()), (400, Some("events")));
+    let many: Vec<Value> = (0..501).map(|i| json!({"event_id": format!("7f1d8c4e-0000-4000-8000-{i:012}"), "event_type": "x"})).collect();
+    assert_eq!(send(json!({"events": many})).await.0, 400);
+    assert_eq!(send(json!({"events": [{"event_id": id, "event_type": "x", "surprise": 1}]})).await.0, 400);
+
+    // The SDK keeps its queue while origin is down and sends it after.
+    a.analytics().track_event("offline_win", json!({}));
+    a.analytics().track_event("offline_win", json!({}));
+    let mut origin = origin;
+    origin.kill();
+    assert!(a.analytics().flush().await.is_err(), "origin is down");
+    assert_eq!(a.analytics().queued(), 2, "kept");
+    let _origin = origin.restart_after_kill();
+    let r = a.analytics().flush().await.unwrap();
+    assert_eq!((r.accepted, a.analytics().queued()), (2, 0));
+
+    // Queries (developer, viewer role or more).
+    let dev = game.developer.token().unwrap();
+    let (s, counts) =
+        raw(Method::GET, &url("/api/v1/games/an-game/analytics/events?event_type=level_completed&bucket=hour"), Some(&dev), None, "").await;
+    assert_eq!(s, 200, "{counts}");
+    let total: u64 = counts["buckets"].as_array().unwrap().iter().map(|b| b["count"].as_u64().unwrap()).sum();
+    assert_eq!(total, 3);
+    let (s, _) = raw(Method::GET, &url("/api/v1/games/an-game/analytics/events"), Some(&token), None, "").await;
+    assert!(s == 403 || s == 404, "players cannot query: {s}");
+    let (s, e) = raw(Method::GET, &url("/api/v1/games/an-game/analytics/events?bucket=week"), Some(&dev), None, "").await;
+    assert_eq!((s, assert_error_shape(&e)["data"]["field"].as_str()), (400, Some("bucket")));
+    let b = game.player().await;
+    b.analytics().set_consent(true).await.unwrap();
+    b.analytics().track_screen("shop");
+    b.analytics().flush().await.unwrap();
+    let (s, active) = raw(Method::GET, &url("/api/v1/games/an-game/analytics/active-users"), Some(&dev), None, "").await;
+    assert_eq!((s, active["dau"].as_u64(), active["mau"].as_u64()), (200, Some(2), Some(2)), "{active}");
+}
+
+#[tokio::test]
+async fn the_daily_quota_cuts_batches_short_then_refuses() {
+    let origin = Origin::start(&[("AETHEX_ANALYTICS__DAILY_QUOTA_FREE", "5")]);
+    let game = origin.game("quota-game").await;
+    let p = game.player().await;
+    p.analytics().set_consent(true).await.unwrap();
+    for i in 0..4 {
+        p.analytics().track_event("e", json!({"i": i}));
+    }
+    assert_eq!(p.analytics().flush().await.unwrap().accepted, 4);
+    for i in 0..3 {
+        p.analytics().track_event("e", json!({"i": i}));
+    }
+    let r = p.analytics().flush().await.unwrap();
+    assert_eq!((r.accepted, r.rejected.len()), (1, 2), "{r:?}");
+    assert!(r.rejected.iter().all(|x| x.reason.contains("quota")));
+    p.analytics().track_event("e", json!({}));
+    let err = p.analytics().flush().await.unwrap_err();
+    assert_eq!(err.status(), Some(429));
+    assert_eq!(p.analytics().queued(), 1, "kept for tomorrow");
+}
