@@ -61,6 +61,7 @@ pub const MIGRATIONS: &[(i64, &str, &[&str])] = &[
     (10, "friends", &[include_str!("../migrations/0010_friends.sql")]),
     (11, "leaderboard_periods", &[include_str!("../migrations/0011_leaderboard_periods.sql")]),
     (12, "analytics_consent", &[include_str!("../migrations/0012_analytics_consent.sql")]),
+    (13, "deletion_receipts", &[include_str!("../migrations/0013_deletion_receipts.sql")]),
 ];
 
 pub struct Db {

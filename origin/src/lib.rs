@@ -17,6 +17,7 @@ pub mod http;
 pub mod leaderboards;
 pub mod matchmaking;
 pub mod openapi;
+pub mod privacy;
 pub mod regions;
 pub mod replication;
 pub mod rpc;

@@ -5,7 +5,7 @@ use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::{achievements, analytics, auth, dlc, leaderboards, matchmaking, regions, saves, social, teams};
+use crate::{achievements, analytics, auth, dlc, leaderboards, matchmaking, privacy, regions, saves, social, teams};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -39,6 +39,7 @@ use crate::{achievements, analytics, auth, dlc, leaderboards, matchmaking, regio
         social::routes::remove_friend, social::routes::block_player, social::routes::unblock_player,
         analytics::routes::ingest_events, analytics::routes::get_consent, analytics::routes::put_consent, analytics::routes::event_counts,
         analytics::routes::active_users,
+        privacy::routes::export_me, privacy::routes::delete_me, privacy::routes::export_player, privacy::routes::delete_player,
         regions::routes::list_regions, regions::routes::register_region,
         dlc::routes::register_key, dlc::routes::delete_key, dlc::routes::missing_chunks, dlc::routes::upload_chunk, dlc::routes::list_releases,
         dlc::routes::create_release, dlc::routes::promote_release, dlc::routes::rollback_channel, dlc::routes::delete_release,
@@ -58,6 +59,7 @@ use crate::{achievements, analytics, auth, dlc, leaderboards, matchmaking, regio
         (name = "achievements", description = "Achievements and player statistics"),
         (name = "social", description = "Friends"),
         (name = "analytics", description = "Analytics: events, consent, queries"),
+        (name = "privacy", description = "GDPR export and erasure"),
         (name = "regions", description = "Relay regions"),
         (name = "dlc", description = "DLC: manifest keys, chunks, releases, channels, entitlements, delivery"),
         (name = "matchmaking", description = "Matchmaking: modes, tickets (long-poll), backfill"),

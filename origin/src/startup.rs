@@ -171,6 +171,7 @@ pub fn build_router(state: AppState) -> Router {
         .merge(crate::achievements::routes::router())
         .merge(crate::social::routes::router())
         .merge(crate::analytics::routes::router())
+        .merge(crate::privacy::routes::router())
         .merge(crate::regions::routes::router())
         .merge(crate::dlc::routes::router())
         .merge(crate::matchmaking::routes::router())

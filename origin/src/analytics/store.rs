@@ -157,4 +157,35 @@ impl AnalyticsDb {
         let mau = one("SELECT COUNT(DISTINCT user_id) FROM active_users WHERE game_id = ?1 AND day BETWEEN ?2 - 29 AND ?2").await?;
         Ok((dau, mau))
     }
+
+    /// A player's events (in `game` only, when given), oldest first, for an export.
+    pub async fn events_of(&self, user: &str, game: Option<&str>) -> DbResult<Vec<serde_json::Value>> {
+        let mut rows = self
+            .reader
+            .query(
+                "SELECT event_id, game_id, session_id, event_type, kind, client_ts, received_ms, properties, device FROM events
+                 WHERE user_id = ?1 AND (?2 IS NULL OR game_id = ?2) ORDER BY received_ms, event_id",
+                params![user, game],
+            )
+            .await?;
+        let mut out = Vec::new();
+        while let Some(r) = rows.next().await? {
+            let obj = |t: Option<String>| t.and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok()).unwrap_or(serde_json::Value::Null);
+            out.push(serde_json::json!({
+                "event_id": r.get::<String>(0)?, "game_id": r.get::<String>(1)?, "session_id": r.get::<Option<String>>(2)?,
+                "event_type": r.get::<String>(3)?, "kind": r.get::<String>(4)?, "timestamp": r.get::<Option<String>>(5)?,
+                "received_ms": r.get::<i64>(6)?, "properties": obj(r.get(7)?), "device": obj(r.get(8)?),
+            }));
+        }
+        Ok(out)
+    }
+
+    /// Deletes a player's events and activity (in `game` only, when given). Returns the
+    /// events deleted.
+    pub async fn erase(&self, user: &str, game: Option<&str>) -> DbResult<u64> {
+        let w = self.writer.lock().await;
+        let n = w.execute("DELETE FROM events WHERE user_id = ?1 AND (?2 IS NULL OR game_id = ?2)", params![user, game]).await?;
+        w.execute("DELETE FROM active_users WHERE user_id = ?1 AND (?2 IS NULL OR game_id = ?2)", params![user, game]).await?;
+        Ok(n)
+    }
 }

@@ -13,6 +13,7 @@ mod matchmaking;
 mod multiplayer;
 mod oauth;
 mod ops;
+mod privacy;
 mod rpc;
 mod s3;
 mod saves;

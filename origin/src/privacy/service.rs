@@ -1,0 +1,220 @@
+//! Export and erasure. The export reads every table that holds a player's rows (secrets
+//! such as password hashes and token hashes left out), decrypts their saves, and adds
+//! their analytics events. Erasure deletes in one write: the replicated rows are deleted
+//! through the outbox too (edges drop them), the account row last (its foreign keys
+//! cascade), then the analytics database; a receipt with counts is kept.
+
+use libsql::{params, Connection};
+use serde_json::{json, Map, Value};
+
+use aethex_protocol::teams::Role;
+
+use super::PrivacyError;
+use crate::http::extract::Player;
+use crate::state::AppState;
+
+pub type PrivacyResult<T> = Result<T, PrivacyError>;
+
+/// Columns never exported (secrets and internal counters).
+const SECRET_COLUMNS: &[&str] = &["password", "device_hash", "token_hash", "access_token", "refresh_token", "data", "failed_logins", "locked_until"];
+
+/// (table, column naming the player, column naming the game if the table is per game).
+const PLAYER_TABLES: &[(&str, &str, Option<&str>)] = &[
+    ("oauth_connections", "user_id", None),
+    ("sessions", "user_id", None),
+    ("org_members", "user_id", None),
+    ("cloud_saves", "user_id", Some("game_id")),
+    ("leaderboard_entries", "user_id", Some("game_id")),
+    ("leaderboard_archive", "user_id", Some("game_id")),
+    ("player_achievements", "user_id", Some("game_id")),
+    ("player_stats", "user_id", Some("game_id")),
+    ("entitlements", "user_id", Some("game_id")),
+    ("analytics_consent", "user_id", Some("game_id")),
+    ("friend_edges", "user_id", None),
+];
+
+fn value_json(v: libsql::Value) -> Value {
+    match v {
+        libsql::Value::Null => Value::Null,
+        libsql::Value::Integer(i) => json!(i),
+        libsql::Value::Real(f) => json!(f),
+        libsql::Value::Text(t) => serde_json::from_str::<Value>(&t).ok().filter(|v| v.is_object() || v.is_array()).unwrap_or(Value::String(t)),
+        libsql::Value::Blob(b) => json!(format!("{} bytes", b.len())),
+    }
+}
+
+async fn rows_json(conn: &Connection, sql: &str, args: Vec<libsql::Value>) -> PrivacyResult<Vec<Value>> {
+    let mut rows = conn.query(sql, args).await?;
+    let names: Vec<String> = (0..rows.column_count()).map(|i| rows.column_name(i).unwrap_or_default().to_string()).collect();
+    let mut out = Vec::new();
+    while let Some(r) = rows.next().await? {
+        let mut obj = Map::new();
+        for (i, name) in names.iter().enumerate() {
+            if !SECRET_COLUMNS.contains(&name.as_str()) {
+                obj.insert(name.clone(), value_json(r.get_value(i as i32)?));
+            }
+        }
+        out.push(Value::Object(obj));
+    }
+    Ok(out)
+}
+
+async fn user_exists(app: &AppState, user: &str) -> PrivacyResult<bool> {
+    Ok(crate::saves::store::user_exists(app.db.reader(), user).await?)
+}
+
+/// Every row of the player's (in `game` only, when given), with save contents and
+/// analytics events, as one document.
+pub async fn export(app: &AppState, user: &str, game: Option<&str>) -> PrivacyResult<Value> {
+    if !user_exists(app, user).await? {
+        return Err(PrivacyError::NoPlayer);
+    }
+    let conn = app.db.reader();
+    let mut doc = Map::new();
+    doc.insert("exported_at".into(), json!(crate::db::now()));
+    doc.insert("user_id".into(), json!(user));
+    let account = rows_json(conn, "SELECT * FROM users WHERE id = ?1", vec![user.into()]).await?;
+    doc.insert("account".into(), account.into_iter().next().unwrap_or(Value::Null));
+    for (table, col, game_col) in PLAYER_TABLES {
+        if game.is_some() && game_col.is_none() {
+            continue;
+        }
+        let (sql, args) = match (game, game_col) {
+            (Some(g), Some(gc)) => (format!("SELECT * FROM {table} WHERE {col} = ?1 AND {gc} = ?2"), vec![user.into(), g.into()]),
+            _ => (format!("SELECT * FROM {table} WHERE {col} = ?1"), vec![user.into()]),
+        };
+        doc.insert((*table).to_string(), Value::Array(rows_json(conn, &sql, args).await?));
+    }
+    // Save contents, every stored version, decrypted.
+    let versions = rows_json(
+        conn,
+        "SELECT game_id, slot_name, version FROM cloud_saves WHERE user_id = ?1 AND (?2 IS NULL OR game_id = ?2) ORDER BY game_id, slot_name, version",
+        vec![user.into(), game.map(|g| libsql::Value::from(g.to_string())).unwrap_or(libsql::Value::Null)],
+    )
+    .await?;
+    let mut contents = Vec::new();
+    for v in versions {
+        let (Some(g), Some(slot), Some(version)) = (v["game_id"].as_str(), v["slot_name"].as_str(), v["version"].as_i64()) else { continue };
+        let actor = crate::saves::service::SaveActor { user_id: user.to_string(), game_id: g.to_string(), quota_bytes: 0 };
+        let loaded = crate::saves::service::load(app, &actor, slot, Some(version)).await.map_err(|e| PrivacyError::Saves(e.to_string()))?;
+        contents.push(json!({"game_id": g, "slot_name": slot, "version": version, "save": loaded}));
+    }
+    doc.insert("save_contents".into(), Value::Array(contents));
+    doc.insert("analytics_events".into(), Value::Array(app.analytics.events_of(user, game).await?));
+    Ok(Value::Object(doc))
+}
+
+/// The player's own export.
+pub async fn export_me(app: &AppState, player: &Player) -> PrivacyResult<Value> {
+    export(app, &player.user_id, None).await
+}
+
+/// An admin's export of a player's data in their game.
+pub async fn export_in_game(app: &AppState, admin: &Player, game_id: &str, user: &str) -> PrivacyResult<Value> {
+    crate::teams::service::require_game_role(app, admin, game_id, Role::Admin).await?;
+    export(app, user, Some(game_id)).await
+}
+
+fn key(pairs: &[(&str, &str)]) -> Map<String, Value> {
+    pairs.iter().map(|(k, v)| ((*k).to_string(), json!(v))).collect()
+}
+
+/// Erases the player's data (in `game` only, when given: the account stays) or the whole
+/// account. Returns the receipt.
+async fn erase(app: &AppState, user: &str, game: Option<&str>, requested_by: &str) -> PrivacyResult<Value> {
+    if !user_exists(app, user).await? {
+        return Err(PrivacyError::NoPlayer);
+    }
+    if game.is_none() {
+        let mut rows = app.db.reader().query("SELECT COUNT(*) FROM org_members WHERE user_id = ?1 AND role = 'owner'", params![user]).await?;
+        if rows.next().await?.map(|r| r.get::<i64>(0)).transpose()?.unwrap_or(0) > 0 {
+            return Err(PrivacyError::Conflict("the account owns organizations: transfer or delete them first".into()));
+        }
+    }
+    let (u, g) = (user.to_string(), game.map(str::to_string));
+    let counts = app
+        .db
+        .write_replicated(move |c, out| async move {
+            let mut counts = Map::new();
+            let scoped = |t: &str| match &g {
+                Some(_) => format!("DELETE FROM {t} WHERE user_id = ?1 AND game_id = ?2"),
+                None => format!("DELETE FROM {t} WHERE user_id = ?1"),
+            };
+            let args = || -> Vec<libsql::Value> {
+                match &g {
+                    Some(g) => vec![u.clone().into(), g.clone().into()],
+                    None => vec![u.clone().into()],
+                }
+            };
+            // Replicated rows go through the outbox, so edges drop them too.
+            for (table, replica) in [("cloud_saves", "saves"), ("leaderboard_entries", "leaderboard_entries"), ("entitlements", "entitlements")] {
+                let n = c.execute(&scoped(table), args()).await?;
+                counts.insert(table.to_string(), json!(n));
+                let filter = match &g {
+                    Some(g) => key(&[("user_id", &u), ("game_id", g)]),
+                    None => key(&[("user_id", &u)]),
+                };
+                out.delete(&c, crate::replication::rows::table(replica), filter).await?;
+            }
+            for table in ["leaderboard_archive", "player_achievements", "player_stats", "analytics_consent"] {
+                let n = c.execute(&scoped(table), args()).await?;
+                counts.insert(table.to_string(), json!(n));
+            }
+            if g.is_none() {
+                c.execute("DELETE FROM friend_edges WHERE user_id = ?1 OR other_id = ?1", params![u.clone()]).await?;
+                let n = c.execute("DELETE FROM users WHERE id = ?1", params![u.clone()]).await?;
+                counts.insert("account".into(), json!(n));
+            }
+            Ok::<_, PrivacyError>(counts)
+        })
+        .await?;
+    let events = app.analytics.erase(user, game).await?;
+    let mut counts = counts;
+    counts.insert("analytics_events".into(), json!(events));
+    let receipt_id = uuid::Uuid::new_v4().to_string();
+    let receipt = json!({
+        "receipt_id": receipt_id,
+        "subject": blake3::hash(user.as_bytes()).to_hex().to_string(),
+        "scope": game.map(|g| format!("game:{g}")).unwrap_or_else(|| "account".into()),
+        "requested_by": requested_by,
+        "deleted_at": crate::db::now(),
+        "deleted": Value::Object(counts),
+    });
+    let r = receipt.clone();
+    app.db
+        .write(move |c| async move {
+            c.execute(
+                "INSERT INTO deletion_receipts (receipt_id, subject, scope, requested_by, deleted_at, receipt) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![
+                    r["receipt_id"].as_str().unwrap_or_default().to_string(),
+                    r["subject"].as_str().unwrap_or_default().to_string(),
+                    r["scope"].as_str().unwrap_or_default().to_string(),
+                    r["requested_by"].as_str().unwrap_or_default().to_string(),
+                    r["deleted_at"].as_str().unwrap_or_default().to_string(),
+                    r.to_string()
+                ],
+            )
+            .await
+            .map_err(PrivacyError::from)
+        })
+        .await?;
+    tracing::info!(receipt = %receipt_id, scope = %receipt["scope"], "player data erased");
+    Ok(receipt)
+}
+
+/// The player deletes their own account; `confirm` must be their username.
+pub async fn delete_me(app: &AppState, player: &Player, confirm: &str) -> PrivacyResult<Value> {
+    let mut rows = app.db.reader().query("SELECT username FROM users WHERE id = ?1", params![player.user_id.clone()]).await?;
+    let name = rows.next().await?.map(|r| r.get::<String>(0)).transpose()?.ok_or(PrivacyError::NoPlayer)?;
+    if !name.eq_ignore_ascii_case(confirm) {
+        return Err(aethex_protocol::validate::Invalid::new("confirm", "confirm must be your username").into());
+    }
+    erase(app, &player.user_id, None, "self").await
+}
+
+/// An admin erases a player's data in their game (the account, shared by other games,
+/// stays).
+pub async fn delete_in_game(app: &AppState, admin: &Player, game_id: &str, user: &str) -> PrivacyResult<Value> {
+    crate::teams::service::require_game_role(app, admin, game_id, Role::Admin).await?;
+    erase(app, user, Some(game_id), &format!("admin:{}", admin.user_id)).await
+}
