@@ -137,3 +137,68 @@ pub fn parse_event_type(raw: &str) -> Result<String, Invalid> {
         Err(Invalid::new("event_type", "event_type must be 1 to 100 of letters, digits, '_', '-', '.', ':'"))
     }
 }
+
+/// Largest stack trace of a crash report (a whole report fits the 64 KiB request limit).
+pub const MAX_STACK_TRACE_BYTES: usize = 32 * 1024;
+/// Largest log tail of a crash report.
+pub const MAX_LOGS_TAIL_BYTES: usize = 16 * 1024;
+/// Frames of the stack trace a crash's group signature is made from.
+pub const SIGNATURE_FRAMES: usize = 3;
+
+/// `POST /api/v1/analytics/crashes`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct CrashReport {
+    /// A UUID chosen by the client: the same report twice is stored once.
+    pub report_id: String,
+    pub game_version: String,
+    /// One frame per line, innermost first.
+    pub stack_trace: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logs_tail: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timestamp: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Map::is_empty")]
+    pub device: Map<String, Value>,
+}
+
+/// Answer of a crash report.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct CrashAccepted {
+    /// The group it belongs to.
+    pub signature: String,
+    /// False when this `report_id` was stored before.
+    pub stored: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct VersionCount {
+    pub game_version: String,
+    pub count: u64,
+}
+
+/// Crashes with the same top frames.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct CrashGroup {
+    pub signature: String,
+    /// The top frame, as sent.
+    pub title: String,
+    pub count: u64,
+    pub first_seen: String,
+    pub last_seen: String,
+    pub versions: Vec<VersionCount>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct CrashGroups {
+    pub groups: Vec<CrashGroup>,
+}

@@ -5,7 +5,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 
-use aethex_protocol::analytics::{ActiveUsers, Consent, EventBatch, EventCounts, IngestResult};
+use aethex_protocol::analytics::{ActiveUsers, Consent, CrashAccepted, CrashGroups, CrashReport, EventBatch, EventCounts, IngestResult};
 use aethex_protocol::rpc::ErrorEnvelope;
 
 use super::service;
@@ -17,6 +17,8 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/api/v1/analytics/events", post(ingest_events))
         .route("/api/v1/analytics/consent", get(get_consent).put(put_consent))
+        .route("/api/v1/analytics/crashes", post(report_crash))
+        .route("/api/v1/games/{game_id}/analytics/crashes", get(crash_groups))
         .route("/api/v1/games/{game_id}/analytics/events", get(event_counts))
         .route("/api/v1/games/{game_id}/analytics/active-users", get(active_users))
 }
@@ -69,4 +71,26 @@ async fn active_users(
     ApiQuery(q): ApiQuery<DayQuery>,
 ) -> ApiResult<Json<ActiveUsers>> {
     Ok(Json(service::active_users(&app, &player, &game_id, q.day.as_deref()).await?))
+}
+
+#[utoipa::path(post, path = "/api/v1/analytics/crashes", tag = "analytics", summary = "Send a crash report (stack trace, device, game version, log tail); grouped by its top frames.", request_body = CrashReport, responses((status = 200, body = CrashAccepted), (status = "4XX", body = ErrorEnvelope), (status = "5XX", body = ErrorEnvelope)), security(("bearer" = [])))]
+async fn report_crash(State(app): State<AppState>, player: Player, ApiJson(r): ApiJson<CrashReport>) -> ApiResult<Json<CrashAccepted>> {
+    Ok(Json(service::report_crash(&app, &player, r).await?))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CrashQuery {
+    signature: Option<String>,
+    limit: Option<String>,
+}
+
+#[utoipa::path(get, path = "/api/v1/games/{game_id}/analytics/crashes", tag = "analytics", summary = "Crash groups, most reports first, with counts per game version and first/last seen (viewer+).", params(("game_id" = String, Path, description = "Game id"), ("signature" = Option<String>, Query, description = "One group"), ("limit" = Option<u32>, Query, description = "1 to 100 (default 10)")), responses((status = 200, body = CrashGroups), (status = "4XX", body = ErrorEnvelope), (status = "5XX", body = ErrorEnvelope)), security(("bearer" = [])))]
+async fn crash_groups(
+    State(app): State<AppState>,
+    player: Player,
+    ApiPath(game_id): ApiPath<String>,
+    ApiQuery(q): ApiQuery<CrashQuery>,
+) -> ApiResult<Json<CrashGroups>> {
+    Ok(Json(service::crash_groups(&app, &player, &game_id, q.signature.as_deref(), q.limit.as_deref()).await?))
 }

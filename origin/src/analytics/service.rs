@@ -1,7 +1,8 @@
 //! Analytics rules: consent, validation of each event, quotas, and the queries.
 
 use aethex_protocol::analytics::{
-    parse_event_type, ActiveUsers, Consent, CountBucket, EventBatch, EventCounts, IngestResult, RejectedEvent, MAX_BATCH_EVENTS, MAX_EVENT_BYTES,
+    parse_event_type, ActiveUsers, Consent, CountBucket, CrashAccepted, CrashGroups, CrashReport, EventBatch, EventCounts, IngestResult,
+    RejectedEvent, MAX_BATCH_EVENTS, MAX_EVENT_BYTES, MAX_LOGS_TAIL_BYTES, MAX_STACK_TRACE_BYTES,
 };
 use aethex_protocol::teams::{Role, Tier};
 use aethex_protocol::validate::Invalid;
@@ -178,4 +179,45 @@ pub async fn active_users(app: &AppState, player: &Player, game_id: &str, day: O
     let unix_day = date.signed_duration_since(chrono::NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default()).num_days();
     let (dau, mau) = app.analytics.active(game_id, unix_day).await?;
     Ok(ActiveUsers { day: date.format("%Y-%m-%d").to_string(), dau, mau })
+}
+
+/// Stores a crash report (with consent, like every analytics data) in its group.
+pub async fn report_crash(app: &AppState, player: &Player, r: CrashReport) -> AnResult<CrashAccepted> {
+    let game = game_of(player)?.to_string();
+    uuid::Uuid::parse_str(&r.report_id).map_err(|_| Invalid::new("report_id", "report_id must be a UUID"))?;
+    if r.game_version.is_empty() || r.game_version.len() > 64 || r.game_version.chars().any(char::is_control) {
+        return Err(Invalid::new("game_version", "game_version must be 1 to 64 characters").into());
+    }
+    if r.stack_trace.len() > MAX_STACK_TRACE_BYTES {
+        return Err(Invalid::new("stack_trace", format!("stack_trace must be at most {MAX_STACK_TRACE_BYTES} bytes")).into());
+    }
+    if r.logs_tail.as_ref().is_some_and(|l| l.len() > MAX_LOGS_TAIL_BYTES) {
+        return Err(Invalid::new("logs_tail", format!("logs_tail must be at most {MAX_LOGS_TAIL_BYTES} bytes")).into());
+    }
+    if r.message.as_ref().is_some_and(|m| m.len() > 1024) {
+        return Err(Invalid::new("message", "message must be at most 1024 bytes").into());
+    }
+    if let Some(t) = &r.timestamp {
+        chrono::DateTime::parse_from_rfc3339(t).map_err(|_| Invalid::new("timestamp", "timestamp must be RFC 3339"))?;
+    }
+    let device = json_text(&r.device);
+    if device.as_ref().is_some_and(|d| d.len() > MAX_EVENT_BYTES) {
+        return Err(Invalid::new("device", format!("device must be at most {MAX_EVENT_BYTES} bytes")).into());
+    }
+    let signature = super::crash::signature(&r.stack_trace).ok_or_else(|| Invalid::new("stack_trace", "stack_trace holds no frames"))?;
+    if !consent(app, player).await?.analytics {
+        metrics::counter!("aethex_analytics_crashes_total", "outcome" => "no_consent").increment(1);
+        return Ok(CrashAccepted { signature, stored: false });
+    }
+    let title: String = r.stack_trace.lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or_default().chars().take(200).collect();
+    let stored = app.analytics.crash(&game, &player.user_id, &signature, &title, &r, device, chrono::Utc::now().timestamp_millis()).await?;
+    metrics::counter!("aethex_analytics_crashes_total", "outcome" => if stored { "stored" } else { "duplicate" }).increment(1);
+    Ok(CrashAccepted { signature, stored })
+}
+
+/// The game's top crash groups (viewer+), or one group by `signature`.
+pub async fn crash_groups(app: &AppState, player: &Player, game_id: &str, signature: Option<&str>, limit: Option<&str>) -> AnResult<CrashGroups> {
+    crate::teams::service::require_game_role(app, player, game_id, Role::Viewer).await?;
+    let limit = aethex_protocol::leaderboards::parse_limit(limit)?;
+    Ok(CrashGroups { groups: app.analytics.crash_groups(game_id, signature, limit).await? })
 }

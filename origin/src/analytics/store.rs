@@ -31,6 +31,39 @@ CREATE TABLE IF NOT EXISTS daily_usage (
     events INTEGER NOT NULL,
     PRIMARY KEY (game_id, day)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS crash_reports (
+    report_id TEXT PRIMARY KEY,
+    game_id TEXT NOT NULL,
+    signature TEXT NOT NULL,
+    user_id TEXT NOT NULL,
+    game_version TEXT NOT NULL,
+    received_ms INTEGER NOT NULL,
+    message TEXT,
+    stack_trace TEXT NOT NULL,
+    logs_tail TEXT,
+    client_ts TEXT,
+    session_id TEXT,
+    device TEXT
+);
+CREATE INDEX IF NOT EXISTS crash_reports_by_group ON crash_reports(game_id, signature, received_ms);
+CREATE INDEX IF NOT EXISTS crash_reports_by_user ON crash_reports(user_id);
+CREATE TABLE IF NOT EXISTS crash_groups (
+    game_id TEXT NOT NULL,
+    signature TEXT NOT NULL,
+    title TEXT NOT NULL,
+    count INTEGER NOT NULL,
+    first_seen_ms INTEGER NOT NULL,
+    last_seen_ms INTEGER NOT NULL,
+    PRIMARY KEY (game_id, signature)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS crash_groups_by_count ON crash_groups(game_id, count);
+CREATE TABLE IF NOT EXISTS crash_versions (
+    game_id TEXT NOT NULL,
+    signature TEXT NOT NULL,
+    game_version TEXT NOT NULL,
+    count INTEGER NOT NULL,
+    PRIMARY KEY (game_id, signature, game_version)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS active_users (
     game_id TEXT NOT NULL,
     day INTEGER NOT NULL,
@@ -180,12 +213,126 @@ impl AnalyticsDb {
         Ok(out)
     }
 
+    /// A player's crash reports (in `game` only, when given), for an export.
+    pub async fn crashes_of(&self, user: &str, game: Option<&str>) -> DbResult<Vec<serde_json::Value>> {
+        let mut rows = self
+            .reader
+            .query(
+                "SELECT report_id, game_id, signature, game_version, received_ms, message, stack_trace, logs_tail, client_ts FROM crash_reports
+                 WHERE user_id = ?1 AND (?2 IS NULL OR game_id = ?2) ORDER BY received_ms",
+                params![user, game],
+            )
+            .await?;
+        let mut out = Vec::new();
+        while let Some(r) = rows.next().await? {
+            out.push(serde_json::json!({
+                "report_id": r.get::<String>(0)?, "game_id": r.get::<String>(1)?, "signature": r.get::<String>(2)?,
+                "game_version": r.get::<String>(3)?, "received_ms": r.get::<i64>(4)?, "message": r.get::<Option<String>>(5)?,
+                "stack_trace": r.get::<String>(6)?, "logs_tail": r.get::<Option<String>>(7)?, "timestamp": r.get::<Option<String>>(8)?,
+            }));
+        }
+        Ok(out)
+    }
+
     /// Deletes a player's events and activity (in `game` only, when given). Returns the
     /// events deleted.
     pub async fn erase(&self, user: &str, game: Option<&str>) -> DbResult<u64> {
         let w = self.writer.lock().await;
         let n = w.execute("DELETE FROM events WHERE user_id = ?1 AND (?2 IS NULL OR game_id = ?2)", params![user, game]).await?;
+        // Crash reports go; the groups' counts (anonymous aggregates) stay.
+        w.execute("DELETE FROM crash_reports WHERE user_id = ?1 AND (?2 IS NULL OR game_id = ?2)", params![user, game]).await?;
         w.execute("DELETE FROM active_users WHERE user_id = ?1 AND (?2 IS NULL OR game_id = ?2)", params![user, game]).await?;
         Ok(n)
+    }
+
+    /// Stores a crash report and counts it in its group and version; `false` when the
+    /// report was stored before.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn crash(
+        &self,
+        game: &str,
+        user: &str,
+        signature: &str,
+        title: &str,
+        r: &aethex_protocol::analytics::CrashReport,
+        device: Option<String>,
+        received_ms: i64,
+    ) -> DbResult<bool> {
+        let w = self.writer.lock().await;
+        let tx = w.transaction_with_behavior(libsql::TransactionBehavior::Immediate).await?;
+        let n = tx
+            .execute(
+                "INSERT OR IGNORE INTO crash_reports (report_id, game_id, signature, user_id, game_version, received_ms, message, stack_trace, logs_tail,
+                   client_ts, session_id, device) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                params![
+                    r.report_id.clone(),
+                    game,
+                    signature,
+                    user,
+                    r.game_version.clone(),
+                    received_ms,
+                    r.message.clone(),
+                    r.stack_trace.clone(),
+                    r.logs_tail.clone(),
+                    r.timestamp.clone(),
+                    r.session_id.clone(),
+                    device
+                ],
+            )
+            .await?;
+        if n > 0 {
+            tx.execute(
+                "INSERT INTO crash_groups (game_id, signature, title, count, first_seen_ms, last_seen_ms) VALUES (?1, ?2, ?3, 1, ?4, ?4)
+                 ON CONFLICT (game_id, signature) DO UPDATE SET count = count + 1, last_seen_ms = MAX(last_seen_ms, excluded.last_seen_ms)",
+                params![game, signature, title, received_ms],
+            )
+            .await?;
+            tx.execute(
+                "INSERT INTO crash_versions (game_id, signature, game_version, count) VALUES (?1, ?2, ?3, 1)
+                 ON CONFLICT (game_id, signature, game_version) DO UPDATE SET count = count + 1",
+                params![game, signature, r.game_version.clone()],
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(n > 0)
+    }
+
+    /// The game's crash groups, most reports first (or the one `signature`).
+    pub async fn crash_groups(&self, game: &str, signature: Option<&str>, limit: u32) -> DbResult<Vec<aethex_protocol::analytics::CrashGroup>> {
+        let mut rows = self
+            .reader
+            .query(
+                "SELECT signature, title, count, first_seen_ms, last_seen_ms FROM crash_groups WHERE game_id = ?1 AND (?2 IS NULL OR signature = ?2)
+                 ORDER BY count DESC, last_seen_ms DESC LIMIT ?3",
+                params![game, signature, i64::from(limit)],
+            )
+            .await?;
+        let ts = |ms: i64| chrono::DateTime::from_timestamp_millis(ms).map(crate::db::ts).unwrap_or_default();
+        let mut out = Vec::new();
+        while let Some(r) = rows.next().await? {
+            out.push(aethex_protocol::analytics::CrashGroup {
+                signature: r.get(0)?,
+                title: r.get(1)?,
+                count: r.get::<i64>(2)? as u64,
+                first_seen: ts(r.get(3)?),
+                last_seen: ts(r.get(4)?),
+                versions: Vec::new(),
+            });
+        }
+        drop(rows);
+        for g in &mut out {
+            let mut v = self
+                .reader
+                .query(
+                    "SELECT game_version, count FROM crash_versions WHERE game_id = ?1 AND signature = ?2 ORDER BY count DESC, game_version",
+                    params![game, g.signature.clone()],
+                )
+                .await?;
+            while let Some(r) = v.next().await? {
+                g.versions.push(aethex_protocol::analytics::VersionCount { game_version: r.get(0)?, count: r.get::<i64>(1)? as u64 });
+            }
+        }
+        Ok(out)
     }
 }

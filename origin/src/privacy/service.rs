@@ -101,6 +101,7 @@ pub async fn export(app: &AppState, user: &str, game: Option<&str>) -> PrivacyRe
     }
     doc.insert("save_contents".into(), Value::Array(contents));
     doc.insert("analytics_events".into(), Value::Array(app.analytics.events_of(user, game).await?));
+    doc.insert("crash_reports".into(), Value::Array(app.analytics.crashes_of(user, game).await?));
     Ok(Value::Object(doc))
 }
 

@@ -7,7 +7,7 @@
 use reqwest::Method;
 use serde_json::{json, Map, Value};
 
-use aethex_protocol::analytics::{Consent, Event, EventBatch, EventKind, IngestResult, MAX_BATCH_EVENTS};
+use aethex_protocol::analytics::{Consent, CrashAccepted, CrashReport, Event, EventBatch, EventKind, IngestResult, MAX_BATCH_EVENTS};
 
 use crate::{AeThexCloud, SdkResult};
 
@@ -60,6 +60,28 @@ impl Analytics<'_> {
     /// The seed's `set_user_property("vip_status", true)`.
     pub fn set_user_property(&self, name: &str, value: Value) {
         self.queue("user_property", EventKind::UserProperty, json!({ "name": name, "value": value }).as_object().cloned().unwrap_or_default());
+    }
+
+    /// Sends a crash report at once (stack trace one frame per line, innermost first);
+    /// origin groups it with crashes of the same top frames.
+    pub async fn report_crash(
+        &self,
+        game_version: &str,
+        stack_trace: &str,
+        message: Option<&str>,
+        logs_tail: Option<&str>,
+    ) -> SdkResult<CrashAccepted> {
+        let report = CrashReport {
+            report_id: uuid::Uuid::new_v4().to_string(),
+            game_version: game_version.to_string(),
+            stack_trace: stack_trace.to_string(),
+            message: message.map(str::to_string),
+            logs_tail: logs_tail.map(str::to_string),
+            timestamp: Some(chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
+            session_id: None,
+            device: Map::new(),
+        };
+        self.cloud.request(Method::POST, "/api/v1/analytics/crashes", Some(&report), true).await
     }
 
     /// Events waiting to be sent.

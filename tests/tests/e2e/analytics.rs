@@ -113,3 +113,58 @@ async fn the_daily_quota_cuts_batches_short_then_refuses() {
     assert_eq!(err.status(), Some(429));
     assert_eq!(p.analytics().queued(), 1, "kept for tomorrow");
 }
+
+/// Crash reports group by their top frames (across line numbers and addresses), count per
+/// game version, keep first and last seen, are stored once per report_id, and need consent.
+#[tokio::test]
+async fn crash_reports_group_by_their_top_frames() {
+    let origin = Origin::start(&[]);
+    let game = origin.game("crash-game").await;
+    let p = game.player().await;
+    let trace = |line: u32| {
+        format!("at Player::take_damage (player.gd:{line})\nat Enemy::attack 0x7ff3{line:x} (enemy.gd:45)\nat Main::_process (main.gd:9)")
+    };
+    let no = p.analytics().report_crash("1.0.0", &trace(10), Some("null instance"), None).await.unwrap();
+    assert!(!no.stored, "no consent, not stored");
+    p.analytics().set_consent(true).await.unwrap();
+    let a = p.analytics().report_crash("1.0.0", &trace(10), Some("null instance"), Some("[log] entering combat")).await.unwrap();
+    let b = p.analytics().report_crash("1.0.1", &trace(12), None, None).await.unwrap();
+    let c = p.analytics().report_crash("1.0.1", &trace(13), None, None).await.unwrap();
+    let other = p.analytics().report_crash("1.0.1", "at Inventory::drop (inventory.gd:3)\nat Main::_input", None, None).await.unwrap();
+    assert!(a.stored && b.stored && c.stored && other.stored);
+    assert_eq!((a.signature.as_str(), b.signature.as_str()), (c.signature.as_str(), c.signature.as_str()), "same frames, same group");
+    assert_ne!(a.signature, other.signature);
+
+    let base = origin.url.clone();
+    let token = p.token().unwrap();
+    // The same report twice is stored once.
+    let report = json!({"report_id": "6a0b1c2d-0000-4000-8000-000000000001", "game_version": "1.0.1", "stack_trace": trace(14)});
+    for expected in [true, false] {
+        let (s, r) = raw(Method::POST, &format!("{base}/api/v1/analytics/crashes"), Some(&token), Some("application/json"), report.to_string()).await;
+        assert_eq!((s, r["stored"].as_bool()), (200, Some(expected)), "{r}");
+    }
+    for (body, field) in [
+        (json!({"report_id": "x", "game_version": "1", "stack_trace": "at a"}), "report_id"),
+        (json!({"report_id": "6a0b1c2d-0000-4000-8000-000000000002", "game_version": "", "stack_trace": "at a"}), "game_version"),
+        (json!({"report_id": "6a0b1c2d-0000-4000-8000-000000000003", "game_version": "1", "stack_trace": " \n "}), "stack_trace"),
+        (json!({"report_id": "6a0b1c2d-0000-4000-8000-000000000004", "game_version": "1", "stack_trace": "x".repeat(40_000)}), "stack_trace"),
+    ] {
+        let (s, e) = raw(Method::POST, &format!("{base}/api/v1/analytics/crashes"), Some(&token), Some("application/json"), body.to_string()).await;
+        assert_eq!((s, assert_error_shape(&e)["data"]["field"].as_str()), (400, Some(field)), "{e}");
+    }
+
+    let dev = game.developer.token().unwrap();
+    let (s, groups) = raw(Method::GET, &format!("{base}/api/v1/games/crash-game/analytics/crashes"), Some(&dev), None, "").await;
+    assert_eq!(s, 200, "{groups}");
+    let top = &groups["groups"][0];
+    assert_eq!((top["signature"].as_str(), top["count"].as_u64()), (Some(a.signature.as_str()), Some(4)));
+    assert_eq!(top["title"], "at Player::take_damage (player.gd:10)");
+    assert_eq!(top["versions"], json!([{"game_version": "1.0.1", "count": 3}, {"game_version": "1.0.0", "count": 1}]));
+    assert!(top["first_seen"].as_str() <= top["last_seen"].as_str());
+    assert_eq!(groups["groups"][1]["count"], 1);
+    let (s, one) =
+        raw(Method::GET, &format!("{base}/api/v1/games/crash-game/analytics/crashes?signature={}", other.signature), Some(&dev), None, "").await;
+    assert_eq!((s, one["groups"].as_array().map(Vec::len)), (200, Some(1)));
+    let (s, _) = raw(Method::GET, &format!("{base}/api/v1/games/crash-game/analytics/crashes"), Some(&token), None, "").await;
+    assert!(s == 403 || s == 404);
+}
