@@ -62,6 +62,7 @@ pub const MIGRATIONS: &[(i64, &str, &[&str])] = &[
     (11, "leaderboard_periods", &[include_str!("../migrations/0011_leaderboard_periods.sql")]),
     (12, "analytics_consent", &[include_str!("../migrations/0012_analytics_consent.sql")]),
     (13, "deletion_receipts", &[include_str!("../migrations/0013_deletion_receipts.sql")]),
+    (14, "experiments", &[include_str!("../migrations/0014_experiments.sql")]),
 ];
 
 pub struct Db {

@@ -202,3 +202,162 @@ pub struct CrashGroup {
 pub struct CrashGroups {
     pub groups: Vec<CrashGroup>,
 }
+
+/// One arm of an A/B test.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct Variant {
+    /// 1 to 32 of `a-z 0-9 _ -`.
+    pub name: String,
+    /// Share of players, relative to the other variants' weights (1 to 10 000).
+    pub weight: u32,
+}
+
+/// `PUT /api/v1/games/{game_id}/experiments/{experiment_id}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct DefineExperimentRequest {
+    /// 2 to 10 variants.
+    pub variants: Vec<Variant>,
+    /// The event type that counts as a conversion in the results.
+    pub conversion_event: String,
+    #[serde(default = "yes")]
+    pub active: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Experiment {
+    pub game_id: String,
+    pub experiment_id: String,
+    pub variants: Vec<Variant>,
+    pub conversion_event: String,
+    pub active: bool,
+    pub updated_at: String,
+}
+
+/// A player's variant of an experiment (`GET /api/v1/experiments/{id}`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Assignment {
+    pub experiment_id: String,
+    pub variant: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Assignments {
+    pub assignments: Vec<Assignment>,
+}
+
+/// One variant's outcome: players exposed, those who then had the conversion event, the
+/// rate and its 95 % Wilson score interval.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct VariantResult {
+    pub variant: String,
+    pub exposed: u64,
+    pub converted: u64,
+    pub rate: f64,
+    pub ci_low: f64,
+    pub ci_high: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ExperimentResults {
+    pub experiment_id: String,
+    pub conversion_event: String,
+    pub variants: Vec<VariantResult>,
+}
+
+/// The event type the SDK records when a player is exposed to a variant (properties:
+/// `experiment_id`, `variant`).
+pub const EXPOSURE_EVENT: &str = "experiment_exposure";
+
+/// The variant a player gets: deterministic (a hash of the experiment and the player, so
+/// any server, edge or client computes the same without a write), in proportion to the
+/// weights.
+pub fn assign_variant<'v>(experiment_id: &str, user_id: &str, variants: &'v [Variant]) -> Option<&'v Variant> {
+    let total: u64 = variants.iter().map(|v| u64::from(v.weight)).sum();
+    if total == 0 {
+        return None;
+    }
+    // FNV-1a over "experiment\0user", then splitmix64's finalizer for an even spread.
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in experiment_id.bytes().chain(std::iter::once(0)).chain(user_id.bytes()) {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h = (h ^ (h >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    h = (h ^ (h >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    h ^= h >> 31;
+    let mut point = ((u128::from(h) * u128::from(total)) >> 64) as u64;
+    for v in variants {
+        if point < u64::from(v.weight) {
+            return Some(v);
+        }
+        point -= u64::from(v.weight);
+    }
+    variants.last()
+}
+
+/// The 95 % Wilson score interval of `k` successes in `n` trials.
+pub fn wilson_interval(k: u64, n: u64) -> (f64, f64) {
+    if n == 0 {
+        return (0.0, 0.0);
+    }
+    let (z, n, p) = (1.959_963_985, n as f64, k as f64 / n as f64);
+    let denom = 1.0 + z * z / n;
+    let centre = (p + z * z / (2.0 * n)) / denom;
+    let half = z * ((p * (1.0 - p) / n) + z * z / (4.0 * n * n)).sqrt() / denom;
+    ((centre - half).max(0.0), (centre + half).min(1.0))
+}
+
+impl DefineExperimentRequest {
+    pub fn validate(&self) -> Result<(), Invalid> {
+        if !(2..=10).contains(&self.variants.len()) {
+            return Err(Invalid::new("variants", "an experiment has 2 to 10 variants"));
+        }
+        let mut names = std::collections::HashSet::new();
+        for v in &self.variants {
+            let ok = (1..=32).contains(&v.name.len()) && v.name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"_-".contains(&b));
+            if !ok || !names.insert(v.name.as_str()) {
+                return Err(Invalid::new("variants", "variant names are 1 to 32 of a-z, 0-9, '_', '-', each once"));
+            }
+            if !(1..=10_000).contains(&v.weight) {
+                return Err(Invalid::new("variants", "variant weights are 1 to 10000"));
+            }
+        }
+        parse_event_type(&self.conversion_event).map_err(|_| Invalid::new("conversion_event", "conversion_event must be an event type"))?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod experiment_tests {
+    use super::*;
+
+    #[test]
+    fn assignment_is_deterministic_and_follows_the_weights() {
+        let vs = vec![Variant { name: "a".into(), weight: 1 }, Variant { name: "b".into(), weight: 3 }];
+        assert_eq!(assign_variant("exp", "user-1", &vs), assign_variant("exp", "user-1", &vs));
+        let b = (0..20_000).filter(|i| assign_variant("exp", &format!("user-{i}"), &vs).unwrap().name == "b").count();
+        assert!((14_500..15_500).contains(&b), "about 3/4 get b: {b}");
+        // Another experiment shuffles players independently.
+        let same = (0..2000).filter(|i| {
+            let u = format!("user-{i}");
+            assign_variant("exp", &u, &vs) == assign_variant("other", &u, &vs)
+        });
+        assert!(same.count() < 1600);
+        let (lo, hi) = wilson_interval(50, 100);
+        assert!((lo - 0.4038).abs() < 0.001 && (hi - 0.5962).abs() < 0.001, "{lo} {hi}");
+        assert_eq!(wilson_interval(0, 0), (0.0, 0.0));
+    }
+}

@@ -5,7 +5,10 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 
-use aethex_protocol::analytics::{ActiveUsers, Consent, CrashAccepted, CrashGroups, CrashReport, EventBatch, EventCounts, IngestResult};
+use aethex_protocol::analytics::{
+    ActiveUsers, Assignments, Consent, CrashAccepted, CrashGroups, CrashReport, DefineExperimentRequest, EventBatch, EventCounts, Experiment,
+    ExperimentResults, IngestResult,
+};
 use aethex_protocol::rpc::ErrorEnvelope;
 
 use super::service;
@@ -18,6 +21,9 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/analytics/events", post(ingest_events))
         .route("/api/v1/analytics/consent", get(get_consent).put(put_consent))
         .route("/api/v1/analytics/crashes", post(report_crash))
+        .route("/api/v1/experiments", get(my_assignments))
+        .route("/api/v1/games/{game_id}/experiments/{experiment_id}", axum::routing::put(define_experiment))
+        .route("/api/v1/games/{game_id}/experiments/{experiment_id}/results", get(experiment_results))
         .route("/api/v1/games/{game_id}/analytics/crashes", get(crash_groups))
         .route("/api/v1/games/{game_id}/analytics/events", get(event_counts))
         .route("/api/v1/games/{game_id}/analytics/active-users", get(active_users))
@@ -93,4 +99,34 @@ async fn crash_groups(
     ApiQuery(q): ApiQuery<CrashQuery>,
 ) -> ApiResult<Json<CrashGroups>> {
     Ok(Json(service::crash_groups(&app, &player, &game_id, q.signature.as_deref(), q.limit.as_deref()).await?))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ExperimentQuery {
+    experiment_id: Option<String>,
+}
+
+#[utoipa::path(get, path = "/api/v1/experiments", tag = "analytics", summary = "The player's variant of each active experiment of the token's game (deterministic; nothing is written).", params(("experiment_id" = Option<String>, Query, description = "Only this experiment")), responses((status = 200, body = Assignments), (status = "4XX", body = ErrorEnvelope), (status = "5XX", body = ErrorEnvelope)), security(("bearer" = [])))]
+async fn my_assignments(State(app): State<AppState>, player: Player, ApiQuery(q): ApiQuery<ExperimentQuery>) -> ApiResult<Json<Assignments>> {
+    Ok(Json(service::assignments(&app, &player, q.experiment_id.as_deref()).await?))
+}
+
+#[utoipa::path(put, path = "/api/v1/games/{game_id}/experiments/{experiment_id}", tag = "analytics", summary = "Define or change an A/B test (developer+).", request_body = DefineExperimentRequest, params(("game_id" = String, Path, description = "Game id"), ("experiment_id" = String, Path, description = "Experiment id")), responses((status = 200, body = Experiment), (status = "4XX", body = ErrorEnvelope), (status = "5XX", body = ErrorEnvelope)), security(("bearer" = [])))]
+async fn define_experiment(
+    State(app): State<AppState>,
+    player: Player,
+    ApiPath((game_id, id)): ApiPath<(String, String)>,
+    ApiJson(req): ApiJson<DefineExperimentRequest>,
+) -> ApiResult<Json<Experiment>> {
+    Ok(Json(service::define_experiment(&app, &player, &game_id, &id, req).await?))
+}
+
+#[utoipa::path(get, path = "/api/v1/games/{game_id}/experiments/{experiment_id}/results", tag = "analytics", summary = "Exposed players and conversions per variant with a 95 % interval (viewer+).", params(("game_id" = String, Path, description = "Game id"), ("experiment_id" = String, Path, description = "Experiment id")), responses((status = 200, body = ExperimentResults), (status = "4XX", body = ErrorEnvelope), (status = "5XX", body = ErrorEnvelope)), security(("bearer" = [])))]
+async fn experiment_results(
+    State(app): State<AppState>,
+    player: Player,
+    ApiPath((game_id, id)): ApiPath<(String, String)>,
+) -> ApiResult<Json<ExperimentResults>> {
+    Ok(Json(service::experiment_results(&app, &player, &game_id, &id).await?))
 }

@@ -1,8 +1,9 @@
 //! Analytics rules: consent, validation of each event, quotas, and the queries.
 
 use aethex_protocol::analytics::{
-    parse_event_type, ActiveUsers, Consent, CountBucket, CrashAccepted, CrashGroups, CrashReport, EventBatch, EventCounts, IngestResult,
-    RejectedEvent, MAX_BATCH_EVENTS, MAX_EVENT_BYTES, MAX_LOGS_TAIL_BYTES, MAX_STACK_TRACE_BYTES,
+    assign_variant, parse_event_type, wilson_interval, ActiveUsers, Assignment, Assignments, Consent, CountBucket, CrashAccepted, CrashGroups,
+    CrashReport, DefineExperimentRequest, EventBatch, EventCounts, Experiment, ExperimentResults, IngestResult, RejectedEvent, VariantResult,
+    MAX_BATCH_EVENTS, MAX_EVENT_BYTES, MAX_LOGS_TAIL_BYTES, MAX_STACK_TRACE_BYTES,
 };
 use aethex_protocol::teams::{Role, Tier};
 use aethex_protocol::validate::Invalid;
@@ -220,4 +221,93 @@ pub async fn crash_groups(app: &AppState, player: &Player, game_id: &str, signat
     crate::teams::service::require_game_role(app, player, game_id, Role::Viewer).await?;
     let limit = aethex_protocol::leaderboards::parse_limit(limit)?;
     Ok(CrashGroups { groups: app.analytics.crash_groups(game_id, signature, limit).await? })
+}
+
+fn experiment_of(r: &libsql::Row) -> AnResult<Experiment> {
+    let variants: String = r.get(2)?;
+    Ok(Experiment {
+        game_id: r.get(0)?,
+        experiment_id: r.get(1)?,
+        variants: serde_json::from_str(&variants).map_err(|e| AnalyticsError::Db(crate::db::DbError::Corrupt(e.to_string())))?,
+        conversion_event: r.get(3)?,
+        active: r.get::<i64>(4)? != 0,
+        updated_at: r.get(5)?,
+    })
+}
+
+async fn experiments_of(app: &AppState, game: &str, only: Option<&str>) -> AnResult<Vec<Experiment>> {
+    let mut rows = app
+        .db
+        .reader()
+        .query(
+            "SELECT game_id, experiment_id, variants, conversion_event, active, updated_at FROM experiments
+             WHERE game_id = ?1 AND (?2 IS NULL OR experiment_id = ?2) ORDER BY experiment_id",
+            params![game, only],
+        )
+        .await?;
+    let mut out = Vec::new();
+    while let Some(r) = rows.next().await? {
+        out.push(experiment_of(&r)?);
+    }
+    Ok(out)
+}
+
+/// Defines or changes an experiment (developer+). Changing the variants reshuffles players.
+pub async fn define_experiment(app: &AppState, player: &Player, game_id: &str, id: &str, req: DefineExperimentRequest) -> AnResult<Experiment> {
+    crate::teams::service::require_game_role(app, player, game_id, Role::Developer).await?;
+    let id = aethex_protocol::validate::parse_id(id, "experiment_id")?;
+    req.validate()?;
+    let now = crate::db::now();
+    let variants = serde_json::to_string(&req.variants).unwrap_or_default();
+    let (g, i, c, t, a) = (game_id.to_string(), id.clone(), req.conversion_event.clone(), now.clone(), req.active);
+    app.db
+        .write(move |conn| async move {
+            conn.execute(
+                "INSERT INTO experiments (game_id, experiment_id, variants, conversion_event, active, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)
+                 ON CONFLICT (game_id, experiment_id) DO UPDATE SET variants = excluded.variants, conversion_event = excluded.conversion_event,
+                   active = excluded.active, updated_at = excluded.updated_at",
+                params![g, i, variants, c, a as i64, t],
+            )
+            .await
+            .map_err(AnalyticsError::from)
+        })
+        .await?;
+    Ok(Experiment {
+        game_id: game_id.to_string(),
+        experiment_id: id,
+        variants: req.variants,
+        conversion_event: req.conversion_event,
+        active: req.active,
+        updated_at: now,
+    })
+}
+
+/// The player's variants of the game's active experiments (computed, nothing written).
+pub async fn assignments(app: &AppState, player: &Player, only: Option<&str>) -> AnResult<Assignments> {
+    let game = game_of(player)?;
+    let mut assignments = Vec::new();
+    for e in experiments_of(app, game, only).await?.into_iter().filter(|e| e.active) {
+        if let Some(v) = assign_variant(&e.experiment_id, &player.user_id, &e.variants) {
+            assignments.push(Assignment { experiment_id: e.experiment_id.clone(), variant: v.name.clone() });
+        }
+    }
+    Ok(Assignments { assignments })
+}
+
+/// Exposed players and conversions per variant with a 95 % interval (viewer+).
+pub async fn experiment_results(app: &AppState, player: &Player, game_id: &str, id: &str) -> AnResult<ExperimentResults> {
+    crate::teams::service::require_game_role(app, player, game_id, Role::Viewer).await?;
+    let e = experiments_of(app, game_id, Some(id)).await?.pop().ok_or_else(|| Invalid::new("experiment_id", "no such experiment in this game"))?;
+    let counts = app.analytics.experiment_results(game_id, &e.experiment_id, &e.conversion_event).await?;
+    let variants = e
+        .variants
+        .iter()
+        .map(|v| {
+            let (exposed, converted) = counts.iter().find(|(name, _, _)| *name == v.name).map(|(_, x, c)| (*x, *c)).unwrap_or((0, 0));
+            let (ci_low, ci_high) = wilson_interval(converted, exposed);
+            let rate = if exposed > 0 { converted as f64 / exposed as f64 } else { 0.0 };
+            VariantResult { variant: v.name.clone(), exposed, converted, rate, ci_low, ci_high }
+        })
+        .collect();
+    Ok(ExperimentResults { experiment_id: e.experiment_id, conversion_event: e.conversion_event, variants })
 }

@@ -25,6 +25,8 @@ CREATE TABLE IF NOT EXISTS events (
 );
 CREATE INDEX IF NOT EXISTS events_by_time ON events(game_id, received_ms);
 CREATE INDEX IF NOT EXISTS events_by_type ON events(game_id, event_type, received_ms);
+-- A player's events: conversions after an exposure, exports and erasure.
+CREATE INDEX IF NOT EXISTS events_by_user ON events(user_id, game_id, event_type, received_ms);
 CREATE TABLE IF NOT EXISTS daily_usage (
     game_id TEXT NOT NULL,
     day INTEGER NOT NULL,
@@ -332,6 +334,29 @@ impl AnalyticsDb {
             while let Some(r) = v.next().await? {
                 g.versions.push(aethex_protocol::analytics::VersionCount { game_version: r.get(0)?, count: r.get::<i64>(1)? as u64 });
             }
+        }
+        Ok(out)
+    }
+
+    /// Per variant: players exposed to the experiment, and those of them with a
+    /// `conversion` event at or after their first exposure.
+    pub async fn experiment_results(&self, game: &str, experiment: &str, conversion: &str) -> DbResult<Vec<(String, u64, u64)>> {
+        let mut rows = self
+            .reader
+            .query(
+                "WITH exposed AS (
+                   SELECT user_id, json_extract(properties, '$.variant') AS variant, MIN(received_ms) AS first_ms FROM events
+                   WHERE game_id = ?1 AND event_type = ?4 AND json_extract(properties, '$.experiment_id') = ?2
+                   GROUP BY user_id)
+                 SELECT variant, COUNT(*),
+                   SUM(EXISTS (SELECT 1 FROM events c WHERE c.user_id = exposed.user_id AND c.game_id = ?1 AND c.event_type = ?3 AND c.received_ms >= exposed.first_ms))
+                 FROM exposed WHERE variant IS NOT NULL GROUP BY variant ORDER BY variant",
+                params![game, experiment, conversion, aethex_protocol::analytics::EXPOSURE_EVENT],
+            )
+            .await?;
+        let mut out = Vec::new();
+        while let Some(r) = rows.next().await? {
+            out.push((r.get::<String>(0)?, r.get::<i64>(1)? as u64, r.get::<i64>(2)? as u64));
         }
         Ok(out)
     }

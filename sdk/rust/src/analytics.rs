@@ -7,7 +7,9 @@
 use reqwest::Method;
 use serde_json::{json, Map, Value};
 
-use aethex_protocol::analytics::{Consent, CrashAccepted, CrashReport, Event, EventBatch, EventKind, IngestResult, MAX_BATCH_EVENTS};
+use aethex_protocol::analytics::{
+    Assignments, Consent, CrashAccepted, CrashReport, Event, EventBatch, EventKind, IngestResult, EXPOSURE_EVENT, MAX_BATCH_EVENTS,
+};
 
 use crate::{AeThexCloud, SdkResult};
 
@@ -82,6 +84,18 @@ impl Analytics<'_> {
             device: Map::new(),
         };
         self.cloud.request(Method::POST, "/api/v1/analytics/crashes", Some(&report), true).await
+    }
+
+    /// The player's variant of an A/B test (`None` when it is not running), recording the
+    /// exposure as an event (sent with the next `flush`), which the results count.
+    pub async fn experiment_variant(&self, experiment_id: &str) -> SdkResult<Option<String>> {
+        let path = format!("/api/v1/experiments?experiment_id={}", crate::leaderboards::enc(experiment_id));
+        let got: Assignments = self.cloud.request::<Value, _>(Method::GET, &path, None, true).await?;
+        let variant = got.assignments.into_iter().find(|a| a.experiment_id == experiment_id).map(|a| a.variant);
+        if let Some(v) = &variant {
+            self.track_event(EXPOSURE_EVENT, json!({ "experiment_id": experiment_id, "variant": v }));
+        }
+        Ok(variant)
     }
 
     /// Events waiting to be sent.

@@ -168,3 +168,66 @@ async fn crash_reports_group_by_their_top_frames() {
     let (s, _) = raw(Method::GET, &format!("{base}/api/v1/games/crash-game/analytics/crashes"), Some(&token), None, "").await;
     assert!(s == 403 || s == 404);
 }
+
+/// A/B tests: deterministic assignment (the same as the protocol's function, without a
+/// write), exposures recorded by the SDK, conversions counted only after exposure, results
+/// per variant with a 95 % interval.
+#[tokio::test]
+async fn experiments_assign_players_and_measure_conversions() {
+    use aethex_protocol::analytics::{assign_variant, Variant};
+    let origin = Origin::start(&[]);
+    let game = origin.game("ab-game").await;
+    let base = origin.url.clone();
+    let dev = game.developer.token().unwrap();
+    let body = json!({"variants": [{"name": "control", "weight": 1}, {"name": "big_button", "weight": 1}], "conversion_event": "purchase"});
+    let (s, e) =
+        raw(Method::PUT, &format!("{base}/api/v1/games/ab-game/experiments/shop-button"), Some(&dev), Some("application/json"), body.to_string())
+            .await;
+    assert_eq!(s, 200, "{e}");
+    for (bad, field) in [
+        (json!({"variants": [{"name": "only", "weight": 1}], "conversion_event": "purchase"}), "variants"),
+        (json!({"variants": [{"name": "a", "weight": 0}, {"name": "b", "weight": 1}], "conversion_event": "purchase"}), "variants"),
+        (json!({"variants": [{"name": "a", "weight": 1}, {"name": "a", "weight": 1}], "conversion_event": "purchase"}), "variants"),
+        (json!({"variants": [{"name": "a", "weight": 1}, {"name": "b", "weight": 1}], "conversion_event": "bad event!"}), "conversion_event"),
+    ] {
+        let (s, e) =
+            raw(Method::PUT, &format!("{base}/api/v1/games/ab-game/experiments/x"), Some(&dev), Some("application/json"), bad.to_string()).await;
+        assert_eq!((s, assert_error_shape(&e)["data"]["field"].as_str()), (400, Some(field)), "{bad}");
+    }
+    let variants = vec![Variant { name: "control".into(), weight: 1 }, Variant { name: "big_button".into(), weight: 1 }];
+    let (mut exposed, mut converted) = (std::collections::HashMap::<String, u64>::new(), std::collections::HashMap::<String, u64>::new());
+    for i in 0..12 {
+        let p = game.player().await;
+        p.analytics().set_consent(true).await.unwrap();
+        if i == 0 {
+            // A purchase before the exposure does not count.
+            p.analytics().track_event("purchase", json!({}));
+            p.analytics().flush().await.unwrap();
+        }
+        let v = p.analytics().experiment_variant("shop-button").await.unwrap().unwrap();
+        assert_eq!(Some(v.as_str()), assign_variant("shop-button", &p.user_id().unwrap(), &variants).map(|v| v.name.as_str()), "deterministic");
+        assert_eq!(p.analytics().experiment_variant("shop-button").await.unwrap(), Some(v.clone()), "the same every time");
+        *exposed.entry(v.clone()).or_default() += 1;
+        // Everyone with the big button buys; every other control player does.
+        if i > 0 && (v == "big_button" || i % 2 == 0) {
+            p.analytics().track_event("purchase", json!({"sku": "gems"}));
+            *converted.entry(v.clone()).or_default() += 1;
+        }
+        p.analytics().flush().await.unwrap();
+    }
+    let (s, r) = raw(Method::GET, &format!("{base}/api/v1/games/ab-game/experiments/shop-button/results"), Some(&dev), None, "").await;
+    assert_eq!(s, 200, "{r}");
+    for v in r["variants"].as_array().unwrap() {
+        let name = v["variant"].as_str().unwrap().to_string();
+        let (x, c) = (exposed.get(&name).copied().unwrap_or(0), converted.get(&name).copied().unwrap_or(0));
+        assert_eq!((v["exposed"].as_u64(), v["converted"].as_u64()), (Some(x), Some(c)), "{name}: {r}");
+        let (rate, lo, hi) = (v["rate"].as_f64().unwrap(), v["ci_low"].as_f64().unwrap(), v["ci_high"].as_f64().unwrap());
+        assert!(lo <= rate && rate <= hi && (0.0..=1.0).contains(&lo) && hi <= 1.0, "{v}");
+    }
+    // Inactive experiments assign nobody.
+    let off =
+        json!({"variants": [{"name": "control", "weight": 1}, {"name": "big_button", "weight": 1}], "conversion_event": "purchase", "active": false});
+    raw(Method::PUT, &format!("{base}/api/v1/games/ab-game/experiments/shop-button"), Some(&dev), Some("application/json"), off.to_string()).await;
+    let p = game.player().await;
+    assert_eq!(p.analytics().experiment_variant("shop-button").await.unwrap(), None);
+}
