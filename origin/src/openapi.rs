@@ -40,6 +40,7 @@ use crate::{achievements, analytics, auth, dlc, leaderboards, matchmaking, priva
         analytics::routes::ingest_events, analytics::routes::get_consent, analytics::routes::put_consent, analytics::routes::event_counts,
         analytics::routes::active_users, analytics::routes::report_crash, analytics::routes::crash_groups,
         analytics::routes::my_assignments, analytics::routes::define_experiment, analytics::routes::experiment_results,
+        analytics::routes::retention, analytics::routes::funnel,
         privacy::routes::export_me, privacy::routes::delete_me, privacy::routes::export_player, privacy::routes::delete_player,
         regions::routes::list_regions, regions::routes::register_region,
         dlc::routes::register_key, dlc::routes::delete_key, dlc::routes::missing_chunks, dlc::routes::upload_chunk, dlc::routes::list_releases,

@@ -361,3 +361,37 @@ mod experiment_tests {
         assert_eq!(wilson_interval(0, 0), (0.0, 0.0));
     }
 }
+
+/// `GET /api/v1/games/{game_id}/analytics/retention`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Retention {
+    /// The cohort: players first active on this day (YYYY-MM-DD, UTC).
+    pub cohort: String,
+    pub cohort_size: u64,
+    pub days: Vec<RetentionDay>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RetentionDay {
+    /// N of day-N retention.
+    pub day: u32,
+    pub retained: u64,
+    pub rate: f64,
+}
+
+/// `GET /api/v1/games/{game_id}/analytics/funnel`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Funnel {
+    pub steps: Vec<FunnelStep>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct FunnelStep {
+    pub event_type: String,
+    /// Players who reached this step after every step before it, in order.
+    pub players: u64,
+}

@@ -7,7 +7,7 @@ use serde::Deserialize;
 
 use aethex_protocol::analytics::{
     ActiveUsers, Assignments, Consent, CrashAccepted, CrashGroups, CrashReport, DefineExperimentRequest, EventBatch, EventCounts, Experiment,
-    ExperimentResults, IngestResult,
+    ExperimentResults, Funnel, IngestResult, Retention,
 };
 use aethex_protocol::rpc::ErrorEnvelope;
 
@@ -22,6 +22,8 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/analytics/consent", get(get_consent).put(put_consent))
         .route("/api/v1/analytics/crashes", post(report_crash))
         .route("/api/v1/experiments", get(my_assignments))
+        .route("/api/v1/games/{game_id}/analytics/retention", get(retention))
+        .route("/api/v1/games/{game_id}/analytics/funnel", get(funnel))
         .route("/api/v1/games/{game_id}/experiments/{experiment_id}", axum::routing::put(define_experiment))
         .route("/api/v1/games/{game_id}/experiments/{experiment_id}/results", get(experiment_results))
         .route("/api/v1/games/{game_id}/analytics/crashes", get(crash_groups))
@@ -129,4 +131,39 @@ async fn experiment_results(
     ApiPath((game_id, id)): ApiPath<(String, String)>,
 ) -> ApiResult<Json<ExperimentResults>> {
     Ok(Json(service::experiment_results(&app, &player, &game_id, &id).await?))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RetentionQuery {
+    cohort: String,
+    days: Option<String>,
+}
+
+#[utoipa::path(get, path = "/api/v1/games/{game_id}/analytics/retention", tag = "analytics", summary = "Day-N retention of the players first active on a day (viewer+).", params(("game_id" = String, Path, description = "Game id"), ("cohort" = String, Query, description = "YYYY-MM-DD"), ("days" = Option<String>, Query, description = "Comma-separated N (default 1,7,30)")), responses((status = 200, body = Retention), (status = "4XX", body = ErrorEnvelope), (status = "5XX", body = ErrorEnvelope)), security(("bearer" = [])))]
+async fn retention(
+    State(app): State<AppState>,
+    player: Player,
+    ApiPath(game_id): ApiPath<String>,
+    ApiQuery(q): ApiQuery<RetentionQuery>,
+) -> ApiResult<Json<Retention>> {
+    Ok(Json(service::retention(&app, &player, &game_id, &q.cohort, q.days.as_deref()).await?))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FunnelQuery {
+    steps: String,
+    from: Option<String>,
+    to: Option<String>,
+}
+
+#[utoipa::path(get, path = "/api/v1/games/{game_id}/analytics/funnel", tag = "analytics", summary = "Players through each step of an ordered funnel of event types (viewer+).", params(("game_id" = String, Path, description = "Game id"), ("steps" = String, Query, description = "2 to 10 comma-separated event types"), ("from" = Option<String>, Query, description = "RFC 3339 (default: 30 days ago)"), ("to" = Option<String>, Query, description = "RFC 3339 (default: now)")), responses((status = 200, body = Funnel), (status = "4XX", body = ErrorEnvelope), (status = "5XX", body = ErrorEnvelope)), security(("bearer" = [])))]
+async fn funnel(
+    State(app): State<AppState>,
+    player: Player,
+    ApiPath(game_id): ApiPath<String>,
+    ApiQuery(q): ApiQuery<FunnelQuery>,
+) -> ApiResult<Json<Funnel>> {
+    Ok(Json(service::funnel(&app, &player, &game_id, &q.steps, q.from.as_deref(), q.to.as_deref()).await?))
 }

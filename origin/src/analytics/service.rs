@@ -2,8 +2,8 @@
 
 use aethex_protocol::analytics::{
     assign_variant, parse_event_type, wilson_interval, ActiveUsers, Assignment, Assignments, Consent, CountBucket, CrashAccepted, CrashGroups,
-    CrashReport, DefineExperimentRequest, EventBatch, EventCounts, Experiment, ExperimentResults, IngestResult, RejectedEvent, VariantResult,
-    MAX_BATCH_EVENTS, MAX_EVENT_BYTES, MAX_LOGS_TAIL_BYTES, MAX_STACK_TRACE_BYTES,
+    CrashReport, DefineExperimentRequest, EventBatch, EventCounts, Experiment, ExperimentResults, Funnel, FunnelStep, IngestResult, RejectedEvent,
+    Retention, RetentionDay, VariantResult, MAX_BATCH_EVENTS, MAX_EVENT_BYTES, MAX_LOGS_TAIL_BYTES, MAX_STACK_TRACE_BYTES,
 };
 use aethex_protocol::teams::{Role, Tier};
 use aethex_protocol::validate::Invalid;
@@ -310,4 +310,55 @@ pub async fn experiment_results(app: &AppState, player: &Player, game_id: &str, 
         })
         .collect();
     Ok(ExperimentResults { experiment_id: e.experiment_id, conversion_event: e.conversion_event, variants })
+}
+
+fn unix_day(date: chrono::NaiveDate) -> i64 {
+    date.signed_duration_since(chrono::NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default()).num_days()
+}
+
+/// Day-N retention of the players first active on `cohort` (YYYY-MM-DD), for N in `days`
+/// (comma-separated, 1 to 16 values of 1 to 365; default 1,7,30).
+pub async fn retention(app: &AppState, player: &Player, game_id: &str, cohort: &str, days: Option<&str>) -> AnResult<Retention> {
+    crate::teams::service::require_game_role(app, player, game_id, Role::Viewer).await?;
+    let date = chrono::NaiveDate::parse_from_str(cohort, "%Y-%m-%d").map_err(|_| Invalid::new("cohort", "cohort must be YYYY-MM-DD"))?;
+    let days: Vec<u32> = days
+        .unwrap_or("1,7,30")
+        .split(',')
+        .map(|d| d.trim().parse::<u32>().ok().filter(|n| (1..=365).contains(n)))
+        .collect::<Option<Vec<_>>>()
+        .filter(|d| (1..=16).contains(&d.len()))
+        .ok_or_else(|| Invalid::new("days", "days must be 1 to 16 comma-separated numbers from 1 to 365"))?;
+    let (size, retained) = app.analytics.retention(game_id, unix_day(date), &days).await?;
+    let days = days
+        .iter()
+        .zip(retained)
+        .map(|(n, r)| RetentionDay { day: *n, retained: r, rate: if size > 0 { r as f64 / size as f64 } else { 0.0 } })
+        .collect();
+    Ok(Retention { cohort: date.format("%Y-%m-%d").to_string(), cohort_size: size, days })
+}
+
+/// Players through each step of an ordered funnel (`steps`: 2 to 10 comma-separated event
+/// types) within `[from, to)` (default: the last 30 days).
+pub async fn funnel(app: &AppState, player: &Player, game_id: &str, steps: &str, from: Option<&str>, to: Option<&str>) -> AnResult<Funnel> {
+    crate::teams::service::require_game_role(app, player, game_id, Role::Viewer).await?;
+    let steps: Vec<String> = steps
+        .split(',')
+        .map(|s| parse_event_type(s.trim()))
+        .collect::<Result<_, _>>()
+        .map_err(|_| Invalid::new("steps", "steps must be event types"))?;
+    if !(2..=10).contains(&steps.len()) {
+        return Err(Invalid::new("steps", "a funnel has 2 to 10 steps").into());
+    }
+    let parse = |v: Option<&str>, field: &'static str, default: i64| -> AnResult<i64> {
+        match v {
+            None => Ok(default),
+            Some(t) => {
+                Ok(chrono::DateTime::parse_from_rfc3339(t).map_err(|_| Invalid::new(field, format!("{field} must be RFC 3339")))?.timestamp_millis())
+            }
+        }
+    };
+    let now = chrono::Utc::now().timestamp_millis();
+    let (from_ms, to_ms) = (parse(from, "from", now - 30 * 86_400_000)?, parse(to, "to", now + 1)?);
+    let counts = app.analytics.funnel(game_id, &steps, from_ms, to_ms).await?;
+    Ok(Funnel { steps: steps.into_iter().zip(counts).map(|(event_type, players)| FunnelStep { event_type, players }).collect() })
 }

@@ -360,4 +360,60 @@ impl AnalyticsDb {
         }
         Ok(out)
     }
+
+    /// (cohort size, retained on each of `days` after) for players first active on `day`.
+    pub async fn retention(&self, game: &str, day: i64, days: &[u32]) -> DbResult<(u64, Vec<u64>)> {
+        let cohort = "SELECT user_id FROM active_users WHERE game_id = ?1 GROUP BY user_id HAVING MIN(day) = ?2";
+        let mut rows = self.reader.query(&format!("SELECT COUNT(*) FROM ({cohort})"), params![game, day]).await?;
+        let size = rows.next().await?.map(|r| r.get::<i64>(0)).transpose()?.unwrap_or(0) as u64;
+        drop(rows);
+        let mut out = Vec::with_capacity(days.len());
+        for n in days {
+            let mut rows = self
+                .reader
+                .query(
+                    &format!(
+                        "SELECT COUNT(*) FROM ({cohort}) c WHERE EXISTS (SELECT 1 FROM active_users a WHERE a.game_id = ?1 AND a.day = ?3 AND a.user_id = c.user_id)"
+                    ),
+                    params![game, day, day + i64::from(*n)],
+                )
+                .await?;
+            out.push(rows.next().await?.map(|r| r.get::<i64>(0)).transpose()?.unwrap_or(0) as u64);
+        }
+        Ok((size, out))
+    }
+
+    /// Players reaching each step of `steps` in order within `[from_ms, to_ms)`: a step
+    /// counts at the player's first occurrence after the previous step's.
+    pub async fn funnel(&self, game: &str, steps: &[String], from_ms: i64, to_ms: i64) -> DbResult<Vec<u64>> {
+        let mut reached: Option<std::collections::HashMap<String, i64>> = None;
+        let mut out = Vec::with_capacity(steps.len());
+        for step in steps {
+            let mut rows = self
+                .reader
+                .query(
+                    "SELECT user_id, received_ms FROM events WHERE game_id = ?1 AND event_type = ?2 AND received_ms >= ?3 AND received_ms < ?4
+                     ORDER BY user_id, received_ms",
+                    params![game, step.clone(), from_ms, to_ms],
+                )
+                .await?;
+            let mut next = std::collections::HashMap::new();
+            while let Some(r) = rows.next().await? {
+                let (user, at) = (r.get::<String>(0)?, r.get::<i64>(1)?);
+                if next.contains_key(&user) {
+                    continue;
+                }
+                let after = match &reached {
+                    None => true,
+                    Some(prev) => prev.get(&user).is_some_and(|t| at >= *t),
+                };
+                if after {
+                    next.insert(user, at);
+                }
+            }
+            out.push(next.len() as u64);
+            reached = Some(next);
+        }
+        Ok(out)
+    }
 }
