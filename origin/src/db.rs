@@ -63,6 +63,7 @@ pub const MIGRATIONS: &[(i64, &str, &[&str])] = &[
     (12, "analytics_consent", &[include_str!("../migrations/0012_analytics_consent.sql")]),
     (13, "deletion_receipts", &[include_str!("../migrations/0013_deletion_receipts.sql")]),
     (14, "experiments", &[include_str!("../migrations/0014_experiments.sql")]),
+    (15, "coppa", &[include_str!("../migrations/0015_coppa.sql")]),
 ];
 
 pub struct Db {

@@ -137,6 +137,9 @@ pub struct CreateGameRequest {
     pub name: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tier: Option<Tier>,
+    /// A game for children (COPPA): analytics and social features off for its players.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub coppa: Option<bool>,
 }
 
 /// `PATCH /api/v1/games/{game_id}`.
@@ -148,6 +151,9 @@ pub struct UpdateGameRequest {
     pub name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tier: Option<Tier>,
+    /// A game for children (COPPA): analytics and social features off for its players.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub coppa: Option<bool>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -157,6 +163,9 @@ pub struct Game {
     pub org_id: String,
     pub name: String,
     pub tier: Tier,
+    /// A game for children (COPPA): analytics and social features are off for its players.
+    #[serde(default)]
+    pub coppa: bool,
     /// Public key that identifies the game in players' builds (header `X-Aethex-Client-Key`).
     pub client_key: String,
     pub created_at: String,

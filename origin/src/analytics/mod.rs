@@ -23,6 +23,8 @@ pub enum AnalyticsError {
     NoGame,
     #[error("the game's daily event quota is used up")]
     Quota,
+    #[error("analytics are off in a game for children (COPPA)")]
+    Coppa,
     #[error(transparent)]
     Team(#[from] TeamError),
     #[error(transparent)]
@@ -46,6 +48,7 @@ impl From<AnalyticsError> for ApiError {
             AnalyticsError::Quota => ApiError::new(ErrorCode::RATE_LIMITED, "Too many requests")
                 .field("events", "the game's daily event quota is used up; events are accepted again after 00:00 UTC")
                 .retry_after(3600),
+            AnalyticsError::Coppa => ApiError::forbidden("analytics are off in this game: it is for children (COPPA)"),
             AnalyticsError::Team(t) => t.into(),
             AnalyticsError::Db(e) => ApiError::internal(e),
         }

@@ -20,8 +20,12 @@ fn game_of(player: &Player) -> AnResult<&str> {
     player.game_id.as_deref().ok_or(AnalyticsError::NoGame)
 }
 
+/// The player's effective consent: always off in a COPPA game.
 pub async fn consent(app: &AppState, player: &Player) -> AnResult<Consent> {
     let game = game_of(player)?;
+    if crate::teams::service::is_coppa(app, game).await? {
+        return Ok(Consent { analytics: false });
+    }
     let mut rows = app
         .db
         .reader()
@@ -34,6 +38,9 @@ pub async fn consent(app: &AppState, player: &Player) -> AnResult<Consent> {
 /// Opt in (or out) of analytics for the token's game. Opted out is the default.
 pub async fn set_consent(app: &AppState, player: &Player, c: Consent) -> AnResult<Consent> {
     let (game, user) = (game_of(player)?.to_string(), player.user_id.clone());
+    if c.analytics && crate::teams::service::is_coppa(app, &game).await? {
+        return Err(AnalyticsError::Coppa);
+    }
     app.db
         .write(move |conn| async move {
             conn.execute(

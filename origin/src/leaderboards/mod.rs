@@ -24,6 +24,8 @@ pub enum LeaderboardError {
     Exists(String),
     #[error("the access token is not for a game")]
     NoGame,
+    #[error("social features are off in a game for children (COPPA)")]
+    Coppa,
     #[error("submitting too often to this board")]
     TooOften { retry_after_ms: u64 },
     #[error(transparent)]
@@ -52,6 +54,7 @@ impl From<LeaderboardError> for ApiError {
                 aethex_protocol::headers::CLIENT_KEY,
                 "the access token is not for a game; log in with the game's client key",
             ),
+            LeaderboardError::Coppa => ApiError::forbidden("friends leaderboards are off in this game: it is for children (COPPA)"),
             LeaderboardError::TooOften { retry_after_ms } => ApiError::new(ErrorCode::RATE_LIMITED, "Too many requests")
                 .field("leaderboard_id", format!("this board takes a score from a player every so often; retry in {retry_after_ms} ms"))
                 .retry_after(retry_after_ms.div_ceil(1000)),

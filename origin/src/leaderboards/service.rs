@@ -280,6 +280,9 @@ pub async fn archived_page(
 /// count among them). Answered by origin (friendships are not in the edges' replica).
 pub async fn friends_top(app: &AppState, player: &Player, board_id: &str, limit: u32) -> LbResult<LeaderboardPage> {
     let game = game_of(player)?;
+    if crate::teams::service::is_coppa(app, game).await? {
+        return Err(LeaderboardError::Coppa);
+    }
     let board_id = parse_leaderboard_id(board_id)?;
     if store::board(app.db.reader(), game, &board_id).await?.is_none() {
         return Err(LeaderboardError::NotFound(board_id));

@@ -22,6 +22,8 @@ pub enum SocialError {
     NotFound(&'static str),
     #[error("{0}")]
     Conflict(String),
+    #[error("social features are off in a game for children (COPPA)")]
+    Coppa,
     #[error(transparent)]
     Db(#[from] DbError),
 }
@@ -38,6 +40,7 @@ impl From<SocialError> for ApiError {
             SocialError::Invalid(i) => i.into(),
             SocialError::NoPlayer => ApiError::not_found("user_id", "no such player"),
             SocialError::NotFound(why) => ApiError::not_found("user_id", why),
+            SocialError::Coppa => ApiError::forbidden("social features are off in this game: it is for children (COPPA)"),
             SocialError::Conflict(why) => ApiError::new(ErrorCode::CONFLICT, "Conflict").field("user_id", why),
             SocialError::Db(e) => ApiError::internal(e),
         }

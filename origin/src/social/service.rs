@@ -11,12 +11,27 @@ use crate::state::AppState;
 
 pub type SocialResult<T> = Result<T, SocialError>;
 
+/// Players signed in to a game for children (COPPA) have no social features.
+pub async fn require_social(app: &AppState, player: &Player) -> SocialResult<()> {
+    if let Some(g) = &player.game_id {
+        let coppa = crate::teams::service::is_coppa(app, g).await.map_err(|e| match e {
+            crate::teams::TeamError::Db(d) => SocialError::Db(d),
+            other => SocialError::Conflict(other.to_string()),
+        })?;
+        if coppa {
+            return Err(SocialError::Coppa);
+        }
+    }
+    Ok(())
+}
+
 async fn friend_view(conn: &libsql::Connection, me: &str, other: &str) -> SocialResult<Friend> {
     store::list(conn, me).await?.into_iter().find(|f| f.user_id == other).ok_or(SocialError::NotFound("no friendship with this player"))
 }
 
 /// Sends a request; when the other player had asked already, you are friends at once.
 pub async fn request(app: &AppState, player: &Player, req: FriendRequest) -> SocialResult<Friend> {
+    require_social(app, player).await?;
     if req.user_id.is_some() == req.username.is_some() {
         return Err(Invalid::new("user_id", "name the player by user_id or by username (one of them)").into());
     }
@@ -57,6 +72,7 @@ fn parse_user(id: &str) -> SocialResult<String> {
 
 /// Accepts an incoming request.
 pub async fn accept(app: &AppState, player: &Player, other: &str) -> SocialResult<Friend> {
+    require_social(app, player).await?;
     let (me, other) = (player.user_id.clone(), parse_user(other)?);
     app.db
         .write(move |c| async move {
@@ -76,6 +92,7 @@ pub async fn accept(app: &AppState, player: &Player, other: &str) -> SocialResul
 
 /// Declines an incoming request (the asker is not told; their request just disappears).
 pub async fn decline(app: &AppState, player: &Player, other: &str) -> SocialResult<()> {
+    require_social(app, player).await?;
     let (me, other) = (player.user_id.clone(), parse_user(other)?);
     app.db
         .write(move |c| async move {
@@ -91,6 +108,7 @@ pub async fn decline(app: &AppState, player: &Player, other: &str) -> SocialResu
 
 /// Ends a friendship or withdraws an outgoing request.
 pub async fn remove(app: &AppState, player: &Player, other: &str) -> SocialResult<()> {
+    require_social(app, player).await?;
     let (me, other) = (player.user_id.clone(), parse_user(other)?);
     app.db
         .write(move |c| async move {
@@ -110,6 +128,7 @@ pub async fn remove(app: &AppState, player: &Player, other: &str) -> SocialResul
 
 /// Blocks a player: any friendship or request between you ends, and they cannot ask again.
 pub async fn block(app: &AppState, player: &Player, other: &str) -> SocialResult<Friend> {
+    require_social(app, player).await?;
     let (me, other) = (player.user_id.clone(), parse_user(other)?);
     if me == other {
         return Err(Invalid::new("user_id", "you cannot block yourself").into());
@@ -129,6 +148,7 @@ pub async fn block(app: &AppState, player: &Player, other: &str) -> SocialResult
 }
 
 pub async fn unblock(app: &AppState, player: &Player, other: &str) -> SocialResult<()> {
+    require_social(app, player).await?;
     let (me, other) = (player.user_id.clone(), parse_user(other)?);
     app.db
         .write(move |c| async move {
@@ -142,6 +162,7 @@ pub async fn unblock(app: &AppState, player: &Player, other: &str) -> SocialResu
 }
 
 pub async fn list(app: &AppState, player: &Player) -> SocialResult<FriendList> {
+    require_social(app, player).await?;
     let mut out = FriendList::default();
     for f in store::list(app.db.reader(), &player.user_id).await? {
         match f.state {

@@ -25,6 +25,11 @@ async fn require_org_role(app: &AppState, player: &Player, org_id: &str, needed:
     Ok(role)
 }
 
+/// Whether the game is for children (COPPA): analytics and social features are off.
+pub async fn is_coppa(app: &AppState, game_id: &str) -> TeamResult<bool> {
+    Ok(store::game_by_id(app.db.reader(), game_id).await?.is_some_and(|g| g.coppa))
+}
+
 /// The game and the caller's role in its organization.
 pub(crate) async fn require_game_role(app: &AppState, player: &Player, game_id: &str, needed: Role) -> TeamResult<GameRow> {
     let game = store::game_by_id(app.db.reader(), game_id).await?.ok_or(TeamError::NotFound("game"))?;
@@ -152,6 +157,7 @@ pub async fn create_game(app: &AppState, player: &Player, org_id: &str, req: Cre
         org_id: org_id.to_string(),
         name: name.into_inner(),
         tier: req.tier.unwrap_or_default(),
+        coppa: req.coppa.unwrap_or(false),
         client_key: new_client_key(),
         created_at: db::now(),
     };
@@ -179,10 +185,13 @@ pub async fn get_game(app: &AppState, player: &Player, game_id: &str) -> TeamRes
 pub async fn update_game(app: &AppState, player: &Player, game_id: &str, req: UpdateGameRequest) -> TeamResult<Game> {
     require_game_role(app, player, game_id, Role::Admin).await?;
     let name = req.name.as_deref().map(|n| DisplayName::parse(n, "name")).transpose()?;
-    let (g, tier, quotas) = (game_id.to_string(), req.tier, app.config.saves.clone());
+    let (g, tier, quotas, coppa) = (game_id.to_string(), req.tier, app.config.saves.clone(), req.coppa);
     app.db
         .write_replicated(move |c, out| async move {
             store::update_game(&c, &g, name.as_ref().map(|n| n.as_str()), tier, None).await?;
+            if let Some(coppa) = coppa {
+                store::set_coppa(&c, &g, coppa).await?;
+            }
             if let Some(tier) = tier {
                 out.upsert(&c, rows::table("games"), rows::game(&quotas, &g, tier)).await?;
             }

@@ -12,17 +12,19 @@ pub struct GameRow {
     pub org_id: String,
     pub name: String,
     pub tier: Tier,
+    /// A game for children (COPPA): analytics and social features are off.
+    pub coppa: bool,
     pub client_key: String,
     pub created_at: String,
 }
 
 impl From<GameRow> for Game {
     fn from(g: GameRow) -> Self {
-        Game { game_id: g.id, org_id: g.org_id, name: g.name, tier: g.tier, client_key: g.client_key, created_at: g.created_at }
+        Game { game_id: g.id, org_id: g.org_id, name: g.name, tier: g.tier, coppa: g.coppa, client_key: g.client_key, created_at: g.created_at }
     }
 }
 
-const GAME_COLS: &str = "id, org_id, name, tier, client_key, created_at";
+const GAME_COLS: &str = "id, org_id, name, tier, client_key, created_at, coppa";
 
 fn game_from_row(row: &libsql::Row) -> DbResult<GameRow> {
     let tier: String = row.get(3)?;
@@ -33,6 +35,7 @@ fn game_from_row(row: &libsql::Row) -> DbResult<GameRow> {
         tier: Tier::parse(&tier).ok_or_else(|| DbError::Corrupt(format!("game tier {tier}")))?,
         client_key: row.get(4)?,
         created_at: row.get(5)?,
+        coppa: row.get::<i64>(6)? != 0,
     })
 }
 
@@ -63,8 +66,8 @@ pub async fn games_of_org(conn: &Connection, org_id: &str) -> DbResult<Vec<GameR
 
 pub async fn insert_game(conn: &Connection, g: &GameRow) -> Result<(), libsql::Error> {
     conn.execute(
-        "INSERT INTO games (id, org_id, name, tier, client_key, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        params![g.id.clone(), g.org_id.clone(), g.name.clone(), g.tier.as_str(), g.client_key.clone(), g.created_at.clone()],
+        "INSERT INTO games (id, org_id, name, tier, client_key, created_at, coppa) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        params![g.id.clone(), g.org_id.clone(), g.name.clone(), g.tier.as_str(), g.client_key.clone(), g.created_at.clone(), g.coppa as i64],
     )
     .await?;
     Ok(())
@@ -234,4 +237,9 @@ pub async fn revoke_server_key(conn: &Connection, game_id: &str, key_id: &str) -
             params![key_id, game_id, crate::db::now()],
         )
         .await?)
+}
+
+pub async fn set_coppa(conn: &Connection, id: &str, coppa: bool) -> DbResult<()> {
+    conn.execute("UPDATE games SET coppa = ?2 WHERE id = ?1", params![id, coppa as i64]).await?;
+    Ok(())
 }

@@ -278,3 +278,44 @@ async fn funnels_follow_the_order_of_steps_and_retention_follows_cohorts() {
         raw(Method::GET, &format!("{base}/api/v1/games/funnel-game/analytics/retention?cohort=2026-11-01&days=0"), Some(&dev), None, "").await;
     assert_eq!(s, 400);
 }
+
+/// A game flagged for children (COPPA): analytics and social features are off for its
+/// players, whatever consent was given before.
+#[tokio::test]
+async fn a_coppa_game_has_no_analytics_and_no_social_features() {
+    let origin = Origin::start(&[]);
+    let game = origin.game("kids-game").await;
+    let base = origin.url.clone();
+    let p = game.player().await;
+    let q = game.player().await;
+    // Consent given before the flag does not survive it.
+    p.analytics().set_consent(true).await.unwrap();
+    let dev = game.developer.token().unwrap();
+    let (s, g) =
+        raw(Method::PATCH, &format!("{base}/api/v1/games/kids-game"), Some(&dev), Some("application/json"), json!({"coppa": true}).to_string()).await;
+    assert_eq!((s, g["coppa"].as_bool()), (200, Some(true)), "{g}");
+    assert!(!p.analytics().set_consent(false).await.unwrap().analytics);
+    let err = p.analytics().set_consent(true).await.unwrap_err();
+    assert_eq!(err.status(), Some(403));
+    let (s, c) = raw(Method::GET, &format!("{base}/api/v1/analytics/consent"), Some(&q.token().unwrap()), None, "").await;
+    assert_eq!((s, c["analytics"].as_bool()), (200, Some(false)));
+    p.analytics().track_event("level_completed", json!({}));
+    let r = p.analytics().flush().await.unwrap();
+    assert_eq!((r.accepted, r.dropped_no_consent), (0, 1));
+    // Social features.
+    assert_eq!(p.social().friends().request(&q.user_id().unwrap()).await.unwrap_err().status(), Some(403));
+    assert_eq!(p.social().friends().list().await.unwrap_err().status(), Some(403));
+    let (s, _) = raw(
+        Method::POST,
+        &format!("{base}/api/v1/games/kids-game/leaderboards"),
+        Some(&dev),
+        Some("application/json"),
+        r#"{"leaderboard_id":"hs","name":"HS"}"#,
+    )
+    .await;
+    assert_eq!(s, 201);
+    assert_eq!(p.social().leaderboards().get_friends("hs", 10).await.unwrap_err().status(), Some(403));
+    // The flag comes off: consent can be given again.
+    raw(Method::PATCH, &format!("{base}/api/v1/games/kids-game"), Some(&dev), Some("application/json"), json!({"coppa": false}).to_string()).await;
+    assert!(p.analytics().set_consent(true).await.unwrap().analytics);
+}
