@@ -18,7 +18,12 @@
 //!    half of its top rate;
 //! 7. replication lag (write answered at origin -> edge applied) under 100 writes/s;
 //! 8. sizes of the wasm edges;
-//! 9. DLC (`patch`, `serve`, `pipeline`):
+//! 9. `rank`, `board`, `ingest` (issue 6): a player's rank on a one-million-entry replica
+//!    from the rank index vs counting the board; one-million-entry board reads through a
+//!    native edge (top 10, around-me) vs a bare axum route and vs Redis (Debian's
+//!    redis-server, installed like nginx below) on a sorted set of the same scores; and
+//!    analytics events/s in batches of 100 vs raw batched libSQL inserts.
+//! 10. DLC (`patch`, `serve`, `pipeline`):
 //!    - `patch`: a generated ~1 GiB game build (seeded: incompressible assets, JSON tables,
 //!      level records, small scripts, 3 large packs) and the same build after scattered
 //!      edits of ~1 % of its bytes (overwrites, insertions that shift the rest of the file,
@@ -72,7 +77,7 @@ struct Args {
     #[arg(long)]
     json: Option<PathBuf>,
     /// Run only these parts: device, email, saves, compression, edge, lag, wasm, patch, serve,
-    /// pipeline, rank, ingest (comma-separated).
+    /// pipeline, rank, ingest, board (comma-separated).
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
     /// Size of the generated build of part `patch`, MiB (two copies and a casync store are
@@ -546,6 +551,10 @@ async fn run(args: Args) -> anyhow::Result<()> {
     }
     if wants("ingest") {
         report.insert("analytics_ingest".into(), bench_ingest(&args, &origin, &game, &http).await?);
+    }
+
+    if wants("board") {
+        report.insert("leaderboard_reads".into(), bench_board(&args, &origin, &game, &http).await?);
     }
 
     if wants("rank") {
@@ -1808,4 +1817,257 @@ async fn bench_ingest(args: &Args, origin: &Origin, game: &aethex_tests::GameFix
     println!("raw libSQL, 100/tx:    {raw_eps:>9.0} events/s");
     println!("ratio: {:.1} % (goal >= 50 %)", ours_eps / raw_eps * 100.0);
     Ok(json!({"events_per_s": ours_eps, "raw_events_per_s": raw_eps, "ratio": ours_eps / raw_eps, "p50_ms": ours.pct(0.5), "p99_ms": ours.pct(0.99)}))
+}
+
+/// A minimal RESP client for the Redis baseline: one command, one reply (parsed only as
+/// far as needed to find its end).
+struct Resp {
+    r: tokio::io::BufReader<tokio::net::tcp::OwnedReadHalf>,
+    w: tokio::net::tcp::OwnedWriteHalf,
+}
+
+impl Resp {
+    async fn connect(addr: &str) -> anyhow::Result<Self> {
+        let s = tokio::net::TcpStream::connect(addr).await?;
+        s.set_nodelay(true)?;
+        let (r, w) = s.into_split();
+        Ok(Self { r: tokio::io::BufReader::new(r), w })
+    }
+
+    fn encode(out: &mut Vec<u8>, args: &[&str]) {
+        out.extend_from_slice(format!("*{}\r\n", args.len()).as_bytes());
+        for a in args {
+            out.extend_from_slice(format!("${}\r\n{a}\r\n", a.len()).as_bytes());
+        }
+    }
+
+    async fn send(&mut self, bytes: &[u8]) -> anyhow::Result<()> {
+        use tokio::io::AsyncWriteExt;
+        self.w.write_all(bytes).await?;
+        Ok(())
+    }
+
+    /// Reads one reply; returns its first line (type byte included).
+    fn read_reply(&mut self) -> std::pin::Pin<Box<dyn std::future::Future<Output = anyhow::Result<String>> + Send + '_>> {
+        Box::pin(async move {
+            use tokio::io::{AsyncBufReadExt, AsyncReadExt};
+            let mut line = String::new();
+            self.r.read_line(&mut line).await?;
+            let head = line.trim_end().to_string();
+            match head.as_bytes().first() {
+                Some(b'$') => {
+                    let n: i64 = head[1..].parse()?;
+                    if n >= 0 {
+                        let mut buf = vec![0u8; n as usize + 2];
+                        self.r.read_exact(&mut buf).await?;
+                    }
+                }
+                Some(b'*') => {
+                    let n: i64 = head[1..].parse()?;
+                    for _ in 0..n.max(0) {
+                        self.read_reply().await?;
+                    }
+                }
+                Some(b'-') => anyhow::bail!("redis: {head}"),
+                _ => {}
+            }
+            Ok(head)
+        })
+    }
+
+    async fn call(&mut self, args: &[&str]) -> anyhow::Result<String> {
+        let mut out = Vec::new();
+        Self::encode(&mut out, args);
+        self.send(&out).await?;
+        self.read_reply().await
+    }
+}
+
+/// Runs `concurrency` Redis connections doing `op` for `secs`; ops/s and latencies.
+async fn redis_load(addr: &str, secs: u64, concurrency: usize, op: fn(u64) -> Vec<Vec<String>>) -> anyhow::Result<Load> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for w in 0..concurrency {
+        let (stop, addr) = (stop.clone(), addr.to_string());
+        tasks.push(tokio::spawn(async move {
+            let mut c = Resp::connect(&addr).await?;
+            let (mut n, mut lat) = (0u64, Vec::new());
+            let mut i = w as u64 * 7919;
+            while !stop.load(Ordering::Relaxed) {
+                let t = Instant::now();
+                for cmd in op(i) {
+                    let args: Vec<&str> = cmd.iter().map(String::as_str).collect();
+                    c.call(&args).await?;
+                }
+                lat.push(t.elapsed().as_micros() as u64);
+                n += 1;
+                i += 1;
+            }
+            Ok::<_, anyhow::Error>((n, lat))
+        }));
+    }
+    tokio::time::sleep(Duration::from_secs(secs)).await;
+    stop.store(true, Ordering::Relaxed);
+    let (mut requests, mut latencies_us) = (0, Vec::new());
+    for t in tasks {
+        let (n, lat) = t.await??;
+        requests += n;
+        latencies_us.extend(lat);
+    }
+    Ok(Load { requests, errors: 0, secs: started.elapsed().as_secs_f64(), latencies_us })
+}
+
+/// Part `board`: a one-million-entry leaderboard read through a native edge (top 10, a
+/// cached page as the edge serves it; and around-me, which ranks the player through the
+/// rank index on every request) vs a bare axum route, p99 of around-me at half its top
+/// rate, and Redis (Debian's redis-server) answering the same reads from a sorted set of
+/// the same scores: ZREVRANGE 0 9 WITHSCORES, and ZREVRANK + ZREVRANGE around the rank.
+async fn bench_board(args: &Args, origin: &Origin, game: &aethex_tests::GameFixture, http: &reqwest::Client) -> anyhow::Result<Value> {
+    use aethex_protocol::replica::{RANK_INDEX_FILL, RANK_INDEX_SCHEMA, RANK_INDEX_SUSPEND};
+    const N: u64 = 1_000_000;
+    println!("\n== leaderboard reads on {N} entries: native edge vs axum vs Redis ==");
+    let dev = game.developer.token().context("developer token")?;
+    let made = http
+        .post(format!("{}/api/v1/games/{}/leaderboards", origin.url, game.game_id))
+        .bearer_auth(&dev)
+        .json(&json!({"leaderboard_id": "global", "name": "Global"}))
+        .send()
+        .await?;
+    anyhow::ensure!(made.status().is_success(), "creating the board: {}", made.text().await?);
+    // Bulk load straight into origin's database (one transaction; the rank index filled
+    // in one pass); a native edge started afterwards takes it all from its snapshot.
+    let t = Instant::now();
+    let mut rng = Rng::new(7);
+    let scores: Vec<i64> = (0..N).map(|_| (rng.next() % 10_000_000) as i64).collect();
+    {
+        let db = libsql::Builder::new_local(origin.data_dir.join("aethex.db")).build().await?;
+        let conn = db.connect()?;
+        conn.busy_timeout(Duration::from_secs(30))?;
+        // The synthetic players have entries but no accounts.
+        conn.execute_batch("PRAGMA foreign_keys=OFF;").await?;
+        let tx = conn.transaction_with_behavior(libsql::TransactionBehavior::Immediate).await?;
+        tx.execute_batch(RANK_INDEX_SUSPEND).await?;
+        {
+            let stmt = tx
+                .prepare(
+                    "INSERT INTO leaderboard_entries (game_id, leaderboard_id, user_id, username, score, rank_score, metadata, updated_at)
+                     VALUES (?1, 'global', ?2, ?3, ?4, ?5, NULL, '2026-11-25T00:00:00.000Z')",
+                )
+                .await?;
+            for (i, s) in scores.iter().enumerate() {
+                stmt.execute(libsql::params![game.game_id.clone(), format!("u{i:08}"), format!("player{i}"), *s, -*s]).await?;
+                stmt.reset();
+            }
+        }
+        tx.execute_batch(RANK_INDEX_FILL).await?;
+        tx.execute_batch(RANK_INDEX_SCHEMA).await?;
+        tx.commit().await?;
+    }
+    println!("bulk load at origin: {:.1} s", t.elapsed().as_secs_f64());
+    let p = game.player().await;
+    p.social().leaderboards().submit_score("global", 5_000_000).await?;
+    let token = p.token().context("token")?;
+    let t = Instant::now();
+    let key = origin.edge_key();
+    let edge = aethex_tests::edges::NativeEdge::start(&origin.url, &key, &[("AETHEX_LOG__LEVEL", "warn")]);
+    aethex_tests::edges::wait_for_position(&edge.url, p.position(), Duration::from_secs(600)).await;
+    println!("native edge bootstrapped from a snapshot in {:.1} s", t.elapsed().as_secs_f64());
+
+    let (mut hello, hello_url) = start_hello()?;
+    let (h, u) = (http.clone(), format!("{hello_url}/hello"));
+    let base = load(args.secs, args.concurrency, move |_, _| h.get(&u)).await;
+    let (h, u, tk) = (http.clone(), format!("{}/api/v1/leaderboards/global?limit=10", edge.url), token.clone());
+    let top = load(args.secs, args.concurrency, move |_, _| h.get(&u).bearer_auth(&tk)).await;
+    let (h, u, tk) = (http.clone(), format!("{}/api/v1/leaderboards/global/around-me?limit=10", edge.url), token.clone());
+    let around = load(args.secs, args.concurrency, move |_, _| h.get(&u).bearer_auth(&tk)).await;
+    let probe: Value =
+        http.get(format!("{}/api/v1/leaderboards/global/around-me?limit=3", edge.url)).bearer_auth(&token).send().await?.json().await?;
+    let half_rate = around.rps() / 2.0;
+    let (h, u, tk) = (http.clone(), format!("{}/api/v1/leaderboards/global/around-me?limit=10", edge.url), token.clone());
+    let half = paced(half_rate, args.secs, args.concurrency, move |_, _| h.get(&u).bearer_auth(&tk)).await;
+    let (h, u) = (http.clone(), format!("{hello_url}/hello"));
+    let hello_half = paced(half_rate, args.secs, args.concurrency, move |_, _| h.get(&u)).await;
+    let _ = hello.kill();
+    println!("hello world GET (axum):        {:>8.0} req/s  p99 {:.2} ms", base.rps(), base.pct(0.99));
+    println!(
+        "edge top 10 (cached page):     {:>8.0} req/s  p99 {:.2} ms  = {:.1} % of hello (goal >= 50 %)",
+        top.rps(),
+        top.pct(0.99),
+        top.rps() / base.rps() * 100.0
+    );
+    println!(
+        "edge around-me (ranked):       {:>8.0} req/s  p99 {:.2} ms  = {:.1} % of hello (goal >= 50 %)  errors {}",
+        around.rps(),
+        around.pct(0.99),
+        around.rps() / base.rps() * 100.0,
+        around.errors
+    );
+    println!(
+        "  my rank: {}",
+        probe["entries"]
+            .as_array()
+            .and_then(|e| e.iter().find(|x| x["user_id"] == p.user_id().unwrap_or_default().as_str()))
+            .map(|x| x["rank"].to_string())
+            .unwrap_or("?".into())
+    );
+    println!(
+        "around-me at half load ({half_rate:.0}/s): p50 {:.2} ms  p99 {:.2} ms (goal <= 2 ms); hello at that rate p99 {:.2} ms",
+        half.pct(0.5),
+        half.pct(0.99),
+        hello_half.pct(0.99)
+    );
+
+    // Redis: the same scores in a sorted set.
+    let mut redis_out = Value::Null;
+    match ensure_tool("redis-server", "redis-server") {
+        Err(e) => println!("redis baseline skipped: {e:#}"),
+        Ok(bin) => {
+            let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+            let mut child = std::process::Command::new(bin)
+                .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--protected-mode", "no"])
+                .stdout(std::process::Stdio::null())
+                .spawn()?;
+            let addr = format!("127.0.0.1:{port}");
+            let mut c = loop {
+                if let Ok(c) = Resp::connect(&addr).await {
+                    break c;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            };
+            let t = Instant::now();
+            for chunk in scores.chunks(1000).enumerate() {
+                let (ci, part) = chunk;
+                let mut args = vec!["ZADD".to_string(), "board".to_string()];
+                for (k, s) in part.iter().enumerate() {
+                    args.push(s.to_string());
+                    args.push(format!("u{:08}", ci * 1000 + k));
+                }
+                let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+                c.call(&refs).await?;
+            }
+            c.call(&["ZADD", "board", "5000000", "me"]).await?;
+            println!("redis ZADD of {N} members: {:.1} s", t.elapsed().as_secs_f64());
+            let rtop = redis_load(&addr, args.secs, args.concurrency, |_| {
+                vec![vec!["ZREVRANGE".into(), "board".into(), "0".into(), "9".into(), "WITHSCORES".into()]]
+            })
+            .await?;
+            let raround = redis_load(&addr, args.secs, args.concurrency, |_| {
+                vec![
+                    vec!["ZREVRANK".into(), "board".into(), "me".into()],
+                    vec!["ZREVRANGE".into(), "board".into(), "500000".into(), "500010".into(), "WITHSCORES".into()],
+                ]
+            })
+            .await?;
+            let _ = child.kill();
+            let _ = child.wait();
+            println!("redis ZREVRANGE top 10:        {:>8.0} ops/s  p99 {:.2} ms", rtop.rps(), rtop.pct(0.99));
+            println!("redis ZREVRANK + ZREVRANGE:    {:>8.0} ops/s  p99 {:.2} ms", raround.rps(), raround.pct(0.99));
+            println!("edge / redis: top {:.1} %, around-me {:.1} %", top.rps() / rtop.rps() * 100.0, around.rps() / raround.rps() * 100.0);
+            redis_out = json!({"top_ops": rtop.rps(), "top_p99_ms": rtop.pct(0.99), "around_ops": raround.rps(), "around_p99_ms": raround.pct(0.99)});
+        }
+    }
+    Ok(json!({"entries": N, "hello_rps": base.rps(), "edge_top_rps": top.rps(), "edge_top_p99_ms": top.pct(0.99), "edge_around_rps": around.rps(),
+        "edge_around_p99_ms": around.pct(0.99), "half_rate": half_rate, "half_p50_ms": half.pct(0.5), "half_p99_ms": half.pct(0.99),
+        "hello_half_p99_ms": hello_half.pct(0.99), "redis": redis_out}))
 }
