@@ -55,6 +55,16 @@ pub async fn set_consent(app: &AppState, player: &Player, c: Consent) -> AnResul
     Ok(c)
 }
 
+/// Unix milliseconds of an RFC 3339 query bound, or `default` when absent.
+fn time_ms(v: Option<&str>, field: &'static str, default: i64) -> AnResult<i64> {
+    match v {
+        None => Ok(default),
+        Some(t) => {
+            Ok(chrono::DateTime::parse_from_rfc3339(t).map_err(|_| Invalid::new(field, format!("{field} must be RFC 3339")))?.timestamp_millis())
+        }
+    }
+}
+
 fn quota(app: &AppState, tier: Tier) -> u64 {
     let q = &app.config.analytics;
     match tier {
@@ -153,16 +163,8 @@ pub async fn counts(
         "day" => ("day", 86_400_000),
         _ => return Err(Invalid::new("bucket", "bucket must be hour or day").into()),
     };
-    let parse = |v: Option<&str>, field: &'static str, default: i64| -> AnResult<i64> {
-        match v {
-            None => Ok(default),
-            Some(t) => {
-                Ok(chrono::DateTime::parse_from_rfc3339(t).map_err(|_| Invalid::new(field, format!("{field} must be RFC 3339")))?.timestamp_millis())
-            }
-        }
-    };
     let now = chrono::Utc::now().timestamp_millis();
-    let (from_ms, to_ms) = (parse(from, "from", now - 86_400_000)?, parse(to, "to", now)?);
+    let (from_ms, to_ms) = (time_ms(from, "from", now - 86_400_000)?, time_ms(to, "to", now)?);
     if to_ms <= from_ms || (to_ms - from_ms) / bucket_ms > 10_000 {
         return Err(Invalid::new("from", "from must be before to, at most 10 000 buckets apart").into());
     }
@@ -356,16 +358,8 @@ pub async fn funnel(app: &AppState, player: &Player, game_id: &str, steps: &str,
     if !(2..=10).contains(&steps.len()) {
         return Err(Invalid::new("steps", "a funnel has 2 to 10 steps").into());
     }
-    let parse = |v: Option<&str>, field: &'static str, default: i64| -> AnResult<i64> {
-        match v {
-            None => Ok(default),
-            Some(t) => {
-                Ok(chrono::DateTime::parse_from_rfc3339(t).map_err(|_| Invalid::new(field, format!("{field} must be RFC 3339")))?.timestamp_millis())
-            }
-        }
-    };
     let now = chrono::Utc::now().timestamp_millis();
-    let (from_ms, to_ms) = (parse(from, "from", now - 30 * 86_400_000)?, parse(to, "to", now + 1)?);
+    let (from_ms, to_ms) = (time_ms(from, "from", now - 30 * 86_400_000)?, time_ms(to, "to", now + 1)?);
     let counts = app.analytics.funnel(game_id, &steps, from_ms, to_ms).await?;
     Ok(Funnel { steps: steps.into_iter().zip(counts).map(|(event_type, players)| FunnelStep { event_type, players }).collect() })
 }

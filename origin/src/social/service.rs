@@ -70,95 +70,95 @@ fn parse_user(id: &str) -> SocialResult<String> {
     uuid::Uuid::parse_str(id).map(|u| u.to_string()).map_err(|_| SocialError::Invalid(Invalid::new("user_id", "user_id is not a player id")))
 }
 
-/// Accepts an incoming request.
-pub async fn accept(app: &AppState, player: &Player, other: &str) -> SocialResult<Friend> {
+/// Runs `job(conn, me, other)` as one write between the signed-in player and `other`.
+async fn on_pair<T, F, Fut>(app: &AppState, player: &Player, other: &str, job: F) -> SocialResult<T>
+where
+    F: FnOnce(libsql::Connection, String, String) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = SocialResult<T>> + Send + 'static,
+    T: Send + 'static,
+{
     require_social(app, player).await?;
     let (me, other) = (player.user_id.clone(), parse_user(other)?);
-    app.db
-        .write(move |c| async move {
-            if store::edge(&c, &me, &other).await? != Some(FriendState::Incoming) {
-                return Err(SocialError::NotFound("no request from this player"));
-            }
-            if store::count_open(&c, &me).await? >= MAX_FRIENDS {
-                return Err(SocialError::Conflict(format!("at most {MAX_FRIENDS} friends and outgoing requests")));
-            }
-            let now = crate::db::now();
-            store::set(&c, &me, &other, FriendState::Friends, &now).await?;
-            store::set(&c, &other, &me, FriendState::Friends, &now).await?;
-            friend_view(&c, &me, &other).await
-        })
-        .await
+    app.db.write(move |c| job(c, me, other)).await
+}
+
+/// My edge towards `other` must be `state`; `404` with `why` otherwise.
+async fn expect_edge(c: &libsql::Connection, me: &str, other: &str, state: FriendState, why: &'static str) -> SocialResult<()> {
+    if store::edge(c, me, other).await? == Some(state) {
+        Ok(())
+    } else {
+        Err(SocialError::NotFound(why))
+    }
+}
+
+/// Accepts an incoming request.
+pub async fn accept(app: &AppState, player: &Player, other: &str) -> SocialResult<Friend> {
+    on_pair(app, player, other, |c, me, other| async move {
+        expect_edge(&c, &me, &other, FriendState::Incoming, "no request from this player").await?;
+        if store::count_open(&c, &me).await? >= MAX_FRIENDS {
+            return Err(SocialError::Conflict(format!("at most {MAX_FRIENDS} friends and outgoing requests")));
+        }
+        let now = crate::db::now();
+        store::set(&c, &me, &other, FriendState::Friends, &now).await?;
+        store::set(&c, &other, &me, FriendState::Friends, &now).await?;
+        friend_view(&c, &me, &other).await
+    })
+    .await
 }
 
 /// Declines an incoming request (the asker is not told; their request just disappears).
 pub async fn decline(app: &AppState, player: &Player, other: &str) -> SocialResult<()> {
-    require_social(app, player).await?;
-    let (me, other) = (player.user_id.clone(), parse_user(other)?);
-    app.db
-        .write(move |c| async move {
-            if store::edge(&c, &me, &other).await? != Some(FriendState::Incoming) {
-                return Err(SocialError::NotFound("no request from this player"));
-            }
-            store::remove(&c, &me, &other).await?;
-            store::remove(&c, &other, &me).await?;
-            Ok(())
-        })
-        .await
+    on_pair(app, player, other, |c, me, other| async move {
+        expect_edge(&c, &me, &other, FriendState::Incoming, "no request from this player").await?;
+        store::remove(&c, &me, &other).await?;
+        store::remove(&c, &other, &me).await?;
+        Ok(())
+    })
+    .await
 }
 
 /// Ends a friendship or withdraws an outgoing request.
 pub async fn remove(app: &AppState, player: &Player, other: &str) -> SocialResult<()> {
-    require_social(app, player).await?;
-    let (me, other) = (player.user_id.clone(), parse_user(other)?);
-    app.db
-        .write(move |c| async move {
-            match store::edge(&c, &me, &other).await? {
-                Some(FriendState::Friends) | Some(FriendState::Outgoing) => {
-                    store::remove(&c, &me, &other).await?;
-                    if store::edge(&c, &other, &me).await? != Some(FriendState::Blocked) {
-                        store::remove(&c, &other, &me).await?;
-                    }
-                    Ok(())
+    on_pair(app, player, other, |c, me, other| async move {
+        match store::edge(&c, &me, &other).await? {
+            Some(FriendState::Friends) | Some(FriendState::Outgoing) => {
+                store::remove(&c, &me, &other).await?;
+                if store::edge(&c, &other, &me).await? != Some(FriendState::Blocked) {
+                    store::remove(&c, &other, &me).await?;
                 }
-                _ => Err(SocialError::NotFound("no friendship or request with this player")),
+                Ok(())
             }
-        })
-        .await
+            _ => Err(SocialError::NotFound("no friendship or request with this player")),
+        }
+    })
+    .await
 }
 
 /// Blocks a player: any friendship or request between you ends, and they cannot ask again.
 pub async fn block(app: &AppState, player: &Player, other: &str) -> SocialResult<Friend> {
-    require_social(app, player).await?;
-    let (me, other) = (player.user_id.clone(), parse_user(other)?);
-    if me == other {
-        return Err(Invalid::new("user_id", "you cannot block yourself").into());
-    }
-    app.db
-        .write(move |c| async move {
-            if store::find_user(&c, Some(&other), None).await?.is_none() {
-                return Err(SocialError::NoPlayer);
-            }
-            if store::edge(&c, &other, &me).await? != Some(FriendState::Blocked) {
-                store::remove(&c, &other, &me).await?;
-            }
-            store::set(&c, &me, &other, FriendState::Blocked, &crate::db::now()).await?;
-            friend_view(&c, &me, &other).await
-        })
-        .await
+    on_pair(app, player, other, |c, me, other| async move {
+        if me == other {
+            return Err(Invalid::new("user_id", "you cannot block yourself").into());
+        }
+        if store::find_user(&c, Some(&other), None).await?.is_none() {
+            return Err(SocialError::NoPlayer);
+        }
+        if store::edge(&c, &other, &me).await? != Some(FriendState::Blocked) {
+            store::remove(&c, &other, &me).await?;
+        }
+        store::set(&c, &me, &other, FriendState::Blocked, &crate::db::now()).await?;
+        friend_view(&c, &me, &other).await
+    })
+    .await
 }
 
 pub async fn unblock(app: &AppState, player: &Player, other: &str) -> SocialResult<()> {
-    require_social(app, player).await?;
-    let (me, other) = (player.user_id.clone(), parse_user(other)?);
-    app.db
-        .write(move |c| async move {
-            if store::edge(&c, &me, &other).await? != Some(FriendState::Blocked) {
-                return Err(SocialError::NotFound("this player is not blocked"));
-            }
-            store::remove(&c, &me, &other).await?;
-            Ok(())
-        })
-        .await
+    on_pair(app, player, other, |c, me, other| async move {
+        expect_edge(&c, &me, &other, FriendState::Blocked, "this player is not blocked").await?;
+        store::remove(&c, &me, &other).await?;
+        Ok(())
+    })
+    .await
 }
 
 pub async fn list(app: &AppState, player: &Player) -> SocialResult<FriendList> {
