@@ -358,6 +358,11 @@ pub fn now() -> String {
     ts(chrono::Utc::now())
 }
 
+/// [`ts`] of Unix milliseconds (empty when out of range).
+pub fn ts_ms(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms).map(ts).unwrap_or_default()
+}
+
 pub fn ts(t: chrono::DateTime<chrono::Utc>) -> String {
     t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }

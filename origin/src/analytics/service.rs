@@ -22,17 +22,24 @@ fn game_of(player: &Player) -> AnResult<&str> {
 
 /// The player's effective consent: always off in a COPPA game.
 pub async fn consent(app: &AppState, player: &Player) -> AnResult<Consent> {
+    Ok(Consent { analytics: game_consent(app, player).await?.0 })
+}
+
+/// The player's effective consent (off in a COPPA game) and the game's tier, in one read.
+async fn game_consent(app: &AppState, player: &Player) -> AnResult<(bool, Tier)> {
     let game = game_of(player)?;
-    if crate::teams::service::is_coppa(app, game).await? {
-        return Ok(Consent { analytics: false });
-    }
     let mut rows = app
         .db
         .reader()
-        .query("SELECT analytics FROM analytics_consent WHERE game_id = ?1 AND user_id = ?2", params![game, player.user_id.clone()])
+        .query(
+            "SELECT g.tier, g.coppa, COALESCE(c.analytics, 0) FROM games g
+             LEFT JOIN analytics_consent c ON c.game_id = g.id AND c.user_id = ?2 WHERE g.id = ?1",
+            params![game, player.user_id.clone()],
+        )
         .await?;
-    let analytics = rows.next().await?.map(|r| r.get::<i64>(0)).transpose()?.unwrap_or(0) != 0;
-    Ok(Consent { analytics })
+    let Some(r) = rows.next().await? else { return Ok((false, Tier::Free)) };
+    let tier = Tier::parse(&r.get::<String>(0)?).unwrap_or(Tier::Free);
+    Ok((r.get::<i64>(1)? == 0 && r.get::<i64>(2)? != 0, tier))
 }
 
 /// Opt in (or out) of analytics for the token's game. Opted out is the default.
@@ -87,7 +94,8 @@ pub async fn ingest(app: &AppState, player: &Player, batch: EventBatch) -> AnRes
         return Err(Invalid::new("events", format!("a batch holds 1 to {MAX_BATCH_EVENTS} events")).into());
     }
     let mut out = IngestResult::default();
-    if !consent(app, player).await?.analytics {
+    let (consented, tier) = game_consent(app, player).await?;
+    if !consented {
         out.dropped_no_consent = batch.events.len() as u32;
         metrics::counter!("aethex_analytics_events_total", "outcome" => "no_consent").increment(batch.events.len() as u64);
         return Ok(out);
@@ -125,8 +133,6 @@ pub async fn ingest(app: &AppState, player: &Player, batch: EventBatch) -> AnRes
         }
     }
     if !rows.is_empty() {
-        let g = crate::teams::store::game_by_id(app.db.reader(), &game).await.map_err(AnalyticsError::Db)?;
-        let tier = g.map(|g| g.tier).unwrap_or(Tier::Free);
         let now_ms = chrono::Utc::now().timestamp_millis();
         let left = quota(app, tier).saturating_sub(app.analytics.used(&game, now_ms.div_euclid(86_400_000)).await?);
         if left == 0 {
@@ -172,10 +178,9 @@ pub async fn counts(
         parse_event_type(t)?;
     }
     let rows = app.analytics.counts(game_id, event_type, from_ms, to_ms, bucket_ms).await?;
-    let ts = |ms: i64| chrono::DateTime::from_timestamp_millis(ms).map(crate::db::ts).unwrap_or_default();
     Ok(EventCounts {
         bucket: name.into(),
-        buckets: rows.into_iter().map(|(b, t, n)| CountBucket { start: ts(b), event_type: t, count: n }).collect(),
+        buckets: rows.into_iter().map(|(b, t, n)| CountBucket { start: crate::db::ts_ms(b), event_type: t, count: n }).collect(),
     })
 }
 
@@ -186,8 +191,7 @@ pub async fn active_users(app: &AppState, player: &Player, game_id: &str, day: O
         None => chrono::Utc::now().date_naive(),
         Some(d) => chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").map_err(|_| Invalid::new("day", "day must be YYYY-MM-DD"))?,
     };
-    let unix_day = date.signed_duration_since(chrono::NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default()).num_days();
-    let (dau, mau) = app.analytics.active(game_id, unix_day).await?;
+    let (dau, mau) = app.analytics.active(game_id, unix_day(date)).await?;
     Ok(ActiveUsers { day: date.format("%Y-%m-%d").to_string(), dau, mau })
 }
 

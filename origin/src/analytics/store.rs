@@ -310,15 +310,14 @@ impl AnalyticsDb {
                 params![game, signature, i64::from(limit)],
             )
             .await?;
-        let ts = |ms: i64| chrono::DateTime::from_timestamp_millis(ms).map(crate::db::ts).unwrap_or_default();
         let mut out = Vec::new();
         while let Some(r) = rows.next().await? {
             out.push(aethex_protocol::analytics::CrashGroup {
                 signature: r.get(0)?,
                 title: r.get(1)?,
                 count: r.get::<i64>(2)? as u64,
-                first_seen: ts(r.get(3)?),
-                last_seen: ts(r.get(4)?),
+                first_seen: crate::db::ts_ms(r.get(3)?),
+                last_seen: crate::db::ts_ms(r.get(4)?),
                 versions: Vec::new(),
             });
         }

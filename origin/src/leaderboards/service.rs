@@ -138,8 +138,8 @@ pub async fn submit(app: &AppState, player: &Player, board_id: &str, req: Submit
     let (entry, updated) = app
         .db
         .write_replicated(move |c, out| async move {
-            roll_over(&c, &out, &game, &board_id).await?;
             let board = store::board(&c, &game, &board_id).await?.ok_or_else(|| LeaderboardError::NotFound(board_id.clone()))?;
+            roll_over(&c, &out, &board).await?;
             let stored = store::entry(&c, &game, &board_id, &user).await?;
             let order = board.sort_order;
             let better = move |a: i64, b: i64| order.rank_score(a) < order.rank_score(b);
@@ -187,8 +187,8 @@ pub async fn top(app: &AppState, player: &Player, board_id: &str, limit: u32, cu
 
 /// If the board's period has ended, archives it and empties the board (its edges get one
 /// change deleting the board's entries). Runs inside a write.
-async fn roll_over(c: &libsql::Connection, out: &crate::replication::outbox::Outbox, game: &str, board: &str) -> LbResult<()> {
-    let Some(def) = store::board(c, game, board).await? else { return Ok(()) };
+async fn roll_over(c: &libsql::Connection, out: &crate::replication::outbox::Outbox, def: &Leaderboard) -> LbResult<()> {
+    let (game, board) = (def.game_id.as_str(), def.leaderboard_id.as_str());
     let Some(current) = def.reset.period_start(chrono::Utc::now().timestamp(), def.reset_every_secs.unwrap_or(0)) else { return Ok(()) };
     let stored = store::stored_period(c, game, board).await?.unwrap_or(current);
     if current <= stored {
@@ -230,7 +230,14 @@ async fn reset_due(app: &AppState) -> LbResult<()> {
     let now = chrono::Utc::now().timestamp();
     for (game, board, schedule, every, stored) in store::resetting_boards(app.db.reader()).await? {
         if schedule.period_start(now, every).is_some_and(|p| p > stored) {
-            app.db.write_replicated(move |c, out| async move { roll_over(&c, &out, &game, &board).await }).await?;
+            app.db
+                .write_replicated(move |c, out| async move {
+                    match store::board(&c, &game, &board).await? {
+                        Some(def) => roll_over(&c, &out, &def).await,
+                        None => Ok(()),
+                    }
+                })
+                .await?;
         }
     }
     Ok(())

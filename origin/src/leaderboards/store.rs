@@ -12,7 +12,7 @@ const BOARD_COLS: &str =
 
 /// RFC 3339 of Unix seconds.
 pub fn ts_of(secs: i64) -> String {
-    chrono::DateTime::from_timestamp(secs, 0).map(crate::db::ts).unwrap_or_default()
+    crate::db::ts_ms(secs.saturating_mul(1000))
 }
 
 fn board_from_row(r: &libsql::Row) -> DbResult<Leaderboard> {

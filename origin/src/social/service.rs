@@ -14,11 +14,7 @@ pub type SocialResult<T> = Result<T, SocialError>;
 /// Players signed in to a game for children (COPPA) have no social features.
 pub async fn require_social(app: &AppState, player: &Player) -> SocialResult<()> {
     if let Some(g) = &player.game_id {
-        let coppa = crate::teams::service::is_coppa(app, g).await.map_err(|e| match e {
-            crate::teams::TeamError::Db(d) => SocialError::Db(d),
-            other => SocialError::Conflict(other.to_string()),
-        })?;
-        if coppa {
+        if crate::teams::service::is_coppa(app, g).await? {
             return Err(SocialError::Coppa);
         }
     }

@@ -26,7 +26,7 @@ async fn require_org_role(app: &AppState, player: &Player, org_id: &str, needed:
 }
 
 /// Whether the game is for children (COPPA): analytics and social features are off.
-pub async fn is_coppa(app: &AppState, game_id: &str) -> TeamResult<bool> {
+pub async fn is_coppa(app: &AppState, game_id: &str) -> crate::db::DbResult<bool> {
     Ok(store::game_by_id(app.db.reader(), game_id).await?.is_some_and(|g| g.coppa))
 }
 

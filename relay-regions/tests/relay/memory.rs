@@ -8,8 +8,7 @@ use aethex_protocol::multiplayer::{ClientMessage, Encoding};
 use crate::helpers::*;
 
 fn rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("/proc status");
-    status.lines().find_map(|l| l.strip_prefix("VmRSS:")).and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok()).expect("VmRSS")
+    aethex_tests::rss_kib(pid).expect("VmRSS of the relay")
 }
 
 async fn open(w: &World, token: &str, n: usize) -> Vec<Client> {

@@ -60,7 +60,7 @@ use anyhow::Context;
 use clap::Parser;
 use serde_json::{json, Value};
 
-use aethex_tests::Origin;
+use aethex_tests::{cpu_secs, rss_kib, Origin};
 
 #[derive(Parser)]
 struct Args {
@@ -188,11 +188,6 @@ where
 
 fn client() -> reqwest::Client {
     reqwest::Client::builder().pool_max_idle_per_host(1024).build().expect("client")
-}
-
-fn rss_kib(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status.lines().find_map(|l| l.strip_prefix("VmRSS:")).and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
 }
 
 fn release_bin(name: &str) -> anyhow::Result<PathBuf> {
@@ -1396,13 +1391,6 @@ fn bench_pipeline(mib: u64) -> anyhow::Result<Value> {
     Ok(v)
 }
 
-/// user + system CPU seconds of process `pid` (/proc/<pid>/stat, 100 Hz ticks).
-fn cpu_s(pid: u32) -> Option<f64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let f: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
-    Some((f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?) / 100.0)
-}
-
 /// `pid` and its direct children (nginx's master and workers).
 fn with_children(pid: u32) -> Vec<u32> {
     let mut out = vec![pid];
@@ -1497,11 +1485,11 @@ async fn load_cpu<F>(pids: &[u32], secs: u64, concurrency: usize, make: F) -> (L
 where
     F: Fn(usize, u64) -> reqwest::RequestBuilder + Send + Sync + 'static,
 {
-    let total = |pids: &[u32]| pids.iter().filter_map(|p| cpu_s(*p)).sum::<f64>();
+    let total = |pids: &[u32]| pids.iter().filter_map(|p| cpu_secs(*p)).sum::<f64>();
     let me = std::process::id();
-    let (s0, c0) = (total(pids), cpu_s(me).unwrap_or(0.0));
+    let (s0, c0) = (total(pids), cpu_secs(me).unwrap_or(0.0));
     let l = load(secs, concurrency, make).await;
-    let (s1, c1) = (total(pids), cpu_s(me).unwrap_or(0.0));
+    let (s1, c1) = (total(pids), cpu_secs(me).unwrap_or(0.0));
     (l, s1 - s0, c1 - c0)
 }
 
