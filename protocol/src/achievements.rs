@@ -81,6 +81,33 @@ pub struct PlayerAchievement {
     pub progress_target: u64,
 }
 
+impl PlayerAchievement {
+    /// A definition as a player with this progress sees it: a locked hidden achievement
+    /// shows neither its name, description nor icon.
+    pub fn of(def: Achievement, progress: u64, unlocked_at: Option<String>) -> Self {
+        let unlocked = unlocked_at.is_some();
+        let shown = unlocked || !def.hidden;
+        Self {
+            achievement_id: def.achievement_id,
+            name: shown.then_some(def.name),
+            description: shown.then_some(def.description),
+            icon_url: if shown { def.icon_url } else { None },
+            hidden: def.hidden,
+            unlocked,
+            unlocked_at,
+            progress: progress.min(def.progress_target),
+            progress_target: def.progress_target,
+        }
+    }
+}
+
+impl PlayerAchievements {
+    pub fn of(user_id: String, achievements: Vec<PlayerAchievement>) -> Self {
+        let unlocked = achievements.iter().filter(|a| a.unlocked).count() as u32;
+        Self { user_id, total: achievements.len() as u32, unlocked, achievements }
+    }
+}
+
 /// `GET /api/v1/achievements` (the seed's `get_all`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 /// Version of the replica schema; an edge with another version re-bootstraps.
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
 
 /// The leaderboard rank index, kept by triggers beside `leaderboard_entries` at origin
 /// (migration 8) and in every replica (derived there too: it is never replicated).
@@ -130,8 +130,44 @@ CREATE INDEX IF NOT EXISTS saves_by_slot ON saves(user_id, game_id, slot_name, v
 CREATE TABLE IF NOT EXISTS games (
     game_id TEXT PRIMARY KEY,
     tier TEXT NOT NULL,
-    quota_bytes INTEGER NOT NULL
+    quota_bytes INTEGER NOT NULL,
+    -- 1: a game for children (analytics and social features off); NULL reads as 0
+    coppa INTEGER
 );
+-- Analytics opt-in per player and game (no row: not opted in).
+CREATE TABLE IF NOT EXISTS analytics_consent (
+    game_id TEXT NOT NULL,
+    user_id TEXT NOT NULL,
+    analytics INTEGER NOT NULL,
+    PRIMARY KEY (game_id, user_id)
+) WITHOUT ROWID;
+-- A/B tests: enough to assign a player's variant (the conversion event stays at origin).
+CREATE TABLE IF NOT EXISTS experiments (
+    game_id TEXT NOT NULL,
+    experiment_id TEXT NOT NULL,
+    variants TEXT NOT NULL,
+    active INTEGER NOT NULL,
+    PRIMARY KEY (game_id, experiment_id)
+);
+CREATE TABLE IF NOT EXISTS achievements (
+    game_id TEXT NOT NULL,
+    achievement_id TEXT NOT NULL,
+    name TEXT NOT NULL,
+    description TEXT NOT NULL,
+    hidden INTEGER NOT NULL,
+    progress_target INTEGER NOT NULL,
+    icon_url TEXT,
+    updated_at TEXT NOT NULL,
+    PRIMARY KEY (game_id, achievement_id)
+);
+CREATE TABLE IF NOT EXISTS player_achievements (
+    game_id TEXT NOT NULL,
+    user_id TEXT NOT NULL,
+    achievement_id TEXT NOT NULL,
+    progress INTEGER NOT NULL,
+    unlocked_at TEXT,
+    PRIMARY KEY (game_id, user_id, achievement_id)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS leaderboards (
     game_id TEXT NOT NULL,
     leaderboard_id TEXT NOT NULL,
@@ -230,7 +266,19 @@ pub const TABLES: &[Table] = &[
         ],
         key: &["save_id"],
     },
-    Table { name: "games", columns: &["game_id", "tier", "quota_bytes"], key: &["game_id"] },
+    Table { name: "games", columns: &["game_id", "tier", "quota_bytes", "coppa"], key: &["game_id"] },
+    Table { name: "analytics_consent", columns: &["game_id", "user_id", "analytics"], key: &["game_id", "user_id"] },
+    Table { name: "experiments", columns: &["game_id", "experiment_id", "variants", "active"], key: &["game_id", "experiment_id"] },
+    Table {
+        name: "achievements",
+        columns: &["game_id", "achievement_id", "name", "description", "hidden", "progress_target", "icon_url", "updated_at"],
+        key: &["game_id", "achievement_id"],
+    },
+    Table {
+        name: "player_achievements",
+        columns: &["game_id", "user_id", "achievement_id", "progress", "unlocked_at"],
+        key: &["game_id", "user_id", "achievement_id"],
+    },
     Table { name: "leaderboards", columns: &["game_id", "leaderboard_id", "name", "sort_order", "operator"], key: &["game_id", "leaderboard_id"] },
     Table {
         name: "leaderboard_entries",
@@ -401,13 +449,13 @@ mod tests {
     #[test]
     fn upserts_name_every_column_and_update_non_keys() {
         let t = table("games").unwrap();
-        let c = Change::upsert(t, obj(json!({"game_id": "g", "tier": "pro", "quota_bytes": 5})));
+        let c = Change::upsert(t, obj(json!({"game_id": "g", "tier": "pro", "quota_bytes": 5, "coppa": 1})));
         let s = c.to_sql().unwrap();
         assert_eq!(
             s.sql,
-            "INSERT INTO games (game_id, tier, quota_bytes) VALUES (?1, ?2, ?3) ON CONFLICT (game_id) DO UPDATE SET tier = excluded.tier, quota_bytes = excluded.quota_bytes"
+            "INSERT INTO games (game_id, tier, quota_bytes, coppa) VALUES (?1, ?2, ?3, ?4) ON CONFLICT (game_id) DO UPDATE SET tier = excluded.tier, quota_bytes = excluded.quota_bytes, coppa = excluded.coppa"
         );
-        assert_eq!(s.args, vec![json!("g"), json!("pro"), json!(5)]);
+        assert_eq!(s.args, vec![json!("g"), json!("pro"), json!(5), json!(1)]);
     }
 
     #[test]

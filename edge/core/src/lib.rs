@@ -10,9 +10,13 @@
 //!   own player (save bytes come from origin's blob route and are cached briefly);
 //! - `GET /api/v1/leaderboards/{id}` (cached for `leaderboard_ttl_secs`) and
 //!   `.../around-me`;
+//! - `GET /api/v1/achievements` (the seed's `get_all`), `GET /api/v1/experiments` (A/B
+//!   variants, computed), `GET /api/v1/analytics/consent`;
+//! - `POST /api/v1/analytics/events` from a player without analytics consent (or in a
+//!   COPPA game): dropped here, counted in `dropped_no_consent`, never sent to origin;
 //! - `GET /api/v1/regions`, `GET /.well-known/jwks.json`, `GET /edge/healthz`.
 //!
-//! Everything else, and every write, goes to origin unchanged except for the edge key,
+//! Everything else, and every other write, goes to origin unchanged except for the edge key,
 //! the verified claims and `x-forwarded-for`. Tokens are checked first either way: a
 //! forged or expired token never reaches origin.
 //!
@@ -30,6 +34,7 @@ pub mod sql;
 
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
+use aethex_protocol::analytics::{Consent, EventBatch, IngestResult, MAX_BATCH_EVENTS};
 use aethex_protocol::auth::AccessClaims;
 use aethex_protocol::headers;
 use aethex_protocol::leaderboards::parse_limit;
@@ -61,6 +66,10 @@ pub const CACHE_HEADER: &str = "x-aethex-cache";
 pub const SAVE_BLOB_PATH: &str = "/api/v1/replication/save-blobs";
 /// Header with the `blake3:<hex>` checksum of a save blob.
 pub const CHECKSUM_HEADER: &str = "x-aethex-checksum";
+
+/// Analytics batches up to this size are read at the edge to drop them without consent
+/// (origin's own JSON body limit); larger ones go to origin, which refuses them.
+const MAX_PARSED_BATCH_BYTES: usize = 2 * 1024 * 1024;
 
 /// Headers that describe one hop, never passed on.
 const HOP_BY_HOP: &[&str] =
@@ -231,6 +240,14 @@ impl<P: Platform> Edge<P> {
                 _ => return Response::error(invalid(Invalid::new(headers::POSITION, "must be a replication position (a whole number)")), Some(rid)),
             },
         };
+        if req.method == "POST" && segs.as_slice() == ["api", "v1", "analytics", "events"] {
+            if let Caller::Player(c) = &caller {
+                if let Some(resp) = self.drop_without_consent(replica, req, c, required).await {
+                    self.stats.served.fetch_add(1, Ordering::Relaxed);
+                    return resp;
+                }
+            }
+        }
         if req.method != "GET" {
             return self.forward(req, rid, &caller).await;
         }
@@ -245,6 +262,9 @@ impl<P: Platform> Edge<P> {
             }
             (["api", "v1", "leaderboards", board], Some(c)) => self.read_top(replica, req, c, board, required).await,
             (["api", "v1", "leaderboards", board, "around-me"], Some(c)) => self.read_around(replica, req, c, board, required).await,
+            (["api", "v1", "achievements"], Some(c)) if req.query.is_empty() => self.read_achievements(replica, c, required).await,
+            (["api", "v1", "experiments"], Some(c)) => self.read_assignments(replica, req, c, required).await,
+            (["api", "v1", "analytics", "consent"], Some(c)) if req.query.is_empty() => self.read_consent(replica, c, required).await,
             (["api", "v1", "dlc", rest @ ..], _) => self.dlc(replica, req, &caller, rest, required).await.unwrap_or(Ok(Read::Forward)),
             (["api", "v1", "saves", ..] | ["api", "v1", "leaderboards", ..], None) if matches!(caller, Caller::Anonymous) => {
                 Ok(Read::Answer(Response::error(unauthorized("missing bearer token"), Some(rid))))
@@ -555,6 +575,72 @@ impl<P: Platform> Edge<P> {
                 Read::Forward => Read::Forward,
             },
         )
+    }
+
+    /// A player read answered from the replica (never cached), or forwarded.
+    fn private_read<R: Replica, T: Serialize>(&self, r: Result<Option<T>, ReplicaError>, t: &Tracked<'_, R>, required: i64) -> Read<Response> {
+        match self.settle(r, t, required) {
+            Read::Answer((v, pos)) => Read::Answer(self.answer(&v, pos, "private, no-store")),
+            Read::Forward => Read::Forward,
+        }
+    }
+
+    /// The seed's `achievements.get_all` for the token's player and game.
+    async fn read_achievements<R: Replica>(&self, replica: &R, claims: &AccessClaims, required: i64) -> Result<Read<Response>, RpcError> {
+        let Some(game) = claims.game.as_deref() else { return Ok(Read::Forward) };
+        let t = Tracked::new(replica);
+        let r = readmodel::player_achievements(&t, game, &claims.sub).await.map(Some);
+        Ok(self.private_read(r, &t, required))
+    }
+
+    /// The player's A/B variants, computed from the replicated experiments (no write).
+    async fn read_assignments<R: Replica>(
+        &self,
+        replica: &R,
+        req: &Request,
+        claims: &AccessClaims,
+        required: i64,
+    ) -> Result<Read<Response>, RpcError> {
+        let Some(game) = claims.game.as_deref() else { return Ok(Read::Forward) };
+        let query = req.query_pairs();
+        if query.iter().any(|(k, _)| k != "experiment_id") {
+            return Ok(Read::Forward);
+        }
+        let only = query.iter().find(|(k, _)| k == "experiment_id").map(|(_, v)| v.as_str());
+        let t = Tracked::new(replica);
+        let r = readmodel::assignments(&t, game, &claims.sub, only).await.map(Some);
+        Ok(self.private_read(r, &t, required))
+    }
+
+    async fn read_consent<R: Replica>(&self, replica: &R, claims: &AccessClaims, required: i64) -> Result<Read<Response>, RpcError> {
+        let Some(game) = claims.game.as_deref() else { return Ok(Read::Forward) };
+        let t = Tracked::new(replica);
+        let r = readmodel::analytics_consent(&t, game, &claims.sub).await.map(|c| c.map(|analytics| Consent { analytics }));
+        Ok(self.private_read(r, &t, required))
+    }
+
+    /// A batch of analytics events from a player who has not opted in (or plays a game for
+    /// children) is dropped here, as origin would drop it, without reaching origin. `None`:
+    /// origin decides (consent given, a batch origin must judge, a replica that is behind
+    /// or does not know the game).
+    async fn drop_without_consent<R: Replica>(&self, replica: &R, req: &Request, claims: &AccessClaims, required: i64) -> Option<Response> {
+        let game = claims.game.as_deref()?;
+        if req.body.len() > MAX_PARSED_BATCH_BYTES {
+            return None;
+        }
+        let batch: EventBatch = serde_json::from_slice(&req.body).ok()?;
+        if batch.events.is_empty() || batch.events.len() > MAX_BATCH_EVENTS {
+            return None;
+        }
+        let t = Tracked::new(replica);
+        let r = readmodel::analytics_consent(&t, game, &claims.sub).await;
+        match self.settle(r, &t, required) {
+            Read::Answer((false, pos)) => {
+                let result = IngestResult { dropped_no_consent: batch.events.len() as u32, ..Default::default() };
+                Some(self.answer(&result, pos, "no-store"))
+            }
+            _ => None,
+        }
     }
 
     /// Sends the request to origin with the edge key, the verified claims and the

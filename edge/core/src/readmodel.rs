@@ -1,10 +1,13 @@
-//! Queries of the edge read model: save metadata, leaderboard pages, regions.
+//! Queries of the edge read model: save metadata, leaderboard pages, regions, DLC
+//! releases, achievements, A/B assignments and analytics consent.
 //!
 //! The same functions answer at the edge (over its replica) and at origin (over its own
 //! libSQL tables, which have the same names and columns), so an answer does not depend
 //! on who gives it. `Ok(None)` means "not in this database": an edge then asks origin,
 //! origin answers 404.
 
+use aethex_protocol::achievements::{Achievement, PlayerAchievement, PlayerAchievements};
+use aethex_protocol::analytics::{assign_variant, Assignment, Assignments, Variant};
 use aethex_protocol::leaderboards::{LeaderboardEntry, LeaderboardPage, SortOrder};
 use aethex_protocol::regions::{Region, RegionList};
 use aethex_protocol::saves::{SaveHistory, SaveList, SaveListEntry, SaveMetadata};
@@ -307,6 +310,74 @@ pub async fn leaderboard_around<R: Replica>(r: &R, game: &str, board: &str, user
     let first_rank = my_rank - (my_index - start) as i64;
     let entries = all.into_iter().skip(start).take(want).enumerate().map(|(i, e)| e.ranked(first_rank + i as i64)).collect();
     Ok(Some(LeaderboardPage { leaderboard_id: board.to_string(), entries, next_cursor: None }))
+}
+
+/// Every achievement of the game as the player sees it, with the player's progress
+/// (hidden ones without their text while locked).
+pub async fn player_achievements<R: Replica>(r: &R, game: &str, user: &str) -> Result<PlayerAchievements, ReplicaError> {
+    let res = r
+        .batch(vec![Stmt::new(
+            "SELECT a.achievement_id, a.name, a.description, a.hidden, a.progress_target, a.icon_url, a.updated_at,
+                    COALESCE(p.progress, 0), p.unlocked_at
+             FROM achievements a
+             LEFT JOIN player_achievements p ON p.game_id = a.game_id AND p.achievement_id = a.achievement_id AND p.user_id = ?2
+             WHERE a.game_id = ?1 ORDER BY a.achievement_id",
+            vec![game.into(), user.into()],
+        )])
+        .await?;
+    let mut list = Vec::with_capacity(res[0].rows.len());
+    for row in &res[0].rows {
+        let r = Row(row);
+        let def = Achievement {
+            game_id: game.to_string(),
+            achievement_id: r.text(0)?,
+            name: r.text(1)?,
+            description: r.text(2)?,
+            hidden: r.bool(3)?,
+            progress_target: r.i64(4)?.max(0) as u64,
+            icon_url: r.opt_text(5)?,
+            updated_at: r.text(6)?,
+        };
+        list.push(PlayerAchievement::of(def, r.i64(7)?.max(0) as u64, r.opt_text(8)?));
+    }
+    Ok(PlayerAchievements::of(user.to_string(), list))
+}
+
+/// The player's variant of each active experiment of the game (or of the one named):
+/// computed from the definitions, nothing written.
+pub async fn assignments<R: Replica>(r: &R, game: &str, user: &str, only: Option<&str>) -> Result<Assignments, ReplicaError> {
+    let only = only.map_or(Value::Null, Value::from);
+    let res = r
+        .batch(vec![Stmt::new(
+            "SELECT experiment_id, variants FROM experiments WHERE game_id = ?1 AND active != 0 AND (?2 IS NULL OR experiment_id = ?2)
+             ORDER BY experiment_id",
+            vec![game.into(), only],
+        )])
+        .await?;
+    let mut assignments = Vec::new();
+    for row in &res[0].rows {
+        let r = Row(row);
+        let id = r.text(0)?;
+        let text = r.text(1)?;
+        let variants: Vec<Variant> = serde_json::from_str(&text).map_err(|e| ReplicaError::Type { column: 1, found: format!("variants: {e}") })?;
+        if let Some(v) = assign_variant(&id, user, &variants) {
+            assignments.push(Assignment { experiment_id: id, variant: v.name.clone() });
+        }
+    }
+    Ok(Assignments { assignments })
+}
+
+/// Whether the player's analytics events are kept: opted in, in a game not for children.
+/// `None` when the game is not known here (replica tables; origin has its own query).
+pub async fn analytics_consent<R: Replica>(r: &R, game: &str, user: &str) -> Result<Option<bool>, ReplicaError> {
+    let res = r
+        .batch(vec![Stmt::new(
+            "SELECT COALESCE(g.coppa, 0), COALESCE((SELECT c.analytics FROM analytics_consent c WHERE c.game_id = ?1 AND c.user_id = ?2), 0)
+             FROM games g WHERE g.game_id = ?1",
+            vec![game.into(), user.into()],
+        )])
+        .await?;
+    res[0].rows.first().map(|row| Ok(!Row(row).bool(0)? && Row(row).bool(1)?)).transpose()
 }
 
 /// Regions heard from within `ttl_ms` of `now_ms`.

@@ -59,6 +59,7 @@ impl ReplicaStore {
         // kill tests); FULL would add an fsync per batch for power loss only.
         writer.execute_batch("PRAGMA synchronous=NORMAL;").await?;
         writer.busy_timeout(Duration::from_secs(10))?;
+        drop_other_schema(&writer).await?;
         writer.execute_batch(REPLICA_SCHEMA).await?;
         writer.execute_batch(RANK_INDEX_SCHEMA).await?;
         // Readers cannot write, whatever they are asked (the Hrana endpoint serves them).
@@ -181,6 +182,33 @@ fn now() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
+/// A replica file made by another version of the schema is dropped whole (it is derived
+/// data): its tables may lack columns, and the edge bootstraps again anyway.
+async fn drop_other_schema(conn: &Connection) -> StoreResult<()> {
+    let mut rows = conn.query("SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'replica_state'", ()).await?;
+    if rows.next().await?.is_none() {
+        return Ok(());
+    }
+    drop(rows);
+    let mut rows = conn.query("SELECT schema_version FROM replica_state WHERE id = 1", ()).await?;
+    let version = match rows.next().await? {
+        Some(r) => Some(r.get::<i64>(0)?),
+        None => None,
+    };
+    drop(rows);
+    if version.map_or(true, |v| v == SCHEMA_VERSION) {
+        return Ok(());
+    }
+    tracing::info!(found = ?version, wanted = SCHEMA_VERSION, "replica made by another schema version: dropping it");
+    let mut ddl = String::from("BEGIN;\n");
+    for t in TABLES.iter().map(|t| t.name).chain(["leaderboard_rank_counts", "leaderboard_rank_levels", "replica_state"]) {
+        ddl.push_str(&format!("DROP TABLE IF EXISTS {t};\n"));
+    }
+    ddl.push_str("COMMIT;");
+    conn.execute_batch(&ddl).await?;
+    Ok(())
+}
+
 async fn read_state(conn: &Connection) -> StoreResult<Option<ReplicaState>> {
     let mut rows = conn.query("SELECT position, epoch, schema_version, applied FROM replica_state WHERE id = 1", ()).await?;
     let Some(r) = rows.next().await? else { return Ok(None) };
@@ -227,6 +255,36 @@ mod tests {
         assert_eq!(got, vec![("a".to_string(), 3), ("b".to_string(), 2)]);
         // Readers cannot write.
         assert!(store.readers()[0].execute("DELETE FROM games", ()).await.is_err());
+    }
+
+    /// A replica file of an older schema (here: `games` without `coppa`) is dropped on
+    /// open, so the next bootstrap can write every column of the current schema.
+    #[tokio::test]
+    async fn a_replica_of_another_schema_version_is_rebuilt() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("replica.db");
+        {
+            let db = Builder::new_local(&path).build().await.unwrap();
+            let c = db.connect().unwrap();
+            c.execute_batch(
+                "CREATE TABLE replica_state (id INTEGER PRIMARY KEY, position INTEGER NOT NULL, epoch TEXT NOT NULL,
+                   schema_version INTEGER NOT NULL, applied INTEGER NOT NULL, applied_at TEXT NOT NULL);
+                 INSERT INTO replica_state VALUES (1, 9, 'e0', 3, 1, 'then');
+                 CREATE TABLE games (game_id TEXT PRIMARY KEY, tier TEXT NOT NULL, quota_bytes INTEGER NOT NULL);
+                 INSERT INTO games VALUES ('old', 'free', 1);",
+            )
+            .await
+            .unwrap();
+        }
+        let store = ReplicaStore::open(&path).await.unwrap();
+        assert_eq!(store.state().await.unwrap(), None);
+        let mut g = game(0, "kids", 1);
+        g.row.insert("coppa".into(), json!(1));
+        store.bootstrap(&SnapshotHeader { epoch: "e1".into(), position: 1, schema_version: SCHEMA_VERSION }, &[g]).await.unwrap();
+        let mut rows = store.readers()[0].query("SELECT game_id, coppa FROM games", ()).await.unwrap();
+        let r = rows.next().await.unwrap().unwrap();
+        assert_eq!((r.get::<String>(0).unwrap(), r.get::<i64>(1).unwrap()), ("kids".to_string(), 1));
+        assert!(rows.next().await.unwrap().is_none());
     }
 
     /// The rank index (triggers over `leaderboard_entries`) gives the same ranks as

@@ -28,6 +28,8 @@ pub enum AchievementError {
     Limit(String),
     #[error(transparent)]
     Team(#[from] TeamError),
+    #[error("replica read: {0}")]
+    Read(#[from] aethex_edge::ReplicaError),
     #[error(transparent)]
     Db(#[from] DbError),
 }
@@ -50,6 +52,7 @@ impl From<AchievementError> for ApiError {
             AchievementError::Forbidden(why) => ApiError::forbidden(why),
             AchievementError::Limit(why) => ApiError::new(ErrorCode::CONFLICT, "Conflict").field("limit", why),
             AchievementError::Team(t) => t.into(),
+            AchievementError::Read(e) => ApiError::internal(e),
             AchievementError::Db(e) => ApiError::internal(e),
         }
     }

@@ -11,6 +11,7 @@ use aethex_protocol::validate::Invalid;
 use super::store;
 use super::AchievementError;
 use crate::http::extract::{Caller, Player};
+use crate::replication::rows;
 use crate::state::AppState;
 
 pub type AchResult<T> = Result<T, AchievementError>;
@@ -45,30 +46,48 @@ pub async fn define(app: &AppState, player: &Player, game_id: &str, id: &str, re
     let id = parse_achievement_id(id)?;
     req.validate()?;
     let now = crate::db::now();
-    let (g, i, r, t) = (game_id.to_string(), id.clone(), req.clone(), now.clone());
+    let def = Achievement {
+        game_id: game_id.to_string(),
+        achievement_id: id,
+        name: req.name.clone(),
+        description: req.description.clone(),
+        hidden: req.hidden,
+        progress_target: req.progress_target,
+        icon_url: req.icon_url.clone(),
+        updated_at: now,
+    };
+    let d = def.clone();
     let stored = app
         .db
-        .write(move |c| async move { store::upsert(&c, &g, &i, &r, &t, MAX_ACHIEVEMENTS_PER_GAME).await.map_err(AchievementError::from) })
+        .write_replicated(move |c, out| async move {
+            let stored = store::upsert(&c, &d.game_id, &d.achievement_id, &req, &d.updated_at, MAX_ACHIEVEMENTS_PER_GAME).await?;
+            if stored {
+                out.upsert(&c, rows::table("achievements"), rows::achievement(&d)).await?;
+            }
+            Ok::<bool, AchievementError>(stored)
+        })
         .await?;
     if !stored {
         return Err(AchievementError::Limit(format!("a game may define at most {MAX_ACHIEVEMENTS_PER_GAME} achievements")));
     }
-    Ok(Achievement {
-        game_id: game_id.to_string(),
-        achievement_id: id,
-        name: req.name,
-        description: req.description,
-        hidden: req.hidden,
-        progress_target: req.progress_target,
-        icon_url: req.icon_url,
-        updated_at: now,
-    })
+    Ok(def)
 }
 
 pub async fn remove(app: &AppState, player: &Player, game_id: &str, id: &str) -> AchResult<()> {
     crate::teams::service::require_game_role(app, player, game_id, Role::Developer).await?;
     let (g, i) = (game_id.to_string(), id.to_string());
-    let gone = app.db.write(move |c| async move { store::delete(&c, &g, &i).await.map_err(AchievementError::from) }).await?;
+    let gone = app
+        .db
+        .write_replicated(move |c, out| async move {
+            let gone = store::delete(&c, &g, &i).await?;
+            if gone {
+                let key = rows::filter(&[("game_id", &g), ("achievement_id", &i)]);
+                out.delete(&c, rows::table("player_achievements"), key.clone()).await?;
+                out.delete(&c, rows::table("achievements"), key).await?;
+            }
+            Ok::<bool, AchievementError>(gone)
+        })
+        .await?;
     if gone {
         Ok(())
     } else {
@@ -82,27 +101,12 @@ pub async fn definitions(app: &AppState, player: &Player, game_id: &str) -> AchR
 }
 
 fn view(r: store::Row) -> PlayerAchievement {
-    let unlocked = r.unlocked_at.is_some();
-    let shown = unlocked || !r.def.hidden;
-    PlayerAchievement {
-        achievement_id: r.def.achievement_id,
-        name: shown.then_some(r.def.name),
-        description: shown.then_some(r.def.description),
-        icon_url: if shown { r.def.icon_url } else { None },
-        hidden: r.def.hidden,
-        unlocked,
-        unlocked_at: r.unlocked_at,
-        progress: r.progress.min(r.def.progress_target),
-        progress_target: r.def.progress_target,
-    }
+    PlayerAchievement::of(r.def, r.progress, r.unlocked_at)
 }
 
 /// The seed's `get_all`: every achievement of the game with the player's progress.
 pub async fn get_all(app: &AppState, who: &Subject) -> AchResult<PlayerAchievements> {
-    let rows = store::of_player(app.db.reader(), &who.game_id, &who.user_id, None).await?;
-    let achievements: Vec<PlayerAchievement> = rows.into_iter().map(view).collect();
-    let unlocked = achievements.iter().filter(|a| a.unlocked).count() as u32;
-    Ok(PlayerAchievements { user_id: who.user_id.clone(), total: achievements.len() as u32, unlocked, achievements })
+    Ok(aethex_edge::readmodel::player_achievements(&app.read_model, &who.game_id, &who.user_id).await?)
 }
 
 /// `unlock` is progress to the target; `set_progress` keeps the higher of the stored and
@@ -115,7 +119,7 @@ pub async fn advance(app: &AppState, who: &Subject, id: &str, progress: Option<u
     }
     let (g, u, i) = (who.game_id.clone(), who.user_id.clone(), id.clone());
     app.db
-        .write(move |c| async move {
+        .write_replicated(move |c, out| async move {
             let mut row = store::of_player(&c, &g, &u, Some(&i)).await?.pop().ok_or_else(|| AchievementError::NotFound(i.clone()))?;
             let target = row.def.progress_target;
             let wanted = progress.unwrap_or(target).min(target);
@@ -130,6 +134,8 @@ pub async fn advance(app: &AppState, who: &Subject, id: &str, progress: Option<u
                 if newly_unlocked {
                     row.unlocked_at = unlocked_at;
                 }
+                let replica_row = rows::player_achievement(&g, &u, &i, next, row.unlocked_at.as_deref());
+                out.upsert(&c, rows::table("player_achievements"), replica_row).await?;
             }
             if newly_unlocked {
                 metrics::counter!("aethex_achievements_unlocked_total").increment(1);

@@ -27,6 +27,8 @@ pub enum AnalyticsError {
     Coppa,
     #[error(transparent)]
     Team(#[from] TeamError),
+    #[error("replica read: {0}")]
+    Read(#[from] aethex_edge::ReplicaError),
     #[error(transparent)]
     Db(#[from] DbError),
 }
@@ -50,6 +52,7 @@ impl From<AnalyticsError> for ApiError {
                 .retry_after(3600),
             AnalyticsError::Coppa => ApiError::forbidden("analytics are off in this game: it is for children (COPPA)"),
             AnalyticsError::Team(t) => t.into(),
+            AnalyticsError::Read(e) => ApiError::internal(e),
             AnalyticsError::Db(e) => ApiError::internal(e),
         }
     }

@@ -1,9 +1,9 @@
 //! Analytics rules: consent, validation of each event, quotas, and the queries.
 
 use aethex_protocol::analytics::{
-    assign_variant, parse_event_type, wilson_interval, ActiveUsers, Assignment, Assignments, Consent, CountBucket, CrashAccepted, CrashGroups,
-    CrashReport, DefineExperimentRequest, EventBatch, EventCounts, Experiment, ExperimentResults, Funnel, FunnelStep, IngestResult, RejectedEvent,
-    Retention, RetentionDay, VariantResult, MAX_BATCH_EVENTS, MAX_EVENT_BYTES, MAX_LOGS_TAIL_BYTES, MAX_STACK_TRACE_BYTES,
+    parse_event_type, wilson_interval, ActiveUsers, Assignments, Consent, CountBucket, CrashAccepted, CrashGroups, CrashReport,
+    DefineExperimentRequest, EventBatch, EventCounts, Experiment, ExperimentResults, Funnel, FunnelStep, IngestResult, RejectedEvent, Retention,
+    RetentionDay, VariantResult, MAX_BATCH_EVENTS, MAX_EVENT_BYTES, MAX_LOGS_TAIL_BYTES, MAX_STACK_TRACE_BYTES,
 };
 use aethex_protocol::teams::{Role, Tier};
 use aethex_protocol::validate::Invalid;
@@ -12,6 +12,7 @@ use libsql::params;
 use super::store::EventRow;
 use super::AnalyticsError;
 use crate::http::extract::Player;
+use crate::replication::rows;
 use crate::state::AppState;
 
 pub type AnResult<T> = Result<T, AnalyticsError>;
@@ -49,14 +50,15 @@ pub async fn set_consent(app: &AppState, player: &Player, c: Consent) -> AnResul
         return Err(AnalyticsError::Coppa);
     }
     app.db
-        .write(move |conn| async move {
+        .write_replicated(move |conn, out| async move {
             conn.execute(
                 "INSERT INTO analytics_consent (game_id, user_id, analytics, updated_at) VALUES (?1, ?2, ?3, ?4)
                  ON CONFLICT (game_id, user_id) DO UPDATE SET analytics = excluded.analytics, updated_at = excluded.updated_at",
-                params![game, user, c.analytics as i64, crate::db::now()],
+                params![game.clone(), user.clone(), c.analytics as i64, crate::db::now()],
             )
-            .await
-            .map_err(AnalyticsError::from)
+            .await?;
+            out.upsert(&conn, rows::table("analytics_consent"), rows::consent(&game, &user, c.analytics)).await?;
+            Ok::<(), AnalyticsError>(())
         })
         .await?;
     Ok(c)
@@ -274,15 +276,17 @@ pub async fn define_experiment(app: &AppState, player: &Player, game_id: &str, i
     let variants = serde_json::to_string(&req.variants).unwrap_or_default();
     let (g, i, c, t, a) = (game_id.to_string(), id.clone(), req.conversion_event.clone(), now.clone(), req.active);
     app.db
-        .write(move |conn| async move {
+        .write_replicated(move |conn, out| async move {
+            let row = rows::experiment(&g, &i, &variants, a);
             conn.execute(
                 "INSERT INTO experiments (game_id, experiment_id, variants, conversion_event, active, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)
                  ON CONFLICT (game_id, experiment_id) DO UPDATE SET variants = excluded.variants, conversion_event = excluded.conversion_event,
                    active = excluded.active, updated_at = excluded.updated_at",
                 params![g, i, variants, c, a as i64, t],
             )
-            .await
-            .map_err(AnalyticsError::from)
+            .await?;
+            out.upsert(&conn, rows::table("experiments"), row).await?;
+            Ok::<(), AnalyticsError>(())
         })
         .await?;
     Ok(Experiment {
@@ -295,16 +299,10 @@ pub async fn define_experiment(app: &AppState, player: &Player, game_id: &str, i
     })
 }
 
-/// The player's variants of the game's active experiments (computed, nothing written).
+/// The player's variants of the game's active experiments (computed, nothing written;
+/// edges answer the same from their replica).
 pub async fn assignments(app: &AppState, player: &Player, only: Option<&str>) -> AnResult<Assignments> {
-    let game = game_of(player)?;
-    let mut assignments = Vec::new();
-    for e in experiments_of(app, game, only).await?.into_iter().filter(|e| e.active) {
-        if let Some(v) = assign_variant(&e.experiment_id, &player.user_id, &e.variants) {
-            assignments.push(Assignment { experiment_id: e.experiment_id.clone(), variant: v.name.clone() });
-        }
-    }
-    Ok(Assignments { assignments })
+    Ok(aethex_edge::readmodel::assignments(&app.read_model, game_of(player)?, &player.user_id, only).await?)
 }
 
 /// Exposed players and conversions per variant with a 95 % interval (viewer+).

@@ -4,6 +4,7 @@
 //! through the outbox too (edges drop them), the account row last (its foreign keys
 //! cascade), then the analytics database; a receipt with counts is kept.
 
+use crate::replication::rows;
 use libsql::{params, Connection};
 use serde_json::{json, Map, Value};
 
@@ -116,10 +117,6 @@ pub async fn export_in_game(app: &AppState, admin: &Player, game_id: &str, user:
     export(app, user, Some(game_id)).await
 }
 
-fn key(pairs: &[(&str, &str)]) -> Map<String, Value> {
-    pairs.iter().map(|(k, v)| ((*k).to_string(), json!(v))).collect()
-}
-
 /// Erases the player's data (in `game` only, when given: the account stays) or the whole
 /// account. Returns the receipt.
 async fn erase(app: &AppState, user: &str, game: Option<&str>, requested_by: &str) -> PrivacyResult<Value> {
@@ -148,16 +145,22 @@ async fn erase(app: &AppState, user: &str, game: Option<&str>, requested_by: &st
                 }
             };
             // Replicated rows go through the outbox, so edges drop them too.
-            for (table, replica) in [("cloud_saves", "saves"), ("leaderboard_entries", "leaderboard_entries"), ("entitlements", "entitlements")] {
+            for (table, replica) in [
+                ("cloud_saves", "saves"),
+                ("leaderboard_entries", "leaderboard_entries"),
+                ("entitlements", "entitlements"),
+                ("player_achievements", "player_achievements"),
+                ("analytics_consent", "analytics_consent"),
+            ] {
                 let n = c.execute(&scoped(table), args()).await?;
                 counts.insert(table.to_string(), json!(n));
                 let filter = match &g {
-                    Some(g) => key(&[("user_id", &u), ("game_id", g)]),
-                    None => key(&[("user_id", &u)]),
+                    Some(g) => rows::filter(&[("user_id", &u), ("game_id", g)]),
+                    None => rows::filter(&[("user_id", &u)]),
                 };
-                out.delete(&c, crate::replication::rows::table(replica), filter).await?;
+                out.delete(&c, rows::table(replica), filter).await?;
             }
-            for table in ["leaderboard_archive", "player_achievements", "player_stats", "analytics_consent"] {
+            for table in ["leaderboard_archive", "player_stats"] {
                 let n = c.execute(&scoped(table), args()).await?;
                 counts.insert(table.to_string(), json!(n));
             }

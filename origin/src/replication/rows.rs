@@ -46,9 +46,34 @@ pub fn quota_bytes(cfg: &SavesConfig, tier: Tier) -> i64 {
     }
 }
 
-/// A game as edges need it: its tier and the save quota that tier gives.
-pub fn game(cfg: &SavesConfig, game_id: &str, tier: Tier) -> Map<String, Value> {
-    obj(json!({ "game_id": game_id, "tier": tier.as_str(), "quota_bytes": quota_bytes(cfg, tier) }))
+/// A game as edges need it: its tier, the save quota that tier gives, and its COPPA flag.
+pub fn game(cfg: &SavesConfig, game_id: &str, tier: Tier, coppa: bool) -> Map<String, Value> {
+    obj(json!({ "game_id": game_id, "tier": tier.as_str(), "quota_bytes": quota_bytes(cfg, tier), "coppa": coppa as i64 }))
+}
+
+pub fn consent(game_id: &str, user_id: &str, analytics: bool) -> Map<String, Value> {
+    obj(json!({ "game_id": game_id, "user_id": user_id, "analytics": analytics as i64 }))
+}
+
+/// An experiment as edges need it to assign variants (`variants` is its JSON text).
+pub fn experiment(game_id: &str, experiment_id: &str, variants: &str, active: bool) -> Map<String, Value> {
+    obj(json!({ "game_id": game_id, "experiment_id": experiment_id, "variants": variants, "active": active as i64 }))
+}
+
+pub fn achievement(a: &aethex_protocol::achievements::Achievement) -> Map<String, Value> {
+    obj(json!({
+        "game_id": a.game_id, "achievement_id": a.achievement_id, "name": a.name, "description": a.description,
+        "hidden": a.hidden as i64, "progress_target": a.progress_target as i64, "icon_url": a.icon_url, "updated_at": a.updated_at,
+    }))
+}
+
+pub fn player_achievement(game_id: &str, user_id: &str, achievement_id: &str, progress: u64, unlocked_at: Option<&str>) -> Map<String, Value> {
+    obj(json!({ "game_id": game_id, "user_id": user_id, "achievement_id": achievement_id, "progress": progress as i64, "unlocked_at": unlocked_at }))
+}
+
+/// A delete filter on the named columns.
+pub fn filter(pairs: &[(&str, &str)]) -> Map<String, Value> {
+    pairs.iter().map(|(k, v)| ((*k).to_string(), Value::String((*v).to_string()))).collect()
 }
 
 /// A fingerprint of the quota settings the replicated `games` rows were made with.
@@ -123,7 +148,14 @@ pub fn snapshot_queries() -> Vec<(&'static str, &'static str)> {
             "saves",
             "SELECT id, user_id, game_id, slot_name, version, created_at, size_bytes, stored_bytes, checksum, compressed, content_type, metadata FROM cloud_saves",
         ),
-        ("games", "SELECT id, tier FROM games"),
+        ("games", "SELECT id, tier, coppa FROM games"),
+        ("analytics_consent", "SELECT game_id, user_id, analytics FROM analytics_consent"),
+        ("experiments", "SELECT game_id, experiment_id, variants, active FROM experiments"),
+        (
+            "achievements",
+            "SELECT game_id, achievement_id, name, description, hidden, progress_target, icon_url, updated_at FROM achievements",
+        ),
+        ("player_achievements", "SELECT game_id, user_id, achievement_id, progress, unlocked_at FROM player_achievements"),
         ("leaderboards", "SELECT game_id, leaderboard_id, name, sort_order, operator FROM leaderboards"),
         (
             "leaderboard_entries",

@@ -158,7 +158,7 @@ async fn snapshot_in(app: &AppState, conn: &Connection, tx: &tokio::sync::mpsc::
             let row = if name == "games" {
                 let tier: String = r.get(1)?;
                 let tier = Tier::parse(&tier).ok_or_else(|| DbError::Corrupt(format!("game tier {tier}")))?;
-                rows::game(&app.config.saves, &r.get::<String>(0)?, tier)
+                rows::game(&app.config.saves, &r.get::<String>(0)?, tier, r.get::<i64>(2)? != 0)
             } else {
                 let mut m = Map::new();
                 for (i, col) in table.columns.iter().enumerate() {
@@ -223,15 +223,15 @@ pub async fn reconcile_games(app: &AppState) -> DbResult<()> {
             if meta(&c, "games_quota").await?.as_deref() == Some(sig.as_str()) {
                 return Ok(());
             }
-            let mut rs = c.query("SELECT id, tier FROM games", ()).await?;
+            let mut rs = c.query("SELECT id, tier, coppa FROM games", ()).await?;
             let mut games = Vec::new();
             while let Some(r) = rs.next().await? {
-                games.push((r.get::<String>(0)?, r.get::<String>(1)?));
+                games.push((r.get::<String>(0)?, r.get::<String>(1)?, r.get::<i64>(2)? != 0));
             }
             drop(rs);
-            for (id, tier) in games {
+            for (id, tier, coppa) in games {
                 let tier = Tier::parse(&tier).ok_or_else(|| DbError::Corrupt(format!("game tier {tier}")))?;
-                out.upsert(&c, rows::table("games"), rows::game(&cfg, &id, tier)).await?;
+                out.upsert(&c, rows::table("games"), rows::game(&cfg, &id, tier, coppa)).await?;
             }
             set_meta(&c, "games_quota", &sig).await?;
             Ok::<(), DbError>(())

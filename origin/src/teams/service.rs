@@ -165,7 +165,7 @@ pub async fn create_game(app: &AppState, player: &Player, org_id: &str, req: Cre
     app.db
         .write_replicated(move |c, out| async move {
             store::insert_game(&c, &r).await.map_err(|e| if is_unique_violation(&e) { TeamError::Conflict("game_id is taken") } else { e.into() })?;
-            out.upsert(&c, rows::table("games"), rows::game(&quotas, &r.id, r.tier)).await?;
+            out.upsert(&c, rows::table("games"), rows::game(&quotas, &r.id, r.tier, r.coppa)).await?;
             Ok::<(), TeamError>(())
         })
         .await?;
@@ -192,8 +192,9 @@ pub async fn update_game(app: &AppState, player: &Player, game_id: &str, req: Up
             if let Some(coppa) = coppa {
                 store::set_coppa(&c, &g, coppa).await?;
             }
-            if let Some(tier) = tier {
-                out.upsert(&c, rows::table("games"), rows::game(&quotas, &g, tier)).await?;
+            if tier.is_some() || coppa.is_some() {
+                let now = store::game_by_id(&c, &g).await?.ok_or(TeamError::NotFound("game"))?;
+                out.upsert(&c, rows::table("games"), rows::game(&quotas, &g, now.tier, now.coppa)).await?;
             }
             Ok::<(), TeamError>(())
         })

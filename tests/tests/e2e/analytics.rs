@@ -319,3 +319,106 @@ async fn a_coppa_game_has_no_analytics_and_no_social_features() {
     raw(Method::PATCH, &format!("{base}/api/v1/games/kids-game"), Some(&dev), Some("application/json"), json!({"coppa": false}).to_string()).await;
     assert!(p.analytics().set_consent(true).await.unwrap().analytics);
 }
+
+/// A call that returns the status, the `x-aethex-served-by` and `x-aethex-position`
+/// headers and the JSON body; `position` is sent back as read-your-writes.
+async fn call(method: Method, url: &str, token: &str, body: Option<Value>, position: i64) -> (u16, String, i64, Value) {
+    let mut req = reqwest::Client::new().request(method, url).bearer_auth(token).header("x-aethex-position", position.to_string());
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let resp = req.send().await.expect("request");
+    let status = resp.status().as_u16();
+    let header = |n: &str| resp.headers().get(n).and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
+    let (served, pos) = (header("x-aethex-served-by"), header("x-aethex-position").parse().unwrap_or(0));
+    let text = resp.text().await.unwrap_or_default();
+    (status, served, pos, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+}
+
+/// Through a native edge: events of a player without consent (or in a COPPA game) are
+/// dropped at the edge and never reach origin; consented ones go to origin. The edge
+/// answers achievements (`get_all`), A/B variants and consent from its replica, the same
+/// as origin does, and follows definitions, unlocks, deletions and the COPPA flag.
+#[tokio::test]
+async fn the_edge_drops_events_without_consent_and_answers_player_reads() {
+    use aethex_protocol::analytics::{assign_variant, Variant};
+    let origin = Origin::start_with_edge(&[]);
+    let (base, edge) = (origin.url.clone(), origin.edge_url.clone().unwrap());
+    let game = origin.game("edge-an").await;
+    let dev = game.developer.token().unwrap();
+    let mut pos = 0;
+    let put = |path: String, body: Value| {
+        let (b, d) = (base.clone(), dev.clone());
+        async move { call(Method::PUT, &format!("{b}{path}"), &d, Some(body), 0).await }
+    };
+    let ab = json!({"variants": [{"name": "red", "weight": 3}, {"name": "blue", "weight": 1}], "conversion_event": "purchase"});
+    let (s, _, _, e) = put("/api/v1/games/edge-an/experiments/color".into(), ab).await;
+    assert_eq!(s, 200, "{e}");
+    for (id, hidden, target) in [("first-win", false, 1), ("secret", true, 1), ("collector", false, 10), ("doomed", false, 1)] {
+        let body = json!({"name": format!("{id} name"), "description": "d", "hidden": hidden, "progress_target": target});
+        let (s, _, p, e) = put(format!("/api/v1/games/edge-an/achievements/{id}"), body).await;
+        assert_eq!(s, 200, "{e}");
+        pos = pos.max(p);
+    }
+    let a = game.player().await;
+    let b = game.player().await;
+    let (ta, tb) = (a.token().unwrap(), b.token().unwrap());
+    b.analytics().set_consent(true).await.unwrap();
+    for (path, body) in [("/api/v1/achievements/secret/unlock", json!({})), ("/api/v1/achievements/collector/progress", json!({"progress": 4}))] {
+        let (s, _, p, e) = call(Method::POST, &format!("{base}{path}"), &tb, Some(body), 0).await;
+        assert_eq!(s, 200, "{e}");
+        pos = pos.max(p);
+    }
+    let (_, _, p, _) = call(Method::PUT, &format!("{base}/api/v1/analytics/consent"), &tb, Some(json!({"analytics": true})), 0).await;
+    pos = pos.max(p);
+    assert!(pos > 0, "writes report their replication position");
+
+    let batch = |n: usize| json!({"events": (0..n).map(|_| json!({"event_id": uuid::Uuid::new_v4().to_string(), "event_type": "level_completed"})).collect::<Vec<_>>()});
+    let events = format!("{edge}/api/v1/analytics/events");
+    let (s, served, _, r) = call(Method::POST, &events, &ta, Some(batch(3)), pos).await;
+    assert_eq!((s, served.as_str(), r["dropped_no_consent"].as_u64(), r["accepted"].as_u64()), (200, "edge", Some(3), Some(0)), "{r}");
+    let (s, served, _, r) = call(Method::POST, &events, &tb, Some(batch(2)), pos).await;
+    assert_eq!((s, served.as_str(), r["accepted"].as_u64()), (200, "origin", Some(2)), "{r}");
+    // A batch the edge cannot judge goes to origin, which explains.
+    let (s, served, _, e) = call(Method::POST, &events, &ta, Some(json!({"events": []})), pos).await;
+    assert_eq!((s, served.as_str(), assert_error_shape(&e)["data"]["field"].as_str()), (400, "origin", Some("events")));
+    let (s, counts) =
+        raw(Method::GET, &format!("{base}/api/v1/games/edge-an/analytics/events?event_type=level_completed"), Some(&dev), None, "").await;
+    let stored: u64 = counts["buckets"].as_array().unwrap().iter().map(|b| b["count"].as_u64().unwrap()).sum();
+    assert_eq!((s, stored), (200, 2), "only the consented player's events were stored: {counts}");
+
+    // Player reads at the edge equal origin's.
+    for (token, user) in [(&ta, a.user_id().unwrap()), (&tb, b.user_id().unwrap())] {
+        for path in ["/api/v1/achievements", "/api/v1/experiments", "/api/v1/experiments?experiment_id=color", "/api/v1/analytics/consent"] {
+            let (s1, at_edge, _, e) = call(Method::GET, &format!("{edge}{path}"), token, None, pos).await;
+            let (s2, _, _, o) = call(Method::GET, &format!("{base}{path}"), token, None, 0).await;
+            assert_eq!((s1, s2, at_edge.as_str()), (200, 200, "edge"), "{path}: {e} {o}");
+            assert_eq!(e, o, "{path}");
+        }
+        let (_, _, _, x) = call(Method::GET, &format!("{edge}/api/v1/experiments"), token, None, pos).await;
+        let variants = vec![Variant { name: "red".into(), weight: 3 }, Variant { name: "blue".into(), weight: 1 }];
+        assert_eq!(x["assignments"][0]["variant"].as_str(), assign_variant("color", &user, &variants).map(|v| v.name.as_str()));
+    }
+    let (_, _, _, mine) = call(Method::GET, &format!("{edge}/api/v1/achievements"), &tb, None, pos).await;
+    let by_id = |v: &Value, id: &str| v["achievements"].as_array().unwrap().iter().find(|a| a["achievement_id"] == id).cloned().unwrap();
+    assert_eq!((mine["unlocked"].as_u64(), mine["total"].as_u64()), (Some(1), Some(4)), "{mine}");
+    assert_eq!((by_id(&mine, "secret")["name"].as_str(), by_id(&mine, "collector")["progress"].as_u64()), (Some("secret name"), Some(4)));
+    let (_, _, _, theirs) = call(Method::GET, &format!("{edge}/api/v1/achievements"), &ta, None, pos).await;
+    assert!(by_id(&theirs, "secret")["name"].is_null(), "a locked hidden achievement keeps its secret at the edge: {theirs}");
+    let (_, _, _, c) = call(Method::GET, &format!("{edge}/api/v1/analytics/consent"), &tb, None, pos).await;
+    assert_eq!(c["analytics"].as_bool(), Some(true));
+
+    // A deleted definition and the COPPA flag reach the edge.
+    let (s, _, p1, _) = call(Method::DELETE, &format!("{base}/api/v1/games/edge-an/achievements/doomed"), &dev, None, 0).await;
+    assert!(s == 200 || s == 204, "{s}");
+    let (s, _, p2, g) = call(Method::PATCH, &format!("{base}/api/v1/games/edge-an"), &dev, Some(json!({"coppa": true})), 0).await;
+    assert_eq!(s, 200, "{g}");
+    let pos = p1.max(p2);
+    assert!(pos > 0);
+    let (_, served, _, mine) = call(Method::GET, &format!("{edge}/api/v1/achievements"), &tb, None, pos).await;
+    assert_eq!((served.as_str(), mine["total"].as_u64()), ("edge", Some(3)), "{mine}");
+    let (_, served, _, c) = call(Method::GET, &format!("{edge}/api/v1/analytics/consent"), &tb, None, pos).await;
+    assert_eq!((served.as_str(), c["analytics"].as_bool()), ("edge", Some(false)));
+    let (s, served, _, r) = call(Method::POST, &events, &tb, Some(batch(4)), pos).await;
+    assert_eq!((s, served.as_str(), r["dropped_no_consent"].as_u64()), (200, "edge", Some(4)), "{r}");
+}
