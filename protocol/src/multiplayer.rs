@@ -310,6 +310,33 @@ pub struct RoomSummary {
     pub max_players: u32,
 }
 
+/// Most players one presence query may ask about.
+pub const MAX_PRESENCE_QUERY: usize = 1000;
+
+/// `POST /v1/presence` on a relay (cluster key): which of these players are connected.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PresenceQuery {
+    pub user_ids: Vec<String>,
+}
+
+/// One connected player, as a relay sees them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OnlinePlayer {
+    pub user_id: String,
+    /// The game of the player's token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub game_id: Option<String>,
+    /// Seated in a room now.
+    pub in_room: bool,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct PresenceAnswer {
+    /// The asked players connected to this relay (the others are not).
+    pub online: Vec<OnlinePlayer>,
+}
+
 /// A room code: 4 upper-case letters, `-`, 4 digits (`ABCD-1234`).
 pub fn is_room_code(s: &str) -> bool {
     let b = s.as_bytes();

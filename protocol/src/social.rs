@@ -60,6 +60,25 @@ pub struct Friend {
     pub state: FriendState,
     /// When the current state began.
     pub since: String,
+    /// Friends only: connected to a relay now (in `friends`; absent elsewhere).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub presence: Option<Presence>,
+}
+
+/// Where a friend is, as the live relays tell.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Presence {
+    pub online: bool,
+    /// The region of the relay the friend is connected to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    /// Playing this game (the token's game of the asking player) on that connection.
+    #[serde(default)]
+    pub same_game: bool,
+    /// Seated in a room.
+    #[serde(default)]
+    pub in_room: bool,
 }
 
 /// `GET /api/v1/friends`.

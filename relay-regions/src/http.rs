@@ -7,6 +7,7 @@
 //! | `GET /metrics` | anyone | Prometheus text |
 //! | `POST /v1/rooms` | cluster key | opens a room for a match (`OpenRoomRequest` -> `OpenRoomResponse`) |
 //! | `GET /v1/rooms` | cluster key | live rooms (`[RoomSummary]`) |
+//! | `POST /v1/presence` | cluster key | which of the asked players are connected (`PresenceQuery` -> `PresenceAnswer`) |
 //! | `GET /v1/multiplayer` | players | the WebSocket ([`crate::session`]) |
 //!
 //! Refusals answer the seed's error envelope (`{"jsonrpc":"2.0","id":null,"error":{…}}`).
@@ -14,7 +15,9 @@
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use aethex_protocol::multiplayer::{OpenRoomRequest, OpenRoomResponse, RELAY_PING_PATH, RELAY_WS_PATH};
+use aethex_protocol::multiplayer::{
+    OpenRoomRequest, OpenRoomResponse, PresenceAnswer, PresenceQuery, MAX_PRESENCE_QUERY, RELAY_PING_PATH, RELAY_WS_PATH,
+};
 use aethex_protocol::replica::EDGE_KEY_HEADER;
 use aethex_protocol::rpc::{ErrorEnvelope, RpcError};
 use axum::body::Bytes;
@@ -22,7 +25,7 @@ use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 
 use crate::error::Refusal;
@@ -35,6 +38,7 @@ pub fn router(relay: Arc<Relay>) -> Router {
         .route("/healthz", get(|| async { "ok" }))
         .route("/metrics", get(metrics))
         .route("/v1/rooms", get(list_rooms).post(open_room))
+        .route("/v1/presence", post(presence))
         .route(RELAY_WS_PATH, get(upgrade))
         .layer(DefaultBodyLimit::max(64 * 1024))
         .with_state(relay)
@@ -84,6 +88,20 @@ async fn list_rooms(State(relay): State<Arc<Relay>>, headers: HeaderMap) -> Resp
         return refuse(r);
     }
     Json(relay.summaries()).into_response()
+}
+
+async fn presence(State(relay): State<Arc<Relay>>, headers: HeaderMap, body: Bytes) -> Response {
+    if let Err(r) = check_cluster_key(&relay, &headers) {
+        return refuse(r);
+    }
+    let q: PresenceQuery = match serde_json::from_slice(&body) {
+        Ok(q) => q,
+        Err(e) => return refuse(Refusal::invalid(format!("body is not a PresenceQuery: {e}"))),
+    };
+    if q.user_ids.len() > MAX_PRESENCE_QUERY {
+        return refuse(Refusal::invalid(format!("at most {MAX_PRESENCE_QUERY} user_ids per query")));
+    }
+    Json(PresenceAnswer { online: relay.online(&q.user_ids) }).into_response()
 }
 
 async fn upgrade(State(relay): State<Arc<Relay>>, ws: WebSocketUpgrade) -> Response {

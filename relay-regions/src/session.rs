@@ -142,6 +142,7 @@ async fn connected(relay: &Arc<Relay>, ws: &mut WebSocket, authed: Authed) {
     let limits = &relay.limits;
     let peer = Peer::new(relay.next_conn_id(), player_id, encoding, limits.max_queued_frames);
     relay.metrics.players.fetch_add(1, Ordering::Relaxed);
+    relay.arrived(&peer.player_id, game.as_ref());
     let mut s = Session {
         relay: relay.clone(),
         peer: peer.clone(),
@@ -302,6 +303,7 @@ impl Session {
                 if let Some(frame) = encode(&ok(true), self.peer.encoding).filter(|_| same_game) {
                     if room.resume(&self.peer, &token, frame) {
                         Metrics::add(&relay.metrics.resumes, 1);
+                        relay.seat_changed(&self.peer.player_id, true);
                         self.room = Some(room);
                         return;
                     }
@@ -314,6 +316,7 @@ impl Session {
     /// Leaves the room as the end demands and forgets the connection.
     fn finish(&mut self, end: &End) {
         let relay = &self.relay;
+        relay.went_away(&self.peer.player_id, self.room.is_some());
         if let Some(room) = self.room.take() {
             let departure = match end {
                 End::Kick(k) if !k.holds_seat() && *k != Kick::Replaced => room.leave(relay, self.peer.id, "kicked"),
@@ -498,6 +501,7 @@ impl Session {
         if joined.new_seat {
             self.relay.seated(joined.resume_token, &room);
         }
+        self.relay.seat_changed(&self.peer.player_id, true);
         self.room = Some(room);
         Ok(())
     }
@@ -513,6 +517,7 @@ impl Session {
 
     fn leave(&mut self) -> Result<(), Refusal> {
         let room = self.room.take().ok_or_else(Refusal::not_in_room)?;
+        self.relay.seat_changed(&self.peer.player_id, false);
         if let Some(d) = room.leave(&self.relay, self.peer.id, "left") {
             self.relay.departed(&room, d);
         }

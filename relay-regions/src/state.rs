@@ -2,6 +2,9 @@
 //! registry of rooms (by id, by code, by match), of held seats (by resume token) and of
 //! P2P nonces.
 //!
+//! Presence (who is connected, in which game, seated or not) is a map of its own, for
+//! origin's friend lists (`POST /v1/presence`).
+//!
 //! The registry sits behind one mutex taken only to open, find and close rooms and to
 //! file seats: joins and leaves, never the per-message or per-tick paths, which only lock
 //! their room.
@@ -12,7 +15,7 @@ use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 
 use aethex_protocol::matchmaking::{parse_mode, BackfillRequest};
-use aethex_protocol::multiplayer::{is_room_code, OpenRoomRequest, RoomOptions, RoomSummary};
+use aethex_protocol::multiplayer::{is_room_code, OnlinePlayer, OpenRoomRequest, RoomOptions, RoomSummary};
 use rand::Rng;
 
 use crate::auth::Verifier;
@@ -47,10 +50,19 @@ pub struct Relay {
     pub metrics: Metrics,
     registry: Mutex<Registry>,
     nonces: Mutex<HashMap<u128, Weak<Peer>>>,
+    presence: Mutex<HashMap<Arc<str>, Here>>,
     next_conn: AtomicU64,
     /// Open seats of match rooms, for origin's matcher to fill ([`crate::register::backfills`]).
     backfill_tx: tokio::sync::mpsc::UnboundedSender<BackfillRequest>,
     backfill_rx: Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<BackfillRequest>>>,
+}
+
+/// A connected player: open connections (a replacing one overlaps the old one for a
+/// moment), how many of them hold a seat, and the game of the newest one.
+struct Here {
+    conns: u16,
+    seated: u16,
+    game: Option<Arc<str>>,
 }
 
 #[derive(Default)]
@@ -101,6 +113,7 @@ impl Relay {
             metrics: Metrics::default(),
             registry: Mutex::new(Registry::default()),
             nonces: Mutex::new(HashMap::new()),
+            presence: Mutex::new(HashMap::new()),
             next_conn: AtomicU64::new(1),
             backfill_tx,
             backfill_rx: Mutex::new(Some(backfill_rx)),
@@ -123,6 +136,53 @@ impl Relay {
         } else {
             reg.rooms.get(id_or_code).cloned()
         }
+    }
+
+    fn presence_map(&self) -> MutexGuard<'_, HashMap<Arc<str>, Here>> {
+        self.presence.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// An authenticated connection of `player` opened.
+    pub fn arrived(&self, player: &Arc<str>, game: Option<&Arc<str>>) {
+        let mut map = self.presence_map();
+        let here = map.entry(player.clone()).or_insert(Here { conns: 0, seated: 0, game: None });
+        here.conns = here.conns.saturating_add(1);
+        here.game = game.cloned();
+    }
+
+    /// One of `player`'s connections ended (`seated`: it still held a seat).
+    pub fn went_away(&self, player: &str, seated: bool) {
+        let mut map = self.presence_map();
+        if let Some(here) = map.get_mut(player) {
+            here.conns = here.conns.saturating_sub(1);
+            if seated {
+                here.seated = here.seated.saturating_sub(1);
+            }
+            if here.conns == 0 {
+                map.remove(player);
+            }
+        }
+    }
+
+    /// One of `player`'s connections took (`true`) or left (`false`) a seat.
+    pub fn seat_changed(&self, player: &str, seated: bool) {
+        if let Some(here) = self.presence_map().get_mut(player) {
+            here.seated = if seated { here.seated.saturating_add(1) } else { here.seated.saturating_sub(1) };
+        }
+    }
+
+    /// Which of `ids` are connected here.
+    pub fn online(&self, ids: &[String]) -> Vec<OnlinePlayer> {
+        let map = self.presence_map();
+        ids.iter()
+            .filter_map(|id| {
+                map.get(id.as_str()).map(|h| OnlinePlayer {
+                    user_id: id.clone(),
+                    game_id: h.game.as_deref().map(str::to_string),
+                    in_room: h.seated > 0,
+                })
+            })
+            .collect()
     }
 
     pub fn room_count(&self) -> usize {

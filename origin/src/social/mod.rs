@@ -1,6 +1,8 @@
 //! Friends: requests, accept, decline, remove, block and unblock, the friend list, and the
-//! friends-only leaderboard (`?range=friends`). Friendships are between accounts.
+//! friends-only leaderboard (`?range=friends`), and friends' online presence from the live
+//! relays ([`presence`]). Friendships are between accounts.
 
+pub mod presence;
 pub mod routes;
 pub mod service;
 pub mod store;

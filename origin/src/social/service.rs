@@ -168,5 +168,6 @@ pub async fn list(app: &AppState, player: &Player) -> SocialResult<FriendList> {
             FriendState::Blocked => out.blocked.push(f),
         }
     }
+    super::presence::fill(app, player.game_id.as_deref(), &mut out.friends).await;
     Ok(out)
 }

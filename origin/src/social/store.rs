@@ -47,7 +47,7 @@ pub async fn list(conn: &Connection, me: &str) -> DbResult<Vec<Friend>> {
     let mut out = Vec::new();
     while let Some(r) = rows.next().await? {
         let Some(state) = FriendState::parse(&r.get::<String>(2)?) else { continue };
-        out.push(Friend { user_id: r.get(0)?, username: r.get(1)?, state, since: r.get(3)? });
+        out.push(Friend { user_id: r.get(0)?, username: r.get(1)?, state, since: r.get(3)?, presence: None });
     }
     Ok(out)
 }

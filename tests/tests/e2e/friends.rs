@@ -92,3 +92,82 @@ async fn players_befriend_block_and_compare_scores_with_friends() {
     b.social().friends().unblock(&ai).await.unwrap();
     assert_eq!(a.social().friends().request(&bi).await.unwrap().state, FriendState::Outgoing);
 }
+
+/// Presence in the friend list comes from the live relays: offline, then online in the
+/// region the friend connected to (in a room or not), offline again
+/// once the friend's socket closes or the relay dies. Requests that are not friendships
+/// carry no presence, and the relay's presence route needs the cluster key.
+#[tokio::test]
+async fn friends_see_each_other_online_through_the_relays() {
+    use aethex_protocol::multiplayer::{Encoding, RoomOptions};
+    use aethex_tests::relays::Relay;
+    use std::time::Duration;
+    let origin = Origin::start(&[]);
+    let eu = Relay::start(&origin, "eu-west", &[]);
+    let mut us = Relay::start(&origin, "us-east", &[]);
+    eu.wait_registered(&origin).await;
+    us.wait_registered(&origin).await;
+    let game = origin.game("presence-game").await;
+    let (a, b, c, d) = (game.player().await, game.player().await, game.player().await, game.player().await);
+    let id = |p: &aethex_tests::aethex_sdk::AeThexCloud| p.user_id().unwrap();
+    let (bi, ci, di) = (id(&b), id(&c), id(&d));
+    for (p, pi) in [(&b, &bi), (&c, &ci)] {
+        a.social().friends().request(pi).await.unwrap();
+        p.social().friends().accept(&id(&a)).await.unwrap();
+    }
+    a.social().friends().request(&di).await.unwrap();
+    let presence_of = |who: String| {
+        let a = &a;
+        async move {
+            let list = a.social().friends().list().await.unwrap();
+            assert!(list.outgoing.iter().all(|f| f.presence.is_none()), "only friends carry presence");
+            list.friends.into_iter().find(|f| f.user_id == who).and_then(|f| f.presence).expect("a friend has presence")
+        }
+    };
+    let p = presence_of(bi.clone()).await;
+    assert!(!p.online && p.region.is_none(), "{p:?}");
+
+    // B connects to eu-west (no room); C to us-east in a room; D (not a friend yet) too.
+    let ws = |r: &Relay| r.url.replacen("http://", "ws://", 1);
+    let sb = b.multiplayer().connect(&ws(&eu), Encoding::Json).await.unwrap();
+    let mut sc = c.multiplayer().connect(&ws(&us), Encoding::Msgpack).await.unwrap();
+    sc.create_room(RoomOptions { max_players: 4, password: None, properties: Default::default() }, json!({})).await.unwrap();
+    let _sd = d.multiplayer().connect(&ws(&eu), Encoding::Json).await.unwrap();
+    let pb = presence_of(bi.clone()).await;
+    assert_eq!((pb.online, pb.region.as_deref(), pb.same_game, pb.in_room), (true, Some("eu-west"), true, false), "{pb:?}");
+    let pc = presence_of(ci.clone()).await;
+    assert_eq!((pc.online, pc.region.as_deref(), pc.in_room), (true, Some("us-east"), true), "{pc:?}");
+    sc.leave_room().await.unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while presence_of(ci.clone()).await.in_room {
+        assert!(std::time::Instant::now() < deadline, "leaving the room shows");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // B closes the socket: offline.
+    drop(sb);
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while presence_of(bi.clone()).await.online {
+        assert!(std::time::Instant::now() < deadline, "a closed socket goes offline");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // A dead relay's players are offline (the region is still listed for a while).
+    us.kill();
+    let pc = presence_of(ci.clone()).await;
+    assert!(!pc.online, "{pc:?}");
+
+    // The relay's route itself: the cluster key, and a bounded query.
+    let http = reqwest::Client::new();
+    let base = eu.url.clone();
+    let r = http.post(format!("{base}/v1/presence")).json(&json!({"user_ids": [di]})).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 401);
+    let ask = |body: serde_json::Value| http.post(format!("{base}/v1/presence")).header("x-aethex-edge-key", origin.edge_key()).json(&body).send();
+    let r = ask(json!({"user_ids": [di.clone(), "nobody"]})).await.unwrap();
+    let v: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(v["online"].as_array().map(|a| a.len()), Some(1), "{v}");
+    assert_eq!(v["online"][0]["user_id"].as_str(), Some(di.as_str()));
+    let many: Vec<String> = (0..1001).map(|i| format!("u{i}")).collect();
+    assert_eq!(ask(json!({"user_ids": many})).await.unwrap().status().as_u16(), 400);
+    assert_eq!(ask(json!({"user_ids": "x"})).await.unwrap().status().as_u16(), 400);
+}
