@@ -64,6 +64,7 @@ pub const MIGRATIONS: &[(i64, &str, &[&str])] = &[
     (13, "deletion_receipts", &[include_str!("../migrations/0013_deletion_receipts.sql")]),
     (14, "experiments", &[include_str!("../migrations/0014_experiments.sql")]),
     (15, "coppa", &[include_str!("../migrations/0015_coppa.sql")]),
+    (16, "share_links", &[include_str!("../migrations/0016_share_links.sql")]),
 ];
 
 pub struct Db {

@@ -90,3 +90,57 @@ pub struct FriendList {
     pub outgoing: Vec<Friend>,
     pub blocked: Vec<Friend>,
 }
+
+/// `POST /api/v1/share`: a public link to one of the player's scores or unlocked
+/// achievements in the token's game.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum ShareRequest {
+    /// The player's entry on a board (score and rank as they are now).
+    Score { leaderboard_id: String },
+    /// An achievement the player has unlocked.
+    Achievement { achievement_id: String },
+}
+
+/// What a share link shows: a snapshot taken when it was made. Anyone with the link may
+/// read it (`GET /share/{share_id}`, JSON or an HTML page).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SharedItem {
+    pub share_id: String,
+    /// The public page.
+    pub url: String,
+    /// `score` or `achievement`.
+    pub kind: String,
+    pub game_id: String,
+    pub game_name: String,
+    pub username: String,
+    pub created_at: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub leaderboard_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub leaderboard_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub score: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rank: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub achievement_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub achievement_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub achievement_description: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub icon_url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unlocked_at: Option<String>,
+}
+
+/// Most share links one player keeps per game (delete old ones to make more).
+pub const MAX_SHARES_PER_PLAYER: u32 = 200;
+
+/// A share id: 22 characters of `A-Z a-z 0-9 _ -`.
+pub fn is_share_id(s: &str) -> bool {
+    s.len() == 22 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}

@@ -32,6 +32,7 @@ const PLAYER_TABLES: &[(&str, &str, Option<&str>)] = &[
     ("entitlements", "user_id", Some("game_id")),
     ("analytics_consent", "user_id", Some("game_id")),
     ("friend_edges", "user_id", None),
+    ("share_links", "user_id", Some("game_id")),
 ];
 
 fn value_json(v: libsql::Value) -> Value {
@@ -160,7 +161,7 @@ async fn erase(app: &AppState, user: &str, game: Option<&str>, requested_by: &st
                 };
                 out.delete(&c, rows::table(replica), filter).await?;
             }
-            for table in ["leaderboard_archive", "player_stats"] {
+            for table in ["leaderboard_archive", "player_stats", "share_links"] {
                 let n = c.execute(&scoped(table), args()).await?;
                 counts.insert(table.to_string(), json!(n));
             }

@@ -1,10 +1,12 @@
 //! Friends: requests, accept, decline, remove, block and unblock, the friend list, and the
 //! friends-only leaderboard (`?range=friends`), and friends' online presence from the live
-//! relays ([`presence`]). Friendships are between accounts.
+//! relays ([`presence`]), and public share links to a score or achievement ([`share`]).
+//! Friendships are between accounts.
 
 pub mod presence;
 pub mod routes;
 pub mod service;
+pub mod share;
 pub mod store;
 
 use aethex_protocol::rpc::ErrorCode;
@@ -26,6 +28,13 @@ pub enum SocialError {
     Conflict(String),
     #[error("social features are off in a game for children (COPPA)")]
     Coppa,
+    #[error("{0}")]
+    Limit(String),
+    /// Not found, naming the field that points at it.
+    #[error("{why}")]
+    Missing { field: &'static str, why: String },
+    #[error("replica read: {0}")]
+    Read(#[from] aethex_edge::ReplicaError),
     #[error(transparent)]
     Db(#[from] DbError),
 }
@@ -43,6 +52,9 @@ impl From<SocialError> for ApiError {
             SocialError::NoPlayer => ApiError::not_found("user_id", "no such player"),
             SocialError::NotFound(why) => ApiError::not_found("user_id", why),
             SocialError::Coppa => ApiError::forbidden("social features are off in this game: it is for children (COPPA)"),
+            SocialError::Missing { field, why } => ApiError::not_found(field, why),
+            SocialError::Limit(why) => ApiError::new(ErrorCode::CONFLICT, "Conflict").field("limit", why),
+            SocialError::Read(e) => ApiError::internal(e),
             SocialError::Conflict(why) => ApiError::new(ErrorCode::CONFLICT, "Conflict").field("user_id", why),
             SocialError::Db(e) => ApiError::internal(e),
         }

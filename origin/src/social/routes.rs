@@ -1,4 +1,4 @@
-//! REST transport for friends.
+//! REST transport for friends and share links.
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -6,7 +6,9 @@ use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 
 use aethex_protocol::rpc::ErrorEnvelope;
-use aethex_protocol::social::{Friend, FriendList, FriendRequest};
+use aethex_protocol::social::{Friend, FriendList, FriendRequest, ShareRequest, SharedItem};
+use axum::http::{header, HeaderMap};
+use axum::response::{IntoResponse, Response};
 
 use super::service;
 use crate::error::ApiResult;
@@ -21,6 +23,49 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/friends/{user_id}/accept", post(accept_request))
         .route("/api/v1/friends/{user_id}/decline", post(decline_request))
         .route("/api/v1/friends/{user_id}/block", post(block_player).delete(unblock_player))
+        .route("/api/v1/share", post(create_share))
+        .route("/api/v1/share/{share_id}", get(get_share).delete(delete_share))
+        .route("/share/{share_id}", get(share_page))
+}
+
+#[utoipa::path(post, path = "/api/v1/share", tag = "social", summary = "Make a public link to your score on a board or an achievement you unlocked (a snapshot).", request_body = ShareRequest, responses((status = 201, body = SharedItem), (status = "4XX", body = ErrorEnvelope), (status = "5XX", body = ErrorEnvelope)), security(("bearer" = [])))]
+async fn create_share(State(app): State<AppState>, player: Player, ApiJson(req): ApiJson<ShareRequest>) -> ApiResult<(StatusCode, Json<SharedItem>)> {
+    Ok((StatusCode::CREATED, Json(super::share::create(&app, &player, req).await?)))
+}
+
+fn no_share() -> crate::error::ApiError {
+    crate::error::ApiError::not_found("share_id", "no such share link")
+}
+
+#[utoipa::path(get, path = "/api/v1/share/{share_id}", tag = "social", summary = "A share link's snapshot (no token needed).", params(("share_id" = String, Path, description = "Share id")), responses((status = 200, body = SharedItem), (status = "4XX", body = ErrorEnvelope), (status = "5XX", body = ErrorEnvelope)))]
+async fn get_share(State(app): State<AppState>, ApiPath(id): ApiPath<String>) -> ApiResult<Response> {
+    let item = super::share::get(&app, &id).await?.ok_or_else(no_share)?;
+    Ok(([(header::CACHE_CONTROL, "public, max-age=60")], Json(item)).into_response())
+}
+
+#[utoipa::path(delete, path = "/api/v1/share/{share_id}", tag = "social", summary = "Delete one of your share links.", params(("share_id" = String, Path, description = "Share id")), responses((status = 204), (status = "4XX", body = ErrorEnvelope), (status = "5XX", body = ErrorEnvelope)), security(("bearer" = [])))]
+async fn delete_share(State(app): State<AppState>, player: Player, ApiPath(id): ApiPath<String>) -> ApiResult<StatusCode> {
+    super::share::delete(&app, &player, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The public page (HTML; JSON when the client asks for `application/json`).
+async fn share_page(State(app): State<AppState>, headers: HeaderMap, ApiPath(id): ApiPath<String>) -> ApiResult<Response> {
+    let item = super::share::get(&app, &id).await?.ok_or_else(no_share)?;
+    let wants_json = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|a| a.contains("application/json"));
+    if wants_json {
+        return Ok(([(header::CACHE_CONTROL, "public, max-age=60")], Json(item)).into_response());
+    }
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=60"),
+            (header::CONTENT_SECURITY_POLICY, "default-src 'none'; img-src https:; style-src 'unsafe-inline'"),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        ],
+        super::share::page(&item),
+    )
+        .into_response())
 }
 
 #[utoipa::path(get, path = "/api/v1/friends", tag = "social", summary = "Friends, incoming and outgoing requests, blocked players.", responses((status = 200, body = FriendList), (status = "4XX", body = ErrorEnvelope), (status = "5XX", body = ErrorEnvelope)), security(("bearer" = [])))]

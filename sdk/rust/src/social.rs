@@ -1,5 +1,5 @@
 //! `AeThexCloud.social`: the seed's `social.leaderboards`, `social.achievements`
-//! (`unlock`, `set_progress`, `get_all`) and player statistics.
+//! (`unlock`, `set_progress`, `get_all`), player statistics and share links.
 
 use std::collections::BTreeMap;
 
@@ -7,6 +7,7 @@ use reqwest::Method;
 use serde_json::{json, Value};
 
 use aethex_protocol::achievements::{AchievementUpdate, PlayerAchievements, PlayerStats, UpdateStatsRequest};
+use aethex_protocol::social::{ShareRequest, SharedItem};
 
 use crate::leaderboards::{enc, Leaderboards};
 use crate::{AeThexCloud, SdkResult};
@@ -30,6 +31,23 @@ impl<'a> Social<'a> {
 
     pub fn stats(&self) -> Stats<'a> {
         Stats { cloud: self.cloud }
+    }
+
+    /// A public link to the player's score on `leaderboard_id` (score and rank now).
+    pub async fn share_score(&self, leaderboard_id: &str) -> SdkResult<SharedItem> {
+        let req = ShareRequest::Score { leaderboard_id: leaderboard_id.to_string() };
+        self.cloud.request(Method::POST, "/api/v1/share", Some(&req), true).await
+    }
+
+    /// A public link to an achievement the player has unlocked.
+    pub async fn share_achievement(&self, achievement_id: &str) -> SdkResult<SharedItem> {
+        let req = ShareRequest::Achievement { achievement_id: achievement_id.to_string() };
+        self.cloud.request(Method::POST, "/api/v1/share", Some(&req), true).await
+    }
+
+    /// Deletes one of the player's share links.
+    pub async fn delete_share(&self, share_id: &str) -> SdkResult<()> {
+        self.cloud.request::<Value, Option<Value>>(Method::DELETE, &format!("/api/v1/share/{}", enc(share_id)), None, true).await.map(drop)
     }
 }
 

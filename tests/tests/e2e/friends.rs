@@ -171,3 +171,128 @@ async fn friends_see_each_other_online_through_the_relays() {
     assert_eq!(ask(json!({"user_ids": many})).await.unwrap().status().as_u16(), 400);
     assert_eq!(ask(json!({"user_ids": "x"})).await.unwrap().status().as_u16(), 400);
 }
+
+/// Share links: a snapshot of a score (with rank) or an unlocked achievement, public as an
+/// escaped HTML page or JSON (also through an edge, which forwards it); only the owner
+/// deletes one; at most 200 per player; gone with the account, and hidden in a game
+/// flagged COPPA.
+#[tokio::test]
+async fn players_share_scores_and_achievements_as_public_links() {
+    use aethex_protocol::social::MAX_SHARES_PER_PLAYER;
+    let origin = Origin::start_with_edge(&[]);
+    let (base, edge) = (origin.url.clone(), origin.edge_url.clone().unwrap());
+    let game = origin.game("share-game").await;
+    let dev = game.developer.token().unwrap();
+    let post = |path: &str, token: &str, body: serde_json::Value| {
+        let (u, t) = (format!("{base}{path}"), token.to_string());
+        async move { raw(Method::POST, &u, Some(&t), Some("application/json"), body.to_string()).await }
+    };
+    let board = json!({"leaderboard_id": "hs", "name": "<b>Best & \"Fast\"</b>"});
+    assert_eq!(post("/api/v1/games/share-game/leaderboards", &dev, board).await.0, 201);
+    for (id, icon) in [("first", "https://cdn.example.com/first.png"), ("never", "javascript:alert(1)")] {
+        let def = json!({"name": format!("{id} <i>name</i>"), "description": "Win once", "icon_url": icon});
+        let (s, e) =
+            raw(Method::PUT, &format!("{base}/api/v1/games/share-game/achievements/{id}"), Some(&dev), Some("application/json"), def.to_string())
+                .await;
+        assert!(s == 200 || s == 400, "{e}");
+    }
+    let (a, b) = (game.player().await, game.player().await);
+    a.social().leaderboards().submit_score("hs", 500).await.unwrap();
+    b.social().leaderboards().submit_score("hs", 900).await.unwrap();
+    let shared = a.social().share_score("hs").await.unwrap();
+    assert_eq!((shared.kind.as_str(), shared.score, shared.rank), ("score", Some(500), Some(2)));
+    assert!(shared.url.ends_with(&format!("/share/{}", shared.share_id)) && shared.share_id.len() == 22, "{}", shared.url);
+
+    // The public page: no token, every value escaped, a strict CSP.
+    let http = reqwest::Client::new();
+    let resp = http.get(format!("{base}/share/{}", shared.share_id)).send().await.unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    assert!(resp.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
+    assert!(resp.headers()["content-security-policy"].to_str().unwrap().contains("default-src 'none'"));
+    let html = resp.text().await.unwrap();
+    assert!(html.contains("scored 500 on &lt;b&gt;Best &amp; &quot;Fast&quot;&lt;/b&gt;") && html.contains("Rank #2"), "{html}");
+    assert!(!html.contains("<b>Best"), "raw markup from a name never reaches the page");
+    // JSON by Accept, by the API route, and through the edge.
+    let json_of = |url: String| {
+        let http = http.clone();
+        async move {
+            let r = http.get(url).header("accept", "application/json").send().await.unwrap();
+            (r.status().as_u16(), r.json::<serde_json::Value>().await.unwrap_or_default())
+        }
+    };
+    let expected = serde_json::to_value(&shared).unwrap();
+    for url in [format!("{base}/share/{}", shared.share_id), format!("{base}/api/v1/share/{}", shared.share_id)] {
+        assert_eq!(json_of(url).await, (200, expected.clone()));
+    }
+    let (s, via_edge) = json_of(format!("{edge}/share/{}", shared.share_id)).await;
+    assert_eq!((s, via_edge["score"].as_i64()), (200, Some(500)));
+    // The snapshot stays as it was when shared.
+    a.social().leaderboards().submit_score("hs", 1000).await.unwrap();
+    assert_eq!(json_of(format!("{base}/api/v1/share/{}", shared.share_id)).await.1["rank"].as_i64(), Some(2));
+
+    // Achievements: only unlocked ones; an icon only if https.
+    let err = a.social().share_achievement("first").await.unwrap_err();
+    assert_eq!(err.status(), Some(404));
+    a.social().achievements().unlock("first").await.unwrap();
+    let ach = a.social().share_achievement("first").await.unwrap();
+    assert_eq!((ach.kind.as_str(), ach.achievement_name.as_deref()), ("achievement", Some("first <i>name</i>")));
+    let html = http.get(&ach.url).send().await.unwrap().text().await.unwrap();
+    assert!(html.contains("<img src=\"https://cdn.example.com/first.png\"") && html.contains("first &lt;i&gt;name&lt;/i&gt;"), "{html}");
+
+    // Bad requests.
+    let ta = a.token().unwrap();
+    for (body, status, field) in [
+        (json!({"kind": "score", "leaderboard_id": "nope"}), 404, "leaderboard_id"),
+        (json!({"kind": "achievement", "achievement_id": "nope"}), 404, "achievement_id"),
+        (json!({"kind": "score", "leaderboard_id": "bad id!"}), 400, "leaderboard_id"),
+    ] {
+        let (s, e) = post("/api/v1/share", &ta, body.clone()).await;
+        assert_eq!((s, assert_error_shape(&e)["data"]["field"].as_str()), (status, Some(field)), "{body}: {e}");
+    }
+    for body in [json!({"kind": "selfie"}), json!({"kind": "score", "leaderboard_id": "hs", "extra": 1}), json!({})] {
+        assert_eq!(post("/api/v1/share", &ta, body.clone()).await.0, 400, "{body}");
+    }
+    let (s, _) =
+        raw(Method::POST, &format!("{base}/api/v1/share"), None, Some("application/json"), r#"{"kind":"score","leaderboard_id":"hs"}"#).await;
+    assert_eq!(s, 401);
+    let c = game.player().await;
+    assert_eq!(c.social().share_score("hs").await.unwrap_err().status(), Some(404), "no score on the board");
+    for id in ["nope", "../../etc/passwd", "AAAAAAAAAAAAAAAAAAAAAA"] {
+        assert_eq!(json_of(format!("{base}/api/v1/share/{id}")).await.0, 404, "{id}");
+    }
+
+    // Only the owner deletes.
+    assert_eq!(b.social().delete_share(&shared.share_id).await.unwrap_err().status(), Some(404));
+    a.social().delete_share(&shared.share_id).await.unwrap();
+    assert_eq!(json_of(format!("{base}/api/v1/share/{}", shared.share_id)).await.0, 404);
+
+    // The limit per player.
+    let mut made = 0;
+    let refusal = loop {
+        match b.social().share_score("hs").await {
+            Ok(_) => made += 1,
+            Err(e) => break e,
+        }
+        assert!(made <= MAX_SHARES_PER_PLAYER, "no limit");
+    };
+    assert_eq!((made, refusal.status()), (MAX_SHARES_PER_PLAYER, Some(409)), "{refusal}");
+
+    // COPPA hides existing links and refuses new ones.
+    let (s, _) =
+        raw(Method::PATCH, &format!("{base}/api/v1/games/share-game"), Some(&dev), Some("application/json"), json!({"coppa": true}).to_string())
+            .await;
+    assert_eq!(s, 200);
+    assert_eq!(json_of(format!("{base}/api/v1/share/{}", ach.share_id)).await.0, 404);
+    assert_eq!(a.social().share_score("hs").await.unwrap_err().status(), Some(403));
+    raw(Method::PATCH, &format!("{base}/api/v1/games/share-game"), Some(&dev), Some("application/json"), json!({"coppa": false}).to_string()).await;
+    assert_eq!(json_of(format!("{base}/api/v1/share/{}", ach.share_id)).await.0, 200);
+
+    // GDPR: the export lists the links; erasing the account removes them.
+    let (s, doc) = raw(Method::GET, &format!("{base}/api/v1/auth/me/export"), Some(&ta), None, "").await;
+    assert_eq!(s, 200);
+    assert!(doc.to_string().contains(&ach.share_id), "the export lists the player's share links");
+    let name = a.auth().get_current_user().unwrap().username;
+    let resp = http.delete(format!("{base}/api/v1/auth/me")).bearer_auth(&ta).json(&json!({"confirm": name})).send().await.unwrap();
+    assert!(resp.status().is_success());
+    assert_eq!(json_of(format!("{base}/api/v1/share/{}", ach.share_id)).await.0, 404);
+}
