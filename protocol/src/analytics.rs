@@ -117,6 +117,59 @@ pub struct EventCounts {
     pub buckets: Vec<CountBucket>,
 }
 
+/// One bucket of `GET /api/v1/games/{game_id}/analytics/metrics?name=`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct MetricBucket {
+    pub start: String,
+    /// Samples in the bucket.
+    pub count: u64,
+    pub avg: f64,
+    pub min: f64,
+    pub max: f64,
+}
+
+/// The seed's `track_metric` samples (fps, frame time, memory, ...) of one name over time.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct MetricSeries {
+    pub name: String,
+    pub bucket: String,
+    pub buckets: Vec<MetricBucket>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ScreenViews {
+    pub screen: String,
+    pub views: u64,
+    /// Distinct players who saw it.
+    pub players: u64,
+}
+
+/// `GET /api/v1/games/{game_id}/analytics/screens`: most viewed first (at most 100).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ScreenReport {
+    pub screens: Vec<ScreenViews>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PropertyValue {
+    pub value: Value,
+    pub players: u64,
+}
+
+/// `GET /api/v1/games/{game_id}/analytics/user-properties?name=`: each player's latest
+/// value of the property, counted (most common first, at most 100 values).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PropertyReport {
+    pub name: String,
+    pub values: Vec<PropertyValue>,
+}
+
 /// `GET /api/v1/games/{game_id}/analytics/active-users?day=`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

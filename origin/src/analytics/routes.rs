@@ -7,7 +7,7 @@ use serde::Deserialize;
 
 use aethex_protocol::analytics::{
     ActiveUsers, Assignments, Consent, CrashAccepted, CrashGroups, CrashReport, DefineExperimentRequest, EventBatch, EventCounts, Experiment,
-    ExperimentResults, Funnel, IngestResult, Retention,
+    ExperimentResults, Funnel, IngestResult, MetricSeries, PropertyReport, Retention, ScreenReport,
 };
 use aethex_protocol::rpc::ErrorEnvelope;
 
@@ -29,6 +29,9 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/games/{game_id}/analytics/crashes", get(crash_groups))
         .route("/api/v1/games/{game_id}/analytics/events", get(event_counts))
         .route("/api/v1/games/{game_id}/analytics/active-users", get(active_users))
+        .route("/api/v1/games/{game_id}/analytics/metrics", get(metric_series))
+        .route("/api/v1/games/{game_id}/analytics/screens", get(screen_report))
+        .route("/api/v1/games/{game_id}/analytics/user-properties", get(property_report))
 }
 
 #[utoipa::path(post, path = "/api/v1/analytics/events", tag = "analytics", summary = "Send a batch of the player's events (the seed's format; idempotent by event_id; dropped without consent).", request_body = EventBatch, responses((status = 200, body = IngestResult), (status = "4XX", body = ErrorEnvelope), (status = "5XX", body = ErrorEnvelope)), security(("bearer" = [])))]
@@ -63,6 +66,58 @@ async fn event_counts(
     ApiQuery(q): ApiQuery<CountsQuery>,
 ) -> ApiResult<Json<EventCounts>> {
     Ok(Json(service::counts(&app, &player, &game_id, q.event_type.as_deref(), q.bucket.as_deref(), q.from.as_deref(), q.to.as_deref()).await?))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MetricQuery {
+    name: String,
+    bucket: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+}
+
+#[utoipa::path(get, path = "/api/v1/games/{game_id}/analytics/metrics", tag = "analytics", summary = "Samples of one track_metric name (fps, frame time, memory) per hour or day: count, avg, min, max (viewer+).", params(("game_id" = String, Path, description = "Game id"), ("name" = String, Query, description = "Metric name"), ("bucket" = Option<String>, Query, description = "hour (default) or day"), ("from" = Option<String>, Query, description = "RFC 3339 (default: 24 h ago)"), ("to" = Option<String>, Query, description = "RFC 3339 (default: now)")), responses((status = 200, body = MetricSeries), (status = "4XX", body = ErrorEnvelope), (status = "5XX", body = ErrorEnvelope)), security(("bearer" = [])))]
+async fn metric_series(
+    State(app): State<AppState>,
+    player: Player,
+    ApiPath(game_id): ApiPath<String>,
+    ApiQuery(q): ApiQuery<MetricQuery>,
+) -> ApiResult<Json<MetricSeries>> {
+    Ok(Json(service::metric(&app, &player, &game_id, &q.name, q.bucket.as_deref(), q.from.as_deref(), q.to.as_deref()).await?))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RangeQuery {
+    from: Option<String>,
+    to: Option<String>,
+}
+
+#[utoipa::path(get, path = "/api/v1/games/{game_id}/analytics/screens", tag = "analytics", summary = "Screens viewed (track_screen), most first, with distinct players (viewer+).", params(("game_id" = String, Path, description = "Game id"), ("from" = Option<String>, Query, description = "RFC 3339 (default: 24 h ago)"), ("to" = Option<String>, Query, description = "RFC 3339 (default: now)")), responses((status = 200, body = ScreenReport), (status = "4XX", body = ErrorEnvelope), (status = "5XX", body = ErrorEnvelope)), security(("bearer" = [])))]
+async fn screen_report(
+    State(app): State<AppState>,
+    player: Player,
+    ApiPath(game_id): ApiPath<String>,
+    ApiQuery(q): ApiQuery<RangeQuery>,
+) -> ApiResult<Json<ScreenReport>> {
+    Ok(Json(service::screens(&app, &player, &game_id, q.from.as_deref(), q.to.as_deref()).await?))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PropertyQuery {
+    name: String,
+}
+
+#[utoipa::path(get, path = "/api/v1/games/{game_id}/analytics/user-properties", tag = "analytics", summary = "Players counted by their latest value of a user property (set_user_property) (viewer+).", params(("game_id" = String, Path, description = "Game id"), ("name" = String, Query, description = "Property name")), responses((status = 200, body = PropertyReport), (status = "4XX", body = ErrorEnvelope), (status = "5XX", body = ErrorEnvelope)), security(("bearer" = [])))]
+async fn property_report(
+    State(app): State<AppState>,
+    player: Player,
+    ApiPath(game_id): ApiPath<String>,
+    ApiQuery(q): ApiQuery<PropertyQuery>,
+) -> ApiResult<Json<PropertyReport>> {
+    Ok(Json(service::user_property(&app, &player, &game_id, &q.name).await?))
 }
 
 #[derive(Debug, Default, Deserialize)]

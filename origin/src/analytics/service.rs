@@ -2,8 +2,9 @@
 
 use aethex_protocol::analytics::{
     parse_event_type, wilson_interval, ActiveUsers, Assignments, Consent, CountBucket, CrashAccepted, CrashGroups, CrashReport,
-    DefineExperimentRequest, EventBatch, EventCounts, Experiment, ExperimentResults, Funnel, FunnelStep, IngestResult, RejectedEvent, Retention,
-    RetentionDay, VariantResult, MAX_BATCH_EVENTS, MAX_EVENT_BYTES, MAX_LOGS_TAIL_BYTES, MAX_STACK_TRACE_BYTES,
+    DefineExperimentRequest, EventBatch, EventCounts, Experiment, ExperimentResults, Funnel, FunnelStep, IngestResult, MetricBucket, MetricSeries,
+    PropertyReport, PropertyValue, RejectedEvent, Retention, RetentionDay, ScreenReport, ScreenViews, VariantResult, MAX_BATCH_EVENTS,
+    MAX_EVENT_BYTES, MAX_LOGS_TAIL_BYTES, MAX_STACK_TRACE_BYTES,
 };
 use aethex_protocol::teams::{Role, Tier};
 use aethex_protocol::validate::Invalid;
@@ -156,16 +157,9 @@ pub async fn ingest(app: &AppState, player: &Player, batch: EventBatch) -> AnRes
 
 /// Event counts by type in buckets of an hour or a day, over `[from, to)` (RFC 3339;
 /// default: the last 24 hours), at most 10 000 buckets.
-pub async fn counts(
-    app: &AppState,
-    player: &Player,
-    game_id: &str,
-    event_type: Option<&str>,
-    bucket: Option<&str>,
-    from: Option<&str>,
-    to: Option<&str>,
-) -> AnResult<EventCounts> {
-    crate::teams::service::require_game_role(app, player, game_id, Role::Viewer).await?;
+/// A query's time window: the bucket (`hour` default, or `day`) and `[from, to)` (default:
+/// the last 24 hours), at most 10 000 buckets.
+fn window(bucket: Option<&str>, from: Option<&str>, to: Option<&str>) -> AnResult<(&'static str, i64, i64, i64)> {
     let (name, bucket_ms) = match bucket.unwrap_or("hour") {
         "hour" => ("hour", 3_600_000i64),
         "day" => ("day", 86_400_000),
@@ -176,6 +170,20 @@ pub async fn counts(
     if to_ms <= from_ms || (to_ms - from_ms) / bucket_ms > 10_000 {
         return Err(Invalid::new("from", "from must be before to, at most 10 000 buckets apart").into());
     }
+    Ok((name, bucket_ms, from_ms, to_ms))
+}
+
+pub async fn counts(
+    app: &AppState,
+    player: &Player,
+    game_id: &str,
+    event_type: Option<&str>,
+    bucket: Option<&str>,
+    from: Option<&str>,
+    to: Option<&str>,
+) -> AnResult<EventCounts> {
+    crate::teams::service::require_game_role(app, player, game_id, Role::Viewer).await?;
+    let (name, bucket_ms, from_ms, to_ms) = window(bucket, from, to)?;
     if let Some(t) = event_type {
         parse_event_type(t)?;
     }
@@ -184,6 +192,49 @@ pub async fn counts(
         bucket: name.into(),
         buckets: rows.into_iter().map(|(b, t, n)| CountBucket { start: crate::db::ts_ms(b), event_type: t, count: n }).collect(),
     })
+}
+
+/// The seed's `track_metric` samples of one name per bucket (viewer+).
+pub async fn metric(
+    app: &AppState,
+    player: &Player,
+    game_id: &str,
+    name: &str,
+    bucket: Option<&str>,
+    from: Option<&str>,
+    to: Option<&str>,
+) -> AnResult<MetricSeries> {
+    crate::teams::service::require_game_role(app, player, game_id, Role::Viewer).await?;
+    let metric = parse_event_type(name).map_err(|_| Invalid::new("name", "name must be a metric name (as sent with track_metric)"))?;
+    let (bucket, bucket_ms, from_ms, to_ms) = window(bucket, from, to)?;
+    let rows = app.analytics.metric(game_id, &metric, from_ms, to_ms, bucket_ms).await?;
+    Ok(MetricSeries {
+        name: metric,
+        bucket: bucket.into(),
+        buckets: rows.into_iter().map(|(b, count, avg, min, max)| MetricBucket { start: crate::db::ts_ms(b), count, avg, min, max }).collect(),
+    })
+}
+
+/// Screens viewed in the window, most first (viewer+).
+pub async fn screens(app: &AppState, player: &Player, game_id: &str, from: Option<&str>, to: Option<&str>) -> AnResult<ScreenReport> {
+    crate::teams::service::require_game_role(app, player, game_id, Role::Viewer).await?;
+    let (_, _, from_ms, to_ms) = window(Some("day"), from, to)?;
+    let rows = app.analytics.screens(game_id, from_ms, to_ms).await?;
+    Ok(ScreenReport { screens: rows.into_iter().map(|(screen, views, players)| ScreenViews { screen, views, players }).collect() })
+}
+
+/// Players by their latest value of a user property (viewer+).
+pub async fn user_property(app: &AppState, player: &Player, game_id: &str, name: &str) -> AnResult<PropertyReport> {
+    crate::teams::service::require_game_role(app, player, game_id, Role::Viewer).await?;
+    if name.is_empty() || name.len() > 64 || name.chars().any(char::is_control) {
+        return Err(Invalid::new("name", "name must be 1 to 64 characters").into());
+    }
+    let rows = app.analytics.user_property(game_id, name).await?;
+    let values = rows
+        .into_iter()
+        .map(|(v, players)| PropertyValue { value: serde_json::from_str(&v).unwrap_or(serde_json::Value::String(v)), players })
+        .collect();
+    Ok(PropertyReport { name: name.to_string(), values })
 }
 
 /// DAU of `day` (YYYY-MM-DD, default today) and MAU (30 days ending with it).

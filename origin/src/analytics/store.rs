@@ -179,6 +179,65 @@ impl AnalyticsDb {
         Ok(out)
     }
 
+    /// Samples of metric `name` per bucket: (bucket start, count, avg, min, max).
+    pub async fn metric(&self, game: &str, name: &str, from_ms: i64, to_ms: i64, bucket_ms: i64) -> DbResult<Vec<(i64, u64, f64, f64, f64)>> {
+        let mut rows = self
+            .reader
+            .query(
+                "SELECT (received_ms / ?5) * ?5 AS b, COUNT(v), AVG(v), MIN(v), MAX(v) FROM (
+                   SELECT received_ms, CAST(json_extract(properties, '$.value') AS REAL) AS v FROM events
+                   WHERE game_id = ?1 AND event_type = ?2 AND kind = 'metric' AND received_ms >= ?3 AND received_ms < ?4
+                     AND json_type(properties, '$.value') IN ('integer', 'real'))
+                 GROUP BY b ORDER BY b",
+                params![game, name, from_ms, to_ms, bucket_ms],
+            )
+            .await?;
+        let mut out = Vec::new();
+        while let Some(r) = rows.next().await? {
+            out.push((r.get::<i64>(0)?, r.get::<i64>(1)? as u64, r.get::<f64>(2)?, r.get::<f64>(3)?, r.get::<f64>(4)?));
+        }
+        Ok(out)
+    }
+
+    /// Screens viewed in `[from_ms, to_ms)`: (screen, views, distinct players), most first.
+    pub async fn screens(&self, game: &str, from_ms: i64, to_ms: i64) -> DbResult<Vec<(String, u64, u64)>> {
+        let mut rows = self
+            .reader
+            .query(
+                "SELECT json_extract(properties, '$.screen') AS s, COUNT(*), COUNT(DISTINCT user_id) FROM events
+                 WHERE game_id = ?1 AND kind = 'screen' AND received_ms >= ?2 AND received_ms < ?3 AND json_type(properties, '$.screen') = 'text'
+                 GROUP BY s ORDER BY 2 DESC, s LIMIT 100",
+                params![game, from_ms, to_ms],
+            )
+            .await?;
+        let mut out = Vec::new();
+        while let Some(r) = rows.next().await? {
+            out.push((r.get::<String>(0)?, r.get::<i64>(1)? as u64, r.get::<i64>(2)? as u64));
+        }
+        Ok(out)
+    }
+
+    /// Each player's latest value (the last stored) of user property `name`, counted: (value as JSON text,
+    /// players), most common first.
+    pub async fn user_property(&self, game: &str, name: &str) -> DbResult<Vec<(String, u64)>> {
+        let mut rows = self
+            .reader
+            .query(
+                "SELECT v, COUNT(*) FROM (
+                   SELECT user_id, properties -> '$.value' AS v, MAX(rowid) FROM events
+                   WHERE game_id = ?1 AND kind = 'user_property' AND json_extract(properties, '$.name') = ?2
+                   GROUP BY user_id)
+                 WHERE v IS NOT NULL GROUP BY v ORDER BY 2 DESC, v LIMIT 100",
+                params![game, name],
+            )
+            .await?;
+        let mut out = Vec::new();
+        while let Some(r) = rows.next().await? {
+            out.push((r.get::<String>(0)?, r.get::<i64>(1)? as u64));
+        }
+        Ok(out)
+    }
+
     /// (players active on `day`, distinct players over the 30 days ending with it).
     pub async fn active(&self, game: &str, day: i64) -> DbResult<(u64, u64)> {
         let one = |sql: &'static str| {

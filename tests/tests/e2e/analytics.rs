@@ -422,3 +422,72 @@ async fn the_edge_drops_events_without_consent_and_answers_player_reads() {
     let (s, served, _, r) = call(Method::POST, &events, &tb, Some(batch(4)), pos).await;
     assert_eq!((s, served.as_str(), r["dropped_no_consent"].as_u64()), (200, "edge", Some(4)), "{r}");
 }
+
+/// The seed's `track_metric`, `track_screen` and `set_user_property` have their own
+/// queries: metric samples per bucket (count, avg, min, max), screens by views and
+/// players, and players by their latest value of a property.
+#[tokio::test]
+async fn metrics_screens_and_user_properties_are_queried() {
+    let origin = Origin::start(&[]);
+    let game = origin.game("mx-game").await;
+    let base = origin.url.clone();
+    let dev = game.developer.token().unwrap();
+    let (a, b, c) = (game.player().await, game.player().await, game.player().await);
+    for p in [&a, &b, &c] {
+        p.analytics().set_consent(true).await.unwrap();
+    }
+    a.analytics().track_metric("fps", 60.0);
+    a.analytics().track_metric("fps", 30.0);
+    a.analytics().track_metric("frame_time_ms", 16.6);
+    a.analytics().track_screen("main_menu");
+    a.analytics().track_screen("main_menu");
+    a.analytics().track_screen("shop");
+    a.analytics().set_user_property("vip_status", json!(true));
+    a.analytics().set_user_property("vip_status", json!(false));
+    b.analytics().track_metric("fps", 45.0);
+    b.analytics().track_screen("main_menu");
+    b.analytics().set_user_property("vip_status", json!(true));
+    c.analytics().set_user_property("vip_status", json!("gold"));
+    for p in [&a, &b, &c] {
+        p.analytics().flush().await.unwrap();
+    }
+    let get = |path: &str| {
+        let (u, d) = (format!("{base}/api/v1/games/mx-game/analytics/{path}"), dev.clone());
+        async move { raw(Method::GET, &u, Some(&d), None, "").await }
+    };
+    let (s, m) = get("metrics?name=fps").await;
+    assert_eq!(s, 200, "{m}");
+    let buckets = m["buckets"].as_array().unwrap();
+    assert_eq!(buckets.len(), 1, "{m}");
+    let bk = &buckets[0];
+    assert_eq!((bk["count"].as_u64(), bk["avg"].as_f64(), bk["min"].as_f64(), bk["max"].as_f64()), (Some(3), Some(45.0), Some(30.0), Some(60.0)));
+    let (_, ft) = get("metrics?name=frame_time_ms&bucket=day").await;
+    assert_eq!((ft["bucket"].as_str(), ft["buckets"][0]["count"].as_u64()), (Some("day"), Some(1)), "{ft}");
+
+    let (s, sc) = get("screens").await;
+    assert_eq!(s, 200);
+    assert_eq!(sc["screens"], json!([{"screen": "main_menu", "views": 3, "players": 2}, {"screen": "shop", "views": 1, "players": 1}]));
+
+    let (s, up) = get("user-properties?name=vip_status").await;
+    assert_eq!(s, 200, "{up}");
+    let mut values: Vec<(String, u64)> =
+        up["values"].as_array().unwrap().iter().map(|v| (v["value"].to_string(), v["players"].as_u64().unwrap())).collect();
+    values.sort();
+    assert_eq!(values, vec![("\"gold\"".to_string(), 1), ("false".to_string(), 1), ("true".to_string(), 1)], "a's latest value counts");
+
+    for (path, field) in [
+        ("metrics", None),
+        ("metrics?name=bad%20name!", Some("name")),
+        ("metrics?name=fps&bucket=week", Some("bucket")),
+        ("user-properties", None),
+        ("screens?from=yesterday", Some("from")),
+    ] {
+        let (s, e) = get(path).await;
+        assert_eq!(s, 400, "{path}: {e}");
+        if let Some(f) = field {
+            assert_eq!(assert_error_shape(&e)["data"]["field"].as_str(), Some(f), "{path}");
+        }
+    }
+    let (s, _) = raw(Method::GET, &format!("{base}/api/v1/games/mx-game/analytics/screens"), Some(&a.token().unwrap()), None, "").await;
+    assert!(s == 403 || s == 404, "players cannot query: {s}");
+}
