@@ -40,6 +40,9 @@ bash scripts/build-edge-spin.sh
 bash scripts/build-edge-fastly.sh
 bash scripts/build-edge-cloudflare.sh
 
+step "deployment files (Dockerfile, Kubernetes manifests, Grafana dashboard)"
+bash scripts/check-deploy.sh
+
 step "build binaries the end-to-end tests start"
 cargo build -j"$JOBS" --bins
 

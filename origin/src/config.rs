@@ -101,6 +101,29 @@ mod tests {
         });
     }
 
+    /// The Kubernetes ConfigMap's `aethex.toml` (deploy/k8s/config.yaml) is a config origin
+    /// accepts, with the values the manifests rely on.
+    #[test]
+    fn the_kubernetes_config_file_loads() {
+        let yaml = include_str!("../../deploy/k8s/config.yaml");
+        let toml: String = yaml
+            .lines()
+            .skip_while(|l| !l.trim_start().starts_with("aethex.toml: |"))
+            .skip(1)
+            .take_while(|l| l.is_empty() || l.starts_with("    "))
+            .map(|l| format!("{}\n", l.strip_prefix("    ").unwrap_or(l)))
+            .collect();
+        assert!(toml.contains("[server]"), "no aethex.toml in the ConfigMap");
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("k8s.toml", &toml)?;
+            let c = Config::load(Some(Path::new("k8s.toml"))).expect("origin loads the ConfigMap's aethex.toml");
+            assert_eq!(c.server.listen.port(), 8080, "the port the Service and probes use");
+            assert_eq!(c.storage.data_dir, PathBuf::from("/var/lib/aethex"), "the mounted volume");
+            assert!(!c.storage.database_url.is_empty() && !c.edge.embedded && !c.multiplayer.embedded_relay);
+            Ok(())
+        });
+    }
+
     #[test]
     fn secrets_do_not_print() {
         let mut c = Config::default();
