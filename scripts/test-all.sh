@@ -27,6 +27,20 @@ if ! cmp -s tests/oauth/package-lock.json "$NPM_DIR/package-lock.json" || [ ! -d
 fi
 export AETHEX_NPM_DIR="$NPM_DIR"
 
+step "browser tests: Debian Chromium, Godot 4.6 web runtime and playwright-core (pinned)"
+if ! command -v "${AETHEX_CHROMIUM:-/usr/bin/chromium}" > /dev/null; then
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get install -y --no-install-recommends chromium > /dev/null 2>&1 \
+    || { $SUDO apt-get update > /dev/null && $SUDO apt-get install -y --no-install-recommends chromium > /dev/null; }
+fi
+WEB_DIR="${AETHEX_WEB_TOOLS:-$HOME/.cache/aethex-tools/npm-web}"
+mkdir -p "$WEB_DIR"
+if ! cmp -s tests/godot/package-lock.json "$WEB_DIR/package-lock.json" || [ ! -d "$WEB_DIR/node_modules/playwright-core" ]; then
+  cp tests/godot/package.json tests/godot/package-lock.json "$WEB_DIR/"
+  (cd "$WEB_DIR" && npm ci --no-audit --no-fund --loglevel=error --ignore-scripts)
+fi
+export AETHEX_WEB_TOOLS="$WEB_DIR"
+
 step "edge runtimes and build tools (pinned, installed once per machine)"
 eval "$(bash scripts/install-tools.sh)"
 

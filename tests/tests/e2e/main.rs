@@ -8,6 +8,7 @@ mod dlc;
 mod durability;
 mod edge;
 mod friends;
+mod godot;
 mod leaderboards;
 mod matchmaking;
 mod multiplayer;
