@@ -65,6 +65,7 @@ pub const MIGRATIONS: &[(i64, &str, &[&str])] = &[
     (14, "experiments", &[include_str!("../migrations/0014_experiments.sql")]),
     (15, "coppa", &[include_str!("../migrations/0015_coppa.sql")]),
     (16, "share_links", &[include_str!("../migrations/0016_share_links.sql")]),
+    (17, "console", &[include_str!("../migrations/0017_console.sql")]),
 ];
 
 pub struct Db {

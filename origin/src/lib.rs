@@ -9,6 +9,7 @@ pub mod analytics;
 pub mod auth;
 pub mod blobs;
 pub mod config;
+pub mod console;
 pub mod crypto;
 pub mod db;
 pub mod dlc;

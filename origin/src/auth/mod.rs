@@ -46,6 +46,9 @@ pub enum AuthError {
     StateConflict(&'static str),
     #[error("account disabled")]
     Disabled,
+    /// Banned from the game the login is for.
+    #[error("banned from this game")]
+    Banned,
     #[error("oauth: {0}")]
     OAuth(String),
     #[error("oauth login still pending")]
@@ -97,6 +100,7 @@ impl From<AuthError> for ApiError {
             EmailTokenInvalid => ApiError::invalid_params("token", "token is invalid, used or expired"),
             StateConflict(reason) => ApiError::new(ErrorCode::CONFLICT, "Conflict").reason(reason),
             Disabled => ApiError::forbidden("account is disabled"),
+            Banned => ApiError::forbidden("this account is banned from this game"),
             OAuth(reason) => ApiError::new(ErrorCode::UNAUTHORIZED, "Unauthorized").field("oauth", reason),
             OAuthPending => {
                 ApiError::new(ErrorCode::CONFLICT, "Pending").field("state", "pending: the browser has not finished the provider's login yet")

@@ -100,6 +100,13 @@ pub(super) async fn login_response(
     session_id: &str,
     refresh_token: String,
 ) -> AuthResult<LoginResponse> {
+    // Every access token is made here (login, register, device, OAuth, refresh): a player
+    // banned from the game gets none for it.
+    if let Some(g) = game_id {
+        if crate::console::service::is_banned(app, g, &user.id).await? {
+            return Err(AuthError::Banned);
+        }
+    }
     let token = app.tokens.sign(&user.id, game_id, roles_of(user), session_id);
     Ok(LoginResponse {
         user_id: user.id.clone(),

@@ -164,6 +164,7 @@ pub async fn authenticate(app: &AppState, headers: &HeaderMap) -> Result<Caller,
     if !crate::auth::store::session_is_live(&app.db, &claims.sid, &claims.sub).await? {
         return Err(ApiError::unauthorized("session has ended"));
     }
+    crate::console::audit::note_actor(&claims.sub);
     Ok(Caller::Player(Player { user_id: claims.sub, game_id: claims.game, session_id: claims.sid, roles: claims.roles }))
 }
 

@@ -25,8 +25,22 @@ async fn the_godot_addon_passes_its_suite_on_the_web_runtime() {
         let s = r.status();
         assert!(s.is_success(), "{s}: {}", r.text().await.unwrap_or_default());
     };
-    ok(http.post(api("/api/v1/games/godot-game/leaderboards")).bearer_auth(&dev).json(&json!({"leaderboard_id": "high_scores", "name": "High scores"})).send().await.unwrap()).await;
-    ok(http.put(api("/api/v1/games/godot-game/matchmaking/modes/duel")).bearer_auth(&dev).json(&json!({"match_size": 2, "max_wait_secs": 120})).send().await.unwrap()).await;
+    ok(http
+        .post(api("/api/v1/games/godot-game/leaderboards"))
+        .bearer_auth(&dev)
+        .json(&json!({"leaderboard_id": "high_scores", "name": "High scores"}))
+        .send()
+        .await
+        .unwrap())
+    .await;
+    ok(http
+        .put(api("/api/v1/games/godot-game/matchmaking/modes/duel"))
+        .bearer_auth(&dev)
+        .json(&json!({"match_size": 2, "max_wait_secs": 120}))
+        .send()
+        .await
+        .unwrap())
+    .await;
     ok(http
         .put(api("/api/v1/games/godot-game/achievements/first_win"))
         .bearer_auth(&dev)
@@ -39,7 +53,8 @@ async fn the_godot_addon_passes_its_suite_on_the_web_runtime() {
         "api": origin.url, "client_key": game.client_key, "game_id": "godot-game", "board": "high_scores",
         "mode": "duel", "achievement": "first_win", "run_id": uuid::Uuid::new_v4().simple().to_string(),
     });
-    let tools = std::env::var("AETHEX_WEB_TOOLS").unwrap_or_else(|_| format!("{}/.cache/aethex-tools/npm-web", std::env::var("HOME").unwrap_or_default()));
+    let tools =
+        std::env::var("AETHEX_WEB_TOOLS").unwrap_or_else(|_| format!("{}/.cache/aethex-tools/npm-web", std::env::var("HOME").unwrap_or_default()));
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/godot/run.mjs");
     let out = tokio::task::spawn_blocking(move || {
         Command::new("node").arg(script).env("AETHEX_GODOT_CONFIG", config.to_string()).env("AETHEX_WEB_TOOLS", tools).output()

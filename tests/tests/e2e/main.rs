@@ -4,6 +4,7 @@
 mod achievements;
 mod analytics;
 mod auth;
+mod console;
 mod dlc;
 mod durability;
 mod edge;

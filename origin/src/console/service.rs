@@ -1,0 +1,236 @@
+//! Rules of the console's developer routes.
+
+use std::time::Duration;
+
+use aethex_protocol::multiplayer::RoomSummary;
+use aethex_protocol::replica::EDGE_KEY_HEADER;
+use aethex_protocol::teams::Role;
+use aethex_protocol::validate::Invalid;
+use libsql::params;
+use serde_json::{json, Value};
+
+use crate::error::{ApiError, ApiResult};
+use crate::http::extract::Player;
+use crate::state::AppState;
+use crate::teams::service::require_game_role;
+
+/// Whether `user` is banned from `game`.
+pub async fn is_banned(app: &AppState, game: &str, user: &str) -> crate::db::DbResult<bool> {
+    let mut rows = app.db.reader().query("SELECT 1 FROM game_bans WHERE game_id = ?1 AND user_id = ?2", params![game, user]).await?;
+    Ok(rows.next().await?.is_some())
+}
+
+fn limit_of(v: Option<&str>, default: i64, max: i64) -> ApiResult<i64> {
+    match v {
+        None => Ok(default),
+        Some(s) => {
+            s.parse::<i64>().ok().filter(|n| (1..=max).contains(n)).ok_or_else(|| Invalid::new("limit", format!("limit must be 1 to {max}")).into())
+        }
+    }
+}
+
+/// The game's players (accounts that signed in with its client key), newest activity
+/// first, optionally matching `q` (part of a username or email, or a user id).
+pub async fn players(app: &AppState, admin: &Player, game: &str, q: Option<&str>, limit: Option<&str>) -> ApiResult<Value> {
+    require_game_role(app, admin, game, Role::Developer).await?;
+    let limit = limit_of(limit, 50, 200)?;
+    let q = q.map(str::trim).filter(|q| !q.is_empty());
+    if q.is_some_and(|q| q.len() > 100) {
+        return Err(Invalid::new("q", "q is at most 100 characters").into());
+    }
+    let pattern = q.map(|q| format!("%{}%", q.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")));
+    let mut rows = app
+        .db
+        .reader()
+        .query(
+            "SELECT u.id, u.username, u.email, u.created_at, MAX(COALESCE(s.last_used_at, s.created_at)) AS seen,
+                    (SELECT reason FROM game_bans b WHERE b.game_id = ?1 AND b.user_id = u.id)
+             FROM users u JOIN sessions s ON s.user_id = u.id AND s.game_id = ?1
+             WHERE ?2 IS NULL OR u.username LIKE ?2 ESCAPE '\\' OR u.email LIKE ?2 ESCAPE '\\' OR u.id = ?3
+             GROUP BY u.id ORDER BY seen DESC LIMIT ?4",
+            params![game, pattern, q.unwrap_or(""), limit],
+        )
+        .await
+        .map_err(ApiError::internal)?;
+    let mut out = Vec::new();
+    while let Some(r) = rows.next().await.map_err(ApiError::internal)? {
+        let ban: Option<String> = r.get(5).map_err(ApiError::internal)?;
+        out.push(json!({
+            "user_id": r.get::<String>(0).map_err(ApiError::internal)?,
+            "username": r.get::<String>(1).map_err(ApiError::internal)?,
+            "email": r.get::<Option<String>>(2).map_err(ApiError::internal)?,
+            "created_at": r.get::<String>(3).map_err(ApiError::internal)?,
+            "last_seen": r.get::<Option<String>>(4).map_err(ApiError::internal)?,
+            "banned": ban.is_some(),
+            "ban_reason": ban,
+        }));
+    }
+    Ok(json!({ "players": out }))
+}
+
+async fn player_of_game(app: &AppState, game: &str, user: &str) -> ApiResult<()> {
+    let mut rows = app
+        .db
+        .reader()
+        .query("SELECT 1 FROM sessions WHERE game_id = ?1 AND user_id = ?2 LIMIT 1", params![game, user])
+        .await
+        .map_err(ApiError::internal)?;
+    if rows.next().await.map_err(ApiError::internal)?.is_none() {
+        return Err(ApiError::not_found("user_id", "no such player in this game"));
+    }
+    Ok(())
+}
+
+/// Bans a player from the game: no new access token for it (logins and refreshes are
+/// refused), and the player's sessions of the game are revoked. Admin+.
+pub async fn ban(app: &AppState, admin: &Player, game: &str, user: &str, reason: &str) -> ApiResult<Value> {
+    require_game_role(app, admin, game, Role::Admin).await?;
+    player_of_game(app, game, user).await?;
+    let reason = reason.trim();
+    if reason.is_empty() || reason.chars().count() > 500 {
+        return Err(Invalid::new("reason", "reason must be 1 to 500 characters").into());
+    }
+    let (g, u, r, by, now) = (game.to_string(), user.to_string(), reason.to_string(), admin.user_id.clone(), crate::db::now());
+    app.db
+        .write(move |c| async move {
+            c.execute(
+                "INSERT INTO game_bans (game_id, user_id, reason, banned_by, banned_at) VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (game_id, user_id) DO UPDATE SET reason = excluded.reason, banned_by = excluded.banned_by, banned_at = excluded.banned_at",
+                params![g.clone(), u.clone(), r, by, now.clone()],
+            )
+            .await?;
+            c.execute(
+                "UPDATE sessions SET revoked_at = ?3, revoked_reason = 'banned' WHERE game_id = ?1 AND user_id = ?2 AND revoked_at IS NULL",
+                params![g, u, now],
+            )
+            .await?;
+            Ok::<(), crate::db::DbError>(())
+        })
+        .await?;
+    Ok(json!({ "user_id": user, "banned": true, "reason": reason }))
+}
+
+pub async fn unban(app: &AppState, admin: &Player, game: &str, user: &str) -> ApiResult<()> {
+    require_game_role(app, admin, game, Role::Admin).await?;
+    let (g, u) = (game.to_string(), user.to_string());
+    let n = app
+        .db
+        .write(move |c| async move {
+            c.execute("DELETE FROM game_bans WHERE game_id = ?1 AND user_id = ?2", params![g, u]).await.map_err(crate::db::DbError::from)
+        })
+        .await?;
+    if n == 0 {
+        return Err(ApiError::not_found("user_id", "this player is not banned"));
+    }
+    Ok(())
+}
+
+/// A player's saves in the game (developer+): the newest version of each slot.
+pub async fn player_saves(app: &AppState, admin: &Player, game: &str, user: &str) -> ApiResult<Value> {
+    let g = require_game_role(app, admin, game, Role::Developer).await?;
+    player_of_game(app, game, user).await?;
+    let actor = crate::saves::service::SaveActor {
+        user_id: user.to_string(),
+        game_id: game.to_string(),
+        quota_bytes: crate::replication::rows::quota_bytes(&app.config.saves, g.tier),
+    };
+    let list = crate::saves::service::list(app, &actor).await?;
+    Ok(serde_json::to_value(list).unwrap_or(Value::Null))
+}
+
+/// Live rooms of the game on every live relay (viewer+). A relay that does not answer
+/// is listed under `unreachable`.
+pub async fn rooms(app: &AppState, admin: &Player, game: &str) -> ApiResult<Value> {
+    require_game_role(app, admin, game, Role::Viewer).await?;
+    let regions = crate::regions::service::list(app).await?.regions;
+    let key = app.edge_keys.first().cloned().unwrap_or_default();
+    let asks = regions.iter().map(|r| {
+        let (name, base, key) = (r.name.clone(), crate::matchmaking::service::http_base(&r.url), key.clone());
+        async move {
+            let Some(base) = base else { return (name, None) };
+            let answer = app.http.get(format!("{base}/v1/rooms")).header(EDGE_KEY_HEADER, key).timeout(Duration::from_millis(800)).send().await;
+            let rooms = match answer {
+                Ok(resp) if resp.status().is_success() => resp.json::<Vec<RoomSummary>>().await.ok(),
+                _ => None,
+            };
+            (name, rooms)
+        }
+    });
+    let (mut rooms, mut unreachable) = (Vec::new(), Vec::new());
+    for (region, answer) in futures::future::join_all(asks).await {
+        match answer {
+            Some(list) => rooms.extend(list.into_iter().filter(|r| r.game_id == game).map(|r| {
+                let mut v = serde_json::to_value(r).unwrap_or(Value::Null);
+                v["region"] = json!(region);
+                v
+            })),
+            None => unreachable.push(region),
+        }
+    }
+    Ok(json!({ "regions": regions, "rooms": rooms, "unreachable": unreachable }))
+}
+
+/// The game's A/B tests (viewer+).
+pub async fn experiments(app: &AppState, admin: &Player, game: &str) -> ApiResult<Value> {
+    require_game_role(app, admin, game, Role::Viewer).await?;
+    let mut rows = app
+        .db
+        .reader()
+        .query(
+            "SELECT experiment_id, variants, conversion_event, active, updated_at FROM experiments WHERE game_id = ?1 ORDER BY experiment_id",
+            params![game],
+        )
+        .await
+        .map_err(ApiError::internal)?;
+    let mut out = Vec::new();
+    while let Some(r) = rows.next().await.map_err(ApiError::internal)? {
+        out.push(json!({
+            "experiment_id": r.get::<String>(0).map_err(ApiError::internal)?,
+            "variants": serde_json::from_str::<Value>(&r.get::<String>(1).map_err(ApiError::internal)?).unwrap_or(Value::Null),
+            "conversion_event": r.get::<String>(2).map_err(ApiError::internal)?,
+            "active": r.get::<i64>(3).map_err(ApiError::internal)? != 0,
+            "updated_at": r.get::<String>(4).map_err(ApiError::internal)?,
+        }));
+    }
+    Ok(json!({ "experiments": out }))
+}
+
+/// The audit log of the game and its organization, newest first (admin+).
+pub async fn audit(app: &AppState, admin: &Player, game: &str, limit: Option<&str>, before: Option<&str>) -> ApiResult<Value> {
+    let g = require_game_role(app, admin, game, Role::Admin).await?;
+    let limit = limit_of(limit, 100, 500)?;
+    let before = before.map(|b| b.parse::<i64>().map_err(|_| Invalid::new("before", "before must be an entry id"))).transpose()?.unwrap_or(i64::MAX);
+    let mut rows = app
+        .db
+        .reader()
+        .query(
+            "SELECT id, at, actor_id, actor_name, org_id, game_id, method, path, status, request_id FROM audit_log
+             WHERE (game_id = ?1 OR org_id = ?2) AND id < ?3 ORDER BY id DESC LIMIT ?4",
+            params![game, g.org_id, before, limit],
+        )
+        .await
+        .map_err(ApiError::internal)?;
+    let mut out = Vec::new();
+    while let Some(r) = rows.next().await.map_err(ApiError::internal)? {
+        let text = |i: i32| r.get::<Option<String>>(i).map_err(ApiError::internal);
+        out.push(json!({
+            "id": r.get::<i64>(0).map_err(ApiError::internal)?, "at": text(1)?, "actor_id": text(2)?, "actor_name": text(3)?,
+            "org_id": text(4)?, "game_id": text(5)?, "method": text(6)?, "path": text(7)?,
+            "status": r.get::<i64>(8).map_err(ApiError::internal)?, "request_id": text(9)?,
+        }));
+    }
+    Ok(json!({ "entries": out }))
+}
+
+/// A board's entries from the top (viewer+), as players see them.
+pub async fn board_entries(app: &AppState, admin: &Player, game: &str, board: &str, limit: Option<&str>, cursor: Option<&str>) -> ApiResult<Value> {
+    require_game_role(app, admin, game, Role::Viewer).await?;
+    let board = aethex_protocol::leaderboards::parse_leaderboard_id(board)?;
+    let limit = limit_of(limit, 50, 100)? as u32;
+    let cursor = cursor.map(aethex_edge::readmodel::Cursor::decode).transpose()?;
+    let page = aethex_edge::readmodel::leaderboard_top(&app.read_model, game, &board, limit, cursor.as_ref())
+        .await
+        .map_err(ApiError::internal)?
+        .ok_or_else(|| ApiError::not_found("leaderboard_id", format!("no leaderboard {board:?} in this game")))?;
+    Ok(serde_json::to_value(page).unwrap_or(Value::Null))
+}
