@@ -108,3 +108,86 @@ async fn the_console_shows_real_data_on_every_page() {
     assert_eq!(err.status(), Some(403), "{err}");
     drop(session);
 }
+
+/// The console's developer routes refuse what they should: players and other games'
+/// developers, bad input and limits; a ban also stops token refreshes; the audit log names
+/// who did what; the console's own files are served with a strict CSP.
+#[tokio::test]
+async fn console_routes_check_roles_input_and_bans() {
+    use aethex_tests::{assert_error_shape, raw};
+    use reqwest::Method;
+    let origin = Origin::start(&[]);
+    let game = origin.game("guarded-game").await;
+    let other = origin.game("other-game").await;
+    let dev = game.developer.token().unwrap();
+    let stranger = other.developer.token().unwrap();
+    let base = origin.url.clone();
+    let url = |p: &str| format!("{base}/api/v1/games/guarded-game{p}");
+    let p = game.client();
+    p.auth().login_device("guarded-device-1").await.unwrap();
+    let pid = p.user_id().unwrap();
+    let player = p.token().unwrap();
+    for path in ["/players", "/rooms", "/experiments", "/audit", &format!("/players/{pid}/saves")] {
+        for (who, token) in [("another game's developer", &stranger), ("a player", &player)] {
+            let (s, e) = raw(Method::GET, &url(path), Some(token), None, "").await;
+            assert!(s == 403 || s == 404, "{who} on {path}: {s} {e}");
+            assert_error_shape(&e);
+        }
+        let (s, _) = raw(Method::GET, &url(path), None, None, "").await;
+        assert_eq!(s, 401, "{path} without a token");
+    }
+    for (path, field) in [("/players?limit=0", "limit"), ("/players?limit=201", "limit"), ("/audit?before=x", "before"), ("/players?bogus=1", "query")] {
+        let (s, e) = raw(Method::GET, &url(path), Some(&dev), None, "").await;
+        assert_eq!(s, 400, "{path}: {e}");
+        if field != "query" {
+            assert_eq!(assert_error_shape(&e)["data"]["field"].as_str(), Some(field), "{path}");
+        }
+    }
+    let long_q = "q".repeat(101);
+    assert_eq!(raw(Method::GET, &url(&format!("/players?q={long_q}")), Some(&dev), None, "").await.0, 400);
+    let (s, _) = raw(Method::GET, &url("/leaderboards/nope/entries"), Some(&dev), None, "").await;
+    assert_eq!(s, 404);
+    // Bans: a reason is needed, only players of the game, unban what is banned.
+    let ban = |who: String, body: &'static str| {
+        let u = url(&format!("/players/{who}/ban"));
+        let d = dev.clone();
+        async move { raw(Method::POST, &u, Some(&d), Some("application/json"), body).await }
+    };
+    assert_eq!(ban(pid.clone(), r#"{"reason":""}"#).await.0, 400);
+    assert_eq!(ban(pid.clone(), r#"{}"#).await.0, 400);
+    assert_eq!(ban(uuid::Uuid::new_v4().to_string(), r#"{"reason":"cheating"}"#).await.0, 404);
+    let (s, e) = raw(Method::DELETE, &url(&format!("/players/{pid}/ban")), Some(&dev), None, "").await;
+    assert_eq!(s, 404, "not banned yet: {e}");
+    assert_eq!(ban(pid.clone(), r#"{"reason":"cheating"}"#).await.0, 200);
+    // The banned player's refresh and new logins are refused; the session is revoked.
+    let refresh = p.refresh_token().unwrap();
+    let (s, _) = raw(Method::POST, &format!("{base}/api/v1/auth/refresh"), None, Some("application/json"), json!({"refresh_token": refresh}).to_string()).await;
+    assert!(s == 401 || s == 403, "refresh after a ban: {s}");
+    let again = game.client();
+    assert_eq!(again.auth().login_device("guarded-device-1").await.unwrap_err().status(), Some(403));
+    // Another game is not affected.
+    let elsewhere = other.client();
+    elsewhere.auth().login_device("guarded-device-1").await.unwrap();
+    let (s, _) = raw(Method::DELETE, &url(&format!("/players/{pid}/ban")), Some(&dev), None, "").await;
+    assert_eq!(s, 204);
+    again.auth().login_device("guarded-device-1").await.unwrap();
+    // The audit log names the developer and the actions, newest first.
+    let (s, log) = raw(Method::GET, &url("/audit"), Some(&dev), None, "").await;
+    assert_eq!(s, 200, "{log}");
+    let entries = log["entries"].as_array().unwrap();
+    let dev_name = game.developer.auth().get_current_user().unwrap().username;
+    assert_eq!(entries[0]["method"].as_str(), Some("DELETE"), "{log}");
+    assert!(entries.iter().any(|e| e["method"] == "POST" && e["path"].as_str().unwrap().ends_with("/ban") && e["actor_name"] == dev_name.as_str()), "{log}");
+    assert!(!entries.iter().any(|e| e["status"].as_i64().unwrap_or(0) >= 400), "refused requests are not logged: {log}");
+    // The console's files.
+    let resp = reqwest::get(format!("{base}/console")).await.unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    assert!(resp.headers()["content-security-policy"].to_str().unwrap().contains("script-src 'self'"));
+    for f in ["app.js", "style.css", "vendor/preact.module.js", "vendor/hooks.module.js", "vendor/htm.module.js", "vendor/uPlot.esm.js"] {
+        let r = reqwest::get(format!("{base}/console/{f}")).await.unwrap();
+        assert_eq!(r.status().as_u16(), 200, "{f}");
+        assert!(!r.text().await.unwrap().starts_with("/* not built"), "{f} was built from npm");
+    }
+    assert_eq!(reqwest::get(format!("{base}/console/../Cargo.toml")).await.unwrap().status().as_u16(), 404);
+    assert_eq!(reqwest::get(format!("{base}/console/nope.js")).await.unwrap().status().as_u16(), 404);
+}
