@@ -177,15 +177,15 @@ function Players({ ctx }) {
       ['Email', (p) => p.email || ''], ['Last seen', (p) => ts(p.last_seen)],
       ['Status', (p) => (p.banned ? html`<span class="error">banned: ${p.ban_reason}</span>` : 'active')],
     ]} empty="No players match." />`}<//>
-    ${picked && html`<${Player} key=${picked.user_id} ctx=${ctx} player=${picked} done=${() => { setPicked(null); reload(); }} />`}
+    ${picked && html`<${Player} key=${picked.user_id} ctx=${ctx} player=${picked} done=${reload} close=${() => setPicked(null)} />`}
   </section>`;
 }
 
-function Player({ ctx, player, done }) {
+function Player({ ctx, player, done, close }) {
   const base = `/api/v1/games/${enc(ctx.game)}/players/${enc(player.user_id)}`;
   const [saves] = useLoad(() => get(base + '/saves'), [base]);
   const [exported, setExported] = useState(null);
-  return html`<div class="card" data-testid="player-view"><h3>${player.username} <span class="muted">${player.user_id}</span></h3>
+  return html`<div class="card" data-testid="player-view"><h3>${player.username} <span class="muted">${player.user_id}</span> <button onClick=${close}>Close</button></h3>
     <h3>Saves</h3>
     <${Loaded} state=${saves}>${(d) => html`<${Table} testid="player-saves" rows=${d.saves} cols=${[
       ['Slot', (s) => s.name], ['Version', (s) => s.version], ['Size', (s) => s.size + ' B'], ['Saved', (s) => ts(s.timestamp)],

@@ -102,6 +102,11 @@ await step('dlc', async () => {
   await tid('rollback-stable').click();
   await page.waitForTimeout(300);
   check('rollback moves the channel back', (await textOf('channels')).includes(x.old_release), await textOf('channels'));
+  await tid('promote-channel').fill('beta');
+  await tid(`promote-${x.release}`).click();
+  await page.waitForTimeout(300);
+  const channels = await textOf('channels');
+  check('promote puts the release on another channel', /beta\s+1\.1\.0/.test(channels), channels);
   await snap('dlc');
 });
 
@@ -129,10 +134,20 @@ await step('analytics', async () => {
   await snap('analytics');
 });
 
+await step('erase', async () => {
+  await tid('nav-players').click();
+  await tid('player-search').fill(x.top_username);
+  await tid('player-search-go').click();
+  await page.waitForTimeout(300);
+  await tid('player-link').first().click();
+  await tid('erase').click();
+  check('erasing a player\'s data in the game gives a receipt', (await textOf('erase-result')).includes('receipt'), await textOf('erase-result'));
+});
+
 await step('audit', async () => {
   await tid('nav-audit').click();
   const audit = await textOf('audit');
-  check('audit log records the ban, the rollback and the new key', audit.includes('/ban') && audit.includes('/rollback') && audit.includes('/server-keys'), audit);
+  check('audit log records the ban, the rollback, the promotion, the erasure and the new key', ['/ban', '/rollback', '/promote', '/server-keys', 'DELETE /api/v1/games/'].every((t) => audit.includes(t)), audit);
   await snap('audit');
 });
 

@@ -111,6 +111,21 @@ func suite_a() -> void:
 	r = await AeThexCloud.analytics.flush()
 	check("analytics queue sent once back online", r.success and int(r.data["accepted"]) == 1 and AeThexCloud.analytics.queued() == 0, r)
 
+	# Saves made offline are sent again by auto sync.
+	var synced := []
+	AeThexCloud.saves.synced.connect(func(slot, version): synced.append([slot, version]))
+	AeThexCloud.saves.enable_auto_sync(true, 0.3)
+	AeThexCloud.core.base_url = "http://127.0.0.1:9"
+	r = await AeThexCloud.saves.save("offline_slot", {"coins": 5})
+	check("saves made offline are kept for auto sync", not r.success and r.status == 0 and "offline_slot" in AeThexCloud.saves.pending(), r)
+	AeThexCloud.core.base_url = api
+	var until := Time.get_ticks_msec() + 10000
+	while synced.is_empty() and Time.get_ticks_msec() < until:
+		await get_tree().create_timer(0.1).timeout
+	r = await AeThexCloud.saves.load("offline_slot")
+	check("auto sync sends them once back online", not synced.is_empty() and AeThexCloud.saves.pending().is_empty() and r.success and int(r.data["coins"]) == 5, synced)
+	AeThexCloud.saves.enable_auto_sync(false)
+
 	await play_match()
 
 
@@ -155,6 +170,15 @@ func play_match() -> void:
 	check("multiplayer rpc_received", rpcs.size() >= 1 and rpcs[0][1] == "greet" and rpcs[0][2][0] == "hello from " + other, rpcs)
 	mp.voice.enable(true)
 	mp.voice.mute_player(rpcs[0][0] if not rpcs.is_empty() else "", true)
+	if role == "a":
+		# A dropped socket is opened again and the seat taken back with the resume token.
+		var back := []
+		mp.reconnected.connect(func(): back.append(true))
+		mp._ws.close()
+		until = Time.get_ticks_msec() + 10000
+		while back.is_empty() and Time.get_ticks_msec() < until:
+			await get_tree().create_timer(0.1).timeout
+		check("multiplayer reconnects and resumes its seat", not back.is_empty() and mp.is_connected_to_relay() and mp.room.get("room_id") == found[0]["room_id"], mp.room)
 	# Stay a moment so the other client gets what it waits for, then leave.
 	await get_tree().create_timer(2.0).timeout
 	mp.disconnect_from_relay()

@@ -102,6 +102,10 @@ async fn the_console_shows_real_data_on_every_page() {
     assert!(passed >= 25 && last.ends_with(" 0 failed"), "{last}");
     assert!(std::fs::read_dir(&shots).map(|d| d.count()).unwrap_or(0) >= 9, "a screenshot per page");
 
+    // The erasure made in the console holds: the top player's score is gone.
+    let (_, board) =
+        aethex_tests::raw(reqwest::Method::GET, &api("/api/v1/games/console-game/leaderboards/high_scores/entries"), Some(&dev), None, "").await;
+    assert_eq!(board["entries"].as_array().map(|e| e.len()), Some(1), "{board}");
     // The ban made in the console holds: the player gets no new token for the game.
     let again = game.client();
     let err = again.auth().login_device(&device).await.unwrap_err();
@@ -136,7 +140,9 @@ async fn console_routes_check_roles_input_and_bans() {
         let (s, _) = raw(Method::GET, &url(path), None, None, "").await;
         assert_eq!(s, 401, "{path} without a token");
     }
-    for (path, field) in [("/players?limit=0", "limit"), ("/players?limit=201", "limit"), ("/audit?before=x", "before"), ("/players?bogus=1", "query")] {
+    for (path, field) in
+        [("/players?limit=0", "limit"), ("/players?limit=201", "limit"), ("/audit?before=x", "before"), ("/players?bogus=1", "query")]
+    {
         let (s, e) = raw(Method::GET, &url(path), Some(&dev), None, "").await;
         assert_eq!(s, 400, "{path}: {e}");
         if field != "query" {
@@ -161,7 +167,9 @@ async fn console_routes_check_roles_input_and_bans() {
     assert_eq!(ban(pid.clone(), r#"{"reason":"cheating"}"#).await.0, 200);
     // The banned player's refresh and new logins are refused; the session is revoked.
     let refresh = p.refresh_token().unwrap();
-    let (s, _) = raw(Method::POST, &format!("{base}/api/v1/auth/refresh"), None, Some("application/json"), json!({"refresh_token": refresh}).to_string()).await;
+    let (s, _) =
+        raw(Method::POST, &format!("{base}/api/v1/auth/refresh"), None, Some("application/json"), json!({"refresh_token": refresh}).to_string())
+            .await;
     assert!(s == 401 || s == 403, "refresh after a ban: {s}");
     let again = game.client();
     assert_eq!(again.auth().login_device("guarded-device-1").await.unwrap_err().status(), Some(403));
@@ -177,7 +185,10 @@ async fn console_routes_check_roles_input_and_bans() {
     let entries = log["entries"].as_array().unwrap();
     let dev_name = game.developer.auth().get_current_user().unwrap().username;
     assert_eq!(entries[0]["method"].as_str(), Some("DELETE"), "{log}");
-    assert!(entries.iter().any(|e| e["method"] == "POST" && e["path"].as_str().unwrap().ends_with("/ban") && e["actor_name"] == dev_name.as_str()), "{log}");
+    assert!(
+        entries.iter().any(|e| e["method"] == "POST" && e["path"].as_str().unwrap().ends_with("/ban") && e["actor_name"] == dev_name.as_str()),
+        "{log}"
+    );
     assert!(!entries.iter().any(|e| e["status"].as_i64().unwrap_or(0) >= 400), "refused requests are not logged: {log}");
     // The console's files.
     let resp = reqwest::get(format!("{base}/console")).await.unwrap();
