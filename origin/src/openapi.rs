@@ -5,7 +5,7 @@ use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::{achievements, analytics, auth, dlc, leaderboards, matchmaking, privacy, regions, saves, social, teams};
+use crate::{achievements, analytics, auth, console, dlc, leaderboards, matchmaking, privacy, regions, saves, social, teams};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -53,6 +53,8 @@ use crate::{achievements, analytics, auth, dlc, leaderboards, matchmaking, priva
         matchmaking::routes::put_mode, matchmaking::routes::get_mode, matchmaking::routes::list_modes,
         matchmaking::routes::create_ticket, matchmaking::routes::get_ticket, matchmaking::routes::cancel_ticket,
         matchmaking::routes::backfill,
+        console::routes::list_players, console::routes::ban_player, console::routes::unban_player, console::routes::player_saves,
+        console::routes::live_rooms, console::routes::list_experiments, console::routes::audit_log, console::routes::board_entries,
     ),
     modifiers(&BearerAuth),
     tags(
@@ -67,6 +69,7 @@ use crate::{achievements, analytics, auth, dlc, leaderboards, matchmaking, priva
         (name = "regions", description = "Relay regions"),
         (name = "dlc", description = "DLC: manifest keys, chunks, releases, channels, entitlements, delivery"),
         (name = "matchmaking", description = "Matchmaking: modes, tickets (long-poll), backfill"),
+        (name = "console", description = "Developer routes of the web console: players, bans, rooms, audit log"),
     )
 )]
 pub struct ApiDoc;

@@ -118,6 +118,11 @@ async fn openapi_document_covers_the_routes() {
         "/api/v1/saves/{user_id}/history",
         "/api/v1/orgs/{org_id}/games",
         "/api/v1/games/{game_id}/server-keys",
+        "/api/v1/games/{game_id}/players",
+        "/api/v1/games/{game_id}/players/{user_id}/ban",
+        "/api/v1/games/{game_id}/audit",
+        "/api/v1/share",
+        "/api/v1/games/{game_id}/analytics/metrics",
     ] {
         assert!(paths.contains_key(p), "{p} missing from the OpenAPI document");
     }
