@@ -365,6 +365,35 @@ mod tests {
                 }
                 assert!(n > 10, "board {board} has {n} entries");
             }
+            // around-me through the read model is the window of the sorted board.
+            pos += 1;
+            let board_row = json!({"game_id": "g", "leaderboard_id": "main", "name": "Main", "sort_order": "asc", "operator": "best"});
+            let mut c = Change::upsert(table("leaderboards").unwrap(), board_row.as_object().unwrap().clone());
+            c.position = pos;
+            store.apply("e1", &[c], Duration::ZERO).await.unwrap();
+            let mut rows = store.readers()[0]
+                .query("SELECT user_id FROM leaderboard_entries WHERE game_id = 'g' AND leaderboard_id = 'main' ORDER BY rank_score, updated_at, user_id", ())
+                .await
+                .unwrap();
+            let mut sorted = Vec::new();
+            while let Some(r) = rows.next().await.unwrap() {
+                sorted.push(r.get::<String>(0).unwrap());
+            }
+            let replica = crate::replica::LibsqlReplica::new(store.readers());
+            let n = sorted.len();
+            for idx in (0..n).step_by(7).chain([0, 1, n - 2, n - 1]) {
+                for limit in [1u32, 2, 5, 10] {
+                    let page = aethex_edge::readmodel::leaderboard_around(&replica, "g", "main", &sorted[idx], limit).await.unwrap().unwrap();
+                    let want = (limit as usize).min(n);
+                    let start = idx.saturating_sub((want - 1) / 2).min(n - want);
+                    let got: Vec<(i64, String)> = page.entries.iter().map(|e| (e.rank, e.user_id.clone())).collect();
+                    let expected: Vec<(i64, String)> = (start..start + want).map(|i| (i as i64 + 1, sorted[i].clone())).collect();
+                    assert_eq!(got, expected, "round {round}, player at {idx}, limit {limit}");
+                }
+            }
+            let nobody = aethex_edge::readmodel::leaderboard_around(&replica, "g", "main", "nobody", 5).await.unwrap().unwrap();
+            assert!(nobody.entries.is_empty());
+            assert!(aethex_edge::readmodel::leaderboard_around(&replica, "g", "nope", &sorted[0], 5).await.unwrap().is_none());
         }
         // Nothing is left over in the index once the entries are gone.
         store.bootstrap(&SnapshotHeader { position: pos, ..header }, &[]).await.unwrap();
