@@ -220,6 +220,71 @@ pub struct CrashReport {
     pub device: Map<String, Value>,
 }
 
+/// A crash group's signature: the blake3 (first 16 hex digits) of its top
+/// [`SIGNATURE_FRAMES`] frames, each normalized so the same code crashing groups together
+/// across builds and machines: addresses (`0x…`), line and column numbers and whitespace
+/// runs are dropped. `None` when the trace has no frames.
+pub fn crash_signature(stack_trace: &str) -> Option<String> {
+    let frames: Vec<String> = stack_trace.lines().map(normalize_frame).filter(|f| !f.is_empty()).take(SIGNATURE_FRAMES).collect();
+    if frames.is_empty() {
+        return None;
+    }
+    let hash = blake3::hash(frames.join("\n").as_bytes());
+    Some(hash.to_hex()[..16].to_string())
+}
+
+fn normalize_frame(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut rest = line.trim();
+    while !rest.is_empty() {
+        if let Some(hex) = rest.strip_prefix("0x") {
+            rest = hex.trim_start_matches(|c: char| c.is_ascii_hexdigit());
+            continue;
+        }
+        let c = rest.chars().next().unwrap_or(' ');
+        // `:123` and `:123:45` (line, column) go.
+        if c == ':' && rest[1..].starts_with(|d: char| d.is_ascii_digit()) {
+            rest = rest[1..].trim_start_matches(|d: char| d.is_ascii_digit());
+            continue;
+        }
+        if c.is_whitespace() {
+            if !out.ends_with(' ') {
+                out.push(' ');
+            }
+        } else {
+            out.push(c);
+        }
+        rest = &rest[c.len_utf8()..];
+    }
+    out.trim().to_string()
+}
+
+impl CrashReport {
+    /// Checks the report as origin stores it (all but `timestamp`, which needs a date
+    /// parser: origin checks it) and gives its group's signature.
+    pub fn check(&self) -> Result<String, Invalid> {
+        if uuid::Uuid::parse_str(&self.report_id).is_err() {
+            return Err(Invalid::new("report_id", "report_id must be a UUID"));
+        }
+        if self.game_version.is_empty() || self.game_version.len() > 64 || self.game_version.chars().any(char::is_control) {
+            return Err(Invalid::new("game_version", "game_version must be 1 to 64 characters"));
+        }
+        if self.stack_trace.len() > MAX_STACK_TRACE_BYTES {
+            return Err(Invalid::new("stack_trace", format!("stack_trace must be at most {MAX_STACK_TRACE_BYTES} bytes")));
+        }
+        if self.logs_tail.as_ref().is_some_and(|l| l.len() > MAX_LOGS_TAIL_BYTES) {
+            return Err(Invalid::new("logs_tail", format!("logs_tail must be at most {MAX_LOGS_TAIL_BYTES} bytes")));
+        }
+        if self.message.as_ref().is_some_and(|m| m.len() > 1024) {
+            return Err(Invalid::new("message", "message must be at most 1024 bytes"));
+        }
+        if !self.device.is_empty() && Value::Object(self.device.clone()).to_string().len() > MAX_EVENT_BYTES {
+            return Err(Invalid::new("device", format!("device must be at most {MAX_EVENT_BYTES} bytes")));
+        }
+        crash_signature(&self.stack_trace).ok_or_else(|| Invalid::new("stack_trace", "stack_trace holds no frames"))
+    }
+}
+
 /// Answer of a crash report.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -447,4 +512,21 @@ pub struct FunnelStep {
     pub event_type: String,
     /// Players who reached this step after every step before it, in order.
     pub players: u64,
+}
+
+#[cfg(test)]
+mod crash_tests {
+    use super::crash_signature;
+
+    #[test]
+    fn the_same_code_crashing_groups_together() {
+        let a =
+            "at Player::take_damage (player.gd:120)\n  at Enemy::attack 0x7ff3a2b1 (enemy.gd:45:3)\nat Main::_process (main.gd:9)\nat Engine::loop";
+        let b = "at Player::take_damage (player.gd:121)\n  at Enemy::attack 0x55aa (enemy.gd:47:1)\nat   Main::_process (main.gd:10)\nat Other";
+        let c = "at Player::heal (player.gd:120)\nat Enemy::attack (enemy.gd:45)\nat Main::_process (main.gd:9)";
+        assert_eq!(crash_signature(a), crash_signature(b), "lines, addresses, spacing and deeper frames do not matter");
+        assert_ne!(crash_signature(a), crash_signature(c));
+        assert_eq!(crash_signature("\n \n"), None);
+        assert_eq!(crash_signature(a).unwrap().len(), 16);
+    }
 }

@@ -12,8 +12,9 @@
 //!   `.../around-me`;
 //! - `GET /api/v1/achievements` (the seed's `get_all`), `GET /api/v1/experiments` (A/B
 //!   variants, computed), `GET /api/v1/analytics/consent`;
-//! - `POST /api/v1/analytics/events` from a player without analytics consent (or in a
-//!   COPPA game): dropped here, counted in `dropped_no_consent`, never sent to origin;
+//! - `POST /api/v1/analytics/events` and `POST /api/v1/analytics/crashes` from a player
+//!   without analytics consent (or in a COPPA game): dropped here (counted in
+//!   `dropped_no_consent`; a crash answers `stored: false`), never sent to origin;
 //! - `GET /api/v1/regions`, `GET /.well-known/jwks.json`, `GET /edge/healthz`.
 //!
 //! Everything else, and every other write, goes to origin unchanged except for the edge key,
@@ -34,7 +35,7 @@ pub mod sql;
 
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
-use aethex_protocol::analytics::{Consent, EventBatch, IngestResult, MAX_BATCH_EVENTS};
+use aethex_protocol::analytics::{Consent, CrashAccepted, CrashReport, EventBatch, IngestResult, MAX_BATCH_EVENTS};
 use aethex_protocol::auth::AccessClaims;
 use aethex_protocol::headers;
 use aethex_protocol::leaderboards::parse_limit;
@@ -240,7 +241,7 @@ impl<P: Platform> Edge<P> {
                 _ => return Response::error(invalid(Invalid::new(headers::POSITION, "must be a replication position (a whole number)")), Some(rid)),
             },
         };
-        if req.method == "POST" && segs.as_slice() == ["api", "v1", "analytics", "events"] {
+        if req.method == "POST" && matches!(segs.as_slice(), ["api", "v1", "analytics", "events" | "crashes"]) {
             if let Caller::Player(c) = &caller {
                 if let Some(resp) = self.drop_without_consent(replica, req, c, required).await {
                     self.stats.served.fetch_add(1, Ordering::Relaxed);
@@ -619,26 +620,35 @@ impl<P: Platform> Edge<P> {
         Ok(self.private_read(r, &t, required))
     }
 
-    /// A batch of analytics events from a player who has not opted in (or plays a game for
-    /// children) is dropped here, as origin would drop it, without reaching origin. `None`:
-    /// origin decides (consent given, a batch origin must judge, a replica that is behind
-    /// or does not know the game).
+    /// A batch of analytics events or a crash report from a player who has not opted in (or
+    /// plays a game for children) is dropped here, as origin would drop it, without reaching
+    /// origin. `None`: origin decides (consent given, a request origin must judge, a replica
+    /// that is behind or does not know the game).
     async fn drop_without_consent<R: Replica>(&self, replica: &R, req: &Request, claims: &AccessClaims, required: i64) -> Option<Response> {
         let game = claims.game.as_deref()?;
         if req.body.len() > MAX_PARSED_BATCH_BYTES {
             return None;
         }
-        let batch: EventBatch = serde_json::from_slice(&req.body).ok()?;
-        if batch.events.is_empty() || batch.events.len() > MAX_BATCH_EVENTS {
-            return None;
-        }
+        // What origin would answer without consent, for a request it would accept.
+        let answer: serde_json::Value = if req.path.ends_with("/crashes") {
+            let report: CrashReport = serde_json::from_slice(&req.body).ok()?;
+            // A timestamp needs a date parser to judge: origin does it.
+            if report.timestamp.is_some() {
+                return None;
+            }
+            let signature = report.check().ok()?;
+            serde_json::to_value(CrashAccepted { signature, stored: false }).ok()?
+        } else {
+            let batch: EventBatch = serde_json::from_slice(&req.body).ok()?;
+            if batch.events.is_empty() || batch.events.len() > MAX_BATCH_EVENTS {
+                return None;
+            }
+            serde_json::to_value(IngestResult { dropped_no_consent: batch.events.len() as u32, ..Default::default() }).ok()?
+        };
         let t = Tracked::new(replica);
         let r = readmodel::analytics_consent(&t, game, &claims.sub).await;
         match self.settle(r, &t, required) {
-            Read::Answer((false, pos)) => {
-                let result = IngestResult { dropped_no_consent: batch.events.len() as u32, ..Default::default() };
-                Some(self.answer(&result, pos, "no-store"))
-            }
+            Read::Answer((false, pos)) => Some(self.answer(&answer, pos, "no-store")),
             _ => None,
         }
     }

@@ -3,7 +3,6 @@
 //! game, and the query API (event counts by type over time buckets, DAU/MAU). Events live
 //! in a database of their own ([`store::AnalyticsDb`]).
 
-pub mod crash;
 pub mod routes;
 pub mod service;
 pub mod store;

@@ -4,7 +4,7 @@ use aethex_protocol::analytics::{
     parse_event_type, wilson_interval, ActiveUsers, Assignments, Consent, CountBucket, CrashAccepted, CrashGroups, CrashReport,
     DefineExperimentRequest, EventBatch, EventCounts, Experiment, ExperimentResults, Funnel, FunnelStep, IngestResult, MetricBucket, MetricSeries,
     PropertyReport, PropertyValue, RejectedEvent, Retention, RetentionDay, ScreenReport, ScreenViews, VariantResult, MAX_BATCH_EVENTS,
-    MAX_EVENT_BYTES, MAX_LOGS_TAIL_BYTES, MAX_STACK_TRACE_BYTES,
+    MAX_EVENT_BYTES,
 };
 use aethex_protocol::teams::{Role, Tier};
 use aethex_protocol::validate::Invalid;
@@ -251,27 +251,11 @@ pub async fn active_users(app: &AppState, player: &Player, game_id: &str, day: O
 /// Stores a crash report (with consent, like every analytics data) in its group.
 pub async fn report_crash(app: &AppState, player: &Player, r: CrashReport) -> AnResult<CrashAccepted> {
     let game = game_of(player)?.to_string();
-    uuid::Uuid::parse_str(&r.report_id).map_err(|_| Invalid::new("report_id", "report_id must be a UUID"))?;
-    if r.game_version.is_empty() || r.game_version.len() > 64 || r.game_version.chars().any(char::is_control) {
-        return Err(Invalid::new("game_version", "game_version must be 1 to 64 characters").into());
-    }
-    if r.stack_trace.len() > MAX_STACK_TRACE_BYTES {
-        return Err(Invalid::new("stack_trace", format!("stack_trace must be at most {MAX_STACK_TRACE_BYTES} bytes")).into());
-    }
-    if r.logs_tail.as_ref().is_some_and(|l| l.len() > MAX_LOGS_TAIL_BYTES) {
-        return Err(Invalid::new("logs_tail", format!("logs_tail must be at most {MAX_LOGS_TAIL_BYTES} bytes")).into());
-    }
-    if r.message.as_ref().is_some_and(|m| m.len() > 1024) {
-        return Err(Invalid::new("message", "message must be at most 1024 bytes").into());
-    }
     if let Some(t) = &r.timestamp {
         chrono::DateTime::parse_from_rfc3339(t).map_err(|_| Invalid::new("timestamp", "timestamp must be RFC 3339"))?;
     }
+    let signature = r.check()?;
     let device = json_text(&r.device);
-    if device.as_ref().is_some_and(|d| d.len() > MAX_EVENT_BYTES) {
-        return Err(Invalid::new("device", format!("device must be at most {MAX_EVENT_BYTES} bytes")).into());
-    }
-    let signature = super::crash::signature(&r.stack_trace).ok_or_else(|| Invalid::new("stack_trace", "stack_trace holds no frames"))?;
     if !consent(app, player).await?.analytics {
         metrics::counter!("aethex_analytics_crashes_total", "outcome" => "no_consent").increment(1);
         return Ok(CrashAccepted { signature, stored: false });

@@ -372,6 +372,8 @@ async fn the_edge_drops_events_without_consent_and_answers_player_reads() {
     let (_, _, p, _) = call(Method::PUT, &format!("{base}/api/v1/analytics/consent"), &tb, Some(json!({"analytics": true})), 0).await;
     pos = pos.max(p);
     assert!(pos > 0, "writes report their replication position");
+    // Reads with a position the edge has not applied go to origin (read-your-writes): wait.
+    aethex_tests::edges::wait_for_position(&edge, pos, std::time::Duration::from_secs(20)).await;
 
     let batch = |n: usize| json!({"events": (0..n).map(|_| json!({"event_id": uuid::Uuid::new_v4().to_string(), "event_type": "level_completed"})).collect::<Vec<_>>()});
     let events = format!("{edge}/api/v1/analytics/events");
@@ -382,6 +384,23 @@ async fn the_edge_drops_events_without_consent_and_answers_player_reads() {
     // A batch the edge cannot judge goes to origin, which explains.
     let (s, served, _, e) = call(Method::POST, &events, &ta, Some(json!({"events": []})), pos).await;
     assert_eq!((s, served.as_str(), assert_error_shape(&e)["data"]["field"].as_str()), (400, "origin", Some("events")));
+    // Crash reports too: dropped at the edge without consent, stored by origin with it.
+    let crash =
+        || json!({"report_id": uuid::Uuid::new_v4().to_string(), "game_version": "1.0.0", "stack_trace": "at Player.gd:7 in _ready\nat Main.gd:3"});
+    let crashes = format!("{edge}/api/v1/analytics/crashes");
+    let (s, served, _, r) = call(Method::POST, &crashes, &ta, Some(crash()), pos).await;
+    assert_eq!((s, served.as_str(), r["stored"].as_bool()), (200, "edge", Some(false)), "{r}");
+    let (_, _, _, at_origin) = call(Method::POST, &format!("{base}/api/v1/analytics/crashes"), &ta, Some(crash()), 0).await;
+    assert_eq!(r["signature"], at_origin["signature"], "the edge groups as origin does");
+    let (s, served, _, r) = call(Method::POST, &crashes, &tb, Some(crash()), pos).await;
+    assert_eq!((s, served.as_str(), r["stored"].as_bool()), (200, "origin", Some(true)), "{r}");
+    let bad = json!({"report_id": "x", "game_version": "1", "stack_trace": "a"});
+    let (s, served, _, e) = call(Method::POST, &crashes, &ta, Some(bad), pos).await;
+    assert_eq!(
+        (s, served.as_str(), assert_error_shape(&e)["data"]["field"].as_str()),
+        (400, "origin", Some("report_id")),
+        "origin refuses a bad report"
+    );
     let (s, counts) =
         raw(Method::GET, &format!("{base}/api/v1/games/edge-an/analytics/events?event_type=level_completed"), Some(&dev), None, "").await;
     let stored: u64 = counts["buckets"].as_array().unwrap().iter().map(|b| b["count"].as_u64().unwrap()).sum();
@@ -415,6 +434,7 @@ async fn the_edge_drops_events_without_consent_and_answers_player_reads() {
     assert_eq!(s, 200, "{g}");
     let pos = p1.max(p2);
     assert!(pos > 0);
+    aethex_tests::edges::wait_for_position(&edge, pos, std::time::Duration::from_secs(20)).await;
     let (_, served, _, mine) = call(Method::GET, &format!("{edge}/api/v1/achievements"), &tb, None, pos).await;
     assert_eq!((served.as_str(), mine["total"].as_u64()), ("edge", Some(3)), "{mine}");
     let (_, served, _, c) = call(Method::GET, &format!("{edge}/api/v1/analytics/consent"), &tb, None, pos).await;
