@@ -175,13 +175,7 @@ pub fn parse_leaderboard_id(raw: &str) -> Result<String, Invalid> {
 
 /// `limit` of a read: 1 to [`MAX_PAGE`], default [`DEFAULT_PAGE`].
 pub fn parse_limit(raw: Option<&str>) -> Result<u32, Invalid> {
-    match raw {
-        None => Ok(DEFAULT_PAGE),
-        Some(s) => match s.parse::<u32>() {
-            Ok(n) if (1..=MAX_PAGE).contains(&n) => Ok(n),
-            _ => Err(Invalid::new("limit", format!("limit must be a whole number from 1 to {MAX_PAGE}"))),
-        },
-    }
+    crate::validate::parse_limit(raw, DEFAULT_PAGE, MAX_PAGE)
 }
 
 /// `POST /api/v1/games/{game_id}/leaderboards` (developer role).

@@ -257,6 +257,17 @@ impl DeviceId {
     }
 }
 
+/// `limit` of a read: a whole number from 1 to `max`, `default` when absent.
+pub fn parse_limit(raw: Option<&str>, default: u32, max: u32) -> Result<u32, Invalid> {
+    match raw {
+        None => Ok(default),
+        Some(s) => match s.parse::<u32>() {
+            Ok(n) if (1..=max).contains(&n) => Ok(n),
+            _ => Err(Invalid::new("limit", format!("limit must be a whole number from 1 to {max}"))),
+        },
+    }
+}
+
 /// An identifier chosen by a developer (leaderboards, achievements): 1 to 64 of
 /// `A-Z a-z 0-9 _ - .`, not `.` or `..` (safe in a URL path segment).
 pub fn parse_id(raw: &str, field: &'static str) -> Result<String, Invalid> {

@@ -5,7 +5,7 @@ use std::time::Duration;
 use aethex_protocol::multiplayer::RoomSummary;
 use aethex_protocol::replica::EDGE_KEY_HEADER;
 use aethex_protocol::teams::Role;
-use aethex_protocol::validate::Invalid;
+use aethex_protocol::validate::{parse_limit, Invalid};
 use libsql::params;
 use serde_json::{json, Value};
 
@@ -20,20 +20,11 @@ pub async fn is_banned(app: &AppState, game: &str, user: &str) -> crate::db::DbR
     Ok(rows.next().await?.is_some())
 }
 
-fn limit_of(v: Option<&str>, default: i64, max: i64) -> ApiResult<i64> {
-    match v {
-        None => Ok(default),
-        Some(s) => {
-            s.parse::<i64>().ok().filter(|n| (1..=max).contains(n)).ok_or_else(|| Invalid::new("limit", format!("limit must be 1 to {max}")).into())
-        }
-    }
-}
-
 /// The game's players (accounts that signed in with its client key), newest activity
 /// first, optionally matching `q` (part of a username or email, or a user id).
 pub async fn players(app: &AppState, admin: &Player, game: &str, q: Option<&str>, limit: Option<&str>) -> ApiResult<Value> {
     require_game_role(app, admin, game, Role::Developer).await?;
-    let limit = limit_of(limit, 50, 200)?;
+    let limit = i64::from(parse_limit(limit, 50, 200)?);
     let q = q.map(str::trim).filter(|q| !q.is_empty());
     if q.is_some_and(|q| q.len() > 100) {
         return Err(Invalid::new("q", "q is at most 100 characters").into());
@@ -198,7 +189,7 @@ pub async fn experiments(app: &AppState, admin: &Player, game: &str) -> ApiResul
 /// The audit log of the game and its organization, newest first (admin+).
 pub async fn audit(app: &AppState, admin: &Player, game: &str, limit: Option<&str>, before: Option<&str>) -> ApiResult<Value> {
     let g = require_game_role(app, admin, game, Role::Admin).await?;
-    let limit = limit_of(limit, 100, 500)?;
+    let limit = i64::from(parse_limit(limit, 100, 500)?);
     let before = before.map(|b| b.parse::<i64>().map_err(|_| Invalid::new("before", "before must be an entry id"))).transpose()?.unwrap_or(i64::MAX);
     let mut rows = app
         .db
@@ -226,7 +217,7 @@ pub async fn audit(app: &AppState, admin: &Player, game: &str, limit: Option<&st
 pub async fn board_entries(app: &AppState, admin: &Player, game: &str, board: &str, limit: Option<&str>, cursor: Option<&str>) -> ApiResult<Value> {
     require_game_role(app, admin, game, Role::Viewer).await?;
     let board = aethex_protocol::leaderboards::parse_leaderboard_id(board)?;
-    let limit = limit_of(limit, 50, 100)? as u32;
+    let limit = parse_limit(limit, 50, 100)?;
     let cursor = cursor.map(aethex_edge::readmodel::Cursor::decode).transpose()?;
     let page = aethex_edge::readmodel::leaderboard_top(&app.read_model, game, &board, limit, cursor.as_ref())
         .await
