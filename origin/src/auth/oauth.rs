@@ -566,7 +566,7 @@ pub async fn complete(app: &AppState, req: OAuthCompleteRequest, client_info: &C
 
 /// The small page the browser lands on after the provider.
 pub fn page_html(ok: bool, message: &str) -> String {
-    let escaped = message.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;");
+    let escaped = crate::http::escape_html(message);
     let title = if ok { "Signed in" } else { "Sign-in failed" };
     format!(
         "<!doctype html><html><head><meta charset=\"utf-8\"><title>{title}</title></head>\

@@ -9,6 +9,7 @@ use libsql::params;
 
 use super::service::{require_social, SocialResult};
 use super::SocialError;
+use crate::http::escape_html;
 use crate::http::extract::Player;
 use crate::state::AppState;
 
@@ -133,21 +134,6 @@ pub async fn delete(app: &AppState, player: &Player, share_id: &str) -> SocialRe
     Ok(())
 }
 
-fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
 /// The public page of a link: every value escaped, no script, no outside resource but the
 /// achievement's icon (an `https` URL only).
 pub fn page(item: &SharedItem) -> String {
@@ -165,16 +151,16 @@ pub fn page(item: &SharedItem) -> String {
         .icon_url
         .as_deref()
         .filter(|u| u.starts_with("https://"))
-        .map(|u| format!("<img src=\"{}\" alt=\"\" width=\"96\" height=\"96\">", escape(u)))
+        .map(|u| format!("<img src=\"{}\" alt=\"\" width=\"96\" height=\"96\">", escape_html(u)))
         .unwrap_or_default();
     format!(
         "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width\">\
          <title>{t}</title><meta property=\"og:title\" content=\"{t}\"><meta property=\"og:description\" content=\"{d}\">\
          <style>body{{font-family:system-ui,sans-serif;max-width:36rem;margin:4rem auto;padding:0 1rem}}small{{color:#666}}</style></head>\
          <body>{icon}<h1>{t}</h1><p>{d}</p><p><small>{g} · {at}</small></p></body></html>\n",
-        t = escape(&title),
-        d = escape(&detail),
-        g = escape(&item.game_name),
-        at = escape(&item.created_at),
+        t = escape_html(&title),
+        d = escape_html(&detail),
+        g = escape_html(&item.game_name),
+        at = escape_html(&item.created_at),
     )
 }
