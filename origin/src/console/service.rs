@@ -1,9 +1,6 @@
 //! Rules of the console's developer routes.
 
-use std::time::Duration;
-
 use aethex_protocol::multiplayer::RoomSummary;
-use aethex_protocol::replica::EDGE_KEY_HEADER;
 use aethex_protocol::teams::Role;
 use aethex_protocol::validate::{parse_limit, Invalid};
 use libsql::params;
@@ -133,30 +130,18 @@ pub async fn player_saves(app: &AppState, admin: &Player, game: &str, user: &str
 /// is listed under `unreachable`.
 pub async fn rooms(app: &AppState, admin: &Player, game: &str) -> ApiResult<Value> {
     require_game_role(app, admin, game, Role::Viewer).await?;
-    let regions = crate::regions::service::list(app).await?.regions;
-    let key = app.edge_keys.first().cloned().unwrap_or_default();
-    let asks = regions.iter().map(|r| {
-        let (name, base, key) = (r.name.clone(), crate::matchmaking::service::http_base(&r.url), key.clone());
-        async move {
-            let Some(base) = base else { return (name, None) };
-            let answer = app.http.get(format!("{base}/v1/rooms")).header(EDGE_KEY_HEADER, key).timeout(Duration::from_millis(800)).send().await;
-            let rooms = match answer {
-                Ok(resp) if resp.status().is_success() => resp.json::<Vec<RoomSummary>>().await.ok(),
-                _ => None,
-            };
-            (name, rooms)
-        }
-    });
-    let (mut rooms, mut unreachable) = (Vec::new(), Vec::new());
-    for (region, answer) in futures::future::join_all(asks).await {
+    let answers = crate::regions::service::ask_relays::<Vec<RoomSummary>>(app, "/v1/rooms", None).await?;
+    let (mut regions, mut rooms, mut unreachable) = (Vec::new(), Vec::new(), Vec::new());
+    for (region, answer) in answers {
         match answer {
             Some(list) => rooms.extend(list.into_iter().filter(|r| r.game_id == game).map(|r| {
                 let mut v = serde_json::to_value(r).unwrap_or(Value::Null);
-                v["region"] = json!(region);
+                v["region"] = json!(region.name);
                 v
             })),
-            None => unreachable.push(region),
+            None => unreachable.push(region.name.clone()),
         }
+        regions.push(region);
     }
     Ok(json!({ "regions": regions, "rooms": rooms, "unreachable": unreachable }))
 }

@@ -52,3 +52,35 @@ pub async fn register(app: &AppState, name: &str, req: RegisterRegionRequest) ->
 pub async fn list(app: &AppState) -> Result<RegionList, ApiError> {
     aethex_edge::readmodel::regions(&app.read_model, now_ms() as u64, app.config.edge.region_ttl_secs * 1000).await.map_err(ApiError::internal)
 }
+
+/// How long a relay may take to answer origin's questions (presence, live rooms).
+pub const RELAY_ASK_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(800);
+
+/// Asks the relay of every live region at once (POST with `body`, else GET), with the
+/// cluster key: each region with its relay's JSON answer, or `None` when it could not be
+/// reached within [`RELAY_ASK_TIMEOUT`], refused, or answered something unreadable.
+pub async fn ask_relays<T: serde::de::DeserializeOwned>(
+    app: &AppState,
+    path: &str,
+    body: Option<&serde_json::Value>,
+) -> Result<Vec<(Region, Option<T>)>, ApiError> {
+    let regions = list(app).await?.regions;
+    let key = app.edge_keys.first();
+    let asks = regions.into_iter().map(|r| async move {
+        let (Some(base), Some(key)) = (crate::matchmaking::service::http_base(&r.url), key) else { return (r, None) };
+        let req = match body {
+            Some(b) => app.http.post(format!("{base}{path}")).json(b),
+            None => app.http.get(format!("{base}{path}")),
+        };
+        let answer = match req.header(aethex_protocol::replica::EDGE_KEY_HEADER, key.as_str()).timeout(RELAY_ASK_TIMEOUT).send().await {
+            Ok(resp) if resp.status().is_success() => resp.json::<T>().await.ok(),
+            Ok(resp) => {
+                tracing::warn!(region = %r.name, path, status = %resp.status(), "a relay refused origin's question");
+                None
+            }
+            Err(_) => None,
+        };
+        (r, answer)
+    });
+    Ok(futures::future::join_all(asks).await)
+}
