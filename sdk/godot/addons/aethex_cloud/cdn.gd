@@ -56,18 +56,6 @@ func download(channel: String = "stable", dest_dir: String = "", only: Array = [
 
 ## One file's bytes (`data` is a PackedByteArray).
 func _fetch(channel: String, rel: String):
-	var node: Node = await _core.runtime()
-	var http := HTTPRequest.new()
-	http.timeout = _core.timeout_sec * 4.0
-	node.add_child(http)
-	var path = "/api/v1/dlc/%s/%s/files/%s" % [_core.enc(_core.game_id), _core.enc(channel), "/".join(Array(rel.split("/")).map(func(s): return _core.enc(s)))]
-	var headers = PackedStringArray(["Authorization: Bearer " + _core.token, "x-aethex-client-key: " + _core.client_key])
-	var err = http.request(_core.base_url + path, headers)
-	if err != OK:
-		http.queue_free()
-		return _core.fail("request not sent")
-	var done: Array = await http.request_completed
-	http.queue_free()
-	if done[0] != HTTPRequest.RESULT_SUCCESS or done[1] != 200:
-		return _core.fail("download of %s failed (HTTP %d)" % [rel, done[1]], done[1])
-	return _core.ok(done[3])
+	var segments = Array(rel.split("/")).map(func(seg): return _core.enc(seg))
+	var path = "/api/v1/dlc/%s/%s/files/%s" % [_core.enc(_core.game_id), _core.enc(channel), "/".join(segments)]
+	return await _core.request("GET", path, null, true, true)

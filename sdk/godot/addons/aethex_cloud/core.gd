@@ -69,15 +69,16 @@ func sign_out() -> void:
 
 
 ## One call. `body`: a Dictionary/Array (sent as JSON) or null. `authed`: send the token
-## (refreshing it first when it is about to expire, and once more after a 401).
-func request(method: String, path: String, body: Variant = null, authed: bool = true) -> Result:
+## (refreshing it first when it is about to expire, and once more after a 401). `raw`: a
+## file download: `data` is the answer's bytes (PackedByteArray), with 4x the timeout.
+func request(method: String, path: String, body: Variant = null, authed: bool = true, raw: bool = false) -> Result:
 	if authed and refresh_token != "" and Time.get_unix_time_from_system() > token_expires - 30.0:
 		await refresh()
-	var r: Result = await _send(method, path, body, authed)
+	var r: Result = await _send(method, path, body, authed, raw)
 	if authed and r.status == 401 and refresh_token != "":
 		var refreshed: Result = await refresh()
 		if refreshed.success:
-			r = await _send(method, path, body, authed)
+			r = await _send(method, path, body, authed, raw)
 	return r
 
 
@@ -97,10 +98,10 @@ func refresh() -> Result:
 	return r
 
 
-func _send(method: String, path: String, body: Variant, authed: bool) -> Result:
+func _send(method: String, path: String, body: Variant, authed: bool, raw: bool = false) -> Result:
 	var node: Node = await runtime()
 	var http := HTTPRequest.new()
-	http.timeout = timeout_sec
+	http.timeout = timeout_sec * (4.0 if raw else 1.0)
 	node.add_child(http)
 	var headers := PackedStringArray(["Accept: application/json"])
 	if client_key != "":
@@ -124,15 +125,17 @@ func _send(method: String, path: String, body: Variant, authed: bool) -> Result:
 	var outcome: int = done[0]
 	var code: int = done[1]
 	var response_headers: PackedStringArray = done[2]
-	var raw: PackedByteArray = done[3]
+	var bytes: PackedByteArray = done[3]
 	if outcome != HTTPRequest.RESULT_SUCCESS:
 		return fail("no answer from %s (HTTPRequest result %d)" % [base_url, outcome])
 	for h in response_headers:
 		if h.to_lower().begins_with("x-aethex-position:"):
 			position = maxi(position, int(h.get_slice(":", 1).strip_edges()))
+	if raw and code >= 200 and code < 300:
+		return ok(bytes, code)
 	var parsed: Variant = null
-	if raw.size() > 0:
-		parsed = JSON.parse_string(raw.get_string_from_utf8())
+	if bytes.size() > 0:
+		parsed = JSON.parse_string(bytes.get_string_from_utf8())
 	if code >= 200 and code < 300:
 		return ok(parsed, code)
 	if parsed is Dictionary and parsed.has("error"):
