@@ -3,12 +3,10 @@
 // real data the Rust test (tests/e2e/console.rs) put into origin, takes a screenshot of
 // each page, and prints "N passed, M failed". Environment: AETHEX_CONSOLE_EXPECT (JSON:
 // url, email, password, game, ... see console.rs), AETHEX_WEB_TOOLS, AETHEX_CONSOLE_SHOTS.
-import { createRequire } from 'node:module';
 import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { launch } from '../web/chromium.mjs';
 
-const tools = process.env.AETHEX_WEB_TOOLS || join(process.env.HOME, '.cache/aethex-tools/npm-web');
-const { chromium } = createRequire(join(tools, 'package.json'))('playwright-core');
 const x = JSON.parse(process.env.AETHEX_CONSOLE_EXPECT || '{}');
 const shots = process.env.AETHEX_CONSOLE_SHOTS || 'console-screenshots';
 rmSync(shots, { recursive: true, force: true });
@@ -20,10 +18,7 @@ function check(name, ok, detail = '') {
   if (ok) { passed += 1; console.log(`PASS ${name}`); } else { failed += 1; console.log(`FAIL ${name} ${detail}`); }
 }
 
-const browser = await chromium.launch({
-  executablePath: process.env.AETHEX_CHROMIUM || '/usr/bin/chromium',
-  args: ['--no-sandbox', '--headless=new', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'],
-});
+const browser = await launch();
 const page = await browser.newPage({ viewport: { width: 1360, height: 900 } });
 const errors = [];
 page.on('pageerror', (e) => errors.push(e.message));

