@@ -106,6 +106,12 @@ impl From<crate::db::DbError> for ApiError {
     }
 }
 
+impl From<libsql::Error> for ApiError {
+    fn from(e: libsql::Error) -> Self {
+        crate::db::DbError::Sql(e).into()
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.http_status();

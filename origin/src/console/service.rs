@@ -38,17 +38,16 @@ pub async fn players(app: &AppState, admin: &Player, game: &str, q: Option<&str>
              GROUP BY u.id ORDER BY seen DESC LIMIT ?4",
             params![game, pattern, q.unwrap_or(""), limit],
         )
-        .await
-        .map_err(ApiError::internal)?;
+        .await?;
     let mut out = Vec::new();
-    while let Some(r) = rows.next().await.map_err(ApiError::internal)? {
-        let ban: Option<String> = r.get(5).map_err(ApiError::internal)?;
+    while let Some(r) = rows.next().await? {
+        let ban: Option<String> = r.get(5)?;
         out.push(json!({
-            "user_id": r.get::<String>(0).map_err(ApiError::internal)?,
-            "username": r.get::<String>(1).map_err(ApiError::internal)?,
-            "email": r.get::<Option<String>>(2).map_err(ApiError::internal)?,
-            "created_at": r.get::<String>(3).map_err(ApiError::internal)?,
-            "last_seen": r.get::<Option<String>>(4).map_err(ApiError::internal)?,
+            "user_id": r.get::<String>(0)?,
+            "username": r.get::<String>(1)?,
+            "email": r.get::<Option<String>>(2)?,
+            "created_at": r.get::<String>(3)?,
+            "last_seen": r.get::<Option<String>>(4)?,
             "banned": ban.is_some(),
             "ban_reason": ban,
         }));
@@ -57,13 +56,8 @@ pub async fn players(app: &AppState, admin: &Player, game: &str, q: Option<&str>
 }
 
 async fn player_of_game(app: &AppState, game: &str, user: &str) -> ApiResult<()> {
-    let mut rows = app
-        .db
-        .reader()
-        .query("SELECT 1 FROM sessions WHERE game_id = ?1 AND user_id = ?2 LIMIT 1", params![game, user])
-        .await
-        .map_err(ApiError::internal)?;
-    if rows.next().await.map_err(ApiError::internal)?.is_none() {
+    let mut rows = app.db.reader().query("SELECT 1 FROM sessions WHERE game_id = ?1 AND user_id = ?2 LIMIT 1", params![game, user]).await?;
+    if rows.next().await?.is_none() {
         return Err(ApiError::not_found("user_id", "no such player in this game"));
     }
     Ok(())
@@ -156,16 +150,15 @@ pub async fn experiments(app: &AppState, admin: &Player, game: &str) -> ApiResul
             "SELECT experiment_id, variants, conversion_event, active, updated_at FROM experiments WHERE game_id = ?1 ORDER BY experiment_id",
             params![game],
         )
-        .await
-        .map_err(ApiError::internal)?;
+        .await?;
     let mut out = Vec::new();
-    while let Some(r) = rows.next().await.map_err(ApiError::internal)? {
+    while let Some(r) = rows.next().await? {
         out.push(json!({
-            "experiment_id": r.get::<String>(0).map_err(ApiError::internal)?,
-            "variants": serde_json::from_str::<Value>(&r.get::<String>(1).map_err(ApiError::internal)?).unwrap_or(Value::Null),
-            "conversion_event": r.get::<String>(2).map_err(ApiError::internal)?,
-            "active": r.get::<i64>(3).map_err(ApiError::internal)? != 0,
-            "updated_at": r.get::<String>(4).map_err(ApiError::internal)?,
+            "experiment_id": r.get::<String>(0)?,
+            "variants": serde_json::from_str::<Value>(&r.get::<String>(1)?).unwrap_or(Value::Null),
+            "conversion_event": r.get::<String>(2)?,
+            "active": r.get::<i64>(3)? != 0,
+            "updated_at": r.get::<String>(4)?,
         }));
     }
     Ok(json!({ "experiments": out }))
@@ -184,15 +177,14 @@ pub async fn audit(app: &AppState, admin: &Player, game: &str, limit: Option<&st
              WHERE (game_id = ?1 OR org_id = ?2) AND id < ?3 ORDER BY id DESC LIMIT ?4",
             params![game, g.org_id, before, limit],
         )
-        .await
-        .map_err(ApiError::internal)?;
+        .await?;
     let mut out = Vec::new();
-    while let Some(r) = rows.next().await.map_err(ApiError::internal)? {
-        let text = |i: i32| r.get::<Option<String>>(i).map_err(ApiError::internal);
+    while let Some(r) = rows.next().await? {
+        let text = |i: i32| r.get::<Option<String>>(i).map_err(ApiError::from);
         out.push(json!({
-            "id": r.get::<i64>(0).map_err(ApiError::internal)?, "at": text(1)?, "actor_id": text(2)?, "actor_name": text(3)?,
+            "id": r.get::<i64>(0)?, "at": text(1)?, "actor_id": text(2)?, "actor_name": text(3)?,
             "org_id": text(4)?, "game_id": text(5)?, "method": text(6)?, "path": text(7)?,
-            "status": r.get::<i64>(8).map_err(ApiError::internal)?, "request_id": text(9)?,
+            "status": r.get::<i64>(8)?, "request_id": text(9)?,
         }));
     }
     Ok(json!({ "entries": out }))
