@@ -402,32 +402,20 @@ impl<P: Platform> Edge<P> {
         let query = req.query_pairs();
         let param = |name: &str| query.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
         match rest {
-            None => Ok(
-                match {
-                    let t = Tracked::new(replica);
-                    let r = readmodel::save_list(&t, me, game).await;
-                    self.settle(r, &t, required)
-                } {
-                    Read::Answer((list, pos)) => Read::Answer(self.answer(&list, pos, "private, no-store")),
-                    Read::Forward => Read::Forward,
-                },
-            ),
+            None => {
+                let t = Tracked::new(replica);
+                let r = readmodel::save_list(&t, me, game).await;
+                Ok(self.private_read(r, &t, required))
+            }
             Some("history") => {
                 if query.iter().any(|(k, _)| k != "slot_name") {
                     return Ok(Read::Forward);
                 }
                 let slot = param("slot_name").map(SlotName::parse).transpose().map_err(invalid)?;
                 let slot = slot.as_ref().map(|s| s.as_str());
-                Ok(
-                    match {
-                        let t = Tracked::new(replica);
-                        let r = readmodel::save_history(&t, me, game, slot).await;
-                        self.settle(r, &t, required)
-                    } {
-                        Read::Answer((h, pos)) => Read::Answer(self.answer(&h, pos, "private, no-store")),
-                        Read::Forward => Read::Forward,
-                    },
-                )
+                let t = Tracked::new(replica);
+                let r = readmodel::save_history(&t, me, game, slot).await;
+                Ok(self.private_read(r, &t, required))
             }
             Some(which) => {
                 if query.iter().any(|(k, _)| k != "version") {
@@ -565,17 +553,9 @@ impl<P: Platform> Edge<P> {
         let Some(BoardRequest { game, board, limit, .. }) = Self::board_request(claims, board, req, &["limit"])? else {
             return Ok(Read::Forward);
         };
-        let me = claims.sub.as_str();
-        Ok(
-            match {
-                let t = Tracked::new(replica);
-                let r = readmodel::leaderboard_around(&t, game, &board, me, limit).await;
-                self.settle(r, &t, required)
-            } {
-                Read::Answer((page, pos)) => Read::Answer(self.answer(&page, pos, "private, no-store")),
-                Read::Forward => Read::Forward,
-            },
-        )
+        let t = Tracked::new(replica);
+        let r = readmodel::leaderboard_around(&t, game, &board, claims.sub.as_str(), limit).await;
+        Ok(self.private_read(r, &t, required))
     }
 
     /// A player read answered from the replica (never cached), or forwarded.
