@@ -35,10 +35,9 @@ fn subject(path: &str) -> Option<(Option<String>, Option<String>)> {
 pub async fn record(State(app): State<AppState>, req: Request, next: Next) -> Response {
     let method = req.method().clone();
     let path = req.uri().path().to_string();
-    let audited = !matches!(method.as_str(), "GET" | "HEAD" | "OPTIONS") && subject(&path).is_some();
-    if !audited {
+    let Some((org, game)) = subject(&path).filter(|_| !matches!(method.as_str(), "GET" | "HEAD" | "OPTIONS")) else {
         return next.run(req).await;
-    }
+    };
     let request_id = req.headers().get(aethex_protocol::headers::REQUEST_ID).and_then(|v| v.to_str().ok()).map(str::to_string);
     let (resp, actor) = ACTOR
         .scope(RefCell::new(None), async move {
@@ -47,7 +46,6 @@ pub async fn record(State(app): State<AppState>, req: Request, next: Next) -> Re
         })
         .await;
     if resp.status().is_success() {
-        let (org, game) = subject(&path).unwrap_or_default();
         let (status, m) = (i64::from(resp.status().as_u16()), method.to_string());
         let written = app
             .db
