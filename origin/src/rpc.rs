@@ -169,7 +169,10 @@ async fn dispatch(app: &AppState, headers: &HeaderMap, client: &ClientInfo, meth
         "auth.login" => ok(auth::login(app, params(p)?, client).await?),
         "auth.device_login" => ok(auth::device_login(app, params(p)?, client).await?),
         "auth.refresh" => ok(auth::refresh(app, params(p)?, client).await?),
-        "auth.verify_email" => ok(auth::verify_email(app, params(p)?).await?),
+        "auth.verify_email" => {
+            let player = crate::http::extract::optional_player(app, headers).await?;
+            ok(auth::verify_email(app, params(p)?, player.as_ref(), client).await?)
+        }
         "auth.request_password_reset" => ok(auth::request_password_reset(app, params(p)?, client).await?),
         "auth.reset_password" => ok(auth::reset_password(app, params(p)?, client).await?),
         "auth.oauth_start" => {
@@ -177,10 +180,7 @@ async fn dispatch(app: &AppState, headers: &HeaderMap, client: &ClientInfo, meth
                 Some(Value::String(s)) => s,
                 _ => return Err(ApiError::invalid_params("provider", "provider must be google, github or discord")),
             };
-            let player = match crate::http::extract::bearer(headers)? {
-                Some(_) => Some(authenticate_player(app, headers).await?),
-                None => None,
-            };
+            let player = crate::http::extract::optional_player(app, headers).await?;
             ok(crate::auth::oauth::start(app, &provider, player.as_ref(), params(p)?, client).await?)
         }
         "auth.oauth_complete" => ok(crate::auth::oauth::complete(app, params(p)?, client).await?),

@@ -111,6 +111,10 @@ pub struct LinkEmailRequest {
 #[serde(deny_unknown_fields)]
 pub struct VerifyEmailRequest {
     pub token: String,
+    /// The account's password, when the request is not signed in to the account: the
+    /// code proves the inbox, the password (or a session) proves the account.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password: Option<String>,
 }
 
 /// `POST /api/v1/auth/password-reset/request`.

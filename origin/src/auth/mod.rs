@@ -3,6 +3,7 @@
 
 pub mod email;
 pub mod oauth;
+pub mod pages;
 pub mod ratelimit;
 pub mod routes;
 pub mod service;
@@ -46,6 +47,9 @@ pub enum AuthError {
     StateConflict(&'static str),
     #[error("account disabled")]
     Disabled,
+    /// Verifying an address needs the account too (a session of it or its password).
+    #[error("sign in or give the password to confirm this address")]
+    OwnerProofRequired,
     /// Banned from the game the login is for.
     #[error("banned from this game")]
     Banned,
@@ -100,6 +104,8 @@ impl From<AuthError> for ApiError {
             EmailTokenInvalid => ApiError::invalid_params("token", "token is invalid, used or expired"),
             StateConflict(reason) => ApiError::new(ErrorCode::CONFLICT, "Conflict").reason(reason),
             Disabled => ApiError::forbidden("account is disabled"),
+            OwnerProofRequired => ApiError::new(ErrorCode::UNAUTHORIZED, "Unauthorized")
+                .field("password", "sign in to the account, or give its password, to confirm this address"),
             Banned => ApiError::forbidden("this account is banned from this game"),
             OAuth(reason) => ApiError::new(ErrorCode::UNAUTHORIZED, "Unauthorized").field("oauth", reason),
             OAuthPending => {

@@ -481,11 +481,15 @@ async fn link_or_create(app: &AppState, provider: &str, id: &Identity, link_user
                     };
                     match by_email {
                         // Linking by verified email: the provider vouches the address is theirs.
+                        // An account whose address was never proven may have been made by
+                        // someone else with that address (pre-hijacking): its password,
+                        // device id, providers and sessions go before the owner gets it.
                         Some(u) => {
-                            store::insert_oauth_connection(&tx, &u.id, provider, &id.subject).await?;
                             if !u.is_verified {
+                                store::wipe_unproven_credentials(&tx, &u.id, false).await?;
                                 store::mark_verified(&tx, &u.id).await?;
                             }
+                            store::insert_oauth_connection(&tx, &u.id, provider, &id.subject).await?;
                             u.id
                         }
                         None => {
@@ -562,14 +566,4 @@ pub async fn complete(app: &AppState, req: OAuthCompleteRequest, client_info: &C
         })
         .await?;
     super::service::login_response(app, &user, row.game_id.as_deref(), &sid, refresh).await
-}
-
-/// The small page the browser lands on after the provider.
-pub fn page_html(ok: bool, message: &str) -> String {
-    let escaped = crate::http::escape_html(message);
-    let title = if ok { "Signed in" } else { "Sign-in failed" };
-    format!(
-        "<!doctype html><html><head><meta charset=\"utf-8\"><title>{title}</title></head>\
-         <body style=\"font-family:sans-serif;text-align:center;margin-top:4em\"><h1>{title}</h1><p>{escaped}</p></body></html>"
-    )
 }

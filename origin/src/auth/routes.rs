@@ -4,7 +4,7 @@
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::http::StatusCode;
-use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 
@@ -18,7 +18,7 @@ use aethex_protocol::rpc::ErrorEnvelope;
 
 use super::service;
 use crate::error::ApiResult;
-use crate::http::extract::{authenticate_player, bearer, ApiJson, ApiPath, ApiQuery, ClientInfo, OptionalJson, Player};
+use crate::http::extract::{optional_player, ApiJson, ApiPath, ApiQuery, ClientInfo, OptionalJson, Player};
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -35,6 +35,7 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/auth/password", post(change_password))
         .route("/api/v1/auth/verify-email/request", post(request_email_verification))
         .route("/api/v1/auth/verify-email", post(verify_email).get(verify_email_link))
+        .route("/api/v1/auth/verify-email/confirm", post(verify_email_form))
         .route("/api/v1/auth/password-reset/request", post(request_password_reset))
         .route("/api/v1/auth/password-reset", post(reset_password))
         .route("/api/v1/auth/oauth/complete", post(oauth_complete))
@@ -107,15 +108,42 @@ async fn request_email_verification(State(app): State<AppState>, player: Player)
     Ok(Json(service::request_email_verification(&app, &player).await?))
 }
 
-#[utoipa::path(post, path = "/api/v1/auth/verify-email", tag = "auth", summary = "Verify the email address with the emailed token.", request_body = VerifyEmailRequest, responses((status = 200, body = Profile), (status = "4XX", body = ErrorEnvelope), (status = "5XX", body = ErrorEnvelope)))]
-async fn verify_email(State(app): State<AppState>, ApiJson(req): ApiJson<VerifyEmailRequest>) -> ApiResult<Json<Profile>> {
-    Ok(Json(service::verify_email(&app, req).await?))
+#[utoipa::path(post, path = "/api/v1/auth/verify-email", tag = "auth", summary = "Verify the email address with the emailed token, signed in to the account or with its password.", request_body = VerifyEmailRequest, responses((status = 200, body = Profile), (status = "4XX", body = ErrorEnvelope), (status = "5XX", body = ErrorEnvelope)), security((), ("bearer" = [])))]
+async fn verify_email(State(app): State<AppState>, client: ClientInfo, headers: HeaderMap, ApiJson(req): ApiJson<VerifyEmailRequest>) -> ApiResult<Json<Profile>> {
+    let player = optional_player(&app, &headers).await?;
+    Ok(Json(service::verify_email(&app, req, player.as_ref(), &client).await?))
 }
 
-/// The link in the verification email.
-#[utoipa::path(get, path = "/api/v1/auth/verify-email", tag = "auth", summary = "The link in the verification email (`?token=`).", params(("token" = String, Query, description = "The emailed token")), responses((status = 200, body = Profile), (status = "4XX", body = ErrorEnvelope), (status = "5XX", body = ErrorEnvelope)))]
-async fn verify_email_link(State(app): State<AppState>, ApiQuery(req): ApiQuery<VerifyEmailRequest>) -> ApiResult<Json<Profile>> {
-    Ok(Json(service::verify_email(&app, req).await?))
+/// The link in the verification email: a page that asks for the account's password (the
+/// code alone proves the inbox, not the account) and posts both to
+/// `verify-email/confirm`.
+#[utoipa::path(get, path = "/api/v1/auth/verify-email", tag = "auth", summary = "The link in the verification email (`?token=`): a page asking for the account's password.", params(("token" = String, Query, description = "The emailed token")), responses((status = 200, description = "HTML page", content_type = "text/html"), (status = "4XX", body = ErrorEnvelope)))]
+async fn verify_email_link(ApiQuery(req): ApiQuery<VerifyEmailLinkQuery>) -> Response {
+    super::pages::verify_email_form(StatusCode::OK, &req.token, None)
+}
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct VerifyEmailLinkQuery {
+    token: String,
+}
+
+/// The form of the verification page (`application/x-www-form-urlencoded`: token,
+/// password); answers a page.
+#[utoipa::path(post, path = "/api/v1/auth/verify-email/confirm", tag = "auth", summary = "The verification page's form: token and password, answered with a page.", responses((status = 200, description = "HTML page", content_type = "text/html"), (status = "4XX", description = "HTML page", content_type = "text/html")))]
+async fn verify_email_form(State(app): State<AppState>, client: ClientInfo, form: Result<axum::Form<VerifyEmailRequest>, axum::extract::rejection::FormRejection>) -> Response {
+    let Ok(axum::Form(req)) = form else {
+        return super::pages::message(StatusCode::BAD_REQUEST, "Not confirmed", "The form was malformed.");
+    };
+    let token = req.token.clone();
+    match service::verify_email(&app, req, None, &client).await {
+        Ok(_) => super::pages::message(StatusCode::OK, "Address confirmed", "Your email address is confirmed. You can close this window."),
+        Err(e) => {
+            let e = crate::error::ApiError::from(e);
+            let reason = e.error.data.as_ref().and_then(|d| d.reason.clone()).unwrap_or_else(|| e.error.message.clone());
+            super::pages::verify_email_form(e.http_status(), &token, Some(&reason))
+        }
+    }
 }
 
 #[utoipa::path(post, path = "/api/v1/auth/password-reset/request", tag = "auth", summary = "Email a password reset token (answers the same for unknown addresses).", request_body = PasswordResetRequest, responses((status = 202, body = Accepted), (status = "4XX", body = ErrorEnvelope), (status = "5XX", body = ErrorEnvelope)))]
@@ -144,10 +172,7 @@ async fn oauth_start(
     ApiPath(provider): ApiPath<String>,
     OptionalJson(req): OptionalJson<OAuthStartRequest>,
 ) -> ApiResult<Json<OAuthStartResponse>> {
-    let player = match bearer(&headers)? {
-        Some(_) => Some(authenticate_player(&app, &headers).await?),
-        None => None,
-    };
+    let player = optional_player(&app, &headers).await?;
     Ok(Json(super::oauth::start(&app, &provider, player.as_ref(), req, &client).await?))
 }
 
@@ -159,10 +184,8 @@ async fn oauth_callback(
 ) -> ApiResult<Response> {
     Ok(match super::oauth::callback(&app, &provider, params).await? {
         super::oauth::CallbackOutcome::Redirect(url) => Redirect::to(&url).into_response(),
-        super::oauth::CallbackOutcome::Page { ok, message } => {
-            let status = if ok { StatusCode::OK } else { StatusCode::BAD_REQUEST };
-            (status, Html(super::oauth::page_html(ok, &message))).into_response()
-        }
+        super::oauth::CallbackOutcome::Page { ok: true, message } => super::pages::message(StatusCode::OK, "Signed in", &message),
+        super::oauth::CallbackOutcome::Page { ok: false, message } => super::pages::message(StatusCode::BAD_REQUEST, "Sign-in failed", &message),
     })
 }
 

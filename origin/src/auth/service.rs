@@ -517,11 +517,25 @@ pub async fn request_email_verification(app: &AppState, player: &Player) -> Auth
     Ok(Accepted { accepted: true })
 }
 
-pub async fn verify_email(app: &AppState, req: VerifyEmailRequest) -> AuthResult<Profile> {
+/// Marks the address verified. The emailed code proves the inbox; the same request must
+/// also prove the account: a signed-in session of it, or its password. Otherwise whoever
+/// registered or linked an address that is not theirs (account pre-hijacking) could have
+/// its owner verify it by clicking an unexpected email, and keep the password and device
+/// id they set. With both proofs, every credential of the account is the prover's.
+pub async fn verify_email(app: &AppState, req: VerifyEmailRequest, signed_in: Option<&Player>, client: &ClientInfo) -> AuthResult<Profile> {
+    app.limits.check_ip(client.ip)?;
     if req.token.is_empty() || req.token.len() > 256 {
         return Err(AuthError::EmailTokenInvalid);
     }
     let th = hash_secret(&req.token);
+    let (user_id, _) = store::peek_email_token(app.db.reader(), &th, KIND_VERIFY).await?.ok_or(AuthError::EmailTokenInvalid)?;
+    if signed_in.is_none_or(|p| p.user_id != user_id) {
+        let password = req.password.filter(|p| !p.is_empty()).ok_or(AuthError::OwnerProofRequired)?;
+        let user = load_user(app, &user_id).await?;
+        if password.len() > 4 * Password::MAX_LEN || !app.passwords.verify(password, user.password_hash.clone()).await {
+            return Err(AuthError::InvalidCredentials);
+        }
+    }
     let user_id = app
         .db
         .write(move |tx| async move {
@@ -578,7 +592,12 @@ pub async fn reset_password(app: &AppState, req: PasswordResetConfirm, client: &
                 return Err(AuthError::EmailTokenInvalid);
             }
             store::set_password(&tx, &user_id, &hash).await?;
-            // Receiving the code proves the address.
+            // Receiving the code proves the address, and nothing else: on an account whose
+            // address was never proven, the device id and providers may be whoever
+            // registered the address first (pre-hijacking), so they go with the sessions.
+            if !user.is_verified {
+                store::wipe_unproven_credentials(&tx, &user_id, true).await?;
+            }
             store::mark_verified(&tx, &user_id).await?;
             store::revoke_all_sessions(&tx, &user_id, "password_reset").await?;
             Ok(())

@@ -350,6 +350,35 @@ pub async fn insert_email_token(conn: &Connection, token_hash: &str, user_id: &s
     Ok(())
 }
 
+/// The user and address of an email token that is still good, without using it.
+pub async fn peek_email_token(conn: &Connection, token_hash: &str, kind: &str) -> DbResult<Option<(String, String)>> {
+    let mut rows = conn
+        .query(
+            "SELECT user_id, email FROM email_tokens WHERE token_hash = ?1 AND kind = ?2 AND used_at IS NULL AND expires_at > ?3",
+            params![token_hash, kind, crate::db::now()],
+        )
+        .await?;
+    match rows.next().await? {
+        Some(row) => Ok(Some((row.get(0)?, row.get(1)?))),
+        None => Ok(None),
+    }
+}
+
+/// The account's address was just proven by someone who proved nothing else (a reset
+/// code, a provider's verified email) while it was never verified before: every
+/// credential set in the meantime may be an attacker's (account pre-hijacking), so the
+/// device id, the linked providers and provider links in flight, the password (unless
+/// `keep_password`: the prover just chose it) and every session go.
+pub async fn wipe_unproven_credentials(conn: &Connection, user_id: &str, keep_password: bool) -> DbResult<()> {
+    let password = if keep_password { "" } else { ", password = NULL" };
+    conn.execute(&format!("UPDATE users SET device_hash = NULL{password}, updated_at = ?2 WHERE id = ?1"), params![user_id, crate::db::now()])
+        .await?;
+    conn.execute("DELETE FROM oauth_connections WHERE user_id = ?1", params![user_id]).await?;
+    conn.execute("DELETE FROM oauth_states WHERE link_user_id = ?1", params![user_id]).await?;
+    revoke_all_sessions(conn, user_id, "credentials_reset").await?;
+    Ok(())
+}
+
 /// Uses an email token once. Returns (user id, email it was sent to) if it was valid.
 pub async fn consume_email_token(conn: &Connection, token_hash: &str, kind: &str) -> DbResult<Option<(String, String)>> {
     let mut rows = conn

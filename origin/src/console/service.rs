@@ -56,8 +56,7 @@ pub async fn players(app: &AppState, admin: &Player, game: &str, q: Option<&str>
 }
 
 async fn player_of_game(app: &AppState, game: &str, user: &str) -> ApiResult<()> {
-    let mut rows = app.db.reader().query("SELECT 1 FROM sessions WHERE game_id = ?1 AND user_id = ?2 LIMIT 1", params![game, user]).await?;
-    if rows.next().await?.is_none() {
+    if !crate::teams::store::is_player_of_game(app.db.reader(), game, user).await? {
         return Err(ApiError::not_found("user_id", "no such player in this game"));
     }
     Ok(())
@@ -94,6 +93,7 @@ pub async fn ban(app: &AppState, admin: &Player, game: &str, user: &str, reason:
 
 pub async fn unban(app: &AppState, admin: &Player, game: &str, user: &str) -> ApiResult<()> {
     require_game_role(app, admin, game, Role::Admin).await?;
+    player_of_game(app, game, user).await?;
     let (g, u) = (game.to_string(), user.to_string());
     let n = app
         .db

@@ -189,6 +189,16 @@ pub async fn authenticate_player(app: &AppState, headers: &HeaderMap) -> Result<
     }
 }
 
+/// The signed-in player when the request carries a bearer token (which must then be
+/// valid), `None` when it carries none: for routes that anyone may call and that do more
+/// for a signed-in player.
+pub async fn optional_player(app: &AppState, headers: &HeaderMap) -> Result<Option<Player>, ApiError> {
+    match bearer(headers)? {
+        Some(_) => Ok(Some(authenticate_player(app, headers).await?)),
+        None => Ok(None),
+    }
+}
+
 impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {

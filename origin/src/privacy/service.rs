@@ -61,21 +61,32 @@ async fn rows_json(conn: &Connection, sql: &str, args: Vec<libsql::Value>) -> Pr
     Ok(out)
 }
 
-async fn user_exists(app: &AppState, user: &str) -> PrivacyResult<bool> {
-    Ok(crate::saves::store::user_exists(app.db.reader(), user).await?)
+/// The account exists and, for a game's export or erasure, is a player of that game:
+/// a studio reaches only its own players, and learns nothing of other accounts.
+async fn check_subject(app: &AppState, user: &str, game: Option<&str>) -> PrivacyResult<()> {
+    let known = match game {
+        Some(g) => crate::teams::store::is_player_of_game(app.db.reader(), g, user).await?,
+        None => crate::saves::store::user_exists(app.db.reader(), user).await?,
+    };
+    if known {
+        Ok(())
+    } else {
+        Err(PrivacyError::NoPlayer)
+    }
 }
 
 /// Every row of the player's (in `game` only, when given), with save contents and
-/// analytics events, as one document.
+/// analytics events, as one document. A game's export holds only that game's rows and
+/// the player's id and username: account-wide fields (email, last login, preferences)
+/// belong to the player, not to any one studio.
 pub async fn export(app: &AppState, user: &str, game: Option<&str>) -> PrivacyResult<Value> {
-    if !user_exists(app, user).await? {
-        return Err(PrivacyError::NoPlayer);
-    }
+    check_subject(app, user, game).await?;
     let conn = app.db.reader();
     let mut doc = Map::new();
     doc.insert("exported_at".into(), json!(crate::db::now()));
     doc.insert("user_id".into(), json!(user));
-    let account = rows_json(conn, "SELECT * FROM users WHERE id = ?1", vec![user.into()]).await?;
+    let account_sql = if game.is_some() { "SELECT id, username FROM users WHERE id = ?1" } else { "SELECT * FROM users WHERE id = ?1" };
+    let account = rows_json(conn, account_sql, vec![user.into()]).await?;
     doc.insert("account".into(), account.into_iter().next().unwrap_or(Value::Null));
     for (table, col, game_col) in PLAYER_TABLES {
         if game.is_some() && game_col.is_none() {
@@ -121,9 +132,7 @@ pub async fn export_in_game(app: &AppState, admin: &Player, game_id: &str, user:
 /// Erases the player's data (in `game` only, when given: the account stays) or the whole
 /// account. Returns the receipt.
 async fn erase(app: &AppState, user: &str, game: Option<&str>, requested_by: &str) -> PrivacyResult<Value> {
-    if !user_exists(app, user).await? {
-        return Err(PrivacyError::NoPlayer);
-    }
+    check_subject(app, user, game).await?;
     if game.is_none() {
         let mut rows = app.db.reader().query("SELECT COUNT(*) FROM org_members WHERE user_id = ?1 AND role = 'owner'", params![user]).await?;
         if rows.next().await?.map(|r| r.get::<i64>(0)).transpose()?.unwrap_or(0) > 0 {

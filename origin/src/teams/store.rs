@@ -117,6 +117,24 @@ pub async fn role_in_org(conn: &Connection, org_id: &str, user_id: &str) -> DbRe
     }
 }
 
+/// Tables where a player's rows of one game live (`user_id`, `game_id`): a player of a
+/// game is an account that signed in to it or has any of these rows (a game server may
+/// have written them with its key).
+const PLAYER_ROWS_OF_GAME: &[&str] =
+    &["sessions", "cloud_saves", "leaderboard_entries", "leaderboard_archive", "player_achievements", "player_stats", "entitlements", "analytics_consent", "share_links"];
+
+/// Whether `user` is a player of `game`. Every console and privacy route that takes a
+/// player id checks this first, so a studio reaches only its own players.
+pub async fn is_player_of_game(conn: &Connection, game_id: &str, user_id: &str) -> DbResult<bool> {
+    let sql = PLAYER_ROWS_OF_GAME
+        .iter()
+        .map(|t| format!("EXISTS (SELECT 1 FROM {t} WHERE game_id = ?1 AND user_id = ?2)"))
+        .collect::<Vec<_>>()
+        .join(" OR ");
+    let mut rows = conn.query(&format!("SELECT {sql}"), params![game_id, user_id]).await?;
+    Ok(rows.next().await?.map(|r| r.get::<i64>(0)).transpose()?.unwrap_or(0) != 0)
+}
+
 pub async fn count_owners(conn: &Connection, org_id: &str) -> DbResult<i64> {
     let mut rows = conn.query("SELECT COUNT(*) FROM org_members WHERE org_id = ?1 AND role = 'owner'", params![org_id]).await?;
     Ok(rows.next().await?.map(|r| r.get::<i64>(0)).transpose()?.unwrap_or(0))

@@ -97,8 +97,17 @@ impl Auth<'_> {
         self.cloud.request(Method::POST, "/api/v1/auth/verify-email/request", Some(&json!({})), true).await
     }
 
+    /// Confirms the address with the emailed code, from a session signed in to the
+    /// account (the code alone proves the inbox, the session proves the account).
     pub async fn verify_email(&self, token: &str) -> SdkResult<Profile> {
-        let req = VerifyEmailRequest { token: token.into() };
+        let req = VerifyEmailRequest { token: token.into(), password: None };
+        self.cloud.request(Method::POST, "/api/v1/auth/verify-email", Some(&req), self.cloud.token().is_some()).await
+    }
+
+    /// Confirms the address with the emailed code and the account's password, without
+    /// signing in.
+    pub async fn verify_email_with_password(&self, token: &str, password: &str) -> SdkResult<Profile> {
+        let req = VerifyEmailRequest { token: token.into(), password: Some(password.into()) };
         self.cloud.request(Method::POST, "/api/v1/auth/verify-email", Some(&req), false).await
     }
 

@@ -2,6 +2,7 @@
 //! data folder and drives it over HTTP, mostly through `aethex-sdk`.
 
 mod achievements;
+mod attacks;
 mod analytics;
 mod auth;
 mod console;

@@ -174,3 +174,37 @@ async fn a_signed_in_guest_links_a_provider() {
     assert!(err.api().unwrap().reason().unwrap().contains("already linked"), "{err}");
     let _ = Method::GET;
 }
+
+/// Account pre-hijacking (issue 12, hole 2): a guest links an address it does not own;
+/// its owner later signs in with a provider that vouches for the address. The owner gets
+/// the account, and nothing the attacker set (device id, password, sessions) opens it.
+#[tokio::test]
+async fn an_oauth_login_by_verified_email_wipes_what_an_unverified_claimant_set() {
+    let idp = OAuthServer::start();
+    let origin = origin_with(&idp, &["google"], &[]);
+    let game = origin.game("oauth-game").await;
+    let victim_email = "victim.oauth@example.com";
+    let device = format!("attacker-device-{}", uuid::Uuid::new_v4().simple());
+    let attacker = game.client();
+    attacker.auth().login_device(&device).await.unwrap();
+    attacker.auth().link_email(victim_email, "attacker-password").await.unwrap();
+    let account = attacker.user_id().unwrap();
+    let attacker_token = attacker.token().unwrap();
+
+    let r = oauth_login(&game.client(), "google", victim_email, true).await;
+    assert_eq!(r.user_id, account, "the owner of the address gets the account");
+    assert!(r.user.is_verified);
+
+    let (s, _) = aethex_tests::raw(Method::GET, &format!("{}/api/v1/auth/profile", origin.url), Some(&attacker_token), None, "").await;
+    assert_eq!(s, 401, "the attacker's session must end");
+    assert_ne!(game.client().auth().login_device(&device).await.unwrap().user_id, account, "the attacker's device id still opens it");
+    assert_eq!(game.client().auth().login_email(victim_email, "attacker-password").await.unwrap_err().status(), Some(401));
+    // A verified account keeps its credentials when its owner adds a provider.
+    let (_, email, password) = game.email_player().await;
+    let owner = game.client();
+    let id = owner.auth().login_email(&email, &password).await.unwrap().user_id;
+    let code = origin.token_from_outbox(&email, "Confirm your email").unwrap();
+    owner.auth().verify_email(&code).await.unwrap();
+    assert_eq!(oauth_login(&game.client(), "google", &email, true).await.user_id, id);
+    assert_eq!(game.client().auth().login_email(&email, &password).await.unwrap().user_id, id);
+}
