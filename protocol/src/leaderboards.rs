@@ -36,10 +36,12 @@ impl SortOrder {
 
     /// The stored ordering key: entries are kept in ascending `rank_score` order
     /// whatever the board's direction, so one index serves every board.
+    /// Scores are within ±[`MAX_ABS_SCORE`] ([`check_score`]), so the negation is exact;
+    /// it saturates rather than wraps should an unchecked value ever reach it.
     pub fn rank_score(self, score: i64) -> i64 {
         match self {
             SortOrder::Asc => score,
-            SortOrder::Desc => -score,
+            SortOrder::Desc => score.saturating_neg(),
         }
     }
 }
@@ -162,6 +164,21 @@ fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
 
 /// Scores are integers within +-2^53 (exact in every JSON client).
 pub const MAX_ABS_SCORE: i64 = 1 << 53;
+
+/// Whether `score` is in the one accepted range, ±[`MAX_ABS_SCORE`]. Written as a range
+/// test: `i64::MIN` has no absolute value, and `abs()` on it wraps (or panics).
+pub fn score_in_range(score: i64) -> bool {
+    (-MAX_ABS_SCORE..=MAX_ABS_SCORE).contains(&score)
+}
+
+/// Every path that takes a score, a score bound or a combined total checks it here.
+pub fn check_score(score: i64, field: &'static str) -> Result<i64, Invalid> {
+    if score_in_range(score) {
+        Ok(score)
+    } else {
+        Err(Invalid::new(field, format!("{field} must be within ±{MAX_ABS_SCORE}")))
+    }
+}
 /// Most entries one read returns.
 pub const MAX_PAGE: u32 = 100;
 pub const DEFAULT_PAGE: u32 = 10;
@@ -295,6 +312,33 @@ pub struct LeaderboardPage {
     /// Pass as `cursor` for the next page; absent on the last page.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next_cursor: Option<String>,
+}
+
+#[cfg(test)]
+mod score_tests {
+    use super::*;
+
+    #[test]
+    fn one_score_range_and_an_order_preserving_rank_key() {
+        for ok in [0, 1, -1, MAX_ABS_SCORE, -MAX_ABS_SCORE] {
+            assert_eq!(check_score(ok, "score"), Ok(ok));
+        }
+        for bad in [i64::MIN, i64::MIN + 1, i64::MAX, MAX_ABS_SCORE + 1, -MAX_ABS_SCORE - 1] {
+            assert!(check_score(bad, "score").is_err(), "{bad}");
+        }
+        // Over the accepted range, and at the integer's edges too, the key orders as the board does.
+        let mut values = vec![i64::MIN, i64::MIN + 1, -MAX_ABS_SCORE, -1, 0, 1, MAX_ABS_SCORE, i64::MAX - 1, i64::MAX];
+        values.sort();
+        for w in values.windows(2) {
+            let (lo, hi) = (w[0], w[1]);
+            assert!(SortOrder::Asc.rank_score(lo) < SortOrder::Asc.rank_score(hi));
+            // Descending: the higher score ranks first (a smaller key); saturation may tie
+            // only i64::MIN with i64::MIN + 1, which no board accepts.
+            if lo != i64::MIN {
+                assert!(SortOrder::Desc.rank_score(hi) < SortOrder::Desc.rank_score(lo), "{lo} {hi}");
+            }
+        }
+    }
 }
 
 #[cfg(test)]

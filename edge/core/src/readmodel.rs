@@ -147,7 +147,8 @@ impl Cursor {
         let bytes = URL_SAFE_NO_PAD.decode(s).map_err(|_| bad())?;
         let text = String::from_utf8(bytes).map_err(|_| bad())?;
         let mut parts = text.splitn(4, '\n');
-        let rank = parts.next().and_then(|p| p.parse().ok()).filter(|r: &i64| *r >= 1).ok_or_else(bad)?;
+        // A board holds far fewer than 2^53 entries; a bound keeps `rank + n` exact.
+        let rank = parts.next().and_then(|p| p.parse().ok()).filter(|r: &i64| (1..=1 << 53).contains(r)).ok_or_else(bad)?;
         let rank_score = parts.next().and_then(|p| p.parse().ok()).ok_or_else(bad)?;
         let updated_at = parts.next().ok_or_else(bad)?.to_string();
         let user_id = parts.next().ok_or_else(bad)?.to_string();
@@ -417,6 +418,11 @@ mod tests {
         assert_eq!(Cursor::decode(&c.encode()).unwrap(), c);
         for junk in ["", "!!", "AAAA", &URL_SAFE_NO_PAD.encode("0\n1\nx\ny"), &URL_SAFE_NO_PAD.encode("1\nx\nx\ny"), &"A".repeat(600)] {
             assert!(Cursor::decode(junk).is_err(), "{junk}");
+        }
+        // A forged rank at the integer's edge would overflow the next page's ranks.
+        for rank in [i64::MAX, i64::MIN, (1 << 53) + 1] {
+            let junk = URL_SAFE_NO_PAD.encode(format!("{rank}\n1\nx\ny"));
+            assert!(Cursor::decode(&junk).is_err(), "{junk}");
         }
     }
 }

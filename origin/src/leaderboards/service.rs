@@ -5,7 +5,7 @@ use serde_json::Value;
 
 use aethex_edge::readmodel::{self, Cursor};
 use aethex_protocol::leaderboards::{
-    parse_leaderboard_id, ArchivedPeriodList, CreateLeaderboardRequest, Leaderboard, LeaderboardEntry, LeaderboardList, LeaderboardPage, Operator,
+    check_score, parse_leaderboard_id, score_in_range, ArchivedPeriodList, CreateLeaderboardRequest, Leaderboard, LeaderboardEntry, LeaderboardList, LeaderboardPage, Operator,
     ResetSchedule, SubmitScoreRequest, SubmitScoreResponse, MAX_ABS_SCORE, MAX_ENTRY_METADATA_BYTES,
 };
 use aethex_protocol::saves::canonical_json;
@@ -26,11 +26,8 @@ fn game_of(player: &Player) -> LbResult<&str> {
 
 pub async fn create(app: &AppState, player: &Player, game_id: &str, req: CreateLeaderboardRequest) -> LbResult<Leaderboard> {
     crate::teams::service::require_game_role(app, player, game_id, Role::Developer).await?;
-    let bound = |v: Option<i64>, field: &'static str| match v {
-        Some(s) if s.abs() > MAX_ABS_SCORE => Err(Invalid::new(field, format!("{field} must be within ±{MAX_ABS_SCORE}"))),
-        _ => Ok(v),
-    };
-    let (min_score, max_score) = (bound(req.min_score, "min_score")?, bound(req.max_score, "max_score")?);
+    let min_score = req.min_score.map(|s| check_score(s, "min_score")).transpose()?;
+    let max_score = req.max_score.map(|s| check_score(s, "max_score")).transpose()?;
     if let (Some(lo), Some(hi)) = (min_score, max_score) {
         if lo > hi {
             return Err(Invalid::new("min_score", "min_score must not be above max_score").into());
@@ -91,7 +88,7 @@ fn combine(op: Operator, better: impl Fn(i64, i64) -> bool, stored: Option<i64>,
         (Operator::Best, Some(s)) => better(submitted, s).then_some(submitted),
         (Operator::Latest, Some(_)) => Some(submitted),
         (Operator::Sum | Operator::Increment, Some(s)) => {
-            let total = s.checked_add(submitted).filter(|t| t.abs() <= MAX_ABS_SCORE).ok_or_else(out_of_range)?;
+            let total = s.checked_add(submitted).filter(|t| score_in_range(*t)).ok_or_else(out_of_range)?;
             Some(total)
         }
     })
@@ -100,9 +97,7 @@ fn combine(op: Operator, better: impl Fn(i64, i64) -> bool, stored: Option<i64>,
 pub async fn submit(app: &AppState, player: &Player, board_id: &str, req: SubmitScoreRequest) -> LbResult<SubmitScoreResponse> {
     let game = game_of(player)?.to_string();
     let board_id = parse_leaderboard_id(board_id)?;
-    if req.score.abs() > MAX_ABS_SCORE {
-        return Err(Invalid::new("score", format!("score must be within ±{MAX_ABS_SCORE}")).into());
-    }
+    check_score(req.score, "score")?;
     let metadata = match &req.metadata {
         None | Some(Value::Null) => None,
         Some(m @ Value::Object(_)) => {

@@ -160,3 +160,100 @@ async fn verifying_an_address_needs_the_account_as_well_as_the_code() {
     let r = game.client().auth().login_email(&second_email, &second_password).await.unwrap();
     assert!(r.user.is_verified);
 }
+
+/// Hole 8: on a descending board, `i64::MIN` was stored and ranked first (its negation
+/// wrapped in a release build; a debug build panicked and dropped the connection). A
+/// property test: random players submit random scores drawn heavily from the edges of
+/// the range, on both sort orders; every out-of-range value is refused with a 400 on every
+/// path (REST, JSON-RPC, through the edge); the board equals a sorted reference.
+#[tokio::test]
+async fn scores_at_the_integer_edges_are_refused_and_boards_order_like_a_sorted_reference() {
+    use aethex_tests::aethex_sdk::protocol::leaderboards::MAX_ABS_SCORE;
+    use rand::{Rng, SeedableRng};
+    let seed: u64 = rand::random();
+    println!("seed {seed}");
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let origin = Origin::start_with_edge(&[]);
+    let game = origin.game("score-game").await;
+    let dev = game.developer.token().unwrap();
+    let url = |p: &str| format!("{}{p}", origin.url);
+    let edge = origin.edge_url.clone().unwrap();
+    let refused = [i64::MIN, i64::MIN + 1, i64::MAX, MAX_ABS_SCORE + 1, -MAX_ABS_SCORE - 1];
+    let edges = [MAX_ABS_SCORE, MAX_ABS_SCORE - 1, -MAX_ABS_SCORE, -MAX_ABS_SCORE + 1, 0, 1, -1];
+
+    // Board bounds take the same range.
+    for (field, v) in [("min_score", i64::MIN), ("max_score", i64::MAX), ("min_score", -MAX_ABS_SCORE - 1)] {
+        let body = json!({"leaderboard_id": "bad", "name": "Bad", field: v});
+        let (s, e) = raw(Method::POST, &url("/api/v1/games/score-game/leaderboards"), Some(&dev), Some("application/json"), body.to_string()).await;
+        assert_eq!((s, assert_error_shape(&e)["data"]["field"].as_str()), (400, Some(field)), "{body}");
+    }
+    for (id, order, op) in [("desc", "desc", "best"), ("asc", "asc", "best"), ("sum", "desc", "sum")] {
+        let body = json!({"leaderboard_id": id, "name": id, "sort_order": order, "operator": op});
+        let (s, e) = raw(Method::POST, &url("/api/v1/games/score-game/leaderboards"), Some(&dev), Some("application/json"), body.to_string()).await;
+        assert_eq!(s, 201, "{e}");
+    }
+
+    let mut players = Vec::new();
+    for _ in 0..24 {
+        players.push(game.player().await);
+    }
+    for (board, desc) in [("desc", true), ("asc", false)] {
+        let mut best: std::collections::HashMap<String, i64> = Default::default();
+        for p in &players {
+            let uid = p.user_id().unwrap();
+            for _ in 0..2 {
+                let score = if rng.gen_bool(0.6) { edges[rng.gen_range(0..edges.len())] } else { rng.gen_range(-MAX_ABS_SCORE..=MAX_ABS_SCORE) };
+                p.social().leaderboards().submit_score(board, score).await.unwrap();
+                let e = best.entry(uid.clone()).or_insert(score);
+                if (desc && score > *e) || (!desc && score < *e) {
+                    *e = score;
+                }
+            }
+            let bad = refused[rng.gen_range(0..refused.len())];
+            let err = p.social().leaderboards().submit_score(board, bad).await.unwrap_err();
+            assert_eq!((err.status(), err.api().unwrap().field()), (Some(400), Some("score")), "{bad}");
+        }
+        let mut reference: Vec<i64> = best.values().copied().collect();
+        reference.sort_unstable_by(|a, b| if desc { b.cmp(a) } else { a.cmp(b) });
+        let page = players[0].social().leaderboards().get(board, 100).await.unwrap();
+        let got: Vec<i64> = page.entries.iter().map(|e| e.score).collect();
+        assert_eq!(got, reference, "seed {seed}, board {board}");
+        assert!(page.entries.iter().enumerate().all(|(i, e)| e.rank == i as i64 + 1));
+        for p in players.iter().take(6) {
+            let uid = p.user_id().unwrap();
+            let around = p.social().leaderboards().around_me(board, 5).await.unwrap();
+            let me = around.entries.iter().find(|e| e.user_id == uid).expect("the player is in their own window");
+            let top = page.entries.iter().find(|e| e.user_id == uid).unwrap();
+            assert_eq!((me.rank, me.score), (top.rank, top.score), "seed {seed}, board {board}");
+        }
+    }
+
+    // The same refusals over JSON-RPC and through the edge (forwarded to origin), and
+    // nothing stored: the attacker's entry stays where it was.
+    let p = &players[0];
+    let token = p.token().unwrap();
+    let before = p.social().leaderboards().get("desc", 1).await.unwrap().entries[0].clone();
+    for base in [origin.url.as_str(), edge.as_str()] {
+        let (s, e) = raw(
+            Method::POST,
+            &format!("{base}/api/v1/leaderboards/desc/scores"),
+            Some(&token),
+            Some("application/json"),
+            format!("{{\"score\": {}}}", i64::MIN),
+        )
+        .await;
+        assert_eq!((s, assert_error_shape(&e)["data"]["field"].as_str()), (400, Some("score")), "{base}");
+        let call = json!({"jsonrpc": "2.0", "id": 1, "method": "leaderboards.submit_score", "params": {"leaderboard_id": "desc", "score": i64::MIN}});
+        let (s, e) = raw(Method::POST, &format!("{base}/api/v1/rpc"), Some(&token), Some("application/json"), call.to_string()).await;
+        assert_eq!((s, e["error"]["data"]["field"].as_str()), (400, Some("score")), "{base} {e}");
+    }
+    assert_eq!(p.social().leaderboards().get("desc", 1).await.unwrap().entries[0], before);
+
+    // A sum board refuses a total that would leave the range, and keeps the old one.
+    p.social().leaderboards().submit_score("sum", MAX_ABS_SCORE).await.unwrap();
+    let err = p.social().leaderboards().submit_score("sum", 1).await.unwrap_err();
+    assert_eq!((err.status(), err.api().unwrap().field()), (Some(400), Some("score")));
+    let err = p.social().leaderboards().submit_score("sum", i64::MIN).await.unwrap_err();
+    assert_eq!(err.status(), Some(400));
+    assert_eq!(p.social().leaderboards().get("sum", 1).await.unwrap().entries[0].score, MAX_ABS_SCORE);
+}
