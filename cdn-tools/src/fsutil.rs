@@ -74,7 +74,8 @@ pub(crate) fn set_mode(path: &Path, mode: u32) -> Result<()> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        fs::set_permissions(path, fs::Permissions::from_mode(mode)).at(path)?;
+        // Permission bits only, whatever a caller passes (manifests are checked too).
+        fs::set_permissions(path, fs::Permissions::from_mode(mode & aethex_protocol::dlc::MAX_FILE_MODE)).at(path)?;
     }
     #[cfg(not(unix))]
     {

@@ -258,3 +258,38 @@ fn pull_futures_can_be_spawned() {
     let f = pull(&src, GAME, std::path::Path::new("/nonexistent"), &opts);
     is_send(&f);
 }
+
+/// Issue 12, hole 6: a manifest's `version` was joined into the staging path before it
+/// was checked (an absolute path or `../` wrote outside the install folder), and file
+/// modes up to 0o7777 (setuid) were applied as given. Now a validly signed manifest with
+/// either is refused at verification, before anything is written.
+#[tokio::test]
+async fn a_signed_manifest_cannot_write_outside_the_install_or_set_special_mode_bits() {
+    let s = setup(1);
+    let outside = s._t.path().join("outside");
+    let b = aethex_cdn::build(&s.v1, &s.mirror, GAME, "2.0.0", "stable", &common::opts()).unwrap();
+    let bad_versions = ["../../outside/x".to_string(), format!("{}/abs", outside.display()), "..".into(), ".".into(), "a/b".into()];
+    let bad_modes = [0o4755, 0o2755, 0o1777, 0o7777, 0o100644];
+    for (i, bad) in bad_versions.iter().map(|v| (Some(v.clone()), None)).chain(bad_modes.iter().map(|m| (None, Some(*m)))).enumerate() {
+        let mut m = b.manifest.clone();
+        if let Some(v) = bad.0.clone() {
+            m.version = v;
+        }
+        if let Some(mode) = bad.1 {
+            m.files[0].mode = mode;
+        }
+        aethex_cdn::write_release(&s.mirror, &s.key.sign(&m), &m, &s.key, None).unwrap();
+        let install = s._t.path().join(format!("install-{i}"));
+        let e = pull(&Counting::new(&s.mirror), GAME, &install, &PullOptions { trusted_keys: vec![s.key.trusted()], ..fast() }).await.unwrap_err();
+        assert!(matches!(e, Error::BadManifest(_)), "{bad:?}: {e}");
+        assert!(!outside.exists(), "{bad:?} wrote outside the install folder");
+        let staged = install.join(".aethex/staging");
+        assert!(!staged.exists() || fs::read_dir(&staged).unwrap().next().is_none(), "{bad:?} staged something");
+        assert!(!install.join(&b.manifest.files[0].path).exists(), "{bad:?} installed a file");
+    }
+    // Ordinary permission bits still install as given.
+    release(&s.v1, &s.mirror, "3.0.0", &s.key);
+    pull(&Counting::new(&s.mirror), GAME, &s.install, &PullOptions { trusted_keys: vec![s.key.trusted()], ..fast() }).await.unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(fs::metadata(s.install.join("bin/game")).unwrap().permissions().mode() & 0o7777, 0o755);
+}

@@ -135,6 +135,9 @@ pub struct SignedManifest {
     pub key_id: String,
 }
 
+/// The largest file mode a manifest may carry: permission bits, nothing above them.
+pub const MAX_FILE_MODE: u32 = 0o777;
+
 /// Why a manifest is refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BadManifest(pub String);
@@ -185,6 +188,11 @@ impl Manifest {
         if self.format != MANIFEST_FORMAT {
             return bad(format!("format {} is not {MANIFEST_FORMAT}", self.format));
         }
+        // Clients name folders after these (`.aethex/staging/<version>/`): checked here,
+        // with the signature, before anything touches the disk.
+        crate::validate::GameSlug::parse(&self.game_id).map_err(|e| BadManifest(format!("game_id: {e}")))?;
+        parse_version(&self.version).map_err(|e| BadManifest(format!("version: {e}")))?;
+        parse_channel(&self.channel).map_err(|e| BadManifest(format!("channel: {e}")))?;
         let mut seen_ids = std::collections::HashSet::new();
         let (mut chunk_bytes, mut stored_bytes) = (0u64, 0u64);
         for c in &self.chunks {
@@ -213,8 +221,9 @@ impl Manifest {
             if !is_blake3_hex(&f.blake3) {
                 return bad(format!("file {} has a bad blake3", f.path));
             }
-            if f.mode > 0o7777 {
-                return bad(format!("file {} has mode {:o}", f.path, f.mode));
+            // Permission bits only: never setuid, setgid or sticky from a download.
+            if f.mode > MAX_FILE_MODE {
+                return bad(format!("file {} has mode {:o}; modes are permission bits (at most {MAX_FILE_MODE:o})", f.path, f.mode));
             }
             let mut sum = 0u64;
             for &i in &f.chunks {
@@ -459,7 +468,7 @@ mod tests {
         let id = |c: char| c.to_string().repeat(64);
         Manifest {
             format: MANIFEST_FORMAT,
-            game_id: "g".into(),
+            game_id: "test-game".into(),
             version: "1".into(),
             channel: "stable".into(),
             created_at: "t".into(),
