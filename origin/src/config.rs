@@ -64,6 +64,9 @@ pub struct ServerConfig {
     pub max_body_bytes: usize,
     /// Origins allowed by CORS (browser and web-export games). `*` allows any.
     pub cors_origins: Vec<String>,
+    /// Address of the Prometheus `/metrics` listener, apart from the public port (port 0:
+    /// any free port, printed at start-up; empty: no metrics listener).
+    pub metrics_listen: String,
 }
 
 impl Default for ServerConfig {
@@ -74,6 +77,7 @@ impl Default for ServerConfig {
             trust_forwarded_for: false,
             max_body_bytes: 64 * 1024,
             cors_origins: vec!["*".into()],
+            metrics_listen: "127.0.0.1:0".into(),
         }
     }
 }
@@ -457,6 +461,9 @@ pub struct MultiplayerConfig {
     pub relay_listen: SocketAddr,
     /// UDP address of its P2P endpoint.
     pub relay_udp_listen: SocketAddr,
+    /// Its Prometheus `/metrics` listener, apart from the players' port (port 0: any free
+    /// port; empty: none).
+    pub relay_metrics_listen: String,
     /// Region name it registers under.
     pub relay_region: String,
 }
@@ -467,6 +474,7 @@ impl Default for MultiplayerConfig {
             embedded_relay: true,
             relay_listen: "127.0.0.1:8082".parse().expect("static address"),
             relay_udp_listen: "127.0.0.1:8082".parse().expect("static address"),
+            relay_metrics_listen: "127.0.0.1:0".into(),
             relay_region: "local".into(),
         }
     }

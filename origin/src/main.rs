@@ -68,7 +68,8 @@ async fn main() -> anyhow::Result<()> {
             let mp_settings = config.multiplayer.clone();
             let app = Application::build(config).await?;
             let url = app.url();
-            println!("AeThex Cloud origin listening on {url} (data in {})", data_dir.display());
+            let metrics = app.metrics_url().unwrap_or_else(|| "off".into());
+            println!("AeThex Cloud origin listening on {url} (data in {}, metrics on {metrics})", data_dir.display());
             tracing::info!(%url, "listening");
             let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
             tokio::spawn(async move {
@@ -88,10 +89,11 @@ async fn main() -> anyhow::Result<()> {
             let relay = if mp_settings.embedded_relay {
                 let node = embedded_relay(&app, &mp_settings).await?;
                 println!(
-                    "AeThex Cloud relay {} listening on {} (udp {})",
+                    "AeThex Cloud relay {} listening on {} (udp {}, metrics on {})",
                     mp_settings.relay_region,
                     node.url().replacen("http://", "ws://", 1),
-                    node.udp_addr()
+                    node.udp_addr(),
+                    node.metrics_url().unwrap_or_else(|| "off".into())
                 );
                 Some(tokio::spawn(node.run_until(stopped(stop_rx.clone()))))
             } else {
@@ -159,6 +161,7 @@ async fn embedded_relay(app: &Application, settings: &aethex_origin::config::Mul
     cfg.relay.region = settings.relay_region.clone();
     cfg.relay.listen = settings.relay_listen;
     cfg.relay.udp_listen = settings.relay_udp_listen;
+    cfg.relay.metrics_listen = settings.relay_metrics_listen.clone();
     cfg.relay.origin_url = format!("http://{origin}");
     cfg.relay.cluster_key = state.edge_keys.first().cloned().unwrap_or_default();
     cfg.relay.issuer = state.config.auth.issuer.clone();

@@ -23,6 +23,7 @@ use crate::state::{App, AppState};
 
 pub struct Application {
     listener: TcpListener,
+    metrics_listener: Option<TcpListener>,
     router: Router,
     state: AppState,
 }
@@ -84,6 +85,10 @@ impl Application {
         tracing::info!(store = %blobs.describe(), "DLC chunks kept in the blob store");
         let listener = TcpListener::bind(config.server.listen).await.with_context(|| format!("binding {}", config.server.listen))?;
         let bound = listener.local_addr()?;
+        let metrics_listener = match config.server.metrics_listen.trim() {
+            "" => None,
+            addr => Some(TcpListener::bind(addr).await.with_context(|| format!("binding server.metrics_listen {addr}"))?),
+        };
         let http = reqwest::Client::builder()
             .user_agent(concat!("aethex-origin/", env!("CARGO_PKG_VERSION")))
             .timeout(std::time::Duration::from_secs(15))
@@ -137,7 +142,7 @@ impl Application {
         );
         crate::matchmaking::service::spawn_matcher(Arc::downgrade(&state.0), std::time::Duration::from_millis(state.config.matchmaking.interval_ms));
         let router = build_router(state.clone());
-        Ok(Self { listener, router, state })
+        Ok(Self { listener, metrics_listener, router, state })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -148,13 +153,28 @@ impl Application {
         self.state.public_url.clone()
     }
 
+    /// `http://` + the metrics listener's address, when there is one.
+    pub fn metrics_url(&self) -> Option<String> {
+        self.metrics_listener.as_ref().and_then(|l| l.local_addr().ok()).map(|a| format!("http://{a}"))
+    }
+
     pub fn state(&self) -> AppState {
         self.state.clone()
     }
 
     /// Serves until `shutdown` resolves, then finishes in-flight requests.
+    /// Prometheus `/metrics` is served only on its own listener, never on the public port.
     pub async fn run_until(self, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
-        axum::serve(self.listener, self.router.into_make_service_with_connect_info::<SocketAddr>()).with_graceful_shutdown(shutdown).await
+        let metrics = self.metrics_listener.map(|l| {
+            let router = Router::new().route("/metrics", get(ops::metrics)).with_state(self.state.clone());
+            tokio::spawn(async move { axum::serve(l, router).await })
+        });
+        let result =
+            axum::serve(self.listener, self.router.into_make_service_with_connect_info::<SocketAddr>()).with_graceful_shutdown(shutdown).await;
+        if let Some(m) = metrics {
+            m.abort();
+        }
+        result
     }
 }
 
@@ -180,7 +200,6 @@ pub fn build_router(state: AppState) -> Router {
         .route("/api/v1/openapi.json", get(crate::openapi::openapi_json))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
-        .route("/metrics", get(ops::metrics))
         .route("/.well-known/jwks.json", get(ops::jwks))
         .fallback(middleware::not_found)
         .layer(DefaultBodyLimit::max(cfg.server.max_body_bytes))

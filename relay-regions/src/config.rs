@@ -42,6 +42,9 @@ pub struct RelaySettings {
     pub public_url: String,
     /// UDP address of the P2P address-discovery endpoint (port 0: any free port).
     pub udp_listen: SocketAddr,
+    /// Address of the Prometheus `/metrics` listener, apart from the players' port (port
+    /// 0: any free port, printed at start-up; empty: none).
+    pub metrics_listen: String,
     /// `host:port` players send their P2P datagrams to. Empty: the host of `public_url`
     /// and the bound UDP port.
     pub udp_public: String,
@@ -76,6 +79,7 @@ impl std::fmt::Debug for RelaySettings {
             .field("listen", &self.listen)
             .field("public_url", &self.public_url)
             .field("udp_listen", &self.udp_listen)
+            .field("metrics_listen", &self.metrics_listen)
             .field("origin_url", &self.origin_url)
             .field("cluster_key", &"<redacted>")
             .field("tick_hz", &self.tick_hz)
@@ -90,6 +94,7 @@ impl Default for RelaySettings {
             listen: "0.0.0.0:7350".parse().expect("static address"),
             public_url: String::new(),
             udp_listen: "0.0.0.0:7351".parse().expect("static address"),
+            metrics_listen: "127.0.0.1:0".into(),
             udp_public: String::new(),
             capacity: 10_000,
             origin_url: String::new(),

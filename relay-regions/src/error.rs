@@ -170,6 +170,8 @@ pub enum RelayError {
     NoClusterKey,
     #[error("relay.public_url must be a ws:// or wss:// URL, got {0:?}")]
     PublicUrl(String),
+    #[error("relay.metrics_listen must be host:port or empty, got {0:?}")]
+    MetricsListen(String),
     #[error("binding {addr}: {source}")]
     Bind { addr: std::net::SocketAddr, source: std::io::Error },
 }

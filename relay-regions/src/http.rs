@@ -4,7 +4,6 @@
 //! | --- | --- | --- |
 //! | `GET /v1/ping` | anyone | a tiny 200 for round-trip measurement (CORS open) |
 //! | `GET /healthz` | anyone | `ok` |
-//! | `GET /metrics` | anyone | Prometheus text |
 //! | `POST /v1/rooms` | cluster key | opens a room for a match (`OpenRoomRequest` -> `OpenRoomResponse`) |
 //! | `GET /v1/rooms` | cluster key | live rooms (`[RoomSummary]`) |
 //! | `POST /v1/presence` | cluster key | which of the asked players are connected (`PresenceQuery` -> `PresenceAnswer`) |
@@ -36,7 +35,6 @@ pub fn router(relay: Arc<Relay>) -> Router {
     Router::new()
         .route(RELAY_PING_PATH, get(ping))
         .route("/healthz", get(|| async { "ok" }))
-        .route("/metrics", get(metrics))
         .route("/v1/rooms", get(list_rooms).post(open_room))
         .route("/v1/presence", post(presence))
         .route(RELAY_WS_PATH, get(upgrade))
@@ -46,6 +44,12 @@ pub fn router(relay: Arc<Relay>) -> Router {
 
 async fn ping() -> impl IntoResponse {
     ([(header::CACHE_CONTROL, "no-store"), (header::ACCESS_CONTROL_ALLOW_ORIGIN, "*")], "pong")
+}
+
+/// The metrics listener's routes (`relay.metrics_listen`, apart from the players' port):
+/// `GET /metrics`, Prometheus text.
+pub fn metrics_router(relay: Arc<Relay>) -> Router {
+    Router::new().route("/metrics", get(metrics)).with_state(relay)
 }
 
 async fn metrics(State(relay): State<Arc<Relay>>) -> impl IntoResponse {

@@ -42,6 +42,8 @@ pub use state::Relay;
 /// A relay node, bound and ready to run.
 pub struct RelayNode {
     listener: TcpListener,
+    /// Prometheus `/metrics`, never on the players' port.
+    metrics_listener: Option<TcpListener>,
     udp: UdpSocket,
     relay: Arc<Relay>,
     origin_url: String,
@@ -65,6 +67,13 @@ impl RelayNode {
         let local = listener.local_addr().map_err(|source| RelayError::Bind { addr: s.listen, source })?;
         let udp = UdpSocket::bind(s.udp_listen).await.map_err(|source| RelayError::Bind { addr: s.udp_listen, source })?;
         let udp_local = udp.local_addr().map_err(|source| RelayError::Bind { addr: s.udp_listen, source })?;
+        let metrics_listener = match s.metrics_listen.trim() {
+            "" => None,
+            addr => {
+                let addr: SocketAddr = addr.parse().map_err(|_| RelayError::MetricsListen(addr.to_string()))?;
+                Some(TcpListener::bind(addr).await.map_err(|source| RelayError::Bind { addr, source })?)
+            }
+        };
         let public_url = if s.public_url.trim().is_empty() {
             let ip = if local.ip().is_unspecified() { "127.0.0.1".to_string() } else { local.ip().to_string() };
             let host = if ip.contains(':') { format!("[{ip}]") } else { ip };
@@ -99,6 +108,7 @@ impl RelayNode {
         ));
         Ok(Self {
             listener,
+            metrics_listener,
             udp,
             relay,
             origin_url: s.origin_url.trim().trim_end_matches('/').to_string(),
@@ -117,6 +127,11 @@ impl RelayNode {
         self.local
     }
 
+    /// `http://` + the metrics listener's address, when there is one.
+    pub fn metrics_url(&self) -> Option<String> {
+        self.metrics_listener.as_ref().and_then(|l| l.local_addr().ok()).map(|a| format!("http://{a}"))
+    }
+
     pub fn udp_addr(&self) -> SocketAddr {
         self.udp_local
     }
@@ -132,6 +147,10 @@ impl RelayNode {
         let heartbeat = tokio::spawn(register::heartbeat(relay.clone(), self.origin_url, self.heartbeat));
         let udp = tokio::spawn(p2p::serve(relay.clone(), self.udp));
         let router = http::router(relay.clone());
+        let metrics = self.metrics_listener.map(|l| {
+            let router = http::metrics_router(relay.clone());
+            tokio::spawn(async move { axum::serve(l, router).await })
+        });
         let stopping = relay.clone();
         let result = axum::serve(self.listener, router)
             .with_graceful_shutdown(async move {
@@ -143,6 +162,9 @@ impl RelayNode {
             .await;
         heartbeat.abort();
         backfills.abort();
+        if let Some(m) = metrics {
+            m.abort();
+        }
         udp.abort();
         result
     }

@@ -55,13 +55,14 @@ async fn main() -> anyhow::Result<()> {
     let relay = node.relay().clone();
     // Tests and scripts read this line: "… listening on <url> …".
     println!(
-        "AeThex Cloud relay {} listening on {} (public {}, udp {} as {}, origin {})",
+        "AeThex Cloud relay {} listening on {} (public {}, udp {} as {}, origin {}, metrics on {})",
         relay.region,
         node.url(),
         relay.public_url,
         node.udp_addr(),
         relay.udp_public,
-        cfg.relay.origin_url
+        cfg.relay.origin_url,
+        node.metrics_url().unwrap_or_else(|| "off".into())
     );
     node.run_until(async {
         let term = async {

@@ -78,11 +78,19 @@ pub fn spawn_listening(cmd: &mut Command, what: &str) -> (Proc, std::sync::mpsc:
     (Proc(Some(child)), rx)
 }
 
+/// The metrics listener's URL from a start-up line (`… metrics on http://… )`), if on.
+pub fn metrics_url_in(line: &str) -> Option<String> {
+    let url = line.split("metrics on ").nth(1)?.split([')', ',', ' ']).next()?;
+    url.starts_with("http://").then(|| url.to_string())
+}
+
 /// A running origin process. Killed on drop.
 pub struct Origin {
     pub url: String,
     /// The embedded edge's URL, when started with one ([`Origin::start_with_edge`]).
     pub edge_url: Option<String>,
+    /// Its Prometheus listener (`server.metrics_listen`, never the public port).
+    pub metrics_url: String,
     pub data_dir: PathBuf,
     child: Proc,
     _tmp: Option<tempfile::TempDir>,
@@ -130,10 +138,11 @@ impl Origin {
             .stdout(Stdio::piped())
             .stderr(if std::env::var("TEST_LOG").is_ok() { Stdio::inherit() } else { Stdio::null() });
         let (child, rx) = spawn_listening(&mut cmd, "aethex");
-        let (_, url) = rx.recv_timeout(Duration::from_secs(30)).expect("aethex did not print its URL within 30 s");
+        let (line, url) = rx.recv_timeout(Duration::from_secs(30)).expect("aethex did not print its URL within 30 s");
+        let metrics_url = metrics_url_in(&line).expect("aethex did not print its metrics URL");
         let embedded = env.iter().any(|(k, v)| k == "AETHEX_EDGE__EMBEDDED" && v == "true");
         let edge_url = embedded.then(|| rx.recv_timeout(Duration::from_secs(30)).expect("aethex did not print its edge URL within 30 s").1);
-        Self { url, edge_url, data_dir: data_dir.to_path_buf(), child, _tmp: None, env }
+        Self { url, edge_url, metrics_url, data_dir: data_dir.to_path_buf(), child, _tmp: None, env }
     }
 
     pub fn pid(&self) -> u32 {
@@ -180,12 +189,22 @@ impl Origin {
     }
 
     /// The token of the newest outbox message to `to` whose subject contains `subject`.
+    /// Some messages are written after the request answered (password resets): waits up
+    /// to 5 s for one.
     pub fn token_from_outbox(&self, to: &str, subject: &str) -> Option<String> {
-        self.outbox()
-            .into_iter()
-            .rev()
-            .find(|m| m.contains(&format!("To: {to}")) && m.contains(subject))
-            .and_then(|m| m.lines().find_map(|l| l.trim().strip_prefix("Token: ").map(|t| t.trim().to_string())))
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        loop {
+            let found = self
+                .outbox()
+                .into_iter()
+                .rev()
+                .find(|m| m.contains(&format!("To: {to}")) && m.contains(subject))
+                .and_then(|m| m.lines().find_map(|l| l.trim().strip_prefix("Token: ").map(|t| t.trim().to_string())));
+            if found.is_some() || std::time::Instant::now() > deadline {
+                return found;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     /// Registers a developer, an organization and a game; returns the fixture.

@@ -12,6 +12,8 @@ pub struct Relay {
     pub region: String,
     /// HTTP base (`http://127.0.0.1:port`).
     pub url: String,
+    /// Its Prometheus listener.
+    pub metrics_url: String,
     proc: Proc,
 }
 
@@ -32,8 +34,9 @@ impl Relay {
             .envs(extra.iter().copied())
             .stderr(if std::env::var("TEST_LOG").is_ok() { Stdio::inherit() } else { Stdio::null() });
         let (proc, rx) = spawn_listening(&mut cmd, "aethex-relay");
-        let (_, url) = rx.recv_timeout(Duration::from_secs(30)).expect("aethex-relay did not print its URL within 30 s");
-        Self { region: region.to_string(), url, proc }
+        let (line, url) = rx.recv_timeout(Duration::from_secs(30)).expect("aethex-relay did not print its URL within 30 s");
+        let metrics_url = crate::metrics_url_in(&line).expect("aethex-relay did not print its metrics URL");
+        Self { region: region.to_string(), url, metrics_url, proc }
     }
 
     pub fn pid(&self) -> u32 {

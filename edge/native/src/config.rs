@@ -44,6 +44,11 @@ pub struct NodeSettings {
     pub max_body_bytes: usize,
     /// Origins whose browser pages may read what the edge answers itself (`*`: any).
     pub cors_origins: Vec<String>,
+    /// Behind a load balancer or proxy: the request header it puts the client's address in
+    /// (`x-forwarded-for`: its last entry; `x-real-ip`, `cf-connecting-ip`: the value).
+    /// Empty: the connection's peer address. Set it only when every request comes through
+    /// that proxy: a client reaching the edge directly could name any address in it.
+    pub client_ip_header: String,
 }
 
 impl std::fmt::Debug for NodeSettings {
@@ -75,6 +80,7 @@ impl Default for NodeSettings {
             region_ttl_secs: core.region_ttl_secs,
             max_body_bytes: 32 * 1024 * 1024,
             cors_origins: core.cors_origins,
+            client_ip_header: String::new(),
         }
     }
 }

@@ -41,6 +41,8 @@ pub struct NodeState {
     hrana_keys: Vec<String>,
     pub status: Arc<ReplicationStatus>,
     max_body: usize,
+    /// Lower-cased `node.client_ip_header`; empty: the peer address.
+    client_ip_header: String,
 }
 
 pub struct EdgeNode {
@@ -72,6 +74,7 @@ impl EdgeNode {
             hrana_keys,
             status: replicator.status.clone(),
             max_body: s.max_body_bytes,
+            client_ip_header: s.client_ip_header.trim().to_ascii_lowercase(),
         });
         let listener = TcpListener::bind(s.listen).await.map_err(|source| NodeError::Bind { addr: s.listen, source })?;
         let router = router(state.clone());
@@ -196,9 +199,26 @@ async fn edge_request(State(st): State<Arc<NodeState>>, ConnectInfo(peer): Conne
         query: parts.uri.query().unwrap_or("").to_string(),
         headers,
         body: body.to_vec(),
-        client_ip: Some(peer.ip().to_string()),
+        client_ip: Some(client_ip(&parts.headers, &st.client_ip_header, peer.ip()).to_string()),
     };
     to_axum(st.edge.handle(&st.replica, core).await)
+}
+
+/// The client's address: from the trusted proxy's header when one is configured (the last
+/// `x-forwarded-for` entry is the one the proxy appended; earlier ones are the client's
+/// own claims), else, or when the header is missing or malformed, the peer address.
+fn client_ip(headers: &axum::http::HeaderMap, header: &str, peer: std::net::IpAddr) -> std::net::IpAddr {
+    if header.is_empty() {
+        return peer;
+    }
+    headers
+        .get_all(header)
+        .iter()
+        .last()
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.rsplit(',').next())
+        .and_then(|ip| ip.trim().parse().ok())
+        .unwrap_or(peer)
 }
 
 fn to_axum(r: aethex_edge::Response) -> Response {

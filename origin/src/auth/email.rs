@@ -47,7 +47,12 @@ impl Mailer for OutboxMailer {
             tokio::fs::create_dir_all(&self.dir).await.map_err(|e| e.to_string())?;
             let name = format!("{}-{}.eml", chrono::Utc::now().format("%Y%m%dT%H%M%S%.3fZ"), uuid::Uuid::new_v4());
             let path = self.dir.join(name);
-            tokio::fs::write(&path, msg.formatted()).await.map_err(|e| e.to_string())?;
+            // Messages hold reset and verification codes: readable by the server's user only.
+            let (p, body) = (path.clone(), msg.formatted());
+            tokio::task::spawn_blocking(move || crate::crypto::write_private(&p, &body))
+                .await
+                .map_err(|e| e.to_string())?
+                .map_err(|e| e.to_string())?;
             tracing::info!(to = %email.to, subject = %email.subject, path = %path.display(), "email written to outbox");
             Ok(())
         })

@@ -482,12 +482,16 @@ pub async fn link_email(app: &AppState, player: &Player, req: LinkEmailRequest) 
     Ok(profile_of(&user))
 }
 
-/// Emails a verification link; failures are logged, not returned (registration must not
-/// fail because mail is down; the player can ask again).
+/// Emails a verification link after the answer; failures are logged, not returned
+/// (registration must neither fail nor wait because mail is down or slow; the player can
+/// ask again).
 async fn send_verification(app: &AppState, user: &UserRow) {
-    if let Err(e) = try_send_verification(app, user).await {
-        tracing::error!(user_id = %user.id, error = %e, "could not send verification email");
-    }
+    let (app, user) = (app.clone(), user.clone());
+    tokio::spawn(async move {
+        if let Err(e) = try_send_verification(&app, &user).await {
+            tracing::error!(user_id = %user.id, error = %e, "could not send verification email");
+        }
+    });
 }
 
 async fn try_send_verification(app: &AppState, user: &UserRow) -> AuthResult<()> {
@@ -553,12 +557,23 @@ pub async fn verify_email(app: &AppState, req: VerifyEmailRequest, signed_in: Op
     Ok(profile_of(&user))
 }
 
-/// Always answers `accepted` (whether or not the address has an account), so the route
-/// tells nobody which addresses are registered.
+/// Always answers `accepted` (whether or not the address has an account), and at once:
+/// the look-up, the code and the email happen after the answer, so neither the answer
+/// nor its timing tells anybody which addresses are registered.
 pub async fn request_password_reset(app: &AppState, req: PasswordResetRequest, client: &ClientInfo) -> AuthResult<Accepted> {
     app.limits.check_ip(client.ip)?;
     let email = Email::parse(&req.email)?;
     app.limits.check_account(email.as_str())?;
+    let a = app.clone();
+    tokio::spawn(async move {
+        if let Err(e) = send_password_reset(&a, &email).await {
+            tracing::error!(error = %e, "could not make a password reset code");
+        }
+    });
+    Ok(Accepted { accepted: true })
+}
+
+async fn send_password_reset(app: &AppState, email: &Email) -> AuthResult<()> {
     if let Some(user) = store::user_by_email(app.db.reader(), email.as_str()).await? {
         let token = random_token(32);
         let (th, uid, em, ttl) = (hash_secret(&token), user.id.clone(), email.as_str().to_string(), app.config.auth.password_reset_ttl_secs);
@@ -572,7 +587,7 @@ pub async fn request_password_reset(app: &AppState, req: PasswordResetRequest, c
             tracing::error!(user_id = %user.id, error = %e, "could not send password reset email");
         }
     }
-    Ok(Accepted { accepted: true })
+    Ok(())
 }
 
 /// Sets a new password from an emailed token and ends every session of the account.

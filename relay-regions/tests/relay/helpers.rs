@@ -31,6 +31,8 @@ pub struct RelayProc {
     pub public: String,
     /// `127.0.0.1:<port>` of its UDP endpoint.
     pub udp: String,
+    /// `http://127.0.0.1:<port>` of its metrics listener.
+    pub metrics: String,
     pub region: String,
     pub cluster_key: String,
     pub proc: Proc,
@@ -59,7 +61,8 @@ impl RelayProc {
         let word_after = |marker: &str| line.split(marker).nth(1).and_then(|r| r.split([',', ' ', ')']).next()).unwrap_or_default().to_string();
         let public = word_after("(public ");
         let udp = word_after(" as ");
-        Self { http, ws: format!("{public}/v1/multiplayer"), public, udp, region: region.to_string(), cluster_key: key, proc }
+        let metrics = aethex_tests::metrics_url_in(&line).expect("aethex-relay did not print its metrics URL");
+        Self { http, ws: format!("{public}/v1/multiplayer"), public, udp, metrics, region: region.to_string(), cluster_key: key, proc }
     }
 }
 
@@ -401,6 +404,6 @@ pub async fn get(url: &str) -> (u16, String) {
 
 /// A metric's value from `/metrics` (first sample line of that name, labels included).
 pub async fn metric(relay: &RelayProc, sample: &str) -> f64 {
-    let (_, text) = get(&format!("{}/metrics", relay.http)).await;
+    let (_, text) = get(&format!("{}/metrics", relay.metrics)).await;
     text.lines().find_map(|l| l.strip_prefix(sample).and_then(|r| r.strip_prefix(' ')).and_then(|v| v.trim().parse().ok())).unwrap_or(f64::NAN)
 }

@@ -85,7 +85,9 @@ async fn ping_healthz_and_metrics_answer() {
     assert!(resp.text().await.unwrap().len() < 16);
     assert_eq!(get(&format!("{}/healthz", w.relay.http)).await, (200, "ok".to_string()));
     let (pair_a, pair_b, _) = pair(&w).await;
-    let (s, text) = get(&format!("{}/metrics", w.relay.http)).await;
+    // Metrics only on their own listener, never on the players' port.
+    assert_eq!(get(&format!("{}/metrics", w.relay.http)).await.0, 404);
+    let (s, text) = get(&format!("{}/metrics", w.relay.metrics)).await;
     assert_eq!(s, 200);
     for name in [
         "aethex_relay_connections 2",

@@ -257,3 +257,94 @@ async fn scores_at_the_integer_edges_are_refused_and_boards_order_like_a_sorted_
     assert_eq!(err.status(), Some(400));
     assert_eq!(p.social().leaderboards().get("sum", 1).await.unwrap().entries[0].score, MAX_ABS_SCORE);
 }
+
+/// Hole 9: emails in the outbox hold reset and verification codes; they were written with
+/// the process umask (world-readable). Now 0600, like the key files.
+#[tokio::test]
+async fn outbox_emails_are_readable_by_the_server_user_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let origin = Origin::start(&[]);
+    let (c, email, _) = origin.game("outbox-game").await.email_player().await;
+    c.auth().request_password_reset(&email).await.unwrap();
+    origin.token_from_outbox(&email, "Reset your password").expect("reset mail");
+    let files: Vec<_> = std::fs::read_dir(origin.data_dir.join("outbox")).unwrap().map(|e| e.unwrap().path()).collect();
+    assert!(files.len() >= 2);
+    for f in files {
+        let mode = std::fs::metadata(&f).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{} has mode {mode:o}", f.display());
+    }
+}
+
+/// Hole 9: a reset request for a registered address waited for the code to be written and
+/// the email sent; for an unknown one it answered at once: the timing told which addresses
+/// have accounts. With an SMTP server that never answers, both now answer at once (the
+/// mail goes out after the answer).
+#[tokio::test]
+async fn a_password_reset_request_answers_alike_for_known_and_unknown_addresses() {
+    // An SMTP server that accepts connections and never says a word.
+    let stall = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let smtp = format!("smtp://{}", stall.local_addr().unwrap());
+    let held = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let h = held.clone();
+    std::thread::spawn(move || {
+        for s in stall.incoming().flatten() {
+            h.lock().unwrap().push(s);
+        }
+    });
+    let origin = Origin::start(&[("AETHEX_EMAIL__SMTP_URL", &smtp)]);
+    let game = origin.game("timing-game").await;
+    let (_, email, _) = game.email_player().await;
+    let http = reqwest::Client::builder().timeout(std::time::Duration::from_secs(5)).build().unwrap();
+    for address in [email.as_str(), "nobody-here@example.com"] {
+        let resp = http
+            .post(format!("{}/api/v1/auth/password-reset/request", origin.url))
+            .json(&json!({"email": address}))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{address}: the answer waited for the mail server: {e}"));
+        assert_eq!(resp.status(), 202, "{address}");
+    }
+    // The known address's mail was attempted: the stalled server got a connection.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while held.lock().unwrap().len() < 2 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(held.lock().unwrap().len() >= 2, "registration's and the reset's mail both go to SMTP");
+}
+
+/// Hole 9: behind a load balancer every player reached a native edge from the balancer's
+/// address, so all shared one rate-limit bucket at origin. With `node.client_ip_header`
+/// set, the edge takes the client's address from the balancer's header.
+#[tokio::test]
+async fn a_native_edge_behind_a_proxy_keeps_players_apart_by_their_own_address() {
+    let origin = Origin::start(&[("AETHEX_AUTH__RATE_LIMIT_PER_IP_PER_MINUTE", "3")]);
+    let game = origin.game("proxy-game").await;
+    let key = origin.edge_key();
+    let login = |edge: String, ip: &'static str| {
+        let ck = game.client_key.clone();
+        async move {
+            let resp = reqwest::Client::new()
+                .post(format!("{edge}/api/v1/auth/device"))
+                .header("x-aethex-client-key", ck)
+                .header("x-forwarded-for", format!("203.0.113.250, {ip}"))
+                .json(&json!({"device_id": format!("device-{}", uuid::Uuid::new_v4().simple())}))
+                .send()
+                .await
+                .unwrap();
+            resp.status().as_u16()
+        }
+    };
+    let behind = aethex_tests::edges::NativeEdge::start(&origin.url, &key, &[("AETHEX_NODE__CLIENT_IP_HEADER", "x-forwarded-for")]);
+    for _ in 0..3 {
+        assert_eq!(login(behind.url.clone(), "198.51.100.1").await, 200);
+    }
+    assert_eq!(login(behind.url.clone(), "198.51.100.1").await, 429, "the same player is limited");
+    assert_eq!(login(behind.url.clone(), "198.51.100.2").await, 200, "another player behind the same balancer is not");
+    // Without the setting the edge uses the peer address (the client's header is only a claim).
+    let direct = aethex_tests::edges::NativeEdge::start(&origin.url, &key, &[]);
+    let mut statuses = Vec::new();
+    for ip in ["198.51.100.3", "198.51.100.4", "198.51.100.5", "198.51.100.6"] {
+        statuses.push(login(direct.url.clone(), ip).await);
+    }
+    assert_eq!(statuses.last(), Some(&429), "forged headers do not buy new buckets: {statuses:?}");
+}

@@ -447,7 +447,7 @@ async fn two_players_match_and_long_polls_wake_at_once() {
     assert_error_shape(&err);
     t.queue(&a, json!({"mode": "duel", "region": "eu-west"})).await;
 
-    let metrics = reqwest::get(t.url("/metrics")).await.unwrap().text().await.unwrap();
+    let metrics = reqwest::get(format!("{}/metrics", t.origin.metrics_url)).await.unwrap().text().await.unwrap();
     for m in ["aethex_matchmaking_queued_tickets", "aethex_matchmaking_matches_total", "aethex_matchmaking_time_to_match_seconds"] {
         assert!(metrics.contains(m), "{m} missing");
     }

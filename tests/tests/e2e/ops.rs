@@ -12,7 +12,9 @@ async fn health_ready_metrics_and_jwks() {
     assert_eq!(ready["status"], "ready");
     let game = origin.game("ops-game").await;
     let c = game.player().await;
-    let metrics = get("/metrics").await.unwrap().text().await.unwrap();
+    // Metrics only on their own listener (server.metrics_listen), never on the public port.
+    assert_eq!(get("/metrics").await.unwrap().status(), 404);
+    let metrics = reqwest::get(format!("{}/metrics", origin.metrics_url)).await.unwrap().text().await.unwrap();
     assert!(metrics.contains("aethex_http_requests_total{route=\"/api/v1/auth/device\""), "{metrics}");
     assert!(metrics.contains("aethex_http_request_duration_seconds"));
 
