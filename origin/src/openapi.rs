@@ -52,6 +52,7 @@ use crate::{achievements, analytics, auth, console, dlc, leaderboards, matchmaki
         dlc::routes::stream_file,
         matchmaking::routes::put_mode, matchmaking::routes::get_mode, matchmaking::routes::list_modes,
         matchmaking::routes::create_ticket, matchmaking::routes::get_ticket, matchmaking::routes::cancel_ticket,
+        matchmaking::routes::my_tickets, matchmaking::routes::accept_ticket,
         matchmaking::routes::backfill,
         console::routes::list_players, console::routes::ban_player, console::routes::unban_player, console::routes::player_saves,
         console::routes::live_rooms, console::routes::list_experiments, console::routes::audit_log, console::routes::board_entries,

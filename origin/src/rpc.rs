@@ -61,6 +61,8 @@ pub const METHODS: &[&str] = &[
     "matchmaking.join_queue",
     "matchmaking.get_ticket",
     "matchmaking.cancel",
+    "matchmaking.accept",
+    "matchmaking.my_tickets",
 ];
 
 pub async fn rpc_endpoint(State(app): State<AppState>, client: ClientInfo, headers: HeaderMap, body: Bytes) -> Response {
@@ -331,6 +333,16 @@ async fn dispatch(app: &AppState, headers: &HeaderMap, client: &ClientInfo, meth
             let caller = authenticate(app, headers).await?;
             let q: CancelParams = params(p)?;
             ok(crate::matchmaking::service::cancel_ticket(app, &caller, &q.ticket_id).await?)
+        }
+        "matchmaking.accept" => {
+            let caller = authenticate(app, headers).await?;
+            let q: CancelParams = params(p)?;
+            ok(crate::matchmaking::service::accept_ticket(app, &caller, &q.ticket_id).await?)
+        }
+        "matchmaking.my_tickets" => {
+            let caller = authenticate(app, headers).await?;
+            no_params(p)?;
+            ok(crate::matchmaking::service::my_tickets(app, &caller).await?)
         }
         other => Err(ApiError::new(ErrorCode::METHOD_NOT_FOUND, "Method not found")
             .field("method", format!("unknown method {other:?}"))

@@ -46,7 +46,10 @@ pub struct TicketRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub skill_range: Option<[f64; 2]>,
     /// Other players (user ids) who must land in the same match; the ticket stands for
-    /// all of them. Server keys only, or players who all hold tokens of the game.
+    /// all of them. From a server key the party is queued as given; from a player the
+    /// ticket stays `pending` until each member accepts it with their own token
+    /// (`POST /api/v1/matchmaking/tickets/{id}/accept`), and any member may decline
+    /// (cancel) it.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub party: Vec<String>,
     /// Free string/number properties other tickets can query.
@@ -65,6 +68,8 @@ pub struct TicketRequest {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum TicketStatus {
+    /// A player's party ticket waiting for its members to accept (not matched yet).
+    Pending,
     Queued,
     Matched,
     Cancelled,
@@ -97,9 +102,26 @@ pub struct Ticket {
     pub status: TicketStatus,
     pub mode: String,
     pub created_at: String,
+    /// Who queued it (a party's leader).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub owner: String,
+    /// The other players it stands for.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub party: Vec<String>,
+    /// Party members who have not accepted yet (the ticket is `pending` until none are left).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub waiting_for: Vec<String>,
     /// Present once matched: the ticket holder's own room ticket.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub match_found: Option<MatchFound>,
+}
+
+/// `GET /api/v1/matchmaking/tickets`: the player's tickets in the token's game, newest
+/// first (owned, or naming them in a party).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct TicketList {
+    pub tickets: Vec<Ticket>,
 }
 
 /// `PUT /api/v1/games/{game_id}/matchmaking/modes/{mode}` (developer+).

@@ -74,6 +74,9 @@ pub struct NewTicket {
     pub mode: String,
     pub owner: String,
     pub party: Vec<String>,
+    /// Whether the party members agreed already (a server key speaks for them); if not,
+    /// the ticket is `pending` until each accepts.
+    pub party_agreed: bool,
     pub regions: Vec<RegionRtt>,
     pub profile: Profile,
 }
@@ -85,6 +88,8 @@ struct Entry {
     mode: String,
     owner: String,
     party: Vec<String>,
+    /// Party members who have not accepted yet; they hold no active slot until they do.
+    waiting_for: Vec<String>,
     regions: Vec<RegionRtt>,
     profile: Profile,
     created: Instant,
@@ -117,6 +122,12 @@ impl Entry {
         self.members().any(|m| m == user)
     }
 
+    /// Members who hold this ticket as their active one (all but those still invited).
+    fn holders(&self) -> impl Iterator<Item = &String> {
+        self.members().filter(|m| !self.waiting_for.contains(m))
+    }
+
+
     fn rtt(&self, region: &str) -> Option<u32> {
         self.regions.iter().find(|r| r.region == region).map(|r| r.rtt_ms)
     }
@@ -139,6 +150,9 @@ impl Entry {
             status: self.status,
             mode: self.mode.clone(),
             created_at: self.created_at.clone(),
+            owner: self.owner.clone(),
+            party: self.party.clone(),
+            waiting_for: self.waiting_for.clone(),
             match_found: self
                 .found
                 .as_ref()
@@ -229,13 +243,7 @@ fn finish(
     if let Some(pool) = pools.get_mut(&(e.game.clone(), e.mode.clone())) {
         pool.queued.retain(|t| t != id);
     }
-    let outcome = match status {
-        TicketStatus::Matched => "matched",
-        TicketStatus::Cancelled => "cancelled",
-        TicketStatus::Expired => "expired",
-        TicketStatus::Queued => "queued",
-    };
-    metrics::counter!("aethex_matchmaking_tickets_finished_total", "outcome" => outcome).increment(1);
+    metrics::counter!("aethex_matchmaking_tickets_finished_total", "outcome" => status_name(status)).increment(1);
     e.bump();
 }
 
@@ -402,6 +410,16 @@ fn fill(
     filled
 }
 
+fn status_name(s: TicketStatus) -> &'static str {
+    match s {
+        TicketStatus::Pending => "pending",
+        TicketStatus::Queued => "queued",
+        TicketStatus::Matched => "matched",
+        TicketStatus::Cancelled => "cancelled",
+        TicketStatus::Expired => "expired",
+    }
+}
+
 /// Why a reader may not see a ticket: it does not exist for them.
 fn readable<'a>(q: &'a Queue, id: &str, viewer: &Viewer) -> Result<&'a Entry, MatchmakingError> {
     let e = q.tickets.get(id).ok_or(MatchmakingError::TicketNotFound)?;
@@ -459,7 +477,10 @@ impl Matchmaker {
         if queued >= max_queued {
             return Err(MatchmakingError::QueueFull);
         }
-        for user in std::iter::once(&t.owner).chain(t.party.iter()) {
+        // Invited members are not held by a pending ticket: only its owner (and a party a
+        // server key queued) may not already be waiting elsewhere.
+        let holders = std::iter::once(&t.owner).chain(t.party.iter().filter(|_| t.party_agreed));
+        for user in holders {
             if let Some(existing) = q.active.get(&(t.game.clone(), user.clone())) {
                 let visible = server || *user == t.owner;
                 return Err(MatchmakingError::ActiveTicket { user: user.clone(), ticket_id: visible.then(|| existing.clone()) });
@@ -472,18 +493,19 @@ impl Matchmaker {
             game: t.game.clone(),
             mode: t.mode.clone(),
             owner: t.owner,
+            waiting_for: if t.party_agreed { Vec::new() } else { t.party.clone() },
+            status: if t.party_agreed || t.party.is_empty() { TicketStatus::Queued } else { TicketStatus::Pending },
             party: t.party,
             regions: t.regions,
             profile: t.profile,
             created: now,
             created_at: crate::db::now(),
-            status: TicketStatus::Queued,
             placing: false,
             found: None,
             finished: None,
             changed,
         };
-        for m in entry.members() {
+        for m in entry.holders() {
             q.active.insert((t.game.clone(), m.clone()), id.clone());
         }
         let view = entry.view(&entry.owner);
@@ -509,7 +531,7 @@ impl Matchmaker {
         let e = readable(&q, id, viewer)?;
         let user = reader_user(e, viewer, None)?;
         match e.status {
-            TicketStatus::Queued => {}
+            TicketStatus::Queued | TicketStatus::Pending => {}
             TicketStatus::Cancelled => return Ok(e.view(&user)),
             TicketStatus::Matched => return Err(MatchmakingError::Conflict("the ticket is already matched".into())),
             TicketStatus::Expired => return Err(MatchmakingError::Conflict("the ticket has expired".into())),
@@ -517,6 +539,42 @@ impl Matchmaker {
         let Queue { tickets, active, pools, .. } = &mut *q;
         finish(tickets, active, pools, id, TicketStatus::Cancelled, now);
         tickets.get(id).map(|e| e.view(&user)).ok_or(MatchmakingError::TicketNotFound)
+    }
+
+    /// A party member accepts a pending ticket that names them: it becomes their active
+    /// ticket (refused while they wait in another), and once every member accepted it is
+    /// queued. Accepting again changes nothing.
+    pub fn accept(&self, id: &str, user: &str, game: &str) -> Result<Ticket, MatchmakingError> {
+        let mut q = self.lock();
+        let viewer = Viewer::Player { user: user.to_string(), game: game.to_string() };
+        let e = readable(&q, id, &viewer)?;
+        if !e.waiting_for.iter().any(|w| w == user) {
+            return Ok(e.view(user));
+        }
+        if e.status != TicketStatus::Pending {
+            return Err(MatchmakingError::Conflict(format!("the ticket is {}", status_name(e.status))));
+        }
+        let key = (game.to_string(), user.to_string());
+        if let Some(existing) = q.active.get(&key) {
+            return Err(MatchmakingError::ActiveTicket { user: user.to_string(), ticket_id: Some(existing.clone()) });
+        }
+        q.active.insert(key, id.to_string());
+        let e = q.tickets.get_mut(id).ok_or(MatchmakingError::TicketNotFound)?;
+        e.waiting_for.retain(|w| w != user);
+        if e.waiting_for.is_empty() {
+            e.status = TicketStatus::Queued;
+        }
+        e.bump();
+        Ok(e.view(user))
+    }
+
+    /// Every ticket of `game` that names `user` (as its owner or in its party), newest
+    /// first: a player can always find, accept or cancel what holds them.
+    pub fn tickets_of(&self, user: &str, game: &str) -> Vec<Ticket> {
+        let q = self.lock();
+        let mut mine: Vec<&Entry> = q.tickets.values().filter(|e| e.game == game && e.is_member(user)).collect();
+        mine.sort_by(|a, b| b.created.cmp(&a.created));
+        mine.into_iter().map(|e| e.view(user)).collect()
     }
 
     /// One matcher round: expiry, backfill, new matches. `regions`: live regions (name ->
@@ -531,7 +589,8 @@ impl Matchmaker {
         for pool in pools.values() {
             let max_wait = Duration::from_secs(u64::from(pool.config.max_wait_secs));
             for id in &pool.queued {
-                if tickets.get(id).is_some_and(|e| e.free() && now.saturating_duration_since(e.created) > max_wait) {
+                let waiting = |e: &Entry| e.free() || e.status == TicketStatus::Pending;
+                if tickets.get(id).is_some_and(|e| waiting(e) && now.saturating_duration_since(e.created) > max_wait) {
                     expired.push(id.clone());
                 }
             }
@@ -713,6 +772,7 @@ mod tests {
             mode: "m".into(),
             owner: owner.into(),
             party: vec![],
+            party_agreed: true,
             regions: regions.iter().map(|(r, rtt)| RegionRtt { region: r.to_string(), rtt_ms: *rtt }).collect(),
             profile: Profile { skill, ..Default::default() },
         }
@@ -815,6 +875,7 @@ mod tests {
             mode: "m".into(),
             owner: owner.into(),
             party: vec![],
+            waiting_for: vec![],
             regions: vec![RegionRtt { region: "r1".into(), rtt_ms: 10 }],
             profile: Profile { skill: Some(skill), ..Default::default() },
             created: now - Duration::from_millis(age_ms),

@@ -6,7 +6,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 
-use aethex_protocol::matchmaking::{BackfillRequest, ModeConfig, Ticket, TicketRequest};
+use aethex_protocol::matchmaking::{BackfillRequest, ModeConfig, Ticket, TicketList, TicketRequest};
 use aethex_protocol::rpc::ErrorEnvelope;
 
 use super::{service, BackfillResponse, ModeEntry, ModeList};
@@ -19,8 +19,9 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/api/v1/games/{game_id}/matchmaking/modes", get(list_modes))
         .route("/api/v1/games/{game_id}/matchmaking/modes/{mode}", get(get_mode).put(put_mode))
-        .route("/api/v1/matchmaking/tickets", post(create_ticket))
+        .route("/api/v1/matchmaking/tickets", post(create_ticket).get(my_tickets))
         .route("/api/v1/matchmaking/tickets/{ticket_id}", get(get_ticket).delete(cancel_ticket))
+        .route("/api/v1/matchmaking/tickets/{ticket_id}/accept", post(accept_ticket))
         .route("/api/v1/matchmaking/backfill", post(backfill))
 }
 
@@ -66,7 +67,17 @@ async fn get_ticket(
     Ok(Json(service::get_ticket(&app, &caller, &ticket_id, q.wait_ms.unwrap_or(0), q.user_id.as_deref()).await?))
 }
 
-#[utoipa::path(delete, path = "/api/v1/matchmaking/tickets/{ticket_id}", tag = "matchmaking", summary = "Cancel a queued ticket (its players or the game's server key).", params(("ticket_id" = String, Path, description = "Ticket id")), responses((status = 200, body = Ticket), (status = "4XX", body = ErrorEnvelope), (status = "5XX", body = ErrorEnvelope)), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/api/v1/matchmaking/tickets", tag = "matchmaking", summary = "The player's tickets in the token's game, newest first: owned, or naming them in a party (pending invitations included).", responses((status = 200, body = TicketList), (status = "4XX", body = ErrorEnvelope), (status = "5XX", body = ErrorEnvelope)), security(("bearer" = [])))]
+async fn my_tickets(State(app): State<AppState>, caller: Caller) -> ApiResult<Json<TicketList>> {
+    Ok(Json(service::my_tickets(&app, &caller).await?))
+}
+
+#[utoipa::path(post, path = "/api/v1/matchmaking/tickets/{ticket_id}/accept", tag = "matchmaking", summary = "Accept a party ticket that names you: it is queued once every member accepted.", params(("ticket_id" = String, Path, description = "Ticket id")), responses((status = 200, body = Ticket), (status = "4XX", body = ErrorEnvelope), (status = "5XX", body = ErrorEnvelope)), security(("bearer" = [])))]
+async fn accept_ticket(State(app): State<AppState>, caller: Caller, ApiPath(ticket_id): ApiPath<String>) -> ApiResult<Json<Ticket>> {
+    Ok(Json(service::accept_ticket(&app, &caller, &ticket_id).await?))
+}
+
+#[utoipa::path(delete, path = "/api/v1/matchmaking/tickets/{ticket_id}", tag = "matchmaking", summary = "Cancel (or, as a party member, decline) a pending or queued ticket (its players or the game's server key).", params(("ticket_id" = String, Path, description = "Ticket id")), responses((status = 200, body = Ticket), (status = "4XX", body = ErrorEnvelope), (status = "5XX", body = ErrorEnvelope)), security(("bearer" = [])))]
 async fn cancel_ticket(State(app): State<AppState>, caller: Caller, ApiPath(ticket_id): ApiPath<String>) -> ApiResult<Json<Ticket>> {
     Ok(Json(service::cancel_ticket(&app, &caller, &ticket_id).await?))
 }

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Map, Value};
 
 use aethex_protocol::matchmaking::{
-    parse_mode, BackfillRequest, MatchFound, ModeConfig, PropertyQuery, RegionRtt, Ticket, TicketRequest, TicketStatus,
+    parse_mode, BackfillRequest, MatchFound, ModeConfig, PropertyQuery, RegionRtt, Ticket, TicketList, TicketRequest, TicketStatus,
 };
 use aethex_protocol::multiplayer::{OpenRoomRequest, OpenRoomResponse, RoomTicketClaims, RELAY_WS_PATH, TICKET_AUDIENCE};
 use aethex_protocol::regions::{parse_region_name, parse_relay_url};
@@ -251,6 +251,7 @@ pub async fn create_ticket(app: &AppState, caller: &Caller, req: TicketRequest) 
         mode,
         owner,
         party: req.party,
+        party_agreed: server,
         regions,
         profile: Profile { skill: req.skill, skill_range: req.skill_range, properties: req.properties, query: req.query },
     };
@@ -274,13 +275,32 @@ pub async fn get_ticket(app: &AppState, caller: &Caller, ticket_id: &str, wait_m
     let deadline = tokio::time::Instant::now() + Duration::from_millis(wait_ms);
     loop {
         let (ticket, mut changed) = app.matchmaking.read(ticket_id, &viewer, as_user)?;
-        if ticket.status != TicketStatus::Queued || tokio::time::Instant::now() >= deadline {
+        let waiting = matches!(ticket.status, TicketStatus::Queued | TicketStatus::Pending);
+        if !waiting || tokio::time::Instant::now() >= deadline {
             return Ok(ticket);
         }
         // Read and subscribed under one lock: a change after the read always wakes us.
         if tokio::time::timeout_at(deadline, changed.changed()).await.is_err() {
             return Ok(app.matchmaking.read(ticket_id, &viewer, as_user)?.0);
         }
+    }
+}
+
+/// A party member accepts a player's party ticket that names them (their own token: the
+/// consent the ticket needs before it is queued).
+pub async fn accept_ticket(app: &AppState, caller: &Caller, ticket_id: &str) -> MmResult<Ticket> {
+    match viewer_of(caller)? {
+        Viewer::Player { user, game } => app.matchmaking.accept(ticket_id, &user, &game),
+        Viewer::Server { .. } => Err(MatchmakingError::Forbidden("players accept their own party invitations; server keys queue agreed parties".into())),
+    }
+}
+
+/// The player's tickets in the token's game (owned, or naming them in a party), newest
+/// first: pending invitations to accept or decline, and any ticket that holds them.
+pub async fn my_tickets(app: &AppState, caller: &Caller) -> MmResult<TicketList> {
+    match viewer_of(caller)? {
+        Viewer::Player { user, game } => Ok(TicketList { tickets: app.matchmaking.tickets_of(&user, &game) }),
+        Viewer::Server { .. } => Err(MatchmakingError::Forbidden("this route lists a player's own tickets".into())),
     }
 }
 

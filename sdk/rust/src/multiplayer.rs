@@ -19,7 +19,7 @@ use reqwest::Method;
 use serde_json::{Map, Value};
 use tokio_tungstenite::tungstenite::Message;
 
-use aethex_protocol::matchmaking::{MatchFound, RegionRtt, Ticket, TicketRequest, TicketStatus};
+use aethex_protocol::matchmaking::{MatchFound, RegionRtt, Ticket, TicketList, TicketRequest, TicketStatus};
 use aethex_protocol::multiplayer::{ClientMessage, Encoding, RoomOptions, ServerMessage, RELAY_WS_PATH};
 use aethex_protocol::regions::RegionList;
 
@@ -115,14 +115,28 @@ impl Matchmaking<'_> {
             let t = self.ticket(ticket_id, left.min(Duration::from_secs(25))).await?;
             match (t.status, t.match_found) {
                 (TicketStatus::Matched, Some(m)) => return Ok(m),
-                (TicketStatus::Queued, _) if !left.is_zero() => continue,
+                (TicketStatus::Queued | TicketStatus::Pending, _) if !left.is_zero() => continue,
                 (status, _) => return Err(protocol_error(format!("ticket {ticket_id} ended {status:?} without a match"))),
             }
         }
     }
 
+    /// Cancels a ticket; a party member who was invited declines it this way.
     pub async fn cancel(&self, ticket_id: &str) -> SdkResult<Value> {
         self.cloud.request::<Value, _>(Method::DELETE, &format!("/api/v1/matchmaking/tickets/{ticket_id}"), None, true).await
+    }
+
+    /// Every ticket that names this player in its game (owned or as a party member),
+    /// newest first: pending party invitations among them.
+    pub async fn my_tickets(&self) -> SdkResult<Vec<Ticket>> {
+        let list: TicketList = self.cloud.request::<Value, _>(Method::GET, "/api/v1/matchmaking/tickets", None, true).await?;
+        Ok(list.tickets)
+    }
+
+    /// Accepts a party ticket that names this player (the party is queued once every
+    /// member accepted).
+    pub async fn accept(&self, ticket_id: &str) -> SdkResult<Ticket> {
+        self.cloud.request::<Value, _>(Method::POST, &format!("/api/v1/matchmaking/tickets/{ticket_id}/accept"), None, true).await
     }
 }
 

@@ -299,6 +299,7 @@ async fn modes_are_set_by_developers_and_server_keys() {
         "/api/v1/games/{game_id}/matchmaking/modes/{mode}",
         "/api/v1/matchmaking/tickets",
         "/api/v1/matchmaking/tickets/{ticket_id}",
+        "/api/v1/matchmaking/tickets/{ticket_id}/accept",
         "/api/v1/matchmaking/backfill",
     ] {
         assert!(doc["paths"].get(p).is_some(), "{p} missing from the OpenAPI document");
@@ -365,11 +366,15 @@ async fn tickets_are_validated() {
     let (s, err) = t.call(Method::POST, "/api/v1/matchmaking/tickets", Some(&a), Some(json!({"mode": "duel", "regions": eu}))).await;
     assert_eq!((s, field(&err)), (409, "user_id"), "{err}");
     assert_eq!(err["error"]["data"]["ticket_id"], first["ticket_id"]);
-    // Nor can someone else bring them along in a party.
+    // Someone else's party naming them waits for them; accepting it while they wait in
+    // their own ticket is refused, and names their own ticket to them.
     let (b, _) = t.player().await;
-    let (s, err) = t.call(Method::POST, "/api/v1/matchmaking/tickets", Some(&b), Some(json!({"mode": "duel", "regions": eu, "party": [a_id]}))).await;
-    assert_eq!(s, 409, "{err}");
-    assert!(err["error"]["data"].get("ticket_id").is_none(), "another player's ticket id is not revealed: {err}");
+    let (s, invite) = t.call(Method::POST, "/api/v1/matchmaking/tickets", Some(&b), Some(json!({"mode": "duel", "regions": eu, "party": [a_id]}))).await;
+    assert_eq!((s, invite["status"].as_str()), (201, Some("pending")), "{invite}");
+    let accept = format!("/api/v1/matchmaking/tickets/{}/accept", invite["ticket_id"].as_str().unwrap());
+    let (s, err) = t.call(Method::POST, &accept, Some(&a), None).await;
+    assert_eq!((s, field(&err)), (409, "user_id"), "{err}");
+    assert_eq!(err["error"]["data"]["ticket_id"], first["ticket_id"]);
     // Long-polls are bounded.
     let (s, err) = t.ticket(&a, &first["ticket_id"], 30_001).await;
     assert_eq!((s, field(&err)), (400, "wait_ms"));
@@ -490,7 +495,12 @@ async fn four_players_and_parties_land_together() {
         )
         .await;
     assert_eq!((s, field(&err)), (400, "party"), "a party of 5 does not fit a match of 4: {err}");
-    let pt = t.queue(leader, json!({"mode": "squad", "regions": us(20), "party": party})).await;
+    let (s, pt) = t.call(Method::POST, "/api/v1/matchmaking/tickets", Some(leader), Some(json!({"mode": "squad", "regions": us(20), "party": party}))).await;
+    assert_eq!((s, pt["status"].as_str()), (201, Some("pending")), "{pt}");
+    for (tok, _) in &players[1..3] {
+        let (s, got) = t.call(Method::POST, &format!("/api/v1/matchmaking/tickets/{}/accept", pt["ticket_id"].as_str().unwrap()), Some(tok), None).await;
+        assert_eq!(s, 200, "{got}");
+    }
     let solo = t.queue(&players[4].0, json!({"mode": "squad", "regions": us(70)})).await;
     let mut room_tickets = Vec::new();
     for (tok, id) in &players[..3] {
@@ -793,4 +803,71 @@ async fn matchmaking_over_json_rpc() {
     assert_eq!(cancelled["status"], "cancelled");
     let got: Value = b.rpc("matchmaking.get_ticket", json!({"ticket_id": tb["ticket_id"]})).await.unwrap();
     assert_eq!(got["status"], "matched");
+}
+
+/// Issue 12, hole 4: a player could name any players of the game as party members without
+/// their consent; they were then refused their own tickets (409) and could not find or
+/// cancel the one holding them. A player's party ticket now waits (`pending`) until each
+/// member accepts it with their own token; it holds nobody but its owner until then; each
+/// member sees it in their list and may decline it.
+#[tokio::test]
+async fn a_party_needs_its_members_consent_and_they_can_always_leave() {
+    let t = Setup::new("mm-consent").await;
+    let _relay = t.relay("eu-west").await;
+    t.mode("duo", json!({"match_size": 2})).await;
+    t.mode("trio", json!({"match_size": 3})).await;
+    let eu = regions(&[("eu-west", 30)]);
+    let (griefer, griefer_id) = t.player().await;
+    let (victim, victim_id) = t.player().await;
+    let (friend, friend_id) = t.player().await;
+
+    // The griefer names the victim in a party: the ticket waits for the victim.
+    let (s, grief) = t.call(Method::POST, "/api/v1/matchmaking/tickets", Some(&griefer), Some(json!({"mode": "trio", "regions": eu, "party": [victim_id, friend_id]}))).await;
+    assert_eq!((s, grief["status"].as_str()), (201, Some("pending")), "{grief}");
+    assert_eq!(grief["waiting_for"], json!([victim_id, friend_id]));
+    // The victim is not held: they queue on their own at once.
+    let own = t.queue(&victim, json!({"mode": "duo", "regions": eu})).await;
+    // They see the invitation (and their own ticket), and decline it.
+    let (s, list) = t.call(Method::GET, "/api/v1/matchmaking/tickets", Some(&victim), None).await;
+    assert_eq!(s, 200, "{list}");
+    let ids: Vec<&Value> = list["tickets"].as_array().unwrap().iter().map(|t| &t["ticket_id"]).collect();
+    assert_eq!(ids, [&own["ticket_id"], &grief["ticket_id"]], "{list}");
+    assert_eq!(list["tickets"][1]["owner"], griefer_id.as_str());
+    let grief_path = format!("/api/v1/matchmaking/tickets/{}", grief["ticket_id"].as_str().unwrap());
+    let (s, declined) = t.call(Method::DELETE, &grief_path, Some(&victim), None).await;
+    assert_eq!((s, declined["status"].as_str()), (200, Some("cancelled")), "{declined}");
+    // The cancelled ticket held nobody else: the friend queues too, and the two match.
+    let theirs = t.queue(&friend, json!({"mode": "duo", "regions": eu})).await;
+    assert_eq!(t.until_done(&victim, &own["ticket_id"], Duration::from_secs(10)).await["status"], "matched");
+    assert_eq!(t.until_done(&friend, &theirs["ticket_id"], Duration::from_secs(10)).await["status"], "matched");
+
+    // A party whose members accept is queued and matched together; a stranger can neither
+    // read, accept nor cancel it, and the owner cannot accept for a member.
+    let (a, _) = t.player().await;
+    let (b, b_id) = t.player().await;
+    let (c, c_id) = t.player().await;
+    let (stranger, _) = t.player().await;
+    let (s, party) = t.call(Method::POST, "/api/v1/matchmaking/tickets", Some(&a), Some(json!({"mode": "trio", "regions": eu, "party": [b_id, c_id]}))).await;
+    assert_eq!(s, 201, "{party}");
+    let id = party["ticket_id"].as_str().unwrap().to_string();
+    let accept = format!("/api/v1/matchmaking/tickets/{id}/accept");
+    for tok in [&stranger] {
+        assert_eq!(t.call(Method::POST, &accept, Some(tok), None).await.0, 404);
+        assert_eq!(t.call(Method::DELETE, &format!("/api/v1/matchmaking/tickets/{id}"), Some(tok), None).await.0, 404);
+        assert_eq!(t.call(Method::GET, &format!("/api/v1/matchmaking/tickets/{id}"), Some(tok), None).await.0, 404);
+    }
+    let (s, same) = t.call(Method::POST, &accept, Some(&a), None).await;
+    assert_eq!((s, same["status"].as_str()), (200, Some("pending")), "the owner's accept changes nothing: {same}");
+    let (s, half) = t.call(Method::POST, &accept, Some(&b), None).await;
+    assert_eq!((s, half["status"].as_str(), &half["waiting_for"]), (200, Some("pending"), &json!([c_id])), "{half}");
+    // A member who accepted is held by it (one active ticket), and can still leave it.
+    let (s, err) = t.call(Method::POST, "/api/v1/matchmaking/tickets", Some(&b), Some(json!({"mode": "duo", "regions": eu}))).await;
+    assert_eq!((s, err["error"]["data"]["ticket_id"].as_str()), (409, Some(id.as_str())), "{err}");
+    let (s, done) = t.call(Method::POST, &accept, Some(&c), None).await;
+    assert_eq!((s, done["status"].as_str()), (200, Some("queued")), "{done}");
+    let got = t.until_done(&c, &party["ticket_id"], Duration::from_secs(10)).await;
+    assert_eq!(got["status"], "matched", "{got}");
+    // Server keys may not accept for players.
+    let key = t.server_key(&t.game).await;
+    assert_eq!(t.call(Method::POST, &accept, Some(&key), None).await.0, 403);
 }

@@ -63,7 +63,7 @@ func _wait() -> void:
 			_waiting = false
 			match_found.emit(ticket["match_found"])
 			return
-		if status != "queued" and status != "searching":
+		if status != "queued" and status != "pending" and status != "searching":
 			break
 	_waiting = false
 	ticket_ended.emit(ticket)
