@@ -128,6 +128,12 @@ pub struct Limits {
     pub message_burst: u32,
     /// Rooms open on this node.
     pub max_rooms: usize,
+    /// Private rooms one player may have open on this node (`create_room`).
+    pub max_rooms_per_player: u32,
+    /// Seats one player may hold on this node, live or held for a resume after a drop.
+    pub max_seats_per_player: u32,
+    /// WebSockets from one address that have not sent `auth` yet.
+    pub max_preauth_per_address: u32,
     /// Seats per room (at most 64).
     pub max_players_per_room: u32,
     /// Characters of a chat line (at most 500).
@@ -158,6 +164,9 @@ impl Default for Limits {
             messages_per_sec: 200,
             message_burst: 400,
             max_rooms: 20_000,
+            max_rooms_per_player: 2,
+            max_seats_per_player: 3,
+            max_preauth_per_address: 32,
             max_players_per_room: 64,
             chat_max_chars: 500,
             chat_per_sec: 5,

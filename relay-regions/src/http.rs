@@ -11,6 +11,7 @@
 //!
 //! Refusals answer the seed's error envelope (`{"jsonrpc":"2.0","id":null,"error":{…}}`).
 
+use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
@@ -21,7 +22,7 @@ use aethex_protocol::replica::EDGE_KEY_HEADER;
 use aethex_protocol::rpc::{ErrorEnvelope, RpcError};
 use axum::body::Bytes;
 use axum::extract::ws::WebSocketUpgrade;
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -108,10 +109,15 @@ async fn presence(State(relay): State<Arc<Relay>>, headers: HeaderMap, body: Byt
     Json(PresenceAnswer { online: relay.online(&q.user_ids) }).into_response()
 }
 
-async fn upgrade(State(relay): State<Arc<Relay>>, ws: WebSocketUpgrade) -> Response {
+async fn upgrade(State(relay): State<Arc<Relay>>, ConnectInfo(peer): ConnectInfo<SocketAddr>, ws: WebSocketUpgrade) -> Response {
     if relay.metrics.connections.load(Ordering::Relaxed) >= i64::from(relay.capacity) {
         return refuse(Refusal::unavailable("this relay is full; try another region"));
     }
+    // Unauthenticated sockets are capped per address, so one client cannot fill the node.
+    let slot = match relay.preauth_slot(peer.ip()) {
+        Ok(s) => s,
+        Err(r) => return refuse(r),
+    };
     let limits = &relay.limits;
     // tungstenite's own limit sits above ours, so a frame a little too large still gets
     // a `disconnect` with the reason (ours), and a huge one is refused before it is read.
@@ -120,5 +126,5 @@ async fn upgrade(State(relay): State<Arc<Relay>>, ws: WebSocketUpgrade) -> Respo
         .write_buffer_size(0)
         .max_message_size(hard_max)
         .max_frame_size(hard_max)
-        .on_upgrade(move |socket| session::serve(relay, socket))
+        .on_upgrade(move |socket| session::serve(relay, socket, slot))
 }

@@ -152,7 +152,7 @@ impl RelayNode {
             tokio::spawn(async move { axum::serve(l, router).await })
         });
         let stopping = relay.clone();
-        let result = axum::serve(self.listener, router)
+        let result = axum::serve(self.listener, router.into_make_service_with_connect_info::<SocketAddr>())
             .with_graceful_shutdown(async move {
                 shutdown.await;
                 stopping.kick_everyone();

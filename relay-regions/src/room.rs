@@ -35,7 +35,7 @@ use crate::state::Relay;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RoomKind {
     /// `create_room`: joined by id or code, maybe with a password.
-    Private { code: Arc<str>, password: Option<String> },
+    Private { code: Arc<str>, password: Option<String>, creator: Arc<str> },
     /// `POST /v1/rooms` for a match: joined with a room ticket.
     Match { match_id: Arc<str>, mode: String },
 }

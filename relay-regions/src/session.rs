@@ -94,13 +94,15 @@ struct Authed {
 /// is boxed (an async fn keeps its arguments apart from its locals, which would hold the
 /// socket twice), and the handshake, ticket verification and goodbye, which need large
 /// futures but run rarely, are boxed while they run.
-pub fn serve(relay: Arc<Relay>, ws: WebSocket) -> impl std::future::Future<Output = ()> + Send {
-    run(relay, Box::new(ws))
+pub fn serve(relay: Arc<Relay>, ws: WebSocket, preauth: crate::state::PreAuthSlot) -> impl std::future::Future<Output = ()> + Send {
+    run(relay, Box::new(ws), preauth)
 }
 
-async fn run(relay: Arc<Relay>, mut ws: Box<WebSocket>) {
+async fn run(relay: Arc<Relay>, mut ws: Box<WebSocket>, preauth: crate::state::PreAuthSlot) {
     relay.metrics.connections.fetch_add(1, Ordering::Relaxed);
-    match Box::pin(handshake(&relay, &mut ws)).await {
+    let handshake = Box::pin(handshake(&relay, &mut ws)).await;
+    drop(preauth);
+    match handshake {
         Ok(authed) => connected(&relay, &mut ws, authed).await,
         Err(End::Kick(kick)) => {
             relay.metrics.kick(kick.index());
@@ -497,9 +499,10 @@ impl Session {
     }
 
     fn seat(&mut self, room: Arc<Room>, player_data: Value) -> Result<(), Refusal> {
+        self.relay.check_seat_quota(&self.peer.player_id)?;
         let joined = room.join(&self.relay, &self.peer, player_data)?;
         if joined.new_seat {
-            self.relay.seated(joined.resume_token, &room);
+            self.relay.seated(joined.resume_token, &room, &self.peer.player_id);
         }
         self.relay.seat_changed(&self.peer.player_id, true);
         self.room = Some(room);
@@ -511,7 +514,8 @@ impl Session {
             return Err(Refusal::conflict("already in a room: leave_room first"));
         }
         let game = self.game()?;
-        let room = self.relay.create_private_room(game, options)?;
+        self.relay.check_seat_quota(&self.peer.player_id)?;
+        let room = self.relay.create_private_room(game, self.peer.player_id.clone(), options)?;
         self.seat(room, player_data)
     }
 

@@ -51,6 +51,8 @@ pub struct Relay {
     registry: Mutex<Registry>,
     nonces: Mutex<HashMap<u128, Weak<Peer>>>,
     presence: Mutex<HashMap<Arc<str>, Here>>,
+    /// WebSockets per address that have not authenticated yet.
+    preauth: Mutex<HashMap<std::net::IpAddr, u32>>,
     next_conn: AtomicU64,
     /// Open seats of match rooms, for origin's matcher to fill ([`crate::register::backfills`]).
     backfill_tx: tokio::sync::mpsc::UnboundedSender<BackfillRequest>,
@@ -71,8 +73,25 @@ struct Registry {
     codes: HashMap<Arc<str>, Arc<Room>>,
     /// (game, match id) -> room: opening a match's room twice gives the same room.
     matches: HashMap<(Arc<str>, Arc<str>), Arc<Room>>,
-    /// Resume token -> room of the seat.
-    seats: HashMap<Arc<str>, Arc<Room>>,
+    /// Resume token -> room of the seat and its player.
+    seats: HashMap<Arc<str>, (Arc<Room>, Arc<str>)>,
+    /// Seats (live or held for a resume) per player, for `limits.max_seats_per_player`.
+    seats_of: HashMap<Arc<str>, u32>,
+    /// Private rooms open per creator, for `limits.max_rooms_per_player`.
+    rooms_of: HashMap<Arc<str>, u32>,
+}
+
+impl Registry {
+    fn remove_seat(&mut self, token: &str) {
+        if let Some((_, player)) = self.seats.remove(token) {
+            if let Some(n) = self.seats_of.get_mut(&player) {
+                *n = n.saturating_sub(1);
+                if *n == 0 {
+                    self.seats_of.remove(&player);
+                }
+            }
+        }
+    }
 }
 
 /// Settings [`Relay::new`] takes apart from the limits.
@@ -114,6 +133,7 @@ impl Relay {
             registry: Mutex::new(Registry::default()),
             nonces: Mutex::new(HashMap::new()),
             presence: Mutex::new(HashMap::new()),
+            preauth: Mutex::new(HashMap::new()),
             next_conn: AtomicU64::new(1),
             backfill_tx,
             backfill_rx: Mutex::new(Some(backfill_rx)),
@@ -198,8 +218,19 @@ impl Relay {
         self.limits.max_players_per_room.clamp(2, MAX_PLAYERS_PER_ROOM)
     }
 
+    /// Refuses a new seat to a player who holds `limits.max_seats_per_player` already
+    /// (seats of dropped connections count until their resume grace ends).
+    pub fn check_seat_quota(&self, player: &str) -> Result<(), Refusal> {
+        let max = self.limits.max_seats_per_player;
+        let held = self.registry().seats_of.get(player).copied().unwrap_or(0);
+        if held >= max {
+            return Err(Refusal::rate_limited(format!("you hold {held} seats on this relay (at most {max}): resume or leave one first")));
+        }
+        Ok(())
+    }
+
     /// `create_room`: a private room of `game` (the creator joins it next).
-    pub fn create_private_room(self: &Arc<Self>, game: Arc<str>, options: RoomOptions) -> Result<Arc<Room>, Refusal> {
+    pub fn create_private_room(self: &Arc<Self>, game: Arc<str>, creator: Arc<str>, options: RoomOptions) -> Result<Arc<Room>, Refusal> {
         let max = self.max_players();
         if !(2..=max).contains(&options.max_players) {
             return Err(Refusal::invalid(format!("max_players must be 2 to {max}")));
@@ -213,6 +244,11 @@ impl Relay {
         if reg.rooms.len() >= self.limits.max_rooms {
             return Err(Refusal::unavailable("this relay holds no more rooms; try another region"));
         }
+        let mine = reg.rooms_of.get(&creator).copied().unwrap_or(0);
+        if mine >= self.limits.max_rooms_per_player {
+            let max = self.limits.max_rooms_per_player;
+            return Err(Refusal::rate_limited(format!("you have {mine} rooms open on this relay (at most {max}): join one or wait for one to close")));
+        }
         let mut rng = rand::thread_rng();
         let code: Arc<str> = loop {
             let letters: String = (0..4).map(|_| char::from(b'A' + rng.gen_range(0..26u8))).collect();
@@ -225,11 +261,12 @@ impl Relay {
         let room = Arc::new(Room::new(
             id.clone(),
             game,
-            RoomKind::Private { code: code.clone(), password: options.password },
+            RoomKind::Private { code: code.clone(), password: options.password, creator: creator.clone() },
             options.max_players,
             options.properties,
         ));
         reg.codes.insert(code, room.clone());
+        *reg.rooms_of.entry(creator).or_insert(0) += 1;
         self.insert_room(&mut reg, room.clone());
         Ok(room)
     }
@@ -275,13 +312,16 @@ impl Relay {
     }
 
     /// Files a new seat's resume token.
-    pub fn seated(&self, resume_token: Arc<str>, room: &Arc<Room>) {
-        self.registry().seats.insert(resume_token, room.clone());
+    pub fn seated(&self, resume_token: Arc<str>, room: &Arc<Room>, player: &Arc<str>) {
+        let mut reg = self.registry();
+        if reg.seats.insert(resume_token, (room.clone(), player.clone())).is_none() {
+            *reg.seats_of.entry(player.clone()).or_insert(0) += 1;
+        }
     }
 
     /// The room of the seat a resume token names.
     pub fn room_of_seat(&self, resume_token: &str) -> Option<Arc<Room>> {
-        self.registry().seats.get(resume_token).cloned()
+        self.registry().seats.get(resume_token).map(|(room, _)| room.clone())
     }
 
     /// Updates the registry after a seat went away (closing the room if it emptied, or
@@ -289,7 +329,7 @@ impl Relay {
     pub fn departed(&self, room: &Room, d: Departure) {
         {
             let mut reg = self.registry();
-            reg.seats.remove(&d.resume_token);
+            reg.remove_seat(&d.resume_token);
             if d.empty {
                 Self::unlist(&mut reg, room, &self.metrics);
                 return;
@@ -328,6 +368,14 @@ impl Relay {
         if let Some(code) = room.code() {
             if reg.codes.get(code).is_some_and(is_this) {
                 reg.codes.remove(code);
+                if let RoomKind::Private { creator, .. } = &room.kind {
+                    if let Some(n) = reg.rooms_of.get_mut(creator) {
+                        *n = n.saturating_sub(1);
+                        if *n == 0 {
+                            reg.rooms_of.remove(creator);
+                        }
+                    }
+                }
             }
         }
         if let Some(m) = room.match_id() {
@@ -361,11 +409,44 @@ impl Relay {
         self.nonces.lock().unwrap_or_else(|p| p.into_inner()).get(&nonce).and_then(Weak::upgrade)
     }
 
+    /// Takes one of `addr`'s pre-authentication slots (`limits.max_preauth_per_address`),
+    /// given back when the returned guard drops (after `auth`, or when the socket ends).
+    pub fn preauth_slot(self: &Arc<Self>, addr: std::net::IpAddr) -> Result<PreAuthSlot, Refusal> {
+        let mut map = self.preauth.lock().unwrap_or_else(|p| p.into_inner());
+        let n = map.entry(addr).or_insert(0);
+        if *n >= self.limits.max_preauth_per_address {
+            return Err(Refusal::rate_limited(format!(
+                "{n} connections from your address have not authenticated yet (at most {}); send auth first",
+                self.limits.max_preauth_per_address
+            )));
+        }
+        *n += 1;
+        Ok(PreAuthSlot { relay: self.clone(), addr })
+    }
+
     /// Disconnects every seated player (the node is stopping).
     pub fn kick_everyone(&self) {
         let rooms: Vec<Arc<Room>> = self.registry().rooms.values().cloned().collect();
         for r in rooms {
             r.kick_all(Kick::Shutdown);
+        }
+    }
+}
+
+/// A connection that has not authenticated yet, counted against its address.
+pub struct PreAuthSlot {
+    relay: Arc<Relay>,
+    addr: std::net::IpAddr,
+}
+
+impl Drop for PreAuthSlot {
+    fn drop(&mut self) {
+        let mut map = self.relay.preauth.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = map.get_mut(&self.addr) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                map.remove(&self.addr);
+            }
         }
     }
 }
@@ -384,7 +465,7 @@ async fn run_room(relay: Arc<Relay>, room: Arc<Room>) {
         if !out.expired.is_empty() || out.closed {
             let mut reg = relay.registry();
             for t in &out.expired {
-                reg.seats.remove(t);
+                reg.remove_seat(t);
             }
             if out.closed {
                 Relay::unlist(&mut reg, &room, &relay.metrics);

@@ -2,7 +2,8 @@
 
 use std::time::Duration;
 
-use aethex_protocol::multiplayer::{ClientMessage, ServerMessage};
+use aethex_protocol::multiplayer::{ClientMessage, Encoding, RoomOptions, ServerMessage};
+use aethex_protocol::rpc::ErrorCode;
 use futures::SinkExt;
 use serde_json::json;
 use tokio_tungstenite::tungstenite::Message;
@@ -294,4 +295,65 @@ async fn mutated_frames_never_take_the_room_or_the_relay_down() {
         matches!(m, ServerMessage::StateBatch { states, .. } if states.iter().any(|s| s.data.contains_key("alive"))).then_some(())
     })
     .await;
+}
+
+/// Issue 12, hole 7: one player could exhaust a relay by `create_room` then dropping the
+/// socket, again and again (each held seat kept its room alive for the resume grace, and
+/// the room limit is the node's), and unauthenticated sockets had no per-address cap. Now
+/// rooms created and seats held are capped per player, pre-auth sockets per address, each
+/// with a clear refusal, and another player is not affected.
+#[tokio::test]
+async fn one_player_cannot_exhaust_rooms_seats_or_sockets() {
+    let w = World::start(&[
+        ("AETHEX_LIMITS__MAX_ROOMS_PER_PLAYER", "2"),
+        ("AETHEX_LIMITS__MAX_SEATS_PER_PLAYER", "3"),
+        ("AETHEX_LIMITS__MAX_PREAUTH_PER_ADDRESS", "4"),
+        ("AETHEX_RELAY__RESUME_GRACE_SECS", "60"),
+    ])
+    .await;
+    let griefer = w.player().await;
+    // create_room, then drop the socket: the seat is held, the room stays.
+    for _ in 0..2 {
+        let mut c = Client::connect(&w.relay, &griefer.token, Encoding::Json).await;
+        c.create_room(4, None).await;
+        drop(c);
+    }
+    let mut c = Client::connect(&w.relay, &griefer.token, Encoding::Json).await;
+    c.send(&ClientMessage::CreateRoom { options: RoomOptions { max_players: 4, password: None, properties: Default::default() }, player_data: json!({}) })
+        .await;
+    let (code, reason) = c.expect_error().await;
+    assert_eq!(code, ErrorCode::RATE_LIMITED.0, "{reason}");
+    assert!(reason.contains("rooms open"), "{reason}");
+    // Another player's room: the griefer joins it (a third seat), then no more seats.
+    let mut host = w.client().await;
+    let room = code_of(&host.create_room(8, None).await);
+    c.join_code(&room, None).await;
+    drop(c);
+    let mut other_host = w.client().await;
+    let other_room = code_of(&other_host.create_room(8, None).await);
+    let mut c = Client::connect(&w.relay, &griefer.token, Encoding::Json).await;
+    c.send(&join(&other_room, None)).await;
+    let (code, reason) = c.expect_error().await;
+    assert_eq!(code, ErrorCode::RATE_LIMITED.0, "{reason}");
+    assert!(reason.contains("seats"), "{reason}");
+    // Other players are not affected.
+    let mut bystander = w.client().await;
+    bystander.join_code(&other_room, None).await;
+
+    // Sockets that never authenticate: at most 4 per address wait at once; the fifth is
+    // refused before the upgrade (429), and a slot frees when one of them authenticates.
+    let mut silent = Vec::new();
+    for _ in 0..4 {
+        silent.push(dial(&w.relay).await);
+    }
+    let err = tokio_tungstenite::connect_async(&w.relay.ws).await.expect_err("a fifth pre-auth socket");
+    match err {
+        tokio_tungstenite::tungstenite::Error::Http(resp) => assert_eq!(resp.status().as_u16(), 429),
+        other => panic!("expected an HTTP refusal, got {other:?}"),
+    }
+    let first = silent.remove(0);
+    drop(first);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    Client::connect(&w.relay, &w.player().await.token, Encoding::Json).await;
+    assert!(metric(&w.relay, "aethex_relay_rooms").await >= 4.0);
 }

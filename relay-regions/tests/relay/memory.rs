@@ -22,7 +22,8 @@ async fn open(w: &World, token: &str, n: usize) -> Vec<Client> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn idle_connections_cost_a_few_kilobytes() {
-    let w = World::start(&[("AETHEX_RELAY__CAPACITY", "100000")]).await;
+    // Batches of 100 sockets from one address: lift the per-address pre-auth cap.
+    let w = World::start(&[("AETHEX_RELAY__CAPACITY", "100000"), ("AETHEX_LIMITS__MAX_PREAUTH_PER_ADDRESS", "100000")]).await;
     let p = w.player().await;
     let pid = w.relay.proc.pid();
     // Warm up: allocator arenas, the key set, runtime workers.

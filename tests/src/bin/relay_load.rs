@@ -122,7 +122,13 @@ async fn run(args: Args) -> anyhow::Result<()> {
     if want("aethex") {
         let origin = aethex_tests::Origin::start(&[]);
         let threads = args.relay_threads.map(|n| n.to_string());
-        let mut env = vec![("AETHEX_RELAY__CAPACITY", "1000000"), ("AETHEX_LIMITS__MAX_ROOMS", "1000000"), ("AETHEX_RELAY__HEARTBEAT_SECS", "5")];
+        // Every simulated client connects from 127.0.0.1: lift the per-address pre-auth cap.
+        let mut env = vec![
+            ("AETHEX_RELAY__CAPACITY", "1000000"),
+            ("AETHEX_LIMITS__MAX_ROOMS", "1000000"),
+            ("AETHEX_LIMITS__MAX_PREAUTH_PER_ADDRESS", "1000000"),
+            ("AETHEX_RELAY__HEARTBEAT_SECS", "5"),
+        ];
         if let Some(n) = &threads {
             env.push(("TOKIO_WORKER_THREADS", n.as_str()));
         }
