@@ -66,6 +66,7 @@ pub const MIGRATIONS: &[(i64, &str, &[&str])] = &[
     (15, "coppa", &[include_str!("../migrations/0015_coppa.sql")]),
     (16, "share_links", &[include_str!("../migrations/0016_share_links.sql")]),
     (17, "console", &[include_str!("../migrations/0017_console.sql")]),
+    (18, "oauth_binding", &[include_str!("../migrations/0018_oauth_binding.sql")]),
 ];
 
 pub struct Db {

@@ -19,7 +19,7 @@ use crate::{achievements, analytics, auth, console, dlc, leaderboards, matchmaki
         auth::routes::register, auth::routes::login, auth::routes::device_login, auth::routes::refresh,
         auth::routes::logout, auth::routes::logout_all, auth::routes::get_profile, auth::routes::update_profile,
         auth::routes::link_email, auth::routes::list_sessions, auth::routes::change_password,
-        auth::routes::request_email_verification, auth::routes::verify_email, auth::routes::verify_email_link, auth::routes::verify_email_form,
+        auth::routes::request_email_verification, auth::routes::verify_email, auth::routes::verify_email_link, auth::routes::verify_email_form, auth::routes::oauth_confirm,
         auth::routes::request_password_reset, auth::routes::reset_password, auth::routes::oauth_start,
         auth::routes::oauth_complete,
         teams::routes::create_org, teams::routes::list_orgs, teams::routes::get_org, teams::routes::list_members,

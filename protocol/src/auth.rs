@@ -206,6 +206,11 @@ pub struct OAuthStartResponse {
     /// Secret the game keeps and presents to `oauth/complete`; only the starter knows it.
     pub poll_token: String,
     pub expires_in: u64,
+    /// Without a `redirect_uri`: the code the game shows its player, who types it on the
+    /// page the browser lands on after the provider (`XXXX-XXXX`). The login completes
+    /// only once it matches, so a login finished in someone else's browser gives nothing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_code: Option<String>,
 }
 
 /// `POST /api/v1/auth/oauth/complete`: collect the tokens once the browser has finished.
@@ -215,6 +220,9 @@ pub struct OAuthStartResponse {
 pub struct OAuthCompleteRequest {
     pub state: String,
     pub poll_token: String,
+    /// With a `redirect_uri`: the one-time `code` the browser's redirect brought to it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
 }
 
 /// Claims of an access token (JWT, EdDSA, `kid` in the header).

@@ -5,11 +5,19 @@
 //!    a nonce server-side under a random `state`, and answer the provider's authorize URL
 //!    plus a `poll_token` only the game knows.
 //! 2. The player's browser signs in at the provider, which redirects to our
-//!    `/api/v1/auth/oauth/{provider}/callback`: we exchange the code (with the verifier),
-//!    read the identity (a verified OIDC ID token for Google, the user API for GitHub and
-//!    Discord), and find, link or create the account.
-//! 3. The game calls `POST /api/v1/auth/oauth/complete` with `state` + `poll_token` and
-//!    receives its tokens, once.
+//!    `/api/v1/auth/oauth/{provider}/callback`: we exchange the code (with the verifier)
+//!    and read the identity (a verified OIDC ID token for Google, the user API for GitHub
+//!    and Discord). The identity waits in the login: nothing is linked or created yet.
+//! 3. Completion is bound to the person who finished the provider step, so that a login
+//!    started by one person and finished in another's browser (a phished authorize URL)
+//!    gives the starter nothing:
+//!    - with a `redirect_uri` (a loopback or custom-scheme URL of the game, RFC 8252), the
+//!      browser is sent there with a one-time `code` only it receives; the game presents
+//!      it with `state` + `poll_token` to `POST /api/v1/auth/oauth/complete`;
+//!    - without one, `start` answers a short `user_code` the game shows; the callback page
+//!      asks the browser's user to type it (RFC 8628 style), bound to that page by a token
+//!      only that browser got; once it matches, the game's `complete` succeeds.
+//!    Only then is the account found, linked or created, and the tokens handed out, once.
 //!
 //! Accounts are linked by email only when the provider says the email is verified.
 
@@ -34,6 +42,24 @@ use crate::http::extract::{ClientInfo, Player};
 use crate::state::AppState;
 
 const STATE_TTL_SECS: u64 = 600;
+/// Wrong user codes a confirmation page takes before the login is dead.
+const MAX_CONFIRM_ATTEMPTS: i64 = 5;
+/// The user code's alphabet: no vowels (no words), no look-alikes (RFC 8628 6.1).
+const USER_CODE_ALPHABET: &[u8] = b"BCDFGHJKLMNPQRSTVWXZ";
+
+/// A user code as the game shows it: `XXXX-XXXX` (about 34 bits).
+fn new_user_code() -> String {
+    use rand::Rng;
+    let mut rng = rand::thread_rng();
+    let mut code: String = (0..8).map(|_| char::from(USER_CODE_ALPHABET[rng.gen_range(0..USER_CODE_ALPHABET.len())])).collect();
+    code.insert(4, '-');
+    code
+}
+
+/// What a person types, made comparable: letters upper-cased, separators dropped.
+fn normalize_user_code(raw: &str) -> String {
+    raw.chars().filter(|c| c.is_ascii_alphanumeric()).map(|c| c.to_ascii_uppercase()).take(16).collect()
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
@@ -192,6 +218,7 @@ pub async fn start(
     };
     let state = random_token(24);
     let poll_token = random_token(32);
+    let user_code = redirect_uri.is_none().then(new_user_code);
     let nonce = random_token(16);
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
     let c = client(app, &p)?;
@@ -219,13 +246,18 @@ pub async fn start(
         result_user_id: None,
         result_error: None,
         completed_at: None,
+        user_code_hash: user_code.as_deref().map(|c| hash_secret(&normalize_user_code(c))),
+        browser_code_hash: None,
+        identity: None,
+        confirmed_at: None,
+        failed_confirms: 0,
     };
     app.db.write(move |c| async move { store::insert_oauth_state(&c, &row).await.map_err(AuthError::from) }).await?;
-    Ok(OAuthStartResponse { authorize_url: url.to_string(), state, poll_token, expires_in: STATE_TTL_SECS })
+    Ok(OAuthStartResponse { authorize_url: url.to_string(), state, poll_token, expires_in: STATE_TTL_SECS, user_code })
 }
 
 /// What the provider told us about the player.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 struct Identity {
     subject: String,
     email: Option<String>,
@@ -237,6 +269,8 @@ struct Identity {
 /// Outcome of the browser's callback: where to send the browser next.
 pub enum CallbackOutcome {
     Redirect(String),
+    /// The polling flow's confirmation page: the state and the browser's token for its form.
+    Confirm { state: String, confirm_token: String },
     Page { ok: bool, message: String },
 }
 
@@ -253,14 +287,17 @@ pub async fn callback(app: &AppState, provider_name: &str, params: std::collecti
         return Err(AuthError::OAuth("this login was already completed".into()));
     }
     let result = finish_login(app, provider_name, &row, &params).await;
-    let (user_id, error) = match &result {
-        Ok(u) => (Some(u.as_str()), None),
+    let browser_code = random_token(24);
+    let (identity, error) = match &result {
+        Ok(id) => (Some(serde_json::to_string(id).map_err(|e| AuthError::Internal(e.to_string()))?), None),
         Err(e) => (None, Some(e.clone())),
     };
-    let (st, uid, err) = (row.state.clone(), user_id.map(str::to_string), error.clone());
+    let (st, code_hash) = (row.state.clone(), result.is_ok().then(|| hash_secret(&browser_code)));
     let first = app
         .db
-        .write(move |c| async move { store::complete_oauth_state(&c, &st, uid.as_deref(), err.as_deref()).await.map_err(AuthError::from) })
+        .write(move |c| async move {
+            store::complete_oauth_state(&c, &st, identity.as_deref(), code_hash.as_deref(), error.as_deref()).await.map_err(AuthError::from)
+        })
         .await?;
     if !first {
         return Err(AuthError::OAuth("this login was already completed".into()));
@@ -269,22 +306,57 @@ pub async fn callback(app: &AppState, provider_name: &str, params: std::collecti
     if let Some(r) = &row.redirect_uri {
         let mut url = url::Url::parse(r).map_err(|e| AuthError::Internal(e.to_string()))?;
         url.query_pairs_mut().append_pair("state", &row.state).append_pair("status", if result.is_ok() { "ok" } else { "error" });
+        if result.is_ok() {
+            url.query_pairs_mut().append_pair("code", &browser_code);
+        }
         return Ok(CallbackOutcome::Redirect(url.to_string()));
     }
     Ok(match result {
-        Ok(_) => CallbackOutcome::Page { ok: true, message: "You are signed in. You can close this window and return to the game.".into() },
+        Ok(_) => CallbackOutcome::Confirm { state: row.state, confirm_token: browser_code },
         Err(e) => CallbackOutcome::Page { ok: false, message: format!("{e}. Return to the game and try again.") },
     })
 }
 
-/// Exchanges the code, reads the identity and returns the account's user id. Errors are
-/// strings safe to show to the player.
+/// The confirmation page's form (polling flow): the browser's token and the user code the
+/// game shows. Answers whether the login is now confirmed; wrong codes count, and a
+/// login with too many is dead.
+pub async fn confirm(app: &AppState, state: &str, confirm_token: &str, user_code: &str) -> AuthResult<()> {
+    let unknown = || AuthError::OAuth("this sign-in page is unknown or expired; start again from the game".into());
+    if state.len() > 128 || confirm_token.len() > 128 || user_code.len() > 64 {
+        return Err(unknown());
+    }
+    let row = store::oauth_state(app.db.reader(), state).await?.ok_or_else(unknown)?;
+    let (Some(code_hash), Some(browser_hash)) = (&row.user_code_hash, &row.browser_code_hash) else { return Err(unknown()) };
+    if row.identity.is_none() || row.expires_at.as_str() < db::now().as_str() || !secrets_equal(browser_hash, &hash_secret(confirm_token)) {
+        return Err(unknown());
+    }
+    if row.confirmed_at.is_some() {
+        return Ok(());
+    }
+    if row.failed_confirms >= MAX_CONFIRM_ATTEMPTS {
+        return Err(AuthError::OAuth("too many wrong codes; start again from the game".into()));
+    }
+    let st = row.state.clone();
+    if !secrets_equal(code_hash, &hash_secret(&normalize_user_code(user_code))) {
+        let n = app.db.write(move |c| async move { store::failed_oauth_confirm(&c, &st).await.map_err(AuthError::from) }).await?;
+        let left = MAX_CONFIRM_ATTEMPTS.saturating_sub(n).max(0);
+        return Err(AuthError::Invalid(aethex_protocol::validate::Invalid::new(
+            "user_code",
+            format!("that is not the code your game shows ({left} tries left)"),
+        )));
+    }
+    app.db.write(move |c| async move { store::confirm_oauth_state(&c, &st).await.map_err(AuthError::from) }).await?;
+    Ok(())
+}
+
+/// Exchanges the code and reads the identity. Errors are strings safe to show to the
+/// player.
 async fn finish_login(
     app: &AppState,
     provider_name: &str,
     row: &OAuthStateRow,
     params: &std::collections::HashMap<String, String>,
-) -> Result<String, String> {
+) -> Result<Identity, String> {
     if let Some(err) = params.get("error") {
         return Err(format!("the provider refused: {}", err.chars().take(100).collect::<String>()));
     }
@@ -306,20 +378,13 @@ async fn finish_login(
             "the provider did not accept the login code".to_string()
         })?;
     let access = token.access_token().secret().clone();
-    let identity = match p.kind {
+    match p.kind {
         Kind::Oidc => match &token.extra_fields().id_token {
-            Some(id_token) => verify_id_token(app, &p, id_token, &row.nonce).await?,
-            None => userinfo_identity(app, &p, &access).await?,
+            Some(id_token) => verify_id_token(app, &p, id_token, &row.nonce).await,
+            None => userinfo_identity(app, &p, &access).await,
         },
-        Kind::GitHub | Kind::Discord => userinfo_identity(app, &p, &access).await?,
-    };
-    link_or_create(app, p.name, &identity, row.link_user_id.as_deref()).await.map_err(|e| match e {
-        AuthError::OAuth(m) => m,
-        other => {
-            tracing::error!(error = %other, "oauth account linking failed");
-            "internal error".to_string()
-        }
-    })
+        Kind::GitHub | Kind::Discord => userinfo_identity(app, &p, &access).await,
+    }
 }
 
 #[derive(Deserialize)]
@@ -458,96 +523,97 @@ async fn free_username(conn: &libsql::Connection, wanted: Option<&str>) -> AuthR
     Ok(format!("player-{}", random_hex(6)))
 }
 
-async fn link_or_create(app: &AppState, provider: &str, id: &Identity, link_user: Option<&str>) -> AuthResult<String> {
-    let (provider, id, link_user) = (provider.to_string(), id.clone(), link_user.map(str::to_string));
-    app.db
-        .write(move |tx| async move {
-            let (provider, link_user) = (provider.as_str(), link_user.as_deref());
-            let existing = store::user_by_oauth(&tx, provider, &id.subject).await?;
-            let user_id = match (existing, link_user) {
-                (Some(u), Some(l)) if u.id != l => {
-                    return Err(AuthError::OAuth(format!("this {provider} account is already linked to another player")));
-                }
-                (Some(u), _) => u.id,
-                (None, Some(l)) => {
-                    store::insert_oauth_connection(&tx, l, provider, &id.subject).await?;
-                    l.to_string()
-                }
-                (None, None) => {
-                    let email = id.email.as_deref().and_then(|e| Email::parse(e).ok()).filter(|_| id.email_verified);
-                    let by_email: Option<UserRow> = match &email {
-                        Some(e) => store::user_by_email(&tx, e.as_str()).await?,
-                        None => None,
-                    };
-                    match by_email {
-                        // Linking by verified email: the provider vouches the address is theirs.
-                        // An account whose address was never proven may have been made by
-                        // someone else with that address (pre-hijacking): its password,
-                        // device id, providers and sessions go before the owner gets it.
-                        Some(u) => {
-                            if !u.is_verified {
-                                store::wipe_unproven_credentials(&tx, &u.id, false).await?;
-                                store::mark_verified(&tx, &u.id).await?;
-                            }
-                            store::insert_oauth_connection(&tx, &u.id, provider, &id.subject).await?;
-                            u.id
-                        }
-                        None => {
-                            let new_id = uuid::Uuid::new_v4().to_string();
-                            let username = free_username(&tx, id.name.as_deref()).await?;
-                            let avatar = id.avatar_url.as_deref().and_then(|a| aethex_protocol::validate::parse_http_url(a, "avatar_url").ok());
-                            store::insert_user(
-                                &tx,
-                                NewUser {
-                                    id: &new_id,
-                                    email: email.as_ref().map(|e| e.as_str()),
-                                    username: &username,
-                                    password_hash: None,
-                                    is_guest: false,
-                                    is_verified: email.is_some(),
-                                    device_hash: None,
-                                    avatar_url: avatar.as_deref(),
-                                },
-                            )
-                            .await
-                            .map_err(|e| {
-                                if is_unique_violation(&e) {
-                                    AuthError::OAuth("could not create the account; try again".into())
-                                } else {
-                                    e.into()
-                                }
-                            })?;
-                            store::insert_oauth_connection(&tx, &new_id, provider, &id.subject).await?;
-                            new_id
-                        }
-                    }
-                }
+/// Finds, links or creates the account of a confirmed login, in the caller's transaction.
+async fn link_or_create(tx: &libsql::Connection, provider: &str, id: &Identity, link_user: Option<&str>) -> AuthResult<String> {
+    let existing = store::user_by_oauth(tx, provider, &id.subject).await?;
+    Ok(match (existing, link_user) {
+        (Some(u), Some(l)) if u.id != l => {
+            return Err(AuthError::OAuth(format!("this {provider} account is already linked to another player")));
+        }
+        (Some(u), _) => u.id,
+        (None, Some(l)) => {
+            store::insert_oauth_connection(tx, l, provider, &id.subject).await?;
+            l.to_string()
+        }
+        (None, None) => {
+            let email = id.email.as_deref().and_then(|e| Email::parse(e).ok()).filter(|_| id.email_verified);
+            let by_email: Option<UserRow> = match &email {
+                Some(e) => store::user_by_email(tx, e.as_str()).await?,
+                None => None,
             };
-            Ok(user_id)
-        })
-        .await
+            match by_email {
+                // Linking by verified email: the provider vouches the address is theirs.
+                // An account whose address was never proven may have been made by
+                // someone else with that address (pre-hijacking): its password,
+                // device id, providers and sessions go before the owner gets it.
+                Some(u) => {
+                    if !u.is_verified {
+                        store::wipe_unproven_credentials(tx, &u.id, false).await?;
+                        store::mark_verified(tx, &u.id).await?;
+                    }
+                    store::insert_oauth_connection(tx, &u.id, provider, &id.subject).await?;
+                    u.id
+                }
+                None => {
+                    let new_id = uuid::Uuid::new_v4().to_string();
+                    let username = free_username(tx, id.name.as_deref()).await?;
+                    let avatar = id.avatar_url.as_deref().and_then(|a| aethex_protocol::validate::parse_http_url(a, "avatar_url").ok());
+                    store::insert_user(
+                        tx,
+                        NewUser {
+                            id: &new_id,
+                            email: email.as_ref().map(|e| e.as_str()),
+                            username: &username,
+                            password_hash: None,
+                            is_guest: false,
+                            is_verified: email.is_some(),
+                            device_hash: None,
+                            avatar_url: avatar.as_deref(),
+                        },
+                    )
+                    .await
+                    .map_err(|e| if is_unique_violation(&e) { AuthError::OAuth("could not create the account; try again".into()) } else { e.into() })?;
+                    store::insert_oauth_connection(tx, &new_id, provider, &id.subject).await?;
+                    new_id
+                }
+            }
+        }
+    })
 }
 
-/// Hands out the tokens of a finished OAuth login, once, to whoever holds the poll token.
+/// Hands out the tokens of a finished OAuth login, once, to the game that started it and
+/// can prove the browser's user is its player: the redirect's one-time `code`, or (polling
+/// flow) the browser's confirmation of the user code. The account is found, linked or
+/// created only now.
 pub async fn complete(app: &AppState, req: OAuthCompleteRequest, client_info: &ClientInfo) -> AuthResult<LoginResponse> {
     app.limits.check_ip(client_info.ip)?;
-    if req.state.len() > 128 || req.poll_token.len() > 128 {
-        return Err(AuthError::OAuth("unknown login".into()));
+    let unknown = || AuthError::OAuth("unknown login".into());
+    if req.state.len() > 128 || req.poll_token.len() > 128 || req.code.as_ref().is_some_and(|c| c.len() > 128) {
+        return Err(unknown());
     }
-    let row = store::oauth_state(app.db.reader(), &req.state).await?.ok_or(AuthError::OAuth("unknown login".into()))?;
+    let row = store::oauth_state(app.db.reader(), &req.state).await?.ok_or_else(unknown)?;
     if !secrets_equal(&row.poll_token_hash, &hash_secret(&req.poll_token)) {
-        return Err(AuthError::OAuth("unknown login".into()));
+        return Err(unknown());
+    }
+    if row.expires_at.as_str() < db::now().as_str() {
+        return Err(AuthError::OAuth("the login expired".into()));
     }
     if row.completed_at.is_none() {
-        if row.expires_at.as_str() < db::now().as_str() {
-            return Err(AuthError::OAuth("the login expired".into()));
-        }
         return Err(AuthError::OAuthPending);
     }
     if let Some(e) = &row.result_error {
         return Err(AuthError::OAuth(e.clone()));
     }
-    let user_id = row.result_user_id.clone().ok_or(AuthError::OAuth("unknown login".into()))?;
+    let identity: Identity = row.identity.as_deref().and_then(|i| serde_json::from_str(i).ok()).ok_or_else(unknown)?;
+    if row.redirect_uri.is_some() {
+        // The code went to the browser's redirect only: without it, this is not its player.
+        let presented = req.code.as_deref().ok_or(AuthError::OAuth("code is required: the one the redirect brought".into()))?;
+        if !row.browser_code_hash.as_deref().is_some_and(|h| secrets_equal(h, &hash_secret(presented))) {
+            return Err(unknown());
+        }
+    } else if row.confirmed_at.is_none() {
+        return Err(AuthError::OAuthPending);
+    }
     let (a, r) = (app.clone(), row.clone());
     let (user, sid, refresh) = app
         .db
@@ -555,6 +621,7 @@ pub async fn complete(app: &AppState, req: OAuthCompleteRequest, client_info: &C
             if !store::delete_oauth_state(&tx, &r.state).await? {
                 return Err(AuthError::OAuth("unknown login".into()));
             }
+            let user_id = link_or_create(&tx, &r.provider, &identity, r.link_user_id.as_deref()).await?;
             let user = store::user_by_id(&tx, &user_id).await?.ok_or(AuthError::OAuth("the account is gone".into()))?;
             if !user.is_active {
                 return Err(AuthError::Disabled);

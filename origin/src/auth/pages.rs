@@ -40,3 +40,24 @@ pub fn verify_email_form(status: StatusCode, token: &str, error: Option<&str>) -
         ),
     )
 }
+
+/// The page after the provider, without a redirect: the player types the code their game
+/// shows, which binds this browser's sign-in to that game.
+pub fn oauth_confirm_form(status: StatusCode, state: &str, confirm_token: &str, error: Option<&str>) -> Response {
+    let error = error.map(|e| format!("<p style=\"color:#b00\">{}</p>", escape_html(e))).unwrap_or_default();
+    page(
+        status,
+        "Enter the code from your game",
+        &format!(
+            "{error}<p>Your game shows a code like <b>BCDF-GHJK</b>. Type it here to finish signing in.<br>\
+             If no game of yours is asking you to sign in, close this page.</p>\
+             <form method=\"post\" action=\"/api/v1/auth/oauth/confirm\">\
+             <input type=\"hidden\" name=\"state\" value=\"{state}\">\
+             <input type=\"hidden\" name=\"confirm_token\" value=\"{token}\">\
+             <input name=\"user_code\" autocomplete=\"off\" autocapitalize=\"characters\" required autofocus> \
+             <button type=\"submit\">Continue</button></form>",
+            state = escape_html(state),
+            token = escape_html(confirm_token),
+        ),
+    )
+}

@@ -39,6 +39,7 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/auth/password-reset/request", post(request_password_reset))
         .route("/api/v1/auth/password-reset", post(reset_password))
         .route("/api/v1/auth/oauth/complete", post(oauth_complete))
+        .route("/api/v1/auth/oauth/confirm", post(oauth_confirm))
         .route("/api/v1/auth/oauth/{provider}", post(oauth_start))
         .route("/api/v1/auth/oauth/{provider}/callback", get(oauth_callback))
 }
@@ -184,9 +185,39 @@ async fn oauth_callback(
 ) -> ApiResult<Response> {
     Ok(match super::oauth::callback(&app, &provider, params).await? {
         super::oauth::CallbackOutcome::Redirect(url) => Redirect::to(&url).into_response(),
+        super::oauth::CallbackOutcome::Confirm { state, confirm_token } => super::pages::oauth_confirm_form(StatusCode::OK, &state, &confirm_token, None),
         super::oauth::CallbackOutcome::Page { ok: true, message } => super::pages::message(StatusCode::OK, "Signed in", &message),
         super::oauth::CallbackOutcome::Page { ok: false, message } => super::pages::message(StatusCode::BAD_REQUEST, "Sign-in failed", &message),
     })
+}
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OAuthConfirmForm {
+    state: String,
+    confirm_token: String,
+    user_code: String,
+}
+
+/// The confirmation page's form (polling flow): the player types the code their game shows.
+#[utoipa::path(post, path = "/api/v1/auth/oauth/confirm", tag = "auth", summary = "The OAuth confirmation page's form: state, the page's token and the user code the game shows; answered with a page.", responses((status = 200, description = "HTML page", content_type = "text/html"), (status = "4XX", description = "HTML page", content_type = "text/html")))]
+async fn oauth_confirm(State(app): State<AppState>, form: Result<axum::Form<OAuthConfirmForm>, axum::extract::rejection::FormRejection>) -> Response {
+    let Ok(axum::Form(f)) = form else {
+        return super::pages::message(StatusCode::BAD_REQUEST, "Sign-in failed", "The form was malformed.");
+    };
+    match super::oauth::confirm(&app, &f.state, &f.confirm_token, &f.user_code).await {
+        Ok(()) => super::pages::message(StatusCode::OK, "Signed in", "You are signed in. You can close this window and return to the game."),
+        Err(e @ super::AuthError::Invalid(_)) => {
+            let e = crate::error::ApiError::from(e);
+            let reason = e.error.data.as_ref().and_then(|d| d.reason.clone()).unwrap_or_default();
+            super::pages::oauth_confirm_form(StatusCode::BAD_REQUEST, &f.state, &f.confirm_token, Some(&reason))
+        }
+        Err(e) => {
+            let e = crate::error::ApiError::from(e);
+            let reason = e.error.data.as_ref().and_then(|d| d.reason.clone()).unwrap_or_else(|| e.error.message.clone());
+            super::pages::message(e.http_status(), "Sign-in failed", &reason)
+        }
+    }
 }
 
 #[utoipa::path(post, path = "/api/v1/auth/oauth/complete", tag = "auth",

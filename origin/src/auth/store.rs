@@ -411,7 +411,18 @@ pub struct OAuthStateRow {
     pub expires_at: String,
     pub result_user_id: Option<String>,
     pub result_error: Option<String>,
+    /// The provider step ended (with `identity` or `result_error`).
     pub completed_at: Option<String>,
+    /// Polling flow: hash of the code the game shows, typed into the browser.
+    pub user_code_hash: Option<String>,
+    /// Hash of the one-time code only the browser got (the redirect's `code`, or the
+    /// confirmation page's token).
+    pub browser_code_hash: Option<String>,
+    /// The provider's verified identity (JSON), waiting for the game's proof.
+    pub identity: Option<String>,
+    /// Polling flow: when the browser's user typed the right user code.
+    pub confirmed_at: Option<String>,
+    pub failed_confirms: i64,
 }
 
 pub async fn insert_oauth_state(conn: &Connection, s: &OAuthStateRow) -> DbResult<()> {
@@ -419,8 +430,8 @@ pub async fn insert_oauth_state(conn: &Connection, s: &OAuthStateRow) -> DbResul
     conn.execute("DELETE FROM oauth_states WHERE expires_at < ?1", params![crate::db::now()]).await?;
     conn.execute(
         "INSERT INTO oauth_states (state, provider, poll_token_hash, pkce_verifier, nonce, redirect_uri, link_user_id, game_id,
-                                   ip_address, user_agent, created_at, expires_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                                   ip_address, user_agent, created_at, expires_at, user_code_hash)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
         params![
             s.state.clone(),
             s.provider.clone(),
@@ -433,7 +444,8 @@ pub async fn insert_oauth_state(conn: &Connection, s: &OAuthStateRow) -> DbResul
             nullable(s.ip_address.as_deref()),
             nullable(s.user_agent.as_deref()),
             crate::db::now(),
-            s.expires_at.clone()
+            s.expires_at.clone(),
+            nullable(s.user_code_hash.as_deref())
         ],
     )
     .await?;
@@ -444,7 +456,8 @@ pub async fn oauth_state(conn: &Connection, state: &str) -> DbResult<Option<OAut
     let mut rows = conn
         .query(
             "SELECT state, provider, poll_token_hash, pkce_verifier, nonce, redirect_uri, link_user_id, game_id, ip_address,
-                    user_agent, expires_at, result_user_id, result_error, completed_at
+                    user_agent, expires_at, result_user_id, result_error, completed_at, user_code_hash, browser_code_hash,
+                    identity, confirmed_at, failed_confirms
              FROM oauth_states WHERE state = ?1",
             params![state],
         )
@@ -465,18 +478,47 @@ pub async fn oauth_state(conn: &Connection, state: &str) -> DbResult<Option<OAut
         result_user_id: opt_text(&row, 11)?,
         result_error: opt_text(&row, 12)?,
         completed_at: opt_text(&row, 13)?,
+        user_code_hash: opt_text(&row, 14)?,
+        browser_code_hash: opt_text(&row, 15)?,
+        identity: opt_text(&row, 16)?,
+        confirmed_at: opt_text(&row, 17)?,
+        failed_confirms: row.get(18)?,
     }))
 }
 
-/// Records the callback's outcome, once. False if the state was already completed.
-pub async fn complete_oauth_state(conn: &Connection, state: &str, user_id: Option<&str>, error: Option<&str>) -> DbResult<bool> {
+/// Records the provider step's outcome, once: the verified identity and the hash of the
+/// browser's one-time code, or an error. False if the state was already completed.
+pub async fn complete_oauth_state(
+    conn: &Connection,
+    state: &str,
+    identity: Option<&str>,
+    browser_code_hash: Option<&str>,
+    error: Option<&str>,
+) -> DbResult<bool> {
     let n = conn
         .execute(
-            "UPDATE oauth_states SET result_user_id = ?2, result_error = ?3, completed_at = ?4 WHERE state = ?1 AND completed_at IS NULL",
-            params![state, nullable(user_id), nullable(error), crate::db::now()],
+            "UPDATE oauth_states SET identity = ?2, browser_code_hash = ?3, result_error = ?4, completed_at = ?5
+             WHERE state = ?1 AND completed_at IS NULL",
+            params![state, nullable(identity), nullable(browser_code_hash), nullable(error), crate::db::now()],
         )
         .await?;
     Ok(n == 1)
+}
+
+/// The browser's user typed the right user code (polling flow), once.
+pub async fn confirm_oauth_state(conn: &Connection, state: &str) -> DbResult<bool> {
+    let n = conn
+        .execute("UPDATE oauth_states SET confirmed_at = ?2 WHERE state = ?1 AND confirmed_at IS NULL", params![state, crate::db::now()])
+        .await?;
+    Ok(n == 1)
+}
+
+/// A wrong user code on the confirmation page; the new count.
+pub async fn failed_oauth_confirm(conn: &Connection, state: &str) -> DbResult<i64> {
+    let mut rows = conn
+        .query("UPDATE oauth_states SET failed_confirms = failed_confirms + 1 WHERE state = ?1 RETURNING failed_confirms", params![state])
+        .await?;
+    Ok(rows.next().await?.map(|r| r.get::<i64>(0)).transpose()?.unwrap_or(i64::MAX))
 }
 
 /// Consumes a completed login so its tokens are handed out once.

@@ -47,15 +47,28 @@ impl Auth<'_> {
     }
 
     /// Starts an OAuth login (`google`, `github`, `discord`): open `authorize_url` in the
-    /// player's browser, then call [`Auth::complete_oauth`].
+    /// player's browser. Without `redirect_uri`, show the player `user_code` (they type it
+    /// on the page the browser lands on), then call [`Auth::complete_oauth`] until it
+    /// stops answering "pending". With a loopback or custom-scheme `redirect_uri`, the
+    /// browser comes back there with `code`: call [`Auth::complete_oauth_with_code`].
     pub async fn login_oauth(&self, provider: &str, redirect_uri: Option<&str>) -> SdkResult<OAuthStartResponse> {
         let req = OAuthStartRequest { redirect_uri: redirect_uri.map(str::to_string) };
         let authed = self.cloud.token().is_some();
         self.cloud.request(Method::POST, &format!("/api/v1/auth/oauth/{provider}"), Some(&req), authed).await
     }
 
+    /// Collects a polling-flow login once the player typed the user code (409 until then).
     pub async fn complete_oauth(&self, start: &OAuthStartResponse) -> SdkResult<LoginResponse> {
-        let req = OAuthCompleteRequest { state: start.state.clone(), poll_token: start.poll_token.clone() };
+        self.finish_oauth(start, None).await
+    }
+
+    /// Collects a redirect-flow login with the `code` the redirect brought.
+    pub async fn complete_oauth_with_code(&self, start: &OAuthStartResponse, code: &str) -> SdkResult<LoginResponse> {
+        self.finish_oauth(start, Some(code)).await
+    }
+
+    async fn finish_oauth(&self, start: &OAuthStartResponse, code: Option<&str>) -> SdkResult<LoginResponse> {
+        let req = OAuthCompleteRequest { state: start.state.clone(), poll_token: start.poll_token.clone(), code: code.map(str::to_string) };
         let r = self.cloud.request(Method::POST, "/api/v1/auth/oauth/complete", Some(&req), false).await?;
         Ok(self.signed_in(r))
     }

@@ -14,8 +14,39 @@ fn origin_with(idp: &OAuthServer, providers: &[&str], extra: &[(&str, &str)]) ->
 }
 
 /// Plays the browser: visits the provider's authorize URL as `email`, follows the
-/// redirect to our callback, and returns (status, Location or body) of the callback.
+/// redirect to our callback, and returns (status, Location or body) of the callback. On
+/// the polling flow's confirmation page it types the game's user code, as the player
+/// does, and returns the answer to that.
 async fn browser(start: &OAuthStartResponse, email: &str, verified: bool) -> (u16, String) {
+    let (status, body) = provider_step(start, email, verified).await;
+    match (confirm_token_in(&body), &start.user_code) {
+        (Some(token), Some(code)) => confirm(&start.authorize_url, &start.state, &token, code).await,
+        _ => (status, body),
+    }
+}
+
+/// The hidden token of a confirmation page.
+fn confirm_token_in(html: &str) -> Option<String> {
+    let rest = html.split("name=\"confirm_token\" value=\"").nth(1)?;
+    Some(rest.split('"').next()?.to_string())
+}
+
+/// Posts the confirmation page's form to the origin the callback belongs to.
+async fn confirm(origin_of: &str, state: &str, token: &str, user_code: &str) -> (u16, String) {
+    let callback = url::Url::parse(origin_of).unwrap();
+    let redirect = callback.query_pairs().find(|(k, _)| k == "redirect_uri").map(|(_, v)| v.to_string()).unwrap();
+    let base = redirect.split("/api/v1/").next().unwrap().to_string();
+    let resp = reqwest::Client::new()
+        .post(format!("{base}/api/v1/auth/oauth/confirm"))
+        .form(&[("state", state), ("confirm_token", token), ("user_code", user_code)])
+        .send()
+        .await
+        .unwrap();
+    (resp.status().as_u16(), resp.text().await.unwrap())
+}
+
+/// The provider step alone: (status, Location or body) of our callback.
+async fn provider_step(start: &OAuthStartResponse, email: &str, verified: bool) -> (u16, String) {
     let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
     let mut url = url::Url::parse(&start.authorize_url).unwrap();
     url.query_pairs_mut().append_pair("login_hint", email);
@@ -130,10 +161,12 @@ async fn oauth_state_poll_token_and_redirects_are_checked() {
         assert_eq!((err.status(), err.api().unwrap().field()), (Some(400), Some("redirect_uri")), "{bad}");
     }
     let start = c.auth().login_oauth("google", Some("http://127.0.0.1:7777/done")).await.unwrap();
+    assert!(start.user_code.is_none(), "the redirect binds this flow");
     let (status, location) = browser(&start, "dana@example.com", true).await;
     assert_eq!(status, 303);
-    assert!(location.starts_with("http://127.0.0.1:7777/done?state=") && location.ends_with("status=ok"), "{location}");
-    c.auth().complete_oauth(&start).await.unwrap();
+    assert!(location.starts_with("http://127.0.0.1:7777/done?state=") && location.contains("status=ok&code="), "{location}");
+    let code = url::Url::parse(&location).unwrap().query_pairs().find(|(k, _)| k == "code").unwrap().1.to_string();
+    c.auth().complete_oauth_with_code(&start, &code).await.unwrap();
     // Replaying the callback (or forging a state) fails.
     let http = reqwest::Client::new();
     let resp = http.get(format!("{}/api/v1/auth/oauth/google/callback?code=abc&state={}", origin.url, start.state)).send().await.unwrap();
@@ -207,4 +240,66 @@ async fn an_oauth_login_by_verified_email_wipes_what_an_unverified_claimant_set(
     owner.auth().verify_email(&code).await.unwrap();
     assert_eq!(oauth_login(&game.client(), "google", &email, true).await.user_id, id);
     assert_eq!(game.client().auth().login_email(&email, &password).await.unwrap().user_id, id);
+}
+
+/// Issue 12, hole 3: whoever called `POST /auth/oauth/{provider}` could finish the flow
+/// with `poll_token` after sending the authorize URL to a victim, and received the
+/// victim's tokens (the link variant attached the victim's identity to the attacker's
+/// account). Completion is now bound to the person who finished the provider step.
+#[tokio::test]
+async fn a_login_finished_in_someone_elses_browser_gives_its_starter_nothing() {
+    let idp = OAuthServer::start();
+    let origin = origin_with(&idp, &["google"], &[]);
+    let game = origin.game("oauth-game").await;
+    let victim_email = "victim.phished@example.com";
+    let victim = oauth_login(&game.client(), "google", victim_email, true).await;
+
+    // Polling flow: the attacker starts, the victim's browser finishes the provider step.
+    let attacker = game.client();
+    let start = attacker.auth().login_oauth("google", None).await.unwrap();
+    let user_code = start.user_code.clone().expect("a user code to show");
+    assert_eq!(user_code.len(), 9);
+    let (status, page) = provider_step(&start, victim_email, true).await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("name=\"user_code\"") && !page.contains(&user_code), "the page asks for the code, never shows it");
+    let token = confirm_token_in(&page).unwrap();
+    // The attacker knows state and user code but not the victim's page token.
+    let (s, _) = confirm(&start.authorize_url, &start.state, "forged-token", &user_code).await;
+    assert_eq!(s, 401);
+    // The victim (who has the page) does not know the code the attacker's game shows.
+    for guess in ["BCDF-GHJK", "ZZZZ-ZZZZ"] {
+        let (s, body) = confirm(&start.authorize_url, &start.state, &token, guess).await;
+        assert_eq!(s, 400, "{body}");
+        assert!(body.contains("tries left"), "{body}");
+    }
+    let err = attacker.auth().complete_oauth(&start).await.unwrap_err();
+    assert_eq!(err.status(), Some(409), "still pending: {err}");
+    // Guessing stops after five wrong codes, even with the right one after.
+    for _ in 0..3 {
+        confirm(&start.authorize_url, &start.state, &token, "QQQQ-QQQQ").await;
+    }
+    let (s, body) = confirm(&start.authorize_url, &start.state, &token, &user_code).await;
+    assert_eq!(s, 401, "{body}");
+    assert_eq!(attacker.auth().complete_oauth(&start).await.unwrap_err().status(), Some(409));
+
+    // Redirect flow: the code goes to the victim's loopback; without it the attacker gets
+    // nothing, and a wrong one fails.
+    let start = attacker.auth().login_oauth("google", Some("http://127.0.0.1:7777/cb")).await.unwrap();
+    let (status, location) = provider_step(&start, victim_email, true).await;
+    assert_eq!(status, 303);
+    assert!(location.contains("code="), "{location}");
+    let err = attacker.auth().complete_oauth(&start).await.unwrap_err();
+    assert_eq!((err.status(), err.api().unwrap().field()), (Some(401), Some("oauth")), "{err}");
+    let err = attacker.auth().complete_oauth_with_code(&start, "guessed-code").await.unwrap_err();
+    assert_eq!(err.status(), Some(401));
+
+    // Link variant: an attacker signed in as a guest starts a link; the victim finishes the
+    // provider step; nothing is linked to the attacker's account.
+    let guest = game.player().await;
+    let start = guest.auth().login_oauth("google", None).await.unwrap();
+    provider_step(&start, victim_email, true).await;
+    assert_eq!(guest.auth().complete_oauth(&start).await.unwrap_err().status(), Some(409));
+    assert!(guest.auth().get_profile().await.unwrap().linked_providers.is_empty(), "the victim's identity must not be linked");
+    // The victim's own sign-in still reaches their own account.
+    assert_eq!(oauth_login(&game.client(), "google", victim_email, true).await.user_id, victim.user_id);
 }

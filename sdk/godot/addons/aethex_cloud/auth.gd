@@ -38,19 +38,22 @@ func login_device(device_id: String = "", username: String = ""):
 
 
 ## The seed's `login_oauth("google")`: starts the provider's sign-in. `data` holds the
-## `authorization_url` to open (in a browser tab on the web, `OS.shell_open` elsewhere);
-## the backend finishes the login at its callback and `complete_oauth` takes the result.
+## `authorize_url` to open (in a browser tab on the web, `OS.shell_open` elsewhere),
+## `state` and `poll_token`. Without `redirect_uri` it also holds `user_code`: show it;
+## the player types it on the page the browser lands on, then `complete_oauth` succeeds.
+## With a loopback `redirect_uri`, the browser comes back there with `code`: pass it too.
 func login_oauth(provider: String, redirect_uri: String = ""):
 	var body := {}
 	if redirect_uri != "":
 		body["redirect_uri"] = redirect_uri
 	var r = await _core.request("POST", "/api/v1/auth/oauth/" + _core.enc(provider), body, false)
-	if r.success and r.data is Dictionary and r.data.has("authorization_url") and not OS.has_feature("web") and not OS.has_feature("headless"):
-		OS.shell_open(str(r.data["authorization_url"]))
+	if r.success and r.data is Dictionary and r.data.has("authorize_url") and not OS.has_feature("web") and not OS.has_feature("headless"):
+		OS.shell_open(str(r.data["authorize_url"]))
 	return r
 
 
-## Finishes an OAuth login with what the provider's callback handed back.
+## Finishes an OAuth login: `{state, poll_token}` from `login_oauth`, plus `code` from the
+## redirect when one was used. Answers 409 while the player has not finished in the browser.
 func complete_oauth(params: Dictionary):
 	var r = await _core.request("POST", "/api/v1/auth/oauth/complete", params, false)
 	if r.success and r.data is Dictionary and r.data.has("token"):
