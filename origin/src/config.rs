@@ -466,6 +466,13 @@ pub struct MultiplayerConfig {
     pub relay_metrics_listen: String,
     /// Region name it registers under.
     pub relay_region: String,
+    /// Keys relays present (`x-aethex-relay-key`) to register, heartbeat and ask for
+    /// backfill, and that origin presents back to the relay that registered with each.
+    /// Empty: origin makes one in `<data_dir>/keys/relay-key` (the embedded relay's).
+    pub relay_keys: Vec<Secret>,
+    /// Hosts relays may register their URLs at (exact names; `*.example.com` for the
+    /// names under one domain). Origin calls these URLs, so anything else is refused.
+    pub relay_hosts: Vec<String>,
 }
 
 impl Default for MultiplayerConfig {
@@ -475,6 +482,8 @@ impl Default for MultiplayerConfig {
             relay_listen: "127.0.0.1:8082".parse().expect("static address"),
             relay_udp_listen: "127.0.0.1:8082".parse().expect("static address"),
             relay_metrics_listen: "127.0.0.1:0".into(),
+            relay_keys: Vec::new(),
+            relay_hosts: vec!["127.0.0.1".into(), "localhost".into(), "::1".into()],
             relay_region: "local".into(),
         }
     }

@@ -67,6 +67,7 @@ pub const MIGRATIONS: &[(i64, &str, &[&str])] = &[
     (16, "share_links", &[include_str!("../migrations/0016_share_links.sql")]),
     (17, "console", &[include_str!("../migrations/0017_console.sql")]),
     (18, "oauth_binding", &[include_str!("../migrations/0018_oauth_binding.sql")]),
+    (19, "relay_keys", &[include_str!("../migrations/0019_relay_keys.sql")]),
 ];
 
 pub struct Db {

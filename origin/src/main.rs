@@ -163,7 +163,7 @@ async fn embedded_relay(app: &Application, settings: &aethex_origin::config::Mul
     cfg.relay.udp_listen = settings.relay_udp_listen;
     cfg.relay.metrics_listen = settings.relay_metrics_listen.clone();
     cfg.relay.origin_url = format!("http://{origin}");
-    cfg.relay.cluster_key = state.edge_keys.first().cloned().unwrap_or_default();
+    cfg.relay.cluster_key = state.relay_keys.first().cloned().unwrap_or_default();
     cfg.relay.issuer = state.config.auth.issuer.clone();
     Ok(aethex_relay::RelayNode::build(&cfg).await.context("starting the embedded relay")?)
 }

@@ -65,6 +65,7 @@ impl Application {
         }
         let save_cipher = SaveCipher::load(&save_keys)?;
         let edge_keys = crate::replication::load_edge_keys(&config.edge.keys, &keys_dir).context("loading edge keys")?;
+        let relay_keys = crate::replication::load_relay_keys(&config.multiplayer.relay_keys, &keys_dir).context("loading relay keys")?;
         let replication_epoch = crate::replication::service::epoch(db.reader()).await.context("reading the replication epoch")?;
         let analytics = crate::analytics::store::AnalyticsDb::open(&config.storage.data_dir.join("analytics.db"))
             .await
@@ -105,6 +106,7 @@ impl Application {
             metrics: metrics_handle(),
             game_keys: Default::default(),
             edge_keys,
+            relay_keys,
             replication_epoch,
             read_model,
             blobs,

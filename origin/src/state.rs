@@ -25,6 +25,8 @@ pub struct App {
     pub game_keys: crate::teams::keycache::GameKeyCache,
     /// Keys edges authenticate with.
     pub edge_keys: Vec<String>,
+    /// Keys relays authenticate with (and origin calls each relay with).
+    pub relay_keys: Vec<String>,
     /// This database's replication epoch.
     pub replication_epoch: String,
     /// The edge read model's queries on origin's own tables (leaderboards, regions), on

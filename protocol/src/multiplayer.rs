@@ -22,6 +22,10 @@ use crate::validate::Invalid;
 pub const RELAY_WS_PATH: &str = "/v1/multiplayer";
 /// Path a client pings to measure round-trip time to a relay.
 pub const RELAY_PING_PATH: &str = "/v1/ping";
+/// The relay key (origin's `multiplayer.relay_keys`): relays present it to origin's relay
+/// routes (register, heartbeat, backfill), and origin to the relay that registered with it.
+/// Edge keys are not relay keys, nor the other way round.
+pub const RELAY_KEY_HEADER: &str = "x-aethex-relay-key";
 /// `aud` of room tickets.
 pub const TICKET_AUDIENCE: &str = "aethex-relay";
 

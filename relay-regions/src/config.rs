@@ -8,7 +8,7 @@
 //! public_url = "wss://eu-west.relay.example.com"
 //! udp_listen = "0.0.0.0:7351"
 //! origin_url = "https://api.example.com"
-//! cluster_key = "aethex_ek_…"      # one of origin's edge keys
+//! cluster_key = "aethex_rk_…"      # one of origin's relay keys (multiplayer.relay_keys)
 //!
 //! [limits]
 //! max_frame_bytes = 16384
@@ -52,8 +52,9 @@ pub struct RelaySettings {
     pub capacity: u32,
     /// Origin's base URL (signing keys, region registration).
     pub origin_url: String,
-    /// Key this node presents to origin and expects from it (`x-aethex-edge-key`): one of
-    /// origin's edge keys.
+    /// Key this node presents to origin and expects from it (`x-aethex-relay-key`): one of
+    /// origin's relay keys (`multiplayer.relay_keys`; `<data_dir>/keys/relay-key` by
+    /// default). It opens only the relay routes, never an edge's.
     pub cluster_key: String,
     /// Expected `iss` of access tokens and room tickets (origin's `auth.issuer`).
     pub issuer: String,

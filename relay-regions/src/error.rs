@@ -166,7 +166,7 @@ pub enum RelayError {
     Region(String),
     #[error("relay.origin_url is required (origin's base URL)")]
     NoOrigin,
-    #[error("relay.cluster_key is required (one of origin's edge keys)")]
+    #[error("relay.cluster_key is required (one of origin's relay keys, multiplayer.relay_keys)")]
     NoClusterKey,
     #[error("relay.public_url must be a ws:// or wss:// URL, got {0:?}")]
     PublicUrl(String),

@@ -4,9 +4,9 @@
 //! | --- | --- | --- |
 //! | `GET /v1/ping` | anyone | a tiny 200 for round-trip measurement (CORS open) |
 //! | `GET /healthz` | anyone | `ok` |
-//! | `POST /v1/rooms` | cluster key | opens a room for a match (`OpenRoomRequest` -> `OpenRoomResponse`) |
-//! | `GET /v1/rooms` | cluster key | live rooms (`[RoomSummary]`) |
-//! | `POST /v1/presence` | cluster key | which of the asked players are connected (`PresenceQuery` -> `PresenceAnswer`) |
+//! | `POST /v1/rooms` | relay key (origin) | opens a room for a match (`OpenRoomRequest` -> `OpenRoomResponse`) |
+//! | `GET /v1/rooms` | relay key (origin) | live rooms (`[RoomSummary]`) |
+//! | `POST /v1/presence` | relay key (origin) | which of the asked players are connected (`PresenceQuery` -> `PresenceAnswer`) |
 //! | `GET /v1/multiplayer` | players | the WebSocket ([`crate::session`]) |
 //!
 //! Refusals answer the seed's error envelope (`{"jsonrpc":"2.0","id":null,"error":{…}}`).
@@ -16,9 +16,8 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use aethex_protocol::multiplayer::{
-    OpenRoomRequest, OpenRoomResponse, PresenceAnswer, PresenceQuery, MAX_PRESENCE_QUERY, RELAY_PING_PATH, RELAY_WS_PATH,
+    OpenRoomRequest, OpenRoomResponse, PresenceAnswer, PresenceQuery, MAX_PRESENCE_QUERY, RELAY_KEY_HEADER, RELAY_PING_PATH, RELAY_WS_PATH,
 };
-use aethex_protocol::replica::EDGE_KEY_HEADER;
 use aethex_protocol::rpc::{ErrorEnvelope, RpcError};
 use axum::body::Bytes;
 use axum::extract::ws::WebSocketUpgrade;
@@ -64,13 +63,13 @@ fn refuse(r: Refusal) -> Response {
 }
 
 fn check_cluster_key(relay: &Relay, headers: &HeaderMap) -> Result<(), Refusal> {
-    let given = headers.get(EDGE_KEY_HEADER).map(|v| v.as_bytes()).unwrap_or_default();
+    let given = headers.get(RELAY_KEY_HEADER).map(|v| v.as_bytes()).unwrap_or_default();
     let want = relay.cluster_key.as_bytes();
     let same = given.len() == want.len() && given.iter().zip(want).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0;
     if same && !want.is_empty() {
         Ok(())
     } else {
-        Err(Refusal::unauthorized(format!("this route needs the cluster key in {EDGE_KEY_HEADER}")))
+        Err(Refusal::unauthorized(format!("this route needs the relay key in {RELAY_KEY_HEADER}")))
     }
 }
 

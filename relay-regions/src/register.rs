@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use aethex_protocol::matchmaking::BackfillResponse;
 use aethex_protocol::regions::RegisterRegionRequest;
-use aethex_protocol::replica::EDGE_KEY_HEADER;
+use aethex_protocol::multiplayer::RELAY_KEY_HEADER;
 
 use crate::metrics::Metrics;
 use crate::state::Relay;
@@ -34,7 +34,7 @@ pub async fn heartbeat(relay: Arc<Relay>, origin_url: String, every: Duration) {
     loop {
         let load = relay.metrics.players.load(Ordering::Relaxed).clamp(0, i64::from(relay.capacity)) as u32;
         let body = RegisterRegionRequest { url: relay.public_url.clone(), ping_url: Some(relay.ping_url.clone()), capacity: relay.capacity, load };
-        let result = http.put(&url).header(EDGE_KEY_HEADER, &relay.cluster_key).json(&body).send().await;
+        let result = http.put(&url).header(RELAY_KEY_HEADER, &relay.cluster_key).json(&body).send().await;
         let failure = match result {
             Ok(r) if r.status().is_success() => None,
             Ok(r) => {
@@ -85,7 +85,7 @@ pub async fn backfills(relay: Arc<Relay>, origin_url: String) {
             }
         }
         for req in batch {
-            let sent = http.post(&url).header(EDGE_KEY_HEADER, &relay.cluster_key).json(&req).send().await;
+            let sent = http.post(&url).header(RELAY_KEY_HEADER, &relay.cluster_key).json(&req).send().await;
             match sent {
                 Ok(r) if r.status().is_success() => {
                     Metrics::add(&relay.metrics.backfills_ok, 1);

@@ -159,7 +159,7 @@ pub async fn run(origin: &Origin, edge_url: &str, label: &str) {
     // Regions: a relay registers at origin; the edge lists it.
     let r = reqwest::Client::new()
         .put(format!("{}/api/v1/regions/{label}-west", origin.url))
-        .header("x-aethex-edge-key", &edge_key)
+        .header("x-aethex-relay-key", origin.relay_key())
         .json(&json!({"url": "ws://127.0.0.1:9", "capacity": 100, "load": 3}))
         .send()
         .await

@@ -119,6 +119,11 @@ impl Origin {
         std::fs::read_to_string(self.data_dir.join("keys/edge-key")).expect("edge key file").trim().to_string()
     }
 
+    /// The relay key origin made for its relays (`<data>/keys/relay-key`).
+    pub fn relay_key(&self) -> String {
+        std::fs::read_to_string(self.data_dir.join("keys/relay-key")).expect("relay key file").trim().to_string()
+    }
+
     /// Starts on an existing data folder (restarts after a crash).
     pub fn start_in(data_dir: &Path, env: &[(&str, &str)]) -> Self {
         let env: Vec<(String, String)> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();

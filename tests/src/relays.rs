@@ -1,5 +1,5 @@
 //! Relay processes (`aethex-relay`) for the tests, one per region, registered with an
-//! origin through its cluster (edge) key.
+//! origin through its relay key.
 
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -28,7 +28,7 @@ impl Relay {
             .env("AETHEX_RELAY__LISTEN", "127.0.0.1:0")
             .env("AETHEX_RELAY__UDP_LISTEN", "127.0.0.1:0")
             .env("AETHEX_RELAY__ORIGIN_URL", &origin.url)
-            .env("AETHEX_RELAY__CLUSTER_KEY", origin.edge_key())
+            .env("AETHEX_RELAY__CLUSTER_KEY", origin.relay_key())
             .env("AETHEX_RELAY__HEARTBEAT_SECS", "1")
             .env("AETHEX_LOG__LEVEL", if std::env::var("TEST_LOG").is_ok() { "debug" } else { "warn" })
             .envs(extra.iter().copied())

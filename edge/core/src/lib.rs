@@ -44,7 +44,7 @@ use aethex_protocol::rpc::{ErrorCode, RpcError};
 use aethex_protocol::saves::{LoadResponse, SaveMetadata};
 use aethex_protocol::teams::SERVER_KEY_PREFIX;
 use aethex_protocol::validate::{Invalid, SlotName};
-use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use serde::Serialize;
 
@@ -58,6 +58,8 @@ use crate::readmodel::{Cursor, SaveRef};
 
 /// Header carrying the claims an edge verified (base64url JSON), trusted by origin only
 /// together with a valid edge key.
+/// A header older edges set with the claims they verified; origin never trusts it (it
+/// verifies the player's token itself) and edges drop it from what clients send.
 pub const VERIFIED_CLAIMS_HEADER: &str = "x-aethex-verified-claims";
 /// `edge` when the edge answered from its replica, `origin` when it forwarded.
 pub const SERVED_BY_HEADER: &str = "x-aethex-served-by";
@@ -250,7 +252,7 @@ impl<P: Platform> Edge<P> {
             }
         }
         if req.method != "GET" {
-            return self.forward(req, rid, &caller).await;
+            return self.forward(req, rid).await;
         }
         let claims = match &caller {
             Caller::Player(c) => Some(c),
@@ -277,7 +279,7 @@ impl<P: Platform> Edge<P> {
                 self.stats.served.fetch_add(1, Ordering::Relaxed);
                 resp
             }
-            Ok(Read::Forward) => self.forward(req, rid, &caller).await,
+            Ok(Read::Forward) => self.forward(req, rid).await,
             Err(e) => Response::error(e, Some(rid)),
         }
     }
@@ -633,9 +635,10 @@ impl<P: Platform> Edge<P> {
         }
     }
 
-    /// Sends the request to origin with the edge key, the verified claims and the
-    /// client's address, and returns origin's answer.
-    async fn forward(&self, req: &Request, rid: &str, caller: &Caller) -> Response {
+    /// Sends the request to origin with the edge key and the client's address, and returns
+    /// origin's answer. The player's token goes as it came: origin verifies it itself, so
+    /// an edge (or whoever holds its key) cannot vouch for an identity.
+    async fn forward(&self, req: &Request, rid: &str) -> Response {
         self.stats.forwarded.fetch_add(1, Ordering::Relaxed);
         let mut h = Headers::new();
         for (k, v) in req.headers.iter() {
@@ -650,15 +653,10 @@ impl<P: Platform> Edge<P> {
             }
         }
         h.set(headers::REQUEST_ID, rid.to_string());
-        // The key vouches for what the edge adds (claims, client address) under its own
+        // The key vouches for what the edge adds (the client address) under its own
         // header: a forwarded request never carries the edge key header, so routes meant
-        // for edges themselves (replication, save bytes, relays) stay out of clients' reach.
+        // for edges themselves (replication, save bytes) stay out of clients' reach.
         h.set(FORWARDED_BY_EDGE_HEADER, self.config.edge_key.clone());
-        if let Caller::Player(claims) = caller {
-            if let Ok(json) = serde_json::to_vec(claims) {
-                h.set(VERIFIED_CLAIMS_HEADER, URL_SAFE_NO_PAD.encode(json));
-            }
-        }
         // Origin trusts the last hop of x-forwarded-for from an edge; when the platform
         // does not tell the client's address, the client's own header is not passed on
         // (it could name any address).
@@ -710,12 +708,6 @@ fn checksum_ok(bytes: &[u8], expected: &str) -> bool {
         Some(hex) => blake3::hash(bytes).to_hex().as_str().eq_ignore_ascii_case(hex),
         None => false,
     }
-}
-
-/// Decodes the verified claims an edge forwarded (origin side).
-pub fn decode_verified_claims(value: &str) -> Option<AccessClaims> {
-    let bytes = URL_SAFE_NO_PAD.decode(value.trim()).ok()?;
-    serde_json::from_slice(&bytes).ok()
 }
 
 impl From<TokenError> for RpcError {

@@ -157,28 +157,14 @@ pub async fn authenticate(app: &AppState, headers: &HeaderMap) -> Result<Caller,
         let key = crate::teams::service::verify_server_key(app, token).await?;
         return Ok(Caller::Server(key));
     }
-    let claims = match edge_verified_claims(app, headers) {
-        Some(claims) => claims,
-        None => app.tokens.verify(token).map_err(|e| ApiError::unauthorized(e.to_string()))?,
-    };
+    // Always verified here, also when an edge forwarded the request: claims an edge (or
+    // anyone with its key) asserts are never taken on trust.
+    let claims = app.tokens.verify(token).map_err(|e| ApiError::unauthorized(e.to_string()))?;
     if !crate::auth::store::session_is_live(&app.db, &claims.sid, &claims.sub).await? {
         return Err(ApiError::unauthorized("session has ended"));
     }
     crate::console::audit::note_actor(&claims.sub);
     Ok(Caller::Player(Player { user_id: claims.sub, game_id: claims.game, session_id: claims.sid, roles: claims.roles }))
-}
-
-/// Claims an edge already verified (it sends them with its edge key), still checked for
-/// expiry here; `None` when the request is not from an edge or carries none.
-fn edge_verified_claims(app: &AppState, headers: &HeaderMap) -> Option<aethex_protocol::auth::AccessClaims> {
-    let value = headers.get(aethex_edge::VERIFIED_CLAIMS_HEADER)?.to_str().ok()?;
-    if !app.forwarded_by_edge(headers) {
-        return None;
-    }
-    let claims = aethex_edge::decode_verified_claims(value)?;
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
-    let fresh = claims.exp.saturating_add(aethex_edge::auth::LEEWAY_SECS) >= now;
-    (fresh && claims.iss == app.config.auth.issuer && claims.aud == aethex_edge::auth::AUDIENCE).then_some(claims)
 }
 
 /// Verifies a player's access token (server keys are refused).

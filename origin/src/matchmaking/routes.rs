@@ -12,7 +12,7 @@ use aethex_protocol::rpc::ErrorEnvelope;
 use super::{service, BackfillResponse, ModeEntry, ModeList};
 use crate::error::ApiResult;
 use crate::http::extract::{ApiJson, ApiPath, ApiQuery, Caller};
-use crate::replication::routes::EdgeCaller;
+use crate::regions::routes::RelayCaller;
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -82,7 +82,7 @@ async fn cancel_ticket(State(app): State<AppState>, caller: Caller, ApiPath(tick
     Ok(Json(service::cancel_ticket(&app, &caller, &ticket_id).await?))
 }
 
-#[utoipa::path(post, path = "/api/v1/matchmaking/backfill", tag = "matchmaking", summary = "A relay reports open seats in a matched room; queued tickets fill them (edge key in x-aethex-edge-key).", request_body = BackfillRequest, responses((status = 200, body = BackfillResponse), (status = "4XX", body = ErrorEnvelope), (status = "5XX", body = ErrorEnvelope)))]
-async fn backfill(State(app): State<AppState>, _edge: EdgeCaller, ApiJson(req): ApiJson<BackfillRequest>) -> ApiResult<Json<BackfillResponse>> {
+#[utoipa::path(post, path = "/api/v1/matchmaking/backfill", tag = "matchmaking", summary = "A relay reports open seats in a matched room; queued tickets fill them (relay key in x-aethex-relay-key).", request_body = BackfillRequest, responses((status = 200, body = BackfillResponse), (status = "4XX", body = ErrorEnvelope), (status = "5XX", body = ErrorEnvelope)))]
+async fn backfill(State(app): State<AppState>, _relay: RelayCaller, ApiJson(req): ApiJson<BackfillRequest>) -> ApiResult<Json<BackfillResponse>> {
     Ok(Json(service::backfill(&app, req).await?))
 }

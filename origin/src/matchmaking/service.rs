@@ -12,7 +12,7 @@ use aethex_protocol::matchmaking::{
 };
 use aethex_protocol::multiplayer::{OpenRoomRequest, OpenRoomResponse, RoomTicketClaims, RELAY_WS_PATH, TICKET_AUDIENCE};
 use aethex_protocol::regions::{parse_region_name, parse_relay_url};
-use aethex_protocol::replica::EDGE_KEY_HEADER;
+use aethex_protocol::multiplayer::RELAY_KEY_HEADER;
 use aethex_protocol::teams::Role;
 use aethex_protocol::validate::{GameSlug, Invalid};
 
@@ -380,7 +380,10 @@ pub fn relay_url(region_url: &str, answered: &str) -> Option<String> {
 /// `POST <relay>/v1/rooms` for a formed match.
 async fn open_room(app: &AppState, p: &Placement) -> Result<(OpenRoomResponse, String), String> {
     let base = http_base(&p.region_url).ok_or_else(|| format!("region url {:?} is not http(s) or ws(s)", p.region_url))?;
-    let key = app.edge_keys.first().ok_or("origin has no edge key")?;
+    let key = crate::regions::service::relay_key_of(app, &p.region)
+        .await
+        .map_err(|e| format!("reading the region's key: {e}"))?
+        .ok_or("the region's relay key is no longer configured")?;
     let body = OpenRoomRequest {
         game_id: p.game.clone(),
         match_id: p.match_id.clone(),
@@ -392,7 +395,7 @@ async fn open_room(app: &AppState, p: &Placement) -> Result<(OpenRoomResponse, S
     let resp = app
         .http
         .post(format!("{base}/v1/rooms"))
-        .header(EDGE_KEY_HEADER, key.as_str())
+        .header(RELAY_KEY_HEADER, key.as_str())
         .timeout(Duration::from_millis(app.config.matchmaking.relay_timeout_ms.max(1)))
         .json(&body)
         .send()

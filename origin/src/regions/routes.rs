@@ -8,10 +8,27 @@ use aethex_protocol::regions::{Region, RegionList, RegisterRegionRequest};
 use aethex_protocol::rpc::ErrorEnvelope;
 
 use super::service;
-use crate::error::ApiResult;
+use crate::error::{ApiError, ApiResult};
 use crate::http::extract::{ApiJson, ApiPath};
-use crate::replication::routes::EdgeCaller;
 use crate::state::AppState;
+
+/// A relay: a valid relay key in `x-aethex-relay-key` (edge keys are not relay keys). Holds
+/// the key's fingerprint, so origin calls back with the key the relay itself presented.
+pub struct RelayCaller {
+    pub fingerprint: String,
+}
+
+impl axum::extract::FromRequestParts<AppState> for RelayCaller {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, app: &AppState) -> Result<Self, ApiError> {
+        use aethex_protocol::multiplayer::RELAY_KEY_HEADER;
+        match app.relay_key_in(&parts.headers) {
+            Some(k) => Ok(RelayCaller { fingerprint: crate::replication::key_fingerprint(k) }),
+            None => Err(ApiError::unauthorized(format!("this route needs a valid relay key in {RELAY_KEY_HEADER}"))
+                .field(RELAY_KEY_HEADER, "missing or not a relay key")),
+        }
+    }
+}
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/api/v1/regions", get(list_regions)).route("/api/v1/regions/{name}", put(register_region))
@@ -22,12 +39,12 @@ async fn list_regions(State(app): State<AppState>) -> ApiResult<Json<RegionList>
     Ok(Json(service::list(&app).await?))
 }
 
-#[utoipa::path(put, path = "/api/v1/regions/{name}", tag = "regions", summary = "Register a relay or send its heartbeat (edge key in x-aethex-edge-key).", request_body = RegisterRegionRequest, params(("name" = String, Path, description = "Region name, e.g. us-east")), responses((status = 200, body = Region), (status = "4XX", body = ErrorEnvelope), (status = "5XX", body = ErrorEnvelope)))]
+#[utoipa::path(put, path = "/api/v1/regions/{name}", tag = "regions", summary = "Register a relay or send its heartbeat (relay key in x-aethex-relay-key; its URL's host must be in multiplayer.relay_hosts).", request_body = RegisterRegionRequest, params(("name" = String, Path, description = "Region name, e.g. us-east")), responses((status = 200, body = Region), (status = "4XX", body = ErrorEnvelope), (status = "5XX", body = ErrorEnvelope)))]
 async fn register_region(
     State(app): State<AppState>,
-    _edge: EdgeCaller,
+    relay: RelayCaller,
     ApiPath(name): ApiPath<String>,
     ApiJson(req): ApiJson<RegisterRegionRequest>,
 ) -> ApiResult<Json<Region>> {
-    Ok(Json(service::register(&app, &name, req).await?))
+    Ok(Json(service::register(&app, &name, req, &relay.fingerprint).await?))
 }

@@ -16,14 +16,35 @@ fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
 
-/// Registers a relay or records its heartbeat.
-pub async fn register(app: &AppState, name: &str, req: RegisterRegionRequest) -> Result<Region, ApiError> {
+/// Whether origin may call a relay at `url`: its host is one of `multiplayer.relay_hosts`
+/// (`*.example.com` matches the names under example.com).
+fn host_allowed(app: &AppState, url: &str) -> bool {
+    let Some(host) = url::Url::parse(url).ok().and_then(|u| u.host_str().map(|h| h.trim_matches(['[', ']']).to_ascii_lowercase())) else {
+        return false;
+    };
+    app.config.multiplayer.relay_hosts.iter().any(|allowed| {
+        let allowed = allowed.trim().to_ascii_lowercase();
+        match allowed.strip_prefix("*.") {
+            Some(domain) => host.len() > domain.len() + 1 && host.ends_with(&format!(".{domain}")),
+            None => host == allowed,
+        }
+    })
+}
+
+/// Registers a relay or records its heartbeat. `key_fingerprint`: the relay key it
+/// presented, which origin presents back when it calls this region.
+pub async fn register(app: &AppState, name: &str, req: RegisterRegionRequest, key_fingerprint: &str) -> Result<Region, ApiError> {
     let name = parse_region_name(name)?;
     let url = parse_relay_url("url", &req.url)?;
     let ping_url = match &req.ping_url {
         Some(p) => parse_relay_url("ping_url", p)?,
         None => format!("{}/v1/ping", url.replacen("ws://", "http://", 1).replacen("wss://", "https://", 1)),
     };
+    for (field, u) in [("url", &url), ("ping_url", &ping_url)] {
+        if !host_allowed(app, u) {
+            return Err(Invalid::new(field, "the relay's host is not in multiplayer.relay_hosts").into());
+        }
+    }
     if req.capacity == 0 || req.capacity > MAX_CAPACITY {
         return Err(Invalid::new("capacity", format!("capacity must be 1 to {MAX_CAPACITY}")).into());
     }
@@ -31,14 +52,14 @@ pub async fn register(app: &AppState, name: &str, req: RegisterRegionRequest) ->
         return Err(Invalid::new("load", "load cannot exceed capacity").into());
     }
     let region = Region { name, url, ping_url, capacity: req.capacity, load: req.load, last_seen_ms: now_ms() };
-    let r = region.clone();
+    let (r, fp) = (region.clone(), key_fingerprint.to_string());
     app.db
         .write_replicated(move |c, out| async move {
             c.execute(
-                "INSERT INTO regions (name, url, ping_url, capacity, load, last_seen_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                "INSERT INTO regions (name, url, ping_url, capacity, load, last_seen_ms, key_fingerprint) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
                  ON CONFLICT (name) DO UPDATE SET url = excluded.url, ping_url = excluded.ping_url, capacity = excluded.capacity,
-                   load = excluded.load, last_seen_ms = excluded.last_seen_ms",
-                params![r.name.clone(), r.url.clone(), r.ping_url.clone(), r.capacity, r.load, r.last_seen_ms],
+                   load = excluded.load, last_seen_ms = excluded.last_seen_ms, key_fingerprint = excluded.key_fingerprint",
+                params![r.name.clone(), r.url.clone(), r.ping_url.clone(), r.capacity, r.load, r.last_seen_ms, fp],
             )
             .await?;
             out.upsert(&c, rows::table("regions"), rows::region(&r.name, &r.url, &r.ping_url, r.capacity, r.load, r.last_seen_ms)).await?;
@@ -56,23 +77,31 @@ pub async fn list(app: &AppState) -> Result<RegionList, ApiError> {
 /// How long a relay may take to answer origin's questions (presence, live rooms).
 pub const RELAY_ASK_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(800);
 
-/// Asks the relay of every live region at once (POST with `body`, else GET), with the
-/// cluster key: each region with its relay's JSON answer, or `None` when it could not be
-/// reached within [`RELAY_ASK_TIMEOUT`], refused, or answered something unreadable.
+/// The relay key a region's relay registered with (origin calls it with that key only).
+pub async fn relay_key_of(app: &AppState, region: &str) -> Result<Option<String>, DbError> {
+    let mut rows = app.db.reader().query("SELECT key_fingerprint FROM regions WHERE name = ?1", params![region]).await?;
+    let fp: Option<String> = rows.next().await?.map(|r| r.get::<Option<String>>(0)).transpose()?.flatten();
+    Ok(fp.and_then(|fp| app.relay_key_by_fingerprint(&fp).map(str::to_string)))
+}
+
+/// Asks the relay of every live region at once (POST with `body`, else GET), each with the
+/// relay key it registered with: each region with its relay's JSON answer, or `None` when
+/// it could not be reached within [`RELAY_ASK_TIMEOUT`], refused, or answered something
+/// unreadable.
 pub async fn ask_relays<T: serde::de::DeserializeOwned>(
     app: &AppState,
     path: &str,
     body: Option<&serde_json::Value>,
 ) -> Result<Vec<(Region, Option<T>)>, ApiError> {
     let regions = list(app).await?.regions;
-    let key = app.edge_keys.first();
     let asks = regions.into_iter().map(|r| async move {
+        let key = relay_key_of(app, &r.name).await.ok().flatten();
         let (Some(base), Some(key)) = (crate::matchmaking::service::http_base(&r.url), key) else { return (r, None) };
         let req = match body {
             Some(b) => app.http.post(format!("{base}{path}")).json(b),
             None => app.http.get(format!("{base}{path}")),
         };
-        let answer = match req.header(aethex_protocol::replica::EDGE_KEY_HEADER, key.as_str()).timeout(RELAY_ASK_TIMEOUT).send().await {
+        let answer = match req.header(aethex_protocol::multiplayer::RELAY_KEY_HEADER, key.as_str()).timeout(RELAY_ASK_TIMEOUT).send().await {
             Ok(resp) if resp.status().is_success() => resp.json::<T>().await.ok(),
             Ok(resp) => {
                 tracing::warn!(region = %r.name, path, status = %resp.status(), "a relay refused origin's question");

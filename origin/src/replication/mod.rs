@@ -48,22 +48,37 @@ pub async fn track_position<F: std::future::Future>(fut: F) -> (F::Output, i64) 
 /// Loads the configured edge keys; without any, uses (and on first start creates)
 /// `<keys_dir>/edge-key`, which the embedded edge shares.
 pub fn load_edge_keys(configured: &[crate::config::Secret], keys_dir: &Path) -> std::io::Result<Vec<String>> {
+    load_keys(configured, keys_dir, "edge-key", "aethex_ek_")
+}
+
+/// Loads the configured relay keys; without any, uses (and on first start creates)
+/// `<keys_dir>/relay-key`, which the embedded relay shares.
+pub fn load_relay_keys(configured: &[crate::config::Secret], keys_dir: &Path) -> std::io::Result<Vec<String>> {
+    load_keys(configured, keys_dir, "relay-key", "aethex_rk_")
+}
+
+fn load_keys(configured: &[crate::config::Secret], keys_dir: &Path, file: &str, prefix: &str) -> std::io::Result<Vec<String>> {
     let mut keys: Vec<String> = configured.iter().map(|k| k.expose().trim().to_string()).filter(|k| !k.is_empty()).collect();
     if keys.is_empty() {
-        let path = keys_dir.join("edge-key");
+        let path = keys_dir.join(file);
         let key = match std::fs::read_to_string(&path) {
             Ok(k) if !k.trim().is_empty() => k.trim().to_string(),
             _ => {
                 std::fs::create_dir_all(keys_dir)?;
-                let k = format!("aethex_ek_{}", crate::crypto::random_token(32));
+                let k = format!("{prefix}{}", crate::crypto::random_token(32));
                 crate::crypto::write_private(&path, k.as_bytes())?;
-                tracing::info!(path = %path.display(), "created an edge key");
+                tracing::info!(path = %path.display(), "created a key");
                 k
             }
         };
         keys.push(key);
     }
     Ok(keys)
+}
+
+/// A key's fingerprint: what origin stores to know which key a relay registered with.
+pub fn key_fingerprint(key: &str) -> String {
+    blake3::hash(key.as_bytes()).to_hex()[..32].to_string()
 }
 
 /// Equality that takes the same time wherever the strings differ.
@@ -74,6 +89,17 @@ fn same_secret(a: &str, b: &str) -> bool {
 
 impl AppState {
     /// Whether `presented` is one of the edge keys.
+    /// The relay key presented in `x-aethex-relay-key`, if it is one.
+    pub fn relay_key_in(&self, headers: &HeaderMap) -> Option<&str> {
+        let presented = headers.get(aethex_protocol::multiplayer::RELAY_KEY_HEADER).and_then(|v| v.to_str().ok())?;
+        self.relay_keys.iter().find(|k| !presented.is_empty() && same_secret(k, presented)).map(String::as_str)
+    }
+
+    /// The relay key with this fingerprint (the one a region registered with).
+    pub fn relay_key_by_fingerprint(&self, fingerprint: &str) -> Option<&str> {
+        self.relay_keys.iter().find(|k| key_fingerprint(k) == fingerprint).map(String::as_str)
+    }
+
     pub fn is_edge_key(&self, presented: &str) -> bool {
         !presented.is_empty() && self.edge_keys.iter().any(|k| same_secret(k, presented))
     }

@@ -41,7 +41,7 @@ pub struct RelayProc {
 impl RelayProc {
     /// Starts `aethex-relay` against `origin` with extra `AETHEX_*` settings.
     pub fn start(origin: &Origin, region: &str, env: &[(&str, &str)]) -> Self {
-        let key = origin.edge_key();
+        let key = origin.relay_key();
         // AETHEX_RELAY_BIN: another build of the relay (a release build for measurements).
         let bin = std::env::var("AETHEX_RELAY_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_aethex-relay").to_string());
         let mut cmd = Command::new(bin);
@@ -121,7 +121,7 @@ impl World {
     pub async fn open_room(&self, body: Value, key: Option<&str>) -> (u16, Value) {
         let mut req = reqwest::Client::new().post(format!("{}/v1/rooms", self.relay.http)).json(&body);
         if let Some(k) = key {
-            req = req.header("x-aethex-edge-key", k);
+            req = req.header("x-aethex-relay-key", k);
         }
         let resp = req.send().await.expect("POST /v1/rooms");
         let status = resp.status().as_u16();

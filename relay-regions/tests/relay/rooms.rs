@@ -222,7 +222,7 @@ async fn origin_opens_rooms_with_the_cluster_key() {
     // Listed with the key only.
     let rooms: Value = reqwest::Client::new()
         .get(format!("{}/v1/rooms", w.relay.http))
-        .header("x-aethex-edge-key", &w.relay.cluster_key)
+        .header("x-aethex-relay-key", &w.relay.cluster_key)
         .send()
         .await
         .unwrap()

@@ -348,3 +348,98 @@ async fn a_native_edge_behind_a_proxy_keeps_players_apart_by_their_own_address()
     }
     assert_eq!(statuses.last(), Some(&429), "forged headers do not buy new buckets: {statuses:?}");
 }
+
+/// Hole 5: one edge key did everything and every relay held one. With it anyone could
+/// forge identities (`x-aethex-verified-claims` with any claims), read any save blob
+/// through the replication routes, and register a region URL at any host, after which
+/// origin sent its first edge key there. Now relays hold relay keys that open the relay
+/// routes only, origin verifies every player token itself, relay URLs must be on hosts
+/// the operator allows, and origin calls a relay only with the key that relay presented.
+#[tokio::test]
+async fn relay_keys_open_relay_routes_only_and_no_key_vouches_for_a_player() {
+    // A listener on an allowed host that records the keys origin sends it.
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let s = seen.clone();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut sock, _)) = listener.accept().await else { return };
+            let s = s.clone();
+            tokio::spawn(async move {
+                use tokio::io::{AsyncReadExt, AsyncWriteExt};
+                let mut buf = vec![0u8; 8192];
+                let n = sock.read(&mut buf).await.unwrap_or(0);
+                let req = String::from_utf8_lossy(&buf[..n]).to_ascii_lowercase();
+                for line in req.lines().filter(|l| l.starts_with("x-aethex-")) {
+                    s.lock().unwrap().push(line.to_string());
+                }
+                let _ = sock.write_all(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 2\r\nconnection: close\r\n\r\n[]").await;
+            });
+        }
+    });
+    let (k1, k2) = ("aethex_rk_first-relay-key-0123456789abcdef", "aethex_rk_second-relay-key-0123456789abcdef");
+    let keys = format!("[\"{k1}\",\"{k2}\"]");
+    let origin = Origin::start(&[("AETHEX_MULTIPLAYER__RELAY_KEYS", keys.as_str())]);
+    let url = |p: &str| format!("{}{p}", origin.url);
+    let edge_key = origin.edge_key();
+    let game = origin.game("keys-game").await;
+    let victim = game.player().await;
+    let victim_id = victim.user_id().unwrap();
+    victim.saves().save("slot1", json!({"secret": "victim's"})).await.unwrap();
+    let save_id = victim.saves().list().await.unwrap()[0].metadata.save_id.clone();
+
+    // No key vouches for an identity: claims an "edge" asserts are ignored, with a relay
+    // key or even with an edge key; only a real token signs a player in.
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let forged = json!({"iss": "aethex", "aud": "aethex", "sub": victim_id, "game": "keys-game", "sid": "x", "roles": ["player"], "iat": now, "exp": now + 3600});
+    let claims = {
+        use base64::Engine;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(forged.to_string())
+    };
+    for key in [k1, edge_key.as_str()] {
+        let resp = reqwest::Client::new()
+            .get(url("/api/v1/saves/me/slot1"))
+            .bearer_auth("forged.token.here")
+            .header("x-aethex-forwarded-by-edge", key)
+            .header("x-aethex-edge-key", key)
+            .header("x-aethex-verified-claims", &claims)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 401, "claims vouched by {key} were trusted");
+    }
+    // A relay key reads no replication stream and no save blob; an edge key still does.
+    for path in ["/api/v1/replication/changes?after=0".to_string(), format!("/api/v1/replication/save-blobs/{save_id}")] {
+        let as_relay = reqwest::Client::new().get(url(&path)).header("x-aethex-edge-key", k1).header("x-aethex-relay-key", k1).send().await.unwrap();
+        assert_eq!(as_relay.status(), 401, "{path} with a relay key");
+        let as_edge = reqwest::Client::new().get(url(&path)).header("x-aethex-edge-key", &edge_key).send().await.unwrap();
+        assert_eq!(as_edge.status(), 200, "{path} with the edge key");
+    }
+    // An edge key is not a relay key: no region registration, no backfill.
+    let put = |key_header: &'static str, key: String, body: Value| {
+        let u = url("/api/v1/regions/eu-west");
+        async move { reqwest::Client::new().put(u).header(key_header, key).json(&body).send().await.unwrap().status().as_u16() }
+    };
+    let here = json!({"url": format!("ws://127.0.0.1:{port}"), "capacity": 10});
+    assert_eq!(put("x-aethex-edge-key", edge_key.clone(), here.clone()).await, 401);
+    assert_eq!(put("x-aethex-relay-key", edge_key.clone(), here.clone()).await, 401);
+    // A relay key cannot point origin at a host the operator did not allow (SSRF).
+    for evil in ["ws://evil.example:80", "ws://169.254.169.254", "ws://10.0.0.1:7350", "wss://127.0.0.1.evil.example"] {
+        let (s, e) = raw(Method::PUT, &url("/api/v1/regions/eu-west"), None, Some("application/json"), json!({"url": evil, "capacity": 10}).to_string()).await;
+        assert_eq!(s, 401, "{e}");
+        let status = put("x-aethex-relay-key", k2.to_string(), json!({"url": evil, "capacity": 10})).await;
+        assert_eq!(status, 400, "{evil} was accepted");
+    }
+    // Registered with the second key on an allowed host, the relay is called with that key
+    // only: never the edge key, never another relay's key.
+    assert_eq!(put("x-aethex-relay-key", k2.to_string(), here).await, 200);
+    let dev = game.developer.token().unwrap();
+    let (s, rooms) = raw(Method::GET, &url("/api/v1/games/keys-game/rooms"), Some(&dev), None, "").await;
+    assert_eq!(s, 200, "{rooms}");
+    let seen = seen.lock().unwrap().clone();
+    assert!(!seen.is_empty(), "origin asked the relay");
+    let all = seen.join("\n");
+    assert!(all.contains(&format!("x-aethex-relay-key: {k2}")), "{all}");
+    assert!(!all.contains(k1) && !all.contains(&edge_key.to_ascii_lowercase()), "origin sent another key: {all}");
+}

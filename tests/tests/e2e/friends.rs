@@ -162,7 +162,7 @@ async fn friends_see_each_other_online_through_the_relays() {
     let base = eu.url.clone();
     let r = http.post(format!("{base}/v1/presence")).json(&json!({"user_ids": [di]})).send().await.unwrap();
     assert_eq!(r.status().as_u16(), 401);
-    let ask = |body: serde_json::Value| http.post(format!("{base}/v1/presence")).header("x-aethex-edge-key", origin.edge_key()).json(&body).send();
+    let ask = |body: serde_json::Value| http.post(format!("{base}/v1/presence")).header("x-aethex-relay-key", origin.relay_key()).json(&body).send();
     let r = ask(json!({"user_ids": [di.clone(), "nobody"]})).await.unwrap();
     let v: serde_json::Value = r.json().await.unwrap();
     assert_eq!(v["online"].as_array().map(|a| a.len()), Some(1), "{v}");

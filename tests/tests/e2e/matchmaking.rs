@@ -23,7 +23,7 @@ use aethex_tests::{assert_error_shape, GameFixture, Origin};
 // Stand-in relay (test fixture)
 
 struct RelayState {
-    edge_key: String,
+    relay_key: String,
     ws_url: String,
     fail: AtomicBool,
     wrong_key_calls: AtomicU32,
@@ -31,7 +31,7 @@ struct RelayState {
     opened: Mutex<Vec<OpenRoomRequest>>,
 }
 
-/// Answers `POST /v1/rooms` like a relay: checks `x-aethex-edge-key`, records the request,
+/// Answers `POST /v1/rooms` like a relay: checks `x-aethex-relay-key`, records the request,
 /// and opens `room-<n>` at `ws://<addr>/v1/multiplayer` (or answers 503 while failing).
 struct StandInRelay {
     /// The relay's public URL as registered with origin (`ws://127.0.0.1:<port>`).
@@ -40,7 +40,7 @@ struct StandInRelay {
 }
 
 async fn stand_in_open_room(State(s): State<Arc<RelayState>>, headers: HeaderMap, Json(req): Json<OpenRoomRequest>) -> Response {
-    if headers.get("x-aethex-edge-key").and_then(|v| v.to_str().ok()) != Some(s.edge_key.as_str()) {
+    if headers.get("x-aethex-relay-key").and_then(|v| v.to_str().ok()) != Some(s.relay_key.as_str()) {
         s.wrong_key_calls.fetch_add(1, Ordering::SeqCst);
         return StatusCode::UNAUTHORIZED.into_response();
     }
@@ -55,11 +55,11 @@ async fn stand_in_open_room(State(s): State<Arc<RelayState>>, headers: HeaderMap
 }
 
 impl StandInRelay {
-    async fn start(edge_key: &str) -> Self {
+    async fn start(relay_key: &str) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let ws_url = format!("ws://{}", listener.local_addr().unwrap());
         let state = Arc::new(RelayState {
-            edge_key: edge_key.to_string(),
+            relay_key: relay_key.to_string(),
             ws_url: ws_url.clone(),
             fail: AtomicBool::new(false),
             wrong_key_calls: AtomicU32::new(0),
@@ -93,15 +93,15 @@ const ENV: &[(&str, &str)] = &[("AETHEX_MATCHMAKING__INTERVAL_MS", "50"), ("AETH
 struct Setup {
     origin: Origin,
     game: GameFixture,
-    edge_key: String,
+    relay_key: String,
 }
 
 impl Setup {
     async fn new(game_id: &str) -> Self {
         let origin = Origin::start(ENV);
         let game = origin.game(game_id).await;
-        let edge_key = origin.edge_key();
-        Self { origin, game, edge_key }
+        let relay_key = origin.relay_key();
+        Self { origin, game, relay_key }
     }
 
     fn url(&self, path: &str) -> String {
@@ -122,10 +122,10 @@ impl Setup {
         (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
     }
 
-    async fn edge_call(&self, path: &str, key: Option<&str>, body: Value) -> (u16, Value) {
+    async fn relay_call(&self, path: &str, key: Option<&str>, body: Value) -> (u16, Value) {
         let mut req = reqwest::Client::new().post(self.url(path)).json(&body);
         if let Some(k) = key {
-            req = req.header("x-aethex-edge-key", k);
+            req = req.header("x-aethex-relay-key", k);
         }
         let resp = req.send().await.unwrap();
         (resp.status().as_u16(), resp.json().await.unwrap_or(Value::Null))
@@ -133,16 +133,16 @@ impl Setup {
 
     /// Starts a stand-in relay and registers it as `region`.
     async fn relay(&self, region: &str) -> StandInRelay {
-        let relay = StandInRelay::start(&self.edge_key).await;
-        let (s, body) = self.edge_put_region(region, &relay.ws_url).await;
+        let relay = StandInRelay::start(&self.relay_key).await;
+        let (s, body) = self.relay_put_region(region, &relay.ws_url).await;
         assert_eq!(s, 200, "{body}");
         relay
     }
 
-    async fn edge_put_region(&self, region: &str, url: &str) -> (u16, Value) {
+    async fn relay_put_region(&self, region: &str, url: &str) -> (u16, Value) {
         let resp = reqwest::Client::new()
             .put(self.url(&format!("/api/v1/regions/{region}")))
-            .header("x-aethex-edge-key", &self.edge_key)
+            .header("x-aethex-relay-key", &self.relay_key)
             .json(&json!({"url": url, "capacity": 100}))
             .send()
             .await
@@ -670,21 +670,21 @@ async fn backfill_fills_a_room_that_lost_players() {
     let req = json!({"game_id": "mm-backfill", "match_id": m["match_id"], "room_id": m["room_id"], "region": "eu-west", "open_seats": 1});
 
     // Relays only (edge key); a match origin does not know is 404.
-    let (s, err) = t.edge_call("/api/v1/matchmaking/backfill", None, req.clone()).await;
+    let (s, err) = t.relay_call("/api/v1/matchmaking/backfill", None, req.clone()).await;
     assert_eq!(s, 401, "{err}");
     assert_error_shape(&err);
-    let (s, _) = t.edge_call("/api/v1/matchmaking/backfill", Some("wrong-key"), req.clone()).await;
+    let (s, _) = t.relay_call("/api/v1/matchmaking/backfill", Some("wrong-key"), req.clone()).await;
     assert_eq!(s, 401);
     let mut unknown = req.clone();
     unknown["match_id"] = json!(uuid::Uuid::new_v4().to_string());
-    let (s, err) = t.edge_call("/api/v1/matchmaking/backfill", Some(&t.edge_key), unknown).await;
+    let (s, err) = t.relay_call("/api/v1/matchmaking/backfill", Some(&t.relay_key), unknown).await;
     assert_eq!((s, field(&err)), (404, "match_id"), "{err}");
     let mut other_room = req.clone();
     other_room["room_id"] = json!("room-99");
-    let (s, err) = t.edge_call("/api/v1/matchmaking/backfill", Some(&t.edge_key), other_room).await;
+    let (s, err) = t.relay_call("/api/v1/matchmaking/backfill", Some(&t.relay_key), other_room).await;
     assert_eq!(s, 409, "{err}");
 
-    let (s, r) = t.edge_call("/api/v1/matchmaking/backfill", Some(&t.edge_key), req.clone()).await;
+    let (s, r) = t.relay_call("/api/v1/matchmaking/backfill", Some(&t.relay_key), req.clone()).await;
     assert_eq!(s, 200, "{r}");
     assert_eq!((&r["filled"], &r["open_seats"], &r["room_id"]), (&json!([c_id]), &json!(0), &m["room_id"]));
     let got = t.until_done(&c, &tc["ticket_id"], Duration::from_secs(2)).await;
@@ -696,7 +696,7 @@ async fn backfill_fills_a_room_that_lost_players() {
     assert_eq!((&claims["sub"], &claims["room"], &claims["match"]), (&json!(c_id), &m["room_id"], &m["match_id"]));
 
     // Seats opened with nobody queued are filled by the matcher as players arrive.
-    let (s, r) = t.edge_call("/api/v1/matchmaking/backfill", Some(&t.edge_key), req).await;
+    let (s, r) = t.relay_call("/api/v1/matchmaking/backfill", Some(&t.relay_key), req).await;
     assert_eq!((s, &r["filled"], &r["open_seats"]), (200, &json!([]), &json!(1)));
     let td = t.queue(&d, json!({"mode": "duel", "region": "eu-west"})).await;
     let got = t.until_done(&d, &td["ticket_id"], Duration::from_secs(5)).await;
