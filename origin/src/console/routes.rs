@@ -62,13 +62,13 @@ async fn list_players(
     Ok(Json(service::players(&app, &p, &g, q.q.as_deref(), q.limit.as_deref()).await?))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct BanRequest {
     reason: String,
 }
 
-#[utoipa::path(post, path = "/api/v1/games/{game_id}/players/{user_id}/ban", tag = "console", summary = "Ban a player from the game: no new tokens for it, its sessions revoked (admin+).", params(("game_id" = String, Path, description = "Game id"), ("user_id" = String, Path, description = "The player")), request_body = Object, responses((status = 200, body = Object), (status = "4XX", body = ErrorEnvelope), (status = "5XX", body = ErrorEnvelope)), security(("bearer" = [])))]
+#[utoipa::path(post, path = "/api/v1/games/{game_id}/players/{user_id}/ban", tag = "console", summary = "Ban a player from the game: no new tokens for it, its sessions revoked (admin+).", params(("game_id" = String, Path, description = "Game id"), ("user_id" = String, Path, description = "The player")), request_body = BanRequest, responses((status = 200, body = Object), (status = "4XX", body = ErrorEnvelope), (status = "5XX", body = ErrorEnvelope)), security(("bearer" = [])))]
 async fn ban_player(
     State(app): State<AppState>,
     p: Player,

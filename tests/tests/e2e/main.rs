@@ -5,6 +5,7 @@ mod achievements;
 mod attacks;
 mod analytics;
 mod auth;
+mod authz;
 mod console;
 mod dlc;
 mod durability;
