@@ -87,6 +87,8 @@ enum Policy {
     Relay,
     /// Not on the public port at all (the metrics listener's route): `404` for everyone.
     NotHere,
+    /// No caller of the matrix (a credential none of them presents this way).
+    Nobody,
 }
 
 const VIEWER: u8 = 1;
@@ -128,18 +130,18 @@ impl Policy {
             Policy::ServerOwn => w == Who::ServerOwn,
             Policy::Edge => w == Who::EdgeKey,
             Policy::Relay => w == Who::RelayKey,
-            Policy::NotHere => false,
+            Policy::NotHere | Policy::Nobody => false,
         }
     }
 
     /// The exact refusal where one is certain, else any refusal.
     fn refusal(self, w: Who) -> Outcome {
-        let bearer_route = !matches!(self, Policy::Public | Policy::Edge | Policy::Relay | Policy::NotHere);
+        let bearer_route = !matches!(self, Policy::Public | Policy::Edge | Policy::Relay | Policy::NotHere | Policy::Nobody);
         match (self, w) {
             (Policy::NotHere, _) => Outcome::NotFound,
             // No credential a bearer route takes: 401.
             (_, Who::Anon | Who::EdgeKey | Who::RelayKey) if bearer_route => Outcome::U,
-            (Policy::Edge | Policy::Relay, _) => Outcome::U,
+            (Policy::Edge | Policy::Relay | Policy::Nobody, _) => Outcome::U,
             // A server key where only players are let in.
             (Policy::AnyPlayer | Policy::GamePlayer | Policy::OnlyA | Policy::GameAPlayer, Who::ServerOther | Who::ServerOwn) => Outcome::F,
             // A member whose role is too low.
@@ -327,7 +329,8 @@ const ROUTES: &[(&str, &str, Policy, bool)] = &[
 
 /// The credentials of each caller.
 struct World {
-    _origin: Origin,
+    origin: Origin,
+    /// Where the calls go: origin, or its embedded edge.
     url: String,
     creds: HashMap<Who, Vec<(String, String)>>,
     params: HashMap<&'static str, String>,
@@ -364,7 +367,13 @@ fn bearer(t: String) -> Vec<(String, String)> {
 
 impl World {
     async fn new() -> Self {
-        let origin = Origin::start(&[("AETHEX_AUTH__RATE_LIMIT_PER_IP_PER_MINUTE", "100000"), ("AETHEX_AUTH__RATE_LIMIT_PER_ACCOUNT_PER_MINUTE", "100000")]);
+        Self::start(false).await
+    }
+
+    /// With `through_edge`, origin runs its embedded edge and every call goes through it.
+    async fn start(through_edge: bool) -> Self {
+        let limits = [("AETHEX_AUTH__RATE_LIMIT_PER_IP_PER_MINUTE", "100000"), ("AETHEX_AUTH__RATE_LIMIT_PER_ACCOUNT_PER_MINUTE", "100000")];
+        let origin = if through_edge { Origin::start_with_edge(&limits) } else { Origin::start(&limits) };
         let url = origin.url.clone();
         let a = origin.game(&format!("mx-{}", &uuid::Uuid::new_v4().simple().to_string()[..8])).await;
         let b = origin.game(&format!("mx-{}", &uuid::Uuid::new_v4().simple().to_string()[..8])).await;
@@ -440,7 +449,8 @@ impl World {
         ]
         .into_iter()
         .collect();
-        World { _origin: origin, url, creds, params }
+        let url = if through_edge { origin.edge_url.clone().expect("edge url") } else { url };
+        World { origin, url, creds, params }
     }
 
     fn path(&self, template: &str) -> String {
@@ -512,10 +522,10 @@ fn sample(schema: &Value, doc: &Value, depth: usize) -> Value {
     }
 }
 
-/// Routes the routers declare (origin's source), as `METHOD path`, with `format!` paths
-/// and constants resolved as the router resolves them.
-fn routes_in_source() -> BTreeSet<String> {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../origin/src");
+/// Routes the routers of a crate declare (its `src` folder), as `METHOD path`, with the
+/// path constants they use resolved.
+fn routes_in_source(crate_dir: &str, constants: &[(&str, &str)]) -> BTreeSet<String> {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(crate_dir).join("src");
     let mut files = Vec::new();
     let mut stack = vec![root];
     while let Some(dir) = stack.pop() {
@@ -536,8 +546,12 @@ fn routes_in_source() -> BTreeSet<String> {
                 let end = r.find('"').unwrap();
                 // `{*rest}` (a wildcard) is `{rest}` in the OpenAPI document.
                 (r[..end].replace("{*", "{"), &r[end..])
-            } else if chunk.contains("SAVE_BLOB_PATH") {
-                ("/api/v1/replication/save-blobs/{save_id}".to_string(), chunk)
+            } else if let Some((_, path)) = {
+                // The path argument: everything before the first method router.
+                let head_end = ["get(", "post(", "put(", "patch(", "delete("].iter().filter_map(|m| chunk.find(m)).min().unwrap_or(0);
+                constants.iter().find(|(name, _)| chunk[..head_end].contains(name))
+            } {
+                (path.to_string(), chunk)
             } else {
                 continue;
             };
@@ -577,7 +591,7 @@ async fn every_route_refuses_every_caller_it_should() {
     // The matrix covers exactly the routes the server has.
     let listed: BTreeSet<String> = ROUTES.iter().map(|(m, p, _, _)| format!("{m} {p}")).collect();
     assert_eq!(listed.len(), ROUTES.len(), "a route is listed twice");
-    let mut served: BTreeSet<String> = routes_in_source();
+    let mut served: BTreeSet<String> = routes_in_source("origin", &[("SAVE_BLOB_PATH", "/api/v1/replication/save-blobs/{save_id}")]);
     for (p, item) in doc["paths"].as_object().unwrap() {
         for m in item.as_object().unwrap().keys() {
             served.insert(format!("{} {p}", m.to_ascii_uppercase()));
@@ -588,11 +602,24 @@ async fn every_route_refuses_every_caller_it_should() {
     assert!(missing.is_empty(), "routes without a row in the authorization matrix: {missing:?}");
     assert!(extra.is_empty(), "rows for routes the server does not have: {extra:?}");
 
+    let (cells, failures) = run_matrix(&world, &doc, ROUTES, false).await;
+    println!("{cells} cells over {} routes", ROUTES.len());
+    assert!(failures.is_empty(), "{} cells failed:\n{}", failures.len(), failures.join("\n"));
+}
+
+/// Calls every route as every caller; (cells, failures). `through_edge`: the calls go
+/// through the edge, which never passes an edge key on (edge routes refuse everyone) and
+/// answers `/metrics` itself.
+async fn run_matrix(world: &World, doc: &Value, routes: &[(&str, &str, Policy, bool)], through_edge: bool) -> (usize, Vec<String>) {
     let mut failures = Vec::new();
     let mut cells = 0;
-    for &(method, template, policy, destructive) in ROUTES {
-        let body = doc["paths"][template][method.to_ascii_lowercase()]["requestBody"]["content"]["application/json"]["schema"].clone();
-        let body = (!body.is_null()).then(|| sample(&body, &doc, 0)).or_else(|| matches!(method, "POST" | "PUT" | "PATCH").then(|| json!({})));
+    for &(method, template, policy, destructive) in routes {
+        let policy = match policy {
+            Policy::Edge if through_edge => Policy::Nobody,
+            Policy::NotHere if through_edge => Policy::Public,
+            p => p,
+        };
+        let body = request_body(doc, method, template);
         // Refusals first (they change nothing), then the allowed callers.
         let mut order: Vec<Who> = EVERYONE.iter().copied().filter(|w| !policy.allows(*w)).collect();
         order.extend(EVERYONE.iter().copied().filter(|w| policy.allows(*w)));
@@ -614,19 +641,74 @@ async fn every_route_refuses_every_caller_it_should() {
         }
     }
     // Destructive routes: each allowed caller in a fresh world.
-    for &(method, template, policy, destructive) in ROUTES.iter().filter(|r| r.3) {
-        let _ = destructive;
+    for &(method, template, policy, _) in routes.iter().filter(|r| r.3) {
         for who in EVERYONE.iter().copied().filter(|w| policy.allows(*w)) {
-            let fresh = World::new().await;
-            let body = doc["paths"][template][method.to_ascii_lowercase()]["requestBody"]["content"]["application/json"]["schema"].clone();
-            let body = (!body.is_null()).then(|| sample(&body, &doc, 0)).or_else(|| matches!(method, "POST" | "PUT" | "PATCH").then(|| json!({})));
-            let status = fresh.call(method, template, who, body.as_ref()).await;
+            let fresh = World::start(through_edge).await;
+            let status = fresh.call(method, template, who, request_body(doc, method, template).as_ref()).await;
             cells += 1;
             if !Outcome::A.holds(status) || status >= 500 {
                 failures.push(format!("{method} {template} as {who:?}: {status}, expected A"));
             }
         }
     }
-    println!("{cells} cells over {} routes", ROUTES.len());
+    (cells, failures)
+}
+
+/// A body generated from the route's request schema (or `{}` for a write without one).
+fn request_body(doc: &Value, method: &str, template: &str) -> Option<Value> {
+    let schema = &doc["paths"][template][method.to_ascii_lowercase()]["requestBody"]["content"]["application/json"]["schema"];
+    (!schema.is_null()).then(|| sample(schema, doc, 0)).or_else(|| matches!(method, "POST" | "PUT" | "PATCH").then(|| json!({})))
+}
+
+/// The edge's own routes (besides everything it answers or forwards for origin).
+const EDGE_ROUTES: &[(&str, &str, Policy, bool)] = &[
+    ("GET", "/v3", Policy::Public, false),
+    // Hrana takes the edge key (or a Hrana key) as a bearer token: no caller here sends it so.
+    ("POST", "/v3/pipeline", Policy::Nobody, false),
+    ("GET", "/metrics", Policy::Public, false),
+];
+
+/// A relay's routes (its players' WebSocket authenticates in-band).
+const RELAY_ROUTES: &[(&str, &str, Policy, bool)] = &[
+    ("GET", "/v1/ping", Policy::Public, false),
+    ("GET", "/healthz", Policy::Public, false),
+    ("GET", "/v1/rooms", Policy::Relay, false),
+    ("POST", "/v1/rooms", Policy::Relay, false),
+    ("POST", "/v1/presence", Policy::Relay, false),
+    ("GET", "/v1/multiplayer", Policy::Public, false),
+    ("GET", "/metrics", Policy::NotHere, false),
+];
+
+/// The same matrix through the native edge (origin's routes and the edge's own), and a
+/// relay's routes, each checked against its routers' source.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_edge_and_the_relay_refuse_the_same_callers() {
+    let mut world = World::start(true).await;
+    let doc: Value = reqwest::get(format!("{}/api/v1/openapi.json", world.origin.url)).await.unwrap().json().await.unwrap();
+    let edge_listed: BTreeSet<String> = EDGE_ROUTES.iter().map(|(m, p, _, _)| format!("{m} {p}")).collect();
+    assert_eq!(routes_in_source("edge/native", &[]), edge_listed, "the native edge's routes and the matrix differ");
+    let (mut cells, mut failures) = run_matrix(&world, &doc, ROUTES, true).await;
+    let (c, f) = run_matrix(&world, &doc, EDGE_ROUTES, true).await;
+    cells += c;
+    failures.extend(f);
+    // Hrana with the edge key as its bearer token: allowed.
+    let resp = reqwest::Client::new()
+        .post(format!("{}/v3/pipeline", world.url))
+        .bearer_auth(world.origin.edge_key())
+        .json(&json!({"requests": [{"type": "execute", "stmt": {"sql": "SELECT 1"}}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200, "Hrana with the edge key");
+
+    let relay_listed: BTreeSet<String> = RELAY_ROUTES.iter().map(|(m, p, _, _)| format!("{m} {p}")).collect();
+    let relay_source = routes_in_source("relay-regions", &[("RELAY_PING_PATH", "/v1/ping"), ("RELAY_WS_PATH", "/v1/multiplayer")]);
+    assert_eq!(relay_source, relay_listed, "the relay's routes and the matrix differ");
+    let relay = aethex_tests::relays::Relay::start(&world.origin, "mx-relay", &[]);
+    world.url = relay.url.clone();
+    let (c, f) = run_matrix(&world, &doc, RELAY_ROUTES, false).await;
+    cells += c;
+    failures.extend(f);
+    println!("{cells} cells through the edge and at the relay");
     assert!(failures.is_empty(), "{} cells failed:\n{}", failures.len(), failures.join("\n"));
 }
