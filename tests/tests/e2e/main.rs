@@ -11,6 +11,7 @@ mod dlc;
 mod durability;
 mod edge;
 mod friends;
+mod fuzz;
 mod godot;
 mod leaderboards;
 mod matchmaking;
