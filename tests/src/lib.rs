@@ -275,6 +275,17 @@ impl GameFixture {
         c
     }
 
+    /// A guest of this game (its own device id) that linked `email` with a password of its
+    /// own, without owning the address: what an account pre-hijacker does. Returns (the
+    /// device id, the signed-in client).
+    pub async fn guest_claiming(&self, email: &str, password: &str) -> (String, AeThexCloud) {
+        let device = format!("claimant-device-{}", uuid::Uuid::new_v4().simple());
+        let c = self.client();
+        c.auth().login_device(&device).await.expect("device login");
+        c.auth().link_email(email, password).await.expect("link email");
+        (device, c)
+    }
+
     /// A new email player of this game, signed in. Returns (client, email, password).
     pub async fn email_player(&self) -> (AeThexCloud, String, String) {
         let c = self.client();

@@ -60,11 +60,9 @@ async fn a_studio_cannot_reach_players_of_other_games() {
 
 /// An attacker's guest account claims the victim's address before the victim does.
 async fn pre_hijacked(game: &aethex_tests::GameFixture, victim_email: &str) -> (String, String, aethex_tests::aethex_sdk::AeThexCloud) {
-    let device = format!("attacker-device-{}", uuid::Uuid::new_v4().simple());
-    let attacker = game.client();
-    attacker.auth().login_device(&device).await.unwrap();
-    attacker.auth().link_email(victim_email, "attacker-password").await.unwrap();
-    (device, attacker.user_id().unwrap(), attacker)
+    let (device, attacker) = game.guest_claiming(victim_email, "attacker-password").await;
+    let account = attacker.user_id().unwrap();
+    (device, account, attacker)
 }
 
 /// Hole 2, password reset: a guest links an address it does not own; its owner resets

@@ -217,10 +217,7 @@ async fn an_oauth_login_by_verified_email_wipes_what_an_unverified_claimant_set(
     let origin = origin_with(&idp, &["google"], &[]);
     let game = origin.game("oauth-game").await;
     let victim_email = "victim.oauth@example.com";
-    let device = format!("attacker-device-{}", uuid::Uuid::new_v4().simple());
-    let attacker = game.client();
-    attacker.auth().login_device(&device).await.unwrap();
-    attacker.auth().link_email(victim_email, "attacker-password").await.unwrap();
+    let (device, attacker) = game.guest_claiming(victim_email, "attacker-password").await;
     let account = attacker.user_id().unwrap();
     let attacker_token = attacker.token().unwrap();
 
