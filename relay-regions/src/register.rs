@@ -9,8 +9,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use aethex_protocol::matchmaking::BackfillResponse;
-use aethex_protocol::regions::RegisterRegionRequest;
 use aethex_protocol::multiplayer::RELAY_KEY_HEADER;
+use aethex_protocol::regions::RegisterRegionRequest;
 
 use crate::metrics::Metrics;
 use crate::state::Relay;

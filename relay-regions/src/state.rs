@@ -247,7 +247,9 @@ impl Relay {
         let mine = reg.rooms_of.get(&creator).copied().unwrap_or(0);
         if mine >= self.limits.max_rooms_per_player {
             let max = self.limits.max_rooms_per_player;
-            return Err(Refusal::rate_limited(format!("you have {mine} rooms open on this relay (at most {max}): join one or wait for one to close")));
+            return Err(Refusal::rate_limited(format!(
+                "you have {mine} rooms open on this relay (at most {max}): join one or wait for one to close"
+            )));
         }
         let mut rng = rand::thread_rng();
         let code: Arc<str> = loop {

@@ -319,8 +319,11 @@ async fn one_player_cannot_exhaust_rooms_seats_or_sockets() {
         drop(c);
     }
     let mut c = Client::connect(&w.relay, &griefer.token, Encoding::Json).await;
-    c.send(&ClientMessage::CreateRoom { options: RoomOptions { max_players: 4, password: None, properties: Default::default() }, player_data: json!({}) })
-        .await;
+    c.send(&ClientMessage::CreateRoom {
+        options: RoomOptions { max_players: 4, password: None, properties: Default::default() },
+        player_data: json!({}),
+    })
+    .await;
     let (code, reason) = c.expect_error().await;
     assert_eq!(code, ErrorCode::RATE_LIMITED.0, "{reason}");
     assert!(reason.contains("rooms open"), "{reason}");

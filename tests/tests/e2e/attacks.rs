@@ -372,7 +372,8 @@ async fn relay_keys_open_relay_routes_only_and_no_key_vouches_for_a_player() {
                 for line in req.lines().filter(|l| l.starts_with("x-aethex-")) {
                     s.lock().unwrap().push(line.to_string());
                 }
-                let _ = sock.write_all(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 2\r\nconnection: close\r\n\r\n[]").await;
+                let _ =
+                    sock.write_all(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 2\r\nconnection: close\r\n\r\n[]").await;
             });
         }
     });
@@ -424,7 +425,8 @@ async fn relay_keys_open_relay_routes_only_and_no_key_vouches_for_a_player() {
     assert_eq!(put("x-aethex-relay-key", edge_key.clone(), here.clone()).await, 401);
     // A relay key cannot point origin at a host the operator did not allow (SSRF).
     for evil in ["ws://evil.example:80", "ws://169.254.169.254", "ws://10.0.0.1:7350", "wss://127.0.0.1.evil.example"] {
-        let (s, e) = raw(Method::PUT, &url("/api/v1/regions/eu-west"), None, Some("application/json"), json!({"url": evil, "capacity": 10}).to_string()).await;
+        let (s, e) =
+            raw(Method::PUT, &url("/api/v1/regions/eu-west"), None, Some("application/json"), json!({"url": evil, "capacity": 10}).to_string()).await;
         assert_eq!(s, 401, "{e}");
         let status = put("x-aethex-relay-key", k2.to_string(), json!({"url": evil, "capacity": 10})).await;
         assert_eq!(status, 400, "{evil} was accepted");

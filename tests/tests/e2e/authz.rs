@@ -352,12 +352,14 @@ async fn member(origin: &Origin, game: &GameFixture, role: &str) -> String {
     let c = origin.sdk();
     let email = format!("{role}-{}@studio.test", uuid::Uuid::new_v4().simple());
     c.auth().register(&email, "member-password", &format!("{role}{}", &uuid::Uuid::new_v4().simple().to_string()[..8])).await.unwrap();
-    post(&origin.url, &game.developer.token().unwrap(), &format!("/api/v1/orgs/{}/members", game.org_id), json!({"email": email, "role": role})).await;
+    post(&origin.url, &game.developer.token().unwrap(), &format!("/api/v1/orgs/{}/members", game.org_id), json!({"email": email, "role": role}))
+        .await;
     c.token().unwrap()
 }
 
 async fn server_key(origin: &Origin, game: &GameFixture) -> (String, String) {
-    let k = post(&origin.url, &game.developer.token().unwrap(), &format!("/api/v1/games/{}/server-keys", game.game_id), json!({"name": "matrix"})).await;
+    let k =
+        post(&origin.url, &game.developer.token().unwrap(), &format!("/api/v1/games/{}/server-keys", game.game_id), json!({"name": "matrix"})).await;
     (k["key"].as_str().expect("server key secret").to_string(), k["key_id"].as_str().expect("key_id").to_string())
 }
 
@@ -391,10 +393,22 @@ impl World {
         post(&url, &owner, &format!("/api/v1/games/{g}/leaderboards"), json!({"leaderboard_id": "lb", "name": "LB"})).await;
         put(&url, &owner, &format!("/api/v1/games/{g}/achievements/ach"), json!({"name": "Ach"})).await;
         put(&url, &owner, &format!("/api/v1/games/{g}/matchmaking/modes/duel"), json!({"match_size": 2})).await;
-        put(&url, &owner, &format!("/api/v1/games/{g}/experiments/exp"), json!({"variants": [{"name": "a", "weight": 1}, {"name": "b", "weight": 1}], "conversion_event": "buy"})).await;
+        put(
+            &url,
+            &owner,
+            &format!("/api/v1/games/{g}/experiments/exp"),
+            json!({"variants": [{"name": "a", "weight": 1}, {"name": "b", "weight": 1}], "conversion_event": "buy"}),
+        )
+        .await;
         let relay_key = origin.relay_key();
-        let (s, v) = raw(Method::PUT, &format!("{url}/api/v1/regions/mx-region"), None, Some("application/json"), json!({"url": "ws://127.0.0.1:9", "capacity": 10}).to_string())
-            .await;
+        let (s, v) = raw(
+            Method::PUT,
+            &format!("{url}/api/v1/regions/mx-region"),
+            None,
+            Some("application/json"),
+            json!({"url": "ws://127.0.0.1:9", "capacity": 10}).to_string(),
+        )
+        .await;
         assert_eq!(s, 401, "{v}");
         let r = reqwest::Client::new()
             .put(format!("{url}/api/v1/regions/mx-region"))
@@ -573,7 +587,9 @@ fn routes_in_source(crate_dir: &str, constants: &[(&str, &str)]) -> BTreeSet<Str
             }
             let handlers = &rest[..end];
             for m in ["get", "post", "put", "patch", "delete"] {
-                let called = handlers.match_indices(&format!("{m}(")).any(|(i, _)| i == 0 || !handlers.as_bytes()[i - 1].is_ascii_alphanumeric() && handlers.as_bytes()[i - 1] != b'_');
+                let called = handlers
+                    .match_indices(&format!("{m}("))
+                    .any(|(i, _)| i == 0 || !handlers.as_bytes()[i - 1].is_ascii_alphanumeric() && handlers.as_bytes()[i - 1] != b'_');
                 if called {
                     out.insert(format!("{} {path}", m.to_ascii_uppercase()));
                 }

@@ -32,7 +32,8 @@ async fn schemathesis_finds_no_server_error_on_any_operation() {
     let dir = schemathesis_dir();
     assert!(dir.join("bin/st").exists(), "schemathesis is not installed in {}: run scripts/install-tools.sh", dir.display());
     // Generous auth limits: the fuzzer signs in and registers thousands of times.
-    let origin = Origin::start(&[("AETHEX_AUTH__RATE_LIMIT_PER_IP_PER_MINUTE", "1000000"), ("AETHEX_AUTH__RATE_LIMIT_PER_ACCOUNT_PER_MINUTE", "1000000")]);
+    let origin =
+        Origin::start(&[("AETHEX_AUTH__RATE_LIMIT_PER_IP_PER_MINUTE", "1000000"), ("AETHEX_AUTH__RATE_LIMIT_PER_ACCOUNT_PER_MINUTE", "1000000")]);
     let game = origin.game("fuzz-game").await;
     let player = game.player().await;
     player.saves().save("slot1", serde_json::json!({"level": 1})).await.unwrap();

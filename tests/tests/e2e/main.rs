@@ -2,8 +2,8 @@
 //! data folder and drives it over HTTP, mostly through `aethex-sdk`.
 
 mod achievements;
-mod attacks;
 mod analytics;
+mod attacks;
 mod auth;
 mod authz;
 mod console;

@@ -369,7 +369,8 @@ async fn tickets_are_validated() {
     // Someone else's party naming them waits for them; accepting it while they wait in
     // their own ticket is refused, and names their own ticket to them.
     let (b, _) = t.player().await;
-    let (s, invite) = t.call(Method::POST, "/api/v1/matchmaking/tickets", Some(&b), Some(json!({"mode": "duel", "regions": eu, "party": [a_id]}))).await;
+    let (s, invite) =
+        t.call(Method::POST, "/api/v1/matchmaking/tickets", Some(&b), Some(json!({"mode": "duel", "regions": eu, "party": [a_id]}))).await;
     assert_eq!((s, invite["status"].as_str()), (201, Some("pending")), "{invite}");
     let accept = format!("/api/v1/matchmaking/tickets/{}/accept", invite["ticket_id"].as_str().unwrap());
     let (s, err) = t.call(Method::POST, &accept, Some(&a), None).await;
@@ -495,10 +496,12 @@ async fn four_players_and_parties_land_together() {
         )
         .await;
     assert_eq!((s, field(&err)), (400, "party"), "a party of 5 does not fit a match of 4: {err}");
-    let (s, pt) = t.call(Method::POST, "/api/v1/matchmaking/tickets", Some(leader), Some(json!({"mode": "squad", "regions": us(20), "party": party}))).await;
+    let (s, pt) =
+        t.call(Method::POST, "/api/v1/matchmaking/tickets", Some(leader), Some(json!({"mode": "squad", "regions": us(20), "party": party}))).await;
     assert_eq!((s, pt["status"].as_str()), (201, Some("pending")), "{pt}");
     for (tok, _) in &players[1..3] {
-        let (s, got) = t.call(Method::POST, &format!("/api/v1/matchmaking/tickets/{}/accept", pt["ticket_id"].as_str().unwrap()), Some(tok), None).await;
+        let (s, got) =
+            t.call(Method::POST, &format!("/api/v1/matchmaking/tickets/{}/accept", pt["ticket_id"].as_str().unwrap()), Some(tok), None).await;
         assert_eq!(s, 200, "{got}");
     }
     let solo = t.queue(&players[4].0, json!({"mode": "squad", "regions": us(70)})).await;
@@ -822,7 +825,14 @@ async fn a_party_needs_its_members_consent_and_they_can_always_leave() {
     let (friend, friend_id) = t.player().await;
 
     // The griefer names the victim in a party: the ticket waits for the victim.
-    let (s, grief) = t.call(Method::POST, "/api/v1/matchmaking/tickets", Some(&griefer), Some(json!({"mode": "trio", "regions": eu, "party": [victim_id, friend_id]}))).await;
+    let (s, grief) = t
+        .call(
+            Method::POST,
+            "/api/v1/matchmaking/tickets",
+            Some(&griefer),
+            Some(json!({"mode": "trio", "regions": eu, "party": [victim_id, friend_id]})),
+        )
+        .await;
     assert_eq!((s, grief["status"].as_str()), (201, Some("pending")), "{grief}");
     assert_eq!(grief["waiting_for"], json!([victim_id, friend_id]));
     // The victim is not held: they queue on their own at once.
@@ -847,7 +857,8 @@ async fn a_party_needs_its_members_consent_and_they_can_always_leave() {
     let (b, b_id) = t.player().await;
     let (c, c_id) = t.player().await;
     let (stranger, _) = t.player().await;
-    let (s, party) = t.call(Method::POST, "/api/v1/matchmaking/tickets", Some(&a), Some(json!({"mode": "trio", "regions": eu, "party": [b_id, c_id]}))).await;
+    let (s, party) =
+        t.call(Method::POST, "/api/v1/matchmaking/tickets", Some(&a), Some(json!({"mode": "trio", "regions": eu, "party": [b_id, c_id]}))).await;
     assert_eq!(s, 201, "{party}");
     let id = party["ticket_id"].as_str().unwrap().to_string();
     let accept = format!("/api/v1/matchmaking/tickets/{id}/accept");
