@@ -16,9 +16,10 @@ use aethex_protocol::leaderboards::parse_limit;
 use aethex_protocol::rpc::{ErrorCode, ErrorEnvelope, RpcResponse, JSONRPC_VERSION};
 use aethex_protocol::saves::{DeleteParams, HistoryParams, ListParams, LoadParams, RestoreParams, SaveRequest};
 
+use crate::auth::caller::{authenticate, authenticate_player, ClientInfo};
 use crate::auth::service as auth;
 use crate::error::ApiError;
-use crate::http::extract::{authenticate, authenticate_player, json_error, ClientInfo};
+use crate::http::extract::json_error;
 use crate::saves::service as saves;
 use crate::state::AppState;
 
@@ -172,7 +173,7 @@ async fn dispatch(app: &AppState, headers: &HeaderMap, client: &ClientInfo, meth
         "auth.device_login" => ok(auth::device_login(app, params(p)?, client).await?),
         "auth.refresh" => ok(auth::refresh(app, params(p)?, client).await?),
         "auth.verify_email" => {
-            let player = crate::http::extract::optional_player(app, headers).await?;
+            let player = crate::auth::caller::optional_player(app, headers).await?;
             ok(auth::verify_email(app, params(p)?, player.as_ref(), client).await?)
         }
         "auth.request_password_reset" => ok(auth::request_password_reset(app, params(p)?, client).await?),
@@ -182,7 +183,7 @@ async fn dispatch(app: &AppState, headers: &HeaderMap, client: &ClientInfo, meth
                 Some(Value::String(s)) => s,
                 _ => return Err(ApiError::invalid_params("provider", "provider must be google, github or discord")),
             };
-            let player = crate::http::extract::optional_player(app, headers).await?;
+            let player = crate::auth::caller::optional_player(app, headers).await?;
             ok(crate::auth::oauth::start(app, &provider, player.as_ref(), params(p)?, client).await?)
         }
         "auth.oauth_complete" => ok(crate::auth::oauth::complete(app, params(p)?, client).await?),

@@ -20,8 +20,8 @@ pub enum AchievementError {
     Invalid(#[from] Invalid),
     #[error("no achievement {0:?} in this game")]
     NotFound(String),
-    #[error("the access token is not for a game")]
-    NoGame,
+    #[error(transparent)]
+    NoGame(#[from] crate::auth::caller::NoGame),
     #[error("{0}")]
     Forbidden(&'static str),
     #[error("{0}")]
@@ -45,10 +45,7 @@ impl From<AchievementError> for ApiError {
         match e {
             AchievementError::Invalid(i) => i.into(),
             AchievementError::NotFound(id) => ApiError::not_found("achievement_id", format!("no achievement {id:?} in this game")),
-            AchievementError::NoGame => ApiError::invalid_params(
-                aethex_protocol::headers::CLIENT_KEY,
-                "the access token is not for a game; log in with the game's client key",
-            ),
+            AchievementError::NoGame(e) => e.into(),
             AchievementError::Forbidden(why) => ApiError::forbidden(why),
             AchievementError::Limit(why) => ApiError::new(ErrorCode::CONFLICT, "Conflict").field("limit", why),
             AchievementError::Team(t) => t.into(),

@@ -13,8 +13,9 @@ use aethex_protocol::achievements::{
 use aethex_protocol::rpc::ErrorEnvelope;
 
 use super::service;
+use crate::auth::caller::{Caller, Player};
 use crate::error::ApiResult;
-use crate::http::extract::{ApiJson, ApiPath, ApiQuery, Caller, Player};
+use crate::http::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {

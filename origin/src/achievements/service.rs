@@ -10,7 +10,7 @@ use aethex_protocol::validate::Invalid;
 
 use super::store;
 use super::AchievementError;
-use crate::http::extract::{Caller, Player};
+use crate::auth::caller::{Caller, Player};
 use crate::replication::rows;
 use crate::state::AppState;
 
@@ -29,7 +29,7 @@ pub async fn subject(app: &AppState, caller: &Caller, requested: Option<&str>) -
             if requested.is_some_and(|u| u != p.user_id && u != "me") {
                 return Err(AchievementError::Forbidden("players reach only their own achievements and statistics"));
             }
-            Ok(Subject { game_id: p.game_id.clone().ok_or(AchievementError::NoGame)?, user_id: p.user_id.clone() })
+            Ok(Subject { game_id: p.game()?.to_string(), user_id: p.user_id.clone() })
         }
         Caller::Server(s) => {
             let u = requested.filter(|u| *u != "me").ok_or(Invalid::new("user_id", "a server key must name the player (user_id)"))?;

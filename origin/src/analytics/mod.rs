@@ -18,8 +18,8 @@ use crate::teams::TeamError;
 pub enum AnalyticsError {
     #[error("{0}")]
     Invalid(#[from] Invalid),
-    #[error("the access token is not for a game")]
-    NoGame,
+    #[error(transparent)]
+    NoGame(#[from] crate::auth::caller::NoGame),
     #[error("the game's daily event quota is used up")]
     Quota,
     #[error("analytics are off in a game for children (COPPA)")]
@@ -42,10 +42,7 @@ impl From<AnalyticsError> for ApiError {
     fn from(e: AnalyticsError) -> Self {
         match e {
             AnalyticsError::Invalid(i) => i.into(),
-            AnalyticsError::NoGame => ApiError::invalid_params(
-                aethex_protocol::headers::CLIENT_KEY,
-                "the access token is not for a game; log in with the game's client key",
-            ),
+            AnalyticsError::NoGame(e) => e.into(),
             AnalyticsError::Quota => ApiError::new(ErrorCode::RATE_LIMITED, "Too many requests")
                 .field("events", "the game's daily event quota is used up; events are accepted again after 00:00 UTC")
                 .retry_after(3600),

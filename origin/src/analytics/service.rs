@@ -12,14 +12,14 @@ use libsql::params;
 
 use super::store::EventRow;
 use super::AnalyticsError;
-use crate::http::extract::Player;
+use crate::auth::caller::Player;
 use crate::replication::rows;
 use crate::state::AppState;
 
 pub type AnResult<T> = Result<T, AnalyticsError>;
 
 fn game_of(player: &Player) -> AnResult<&str> {
-    player.game_id.as_deref().ok_or(AnalyticsError::NoGame)
+    Ok(player.game()?)
 }
 
 /// The player's effective consent: always off in a COPPA game.

@@ -1,6 +1,7 @@
 //! Accounts and sessions: email/password, device (guest) login and linking, profile,
 //! email verification, password reset, refresh-token rotation, logout, OAuth.
 
+pub mod caller;
 pub mod email;
 pub mod oauth;
 pub mod pages;

@@ -35,10 +35,10 @@ use aethex_protocol::validate::{Email, Username};
 use super::service::{resolve_game, AuthResult};
 use super::store::{self, NewUser, OAuthStateRow, UserRow};
 use super::AuthError;
+use crate::auth::caller::{ClientInfo, Player};
 use crate::config::OAuthProviderConfig;
 use crate::crypto::{hash_secret, random_hex, random_token, secrets_equal};
 use crate::db::{self, is_unique_violation};
-use crate::http::extract::{ClientInfo, Player};
 use crate::state::AppState;
 
 const STATE_TTL_SECS: u64 = 600;
@@ -270,8 +270,14 @@ struct Identity {
 pub enum CallbackOutcome {
     Redirect(String),
     /// The polling flow's confirmation page: the state and the browser's token for its form.
-    Confirm { state: String, confirm_token: String },
-    Page { ok: bool, message: String },
+    Confirm {
+        state: String,
+        confirm_token: String,
+    },
+    Page {
+        ok: bool,
+        message: String,
+    },
 }
 
 pub async fn callback(app: &AppState, provider_name: &str, params: std::collections::HashMap<String, String>) -> AuthResult<CallbackOutcome> {
@@ -572,7 +578,13 @@ async fn link_or_create(tx: &libsql::Connection, provider: &str, id: &Identity, 
                         },
                     )
                     .await
-                    .map_err(|e| if is_unique_violation(&e) { AuthError::OAuth("could not create the account; try again".into()) } else { e.into() })?;
+                    .map_err(|e| {
+                        if is_unique_violation(&e) {
+                            AuthError::OAuth("could not create the account; try again".into())
+                        } else {
+                            e.into()
+                        }
+                    })?;
                     store::insert_oauth_connection(tx, &new_id, provider, &id.subject).await?;
                     new_id
                 }

@@ -17,8 +17,9 @@ use aethex_protocol::auth::{
 use aethex_protocol::rpc::ErrorEnvelope;
 
 use super::service;
+use crate::auth::caller::{optional_player, ClientInfo, Player};
 use crate::error::ApiResult;
-use crate::http::extract::{optional_player, ApiJson, ApiPath, ApiQuery, ClientInfo, OptionalJson, Player};
+use crate::http::extract::{ApiJson, ApiPath, ApiQuery, OptionalJson};
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -110,7 +111,12 @@ async fn request_email_verification(State(app): State<AppState>, player: Player)
 }
 
 #[utoipa::path(post, path = "/api/v1/auth/verify-email", tag = "auth", summary = "Verify the email address with the emailed token, signed in to the account or with its password.", request_body = VerifyEmailRequest, responses((status = 200, body = Profile), (status = "4XX", body = ErrorEnvelope), (status = "5XX", body = ErrorEnvelope)), security((), ("bearer" = [])))]
-async fn verify_email(State(app): State<AppState>, client: ClientInfo, headers: HeaderMap, ApiJson(req): ApiJson<VerifyEmailRequest>) -> ApiResult<Json<Profile>> {
+async fn verify_email(
+    State(app): State<AppState>,
+    client: ClientInfo,
+    headers: HeaderMap,
+    ApiJson(req): ApiJson<VerifyEmailRequest>,
+) -> ApiResult<Json<Profile>> {
     let player = optional_player(&app, &headers).await?;
     Ok(Json(service::verify_email(&app, req, player.as_ref(), &client).await?))
 }
@@ -132,7 +138,11 @@ struct VerifyEmailLinkQuery {
 /// The form of the verification page (`application/x-www-form-urlencoded`: token,
 /// password); answers a page.
 #[utoipa::path(post, path = "/api/v1/auth/verify-email/confirm", tag = "auth", summary = "The verification page's form: token and password, answered with a page.", responses((status = 200, description = "HTML page", content_type = "text/html"), (status = "4XX", description = "HTML page", content_type = "text/html")))]
-async fn verify_email_form(State(app): State<AppState>, client: ClientInfo, form: Result<axum::Form<VerifyEmailRequest>, axum::extract::rejection::FormRejection>) -> Response {
+async fn verify_email_form(
+    State(app): State<AppState>,
+    client: ClientInfo,
+    form: Result<axum::Form<VerifyEmailRequest>, axum::extract::rejection::FormRejection>,
+) -> Response {
     let Ok(axum::Form(req)) = form else {
         return super::pages::message(StatusCode::BAD_REQUEST, "Not confirmed", "The form was malformed.");
     };
@@ -185,7 +195,9 @@ async fn oauth_callback(
 ) -> ApiResult<Response> {
     Ok(match super::oauth::callback(&app, &provider, params).await? {
         super::oauth::CallbackOutcome::Redirect(url) => Redirect::to(&url).into_response(),
-        super::oauth::CallbackOutcome::Confirm { state, confirm_token } => super::pages::oauth_confirm_form(StatusCode::OK, &state, &confirm_token, None),
+        super::oauth::CallbackOutcome::Confirm { state, confirm_token } => {
+            super::pages::oauth_confirm_form(StatusCode::OK, &state, &confirm_token, None)
+        }
         super::oauth::CallbackOutcome::Page { ok: true, message } => super::pages::message(StatusCode::OK, "Signed in", &message),
         super::oauth::CallbackOutcome::Page { ok: false, message } => super::pages::message(StatusCode::BAD_REQUEST, "Sign-in failed", &message),
     })

@@ -10,9 +10,9 @@ use aethex_protocol::validate::{parse_http_url, DeviceId, Email, Invalid, Passwo
 use super::email::OutgoingEmail;
 use super::store::{self, NewUser, UserRow};
 use super::AuthError;
+use crate::auth::caller::{ClientInfo, Player};
 use crate::crypto::{hash_secret, random_token};
 use crate::db::{self, is_unique_violation};
-use crate::http::extract::{ClientInfo, Player};
 use crate::state::AppState;
 
 pub type AuthResult<T> = Result<T, AuthError>;

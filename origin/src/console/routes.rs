@@ -10,8 +10,9 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::service;
+use crate::auth::caller::Player;
 use crate::error::ApiResult;
-use crate::http::extract::{ApiJson, ApiPath, ApiQuery, Player};
+use crate::http::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {

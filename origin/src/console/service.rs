@@ -6,8 +6,8 @@ use aethex_protocol::validate::{parse_limit, Invalid};
 use libsql::params;
 use serde_json::{json, Value};
 
+use crate::auth::caller::Player;
 use crate::error::{ApiError, ApiResult};
-use crate::http::extract::Player;
 use crate::state::AppState;
 use crate::teams::service::require_game_role;
 

@@ -18,8 +18,9 @@ use aethex_protocol::rpc::ErrorEnvelope;
 use aethex_protocol::validate::GameSlug;
 
 use super::service;
+use crate::auth::caller::Caller;
 use crate::error::{ApiError, ApiResult};
-use crate::http::extract::{ApiJson, ApiPath, ApiQuery, Caller, OptionalJson};
+use crate::http::extract::{ApiJson, ApiPath, ApiQuery, OptionalJson};
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {

@@ -18,9 +18,9 @@ use aethex_protocol::validate::{DisplayName, Invalid};
 
 use super::store::{self, ReleaseRecord};
 use super::DlcError;
+use crate::auth::caller::Caller;
 use crate::blobs::chunk_key;
 use crate::db::{self, DbError};
-use crate::http::extract::Caller;
 use crate::replication::rows;
 use crate::state::AppState;
 

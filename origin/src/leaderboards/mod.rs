@@ -22,8 +22,8 @@ pub enum LeaderboardError {
     NotFound(String),
     #[error("leaderboard {0:?} already exists")]
     Exists(String),
-    #[error("the access token is not for a game")]
-    NoGame,
+    #[error(transparent)]
+    NoGame(#[from] crate::auth::caller::NoGame),
     #[error("social features are off in a game for children (COPPA)")]
     Coppa,
     #[error("submitting too often to this board")]
@@ -50,10 +50,7 @@ impl From<LeaderboardError> for ApiError {
             LeaderboardError::Exists(id) => {
                 ApiError::new(ErrorCode::CONFLICT, "Conflict").field("leaderboard_id", format!("leaderboard {id:?} already exists"))
             }
-            LeaderboardError::NoGame => ApiError::invalid_params(
-                aethex_protocol::headers::CLIENT_KEY,
-                "the access token is not for a game; log in with the game's client key",
-            ),
+            LeaderboardError::NoGame(e) => e.into(),
             LeaderboardError::Coppa => ApiError::forbidden("friends leaderboards are off in this game: it is for children (COPPA)"),
             LeaderboardError::TooOften { retry_after_ms } => ApiError::new(ErrorCode::RATE_LIMITED, "Too many requests")
                 .field("leaderboard_id", format!("this board takes a score from a player every so often; retry in {retry_after_ms} ms"))

@@ -12,8 +12,9 @@ use aethex_protocol::leaderboards::{
 use aethex_protocol::rpc::ErrorEnvelope;
 
 use super::service;
+use crate::auth::caller::Player;
 use crate::error::{ApiError, ApiResult};
-use crate::http::extract::{ApiJson, ApiPath, ApiQuery, Player};
+use crate::http::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {

@@ -5,8 +5,8 @@ use serde_json::Value;
 
 use aethex_edge::readmodel::{self, Cursor};
 use aethex_protocol::leaderboards::{
-    check_score, parse_leaderboard_id, score_in_range, ArchivedPeriodList, CreateLeaderboardRequest, Leaderboard, LeaderboardEntry, LeaderboardList, LeaderboardPage, Operator,
-    ResetSchedule, SubmitScoreRequest, SubmitScoreResponse, MAX_ABS_SCORE, MAX_ENTRY_METADATA_BYTES,
+    check_score, parse_leaderboard_id, score_in_range, ArchivedPeriodList, CreateLeaderboardRequest, Leaderboard, LeaderboardEntry, LeaderboardList,
+    LeaderboardPage, Operator, ResetSchedule, SubmitScoreRequest, SubmitScoreResponse, MAX_ABS_SCORE, MAX_ENTRY_METADATA_BYTES,
 };
 use aethex_protocol::saves::canonical_json;
 use aethex_protocol::teams::Role;
@@ -14,14 +14,14 @@ use aethex_protocol::validate::{DisplayName, Invalid};
 
 use super::store;
 use super::LeaderboardError;
-use crate::http::extract::Player;
+use crate::auth::caller::Player;
 use crate::replication::rows::{self, EntryRow};
 use crate::state::AppState;
 
 pub type LbResult<T> = Result<T, LeaderboardError>;
 
 fn game_of(player: &Player) -> LbResult<&str> {
-    player.game_id.as_deref().ok_or(LeaderboardError::NoGame)
+    Ok(player.game()?)
 }
 
 pub async fn create(app: &AppState, player: &Player, game_id: &str, req: CreateLeaderboardRequest) -> LbResult<Leaderboard> {

@@ -103,8 +103,8 @@ pub enum MatchmakingError {
     Conflict(String),
     #[error("{0}")]
     Forbidden(String),
-    #[error("the access token is not for a game")]
-    NoGame,
+    #[error(transparent)]
+    NoGame(#[from] crate::auth::caller::NoGame),
     #[error("the matchmaking queue is full")]
     QueueFull,
     #[error(transparent)]
@@ -136,10 +136,7 @@ impl From<MatchmakingError> for ApiError {
             }
             MatchmakingError::Conflict(why) => ApiError::new(ErrorCode::CONFLICT, "Conflict").reason(why),
             MatchmakingError::Forbidden(why) => ApiError::forbidden(why),
-            MatchmakingError::NoGame => ApiError::invalid_params(
-                aethex_protocol::headers::CLIENT_KEY,
-                "the access token is not for a game; log in with the game's client key",
-            ),
+            MatchmakingError::NoGame(e) => e.into(),
             MatchmakingError::QueueFull => {
                 ApiError::new(ErrorCode::UNAVAILABLE, "Service unavailable").reason("the matchmaking queue is full; try again shortly").retry_after(5)
             }

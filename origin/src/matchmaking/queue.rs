@@ -127,7 +127,6 @@ impl Entry {
         self.members().filter(|m| !self.waiting_for.contains(m))
     }
 
-
     fn rtt(&self, region: &str) -> Option<u32> {
         self.regions.iter().find(|r| r.region == region).map(|r| r.rtt_ms)
     }

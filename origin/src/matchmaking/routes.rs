@@ -10,8 +10,9 @@ use aethex_protocol::matchmaking::{BackfillRequest, ModeConfig, Ticket, TicketLi
 use aethex_protocol::rpc::ErrorEnvelope;
 
 use super::{service, BackfillResponse, ModeEntry, ModeList};
+use crate::auth::caller::Caller;
 use crate::error::ApiResult;
-use crate::http::extract::{ApiJson, ApiPath, ApiQuery, Caller};
+use crate::http::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::regions::routes::RelayCaller;
 use crate::state::AppState;
 

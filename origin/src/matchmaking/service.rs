@@ -10,15 +10,15 @@ use serde_json::{Map, Value};
 use aethex_protocol::matchmaking::{
     parse_mode, BackfillRequest, MatchFound, ModeConfig, PropertyQuery, RegionRtt, Ticket, TicketList, TicketRequest, TicketStatus,
 };
+use aethex_protocol::multiplayer::RELAY_KEY_HEADER;
 use aethex_protocol::multiplayer::{OpenRoomRequest, OpenRoomResponse, RoomTicketClaims, RELAY_WS_PATH, TICKET_AUDIENCE};
 use aethex_protocol::regions::{parse_region_name, parse_relay_url};
-use aethex_protocol::multiplayer::RELAY_KEY_HEADER;
 use aethex_protocol::teams::Role;
 use aethex_protocol::validate::{GameSlug, Invalid};
 
 use super::queue::{NewTicket, Placement, Profile, Viewer};
 use super::{store, BackfillResponse, MatchmakingError, ModeEntry, ModeList};
-use crate::http::extract::Caller;
+use crate::auth::caller::Caller;
 use crate::state::{App, AppState};
 
 pub type MmResult<T> = Result<T, MatchmakingError>;
@@ -192,7 +192,7 @@ pub async fn create_ticket(app: &AppState, caller: &Caller, req: TicketRequest) 
     let reader = app.db.reader();
     let (owner, game, server) = match caller {
         Caller::Player(p) => {
-            let game = p.game_id.clone().ok_or(MatchmakingError::NoGame)?;
+            let game = p.game()?.to_string();
             if req.user_id.as_deref().is_some_and(|u| u != "me" && u != p.user_id) {
                 return Err(MatchmakingError::Forbidden("players queue only themselves; user_id is for server keys".into()));
             }
@@ -260,7 +260,7 @@ pub async fn create_ticket(app: &AppState, caller: &Caller, req: TicketRequest) 
 
 fn viewer_of(caller: &Caller) -> MmResult<Viewer> {
     Ok(match caller {
-        Caller::Player(p) => Viewer::Player { user: p.user_id.clone(), game: p.game_id.clone().ok_or(MatchmakingError::NoGame)? },
+        Caller::Player(p) => Viewer::Player { user: p.user_id.clone(), game: p.game()?.to_string() },
         Caller::Server(s) => Viewer::Server { game: s.game_id.clone() },
     })
 }
@@ -291,7 +291,9 @@ pub async fn get_ticket(app: &AppState, caller: &Caller, ticket_id: &str, wait_m
 pub async fn accept_ticket(app: &AppState, caller: &Caller, ticket_id: &str) -> MmResult<Ticket> {
     match viewer_of(caller)? {
         Viewer::Player { user, game } => app.matchmaking.accept(ticket_id, &user, &game),
-        Viewer::Server { .. } => Err(MatchmakingError::Forbidden("players accept their own party invitations; server keys queue agreed parties".into())),
+        Viewer::Server { .. } => {
+            Err(MatchmakingError::Forbidden("players accept their own party invitations; server keys queue agreed parties".into()))
+        }
     }
 }
 

@@ -11,7 +11,7 @@ use serde_json::{json, Map, Value};
 use aethex_protocol::teams::Role;
 
 use super::PrivacyError;
-use crate::http::extract::Player;
+use crate::auth::caller::Player;
 use crate::state::AppState;
 
 pub type PrivacyResult<T> = Result<T, PrivacyError>;

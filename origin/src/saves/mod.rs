@@ -7,7 +7,6 @@ pub mod routes;
 pub mod service;
 pub mod store;
 
-use axum::http::StatusCode;
 use serde_json::Value;
 
 use aethex_protocol::rpc::ErrorCode;
@@ -39,8 +38,8 @@ pub enum SaveError {
     ChecksumMismatch { computed: String },
     #[error("{0}")]
     Forbidden(&'static str),
-    #[error("token has no game")]
-    NoGame,
+    #[error(transparent)]
+    NoGame(#[from] crate::auth::caller::NoGame),
     #[error("stored save is corrupt: {0}")]
     Corrupt(String),
     #[error(transparent)]
@@ -92,11 +91,7 @@ impl From<SaveError> for ApiError {
                 ApiError::invalid_params("checksum", "checksum does not match the data").detail("computed", computed.into())
             }
             Forbidden(reason) => ApiError::forbidden(reason),
-            NoGame => ApiError::invalid_params(
-                aethex_protocol::headers::CLIENT_KEY,
-                "the access token is not for a game; log in with the game's client key",
-            )
-            .status(StatusCode::BAD_REQUEST),
+            NoGame(e) => e.into(),
             Corrupt(e) => ApiError::internal(format!("corrupt save: {e}")),
             Db(e) => ApiError::internal(e),
         }

@@ -12,8 +12,9 @@ use aethex_protocol::saves::{DeleteResponse, LoadResponse, RestoreRequest, SaveH
 use aethex_protocol::rpc::ErrorEnvelope;
 
 use super::service::{self, actor_for};
+use crate::auth::caller::Caller;
 use crate::error::ApiResult;
-use crate::http::extract::{ApiJson, ApiPath, ApiQuery, Caller};
+use crate::http::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::state::AppState;
 
 /// Body limit of the save route: the largest save, base64-encoded, plus room for the

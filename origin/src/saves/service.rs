@@ -16,8 +16,8 @@ use super::codec::{self, Sealed};
 use super::merge::merge3;
 use super::store::{self, SaveRow};
 use super::SaveError;
+use crate::auth::caller::Caller;
 use crate::db;
-use crate::http::extract::Caller;
 use crate::replication;
 use crate::state::AppState;
 
@@ -45,7 +45,7 @@ pub async fn actor_for(app: &AppState, caller: &Caller, requested_user: Option<&
                     return Err(SaveError::Forbidden("players can only reach their own saves"));
                 }
             }
-            (p.user_id.clone(), p.game_id.clone().ok_or(SaveError::NoGame)?)
+            (p.user_id.clone(), p.game()?.to_string())
         }
         Caller::Server(s) => {
             let u = requested_user.filter(|u| *u != ME).ok_or(Invalid::new("user_id", "a server key must name the player (user_id)"))?;

@@ -11,8 +11,9 @@ use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Response};
 
 use super::service;
+use crate::auth::caller::Player;
 use crate::error::ApiResult;
-use crate::http::extract::{ApiJson, ApiPath, Player};
+use crate::http::extract::{ApiJson, ApiPath};
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {

@@ -6,7 +6,7 @@ use aethex_protocol::validate::Invalid;
 
 use super::store;
 use super::SocialError;
-use crate::http::extract::Player;
+use crate::auth::caller::Player;
 use crate::state::AppState;
 
 pub type SocialResult<T> = Result<T, SocialError>;

@@ -9,8 +9,8 @@ use libsql::params;
 
 use super::service::{require_social, SocialResult};
 use super::SocialError;
+use crate::auth::caller::Player;
 use crate::http::escape_html;
-use crate::http::extract::Player;
 use crate::state::AppState;
 
 fn missing(field: &'static str, why: impl Into<String>) -> SocialError {

@@ -13,8 +13,9 @@ use aethex_protocol::teams::{
 use aethex_protocol::rpc::ErrorEnvelope;
 
 use super::service;
+use crate::auth::caller::Player;
 use crate::error::ApiResult;
-use crate::http::extract::{ApiJson, ApiPath, Player};
+use crate::http::extract::{ApiJson, ApiPath};
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {

@@ -8,9 +8,9 @@ use aethex_protocol::validate::{DisplayName, Email, GameSlug, Invalid};
 
 use super::store::{self, GameRow};
 use super::TeamError;
+use crate::auth::caller::{Player, ServerCaller};
 use crate::crypto::{hash_secret, random_hex, random_token, secrets_equal};
 use crate::db::{self, is_unique_violation};
-use crate::http::extract::{Player, ServerCaller};
 use crate::replication::rows;
 use crate::state::AppState;
 

@@ -120,8 +120,17 @@ pub async fn role_in_org(conn: &Connection, org_id: &str, user_id: &str) -> DbRe
 /// Tables where a player's rows of one game live (`user_id`, `game_id`): a player of a
 /// game is an account that signed in to it or has any of these rows (a game server may
 /// have written them with its key).
-const PLAYER_ROWS_OF_GAME: &[&str] =
-    &["sessions", "cloud_saves", "leaderboard_entries", "leaderboard_archive", "player_achievements", "player_stats", "entitlements", "analytics_consent", "share_links"];
+const PLAYER_ROWS_OF_GAME: &[&str] = &[
+    "sessions",
+    "cloud_saves",
+    "leaderboard_entries",
+    "leaderboard_archive",
+    "player_achievements",
+    "player_stats",
+    "entitlements",
+    "analytics_consent",
+    "share_links",
+];
 
 /// Whether `user` is a player of `game`. Every console and privacy route that takes a
 /// player id checks this first, so a studio reaches only its own players.
