@@ -67,6 +67,12 @@ impl ApiError {
         self
     }
 
+    /// What went wrong, for a person: the reason in `data`, else the message (HTML pages
+    /// show it where JSON clients read the error object).
+    pub fn explanation(&self) -> String {
+        self.error.data.as_ref().and_then(|d| d.reason.clone()).unwrap_or_else(|| self.error.message.clone())
+    }
+
     pub fn http_status(&self) -> StatusCode {
         self.status.unwrap_or_else(|| StatusCode::from_u16(self.error.code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR))
     }

@@ -77,6 +77,19 @@ pub enum TicketStatus {
     Expired,
 }
 
+impl TicketStatus {
+    /// The wire name (`pending`, `queued`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TicketStatus::Pending => "pending",
+            TicketStatus::Queued => "queued",
+            TicketStatus::Matched => "matched",
+            TicketStatus::Cancelled => "cancelled",
+            TicketStatus::Expired => "expired",
+        }
+    }
+}
+
 /// What a matched player gets: where to go and the ticket that admits them.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -238,5 +251,17 @@ mod tests {
         assert!(q("x", "like", json!(1)).check().is_err());
         let seed: TicketRequest = serde_json::from_value(json!({"mode": "deathmatch", "region": "us-east", "skill_range": [1000, 1500]})).unwrap();
         assert_eq!(seed.skill_range, Some([1000.0, 1500.0]));
+    }
+}
+
+#[cfg(test)]
+mod status_tests {
+    use super::TicketStatus;
+
+    #[test]
+    fn the_status_name_is_the_wire_name() {
+        for s in [TicketStatus::Pending, TicketStatus::Queued, TicketStatus::Matched, TicketStatus::Cancelled, TicketStatus::Expired] {
+            assert_eq!(serde_json::to_value(s).unwrap(), s.as_str());
+        }
     }
 }

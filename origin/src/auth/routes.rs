@@ -151,7 +151,7 @@ async fn verify_email_form(
         Ok(_) => super::pages::message(StatusCode::OK, "Address confirmed", "Your email address is confirmed. You can close this window."),
         Err(e) => {
             let e = crate::error::ApiError::from(e);
-            let reason = e.error.data.as_ref().and_then(|d| d.reason.clone()).unwrap_or_else(|| e.error.message.clone());
+            let reason = e.explanation();
             super::pages::verify_email_form(e.http_status(), &token, Some(&reason))
         }
     }
@@ -221,12 +221,12 @@ async fn oauth_confirm(State(app): State<AppState>, form: Result<axum::Form<OAut
         Ok(()) => super::pages::message(StatusCode::OK, "Signed in", "You are signed in. You can close this window and return to the game."),
         Err(e @ super::AuthError::Invalid(_)) => {
             let e = crate::error::ApiError::from(e);
-            let reason = e.error.data.as_ref().and_then(|d| d.reason.clone()).unwrap_or_default();
+            let reason = e.explanation();
             super::pages::oauth_confirm_form(StatusCode::BAD_REQUEST, &f.state, &f.confirm_token, Some(&reason))
         }
         Err(e) => {
             let e = crate::error::ApiError::from(e);
-            let reason = e.error.data.as_ref().and_then(|d| d.reason.clone()).unwrap_or_else(|| e.error.message.clone());
+            let reason = e.explanation();
             super::pages::message(e.http_status(), "Sign-in failed", &reason)
         }
     }

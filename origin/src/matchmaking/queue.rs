@@ -242,7 +242,7 @@ fn finish(
     if let Some(pool) = pools.get_mut(&(e.game.clone(), e.mode.clone())) {
         pool.queued.retain(|t| t != id);
     }
-    metrics::counter!("aethex_matchmaking_tickets_finished_total", "outcome" => status_name(status)).increment(1);
+    metrics::counter!("aethex_matchmaking_tickets_finished_total", "outcome" => status.as_str()).increment(1);
     e.bump();
 }
 
@@ -409,16 +409,6 @@ fn fill(
     filled
 }
 
-fn status_name(s: TicketStatus) -> &'static str {
-    match s {
-        TicketStatus::Pending => "pending",
-        TicketStatus::Queued => "queued",
-        TicketStatus::Matched => "matched",
-        TicketStatus::Cancelled => "cancelled",
-        TicketStatus::Expired => "expired",
-    }
-}
-
 /// Why a reader may not see a ticket: it does not exist for them.
 fn readable<'a>(q: &'a Queue, id: &str, viewer: &Viewer) -> Result<&'a Entry, MatchmakingError> {
     let e = q.tickets.get(id).ok_or(MatchmakingError::TicketNotFound)?;
@@ -551,7 +541,7 @@ impl Matchmaker {
             return Ok(e.view(user));
         }
         if e.status != TicketStatus::Pending {
-            return Err(MatchmakingError::Conflict(format!("the ticket is {}", status_name(e.status))));
+            return Err(MatchmakingError::Conflict(format!("the ticket is {}", e.status.as_str())));
         }
         let key = (game.to_string(), user.to_string());
         if let Some(existing) = q.active.get(&key) {
