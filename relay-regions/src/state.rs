@@ -81,15 +81,21 @@ struct Registry {
     rooms_of: HashMap<Arc<str>, u32>,
 }
 
+/// One fewer of `key` in a per-key count; a count that reaches zero leaves the map, so
+/// the maps hold only players and addresses that have something open.
+fn count_down<K: std::hash::Hash + Eq>(counts: &mut HashMap<K, u32>, key: &K) {
+    if let Some(n) = counts.get_mut(key) {
+        *n = n.saturating_sub(1);
+        if *n == 0 {
+            counts.remove(key);
+        }
+    }
+}
+
 impl Registry {
     fn remove_seat(&mut self, token: &str) {
         if let Some((_, player)) = self.seats.remove(token) {
-            if let Some(n) = self.seats_of.get_mut(&player) {
-                *n = n.saturating_sub(1);
-                if *n == 0 {
-                    self.seats_of.remove(&player);
-                }
-            }
+            count_down(&mut self.seats_of, &player);
         }
     }
 }
@@ -371,12 +377,7 @@ impl Relay {
             if reg.codes.get(code).is_some_and(is_this) {
                 reg.codes.remove(code);
                 if let RoomKind::Private { creator, .. } = &room.kind {
-                    if let Some(n) = reg.rooms_of.get_mut(creator) {
-                        *n = n.saturating_sub(1);
-                        if *n == 0 {
-                            reg.rooms_of.remove(creator);
-                        }
-                    }
+                    count_down(&mut reg.rooms_of, creator);
                 }
             }
         }
@@ -443,13 +444,7 @@ pub struct PreAuthSlot {
 
 impl Drop for PreAuthSlot {
     fn drop(&mut self) {
-        let mut map = self.relay.preauth.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(n) = map.get_mut(&self.addr) {
-            *n = n.saturating_sub(1);
-            if *n == 0 {
-                map.remove(&self.addr);
-            }
-        }
+        count_down(&mut self.relay.preauth.lock().unwrap_or_else(|p| p.into_inner()), &self.addr);
     }
 }
 
