@@ -104,7 +104,7 @@ pub fn add_key(path: &Path) -> Result<String, KeyError> {
     let mut secret = [0u8; 32];
     OsRng.fill_bytes(&mut secret);
     let kid = format!("{}-{}", chrono::Utc::now().format("%Y%m%d"), random_hex(4));
-    file.keys.push(StoredKey { kid: kid.clone(), created_at: crate::db::now(), secret: STANDARD.encode(secret) });
+    file.keys.push(StoredKey { kid: kid.clone(), created_at: crate::clock::now(), secret: STANDARD.encode(secret) });
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(io)?;
     }

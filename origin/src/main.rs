@@ -140,7 +140,7 @@ async fn embedded_edge(
     let mut cfg = aethex_edge_native::NodeConfig::default();
     cfg.node.listen = settings.listen;
     cfg.node.origin_url = format!("http://{origin}");
-    cfg.node.edge_key = state.edge_keys.first().cloned().unwrap_or_default();
+    cfg.node.edge_key = state.peers.edge_key().to_string();
     cfg.node.name = "embedded".into();
     cfg.node.data_dir = data_dir.join("edge");
     cfg.node.issuer = state.config.auth.issuer.clone();
@@ -163,7 +163,7 @@ async fn embedded_relay(app: &Application, settings: &aethex_origin::config::Mul
     cfg.relay.udp_listen = settings.relay_udp_listen;
     cfg.relay.metrics_listen = settings.relay_metrics_listen.clone();
     cfg.relay.origin_url = format!("http://{origin}");
-    cfg.relay.cluster_key = state.relay_keys.first().cloned().unwrap_or_default();
+    cfg.relay.cluster_key = state.peers.relay_key().to_string();
     cfg.relay.issuer = state.config.auth.issuer.clone();
     Ok(aethex_relay::RelayNode::build(&cfg).await.context("starting the embedded relay")?)
 }

@@ -64,8 +64,7 @@ impl Application {
             );
         }
         let save_cipher = SaveCipher::load(&save_keys)?;
-        let edge_keys = crate::replication::load_edge_keys(&config.edge.keys, &keys_dir).context("loading edge keys")?;
-        let relay_keys = crate::replication::load_relay_keys(&config.multiplayer.relay_keys, &keys_dir).context("loading relay keys")?;
+        let peers = crate::peer_keys::PeerKeys::load(&config.edge.keys, &config.multiplayer.relay_keys, &keys_dir).context("loading edge and relay keys")?;
         let replication_epoch = crate::replication::service::epoch(db.reader()).await.context("reading the replication epoch")?;
         let analytics = crate::analytics::store::AnalyticsDb::open(&config.storage.data_dir.join("analytics.db"))
             .await
@@ -96,7 +95,7 @@ impl Application {
             .build()?;
         let app = App {
             public_url: config.public_url(bound),
-            limits: RateLimits::new(a.rate_limit_per_ip_per_minute, a.rate_limit_per_account_per_minute),
+            limits: Arc::new(RateLimits::new(a.rate_limit_per_ip_per_minute, a.rate_limit_per_account_per_minute)),
             db,
             tokens,
             passwords,
@@ -105,8 +104,7 @@ impl Application {
             http,
             metrics: metrics_handle(),
             game_keys: Default::default(),
-            edge_keys,
-            relay_keys,
+            peers,
             replication_epoch,
             read_model,
             blobs,
@@ -117,7 +115,7 @@ impl Application {
             config,
         };
         let state = AppState(Arc::new(app));
-        crate::auth::ratelimit::spawn_sweeper(Arc::downgrade(&state.0));
+        crate::auth::ratelimit::spawn_sweeper(Arc::downgrade(&state.limits));
         // Histograms keep their samples until upkeep folds them into summaries; without a
         // scrape they would grow for as long as the server runs.
         let handle = state.metrics.clone();

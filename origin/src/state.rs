@@ -16,17 +16,15 @@ pub struct App {
     pub passwords: Passwords,
     pub save_cipher: SaveCipher,
     pub mailer: Box<dyn Mailer>,
-    pub limits: RateLimits,
+    pub limits: std::sync::Arc<RateLimits>,
     /// Outbound HTTP (OAuth providers, CAPTCHA verification).
     pub http: reqwest::Client,
     /// The URL this server is reached at.
     pub public_url: String,
     pub metrics: metrics_exporter_prometheus::PrometheusHandle,
     pub game_keys: crate::teams::keycache::GameKeyCache,
-    /// Keys edges authenticate with.
-    pub edge_keys: Vec<String>,
-    /// Keys relays authenticate with (and origin calls each relay with).
-    pub relay_keys: Vec<String>,
+    /// Keys edges and relays authenticate with (origin calls each relay with its own).
+    pub peers: crate::peer_keys::PeerKeys,
     /// This database's replication epoch.
     pub replication_epoch: String,
     /// The edge read model's queries on origin's own tables (leaderboards, regions), on
@@ -41,7 +39,7 @@ pub struct App {
     /// Analytics events, in a database of their own.
     pub analytics: crate::analytics::store::AnalyticsDb,
     /// The matchmaking queue (in memory; see `matchmaking`).
-    pub matchmaking: crate::matchmaking::Matchmaker,
+    pub matchmaking: crate::matchmaking::queue::Matchmaker,
 }
 
 #[derive(Clone)]

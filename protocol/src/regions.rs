@@ -65,3 +65,46 @@ pub fn parse_relay_url(field: &'static str, raw: &str) -> Result<String, Invalid
         Err(Invalid::new(field, format!("{field} must be an http(s) or ws(s) URL of at most 512 characters")))
     }
 }
+
+/// `ws://` -> `http://`, `wss://` -> `https://` (http(s) as is): where a relay's HTTP API is.
+pub fn http_base(url: &str) -> Option<String> {
+    let url = url.trim_end_matches('/');
+    if let Some(rest) = url.strip_prefix("ws://") {
+        Some(format!("http://{rest}"))
+    } else if let Some(rest) = url.strip_prefix("wss://") {
+        Some(format!("https://{rest}"))
+    } else if url.starts_with("http://") || url.starts_with("https://") {
+        Some(url.to_string())
+    } else {
+        None
+    }
+}
+
+/// `http://` -> `ws://`, `https://` -> `wss://` (ws(s) as is).
+pub fn ws_base(url: &str) -> Option<String> {
+    let url = url.trim_end_matches('/');
+    if let Some(rest) = url.strip_prefix("http://") {
+        Some(format!("ws://{rest}"))
+    } else if let Some(rest) = url.strip_prefix("https://") {
+        Some(format!("wss://{rest}"))
+    } else if url.starts_with("ws://") || url.starts_with("wss://") {
+        Some(url.to_string())
+    } else {
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn relay_http_and_ws_bases() {
+        assert_eq!(http_base("ws://127.0.0.1:9000").as_deref(), Some("http://127.0.0.1:9000"));
+        assert_eq!(http_base("wss://eu.relay.example.com/r1/").as_deref(), Some("https://eu.relay.example.com/r1"));
+        assert_eq!(http_base("https://eu.relay.example.com").as_deref(), Some("https://eu.relay.example.com"));
+        assert_eq!(http_base("ftp://x"), None);
+        assert_eq!(ws_base("https://eu.relay.example.com/").as_deref(), Some("wss://eu.relay.example.com"));
+        assert_eq!(ws_base("ftp://x"), None);
+    }
+}

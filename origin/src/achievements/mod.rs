@@ -21,7 +21,7 @@ pub enum AchievementError {
     #[error("no achievement {0:?} in this game")]
     NotFound(String),
     #[error(transparent)]
-    NoGame(#[from] crate::auth::caller::NoGame),
+    NoGame(#[from] crate::auth::NoGame),
     #[error("{0}")]
     Forbidden(&'static str),
     #[error("{0}")]

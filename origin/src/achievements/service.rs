@@ -45,7 +45,7 @@ pub async fn define(app: &AppState, player: &Player, game_id: &str, id: &str, re
     crate::teams::service::require_game_role(app, player, game_id, Role::Developer).await?;
     let id = parse_achievement_id(id)?;
     req.validate()?;
-    let now = crate::db::now();
+    let now = crate::clock::now();
     let def = Achievement {
         game_id: game_id.to_string(),
         achievement_id: id,
@@ -126,7 +126,7 @@ pub async fn advance(app: &AppState, who: &Subject, id: &str, progress: Option<u
             let was_unlocked = row.unlocked_at.is_some();
             let next = row.progress.max(wanted);
             let newly_unlocked = !was_unlocked && next >= target;
-            let now = crate::db::now();
+            let now = crate::clock::now();
             if next != row.progress || newly_unlocked {
                 let unlocked_at = newly_unlocked.then(|| now.clone());
                 store::set_progress(&c, &g, &i, &u, next, unlocked_at.as_deref(), &now).await?;
@@ -171,7 +171,7 @@ pub async fn update_stats(app: &AppState, who: &Subject, req: UpdateStatsRequest
             if current.len() > MAX_STATS_PER_PLAYER as usize {
                 return Err(AchievementError::Limit(format!("a player may hold at most {MAX_STATS_PER_PLAYER} statistics per game")));
             }
-            let now = crate::db::now();
+            let now = crate::clock::now();
             for (k, v) in changed {
                 store::write_stat(&c, &g, &u, &k, v, &now).await?;
             }

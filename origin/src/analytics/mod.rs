@@ -19,7 +19,7 @@ pub enum AnalyticsError {
     #[error("{0}")]
     Invalid(#[from] Invalid),
     #[error(transparent)]
-    NoGame(#[from] crate::auth::caller::NoGame),
+    NoGame(#[from] crate::auth::NoGame),
     #[error("the game's daily event quota is used up")]
     Quota,
     #[error("analytics are off in a game for children (COPPA)")]

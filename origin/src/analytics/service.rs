@@ -55,7 +55,7 @@ pub async fn set_consent(app: &AppState, player: &Player, c: Consent) -> AnResul
             conn.execute(
                 "INSERT INTO analytics_consent (game_id, user_id, analytics, updated_at) VALUES (?1, ?2, ?3, ?4)
                  ON CONFLICT (game_id, user_id) DO UPDATE SET analytics = excluded.analytics, updated_at = excluded.updated_at",
-                params![game.clone(), user.clone(), c.analytics as i64, crate::db::now()],
+                params![game.clone(), user.clone(), c.analytics as i64, crate::clock::now()],
             )
             .await?;
             out.upsert(&conn, rows::table("analytics_consent"), rows::consent(&game, &user, c.analytics)).await?;
@@ -190,7 +190,7 @@ pub async fn counts(
     let rows = app.analytics.counts(game_id, event_type, from_ms, to_ms, bucket_ms).await?;
     Ok(EventCounts {
         bucket: name.into(),
-        buckets: rows.into_iter().map(|(b, t, n)| CountBucket { start: crate::db::ts_ms(b), event_type: t, count: n }).collect(),
+        buckets: rows.into_iter().map(|(b, t, n)| CountBucket { start: crate::clock::ts_ms(b), event_type: t, count: n }).collect(),
     })
 }
 
@@ -211,7 +211,7 @@ pub async fn metric(
     Ok(MetricSeries {
         name: metric,
         bucket: bucket.into(),
-        buckets: rows.into_iter().map(|(b, count, avg, min, max)| MetricBucket { start: crate::db::ts_ms(b), count, avg, min, max }).collect(),
+        buckets: rows.into_iter().map(|(b, count, avg, min, max)| MetricBucket { start: crate::clock::ts_ms(b), count, avg, min, max }).collect(),
     })
 }
 
@@ -307,7 +307,7 @@ pub async fn define_experiment(app: &AppState, player: &Player, game_id: &str, i
     crate::teams::service::require_game_role(app, player, game_id, Role::Developer).await?;
     let id = aethex_protocol::validate::parse_id(id, "experiment_id")?;
     req.validate()?;
-    let now = crate::db::now();
+    let now = crate::clock::now();
     let variants = serde_json::to_string(&req.variants).unwrap_or_default();
     let (g, i, c, t, a) = (game_id.to_string(), id.clone(), req.conversion_event.clone(), now.clone(), req.active);
     app.db

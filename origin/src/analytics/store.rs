@@ -375,8 +375,8 @@ impl AnalyticsDb {
                 signature: r.get(0)?,
                 title: r.get(1)?,
                 count: r.get::<i64>(2)? as u64,
-                first_seen: crate::db::ts_ms(r.get(3)?),
-                last_seen: crate::db::ts_ms(r.get(4)?),
+                first_seen: crate::clock::ts_ms(r.get(3)?),
+                last_seen: crate::clock::ts_ms(r.get(4)?),
                 versions: Vec::new(),
             });
         }

@@ -26,7 +26,7 @@ impl ClientInfo {
     pub fn from_parts(app: &AppState, headers: &HeaderMap, peer: Option<SocketAddr>) -> Self {
         // The last X-Forwarded-For entry is the one our proxy (or edge) appended; earlier
         // ones come from the client and could be anything.
-        let forwarded = if app.config.server.trust_forwarded_for || app.forwarded_by_edge(headers) {
+        let forwarded = if app.config.server.trust_forwarded_for || app.peers.forwarded_by_edge(headers) {
             headers
                 .get("x-forwarded-for")
                 .and_then(|v| v.to_str().ok())
@@ -83,8 +83,8 @@ pub fn bearer(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
 pub async fn authenticate(app: &AppState, headers: &HeaderMap) -> Result<Caller, ApiError> {
     let token = bearer(headers)?.ok_or_else(|| ApiError::unauthorized("missing bearer token"))?;
     if token.starts_with(SERVER_KEY_PREFIX) {
-        let key = crate::teams::service::verify_server_key(app, token).await?;
-        return Ok(Caller::Server(key));
+        let key = crate::teams::server_key::verify(&app.db, token).await?;
+        return Ok(Caller::Server(ServerCaller { key_id: key.key_id, game_id: key.game_id }));
     }
     // Always verified here, also when an edge forwarded the request: claims an edge (or
     // anyone with its key) asserts are never taken on trust.
@@ -92,7 +92,7 @@ pub async fn authenticate(app: &AppState, headers: &HeaderMap) -> Result<Caller,
     if !crate::auth::store::session_is_live(&app.db, &claims.sid, &claims.sub).await? {
         return Err(ApiError::unauthorized("session has ended"));
     }
-    crate::console::audit::note_actor(&claims.sub);
+    crate::console::actor::note(&claims.sub);
     Ok(Caller::Player(Player { user_id: claims.sub, game_id: claims.game, session_id: claims.sid, roles: claims.roles }))
 }
 
@@ -114,21 +114,10 @@ pub async fn optional_player(app: &AppState, headers: &HeaderMap) -> Result<Opti
     }
 }
 
-/// A player's token that names no game, where the route acts in the token's game.
-#[derive(Debug, Clone, Copy, thiserror::Error)]
-#[error("the access token is not for a game")]
-pub struct NoGame;
-
-impl From<NoGame> for ApiError {
-    fn from(_: NoGame) -> Self {
-        ApiError::invalid_params(CLIENT_KEY, "the access token is not for a game; log in with the game's client key")
-    }
-}
-
 impl Player {
     /// The game the token was issued for (logins with a client key); routes that act in
     /// the token's game refuse a token without one.
-    pub fn game(&self) -> Result<&str, NoGame> {
-        self.game_id.as_deref().ok_or(NoGame)
+    pub fn game(&self) -> Result<&str, super::NoGame> {
+        self.game_id.as_deref().ok_or(super::NoGame)
     }
 }

@@ -118,3 +118,14 @@ impl From<AuthError> for ApiError {
         }
     }
 }
+
+/// A player's token that names no game, where the route acts in the token's game.
+#[derive(Debug, Clone, Copy, thiserror::Error)]
+#[error("the access token is not for a game")]
+pub struct NoGame;
+
+impl From<NoGame> for ApiError {
+    fn from(_: NoGame) -> Self {
+        ApiError::invalid_params(aethex_protocol::headers::CLIENT_KEY, "the access token is not for a game; log in with the game's client key")
+    }
+}

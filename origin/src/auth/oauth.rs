@@ -38,7 +38,7 @@ use super::AuthError;
 use crate::auth::caller::{ClientInfo, Player};
 use crate::config::OAuthProviderConfig;
 use crate::crypto::{hash_secret, random_hex, random_token, secrets_equal};
-use crate::db::{self, is_unique_violation};
+use crate::db::is_unique_violation;
 use crate::state::AppState;
 
 const STATE_TTL_SECS: u64 = 600;
@@ -242,7 +242,7 @@ pub async fn start(
         game_id,
         ip_address: client_info.ip_string(),
         user_agent: client_info.user_agent.clone(),
-        expires_at: db::in_secs(STATE_TTL_SECS),
+        expires_at: crate::clock::in_secs(STATE_TTL_SECS),
         result_user_id: None,
         result_error: None,
         completed_at: None,
@@ -286,7 +286,7 @@ pub async fn callback(app: &AppState, provider_name: &str, params: std::collecti
         return Err(AuthError::OAuth("state is not valid".into()));
     }
     let row = store::oauth_state(app.db.reader(), state).await?.ok_or(AuthError::OAuth("unknown or expired state".into()))?;
-    if row.provider != provider_name || row.expires_at.as_str() < db::now().as_str() {
+    if row.provider != provider_name || row.expires_at.as_str() < crate::clock::now().as_str() {
         return Err(AuthError::OAuth("unknown or expired state".into()));
     }
     if row.completed_at.is_some() {
@@ -333,7 +333,7 @@ pub async fn confirm(app: &AppState, state: &str, confirm_token: &str, user_code
     }
     let row = store::oauth_state(app.db.reader(), state).await?.ok_or_else(unknown)?;
     let (Some(code_hash), Some(browser_hash)) = (&row.user_code_hash, &row.browser_code_hash) else { return Err(unknown()) };
-    if row.identity.is_none() || row.expires_at.as_str() < db::now().as_str() || !secrets_equal(browser_hash, &hash_secret(confirm_token)) {
+    if row.identity.is_none() || row.expires_at.as_str() < crate::clock::now().as_str() || !secrets_equal(browser_hash, &hash_secret(confirm_token)) {
         return Err(unknown());
     }
     if row.confirmed_at.is_some() {
@@ -607,7 +607,7 @@ pub async fn complete(app: &AppState, req: OAuthCompleteRequest, client_info: &C
     if !secrets_equal(&row.poll_token_hash, &hash_secret(&req.poll_token)) {
         return Err(unknown());
     }
-    if row.expires_at.as_str() < db::now().as_str() {
+    if row.expires_at.as_str() < crate::clock::now().as_str() {
         return Err(AuthError::OAuth("the login expired".into()));
     }
     if row.completed_at.is_none() {

@@ -46,14 +46,14 @@ impl RateLimits {
     }
 }
 
-/// Runs [`RateLimits::sweep`] every minute for as long as the app lives.
-pub fn spawn_sweeper(app: std::sync::Weak<crate::state::App>) {
+/// Runs [`RateLimits::sweep`] every minute for as long as the limits live.
+pub fn spawn_sweeper(limits: std::sync::Weak<RateLimits>) {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(60));
         loop {
             tick.tick().await;
-            match app.upgrade() {
-                Some(app) => app.limits.sweep(),
+            match limits.upgrade() {
+                Some(limits) => limits.sweep(),
                 None => return,
             }
         }

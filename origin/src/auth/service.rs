@@ -12,7 +12,7 @@ use super::store::{self, NewUser, UserRow};
 use super::AuthError;
 use crate::auth::caller::{ClientInfo, Player};
 use crate::crypto::{hash_secret, random_token};
-use crate::db::{self, is_unique_violation};
+use crate::db::is_unique_violation;
 use crate::state::AppState;
 
 pub type AuthResult<T> = Result<T, AuthError>;
@@ -78,7 +78,7 @@ pub(super) async fn start_session(
 ) -> AuthResult<(String, String)> {
     let session_id = uuid::Uuid::new_v4().to_string();
     let refresh = random_token(32);
-    let expires = db::in_secs(app.config.auth.refresh_token_ttl_days * 86_400);
+    let expires = crate::clock::in_secs(app.config.auth.refresh_token_ttl_days * 86_400);
     store::insert_session(
         conn,
         &session_id,
@@ -324,7 +324,7 @@ pub async fn refresh(app: &AppState, req: RefreshRequest, client: &ClientInfo) -
     }
     let h = hash_secret(&req.refresh_token);
     let new_refresh = random_token(32);
-    let expires = db::in_secs(app.config.auth.refresh_token_ttl_days * 86_400);
+    let expires = crate::clock::in_secs(app.config.auth.refresh_token_ttl_days * 86_400);
     let nr = new_refresh.clone();
     // The revocation on reuse must stick, so the job reports it as an outcome (Ok) and the
     // error is raised after the commit.
@@ -343,7 +343,7 @@ pub async fn refresh(app: &AppState, req: RefreshRequest, client: &ClientInfo) -
                 metrics::counter!("aethex_refresh_reuse_total").increment(1);
                 return Ok(Refreshed::Refused(AuthError::RefreshReused));
             }
-            if row.expires_at.as_str() <= db::now().as_str() {
+            if row.expires_at.as_str() <= crate::clock::now().as_str() {
                 return Err(AuthError::InvalidRefreshToken("refresh token has expired"));
             }
             let user = store::user_by_id(&c, &row.user_id).await?.ok_or(AuthError::InvalidRefreshToken("account is gone"))?;

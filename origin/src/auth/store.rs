@@ -86,7 +86,7 @@ pub struct NewUser<'a> {
 }
 
 pub async fn insert_user(conn: &Connection, u: NewUser<'_>) -> Result<(), libsql::Error> {
-    let now = crate::db::now();
+    let now = crate::clock::now();
     conn.execute(
         "INSERT INTO users (id, email, username, password, avatar_url, created_at, updated_at, is_verified, is_guest, device_hash)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, ?7, ?8, ?9)",
@@ -110,7 +110,7 @@ pub async fn insert_user(conn: &Connection, u: NewUser<'_>) -> Result<(), libsql
 /// lock expiry when this failure locked it. After a lock has expired the count starts
 /// again from this failure (otherwise every later mistake would lock at once).
 pub async fn record_login_failure(conn: &Connection, id: &str, max: u32, lockout_secs: u64) -> DbResult<Option<String>> {
-    let until = crate::db::in_secs(lockout_secs);
+    let until = crate::clock::in_secs(lockout_secs);
     let mut rows = conn
         .query(
             "UPDATE users SET
@@ -120,7 +120,7 @@ pub async fn record_login_failure(conn: &Connection, id: &str, max: u32, lockout
                      WHEN locked_until IS NOT NULL AND locked_until <= ?4 THEN NULL
                      ELSE locked_until END
              WHERE id = ?1 RETURNING failed_logins, locked_until",
-            params![id, max as i64, until, crate::db::now()],
+            params![id, max as i64, until, crate::clock::now()],
         )
         .await?;
     Ok(match rows.next().await? {
@@ -130,7 +130,7 @@ pub async fn record_login_failure(conn: &Connection, id: &str, max: u32, lockout
 }
 
 pub async fn record_login_success(conn: &Connection, id: &str) -> DbResult<()> {
-    conn.execute("UPDATE users SET failed_logins = 0, locked_until = NULL, last_login = ?2 WHERE id = ?1", params![id, crate::db::now()]).await?;
+    conn.execute("UPDATE users SET failed_logins = 0, locked_until = NULL, last_login = ?2 WHERE id = ?1", params![id, crate::clock::now()]).await?;
     Ok(())
 }
 
@@ -145,7 +145,7 @@ pub async fn insert_session(
     ip: Option<&str>,
     user_agent: Option<&str>,
 ) -> DbResult<()> {
-    let now = crate::db::now();
+    let now = crate::clock::now();
     conn.execute(
         "INSERT INTO sessions (id, user_id, expires_at, created_at, ip_address, user_agent, game_id, last_used_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?4)",
@@ -196,13 +196,13 @@ pub async fn refresh_by_hash(conn: &Connection, token_hash: &str) -> DbResult<Op
 /// (a concurrent or replayed refresh).
 pub async fn mark_refresh_used(conn: &Connection, token_hash: &str) -> DbResult<bool> {
     let n = conn
-        .execute("UPDATE refresh_tokens SET used_at = ?2 WHERE token_hash = ?1 AND used_at IS NULL", params![token_hash, crate::db::now()])
+        .execute("UPDATE refresh_tokens SET used_at = ?2 WHERE token_hash = ?1 AND used_at IS NULL", params![token_hash, crate::clock::now()])
         .await?;
     Ok(n == 1)
 }
 
 pub async fn insert_refresh(conn: &Connection, token_hash: &str, session_id: &str, expires_at: &str) -> DbResult<()> {
-    let now = crate::db::now();
+    let now = crate::clock::now();
     conn.execute(
         "INSERT INTO refresh_tokens (token_hash, session_id, issued_at, expires_at) VALUES (?1, ?2, ?3, ?4)",
         params![token_hash, session_id, now.clone(), expires_at],
@@ -217,7 +217,7 @@ pub async fn revoke_session(conn: &Connection, session_id: &str, user_id: &str, 
     Ok(conn
         .execute(
             "UPDATE sessions SET revoked_at = ?3, revoked_reason = ?4 WHERE id = ?1 AND user_id = ?2 AND revoked_at IS NULL",
-            params![session_id, user_id, crate::db::now(), reason],
+            params![session_id, user_id, crate::clock::now(), reason],
         )
         .await?)
 }
@@ -227,7 +227,7 @@ pub async fn revoke_all_sessions(conn: &Connection, user_id: &str, reason: &str)
     Ok(conn
         .execute(
             "UPDATE sessions SET revoked_at = ?2, revoked_reason = ?3 WHERE user_id = ?1 AND revoked_at IS NULL",
-            params![user_id, crate::db::now(), reason],
+            params![user_id, crate::clock::now(), reason],
         )
         .await?)
 }
@@ -237,7 +237,7 @@ pub async fn revoke_other_sessions(conn: &Connection, user_id: &str, keep: &str,
     Ok(conn
         .execute(
             "UPDATE sessions SET revoked_at = ?3, revoked_reason = ?4 WHERE user_id = ?1 AND id != ?2 AND revoked_at IS NULL",
-            params![user_id, keep, crate::db::now(), reason],
+            params![user_id, keep, crate::clock::now(), reason],
         )
         .await?)
 }
@@ -251,7 +251,7 @@ pub async fn session_is_live(db: &Db, session_id: &str, user_id: &str) -> DbResu
         .query(
             "SELECT 1 FROM sessions s JOIN users u ON u.id = s.user_id
              WHERE s.id = ?1 AND s.user_id = ?2 AND s.revoked_at IS NULL AND s.expires_at > ?3 AND u.is_active = 1",
-            params![session_id, user_id, crate::db::now()],
+            params![session_id, user_id, crate::clock::now()],
         )
         .await?;
     Ok(rows.next().await?.is_some())
@@ -273,7 +273,7 @@ pub async fn live_sessions(conn: &Connection, user_id: &str) -> DbResult<Vec<Ses
         .query(
             "SELECT id, created_at, COALESCE(last_used_at, created_at), expires_at, game_id, user_agent, ip_address
              FROM sessions WHERE user_id = ?1 AND revoked_at IS NULL AND expires_at > ?2 ORDER BY created_at DESC LIMIT 100",
-            params![user_id, crate::db::now()],
+            params![user_id, crate::clock::now()],
         )
         .await?;
     let mut out = Vec::new();
@@ -298,7 +298,7 @@ pub async fn update_profile(
     avatar_url: Option<Option<&str>>,
     preferences: Option<&str>,
 ) -> Result<(), libsql::Error> {
-    let now = crate::db::now();
+    let now = crate::clock::now();
     if let Some(u) = username {
         conn.execute("UPDATE users SET username = ?2, updated_at = ?3 WHERE id = ?1", params![id, u, now.clone()]).await?;
     }
@@ -315,7 +315,7 @@ pub async fn update_profile(
 pub async fn link_email(conn: &Connection, id: &str, email: &str, password_hash: &str) -> Result<(), libsql::Error> {
     conn.execute(
         "UPDATE users SET email = ?2, password = ?3, is_guest = 0, is_verified = 0, updated_at = ?4 WHERE id = ?1",
-        params![id, email, password_hash, crate::db::now()],
+        params![id, email, password_hash, crate::clock::now()],
     )
     .await?;
     Ok(())
@@ -324,14 +324,14 @@ pub async fn link_email(conn: &Connection, id: &str, email: &str, password_hash:
 pub async fn set_password(conn: &Connection, id: &str, password_hash: &str) -> DbResult<()> {
     conn.execute(
         "UPDATE users SET password = ?2, failed_logins = 0, locked_until = NULL, updated_at = ?3 WHERE id = ?1",
-        params![id, password_hash, crate::db::now()],
+        params![id, password_hash, crate::clock::now()],
     )
     .await?;
     Ok(())
 }
 
 pub async fn mark_verified(conn: &Connection, id: &str) -> DbResult<()> {
-    conn.execute("UPDATE users SET is_verified = 1, updated_at = ?2 WHERE id = ?1", params![id, crate::db::now()]).await?;
+    conn.execute("UPDATE users SET is_verified = 1, updated_at = ?2 WHERE id = ?1", params![id, crate::clock::now()]).await?;
     Ok(())
 }
 
@@ -339,12 +339,12 @@ pub async fn insert_email_token(conn: &Connection, token_hash: &str, user_id: &s
     // One outstanding token per kind: a new request supersedes older ones.
     conn.execute(
         "UPDATE email_tokens SET used_at = ?3 WHERE user_id = ?1 AND kind = ?2 AND used_at IS NULL",
-        params![user_id, kind, crate::db::now()],
+        params![user_id, kind, crate::clock::now()],
     )
     .await?;
     conn.execute(
         "INSERT INTO email_tokens (token_hash, user_id, kind, email, created_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        params![token_hash, user_id, kind, email, crate::db::now(), crate::db::in_secs(ttl_secs)],
+        params![token_hash, user_id, kind, email, crate::clock::now(), crate::clock::in_secs(ttl_secs)],
     )
     .await?;
     Ok(())
@@ -355,7 +355,7 @@ pub async fn peek_email_token(conn: &Connection, token_hash: &str, kind: &str) -
     let mut rows = conn
         .query(
             "SELECT user_id, email FROM email_tokens WHERE token_hash = ?1 AND kind = ?2 AND used_at IS NULL AND expires_at > ?3",
-            params![token_hash, kind, crate::db::now()],
+            params![token_hash, kind, crate::clock::now()],
         )
         .await?;
     match rows.next().await? {
@@ -371,7 +371,7 @@ pub async fn peek_email_token(conn: &Connection, token_hash: &str, kind: &str) -
 /// `keep_password`: the prover just chose it) and every session go.
 pub async fn wipe_unproven_credentials(conn: &Connection, user_id: &str, keep_password: bool) -> DbResult<()> {
     let password = if keep_password { "" } else { ", password = NULL" };
-    conn.execute(&format!("UPDATE users SET device_hash = NULL{password}, updated_at = ?2 WHERE id = ?1"), params![user_id, crate::db::now()])
+    conn.execute(&format!("UPDATE users SET device_hash = NULL{password}, updated_at = ?2 WHERE id = ?1"), params![user_id, crate::clock::now()])
         .await?;
     conn.execute("DELETE FROM oauth_connections WHERE user_id = ?1", params![user_id]).await?;
     conn.execute("DELETE FROM oauth_states WHERE link_user_id = ?1", params![user_id]).await?;
@@ -386,7 +386,7 @@ pub async fn consume_email_token(conn: &Connection, token_hash: &str, kind: &str
             "UPDATE email_tokens SET used_at = ?3
              WHERE token_hash = ?1 AND kind = ?2 AND used_at IS NULL AND expires_at > ?3
              RETURNING user_id, email",
-            params![token_hash, kind, crate::db::now()],
+            params![token_hash, kind, crate::clock::now()],
         )
         .await?;
     match rows.next().await? {
@@ -427,7 +427,7 @@ pub struct OAuthStateRow {
 
 pub async fn insert_oauth_state(conn: &Connection, s: &OAuthStateRow) -> DbResult<()> {
     // Expired logins are dropped whenever a new one starts.
-    conn.execute("DELETE FROM oauth_states WHERE expires_at < ?1", params![crate::db::now()]).await?;
+    conn.execute("DELETE FROM oauth_states WHERE expires_at < ?1", params![crate::clock::now()]).await?;
     conn.execute(
         "INSERT INTO oauth_states (state, provider, poll_token_hash, pkce_verifier, nonce, redirect_uri, link_user_id, game_id,
                                    ip_address, user_agent, created_at, expires_at, user_code_hash)
@@ -443,7 +443,7 @@ pub async fn insert_oauth_state(conn: &Connection, s: &OAuthStateRow) -> DbResul
             nullable(s.game_id.as_deref()),
             nullable(s.ip_address.as_deref()),
             nullable(s.user_agent.as_deref()),
-            crate::db::now(),
+            crate::clock::now(),
             s.expires_at.clone(),
             nullable(s.user_code_hash.as_deref())
         ],
@@ -499,7 +499,7 @@ pub async fn complete_oauth_state(
         .execute(
             "UPDATE oauth_states SET identity = ?2, browser_code_hash = ?3, result_error = ?4, completed_at = ?5
              WHERE state = ?1 AND completed_at IS NULL",
-            params![state, nullable(identity), nullable(browser_code_hash), nullable(error), crate::db::now()],
+            params![state, nullable(identity), nullable(browser_code_hash), nullable(error), crate::clock::now()],
         )
         .await?;
     Ok(n == 1)
@@ -508,7 +508,7 @@ pub async fn complete_oauth_state(
 /// The browser's user typed the right user code (polling flow), once.
 pub async fn confirm_oauth_state(conn: &Connection, state: &str) -> DbResult<bool> {
     let n =
-        conn.execute("UPDATE oauth_states SET confirmed_at = ?2 WHERE state = ?1 AND confirmed_at IS NULL", params![state, crate::db::now()]).await?;
+        conn.execute("UPDATE oauth_states SET confirmed_at = ?2 WHERE state = ?1 AND confirmed_at IS NULL", params![state, crate::clock::now()]).await?;
     Ok(n == 1)
 }
 
@@ -544,7 +544,7 @@ pub async fn user_by_oauth(conn: &Connection, provider: &str, provider_user_id: 
 pub async fn insert_oauth_connection(conn: &Connection, user_id: &str, provider: &str, provider_user_id: &str) -> Result<(), libsql::Error> {
     conn.execute(
         "INSERT INTO oauth_connections (id, user_id, provider, provider_user_id, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-        params![uuid::Uuid::new_v4().to_string(), user_id, provider, provider_user_id, crate::db::now()],
+        params![uuid::Uuid::new_v4().to_string(), user_id, provider, provider_user_id, crate::clock::now()],
     )
     .await?;
     Ok(())

@@ -33,7 +33,7 @@ pub async fn index() -> Response {
     if !STATUS.is_empty() {
         let body = format!(
             "<!doctype html><title>AeThex console</title><p>The console was built without its front-end packages: {}</p>",
-            crate::http::escape_html(STATUS)
+            crate::html::escape_html(STATUS)
         );
         return (StatusCode::SERVICE_UNAVAILABLE, [(header::CONTENT_TYPE, "text/html; charset=utf-8")], body).into_response();
     }

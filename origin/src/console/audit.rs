@@ -2,9 +2,7 @@
 //! `/api/v1/games/…`, with who made it (the player the request's token names), the
 //! organization or game it touched, the method, the path, the status and the request id.
 //! Written after the answer, by [`record`], a middleware; handlers only name the actor
-//! (the access-token check does, through [`note_actor`]).
-
-use std::cell::RefCell;
+//! (the access-token check does, through [`super::actor::note`]).
 
 use axum::extract::{Request, State};
 use axum::middleware::Next;
@@ -12,15 +10,6 @@ use axum::response::Response;
 use libsql::params;
 
 use crate::state::AppState;
-
-tokio::task_local! {
-    static ACTOR: RefCell<Option<String>>;
-}
-
-/// Notes the authenticated player of the current request (no-op outside the middleware).
-pub fn note_actor(user_id: &str) {
-    let _ = ACTOR.try_with(|a| *a.borrow_mut() = Some(user_id.to_string()));
-}
 
 /// What a path is about: (organization id, game id).
 fn subject(path: &str) -> Option<(Option<String>, Option<String>)> {
@@ -39,12 +28,7 @@ pub async fn record(State(app): State<AppState>, req: Request, next: Next) -> Re
         return next.run(req).await;
     };
     let request_id = req.headers().get(aethex_protocol::headers::REQUEST_ID).and_then(|v| v.to_str().ok()).map(str::to_string);
-    let (resp, actor) = ACTOR
-        .scope(RefCell::new(None), async move {
-            let resp = next.run(req).await;
-            (resp, ACTOR.with(|a| a.borrow().clone()))
-        })
-        .await;
+    let (resp, actor) = super::actor::track(next.run(req)).await;
     if resp.status().is_success() {
         let (status, m) = (i64::from(resp.status().as_u16()), method.to_string());
         let written = app
@@ -60,7 +44,7 @@ pub async fn record(State(app): State<AppState>, req: Request, next: Next) -> Re
                 c.execute(
                     "INSERT INTO audit_log (at, actor_id, actor_name, org_id, game_id, method, path, status, request_id)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-                    params![crate::db::now(), actor, name, org, game, m, path, status, request_id],
+                    params![crate::clock::now(), actor, name, org, game, m, path, status, request_id],
                 )
                 .await?;
                 Ok::<(), crate::db::DbError>(())

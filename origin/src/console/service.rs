@@ -71,7 +71,7 @@ pub async fn ban(app: &AppState, admin: &Player, game: &str, user: &str, reason:
     if reason.is_empty() || reason.chars().count() > 500 {
         return Err(Invalid::new("reason", "reason must be 1 to 500 characters").into());
     }
-    let (g, u, r, by, now) = (game.to_string(), user.to_string(), reason.to_string(), admin.user_id.clone(), crate::db::now());
+    let (g, u, r, by, now) = (game.to_string(), user.to_string(), reason.to_string(), admin.user_id.clone(), crate::clock::now());
     app.db
         .write(move |c| async move {
             c.execute(

@@ -68,7 +68,7 @@ pub async fn register_key(app: &AppState, caller: &Caller, game: &str, req: Regi
         game_id: game.to_string(),
         name: DisplayName::parse(&req.name, "name")?.into_inner(),
         public_key: URL_SAFE_NO_PAD.encode(vk.as_bytes()),
-        created_at: db::now(),
+        created_at: crate::clock::now(),
     };
     let k = key.clone();
     app.db
@@ -234,7 +234,7 @@ pub async fn create_release(app: &AppState, caller: &Caller, game: &str, req: Cr
         key_id: req.signed.key_id,
         entitlement,
         download_bytes: manifest.totals.stored_bytes as i64,
-        created_at: db::now(),
+        created_at: crate::clock::now(),
     };
     let release = Release {
         game_id: record.game_id.clone(),
@@ -296,7 +296,7 @@ pub async fn promote(app: &AppState, caller: &Caller, game: &str, version: &str,
         .await?
         .ok_or_else(|| DlcError::NotFound(format!("no version {version} on channel {from}")))?;
     let ids = store::chunk_ids_of(app.db.reader(), game, &from, &version).await?;
-    let record = ReleaseRecord { channel: to.clone(), created_at: db::now(), ..src };
+    let record = ReleaseRecord { channel: to.clone(), created_at: crate::clock::now(), ..src };
     add_release(app, record, ids).await?;
     release_of(app, game, &to, &version).await
 }
@@ -318,7 +318,7 @@ pub async fn rollback(app: &AppState, caller: &Caller, game: &str, channel: &str
     if !store::release_exists(app.db.reader(), game, &channel, &target).await? {
         return Err(DlcError::NotFound(format!("no version {target} on channel {channel}")));
     }
-    let (g, ch, v, at) = (game.to_string(), channel.clone(), target.clone(), db::now());
+    let (g, ch, v, at) = (game.to_string(), channel.clone(), target.clone(), crate::clock::now());
     app.db
         .write_replicated(move |c, out| async move {
             store::set_channel(&c, &g, &ch, &v, &at).await?;
@@ -360,7 +360,7 @@ pub async fn grant(app: &AppState, caller: &Caller, game: &str, user: &str, enti
     if uuid::Uuid::parse_str(user).is_err() || !crate::saves::store::user_exists(app.db.reader(), user).await? {
         return Err(Invalid::new("user_id", "no such player").into());
     }
-    let asked = Entitlement { game_id: game.to_string(), user_id: user.to_string(), entitlement, granted_at: db::now() };
+    let asked = Entitlement { game_id: game.to_string(), user_id: user.to_string(), entitlement, granted_at: crate::clock::now() };
     // Granting again keeps the first grant (and its time): the answer and edges see that.
     app.db
         .write_replicated(move |c, out| async move {
@@ -487,7 +487,7 @@ pub async fn file_bytes(
 
 /// Deletes chunks no release uses that are older than `grace`. Returns how many.
 pub async fn collect_garbage(app: &AppState, grace: Duration) -> DlcResult<u64> {
-    let cutoff = db::ts(chrono::Utc::now() - chrono::Duration::from_std(grace).unwrap_or(chrono::Duration::days(1)));
+    let cutoff = crate::clock::ts(chrono::Utc::now() - chrono::Duration::from_std(grace).unwrap_or(chrono::Duration::days(1)));
     let _guard = app.chunk_gc.write().await;
     let mut total = 0u64;
     loop {

@@ -64,7 +64,7 @@ pub async fn insert_chunk(conn: &Connection, game: &str, id: &str, size: u64, st
     conn.execute(
         "INSERT INTO chunks (game_id, id, size, stored_size, compression, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
          ON CONFLICT (game_id, id) DO NOTHING",
-        params![game, id, size as i64, stored_size as i64, compression.as_str(), crate::db::now()],
+        params![game, id, size as i64, stored_size as i64, compression.as_str(), crate::clock::now()],
     )
     .await?;
     Ok(())

@@ -23,7 +23,7 @@ pub enum LeaderboardError {
     #[error("leaderboard {0:?} already exists")]
     Exists(String),
     #[error(transparent)]
-    NoGame(#[from] crate::auth::caller::NoGame),
+    NoGame(#[from] crate::auth::NoGame),
     #[error("social features are off in a game for children (COPPA)")]
     Coppa,
     #[error("submitting too often to this board")]

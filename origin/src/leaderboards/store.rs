@@ -12,7 +12,7 @@ const BOARD_COLS: &str =
 
 /// RFC 3339 of Unix seconds.
 pub fn ts_of(secs: i64) -> String {
-    crate::db::ts_ms(secs.saturating_mul(1000))
+    crate::clock::ts_ms(secs.saturating_mul(1000))
 }
 
 fn board_from_row(r: &libsql::Row) -> DbResult<Leaderboard> {
@@ -50,7 +50,7 @@ pub async fn insert_board(conn: &Connection, b: &Leaderboard, period_start: Opti
             b.name.clone(),
             b.sort_order.as_str(),
             b.operator.as_str(),
-            crate::db::now(),
+            crate::clock::now(),
             b.reset.as_str(),
             b.reset_every_secs,
             b.min_score,
@@ -93,7 +93,7 @@ pub async fn archive_period(conn: &Connection, game: &str, board: &str, start: i
         "INSERT INTO leaderboard_periods (game_id, leaderboard_id, period_start, period_end, entries, archived_at)
          SELECT ?1, ?2, ?3, ?4, COUNT(*), ?5 FROM leaderboard_entries WHERE game_id = ?1 AND leaderboard_id = ?2
          ON CONFLICT (game_id, leaderboard_id, period_start) DO NOTHING",
-        params![game, board, start, end, crate::db::now()],
+        params![game, board, start, end, crate::clock::now()],
     )
     .await?;
     let n = conn

@@ -104,7 +104,7 @@ pub enum MatchmakingError {
     #[error("{0}")]
     Forbidden(String),
     #[error(transparent)]
-    NoGame(#[from] crate::auth::caller::NoGame),
+    NoGame(#[from] crate::auth::NoGame),
     #[error("the matchmaking queue is full")]
     QueueFull,
     #[error(transparent)]

@@ -488,7 +488,7 @@ impl Matchmaker {
             regions: t.regions,
             profile: t.profile,
             created: now,
-            created_at: crate::db::now(),
+            created_at: crate::clock::now(),
             placing: false,
             found: None,
             finished: None,

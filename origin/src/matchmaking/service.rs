@@ -12,7 +12,7 @@ use aethex_protocol::matchmaking::{
 };
 use aethex_protocol::multiplayer::RELAY_KEY_HEADER;
 use aethex_protocol::multiplayer::{OpenRoomRequest, OpenRoomResponse, RoomTicketClaims, RELAY_WS_PATH, TICKET_AUDIENCE};
-use aethex_protocol::regions::{parse_region_name, parse_relay_url};
+use aethex_protocol::regions::{http_base, parse_region_name, parse_relay_url, ws_base};
 use aethex_protocol::teams::Role;
 use aethex_protocol::validate::{GameSlug, Invalid};
 
@@ -88,7 +88,7 @@ pub async fn put_mode(app: &AppState, caller: &Caller, game: &str, mode: &str, c
     require_game_access(app, caller, &game, Role::Developer).await?;
     let mode = parse_mode(mode)?;
     check_mode_config(&config)?;
-    let entry = ModeEntry { game_id: game, mode, config, updated_at: crate::db::now() };
+    let entry = ModeEntry { game_id: game, mode, config, updated_at: crate::clock::now() };
     let e = entry.clone();
     app.db.write(move |c| async move { store::upsert_mode(&c, &e).await.map_err(MatchmakingError::from) }).await?;
     app.matchmaking.set_config(&entry.game_id, &entry.mode, &entry.config);
@@ -342,34 +342,6 @@ pub fn room_ticket(app: &App, user: &str, game: &str, m: &MatchFound) -> String 
     app.tokens.sign_json(&claims)
 }
 
-/// `ws://` -> `http://`, `wss://` -> `https://` (http(s) as is): where a relay's HTTP API is.
-pub fn http_base(url: &str) -> Option<String> {
-    let url = url.trim_end_matches('/');
-    if let Some(rest) = url.strip_prefix("ws://") {
-        Some(format!("http://{rest}"))
-    } else if let Some(rest) = url.strip_prefix("wss://") {
-        Some(format!("https://{rest}"))
-    } else if url.starts_with("http://") || url.starts_with("https://") {
-        Some(url.to_string())
-    } else {
-        None
-    }
-}
-
-/// `http://` -> `ws://`, `https://` -> `wss://` (ws(s) as is).
-pub fn ws_base(url: &str) -> Option<String> {
-    let url = url.trim_end_matches('/');
-    if let Some(rest) = url.strip_prefix("http://") {
-        Some(format!("ws://{rest}"))
-    } else if let Some(rest) = url.strip_prefix("https://") {
-        Some(format!("wss://{rest}"))
-    } else if url.starts_with("ws://") || url.starts_with("wss://") {
-        Some(url.to_string())
-    } else {
-        None
-    }
-}
-
 /// The `relay_url` players get: the relay's answered `url` when it is a WebSocket URL,
 /// else the region's URL as a WebSocket URL followed by [`RELAY_WS_PATH`].
 pub fn relay_url(region_url: &str, answered: &str) -> Option<String> {
@@ -474,10 +446,6 @@ mod tests {
 
     #[test]
     fn relay_urls() {
-        assert_eq!(http_base("ws://127.0.0.1:9000").as_deref(), Some("http://127.0.0.1:9000"));
-        assert_eq!(http_base("wss://eu.relay.example.com/r1/").as_deref(), Some("https://eu.relay.example.com/r1"));
-        assert_eq!(http_base("https://eu.relay.example.com").as_deref(), Some("https://eu.relay.example.com"));
-        assert_eq!(http_base("ftp://x"), None);
         assert_eq!(relay_url("wss://eu.relay.example.com", "").as_deref(), Some("wss://eu.relay.example.com/v1/multiplayer"));
         assert_eq!(relay_url("https://eu.relay.example.com", "https://nope").as_deref(), Some("wss://eu.relay.example.com/v1/multiplayer"));
         assert_eq!(relay_url("wss://a.example", "wss://b.example/v1/multiplayer").as_deref(), Some("wss://b.example/v1/multiplayer"));

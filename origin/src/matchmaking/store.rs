@@ -81,7 +81,7 @@ pub async fn has_game_session(conn: &Connection, user: &str, game: &str) -> DbRe
         .query(
             "SELECT 1 FROM sessions s JOIN users u ON u.id = s.user_id
              WHERE s.user_id = ?1 AND s.game_id = ?2 AND s.revoked_at IS NULL AND s.expires_at > ?3 AND u.is_active = 1 LIMIT 1",
-            params![user, game, crate::db::now()],
+            params![user, game, crate::clock::now()],
         )
         .await?;
     Ok(rows.next().await?.is_some())

@@ -83,7 +83,7 @@ pub async fn export(app: &AppState, user: &str, game: Option<&str>) -> PrivacyRe
     check_subject(app, user, game).await?;
     let conn = app.db.reader();
     let mut doc = Map::new();
-    doc.insert("exported_at".into(), json!(crate::db::now()));
+    doc.insert("exported_at".into(), json!(crate::clock::now()));
     doc.insert("user_id".into(), json!(user));
     let account_sql = if game.is_some() { "SELECT id, username FROM users WHERE id = ?1" } else { "SELECT * FROM users WHERE id = ?1" };
     let account = rows_json(conn, account_sql, vec![user.into()]).await?;
@@ -191,7 +191,7 @@ async fn erase(app: &AppState, user: &str, game: Option<&str>, requested_by: &st
         "subject": blake3::hash(user.as_bytes()).to_hex().to_string(),
         "scope": game.map(|g| format!("game:{g}")).unwrap_or_else(|| "account".into()),
         "requested_by": requested_by,
-        "deleted_at": crate::db::now(),
+        "deleted_at": crate::clock::now(),
         "deleted": Value::Object(counts),
     });
     let r = receipt.clone();

@@ -22,8 +22,8 @@ impl axum::extract::FromRequestParts<AppState> for RelayCaller {
     type Rejection = ApiError;
     async fn from_request_parts(parts: &mut axum::http::request::Parts, app: &AppState) -> Result<Self, ApiError> {
         use aethex_protocol::multiplayer::RELAY_KEY_HEADER;
-        match app.relay_key_in(&parts.headers) {
-            Some(k) => Ok(RelayCaller { fingerprint: crate::replication::key_fingerprint(k) }),
+        match app.peers.relay_key_in(&parts.headers) {
+            Some(k) => Ok(RelayCaller { fingerprint: crate::peer_keys::key_fingerprint(k) }),
             None => Err(ApiError::unauthorized(format!("this route needs a valid relay key in {RELAY_KEY_HEADER}"))
                 .field(RELAY_KEY_HEADER, "missing or not a relay key")),
         }

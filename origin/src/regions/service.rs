@@ -81,7 +81,7 @@ pub const RELAY_ASK_TIMEOUT: std::time::Duration = std::time::Duration::from_mil
 pub async fn relay_key_of(app: &AppState, region: &str) -> Result<Option<String>, DbError> {
     let mut rows = app.db.reader().query("SELECT key_fingerprint FROM regions WHERE name = ?1", params![region]).await?;
     let fp: Option<String> = rows.next().await?.map(|r| r.get::<Option<String>>(0)).transpose()?.flatten();
-    Ok(fp.and_then(|fp| app.relay_key_by_fingerprint(&fp).map(str::to_string)))
+    Ok(fp.and_then(|fp| app.peers.relay_key_by_fingerprint(&fp).map(str::to_string)))
 }
 
 /// Asks the relay of every live region at once (POST with `body`, else GET), each with the
@@ -96,7 +96,7 @@ pub async fn ask_relays<T: serde::de::DeserializeOwned>(
     let regions = list(app).await?.regions;
     let asks = regions.into_iter().map(|r| async move {
         let key = relay_key_of(app, &r.name).await.ok().flatten();
-        let (Some(base), Some(key)) = (crate::matchmaking::service::http_base(&r.url), key) else { return (r, None) };
+        let (Some(base), Some(key)) = (aethex_protocol::regions::http_base(&r.url), key) else { return (r, None) };
         let req = match body {
             Some(b) => app.http.post(format!("{base}{path}")).json(b),
             None => app.http.get(format!("{base}{path}")),

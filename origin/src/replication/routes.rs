@@ -33,7 +33,7 @@ pub struct EdgeCaller;
 impl FromRequestParts<AppState> for EdgeCaller {
     type Rejection = ApiError;
     async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Self, ApiError> {
-        if app.from_edge(&parts.headers) {
+        if app.peers.from_edge(&parts.headers) {
             Ok(EdgeCaller)
         } else {
             Err(ApiError::unauthorized(format!("this route needs a valid edge key in {}", aethex_protocol::replica::EDGE_KEY_HEADER))

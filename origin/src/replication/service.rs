@@ -186,7 +186,7 @@ fn line<T: serde::Serialize>(v: &T) -> Vec<u8> {
 /// Deletes outbox entries older than `retention` (always keeping the newest) and records
 /// how far it pruned; edges behind that bootstrap from a snapshot.
 pub async fn prune(app: &AppState, retention: Duration) -> DbResult<u64> {
-    let cutoff = crate::db::ts(chrono::Utc::now() - chrono::Duration::from_std(retention).unwrap_or(chrono::Duration::days(7)));
+    let cutoff = crate::clock::ts(chrono::Utc::now() - chrono::Duration::from_std(retention).unwrap_or(chrono::Duration::days(7)));
     app.db
         .write(move |c| async move {
             let mut rows = c

@@ -39,7 +39,7 @@ pub enum SaveError {
     #[error("{0}")]
     Forbidden(&'static str),
     #[error(transparent)]
-    NoGame(#[from] crate::auth::caller::NoGame),
+    NoGame(#[from] crate::auth::NoGame),
     #[error("stored save is corrupt: {0}")]
     Corrupt(String),
     #[error(transparent)]

@@ -17,7 +17,6 @@ use super::merge::merge3;
 use super::store::{self, SaveRow};
 use super::SaveError;
 use crate::auth::caller::Caller;
-use crate::db;
 use crate::replication;
 use crate::state::AppState;
 
@@ -282,7 +281,7 @@ async fn write_version(
                 game_id: actor.game_id.clone(),
                 slot_name: target_slot.clone(),
                 version,
-                created_at: db::now(),
+                created_at: crate::clock::now(),
                 size_bytes: plain.bytes.len() as i64,
                 stored_bytes: sealed.stored_bytes,
                 checksum: codec::checksum(&plain.bytes),

@@ -41,7 +41,7 @@ pub async fn request(app: &AppState, player: &Player, req: FriendRequest) -> Soc
             if store::edge(&c, &other, &me).await? == Some(FriendState::Blocked) {
                 return Err(SocialError::NoPlayer);
             }
-            let now = crate::db::now();
+            let now = crate::clock::now();
             match store::edge(&c, &me, &other).await? {
                 Some(FriendState::Blocked) => return Err(SocialError::Conflict("you blocked this player; unblock first".into())),
                 Some(FriendState::Friends) | Some(FriendState::Outgoing) => {}
@@ -94,7 +94,7 @@ pub async fn accept(app: &AppState, player: &Player, other: &str) -> SocialResul
         if store::count_open(&c, &me).await? >= MAX_FRIENDS {
             return Err(SocialError::Conflict(format!("at most {MAX_FRIENDS} friends and outgoing requests")));
         }
-        let now = crate::db::now();
+        let now = crate::clock::now();
         store::set(&c, &me, &other, FriendState::Friends, &now).await?;
         store::set(&c, &other, &me, FriendState::Friends, &now).await?;
         friend_view(&c, &me, &other).await
@@ -142,7 +142,7 @@ pub async fn block(app: &AppState, player: &Player, other: &str) -> SocialResult
         if store::edge(&c, &other, &me).await? != Some(FriendState::Blocked) {
             store::remove(&c, &other, &me).await?;
         }
-        store::set(&c, &me, &other, FriendState::Blocked, &crate::db::now()).await?;
+        store::set(&c, &me, &other, FriendState::Blocked, &crate::clock::now()).await?;
         friend_view(&c, &me, &other).await
     })
     .await

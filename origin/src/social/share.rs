@@ -10,7 +10,7 @@ use libsql::params;
 use super::service::{require_social, SocialResult};
 use super::SocialError;
 use crate::auth::caller::Player;
-use crate::http::escape_html;
+use crate::html::escape_html;
 use crate::state::AppState;
 
 fn missing(field: &'static str, why: impl Into<String>) -> SocialError {
@@ -37,7 +37,7 @@ pub async fn create(app: &AppState, player: &Player, req: ShareRequest) -> Socia
         game_id: game.clone(),
         game_name: game_row.name,
         username: user.username,
-        created_at: crate::db::now(),
+        created_at: crate::clock::now(),
         leaderboard_id: None,
         leaderboard_name: None,
         score: None,

@@ -3,6 +3,7 @@
 //! secret server keys.
 
 pub mod keycache;
+pub mod server_key;
 pub mod routes;
 pub mod service;
 pub mod store;

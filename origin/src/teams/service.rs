@@ -2,15 +2,16 @@
 
 use aethex_protocol::teams::{
     AddMemberRequest, CreateGameRequest, CreateOrgRequest, CreateServerKeyRequest, CreatedServerKey, Game, GameList, MemberList, Org, OrgList, Role,
-    ServerKeyInfo, ServerKeyList, UpdateGameRequest, UpdateMemberRequest, CLIENT_KEY_PREFIX, SERVER_KEY_PREFIX,
+    ServerKeyInfo, ServerKeyList, UpdateGameRequest, UpdateMemberRequest, CLIENT_KEY_PREFIX,
+    SERVER_KEY_PREFIX,
 };
 use aethex_protocol::validate::{DisplayName, Email, GameSlug, Invalid};
 
 use super::store::{self, GameRow};
 use super::TeamError;
-use crate::auth::caller::{Player, ServerCaller};
-use crate::crypto::{hash_secret, random_hex, random_token, secrets_equal};
-use crate::db::{self, is_unique_violation};
+use crate::auth::caller::Player;
+use crate::crypto::{hash_secret, random_hex, random_token};
+use crate::db::is_unique_violation;
 use crate::replication::rows;
 use crate::state::AppState;
 
@@ -46,7 +47,7 @@ pub async fn create_org(app: &AppState, player: &Player, req: CreateOrgRequest) 
     }
     let name = DisplayName::parse(&req.name, "name")?;
     let id = uuid::Uuid::new_v4().to_string();
-    let now = db::now();
+    let now = crate::clock::now();
     let (i, n, u, t) = (id.clone(), name.as_str().to_string(), player.user_id.clone(), now.clone());
     app.db.write(move |c| async move { store::insert_org(&c, &i, &n, &u, &t).await.map_err(TeamError::from) }).await?;
     Ok(Org { org_id: id, name: name.into_inner(), role: Role::Owner, created_at: now })
@@ -96,7 +97,7 @@ pub async fn add_member(app: &AppState, player: &Player, org_id: &str, req: AddM
             if store::role_in_org(&tx, &org, &uid).await?.is_some() {
                 return Err(TeamError::Conflict("user is already a member; change the role instead"));
             }
-            store::set_member(&tx, &org, &uid, role, &db::now()).await?;
+            store::set_member(&tx, &org, &uid, role, &crate::clock::now()).await?;
             Ok(())
         })
         .await?;
@@ -113,7 +114,7 @@ pub async fn update_member(app: &AppState, player: &Player, org_id: &str, user_i
             if old == Role::Owner && role != Role::Owner && store::count_owners(&tx, &org).await? <= 1 {
                 return Err(TeamError::Conflict("an organization needs at least one owner"));
             }
-            store::set_member(&tx, &org, &uid, role, &db::now()).await?;
+            store::set_member(&tx, &org, &uid, role, &crate::clock::now()).await?;
             Ok(())
         })
         .await?;
@@ -159,7 +160,7 @@ pub async fn create_game(app: &AppState, player: &Player, org_id: &str, req: Cre
         tier: req.tier.unwrap_or_default(),
         coppa: req.coppa.unwrap_or(false),
         client_key: new_client_key(),
-        created_at: db::now(),
+        created_at: crate::clock::now(),
     };
     let (r, quotas) = (row.clone(), app.config.saves.clone());
     app.db
@@ -217,7 +218,7 @@ pub async fn create_server_key(app: &AppState, player: &Player, game_id: &str, r
     let key_id = random_hex(8);
     let secret = random_token(32);
     let info =
-        ServerKeyInfo { key_id: key_id.clone(), game_id: game_id.to_string(), name: name.into_inner(), created_at: db::now(), last_used_at: None };
+        ServerKeyInfo { key_id: key_id.clone(), game_id: game_id.to_string(), name: name.into_inner(), created_at: crate::clock::now(), last_used_at: None };
     let (i, h, u) = (info.clone(), hash_secret(&secret), player.user_id.clone());
     app.db.write(move |c| async move { store::insert_server_key(&c, &i, &h, &u).await.map_err(TeamError::from) }).await?;
     Ok(CreatedServerKey { info, key: format!("{SERVER_KEY_PREFIX}{key_id}_{secret}") })
@@ -236,22 +237,4 @@ pub async fn revoke_server_key(app: &AppState, player: &Player, game_id: &str, k
         return Err(TeamError::NotFound("server key"));
     }
     list_server_keys(app, player, game_id).await
-}
-
-/// Checks a `aethex_sk_<key id>_<secret>` key.
-pub async fn verify_server_key(app: &AppState, presented: &str) -> TeamResult<ServerCaller> {
-    let rest = presented.strip_prefix(SERVER_KEY_PREFIX).ok_or(TeamError::BadServerKey)?;
-    let (key_id, secret) = rest.split_once('_').ok_or(TeamError::BadServerKey)?;
-    if key_id.len() != 16 || secret.is_empty() || secret.len() > 128 {
-        return Err(TeamError::BadServerKey);
-    }
-    let (game_id, stored) = store::server_key_secret(app.db.reader(), key_id).await?.ok_or(TeamError::BadServerKey)?;
-    if !secrets_equal(&stored, &hash_secret(secret)) {
-        return Err(TeamError::BadServerKey);
-    }
-    if store::server_key_use_stale(app.db.reader(), key_id).await? {
-        let k = key_id.to_string();
-        app.db.write(move |c| async move { store::touch_server_key(&c, &k).await.map_err(TeamError::from) }).await?;
-    }
-    Ok(ServerCaller { key_id: key_id.to_string(), game_id })
 }

@@ -219,8 +219,8 @@ pub async fn server_key_secret(conn: &Connection, key_id: &str) -> DbResult<Opti
 
 /// Records a key's use, at most once a minute (so busy servers do not write per request).
 pub async fn touch_server_key(conn: &Connection, key_id: &str) -> DbResult<()> {
-    let now = crate::db::now();
-    let minute_ago = crate::db::ts(chrono::Utc::now() - chrono::Duration::seconds(60));
+    let now = crate::clock::now();
+    let minute_ago = crate::clock::ts(chrono::Utc::now() - chrono::Duration::seconds(60));
     conn.execute(
         "UPDATE server_keys SET last_used_at = ?2 WHERE id = ?1 AND (last_used_at IS NULL OR last_used_at < ?3)",
         params![key_id, now, minute_ago],
@@ -231,7 +231,7 @@ pub async fn touch_server_key(conn: &Connection, key_id: &str) -> DbResult<()> {
 
 /// Whether a key's last use is older than a minute (or never recorded).
 pub async fn server_key_use_stale(conn: &Connection, key_id: &str) -> DbResult<bool> {
-    let minute_ago = crate::db::ts(chrono::Utc::now() - chrono::Duration::seconds(60));
+    let minute_ago = crate::clock::ts(chrono::Utc::now() - chrono::Duration::seconds(60));
     let mut rows =
         conn.query("SELECT 1 FROM server_keys WHERE id = ?1 AND (last_used_at IS NULL OR last_used_at < ?2)", params![key_id, minute_ago]).await?;
     Ok(rows.next().await?.is_some())
@@ -261,7 +261,7 @@ pub async fn revoke_server_key(conn: &Connection, game_id: &str, key_id: &str) -
     Ok(conn
         .execute(
             "UPDATE server_keys SET revoked_at = ?3 WHERE id = ?1 AND game_id = ?2 AND revoked_at IS NULL",
-            params![key_id, game_id, crate::db::now()],
+            params![key_id, game_id, crate::clock::now()],
         )
         .await?)
 }

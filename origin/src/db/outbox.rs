@@ -38,7 +38,7 @@ impl Outbox {
         let mut rows = conn
             .query(
                 "INSERT INTO replication_outbox (tbl, op, row, created_at) VALUES (?1, ?2, ?3, ?4) RETURNING position",
-                params![change.table, op, row, crate::db::now()],
+                params![change.table, op, row, crate::clock::now()],
             )
             .await?;
         let position: i64 = rows.next().await?.ok_or_else(|| DbError::Corrupt("outbox insert returned no position".into()))?.get(0)?;

@@ -23,7 +23,10 @@ use libsql::{Builder, Connection, Database, Transaction, TransactionBehavior};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::config::StorageConfig;
-pub use crate::replication::outbox::Outbox;
+pub mod outbox;
+pub mod position;
+
+pub use outbox::Outbox;
 
 /// Failures of the database layer. Stores return these; services turn them into
 /// internal errors (logged, answered with a fixed message).
@@ -47,27 +50,27 @@ pub type DbResult<T> = Result<T, DbError>;
 
 /// Versioned migrations, embedded in the binary, applied in order at start-up.
 pub const MIGRATIONS: &[(i64, &str, &[&str])] = &[
-    (1, "initial", &[include_str!("../migrations/0001_initial.sql")]),
-    (2, "accounts", &[include_str!("../migrations/0002_accounts.sql")]),
-    (3, "teams", &[include_str!("../migrations/0003_teams.sql")]),
-    (4, "saves", &[include_str!("../migrations/0004_saves.sql")]),
-    (5, "replication", &[include_str!("../migrations/0005_replication.sql")]),
-    (6, "dlc", &[include_str!("../migrations/0006_dlc.sql")]),
-    (7, "matchmaking", &[include_str!("../migrations/0007_matchmaking.sql")]),
+    (1, "initial", &[include_str!("../../migrations/0001_initial.sql")]),
+    (2, "accounts", &[include_str!("../../migrations/0002_accounts.sql")]),
+    (3, "teams", &[include_str!("../../migrations/0003_teams.sql")]),
+    (4, "saves", &[include_str!("../../migrations/0004_saves.sql")]),
+    (5, "replication", &[include_str!("../../migrations/0005_replication.sql")]),
+    (6, "dlc", &[include_str!("../../migrations/0006_dlc.sql")]),
+    (7, "matchmaking", &[include_str!("../../migrations/0007_matchmaking.sql")]),
     // The rank index is shared with the edge replicas (its DDL and its fill for the
     // entries there are already).
     (8, "leaderboard_rank", &[aethex_protocol::replica::RANK_INDEX_SCHEMA, aethex_protocol::replica::RANK_INDEX_FILL]),
-    (9, "achievements", &[include_str!("../migrations/0009_achievements.sql")]),
-    (10, "friends", &[include_str!("../migrations/0010_friends.sql")]),
-    (11, "leaderboard_periods", &[include_str!("../migrations/0011_leaderboard_periods.sql")]),
-    (12, "analytics_consent", &[include_str!("../migrations/0012_analytics_consent.sql")]),
-    (13, "deletion_receipts", &[include_str!("../migrations/0013_deletion_receipts.sql")]),
-    (14, "experiments", &[include_str!("../migrations/0014_experiments.sql")]),
-    (15, "coppa", &[include_str!("../migrations/0015_coppa.sql")]),
-    (16, "share_links", &[include_str!("../migrations/0016_share_links.sql")]),
-    (17, "console", &[include_str!("../migrations/0017_console.sql")]),
-    (18, "oauth_binding", &[include_str!("../migrations/0018_oauth_binding.sql")]),
-    (19, "relay_keys", &[include_str!("../migrations/0019_relay_keys.sql")]),
+    (9, "achievements", &[include_str!("../../migrations/0009_achievements.sql")]),
+    (10, "friends", &[include_str!("../../migrations/0010_friends.sql")]),
+    (11, "leaderboard_periods", &[include_str!("../../migrations/0011_leaderboard_periods.sql")]),
+    (12, "analytics_consent", &[include_str!("../../migrations/0012_analytics_consent.sql")]),
+    (13, "deletion_receipts", &[include_str!("../../migrations/0013_deletion_receipts.sql")]),
+    (14, "experiments", &[include_str!("../../migrations/0014_experiments.sql")]),
+    (15, "coppa", &[include_str!("../../migrations/0015_coppa.sql")]),
+    (16, "share_links", &[include_str!("../../migrations/0016_share_links.sql")]),
+    (17, "console", &[include_str!("../../migrations/0017_console.sql")]),
+    (18, "oauth_binding", &[include_str!("../../migrations/0018_oauth_binding.sql")]),
+    (19, "relay_keys", &[include_str!("../../migrations/0019_relay_keys.sql")]),
 ];
 
 pub struct Db {
@@ -208,7 +211,7 @@ impl Db {
                 }
                 newer
             });
-            crate::replication::record_position(position);
+            position::record(position);
         }
         Ok(out)
     }
@@ -350,30 +353,11 @@ async fn migrate(conn: &Connection) -> DbResult<()> {
         for piece in sql.iter() {
             tx.execute_batch(piece).await?;
         }
-        tx.execute("INSERT INTO schema_migrations (version, name, applied_at) VALUES (?1, ?2, ?3)", libsql::params![*version, *name, now()]).await?;
+        tx.execute("INSERT INTO schema_migrations (version, name, applied_at) VALUES (?1, ?2, ?3)", libsql::params![*version, *name, crate::clock::now()]).await?;
         tx.commit().await?;
         tracing::info!(version, name, "applied migration");
     }
     Ok(())
-}
-
-/// Current time as stored: RFC 3339, UTC, milliseconds (sorts as text).
-pub fn now() -> String {
-    ts(chrono::Utc::now())
-}
-
-/// [`ts`] of Unix milliseconds (empty when out of range).
-pub fn ts_ms(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms).map(ts).unwrap_or_default()
-}
-
-pub fn ts(t: chrono::DateTime<chrono::Utc>) -> String {
-    t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
-}
-
-/// `now + secs`, as stored.
-pub fn in_secs(secs: u64) -> String {
-    ts(chrono::Utc::now() + chrono::Duration::seconds(secs.min(i64::MAX as u64 / 1000) as i64))
 }
 
 /// Reads an optional text column.
