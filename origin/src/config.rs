@@ -6,8 +6,6 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use figment::providers::{Env, Format, Serialized, Toml};
-use figment::Figment;
 use serde::{Deserialize, Serialize};
 
 /// A secret string that never prints.
@@ -47,7 +45,7 @@ pub struct Config {
     pub leaderboards: LeaderboardsConfig,
     pub analytics: AnalyticsConfig,
     pub multiplayer: MultiplayerConfig,
-    pub log: LogConfig,
+    pub log: aethex_runtime::LogConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -354,21 +352,6 @@ impl Default for SavesConfig {
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct LogConfig {
-    /// `pretty` or `json`.
-    pub format: String,
-    /// A tracing filter such as `info` or `aethex_origin=debug,info`; `RUST_LOG` wins.
-    pub level: String,
-}
-
-impl Default for LogConfig {
-    fn default() -> Self {
-        Self { format: "pretty".into(), level: "info".into() }
-    }
-}
-
 /// Top-level sections of the configuration.
 /// Edges: the keys they authenticate with, the outbox they pull, and the edge that
 /// `aethex serve` runs in the same process.
@@ -532,24 +515,8 @@ pub const SECTIONS: &[&str] =
 
 impl Config {
     /// Defaults, then `file` (if given, it must exist), then `AETHEX_*` variables.
-    pub fn load(file: Option<&Path>) -> Result<Self, figment::Error> {
-        let mut fig = Figment::from(Serialized::defaults(Config::default()));
-        if let Some(path) = file {
-            if !path.exists() {
-                return Err(figment::Error::from(format!("config file {} does not exist", path.display())));
-            }
-            fig = fig.merge(Toml::file(path));
-        }
-        // Only variables naming one of our sections are read, so other tools' AETHEX_*
-        // variables (AETHEX_CONFIG, AETHEX_BIN, ...) do not trip the unknown-key check,
-        // while a misspelt key inside a section still does.
-        let env = Env::prefixed("AETHEX_")
-            .filter(|k| {
-                let k = k.as_str().to_ascii_lowercase();
-                SECTIONS.iter().any(|s| k.strip_prefix(s).is_some_and(|rest| rest.starts_with("__") || rest.starts_with('.')))
-            })
-            .split("__");
-        fig.merge(env).extract()
+    pub fn load(file: Option<&Path>) -> Result<Self, Box<figment::Error>> {
+        aethex_runtime::load_config(file, SECTIONS)
     }
 
     /// The URL this server is reached at.

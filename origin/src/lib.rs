@@ -30,4 +30,3 @@ pub mod social;
 pub mod startup;
 pub mod state;
 pub mod teams;
-pub mod telemetry;

@@ -54,7 +54,7 @@ enum KeyKind {
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let mut config = Config::load(cli.config.as_deref()).context("loading configuration")?;
-    aethex_origin::telemetry::init(&config.log);
+    aethex_runtime::init_logging(&config.log);
     match cli.command.unwrap_or(Command::Serve { listen: None, data_dir: None }) {
         Command::Serve { listen, data_dir } => {
             if let Some(l) = listen {
@@ -73,7 +73,7 @@ async fn main() -> anyhow::Result<()> {
             tracing::info!(%url, "listening");
             let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
             tokio::spawn(async move {
-                shutdown_signal().await;
+                aethex_runtime::shutdown_signal().await;
                 let _ = stop_tx.send(true);
             });
             let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
@@ -166,22 +166,4 @@ async fn embedded_relay(app: &Application, settings: &aethex_origin::config::Mul
     cfg.relay.cluster_key = state.peers.relay_key().to_string();
     cfg.relay.issuer = state.config.auth.issuer.clone();
     Ok(aethex_relay::RelayNode::build(&cfg).await.context("starting the embedded relay")?)
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            s.recv().await;
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = term => {},
-    }
 }

@@ -18,8 +18,6 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
-use figment::providers::{Env, Format, Serialized, Toml};
-use figment::Figment;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -27,7 +25,7 @@ use serde::{Deserialize, Serialize};
 pub struct RelayConfig {
     pub relay: RelaySettings,
     pub limits: Limits,
-    pub log: LogSettings,
+    pub log: aethex_runtime::LogConfig,
 }
 
 #[derive(Clone, Serialize, Deserialize)]
@@ -182,37 +180,11 @@ impl Default for Limits {
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct LogSettings {
-    /// `pretty` or `json`.
-    pub format: String,
-    pub level: String,
-}
-
-impl Default for LogSettings {
-    fn default() -> Self {
-        Self { format: "pretty".into(), level: "info".into() }
-    }
-}
-
 const SECTIONS: &[&str] = &["relay", "limits", "log"];
 
 impl RelayConfig {
+    /// Defaults, then `file` (if given, it must exist), then `AETHEX_*` variables.
     pub fn load(file: Option<&Path>) -> Result<Self, Box<figment::Error>> {
-        let mut fig = Figment::from(Serialized::defaults(RelayConfig::default()));
-        if let Some(path) = file {
-            if !path.exists() {
-                return Err(Box::new(figment::Error::from(format!("config file {} does not exist", path.display()))));
-            }
-            fig = fig.merge(Toml::file(path));
-        }
-        let env = Env::prefixed("AETHEX_")
-            .filter(|k| {
-                let k = k.as_str().to_ascii_lowercase();
-                SECTIONS.iter().any(|s| k.strip_prefix(s).is_some_and(|rest| rest.starts_with("__")))
-            })
-            .split("__");
-        fig.merge(env).extract().map_err(Box::new)
+        aethex_runtime::load_config(file, SECTIONS)
     }
 }

@@ -50,7 +50,7 @@ async fn main() -> anyhow::Result<()> {
     if let Some(u) = cli.public_url {
         cfg.relay.public_url = u;
     }
-    init_logs(&cfg.log.level, &cfg.log.format);
+    aethex_runtime::init_logging(&cfg.log);
     let node = RelayNode::build(&cfg).await.context("starting the relay")?;
     let relay = node.relay().clone();
     // Tests and scripts read this line: "… listening on <url> …".
@@ -64,31 +64,6 @@ async fn main() -> anyhow::Result<()> {
         cfg.relay.origin_url,
         node.metrics_url().unwrap_or_else(|| "off".into())
     );
-    node.run_until(async {
-        let term = async {
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(mut s) => {
-                    s.recv().await;
-                }
-                Err(_) => std::future::pending::<()>().await,
-            }
-        };
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term => {}
-        }
-    })
-    .await
-    .context("serving")?;
+    node.run_until(aethex_runtime::shutdown_signal()).await.context("serving")?;
     Ok(())
-}
-
-fn init_logs(level: &str, format: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_new(level).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let b = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
-    if format == "json" {
-        b.json().init();
-    } else {
-        b.init();
-    }
 }

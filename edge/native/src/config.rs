@@ -5,8 +5,6 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use figment::providers::{Env, Format, Serialized, Toml};
-use figment::Figment;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -15,7 +13,7 @@ pub struct NodeConfig {
     /// `[node]`: named apart from origin's `[edge]` so both can share one environment.
     pub node: NodeSettings,
     pub replication: ReplicationSettings,
-    pub log: LogSettings,
+    pub log: aethex_runtime::LogConfig,
 }
 
 #[derive(Clone, Serialize, Deserialize)]
@@ -132,37 +130,11 @@ impl ReplicationSettings {
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct LogSettings {
-    /// `pretty` or `json`.
-    pub format: String,
-    pub level: String,
-}
-
-impl Default for LogSettings {
-    fn default() -> Self {
-        Self { format: "pretty".into(), level: "info".into() }
-    }
-}
-
 const SECTIONS: &[&str] = &["node", "replication", "log"];
 
 impl NodeConfig {
-    pub fn load(file: Option<&Path>) -> Result<Self, figment::Error> {
-        let mut fig = Figment::from(Serialized::defaults(NodeConfig::default()));
-        if let Some(path) = file {
-            if !path.exists() {
-                return Err(figment::Error::from(format!("config file {} does not exist", path.display())));
-            }
-            fig = fig.merge(Toml::file(path));
-        }
-        let env = Env::prefixed("AETHEX_")
-            .filter(|k| {
-                let k = k.as_str().to_ascii_lowercase();
-                SECTIONS.iter().any(|s| k.strip_prefix(s).is_some_and(|rest| rest.starts_with("__")))
-            })
-            .split("__");
-        fig.merge(env).extract()
+    /// Defaults, then `file` (if given, it must exist), then `AETHEX_*` variables.
+    pub fn load(file: Option<&Path>) -> Result<Self, Box<figment::Error>> {
+        aethex_runtime::load_config(file, SECTIONS)
     }
 }

@@ -40,34 +40,10 @@ async fn main() -> anyhow::Result<()> {
     if let Some(d) = cli.data_dir {
         cfg.node.data_dir = d;
     }
-    init_logs(&cfg.log.level, &cfg.log.format);
+    aethex_runtime::init_logging(&cfg.log);
     let node = EdgeNode::build(&cfg).await?;
     let url = node.url();
     println!("AeThex Cloud edge listening on {url} (origin {}, replica in {})", cfg.node.origin_url, cfg.node.data_dir.display());
-    node.run_until(async {
-        let term = async {
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(mut s) => {
-                    s.recv().await;
-                }
-                Err(_) => std::future::pending::<()>().await,
-            }
-        };
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term => {}
-        }
-    })
-    .await?;
+    node.run_until(aethex_runtime::shutdown_signal()).await?;
     Ok(())
-}
-
-fn init_logs(level: &str, format: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_new(level).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let b = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
-    if format == "json" {
-        b.json().init();
-    } else {
-        b.init();
-    }
 }

@@ -507,8 +507,9 @@ pub async fn complete_oauth_state(
 
 /// The browser's user typed the right user code (polling flow), once.
 pub async fn confirm_oauth_state(conn: &Connection, state: &str) -> DbResult<bool> {
-    let n =
-        conn.execute("UPDATE oauth_states SET confirmed_at = ?2 WHERE state = ?1 AND confirmed_at IS NULL", params![state, crate::clock::now()]).await?;
+    let n = conn
+        .execute("UPDATE oauth_states SET confirmed_at = ?2 WHERE state = ?1 AND confirmed_at IS NULL", params![state, crate::clock::now()])
+        .await?;
     Ok(n == 1)
 }
 

@@ -353,7 +353,11 @@ async fn migrate(conn: &Connection) -> DbResult<()> {
         for piece in sql.iter() {
             tx.execute_batch(piece).await?;
         }
-        tx.execute("INSERT INTO schema_migrations (version, name, applied_at) VALUES (?1, ?2, ?3)", libsql::params![*version, *name, crate::clock::now()]).await?;
+        tx.execute(
+            "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?1, ?2, ?3)",
+            libsql::params![*version, *name, crate::clock::now()],
+        )
+        .await?;
         tx.commit().await?;
         tracing::info!(version, name, "applied migration");
     }

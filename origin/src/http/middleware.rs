@@ -34,8 +34,7 @@ pub async fn request_context(mut req: Request, next: Next) -> Response {
     let method = req.method().clone();
     let span = tracing::info_span!("request", request_id = %id, %method, route = %route);
     let started = Instant::now();
-    let (mut resp, position) =
-        REQUEST_ID.scope(id.clone(), crate::db::position::track(normalise(next.run(req)).instrument(span.clone()))).await;
+    let (mut resp, position) = REQUEST_ID.scope(id.clone(), crate::db::position::track(normalise(next.run(req)).instrument(span.clone()))).await;
     // The replication position a write produced: sent back on reads, it lets an edge
     // answer from its replica only once the replica has this write (read-your-writes).
     if position > 0 {

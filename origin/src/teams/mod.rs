@@ -3,8 +3,8 @@
 //! secret server keys.
 
 pub mod keycache;
-pub mod server_key;
 pub mod routes;
+pub mod server_key;
 pub mod service;
 pub mod store;
 

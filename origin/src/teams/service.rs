@@ -2,8 +2,7 @@
 
 use aethex_protocol::teams::{
     AddMemberRequest, CreateGameRequest, CreateOrgRequest, CreateServerKeyRequest, CreatedServerKey, Game, GameList, MemberList, Org, OrgList, Role,
-    ServerKeyInfo, ServerKeyList, UpdateGameRequest, UpdateMemberRequest, CLIENT_KEY_PREFIX,
-    SERVER_KEY_PREFIX,
+    ServerKeyInfo, ServerKeyList, UpdateGameRequest, UpdateMemberRequest, CLIENT_KEY_PREFIX, SERVER_KEY_PREFIX,
 };
 use aethex_protocol::validate::{DisplayName, Email, GameSlug, Invalid};
 
@@ -217,8 +216,13 @@ pub async fn create_server_key(app: &AppState, player: &Player, game_id: &str, r
     let name = DisplayName::parse(&req.name, "name")?;
     let key_id = random_hex(8);
     let secret = random_token(32);
-    let info =
-        ServerKeyInfo { key_id: key_id.clone(), game_id: game_id.to_string(), name: name.into_inner(), created_at: crate::clock::now(), last_used_at: None };
+    let info = ServerKeyInfo {
+        key_id: key_id.clone(),
+        game_id: game_id.to_string(),
+        name: name.into_inner(),
+        created_at: crate::clock::now(),
+        last_used_at: None,
+    };
     let (i, h, u) = (info.clone(), hash_secret(&secret), player.user_id.clone());
     app.db.write(move |c| async move { store::insert_server_key(&c, &i, &h, &u).await.map_err(TeamError::from) }).await?;
     Ok(CreatedServerKey { info, key: format!("{SERVER_KEY_PREFIX}{key_id}_{secret}") })
