@@ -4,8 +4,8 @@
 //! `wasm32-wasip1`; run the wasm build under wasmtime to compare the two:
 //!
 //! ```text
-//! cargo build -p aethex-edge-bench --release
-//! cargo build -p aethex-edge-bench --release --target wasm32-wasip1
+//! cargo build -p aethex-bench --release --bin edge-core-bench
+//! cargo build -p aethex-bench --release --bin edge-core-bench --no-default-features --target wasm32-wasip1
 //! $CARGO_TARGET_DIR/release/edge-core-bench [N]
 //! wasmtime run $CARGO_TARGET_DIR/wasm32-wasip1/release/edge-core-bench.wasm [N]
 //! ```

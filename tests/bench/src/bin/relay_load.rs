@@ -527,7 +527,7 @@ impl Drop for KillOnDrop {
 fn start_colyseus() -> anyhow::Result<(Child, u16)> {
     let home = std::env::var("HOME").context("HOME")?;
     let dir = PathBuf::from(home).join(".cache/aethex-tools").join(COLYSEUS_DIR);
-    let src = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../relay-regions/bench/colyseus");
+    let src = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../relay-regions/bench/colyseus");
     std::fs::create_dir_all(&dir)?;
     for f in ["package.json", "server.mjs"] {
         std::fs::copy(src.join(f), dir.join(f)).with_context(|| format!("copy {f} from {}", src.display()))?;
