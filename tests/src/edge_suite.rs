@@ -240,6 +240,98 @@ pub async fn run(origin: &Origin, edge_url: &str, label: &str) {
     // The edge's own health.
     let h = call(Method::GET, &format!("{edge_url}/edge/healthz"), None, None, None).await;
     assert_eq!(h.status, 200, "{label}: {}", h.body);
+
+    body_limit(edge_url, label, t.expect("the suite signed in")).await;
+}
+
+/// The edge core's body limit, the same on every target: one byte over it is refused by
+/// the edge itself (`413`, its reason names the limit), whether the length is declared or
+/// the body is chunked; a body of exactly the limit is read and forwarded (origin, whose
+/// own limits are smaller, answers it).
+async fn body_limit(edge_url: &str, label: &str, token: &str) {
+    let limit = aethex_edge::body::MAX_BODY_BYTES;
+    let edge_reason = format!("limited to {limit} bytes");
+    for chunked in [false, true] {
+        let (status, body) = raw_put(edge_url, "/api/v1/saves/me/slot1", token, limit + 1, chunked).await;
+        assert_eq!(status, 413, "{label}: {} bytes over the limit (chunked: {chunked}): {body}", limit + 1);
+        let v: Value = serde_json::from_str(&body).unwrap_or_else(|_| panic!("{label}: not JSON: {body}"));
+        assert_eq!(assert_error_shape(&v)["code"], -32013, "{label}: {body}");
+        assert!(body.contains(&edge_reason), "{label}: the edge refused it: {body}");
+    }
+    let (status, body) = raw_put(edge_url, "/api/v1/saves/me/slot1", token, limit, false).await;
+    assert!(!body.contains(&edge_reason), "{label}: a body of exactly the limit passes the edge ({status}): {body}");
+}
+
+/// A `PUT` of `len` bytes over a plain socket, written on one thread while another reads
+/// the answer, so that an answer sent before the body is all read is still seen (a blocked
+/// reader takes it before the server's reset of the unread rest): (status, body).
+async fn raw_put(base: &str, path: &str, token: &str, len: usize, chunked: bool) -> (u16, String) {
+    let (base, path, token) = (base.to_string(), path.to_string(), token.to_string());
+    tokio::task::spawn_blocking(move || raw_put_blocking(&base, &path, &token, len, chunked)).await.unwrap()
+}
+
+fn raw_put_blocking(base: &str, path: &str, token: &str, len: usize, chunked: bool) -> (u16, String) {
+    use std::io::{Read, Write};
+    let host = base.trim_start_matches("http://").trim_end_matches('/');
+    let mut rd = std::net::TcpStream::connect(host).unwrap_or_else(|e| panic!("{host}: {e}"));
+    rd.set_read_timeout(Some(Duration::from_secs(120))).unwrap();
+    let mut wr = rd.try_clone().unwrap();
+    let framing = if chunked { "transfer-encoding: chunked".to_string() } else { format!("content-length: {len}") };
+    let head = format!(
+        "PUT {path} HTTP/1.1\r\nhost: {host}\r\nauthorization: Bearer {token}\r\ncontent-type: application/json\r\n{framing}\r\nconnection: close\r\n\r\n"
+    );
+    let writer = std::thread::spawn(move || -> std::io::Result<()> {
+        wr.write_all(head.as_bytes())?;
+        let block = vec![b'a'; 256 * 1024];
+        let mut left = len;
+        while left > 0 {
+            let n = left.min(block.len());
+            if chunked {
+                wr.write_all(format!("{n:x}\r\n").as_bytes())?;
+            }
+            wr.write_all(&block[..n])?;
+            if chunked {
+                wr.write_all(b"\r\n")?;
+            }
+            left -= n;
+        }
+        if chunked {
+            wr.write_all(b"0\r\n\r\n")?;
+        }
+        wr.flush()
+    });
+    let mut answer = Vec::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        match rd.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => answer.extend_from_slice(&buf[..n]),
+            // A reset after the answer (the server closed with the body unread) ends it.
+            Err(e) if !answer.is_empty() && e.kind() == std::io::ErrorKind::ConnectionReset => break,
+            Err(e) => panic!("{base}{path}: reading the answer: {e}"),
+        }
+    }
+    let _ = rd.shutdown(std::net::Shutdown::Both);
+    let _ = writer.join(); // it fails with a broken pipe when the server answered early
+    let text = String::from_utf8_lossy(&answer).into_owned();
+    let status = text.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or_else(|| panic!("{base}{path}: not HTTP: {text:.200}"));
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    // A chunked answer: join its chunks.
+    let body = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") { unchunk(body) } else { body.to_string() };
+    (status, body)
+}
+
+fn unchunk(mut s: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = s.split_once("\r\n") {
+        let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+        if n == 0 || rest.len() < n {
+            break;
+        }
+        out.push_str(&rest[..n]);
+        s = rest[n..].trim_start_matches("\r\n");
+    }
+    out
 }
 
 /// DLC through the edge: manifests, update checks and entitlements from the replica,

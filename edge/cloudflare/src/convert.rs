@@ -6,10 +6,6 @@ use aethex_edge::{Headers, Response};
 use aethex_protocol::headers::REQUEST_ID;
 use aethex_protocol::rpc::{ErrorCode, RpcError};
 
-/// Largest request body read into memory. Origin enforces its own, smaller limits; this
-/// only keeps a runaway body from exhausting the isolate's 128 MB.
-pub const MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
-
 /// Host of the synthetic URLs the core's cache keys are stored under in the Cache API,
 /// unless `AETHEX_CACHE_HOST` names another (Cloudflare recommends the worker's own
 /// hostname for Cache API keys).
@@ -99,7 +95,12 @@ pub fn request_id(headers: &Headers) -> Option<&str> {
 
 /// A JSON error in the usual envelope.
 pub fn error(code: ErrorCode, message: &str, reason: impl Into<String>, request_id: Option<&str>) -> Response {
-    let mut r = Response::error(RpcError::new(code, message).with_reason(reason), request_id);
+    error_answer(RpcError::new(code, message).with_reason(reason), request_id)
+}
+
+/// The seed's error answer, with the request id in its header too.
+pub fn error_answer(e: RpcError, request_id: Option<&str>) -> Response {
+    let mut r = Response::error(e, request_id);
     if let Some(id) = request_id {
         r.headers.set(REQUEST_ID, id);
     }

@@ -36,8 +36,9 @@ mod worker_entry {
     use aethex_protocol::rpc::ErrorCode;
     use worker::{console_error, event, web_sys, Context, Env};
 
-    use crate::convert::{self, MAX_BODY_BYTES};
+    use crate::convert;
     use crate::platform::{js_response, js_text, CloudflarePlatform};
+    use aethex_edge::body::{declared_length, BodyBuffer};
 
     thread_local! {
         /// The edge of this isolate (workerd runs one thread per isolate and may interleave
@@ -103,14 +104,11 @@ mod worker_entry {
         let rid = convert::request_id(&headers).map(str::to_string);
         let fail = |code, message: &str, reason: String| Box::new(convert::error(code, message, reason, rid.as_deref()));
         let url = req.url().map_err(|e| fail(ErrorCode::INTERNAL, "Internal error", format!("request URL: {e}")))?;
-        let too_large = || fail(ErrorCode::PAYLOAD_TOO_LARGE, "Payload too large", format!("bodies are limited to {MAX_BODY_BYTES} bytes"));
-        if headers.get("content-length").and_then(|v| v.trim().parse::<usize>().ok()).is_some_and(|n| n > MAX_BODY_BYTES) {
-            return Err(too_large());
-        }
+        let refuse = |e: aethex_edge::body::BodyError| Box::new(convert::error_answer(e.to_rpc(), rid.as_deref()));
+        let declared = declared_length(headers.get("content-length"));
+        BodyBuffer::new(declared).map_err(refuse)?;
         let body = req.bytes().await.map_err(|e| fail(ErrorCode::INTERNAL, "Internal error", format!("request body: {e}")))?;
-        if body.len() > MAX_BODY_BYTES {
-            return Err(too_large());
-        }
+        let body = BodyBuffer::whole(declared, &body).map_err(refuse)?;
         let path = match url.path() {
             "" => "/".to_string(),
             p => p.to_string(),

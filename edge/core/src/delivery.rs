@@ -14,8 +14,9 @@ use aethex_protocol::validate::{GameSlug, Invalid};
 use crate::http::{parse_range, Headers, Outbound, Request, Response, Upstream};
 use crate::platform::Platform;
 use crate::readmodel::{self, ReleaseRow};
+use crate::reads::{Read, Tracked};
 use crate::sql::Replica;
-use crate::{invalid, Caller, Edge, Read, Tracked};
+use crate::{invalid, Caller, Edge};
 
 /// Chunks never change: cache them for a year.
 pub const CHUNK_TTL_SECS: u64 = 31_536_000;

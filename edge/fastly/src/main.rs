@@ -50,19 +50,8 @@ fn main(mut req: fastly::Request) -> Result<fastly::Response, fastly::Error> {
 /// The client request as the core sees it, or the answer refusing it.
 #[cfg(target_arch = "wasm32")]
 fn to_core(req: &mut fastly::Request) -> Result<aethex_edge::Request, aethex_edge::Response> {
-    use platform::{BodyError, MAX_BODY_BYTES};
-    let too_large = || error(ErrorCode::PAYLOAD_TOO_LARGE, "Payload too large", &format!("request bodies are limited to {MAX_BODY_BYTES} bytes"));
     let declared = platform::declared_length(req.get_header(fastly::http::header::CONTENT_LENGTH));
-    if declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
-        return Err(too_large());
-    }
-    let body = match platform::read_body(req.take_body(), declared) {
-        Ok(b) => b,
-        Err(BodyError::TooLarge) => return Err(too_large()),
-        Err(BodyError::Failed(e)) => {
-            return Err(error(ErrorCode::INVALID_REQUEST, "Invalid request", &format!("request body could not be read: {e}")))
-        }
-    };
+    let body = platform::read_body(req.take_body(), declared).map_err(|e| aethex_edge::Response::error(e.to_rpc(), None))?;
     Ok(aethex_edge::Request {
         method: req.get_method_str().to_ascii_uppercase(),
         path: req.get_path().to_string(),

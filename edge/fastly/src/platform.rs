@@ -7,13 +7,11 @@ use std::pin::pin;
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use aethex_edge::body::{BodyBuffer, BodyError};
 use aethex_edge::{EdgeConfig, FetchError, Headers, Outbound, Platform, Response};
 use fastly::cache::core as cache;
 use fastly::http::{HeaderName, HeaderValue, Method, StatusCode, Url};
 use fastly::Backend;
-
-/// Largest request or upstream response body the edge reads (as on the other edges).
-pub const MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
 
 /// Runs a future that never waits (Fastly's host calls are synchronous, so every future
 /// of [`FastlyPlatform`] is ready when first polled). `None` if it did not complete.
@@ -35,34 +33,25 @@ impl FastlyPlatform {
     }
 }
 
-/// Why a body was not read.
-pub enum BodyError {
-    TooLarge,
-    Failed(String),
-}
-
-/// Reads a whole body, up to [`MAX_BODY_BYTES`]. `size_hint` (a declared length) sizes
-/// the buffer up front: an instance has 128 MB, so the buffer must not double past need.
-pub fn read_body(mut body: fastly::Body, size_hint: Option<u64>) -> Result<Vec<u8>, BodyError> {
-    let mut out = Vec::with_capacity(size_hint.map_or(0, |n| n.min(MAX_BODY_BYTES as u64) as usize));
+/// Reads a whole body within the edge core's limit ([`aethex_edge::body`]); `declared`
+/// (its `content-length`) is refused at once when over it and sizes the buffer.
+pub fn read_body(mut body: fastly::Body, declared: Option<u64>) -> Result<Vec<u8>, BodyError> {
+    let mut out = BodyBuffer::new(declared)?;
     let mut chunk = vec![0u8; 64 * 1024];
     loop {
         let n = match body.read(&mut chunk) {
-            Ok(0) => return Ok(out),
+            Ok(0) => return Ok(out.finish()),
             Ok(n) => n,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(BodyError::Failed(e.to_string())),
         };
-        if out.len() + n > MAX_BODY_BYTES {
-            return Err(BodyError::TooLarge);
-        }
-        out.extend_from_slice(&chunk[..n]);
+        out.push(&chunk[..n])?;
     }
 }
 
 /// The `content-length` a message declares, if any.
 pub fn declared_length(value: Option<&HeaderValue>) -> Option<u64> {
-    value?.to_str().ok()?.trim().parse().ok()
+    aethex_edge::body::declared_length(value?.to_str().ok())
 }
 
 impl Platform for FastlyPlatform {
@@ -84,10 +73,7 @@ impl Platform for FastlyPlatform {
         }
         let mut resp = req.send(backend).map_err(|e| FetchError(format!("{backend_name}: {e}")))?;
         let declared = declared_length(resp.get_header(fastly::http::header::CONTENT_LENGTH));
-        let body = read_body(resp.take_body(), declared).map_err(|e| match e {
-            BodyError::TooLarge => FetchError(format!("{backend_name}: response body over {MAX_BODY_BYTES} bytes")),
-            BodyError::Failed(e) => FetchError(format!("{backend_name}: reading the body: {e}")),
-        })?;
+        let body = read_body(resp.take_body(), declared).map_err(|e| FetchError(format!("{backend_name}: response {e}")))?;
         Ok(Response { status: resp.get_status().as_u16(), headers: headers_of(resp.get_headers()), body })
     }
 

@@ -76,7 +76,7 @@ impl Default for NodeSettings {
             jwks_refresh_secs: core.jwks_refresh_secs,
             save_blob_ttl_secs: core.save_blob_ttl_secs,
             region_ttl_secs: core.region_ttl_secs,
-            max_body_bytes: 32 * 1024 * 1024,
+            max_body_bytes: aethex_edge::body::MAX_BODY_BYTES,
             cors_origins: core.cors_origins,
             client_ip_header: String::new(),
         }

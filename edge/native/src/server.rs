@@ -187,9 +187,7 @@ async fn edge_request(State(st): State<Arc<NodeState>>, ConnectInfo(peer): Conne
     let body = match to_bytes(body, st.max_body).await {
         Ok(b) => b,
         Err(_) => {
-            let err = aethex_protocol::rpc::RpcError::new(aethex_protocol::rpc::ErrorCode::PAYLOAD_TOO_LARGE, "Payload too large")
-                .with_field("body", format!("request body is larger than {} bytes", st.max_body));
-            return to_axum(aethex_edge::Response::error(err, None));
+            return to_axum(aethex_edge::Response::error(aethex_edge::body::too_large(st.max_body), None));
         }
     };
     let headers: Headers = parts.headers.iter().filter_map(|(k, v)| v.to_str().ok().map(|v| (k.as_str().to_string(), v.to_string()))).collect();

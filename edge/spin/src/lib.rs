@@ -19,6 +19,7 @@ mod platform;
 
 use std::sync::OnceLock;
 
+use aethex_edge::body::{declared_length, BodyBuffer, BodyError};
 use aethex_edge::{Edge, EdgeConfig, Headers};
 use aethex_protocol::rpc::{ErrorCode, RpcError};
 use spin_sdk::http_service;
@@ -27,10 +28,6 @@ use spin_sdk::wasip3::http_compat::{BodyWriter, IncomingMessage};
 use spin_sdk::wit_bindgen::StreamResult;
 
 pub use platform::SpinPlatform;
-
-/// Largest request or upstream response body read into memory. Origin enforces its own,
-/// smaller limits; this only keeps a runaway body from exhausting the instance's memory.
-pub const MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
 
 /// The edge of this instance. Hosts may reuse an instance for many (and concurrent)
 /// requests (`wasmtime serve` does up to 128 for P3 components, Spin decides for
@@ -82,26 +79,12 @@ async fn from_wasi_request(req: spin_sdk::http::Request) -> Result<aethex_edge::
     out.headers = parts.headers.iter().map(|(k, v)| (k.as_str(), String::from_utf8_lossy(v.as_bytes()).into_owned())).collect();
     // Spin sets `spin-client-addr` (`ip:port`) itself; plain wasi-http hosts give no address.
     out.client_ip = out.headers.get("spin-client-addr").and_then(client_ip);
-    let declared = out.headers.get("content-length").and_then(|v| v.trim().parse::<u64>().ok());
-    if declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
-        return Err(too_large());
-    }
+    let declared = declared_length(out.headers.get("content-length"));
     let Some(incoming) = body.take_unstarted() else {
-        return Err(bad_body("already consumed".into()));
+        return Err(BodyError::Failed("already consumed".into()).to_rpc());
     };
-    out.body = read_body(incoming, MAX_BODY_BYTES).await.map_err(|e| match e {
-        BodyError::TooLarge => too_large(),
-        BodyError::Failed(msg) => bad_body(msg),
-    })?;
+    out.body = read_body(incoming, declared).await.map_err(|e| e.to_rpc())?;
     Ok(out)
-}
-
-fn bad_body(msg: String) -> RpcError {
-    RpcError::new(ErrorCode::INVALID_REQUEST, "Invalid request").with_reason(format!("request body could not be read: {msg}"))
-}
-
-fn too_large() -> RpcError {
-    RpcError::new(ErrorCode::PAYLOAD_TOO_LARGE, "Payload too large").with_reason(format!("request body over {MAX_BODY_BYTES} bytes"))
 }
 
 /// `1.2.3.4:5678` -> `1.2.3.4`, `[::1]:5678` -> `::1`.
@@ -157,31 +140,22 @@ fn into_wasi_response(resp: aethex_edge::Response) -> types::Response {
     out
 }
 
-pub(crate) enum BodyError {
-    TooLarge,
-    Failed(String),
-}
-
-/// Reads a whole request or response body (at most `limit` bytes).
-pub(crate) async fn read_body<T: IncomingMessage>(msg: T, limit: usize) -> Result<Vec<u8>, BodyError> {
+/// Reads a whole request or response body within the edge core's limit
+/// ([`aethex_edge::body`]); `declared` (its `content-length`) is refused at once when over it.
+pub(crate) async fn read_body<T: IncomingMessage>(msg: T, declared: Option<u64>) -> Result<Vec<u8>, BodyError> {
+    let mut out = BodyBuffer::new(declared)?;
     let (_done, done_rx) = spin_sdk::wasip3::wit_future::new(|| Ok(()));
     let (mut stream, trailers) = msg.consume_body(done_rx);
-    let mut out = Vec::new();
     loop {
         let (result, chunk) = stream.read(Vec::with_capacity(16 * 1024)).await;
         match result {
-            StreamResult::Complete(_) => {
-                if out.len() + chunk.len() > limit {
-                    return Err(BodyError::TooLarge);
-                }
-                out.extend_from_slice(&chunk);
-            }
+            StreamResult::Complete(_) => out.push(&chunk)?,
             StreamResult::Dropped | StreamResult::Cancelled => break,
         }
     }
     drop(stream);
     match trailers.await {
-        Ok(_) => Ok(out),
+        Ok(_) => Ok(out.finish()),
         Err(e) => Err(BodyError::Failed(format!("{e:?}"))),
     }
 }

@@ -7,7 +7,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use aethex_edge::{EdgeConfig, FetchError, MemoryCache, Outbound, Platform, Response};
 use spin_sdk::wasip3::http::types::{self, Method, Scheme};
 
-use crate::{body_of, fields_of, headers_of, read_body, BodyError, MAX_BODY_BYTES};
+use aethex_edge::body::declared_length;
+
+use crate::{body_of, fields_of, headers_of, read_body};
 
 /// Entries kept in the per-instance cache, and the largest one.
 const MEMORY_ENTRIES: usize = 512;
@@ -119,10 +121,8 @@ async fn send(req: Outbound) -> Result<Response, FetchError> {
     let resp = spin_sdk::wasip3::http::client::send(out).await.map_err(|e| fail(&format!("{e:?}")))?;
     let status = resp.get_status_code();
     let headers = headers_of(resp.get_headers().copy_all());
-    let body = read_body(resp, MAX_BODY_BYTES).await.map_err(|e| match e {
-        BodyError::TooLarge => fail("response body too large"),
-        BodyError::Failed(m) => fail(&format!("response body: {m}")),
-    })?;
+    let declared = declared_length(headers.get("content-length"));
+    let body = read_body(resp, declared).await.map_err(|e| fail(&format!("response {e}")))?;
     Ok(Response { status, headers, body })
 }
 
