@@ -17,7 +17,7 @@ use aethex_protocol::rpc::{ErrorCode, ErrorEnvelope, RpcResponse, JSONRPC_VERSIO
 use aethex_protocol::saves::{DeleteParams, HistoryParams, ListParams, LoadParams, RestoreParams, SaveRequest};
 
 use crate::auth::caller::{authenticate, authenticate_player, ClientInfo};
-use crate::auth::service as auth;
+use crate::auth::{account, sessions};
 use crate::error::ApiError;
 use crate::http::extract::json_error;
 use crate::saves::service as saves;
@@ -168,16 +168,16 @@ fn take_user_id(p: &mut Map<String, Value>) -> Result<Option<String>, ApiError> 
 
 async fn dispatch(app: &AppState, headers: &HeaderMap, client: &ClientInfo, method: &str, mut p: Map<String, Value>) -> Result<Value, ApiError> {
     match method {
-        "auth.register" => ok(auth::register(app, params(p)?, client).await?),
-        "auth.login" => ok(auth::login(app, params(p)?, client).await?),
-        "auth.device_login" => ok(auth::device_login(app, params(p)?, client).await?),
-        "auth.refresh" => ok(auth::refresh(app, params(p)?, client).await?),
+        "auth.register" => ok(account::register(app, params(p)?, client).await?),
+        "auth.login" => ok(sessions::login(app, params(p)?, client).await?),
+        "auth.device_login" => ok(sessions::device_login(app, params(p)?, client).await?),
+        "auth.refresh" => ok(sessions::refresh(app, params(p)?, client).await?),
         "auth.verify_email" => {
             let player = crate::auth::caller::optional_player(app, headers).await?;
-            ok(auth::verify_email(app, params(p)?, player.as_ref(), client).await?)
+            ok(account::verify_email(app, params(p)?, player.as_ref(), client).await?)
         }
-        "auth.request_password_reset" => ok(auth::request_password_reset(app, params(p)?, client).await?),
-        "auth.reset_password" => ok(auth::reset_password(app, params(p)?, client).await?),
+        "auth.request_password_reset" => ok(account::request_password_reset(app, params(p)?, client).await?),
+        "auth.reset_password" => ok(account::reset_password(app, params(p)?, client).await?),
         "auth.oauth_start" => {
             let provider = match p.remove("provider") {
                 Some(Value::String(s)) => s,
@@ -189,39 +189,39 @@ async fn dispatch(app: &AppState, headers: &HeaderMap, client: &ClientInfo, meth
         "auth.oauth_complete" => ok(crate::auth::oauth::complete(app, params(p)?, client).await?),
         "auth.logout" => {
             let player = authenticate_player(app, headers).await?;
-            ok(auth::logout(app, &player, params(p)?).await?)
+            ok(sessions::logout(app, &player, params(p)?).await?)
         }
         "auth.logout_all" => {
             let player = authenticate_player(app, headers).await?;
             no_params(p)?;
-            ok(auth::logout_all(app, &player).await?)
+            ok(sessions::logout_all(app, &player).await?)
         }
         "auth.get_profile" | "auth.profile" => {
             let player = authenticate_player(app, headers).await?;
             no_params(p)?;
-            ok(auth::get_profile(app, &player).await?)
+            ok(account::get_profile(app, &player).await?)
         }
         "auth.update_profile" => {
             let player = authenticate_player(app, headers).await?;
-            ok(auth::update_profile(app, &player, params(p)?).await?)
+            ok(account::update_profile(app, &player, params(p)?).await?)
         }
         "auth.link_email" => {
             let player = authenticate_player(app, headers).await?;
-            ok(auth::link_email(app, &player, params(p)?).await?)
+            ok(account::link_email(app, &player, params(p)?).await?)
         }
         "auth.list_sessions" => {
             let player = authenticate_player(app, headers).await?;
             no_params(p)?;
-            ok(serde_json::json!({ "sessions": auth::list_sessions(app, &player).await? }))
+            ok(serde_json::json!({ "sessions": sessions::list_sessions(app, &player).await? }))
         }
         "auth.change_password" => {
             let player = authenticate_player(app, headers).await?;
-            ok(auth::change_password(app, &player, params(p)?).await?)
+            ok(account::change_password(app, &player, params(p)?).await?)
         }
         "auth.request_email_verification" => {
             let player = authenticate_player(app, headers).await?;
             no_params(p)?;
-            ok(auth::request_email_verification(app, &player).await?)
+            ok(account::request_email_verification(app, &player).await?)
         }
         "saves.save" => {
             let caller = authenticate(app, headers).await?;

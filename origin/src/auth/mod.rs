@@ -1,13 +1,14 @@
 //! Accounts and sessions: email/password, device (guest) login and linking, profile,
 //! email verification, password reset, refresh-token rotation, logout, OAuth.
 
+pub mod account;
 pub mod caller;
 pub mod email;
 pub mod oauth;
 pub mod pages;
 pub mod ratelimit;
 pub mod routes;
-pub mod service;
+pub mod sessions;
 pub mod store;
 
 use axum::http::StatusCode;
@@ -127,5 +128,19 @@ pub struct NoGame;
 impl From<NoGame> for ApiError {
     fn from(_: NoGame) -> Self {
         ApiError::invalid_params(aethex_protocol::headers::CLIENT_KEY, "the access token is not for a game; log in with the game's client key")
+    }
+}
+
+pub type AuthResult<T> = Result<T, AuthError>;
+
+/// A sign-up or profile change that collided with another account's email or username.
+pub(crate) fn unique_error(e: libsql::Error) -> AuthError {
+    let msg = e.to_string();
+    if crate::db::is_unique_violation(&e) && msg.contains("users.email") {
+        AuthError::EmailTaken
+    } else if crate::db::is_unique_violation(&e) && msg.contains("users.username") {
+        AuthError::UsernameTaken
+    } else {
+        e.into()
     }
 }

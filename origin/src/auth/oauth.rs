@@ -32,9 +32,10 @@ use serde_json::Value;
 use aethex_protocol::auth::{LoginResponse, OAuthCompleteRequest, OAuthStartRequest, OAuthStartResponse};
 use aethex_protocol::validate::{Email, Username};
 
-use super::service::{resolve_game, AuthResult};
+use super::sessions::resolve_game;
 use super::store::{self, NewUser, OAuthStateRow, UserRow};
 use super::AuthError;
+use super::AuthResult;
 use crate::auth::caller::{ClientInfo, Player};
 use crate::config::OAuthProviderConfig;
 use crate::crypto::{hash_secret, random_hex, random_token, secrets_equal};
@@ -640,9 +641,9 @@ pub async fn complete(app: &AppState, req: OAuthCompleteRequest, client_info: &C
             }
             store::record_login_success(&tx, &user.id).await?;
             let info = ClientInfo { ip: r.ip_address.as_deref().and_then(|i| i.parse().ok()), user_agent: r.user_agent.clone(), client_key: None };
-            let (sid, refresh) = super::service::start_session(&a, &tx, &user, r.game_id.as_deref(), &info).await?;
+            let (sid, refresh) = super::sessions::start_session(&a, &tx, &user, r.game_id.as_deref(), &info).await?;
             Ok((user, sid, refresh))
         })
         .await?;
-    super::service::login_response(app, &user, row.game_id.as_deref(), &sid, refresh).await
+    super::sessions::login_response(app, &user, row.game_id.as_deref(), &sid, refresh).await
 }

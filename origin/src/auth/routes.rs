@@ -16,7 +16,7 @@ use aethex_protocol::auth::{
 
 use aethex_protocol::rpc::ErrorEnvelope;
 
-use super::service;
+use super::{account, sessions};
 use crate::auth::caller::{optional_player, ClientInfo, Player};
 use crate::error::ApiResult;
 use crate::http::extract::{ApiJson, ApiPath, ApiQuery, OptionalJson};
@@ -51,63 +51,63 @@ async fn register(
     client: ClientInfo,
     ApiJson(req): ApiJson<RegisterRequest>,
 ) -> ApiResult<(StatusCode, Json<LoginResponse>)> {
-    Ok((StatusCode::CREATED, Json(service::register(&app, req, &client).await?)))
+    Ok((StatusCode::CREATED, Json(account::register(&app, req, &client).await?)))
 }
 
 #[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", summary = "Sign in with email and password.", request_body = LoginRequest, params(("x-aethex-client-key" = Option<String>, Header, description = "The game's client key")), responses((status = 200, body = LoginResponse), (status = "4XX", body = ErrorEnvelope), (status = "5XX", body = ErrorEnvelope)))]
 async fn login(State(app): State<AppState>, client: ClientInfo, ApiJson(req): ApiJson<LoginRequest>) -> ApiResult<Json<LoginResponse>> {
-    Ok(Json(service::login(&app, req, &client).await?))
+    Ok(Json(sessions::login(&app, req, &client).await?))
 }
 
 #[utoipa::path(post, path = "/api/v1/auth/device", tag = "auth", summary = "Guest sign-in by a per-install device id.", request_body = DeviceLoginRequest, params(("x-aethex-client-key" = Option<String>, Header, description = "The game's client key")), responses((status = 200, body = LoginResponse), (status = "4XX", body = ErrorEnvelope), (status = "5XX", body = ErrorEnvelope)))]
 async fn device_login(State(app): State<AppState>, client: ClientInfo, ApiJson(req): ApiJson<DeviceLoginRequest>) -> ApiResult<Json<LoginResponse>> {
-    Ok(Json(service::device_login(&app, req, &client).await?))
+    Ok(Json(sessions::device_login(&app, req, &client).await?))
 }
 
 #[utoipa::path(post, path = "/api/v1/auth/refresh", tag = "auth", summary = "Rotate the refresh token for a new access token.", request_body = RefreshRequest, responses((status = 200, body = LoginResponse), (status = "4XX", body = ErrorEnvelope), (status = "5XX", body = ErrorEnvelope)))]
 async fn refresh(State(app): State<AppState>, client: ClientInfo, ApiJson(req): ApiJson<RefreshRequest>) -> ApiResult<Json<LoginResponse>> {
-    Ok(Json(service::refresh(&app, req, &client).await?))
+    Ok(Json(sessions::refresh(&app, req, &client).await?))
 }
 
 #[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth", summary = "End this session (or the session of the given refresh token).", request_body = LogoutRequest, responses((status = 200, body = LogoutResponse), (status = "4XX", body = ErrorEnvelope), (status = "5XX", body = ErrorEnvelope)), security(("bearer" = [])))]
 async fn logout(State(app): State<AppState>, player: Player, OptionalJson(req): OptionalJson<LogoutRequest>) -> ApiResult<Json<LogoutResponse>> {
-    Ok(Json(service::logout(&app, &player, req).await?))
+    Ok(Json(sessions::logout(&app, &player, req).await?))
 }
 
 #[utoipa::path(post, path = "/api/v1/auth/logout-all", tag = "auth", summary = "End every session of the account.", responses((status = 200, body = LogoutResponse), (status = "4XX", body = ErrorEnvelope), (status = "5XX", body = ErrorEnvelope)), security(("bearer" = [])))]
 async fn logout_all(State(app): State<AppState>, player: Player) -> ApiResult<Json<LogoutResponse>> {
-    Ok(Json(service::logout_all(&app, &player).await?))
+    Ok(Json(sessions::logout_all(&app, &player).await?))
 }
 
 #[utoipa::path(get, path = "/api/v1/auth/profile", tag = "auth", summary = "The signed-in account.", responses((status = 200, body = Profile), (status = "4XX", body = ErrorEnvelope), (status = "5XX", body = ErrorEnvelope)), security(("bearer" = [])))]
 async fn get_profile(State(app): State<AppState>, player: Player) -> ApiResult<Json<Profile>> {
-    Ok(Json(service::get_profile(&app, &player).await?))
+    Ok(Json(account::get_profile(&app, &player).await?))
 }
 
 #[utoipa::path(put, path = "/api/v1/auth/profile", tag = "auth", summary = "Change username, avatar or preferences.", request_body = UpdateProfileRequest, responses((status = 200, body = Profile), (status = "4XX", body = ErrorEnvelope), (status = "5XX", body = ErrorEnvelope)), security(("bearer" = [])))]
 async fn update_profile(State(app): State<AppState>, player: Player, ApiJson(req): ApiJson<UpdateProfileRequest>) -> ApiResult<Json<Profile>> {
-    Ok(Json(service::update_profile(&app, &player, req).await?))
+    Ok(Json(account::update_profile(&app, &player, req).await?))
 }
 
 #[utoipa::path(post, path = "/api/v1/auth/link", tag = "auth", summary = "Give a guest account an email and password.", request_body = LinkEmailRequest, responses((status = 200, body = Profile), (status = "4XX", body = ErrorEnvelope), (status = "5XX", body = ErrorEnvelope)), security(("bearer" = [])))]
 async fn link_email(State(app): State<AppState>, player: Player, ApiJson(req): ApiJson<LinkEmailRequest>) -> ApiResult<Json<Profile>> {
-    Ok(Json(service::link_email(&app, &player, req).await?))
+    Ok(Json(account::link_email(&app, &player, req).await?))
 }
 
 #[utoipa::path(get, path = "/api/v1/auth/sessions", tag = "auth", summary = "Live sessions of the account.", responses((status = 200, description = "{\"sessions\": [SessionInfo]}", body = Object), (status = "4XX", body = ErrorEnvelope), (status = "5XX", body = ErrorEnvelope)), security(("bearer" = [])))]
 async fn list_sessions(State(app): State<AppState>, player: Player) -> ApiResult<Json<serde_json::Value>> {
-    let sessions: Vec<SessionInfo> = service::list_sessions(&app, &player).await?;
+    let sessions: Vec<SessionInfo> = sessions::list_sessions(&app, &player).await?;
     Ok(Json(serde_json::json!({ "sessions": sessions })))
 }
 
 #[utoipa::path(post, path = "/api/v1/auth/password", tag = "auth", summary = "Change the password; ends the other sessions.", request_body = ChangePasswordRequest, responses((status = 200, body = Accepted), (status = "4XX", body = ErrorEnvelope), (status = "5XX", body = ErrorEnvelope)), security(("bearer" = [])))]
 async fn change_password(State(app): State<AppState>, player: Player, ApiJson(req): ApiJson<ChangePasswordRequest>) -> ApiResult<Json<Accepted>> {
-    Ok(Json(service::change_password(&app, &player, req).await?))
+    Ok(Json(account::change_password(&app, &player, req).await?))
 }
 
 #[utoipa::path(post, path = "/api/v1/auth/verify-email/request", tag = "auth", summary = "Email a verification token.", responses((status = 200, body = Accepted), (status = "4XX", body = ErrorEnvelope), (status = "5XX", body = ErrorEnvelope)), security(("bearer" = [])))]
 async fn request_email_verification(State(app): State<AppState>, player: Player) -> ApiResult<Json<Accepted>> {
-    Ok(Json(service::request_email_verification(&app, &player).await?))
+    Ok(Json(account::request_email_verification(&app, &player).await?))
 }
 
 #[utoipa::path(post, path = "/api/v1/auth/verify-email", tag = "auth", summary = "Verify the email address with the emailed token, signed in to the account or with its password.", request_body = VerifyEmailRequest, responses((status = 200, body = Profile), (status = "4XX", body = ErrorEnvelope), (status = "5XX", body = ErrorEnvelope)), security((), ("bearer" = [])))]
@@ -118,7 +118,7 @@ async fn verify_email(
     ApiJson(req): ApiJson<VerifyEmailRequest>,
 ) -> ApiResult<Json<Profile>> {
     let player = optional_player(&app, &headers).await?;
-    Ok(Json(service::verify_email(&app, req, player.as_ref(), &client).await?))
+    Ok(Json(account::verify_email(&app, req, player.as_ref(), &client).await?))
 }
 
 /// The link in the verification email: a page that asks for the account's password (the
@@ -147,7 +147,7 @@ async fn verify_email_form(
         return super::pages::message(StatusCode::BAD_REQUEST, "Not confirmed", "The form was malformed.");
     };
     let token = req.token.clone();
-    match service::verify_email(&app, req, None, &client).await {
+    match account::verify_email(&app, req, None, &client).await {
         Ok(_) => super::pages::message(StatusCode::OK, "Address confirmed", "Your email address is confirmed. You can close this window."),
         Err(e) => {
             let e = crate::error::ApiError::from(e);
@@ -163,12 +163,12 @@ async fn request_password_reset(
     client: ClientInfo,
     ApiJson(req): ApiJson<PasswordResetRequest>,
 ) -> ApiResult<(StatusCode, Json<Accepted>)> {
-    Ok((StatusCode::ACCEPTED, Json(service::request_password_reset(&app, req, &client).await?)))
+    Ok((StatusCode::ACCEPTED, Json(account::request_password_reset(&app, req, &client).await?)))
 }
 
 #[utoipa::path(post, path = "/api/v1/auth/password-reset", tag = "auth", summary = "Set a new password with the emailed token; ends every session.", request_body = PasswordResetConfirm, responses((status = 200, body = Accepted), (status = "4XX", body = ErrorEnvelope), (status = "5XX", body = ErrorEnvelope)))]
 async fn reset_password(State(app): State<AppState>, client: ClientInfo, ApiJson(req): ApiJson<PasswordResetConfirm>) -> ApiResult<Json<Accepted>> {
-    Ok(Json(service::reset_password(&app, req, &client).await?))
+    Ok(Json(account::reset_password(&app, req, &client).await?))
 }
 
 #[utoipa::path(post, path = "/api/v1/auth/oauth/{provider}", tag = "auth",
