@@ -25,10 +25,7 @@ fn main() {
     let npm_dir = out.join("console-npm");
     let vendor = out.join("console-vendor");
     std::fs::create_dir_all(&vendor).expect("console-vendor folder");
-    let missing = match install(&console, &npm_dir) {
-        Ok(()) => None,
-        Err(e) => Some(e),
-    };
+    let missing = install(&console, &npm_dir).err();
     let mut problem = missing.clone();
     for (from, to) in FILES {
         let src = npm_dir.join("node_modules").join(from);

@@ -11,10 +11,15 @@ export AETHEX_BUILD_JOBS="$JOBS"
 
 step() { printf '\n==> %s\n' "$*"; }
 
-step "toolchain targets"
+step "toolchain targets and components"
 for t in wasm32-unknown-unknown wasm32-wasip1 wasm32-wasip2; do
   if ! rustup target list --installed | grep -qx "$t"; then
     rustup target add "$t"
+  fi
+done
+for c in clippy rustfmt; do
+  if ! rustup component list --installed | grep -q "^$c"; then
+    rustup component add "$c"
   fi
 done
 
@@ -53,6 +58,13 @@ step "edge wasm builds the tests run"
 bash scripts/build-edge-spin.sh
 bash scripts/build-edge-fastly.sh
 bash scripts/build-edge-cloudflare.sh
+
+step "formatting and lints (rustfmt, clippy with warnings as errors, host and wasm adapters)"
+cargo fmt --all --check
+cargo clippy -j"$JOBS" --all-targets -- -D warnings
+cargo clippy -j"$JOBS" -p aethex-edge-spin --target wasm32-wasip2 -- -D warnings
+cargo clippy -j"$JOBS" -p aethex-edge-fastly --target wasm32-wasip1 -- -D warnings
+cargo clippy -j"$JOBS" -p aethex-edge-cloudflare --target wasm32-unknown-unknown -- -D warnings
 
 step "deployment files (Dockerfile, Kubernetes manifests, Grafana dashboard)"
 bash scripts/check-deploy.sh

@@ -263,6 +263,9 @@ fn remote(e: object_store::Error) -> BlobError {
 
 #[cfg(test)]
 mod tests {
+    // figment's `Jail::expect_with` takes closures returning its own (large) error type.
+    #![allow(clippy::result_large_err)]
+
     use super::*;
 
     #[tokio::test]

@@ -82,6 +82,9 @@ impl Default for ServerConfig {
 
 #[cfg(test)]
 mod tests {
+    // figment's `Jail::expect_with` takes closures returning its own (large) error type.
+    #![allow(clippy::result_large_err)]
+
     use super::*;
 
     #[test]

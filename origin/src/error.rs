@@ -28,7 +28,8 @@ pub fn current_request_id() -> Option<String> {
 
 #[derive(Debug, Clone)]
 pub struct ApiError {
-    pub error: RpcError,
+    /// Boxed so that results carrying an `ApiError` stay small on the success path.
+    pub error: Box<RpcError>,
     /// HTTP status on REST; defaults to the one the code implies.
     pub status: Option<StatusCode>,
     /// Seconds for a `Retry-After` header (rate limits, lockouts).
@@ -39,21 +40,21 @@ pub type ApiResult<T> = Result<T, ApiError>;
 
 impl ApiError {
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        Self { error: RpcError::new(code, message), status: None, retry_after: None }
+        Self { error: Box::new(RpcError::new(code, message)), status: None, retry_after: None }
     }
 
     pub fn field(mut self, field: impl Into<String>, reason: impl Into<String>) -> Self {
-        self.error = self.error.with_field(field, reason);
+        *self.error = self.error.with_field(field, reason);
         self
     }
 
     pub fn reason(mut self, reason: impl Into<String>) -> Self {
-        self.error = self.error.with_reason(reason);
+        *self.error = self.error.with_reason(reason);
         self
     }
 
     pub fn detail(mut self, key: impl Into<String>, value: Value) -> Self {
-        self.error = self.error.with_detail(key, value);
+        *self.error = self.error.with_detail(key, value);
         self
     }
 
@@ -122,7 +123,7 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.http_status();
         let id = current_request_id().map(Value::String).unwrap_or(Value::Null);
-        let body = ErrorEnvelope::new(id, self.error);
+        let body = ErrorEnvelope::new(id, *self.error);
         let mut resp = (status, axum::Json(body)).into_response();
         if let Some(secs) = self.retry_after {
             if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {

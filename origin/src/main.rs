@@ -146,7 +146,7 @@ async fn embedded_edge(
     cfg.node.issuer = state.config.auth.issuer.clone();
     cfg.node.leaderboard_ttl_secs = settings.leaderboard_ttl_secs;
     cfg.node.region_ttl_secs = settings.region_ttl_secs;
-    Ok(aethex_edge_native::EdgeNode::build(&cfg).await.context("starting the embedded edge")?)
+    aethex_edge_native::EdgeNode::build(&cfg).await.context("starting the embedded edge")
 }
 
 /// The relay that `aethex serve` runs beside origin: it registers with this origin over
@@ -165,5 +165,5 @@ async fn embedded_relay(app: &Application, settings: &aethex_origin::config::Mul
     cfg.relay.origin_url = format!("http://{origin}");
     cfg.relay.cluster_key = state.peers.relay_key().to_string();
     cfg.relay.issuer = state.config.auth.issuer.clone();
-    Ok(aethex_relay::RelayNode::build(&cfg).await.context("starting the embedded relay")?)
+    aethex_relay::RelayNode::build(&cfg).await.context("starting the embedded relay")
 }

@@ -104,14 +104,14 @@ pub async fn rpc_endpoint(State(app): State<AppState>, client: ClientInfo, heade
 fn to_response(id: Value, result: Result<Value, ApiError>) -> RpcResponse<Value> {
     match result {
         Ok(data) => RpcResponse::success(id, data),
-        Err(e) => RpcResponse::failure(id, e.error),
+        Err(e) => RpcResponse::failure(id, *e.error),
     }
 }
 
 fn single_error(id: Value, e: ApiError) -> Response {
     let status = e.http_status();
     let retry = e.retry_after;
-    let mut resp = (status, Json(ErrorEnvelope::new(id, e.error))).into_response();
+    let mut resp = (status, Json(ErrorEnvelope::new(id, *e.error))).into_response();
     if let Some(secs) = retry {
         if let Ok(v) = secs.to_string().parse() {
             resp.headers_mut().insert(axum::http::header::RETRY_AFTER, v);

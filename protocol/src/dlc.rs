@@ -515,7 +515,8 @@ mod tests {
         for p in ["a", "a/b.c", "dir/sub/file-1_2.pak", "ünïcode/名前"] {
             check_path(p).unwrap();
         }
-        let breakers: Vec<Box<dyn Fn(&mut Manifest)>> = vec![
+        type Breaker = Box<dyn Fn(&mut Manifest)>;
+        let breakers: Vec<Breaker> = vec![
             Box::new(|m| m.files[0].path = "../escape".into()),
             Box::new(|m| m.files[1].path = "a/b.pak".into()),
             Box::new(|m| m.files[1].path = "a".into()),

@@ -366,7 +366,7 @@ impl Change {
         match self.op {
             Op::Upsert => {
                 for k in t.key {
-                    if self.row.get(*k).map_or(true, Value::is_null) {
+                    if self.row.get(*k).is_none_or(Value::is_null) {
                         return Err(BadChange(format!("upsert into {} without key column {k}", t.name)));
                     }
                 }

@@ -241,7 +241,7 @@ pub async fn run(origin: &Origin, edge_url: &str, label: &str) {
     let h = call(Method::GET, &format!("{edge_url}/edge/healthz"), None, None, None).await;
     assert_eq!(h.status, 200, "{label}: {}", h.body);
 
-    body_limit(edge_url, label, t.expect("the suite signed in")).await;
+    body_limit(edge_url, label, &token).await;
 }
 
 /// The edge core's body limit, the same on every target: one byte over it is refused by

@@ -11,7 +11,7 @@ use aethex_protocol::dlc::{is_blake3_hex, parse_channel, parse_version, Compress
 use aethex_protocol::rpc::{ErrorCode, RpcError};
 use aethex_protocol::validate::{GameSlug, Invalid};
 
-use crate::http::{parse_range, Headers, Outbound, Request, Response, Upstream};
+use crate::http::{parse_range, Headers, Outbound, Request, Response, Unsatisfiable, Upstream};
 use crate::platform::Platform;
 use crate::readmodel::{self, ReleaseRow};
 use crate::reads::{Read, Tracked};
@@ -27,10 +27,12 @@ pub const MAX_STREAM_BYTES: u64 = 16 * 1024 * 1024;
 /// than the read it serves).
 #[derive(Default)]
 pub struct ManifestCache {
-    /// Keyed by game, channel, version and signature (a version deleted and released
-    /// again with other content has another signature).
-    parsed: Mutex<HashMap<(String, String, String, String), Arc<Manifest>>>,
+    parsed: Mutex<HashMap<ManifestKey, Arc<Manifest>>>,
 }
+
+/// Game, channel, version and signature (a version deleted and released again with other
+/// content has another signature).
+type ManifestKey = (String, String, String, String);
 
 impl ManifestCache {
     fn get(&self, r: &ReleaseRow) -> Option<Arc<Manifest>> {
@@ -76,7 +78,7 @@ pub fn ranged(req: &Request, bytes: &[u8], mut resp: Response) -> Response {
             resp.body = bytes[a as usize..b as usize].to_vec();
             resp
         }
-        Err(()) => range_not_satisfiable(len),
+        Err(Unsatisfiable) => range_not_satisfiable(len),
     }
 }
 
@@ -289,7 +291,7 @@ impl<P: Platform> Edge<P> {
             Ok(Some(r)) => r,
             Ok(None) if file.size <= MAX_STREAM_BYTES => (0, file.size),
             Ok(None) => return Err(invalid(Invalid::new("range", format!("files over {MAX_STREAM_BYTES} bytes are read with Range")))),
-            Err(()) => return Ok(Read::Answer(range_not_satisfiable(file.size))),
+            Err(Unsatisfiable) => return Ok(Read::Answer(range_not_satisfiable(file.size))),
         };
         if end - start > MAX_STREAM_BYTES {
             return Err(invalid(Invalid::new("range", format!("at most {MAX_STREAM_BYTES} bytes per request"))));

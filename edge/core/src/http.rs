@@ -169,11 +169,15 @@ impl Upstream {
     }
 }
 
+/// A byte range outside the body: answered `416`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Unsatisfiable;
+
 /// A `Range: bytes=…` header against a body of `len` bytes: `Ok(None)` without one (or
 /// with a form this server does not serve, such as several ranges: the whole body is
-/// answered), `Ok(Some((start, end)))` for `[start, end)`, `Err(())` when unsatisfiable
-/// (answer 416).
-pub fn parse_range(header: Option<&str>, len: u64) -> Result<Option<(u64, u64)>, ()> {
+/// answered), `Ok(Some((start, end)))` for `[start, end)`, `Err(Unsatisfiable)` when it
+/// cannot be served (answer 416).
+pub fn parse_range(header: Option<&str>, len: u64) -> Result<Option<(u64, u64)>, Unsatisfiable> {
     let Some(h) = header else { return Ok(None) };
     let Some(spec) = h.trim().strip_prefix("bytes=") else { return Ok(None) };
     if spec.contains(',') {
@@ -183,18 +187,18 @@ pub fn parse_range(header: Option<&str>, len: u64) -> Result<Option<(u64, u64)>,
     let (a, b) = (a.trim(), b.trim());
     let range = if a.is_empty() {
         // The last `b` bytes.
-        let n: u64 = b.parse().map_err(|_| ())?;
+        let n: u64 = b.parse().map_err(|_| Unsatisfiable)?;
         if n == 0 {
-            return Err(());
+            return Err(Unsatisfiable);
         }
         (len.saturating_sub(n), len)
     } else {
-        let start: u64 = a.parse().map_err(|_| ())?;
-        let end = if b.is_empty() { len } else { b.parse::<u64>().map_err(|_| ())?.saturating_add(1).min(len) };
+        let start: u64 = a.parse().map_err(|_| Unsatisfiable)?;
+        let end = if b.is_empty() { len } else { b.parse::<u64>().map_err(|_| Unsatisfiable)?.saturating_add(1).min(len) };
         (start, end)
     };
     if range.0 >= len || range.0 >= range.1 {
-        return Err(());
+        return Err(Unsatisfiable);
     }
     Ok(Some(range))
 }
@@ -276,9 +280,9 @@ mod tests {
         assert_eq!(parse_range(Some("bytes=5-"), 10), Ok(Some((5, 10))));
         assert_eq!(parse_range(Some("bytes=-3"), 10), Ok(Some((7, 10))));
         assert_eq!(parse_range(Some("bytes=8-100"), 10), Ok(Some((8, 10))));
-        assert_eq!(parse_range(Some("bytes=10-"), 10), Err(()));
-        assert_eq!(parse_range(Some("bytes=5-2"), 10), Err(()));
-        assert_eq!(parse_range(Some("bytes=x-2"), 10), Err(()));
+        assert_eq!(parse_range(Some("bytes=10-"), 10), Err(Unsatisfiable));
+        assert_eq!(parse_range(Some("bytes=5-2"), 10), Err(Unsatisfiable));
+        assert_eq!(parse_range(Some("bytes=x-2"), 10), Err(Unsatisfiable));
         assert_eq!(parse_range(Some("bytes=0-1,4-5"), 10), Ok(None));
         assert_eq!(parse_range(Some("items=0-1"), 10), Ok(None));
     }

@@ -92,16 +92,12 @@ impl<P: Platform> Edge<P> {
     pub(crate) async fn read_regions<R: Replica>(&self, replica: &R, required: i64) -> Result<Read<Response>, RpcError> {
         let now = self.platform.now_ms();
         let ttl = self.config.region_ttl_secs * 1000;
-        Ok(
-            match {
-                let t = Tracked::new(replica);
-                let r = readmodel::regions(&t, now, ttl).await.map(Some);
-                self.settle(r, &t, required)
-            } {
-                Read::Answer((list, pos)) => Read::Answer(self.answer(&list, pos, "no-store")),
-                Read::Forward => Read::Forward,
-            },
-        )
+        let t = Tracked::new(replica);
+        let r = readmodel::regions(&t, now, ttl).await.map(Some);
+        Ok(match self.settle(r, &t, required) {
+            Read::Answer((list, pos)) => Read::Answer(self.answer(&list, pos, "no-store")),
+            Read::Forward => Read::Forward,
+        })
     }
 
     pub(crate) async fn read_saves<R: Replica>(
@@ -157,11 +153,9 @@ impl<P: Platform> Edge<P> {
                         None => SaveRef::Latest(slot.as_str()),
                     }
                 };
-                let (meta, pos) = match {
-                    let t = Tracked::new(replica);
-                    let r = readmodel::save_version(&t, me, game, r).await;
-                    self.settle(r, &t, required)
-                } {
+                let t = Tracked::new(replica);
+                let found = readmodel::save_version(&t, me, game, r).await;
+                let (meta, pos) = match self.settle(found, &t, required) {
                     Read::Answer(found) => found,
                     Read::Forward => return Ok(Read::Forward),
                 };
@@ -252,21 +246,17 @@ impl<P: Platform> Edge<P> {
             }
         }
         let cursor = cursor.as_ref();
-        Ok(
-            match {
-                let t = Tracked::new(replica);
-                let r = readmodel::leaderboard_top(&t, game, &board, limit, cursor).await;
-                self.settle(r, &t, required)
-            } {
-                Read::Answer((page, pos)) => {
-                    let ttl = self.config.leaderboard_ttl_secs;
-                    let resp = self.answer(&page, pos, &format!("private, max-age={ttl}"));
-                    self.platform.cache_put(&key, &resp, ttl).await;
-                    Read::Answer(resp)
-                }
-                Read::Forward => Read::Forward,
-            },
-        )
+        let t = Tracked::new(replica);
+        let r = readmodel::leaderboard_top(&t, game, &board, limit, cursor).await;
+        Ok(match self.settle(r, &t, required) {
+            Read::Answer((page, pos)) => {
+                let ttl = self.config.leaderboard_ttl_secs;
+                let resp = self.answer(&page, pos, &format!("private, max-age={ttl}"));
+                self.platform.cache_put(&key, &resp, ttl).await;
+                Read::Answer(resp)
+            }
+            Read::Forward => Read::Forward,
+        })
     }
 
     pub(crate) async fn read_around<R: Replica>(

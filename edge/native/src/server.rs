@@ -212,7 +212,7 @@ fn client_ip(headers: &axum::http::HeaderMap, header: &str, peer: std::net::IpAd
     headers
         .get_all(header)
         .iter()
-        .last()
+        .next_back()
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.rsplit(',').next())
         .and_then(|ip| ip.trim().parse().ok())

@@ -196,7 +196,7 @@ async fn drop_other_schema(conn: &Connection) -> StoreResult<()> {
         None => None,
     };
     drop(rows);
-    if version.map_or(true, |v| v == SCHEMA_VERSION) {
+    if version.is_none_or(|v| v == SCHEMA_VERSION) {
         return Ok(());
     }
     tracing::info!(found = ?version, wanted = SCHEMA_VERSION, "replica made by another schema version: dropping it");

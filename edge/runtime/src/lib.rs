@@ -88,6 +88,9 @@ pub async fn shutdown_signal() {
 
 #[cfg(test)]
 mod tests {
+    // figment's `Jail::expect_with` takes closures returning its own (large) error type.
+    #![allow(clippy::result_large_err)]
+
     use super::*;
 
     #[derive(Debug, Default, Serialize, Deserialize, PartialEq)]

@@ -17,6 +17,7 @@
 //!    - without one, `start` answers a short `user_code` the game shows; the callback page
 //!      asks the browser's user to type it (RFC 8628 style), bound to that page by a token
 //!      only that browser got; once it matches, the game's `complete` succeeds.
+//!
 //!    Only then is the account found, linked or created, and the tokens handed out, once.
 //!
 //! Accounts are linked by email only when the provider says the email is verified.

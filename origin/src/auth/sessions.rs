@@ -66,17 +66,17 @@ pub(super) async fn start_session(
     let session_id = uuid::Uuid::new_v4().to_string();
     let refresh = random_token(32);
     let expires = crate::clock::in_secs(app.config.auth.refresh_token_ttl_days * 86_400);
-    store::insert_session(
-        conn,
-        &session_id,
-        &user.id,
+    let ip = client.ip_string();
+    let session = store::NewSession {
+        session_id: &session_id,
+        user_id: &user.id,
         game_id,
-        &hash_secret(&refresh),
-        &expires,
-        client.ip_string().as_deref(),
-        client.user_agent.as_deref(),
-    )
-    .await?;
+        token_hash: &hash_secret(&refresh),
+        expires_at: &expires,
+        ip: ip.as_deref(),
+        user_agent: client.user_agent.as_deref(),
+    };
+    store::insert_session(conn, &session).await?;
     Ok((session_id, refresh))
 }
 
@@ -278,7 +278,7 @@ pub async fn refresh(app: &AppState, req: RefreshRequest, client: &ClientInfo) -
                 return Err(AuthError::Disabled);
             }
             store::insert_refresh(&c, &hash_secret(&nr), &row.session_id, &expires).await?;
-            Ok(Refreshed::Rotated { user, game_id: row.game_id, session_id: row.session_id })
+            Ok(Refreshed::Rotated { user: Box::new(user), game_id: row.game_id, session_id: row.session_id })
         })
         .await?;
     match outcome {
@@ -288,7 +288,7 @@ pub async fn refresh(app: &AppState, req: RefreshRequest, client: &ClientInfo) -
 }
 
 enum Refreshed {
-    Rotated { user: UserRow, game_id: Option<String>, session_id: String },
+    Rotated { user: Box<UserRow>, game_id: Option<String>, session_id: String },
     Refused(AuthError),
 }
 

@@ -134,17 +134,20 @@ pub async fn record_login_success(conn: &Connection, id: &str) -> DbResult<()> {
     Ok(())
 }
 
-/// Creates a session and its first refresh token (stored hashed).
-pub async fn insert_session(
-    conn: &Connection,
-    session_id: &str,
-    user_id: &str,
-    game_id: Option<&str>,
-    token_hash: &str,
-    expires_at: &str,
-    ip: Option<&str>,
-    user_agent: Option<&str>,
-) -> DbResult<()> {
+/// A session to create, with its first refresh token (stored hashed).
+pub struct NewSession<'a> {
+    pub session_id: &'a str,
+    pub user_id: &'a str,
+    pub game_id: Option<&'a str>,
+    pub token_hash: &'a str,
+    pub expires_at: &'a str,
+    pub ip: Option<&'a str>,
+    pub user_agent: Option<&'a str>,
+}
+
+/// Creates a session and its first refresh token.
+pub async fn insert_session(conn: &Connection, s: &NewSession<'_>) -> DbResult<()> {
+    let NewSession { session_id, user_id, game_id, token_hash, expires_at, ip, user_agent } = *s;
     let now = crate::clock::now();
     conn.execute(
         "INSERT INTO sessions (id, user_id, expires_at, created_at, ip_address, user_agent, game_id, last_used_at)

@@ -469,7 +469,7 @@ pub async fn file_bytes(
         Ok(Some(r)) => r,
         Ok(None) if file.size <= max => (0, file.size),
         Ok(None) => return Err(Invalid::new("range", format!("files over {max} bytes are read with Range")).into()),
-        Err(()) => return Err(DlcError::Unsatisfiable(file.size)),
+        Err(aethex_edge::http::Unsatisfiable) => return Err(DlcError::Unsatisfiable(file.size)),
     };
     if end - start > max {
         return Err(Invalid::new("range", format!("at most {max} bytes per request")).into());

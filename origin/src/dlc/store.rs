@@ -4,7 +4,7 @@ use std::collections::HashSet;
 
 use libsql::{params, Connection};
 
-use aethex_protocol::dlc::{Compression, Entitlement, ManifestKey, Release, Totals};
+use aethex_protocol::dlc::{Compression, Entitlement, ManifestKey, Release};
 
 use crate::db::{opt_text, DbError, DbResult};
 
@@ -206,7 +206,7 @@ pub async fn releases(conn: &Connection, game: &str, channel: Option<&str>) -> D
     let mut out = Vec::new();
     while let Some(r) = rows.next().await? {
         let manifest: String = r.get(6)?;
-        let totals = serde_json::from_str::<aethex_protocol::dlc::Manifest>(&manifest).map(|m| m.totals).unwrap_or(Totals::default());
+        let totals = serde_json::from_str::<aethex_protocol::dlc::Manifest>(&manifest).map(|m| m.totals).unwrap_or_default();
         out.push(Release {
             game_id: r.get(0)?,
             channel: r.get(1)?,

@@ -562,7 +562,7 @@ impl Matchmaker {
     pub fn tickets_of(&self, user: &str, game: &str) -> Vec<Ticket> {
         let q = self.lock();
         let mut mine: Vec<&Entry> = q.tickets.values().filter(|e| e.game == game && e.is_member(user)).collect();
-        mine.sort_by(|a, b| b.created.cmp(&a.created));
+        mine.sort_by_key(|e| std::cmp::Reverse(e.created));
         mine.into_iter().map(|e| e.view(user)).collect()
     }
 

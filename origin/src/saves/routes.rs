@@ -82,7 +82,7 @@ async fn load_save(
     Ok(Json(service::load(&app, &actor, &save_id, q.version).await?))
 }
 
-#[utoipa::path(delete, path = "/api/v1/saves/{user_id}/{save_id}", tag = "saves", summary = "Delete a slot and all its versions.", params(("user_id" = String, Path, description = "The player's user id, or `me`"), ("save_id" = String, Path, description = "A slot name")), responses((status = 200, body = DeleteResponse), (status = "4XX", body = ErrorEnvelope), (status = "5XX", body = ErrorEnvelope)), security(("bearer" = [])))]
+#[utoipa::path(delete, path = "/api/v1/saves/{user_id}/{save_id}", tag = "saves", summary = "Delete a slot and all its versions.", params(("user_id" = String, Path, description = "The player's user id, or `me`"), ("save_id" = String, Path, description = "A slot name, or the save id of any of its versions")), responses((status = 200, body = DeleteResponse), (status = "4XX", body = ErrorEnvelope), (status = "5XX", body = ErrorEnvelope)), security(("bearer" = [])))]
 async fn delete_save(
     State(app): State<AppState>,
     caller: Caller,

@@ -358,8 +358,15 @@ pub async fn history(app: &AppState, actor: &SaveActor, slot: Option<&str>) -> S
     Ok(SaveHistory { versions: rows.iter().map(metadata_of).collect() })
 }
 
-pub async fn delete(app: &AppState, actor: &SaveActor, slot: &str) -> SaveResult<DeleteResponse> {
-    let slot = parse_slot(slot)?;
+/// Deletes a slot and all its versions. `slot_or_id`: the slot's name, or the save id of
+/// any of its versions (the seed's `DELETE /api/v1/saves/:user_id/:save_id`).
+pub async fn delete(app: &AppState, actor: &SaveActor, slot_or_id: &str) -> SaveResult<DeleteResponse> {
+    let slot = if uuid::Uuid::parse_str(slot_or_id).is_ok() {
+        let row = store::by_id(app.db.reader(), &actor.user_id, &actor.game_id, slot_or_id).await?.ok_or(SaveError::NotFound)?;
+        parse_slot(&row.slot_name)?
+    } else {
+        parse_slot(slot_or_id)?
+    };
     let (u, g, sl) = (actor.user_id.clone(), actor.game_id.clone(), slot.as_str().to_string());
     let n = app
         .db

@@ -104,9 +104,11 @@ impl Saves<'_> {
         self.cloud.request(Method::GET, &self.me(), NONE, true).await
     }
 
-    pub async fn delete(&self, slot: &str) -> SdkResult<DeleteResponse> {
-        let r = self.cloud.request(Method::DELETE, &format!("{}/{slot}", self.me()), NONE, true).await?;
-        self.cloud.forget_slot(slot);
+    /// Deletes a slot and all its versions; `slot_or_id` is the slot's name or the save id
+    /// of any of its versions.
+    pub async fn delete(&self, slot_or_id: &str) -> SdkResult<DeleteResponse> {
+        let r: DeleteResponse = self.cloud.request(Method::DELETE, &format!("{}/{slot_or_id}", self.me()), NONE, true).await?;
+        self.cloud.forget_slot(&r.slot_name);
         Ok(r)
     }
 

@@ -3,13 +3,8 @@
 use crate::prelude::*;
 
 /// 1. Device login vs hello world.
-pub(crate) async fn device(
-    args: &Args,
-    origin: &Origin,
-    game: &GameFixture,
-    http: &reqwest::Client,
-    report: &mut Map<String, Value>,
-) -> anyhow::Result<()> {
+pub(crate) async fn device(b: &Bench<'_>, report: &mut Map<String, Value>) -> anyhow::Result<()> {
+    let Bench { args, origin, game, http } = *b;
     let (mut hello, hello_url) = start_hello()?;
     let h = http.clone();
     let u = format!("{hello_url}/hello");
@@ -58,13 +53,8 @@ pub(crate) async fn device(
 }
 
 /// 2. Email login vs the argon2id bound.
-pub(crate) async fn email(
-    args: &Args,
-    origin: &Origin,
-    game: &GameFixture,
-    http: &reqwest::Client,
-    report: &mut Map<String, Value>,
-) -> anyhow::Result<()> {
+pub(crate) async fn email(b: &Bench<'_>, report: &mut Map<String, Value>) -> anyhow::Result<()> {
+    let Bench { args, origin, game, http } = *b;
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
     let params = argon2::Params::new(19 * 1024, 2, 1, None).map_err(|e| anyhow::anyhow!("{e}"))?;
     let argon = argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);

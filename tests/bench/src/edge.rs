@@ -10,13 +10,8 @@ pub(crate) fn sizes(path: &std::path::Path) -> Option<(u64, u64)> {
 }
 
 /// 5. The native edge: auth check + save metadata read from the replica, vs hello world.
-pub(crate) async fn edge(
-    args: &Args,
-    origin: &Origin,
-    game: &GameFixture,
-    http: &reqwest::Client,
-    report: &mut Map<String, Value>,
-) -> anyhow::Result<()> {
+pub(crate) async fn edge(b: &Bench<'_>, report: &mut Map<String, Value>) -> anyhow::Result<()> {
+    let Bench { args, origin, game, http } = *b;
     let key = origin.edge_key();
     let edge = aethex_tests::edges::NativeEdge::start(&origin.url, &key, &[("AETHEX_LOG__LEVEL", "warn")]);
     let p = game.player().await;
@@ -66,7 +61,7 @@ pub(crate) async fn edge(
 }
 
 /// 6. Replication lag under a steady write load: time from a write's answer (with its
-/// position) until the edge reports that position applied.
+///    position) until the edge reports that position applied.
 pub(crate) async fn lag(args: &Args, origin: &Origin, game: &GameFixture, report: &mut Map<String, Value>) -> anyhow::Result<()> {
     let key = origin.edge_key();
     let edge = aethex_tests::edges::NativeEdge::start(&origin.url, &key, &[("AETHEX_LOG__LEVEL", "warn")]);

@@ -2,6 +2,15 @@
 
 use crate::prelude::*;
 
+/// What the parts that measure against a running origin are given.
+#[derive(Clone, Copy)]
+pub(crate) struct Bench<'a> {
+    pub(crate) args: &'a Args,
+    pub(crate) origin: &'a Origin,
+    pub(crate) game: &'a GameFixture,
+    pub(crate) http: &'a reqwest::Client,
+}
+
 /// The baseline server: axum, tokio multi-thread, one route answering a constant.
 pub(crate) async fn hello_server() -> anyhow::Result<()> {
     let app = axum::Router::new().route(

@@ -71,7 +71,7 @@ use clap::Parser;
 use serde_json::{json, Value};
 
 use aethex_tests::{rss_kib, Origin};
-use load::{client, hello_server, release_bin};
+use load::{client, hello_server, release_bin, Bench};
 
 #[derive(Parser)]
 pub(crate) struct Args {
@@ -133,23 +133,24 @@ async fn run(args: Args) -> anyhow::Result<()> {
     report.insert("idle_rss_kib_start".into(), json!(idle_rss));
     let game = origin.game("bench-game").await;
     let http = client();
+    let bench = Bench { args: &args, origin: &origin, game: &game, http: &http };
     let wants = |part: &str| args.only.is_empty() || args.only.iter().any(|o| o == part);
     println!("origin pid {}", origin.pid());
 
     if wants("device") {
-        auth::device(&args, &origin, &game, &http, &mut report).await?;
+        auth::device(&bench, &mut report).await?;
     }
 
     if wants("email") {
-        auth::email(&args, &origin, &game, &http, &mut report).await?;
+        auth::email(&bench, &mut report).await?;
     }
 
     if wants("saves") {
-        saves::saves(&args, &origin, &game, &http, &mut report).await?;
+        saves::saves(&bench, &mut report).await?;
     }
 
     if wants("edge") {
-        edge::edge(&args, &origin, &game, &http, &mut report).await?;
+        edge::edge(&bench, &mut report).await?;
     }
 
     if wants("lag") {

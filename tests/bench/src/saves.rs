@@ -12,7 +12,7 @@ pub(crate) fn seed_save_scaled(target: usize) -> Value {
     });
     let mut i = 0u64;
     while serde_json::to_vec(&v).unwrap().len() < target {
-        let item = if i % 2 == 0 {
+        let item = if i.is_multiple_of(2) {
             json!({"id": format!("sword_legendary_{i}"), "quantity": 1 + i % 3, "durability": 85 - (i % 40) as i64})
         } else {
             json!({"id": format!("potion_health_{i}"), "quantity": 5 + i % 7})
@@ -46,13 +46,8 @@ pub(crate) async fn raw_libsql_inserts(bytes: &[u8], secs: u64) -> anyhow::Resul
 }
 
 /// 3. 100 KB JSON saves vs raw libSQL inserts of the same bytes.
-pub(crate) async fn saves(
-    args: &Args,
-    origin: &Origin,
-    game: &GameFixture,
-    http: &reqwest::Client,
-    report: &mut Map<String, Value>,
-) -> anyhow::Result<()> {
+pub(crate) async fn saves(b: &Bench<'_>, report: &mut Map<String, Value>) -> anyhow::Result<()> {
+    let Bench { args, origin, game, http } = *b;
     let doc = seed_save_scaled(100 * 1024);
     let bytes = serde_json::to_vec(&doc)?;
     let raw = raw_libsql_inserts(&bytes, args.secs).await?;

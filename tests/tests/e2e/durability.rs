@@ -15,8 +15,9 @@ async fn acknowledged_saves_survive_sigkill() {
     for _ in 0..4 {
         players.push(game.player().await);
     }
-    // (player index, slot, version, checksum) of every acknowledged write.
-    let acked: Arc<Mutex<Vec<(usize, String, i64, String)>>> = Arc::default();
+    /// (player index, slot, version, checksum) of an acknowledged write.
+    type Acked = (usize, String, i64, String);
+    let acked: Arc<Mutex<Vec<Acked>>> = Arc::default();
     let mut tasks = Vec::new();
     for (pi, p) in players.iter().enumerate() {
         for slot_i in 0..2 {

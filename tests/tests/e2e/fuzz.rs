@@ -41,8 +41,12 @@ async fn schemathesis_finds_no_server_error_on_any_operation() {
     let budget = std::env::var("AETHEX_FUZZ_SECS").unwrap_or_else(|_| "90".into());
 
     let url = format!("{}/api/v1/openapi.json", origin.url);
+    // schemathesis keeps a cache in `.schemathesis/` under its working folder: not the clone.
+    let work = tempfile::tempdir().unwrap();
+    let cwd = work.path().to_path_buf();
     let out = tokio::task::spawn_blocking(move || {
         Command::new("python3")
+            .current_dir(&cwd)
             .arg(dir.join("bin/st"))
             .args(["run", &url, "--header", &format!("Authorization: Bearer {token}")])
             .args(["--checks", "not_a_server_error", "--max-examples", "10", "--workers", "2", "--no-shrink"])

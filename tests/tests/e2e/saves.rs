@@ -79,6 +79,34 @@ async fn save_load_list_history_restore_delete() {
     assert_eq!(c.saves().list().await.unwrap().len(), 1);
 }
 
+/// The seed's `DELETE /api/v1/saves/:user_id/:save_id`: a save id (of any version) deletes
+/// its slot; another player's save id, or one that does not exist, is not found and
+/// deletes nothing.
+#[tokio::test]
+async fn a_save_is_deleted_by_its_save_id() {
+    let origin = Origin::start(&[]);
+    let game = origin.game("saves-by-id").await;
+    let (a, b) = (game.player().await, game.player().await);
+    let first = a.saves().save("slot1", json!({"n": 1})).await.unwrap();
+    a.saves().save("slot1", json!({"n": 2})).await.unwrap();
+    let other = b.saves().save("slot1", json!({"n": 3})).await.unwrap();
+    // Not a's: 404, and b's save is still there.
+    assert_eq!(a.saves().delete(&other.metadata.save_id).await.unwrap_err().status(), Some(404));
+    assert_eq!(a.saves().delete(&uuid::Uuid::new_v4().to_string()).await.unwrap_err().status(), Some(404));
+    assert_eq!(b.saves().load("slot1").await.unwrap().data.unwrap()["n"], 3);
+    // The first version's id deletes the whole slot.
+    let gone = a.saves().delete(&first.metadata.save_id).await.unwrap();
+    assert_eq!((gone.slot_name.as_str(), gone.versions_deleted), ("slot1", 2));
+    assert_eq!(a.saves().load("slot1").await.unwrap_err().status(), Some(404));
+    assert_eq!(a.saves().delete(&first.metadata.save_id).await.unwrap_err().status(), Some(404));
+    // Over the plain route too, the way the seed writes it.
+    let again = a.saves().save("slot2", json!({"n": 4})).await.unwrap();
+    let url = format!("{}/api/v1/saves/{}/{}", origin.url, a.user_id().unwrap(), again.metadata.save_id);
+    let resp = reqwest::Client::new().delete(&url).bearer_auth(a.token().unwrap()).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(b.saves().list().await.unwrap().len(), 1);
+}
+
 #[tokio::test]
 async fn binary_saves_round_trip() {
     let origin = Origin::start(&[]);
