@@ -119,6 +119,55 @@ impl From<libsql::Error> for ApiError {
     }
 }
 
+/// What every domain's error shares: input that fails validation (a `400` naming the
+/// field) and a database failure (an internal error). Each domain's enum holds it as a
+/// `Core` variant and gets its conversions from [`core_errors!`].
+#[derive(Debug, thiserror::Error)]
+pub enum CoreError {
+    #[error("{0}")]
+    Invalid(#[from] Invalid),
+    #[error(transparent)]
+    Db(#[from] crate::db::DbError),
+}
+
+impl From<libsql::Error> for CoreError {
+    fn from(e: libsql::Error) -> Self {
+        CoreError::Db(crate::db::DbError::Sql(e))
+    }
+}
+
+impl From<CoreError> for ApiError {
+    fn from(e: CoreError) -> Self {
+        match e {
+            CoreError::Invalid(i) => i.into(),
+            CoreError::Db(e) => ApiError::internal(e),
+        }
+    }
+}
+
+/// `From<Invalid>`, `From<DbError>` and `From<libsql::Error>` for a domain error enum with
+/// a `Core(CoreError)` variant, so `?` works on all three in its services and stores.
+macro_rules! core_errors {
+    ($t:ty) => {
+        impl From<aethex_protocol::validate::Invalid> for $t {
+            fn from(e: aethex_protocol::validate::Invalid) -> Self {
+                Self::Core(e.into())
+            }
+        }
+        impl From<$crate::db::DbError> for $t {
+            fn from(e: $crate::db::DbError) -> Self {
+                Self::Core(e.into())
+            }
+        }
+        impl From<libsql::Error> for $t {
+            fn from(e: libsql::Error) -> Self {
+                Self::Core(e.into())
+            }
+        }
+    };
+}
+pub(crate) use core_errors;
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.http_status();

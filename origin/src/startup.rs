@@ -66,7 +66,7 @@ impl Application {
         let save_cipher = SaveCipher::load(&save_keys)?;
         let peers =
             crate::peer_keys::PeerKeys::load(&config.edge.keys, &config.multiplayer.relay_keys, &keys_dir).context("loading edge and relay keys")?;
-        let replication_epoch = crate::replication::service::epoch(db.reader()).await.context("reading the replication epoch")?;
+        let replication_epoch = crate::replication::store::epoch(db.reader()).await.context("reading the replication epoch")?;
         let analytics = crate::analytics::store::AnalyticsDb::open(&config.storage.data_dir.join("analytics.db"))
             .await
             .context("opening the analytics database")?;

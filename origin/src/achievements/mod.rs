@@ -8,16 +8,12 @@ pub mod service;
 pub mod store;
 
 use aethex_protocol::rpc::ErrorCode;
-use aethex_protocol::validate::Invalid;
 
-use crate::db::DbError;
-use crate::error::ApiError;
+use crate::error::{ApiError, CoreError};
 use crate::teams::TeamError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AchievementError {
-    #[error("{0}")]
-    Invalid(#[from] Invalid),
     #[error("no achievement {0:?} in this game")]
     NotFound(String),
     #[error(transparent)]
@@ -30,27 +26,23 @@ pub enum AchievementError {
     Team(#[from] TeamError),
     #[error("replica read: {0}")]
     Read(#[from] aethex_edge::ReplicaError),
+    /// Bad input or the database: [`CoreError`].
     #[error(transparent)]
-    Db(#[from] DbError),
+    Core(#[from] CoreError),
 }
 
-impl From<libsql::Error> for AchievementError {
-    fn from(e: libsql::Error) -> Self {
-        AchievementError::Db(DbError::Sql(e))
-    }
-}
+crate::error::core_errors!(AchievementError);
 
 impl From<AchievementError> for ApiError {
     fn from(e: AchievementError) -> Self {
         match e {
-            AchievementError::Invalid(i) => i.into(),
+            AchievementError::Core(e) => e.into(),
             AchievementError::NotFound(id) => ApiError::not_found("achievement_id", format!("no achievement {id:?} in this game")),
             AchievementError::NoGame(e) => e.into(),
             AchievementError::Forbidden(why) => ApiError::forbidden(why),
             AchievementError::Limit(why) => ApiError::new(ErrorCode::CONFLICT, "Conflict").field("limit", why),
             AchievementError::Team(t) => t.into(),
             AchievementError::Read(e) => ApiError::internal(e),
-            AchievementError::Db(e) => ApiError::internal(e),
         }
     }
 }

@@ -8,16 +8,12 @@ pub mod service;
 pub mod store;
 
 use aethex_protocol::rpc::ErrorCode;
-use aethex_protocol::validate::Invalid;
 
-use crate::db::DbError;
-use crate::error::ApiError;
+use crate::error::{ApiError, CoreError};
 use crate::teams::TeamError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AnalyticsError {
-    #[error("{0}")]
-    Invalid(#[from] Invalid),
     #[error(transparent)]
     NoGame(#[from] crate::auth::NoGame),
     #[error("the game's daily event quota is used up")]
@@ -28,20 +24,17 @@ pub enum AnalyticsError {
     Team(#[from] TeamError),
     #[error("replica read: {0}")]
     Read(#[from] aethex_edge::ReplicaError),
+    /// Bad input or the database: [`CoreError`].
     #[error(transparent)]
-    Db(#[from] DbError),
+    Core(#[from] CoreError),
 }
 
-impl From<libsql::Error> for AnalyticsError {
-    fn from(e: libsql::Error) -> Self {
-        AnalyticsError::Db(DbError::Sql(e))
-    }
-}
+crate::error::core_errors!(AnalyticsError);
 
 impl From<AnalyticsError> for ApiError {
     fn from(e: AnalyticsError) -> Self {
         match e {
-            AnalyticsError::Invalid(i) => i.into(),
+            AnalyticsError::Core(e) => e.into(),
             AnalyticsError::NoGame(e) => e.into(),
             AnalyticsError::Quota => ApiError::new(ErrorCode::RATE_LIMITED, "Too many requests")
                 .field("events", "the game's daily event quota is used up; events are accepted again after 00:00 UTC")
@@ -49,7 +42,6 @@ impl From<AnalyticsError> for ApiError {
             AnalyticsError::Coppa => ApiError::forbidden("analytics are off in this game: it is for children (COPPA)"),
             AnalyticsError::Team(t) => t.into(),
             AnalyticsError::Read(e) => ApiError::internal(e),
-            AnalyticsError::Db(e) => ApiError::internal(e),
         }
     }
 }

@@ -278,7 +278,7 @@ fn experiment_of(r: &libsql::Row) -> AnResult<Experiment> {
     Ok(Experiment {
         game_id: r.get(0)?,
         experiment_id: r.get(1)?,
-        variants: serde_json::from_str(&variants).map_err(|e| AnalyticsError::Db(crate::db::DbError::Corrupt(e.to_string())))?,
+        variants: serde_json::from_str(&variants).map_err(|e| AnalyticsError::from(crate::db::DbError::Corrupt(e.to_string())))?,
         conversion_event: r.get(3)?,
         active: r.get::<i64>(4)? != 0,
         updated_at: r.get(5)?,

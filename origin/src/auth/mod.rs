@@ -14,15 +14,11 @@ pub mod store;
 use axum::http::StatusCode;
 
 use aethex_protocol::rpc::ErrorCode;
-use aethex_protocol::validate::Invalid;
 
-use crate::db::DbError;
-use crate::error::ApiError;
+use crate::error::{ApiError, CoreError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AuthError {
-    #[error("{0}")]
-    Invalid(#[from] Invalid),
     #[error("invalid credentials")]
     InvalidCredentials,
     #[error("account locked")]
@@ -61,17 +57,14 @@ pub enum AuthError {
     OAuthPending,
     #[error("{0}")]
     NotFound(&'static str),
+    /// Bad input or the database: [`CoreError`].
     #[error(transparent)]
-    Db(#[from] DbError),
+    Core(#[from] CoreError),
     #[error("internal: {0}")]
     Internal(String),
 }
 
-impl From<libsql::Error> for AuthError {
-    fn from(e: libsql::Error) -> Self {
-        AuthError::Db(DbError::Sql(e))
-    }
-}
+crate::error::core_errors!(AuthError);
 
 impl From<ratelimit::RetryAfter> for AuthError {
     fn from(r: ratelimit::RetryAfter) -> Self {
@@ -83,7 +76,7 @@ impl From<AuthError> for ApiError {
     fn from(e: AuthError) -> Self {
         use AuthError::*;
         match e {
-            Invalid(i) => i.into(),
+            Core(e) => e.into(),
             InvalidCredentials => ApiError::new(ErrorCode::INVALID_REQUEST, "Invalid credentials")
                 .field("password", "email or password is incorrect")
                 .status(StatusCode::UNAUTHORIZED),
@@ -114,7 +107,6 @@ impl From<AuthError> for ApiError {
                 ApiError::new(ErrorCode::CONFLICT, "Pending").field("state", "pending: the browser has not finished the provider's login yet")
             }
             NotFound(what) => ApiError::not_found(what, format!("{what} not found")),
-            Db(e) => ApiError::internal(e),
             Internal(e) => ApiError::internal(e),
         }
     }

@@ -188,7 +188,7 @@ fn client(app: &AppState, p: &Provider) -> AuthResult<OidcClient<oauth2::Endpoin
 /// Where the browser may be sent after the callback: loopback URLs (RFC 8252, desktop
 /// games listening on a local port) and the configured list.
 fn check_redirect(app: &AppState, uri: &str) -> AuthResult<String> {
-    let invalid = || AuthError::Invalid(aethex_protocol::validate::Invalid::new("redirect_uri", "redirect_uri is not allowed"));
+    let invalid = || AuthError::from(aethex_protocol::validate::Invalid::new("redirect_uri", "redirect_uri is not allowed"));
     if uri.len() > 500 {
         return Err(invalid());
     }
@@ -348,7 +348,7 @@ pub async fn confirm(app: &AppState, state: &str, confirm_token: &str, user_code
     if !secrets_equal(code_hash, &hash_secret(&normalize_user_code(user_code))) {
         let n = app.db.write(move |c| async move { store::failed_oauth_confirm(&c, &st).await.map_err(AuthError::from) }).await?;
         let left = MAX_CONFIRM_ATTEMPTS.saturating_sub(n).max(0);
-        return Err(AuthError::Invalid(aethex_protocol::validate::Invalid::new(
+        return Err(AuthError::from(aethex_protocol::validate::Invalid::new(
             "user_code",
             format!("that is not the code your game shows ({left} tries left)"),
         )));

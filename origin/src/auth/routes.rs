@@ -219,7 +219,7 @@ async fn oauth_confirm(State(app): State<AppState>, form: Result<axum::Form<OAut
     };
     match super::oauth::confirm(&app, &f.state, &f.confirm_token, &f.user_code).await {
         Ok(()) => super::pages::message(StatusCode::OK, "Signed in", "You are signed in. You can close this window and return to the game."),
-        Err(e @ super::AuthError::Invalid(_)) => {
+        Err(e @ super::AuthError::Core(crate::error::CoreError::Invalid(_))) => {
             let e = crate::error::ApiError::from(e);
             let reason = e.explanation();
             super::pages::oauth_confirm_form(StatusCode::BAD_REQUEST, &f.state, &f.confirm_token, Some(&reason))

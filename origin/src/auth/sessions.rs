@@ -90,7 +90,7 @@ pub(super) async fn login_response(
     // Every access token is made here (login, register, device, OAuth, refresh): a player
     // banned from the game gets none for it.
     if let Some(g) = game_id {
-        if crate::console::service::is_banned(app, g, &user.id).await? {
+        if crate::console::store::is_banned(app.db.reader(), g, &user.id).await? {
             return Err(AuthError::Banned);
         }
     }

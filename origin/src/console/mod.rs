@@ -7,3 +7,4 @@ pub mod assets;
 pub mod audit;
 pub mod routes;
 pub mod service;
+pub mod store;

@@ -3,19 +3,13 @@
 use aethex_protocol::multiplayer::RoomSummary;
 use aethex_protocol::teams::Role;
 use aethex_protocol::validate::{parse_limit, Invalid};
-use libsql::params;
 use serde_json::{json, Value};
 
+use super::store;
 use crate::auth::caller::Player;
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 use crate::teams::service::require_game_role;
-
-/// Whether `user` is banned from `game`.
-pub async fn is_banned(app: &AppState, game: &str, user: &str) -> crate::db::DbResult<bool> {
-    let mut rows = app.db.reader().query("SELECT 1 FROM game_bans WHERE game_id = ?1 AND user_id = ?2", params![game, user]).await?;
-    Ok(rows.next().await?.is_some())
-}
 
 /// The game's players (accounts that signed in with its client key), newest activity
 /// first, optionally matching `q` (part of a username or email, or a user id).
@@ -27,31 +21,7 @@ pub async fn players(app: &AppState, admin: &Player, game: &str, q: Option<&str>
         return Err(Invalid::new("q", "q is at most 100 characters").into());
     }
     let pattern = q.map(|q| format!("%{}%", q.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")));
-    let mut rows = app
-        .db
-        .reader()
-        .query(
-            "SELECT u.id, u.username, u.email, u.created_at, MAX(COALESCE(s.last_used_at, s.created_at)) AS seen,
-                    (SELECT reason FROM game_bans b WHERE b.game_id = ?1 AND b.user_id = u.id)
-             FROM users u JOIN sessions s ON s.user_id = u.id AND s.game_id = ?1
-             WHERE ?2 IS NULL OR u.username LIKE ?2 ESCAPE '\\' OR u.email LIKE ?2 ESCAPE '\\' OR u.id = ?3
-             GROUP BY u.id ORDER BY seen DESC LIMIT ?4",
-            params![game, pattern, q.unwrap_or(""), limit],
-        )
-        .await?;
-    let mut out = Vec::new();
-    while let Some(r) = rows.next().await? {
-        let ban: Option<String> = r.get(5)?;
-        out.push(json!({
-            "user_id": r.get::<String>(0)?,
-            "username": r.get::<String>(1)?,
-            "email": r.get::<Option<String>>(2)?,
-            "created_at": r.get::<String>(3)?,
-            "last_seen": r.get::<Option<String>>(4)?,
-            "banned": ban.is_some(),
-            "ban_reason": ban,
-        }));
-    }
+    let out = store::players(app.db.reader(), game, pattern.as_deref(), q.unwrap_or(""), limit).await?;
     Ok(json!({ "players": out }))
 }
 
@@ -72,22 +42,7 @@ pub async fn ban(app: &AppState, admin: &Player, game: &str, user: &str, reason:
         return Err(Invalid::new("reason", "reason must be 1 to 500 characters").into());
     }
     let (g, u, r, by, now) = (game.to_string(), user.to_string(), reason.to_string(), admin.user_id.clone(), crate::clock::now());
-    app.db
-        .write(move |c| async move {
-            c.execute(
-                "INSERT INTO game_bans (game_id, user_id, reason, banned_by, banned_at) VALUES (?1, ?2, ?3, ?4, ?5)
-                 ON CONFLICT (game_id, user_id) DO UPDATE SET reason = excluded.reason, banned_by = excluded.banned_by, banned_at = excluded.banned_at",
-                params![g.clone(), u.clone(), r, by, now.clone()],
-            )
-            .await?;
-            c.execute(
-                "UPDATE sessions SET revoked_at = ?3, revoked_reason = 'banned' WHERE game_id = ?1 AND user_id = ?2 AND revoked_at IS NULL",
-                params![g, u, now],
-            )
-            .await?;
-            Ok::<(), crate::db::DbError>(())
-        })
-        .await?;
+    app.db.write(move |c| async move { store::ban(&c, &g, &u, &r, &by, &now).await }).await?;
     Ok(json!({ "user_id": user, "banned": true, "reason": reason }))
 }
 
@@ -95,12 +50,7 @@ pub async fn unban(app: &AppState, admin: &Player, game: &str, user: &str) -> Ap
     require_game_role(app, admin, game, Role::Admin).await?;
     player_of_game(app, game, user).await?;
     let (g, u) = (game.to_string(), user.to_string());
-    let n = app
-        .db
-        .write(move |c| async move {
-            c.execute("DELETE FROM game_bans WHERE game_id = ?1 AND user_id = ?2", params![g, u]).await.map_err(crate::db::DbError::from)
-        })
-        .await?;
+    let n = app.db.write(move |c| async move { store::unban(&c, &g, &u).await }).await?;
     if n == 0 {
         return Err(ApiError::not_found("user_id", "this player is not banned"));
     }
@@ -143,25 +93,7 @@ pub async fn rooms(app: &AppState, admin: &Player, game: &str) -> ApiResult<Valu
 /// The game's A/B tests (viewer+).
 pub async fn experiments(app: &AppState, admin: &Player, game: &str) -> ApiResult<Value> {
     require_game_role(app, admin, game, Role::Viewer).await?;
-    let mut rows = app
-        .db
-        .reader()
-        .query(
-            "SELECT experiment_id, variants, conversion_event, active, updated_at FROM experiments WHERE game_id = ?1 ORDER BY experiment_id",
-            params![game],
-        )
-        .await?;
-    let mut out = Vec::new();
-    while let Some(r) = rows.next().await? {
-        out.push(json!({
-            "experiment_id": r.get::<String>(0)?,
-            "variants": serde_json::from_str::<Value>(&r.get::<String>(1)?).unwrap_or(Value::Null),
-            "conversion_event": r.get::<String>(2)?,
-            "active": r.get::<i64>(3)? != 0,
-            "updated_at": r.get::<String>(4)?,
-        }));
-    }
-    Ok(json!({ "experiments": out }))
+    Ok(json!({ "experiments": store::experiments(app.db.reader(), game).await? }))
 }
 
 /// The audit log of the game and its organization, newest first (admin+).
@@ -169,25 +101,7 @@ pub async fn audit(app: &AppState, admin: &Player, game: &str, limit: Option<&st
     let g = require_game_role(app, admin, game, Role::Admin).await?;
     let limit = i64::from(parse_limit(limit, 100, 500)?);
     let before = before.map(|b| b.parse::<i64>().map_err(|_| Invalid::new("before", "before must be an entry id"))).transpose()?.unwrap_or(i64::MAX);
-    let mut rows = app
-        .db
-        .reader()
-        .query(
-            "SELECT id, at, actor_id, actor_name, org_id, game_id, method, path, status, request_id FROM audit_log
-             WHERE (game_id = ?1 OR org_id = ?2) AND id < ?3 ORDER BY id DESC LIMIT ?4",
-            params![game, g.org_id, before, limit],
-        )
-        .await?;
-    let mut out = Vec::new();
-    while let Some(r) = rows.next().await? {
-        let text = |i: i32| r.get::<Option<String>>(i).map_err(ApiError::from);
-        out.push(json!({
-            "id": r.get::<i64>(0)?, "at": text(1)?, "actor_id": text(2)?, "actor_name": text(3)?,
-            "org_id": text(4)?, "game_id": text(5)?, "method": text(6)?, "path": text(7)?,
-            "status": r.get::<i64>(8)?, "request_id": text(9)?,
-        }));
-    }
-    Ok(json!({ "entries": out }))
+    Ok(json!({ "entries": store::audit(app.db.reader(), game, &g.org_id, before, limit).await? }))
 }
 
 /// A board's entries from the top (viewer+), as players see them.

@@ -8,17 +8,13 @@ pub mod service;
 pub mod store;
 
 use aethex_protocol::rpc::ErrorCode;
-use aethex_protocol::validate::Invalid;
 
 use crate::blobs::BlobError;
-use crate::db::DbError;
-use crate::error::ApiError;
+use crate::error::{ApiError, CoreError};
 use crate::teams::TeamError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DlcError {
-    #[error("{0}")]
-    Invalid(#[from] Invalid),
     #[error("bad manifest: {0}")]
     BadManifest(String),
     #[error("{0}")]
@@ -37,20 +33,17 @@ pub enum DlcError {
     Blob(#[from] BlobError),
     #[error("read model: {0}")]
     Read(#[from] aethex_edge::ReplicaError),
+    /// Bad input or the database: [`CoreError`].
     #[error(transparent)]
-    Db(#[from] DbError),
+    Core(#[from] CoreError),
 }
 
-impl From<libsql::Error> for DlcError {
-    fn from(e: libsql::Error) -> Self {
-        DlcError::Db(DbError::Sql(e))
-    }
-}
+crate::error::core_errors!(DlcError);
 
 impl From<DlcError> for ApiError {
     fn from(e: DlcError) -> Self {
         match e {
-            DlcError::Invalid(i) => i.into(),
+            DlcError::Core(e) => e.into(),
             DlcError::BadManifest(why) => ApiError::invalid_params("manifest", why),
             DlcError::NotFound(why) => ApiError::new(ErrorCode::NOT_FOUND, "Not found").reason(why),
             DlcError::Conflict(why) => ApiError::new(ErrorCode::CONFLICT, "Conflict").reason(why),
@@ -63,7 +56,6 @@ impl From<DlcError> for ApiError {
             DlcError::Team(t) => t.into(),
             DlcError::Blob(e) => ApiError::internal(e),
             DlcError::Read(e) => ApiError::internal(e),
-            DlcError::Db(e) => ApiError::internal(e),
         }
     }
 }

@@ -158,7 +158,7 @@ pub async fn upload_chunk(app: &AppState, caller: &Caller, game: &str, id: &str,
         Ok((size, body))
     })
     .await
-    .map_err(|e| DlcError::Db(DbError::Corrupt(format!("verification task: {e}"))))??;
+    .map_err(|e| DlcError::from(DbError::Corrupt(format!("verification task: {e}"))))??;
     if store::existing_chunks(app.db.reader(), game, &[id.to_string()]).await?.contains(id) {
         return Ok(false);
     }
@@ -479,7 +479,7 @@ pub async fn file_bytes(
         let info = &manifest.chunks[index as usize];
         let (stored, compression) = chunk(app, game, &info.id).await?;
         let plain = aethex_edge::delivery::open_chunk(&stored, compression, &info.id, info.size)
-            .ok_or_else(|| DlcError::Db(DbError::Corrupt(format!("chunk {} failed verification", info.id))))?;
+            .ok_or_else(|| DlcError::from(DbError::Corrupt(format!("chunk {} failed verification", info.id))))?;
         body.extend_from_slice(&plain[offset as usize..(offset + len) as usize]);
     }
     Ok((body, start, end, file.size, file.blake3.clone()))

@@ -8,16 +8,12 @@ pub mod service;
 pub mod store;
 
 use aethex_protocol::rpc::ErrorCode;
-use aethex_protocol::validate::Invalid;
 
-use crate::db::DbError;
-use crate::error::ApiError;
+use crate::error::{ApiError, CoreError};
 use crate::teams::TeamError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum LeaderboardError {
-    #[error("{0}")]
-    Invalid(#[from] Invalid),
     #[error("no leaderboard {0:?} in this game")]
     NotFound(String),
     #[error("leaderboard {0:?} already exists")]
@@ -32,20 +28,17 @@ pub enum LeaderboardError {
     Team(#[from] TeamError),
     #[error("replica read: {0}")]
     Read(#[from] aethex_edge::ReplicaError),
+    /// Bad input or the database: [`CoreError`].
     #[error(transparent)]
-    Db(#[from] DbError),
+    Core(#[from] CoreError),
 }
 
-impl From<libsql::Error> for LeaderboardError {
-    fn from(e: libsql::Error) -> Self {
-        LeaderboardError::Db(DbError::Sql(e))
-    }
-}
+crate::error::core_errors!(LeaderboardError);
 
 impl From<LeaderboardError> for ApiError {
     fn from(e: LeaderboardError) -> Self {
         match e {
-            LeaderboardError::Invalid(i) => i.into(),
+            LeaderboardError::Core(e) => e.into(),
             LeaderboardError::NotFound(id) => ApiError::not_found("leaderboard_id", format!("no leaderboard {id:?} in this game")),
             LeaderboardError::Exists(id) => {
                 ApiError::new(ErrorCode::CONFLICT, "Conflict").field("leaderboard_id", format!("leaderboard {id:?} already exists"))
@@ -57,7 +50,6 @@ impl From<LeaderboardError> for ApiError {
                 .retry_after(retry_after_ms.div_ceil(1000)),
             LeaderboardError::Team(t) => t.into(),
             LeaderboardError::Read(e) => ApiError::internal(e),
-            LeaderboardError::Db(e) => ApiError::internal(e),
         }
     }
 }

@@ -79,18 +79,14 @@ use serde::Serialize;
 
 use aethex_protocol::matchmaking::ModeConfig;
 use aethex_protocol::rpc::ErrorCode;
-use aethex_protocol::validate::Invalid;
 
-use crate::db::DbError;
-use crate::error::ApiError;
+use crate::error::{ApiError, CoreError};
 use crate::teams::TeamError;
 
 pub use queue::Matchmaker;
 
 #[derive(Debug, thiserror::Error)]
 pub enum MatchmakingError {
-    #[error("{0}")]
-    Invalid(#[from] Invalid),
     #[error("no mode {0:?} in this game")]
     ModeNotFound(String),
     #[error("no such ticket")]
@@ -109,20 +105,17 @@ pub enum MatchmakingError {
     QueueFull,
     #[error(transparent)]
     Team(#[from] TeamError),
+    /// Bad input or the database: [`CoreError`].
     #[error(transparent)]
-    Db(#[from] DbError),
+    Core(#[from] CoreError),
 }
 
-impl From<libsql::Error> for MatchmakingError {
-    fn from(e: libsql::Error) -> Self {
-        MatchmakingError::Db(DbError::Sql(e))
-    }
-}
+crate::error::core_errors!(MatchmakingError);
 
 impl From<MatchmakingError> for ApiError {
     fn from(e: MatchmakingError) -> Self {
         match e {
-            MatchmakingError::Invalid(i) => i.into(),
+            MatchmakingError::Core(e) => e.into(),
             MatchmakingError::ModeNotFound(m) => ApiError::not_found("mode", format!("no mode {m:?} in this game")),
             MatchmakingError::TicketNotFound => ApiError::not_found("ticket_id", "no such ticket"),
             MatchmakingError::MatchNotFound => ApiError::not_found("match_id", "no such match (or origin restarted since it was made)"),
@@ -141,7 +134,6 @@ impl From<MatchmakingError> for ApiError {
                 ApiError::new(ErrorCode::UNAVAILABLE, "Service unavailable").reason("the matchmaking queue is full; try again shortly").retry_after(5)
             }
             MatchmakingError::Team(t) => t.into(),
-            MatchmakingError::Db(e) => ApiError::internal(e),
         }
     }
 }

@@ -4,18 +4,15 @@
 
 pub mod routes;
 pub mod service;
+pub mod store;
 
 use aethex_protocol::rpc::ErrorCode;
-use aethex_protocol::validate::Invalid;
 
-use crate::db::DbError;
-use crate::error::ApiError;
+use crate::error::{ApiError, CoreError};
 use crate::teams::TeamError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PrivacyError {
-    #[error("{0}")]
-    Invalid(#[from] Invalid),
     #[error("no such player")]
     NoPlayer,
     #[error("{0}")]
@@ -24,25 +21,21 @@ pub enum PrivacyError {
     Team(#[from] TeamError),
     #[error("{0}")]
     Saves(String),
+    /// Bad input or the database: [`CoreError`].
     #[error(transparent)]
-    Db(#[from] DbError),
+    Core(#[from] CoreError),
 }
 
-impl From<libsql::Error> for PrivacyError {
-    fn from(e: libsql::Error) -> Self {
-        PrivacyError::Db(DbError::Sql(e))
-    }
-}
+crate::error::core_errors!(PrivacyError);
 
 impl From<PrivacyError> for ApiError {
     fn from(e: PrivacyError) -> Self {
         match e {
-            PrivacyError::Invalid(i) => i.into(),
+            PrivacyError::Core(e) => e.into(),
             PrivacyError::NoPlayer => ApiError::not_found("user_id", "no such player"),
             PrivacyError::Conflict(why) => ApiError::new(ErrorCode::CONFLICT, "Conflict").field("user_id", why),
             PrivacyError::Team(t) => t.into(),
             PrivacyError::Saves(why) => ApiError::internal(why),
-            PrivacyError::Db(e) => ApiError::internal(e),
         }
     }
 }

@@ -4,62 +4,15 @@
 //! through the outbox too (edges drop them), the account row last (its foreign keys
 //! cascade), then the analytics database; a receipt with counts is kept.
 
-use crate::replication::rows;
-use libsql::{params, Connection};
 use serde_json::{json, Map, Value};
 
 use aethex_protocol::teams::Role;
 
-use super::PrivacyError;
+use super::{store, PrivacyError};
 use crate::auth::caller::Player;
 use crate::state::AppState;
 
 pub type PrivacyResult<T> = Result<T, PrivacyError>;
-
-/// Columns never exported (secrets and internal counters).
-const SECRET_COLUMNS: &[&str] = &["password", "device_hash", "token_hash", "access_token", "refresh_token", "data", "failed_logins", "locked_until"];
-
-/// (table, column naming the player, column naming the game if the table is per game).
-const PLAYER_TABLES: &[(&str, &str, Option<&str>)] = &[
-    ("oauth_connections", "user_id", None),
-    ("sessions", "user_id", None),
-    ("org_members", "user_id", None),
-    ("cloud_saves", "user_id", Some("game_id")),
-    ("leaderboard_entries", "user_id", Some("game_id")),
-    ("leaderboard_archive", "user_id", Some("game_id")),
-    ("player_achievements", "user_id", Some("game_id")),
-    ("player_stats", "user_id", Some("game_id")),
-    ("entitlements", "user_id", Some("game_id")),
-    ("analytics_consent", "user_id", Some("game_id")),
-    ("friend_edges", "user_id", None),
-    ("share_links", "user_id", Some("game_id")),
-];
-
-fn value_json(v: libsql::Value) -> Value {
-    match v {
-        libsql::Value::Null => Value::Null,
-        libsql::Value::Integer(i) => json!(i),
-        libsql::Value::Real(f) => json!(f),
-        libsql::Value::Text(t) => serde_json::from_str::<Value>(&t).ok().filter(|v| v.is_object() || v.is_array()).unwrap_or(Value::String(t)),
-        libsql::Value::Blob(b) => json!(format!("{} bytes", b.len())),
-    }
-}
-
-async fn rows_json(conn: &Connection, sql: &str, args: Vec<libsql::Value>) -> PrivacyResult<Vec<Value>> {
-    let mut rows = conn.query(sql, args).await?;
-    let names: Vec<String> = (0..rows.column_count()).map(|i| rows.column_name(i).unwrap_or_default().to_string()).collect();
-    let mut out = Vec::new();
-    while let Some(r) = rows.next().await? {
-        let mut obj = Map::new();
-        for (i, name) in names.iter().enumerate() {
-            if !SECRET_COLUMNS.contains(&name.as_str()) {
-                obj.insert(name.clone(), value_json(r.get_value(i as i32)?));
-            }
-        }
-        out.push(Value::Object(obj));
-    }
-    Ok(out)
-}
 
 /// The account exists and, for a game's export or erasure, is a player of that game:
 /// a studio reaches only its own players, and learns nothing of other accounts.
@@ -86,9 +39,9 @@ pub async fn export(app: &AppState, user: &str, game: Option<&str>) -> PrivacyRe
     doc.insert("exported_at".into(), json!(crate::clock::now()));
     doc.insert("user_id".into(), json!(user));
     let account_sql = if game.is_some() { "SELECT id, username FROM users WHERE id = ?1" } else { "SELECT * FROM users WHERE id = ?1" };
-    let account = rows_json(conn, account_sql, vec![user.into()]).await?;
+    let account = store::rows_json(conn, account_sql, vec![user.into()]).await?;
     doc.insert("account".into(), account.into_iter().next().unwrap_or(Value::Null));
-    for (table, col, game_col) in PLAYER_TABLES {
+    for (table, col, game_col) in store::PLAYER_TABLES {
         if game.is_some() && game_col.is_none() {
             continue;
         }
@@ -96,10 +49,10 @@ pub async fn export(app: &AppState, user: &str, game: Option<&str>) -> PrivacyRe
             (Some(g), Some(gc)) => (format!("SELECT * FROM {table} WHERE {col} = ?1 AND {gc} = ?2"), vec![user.into(), g.into()]),
             _ => (format!("SELECT * FROM {table} WHERE {col} = ?1"), vec![user.into()]),
         };
-        doc.insert((*table).to_string(), Value::Array(rows_json(conn, &sql, args).await?));
+        doc.insert((*table).to_string(), Value::Array(store::rows_json(conn, &sql, args).await?));
     }
     // Save contents, every stored version, decrypted.
-    let versions = rows_json(
+    let versions = store::rows_json(
         conn,
         "SELECT game_id, slot_name, version FROM cloud_saves WHERE user_id = ?1 AND (?2 IS NULL OR game_id = ?2) ORDER BY game_id, slot_name, version",
         vec![user.into(), game.map(|g| libsql::Value::from(g.to_string())).unwrap_or(libsql::Value::Null)],
@@ -133,55 +86,12 @@ pub async fn export_in_game(app: &AppState, admin: &Player, game_id: &str, user:
 /// account. Returns the receipt.
 async fn erase(app: &AppState, user: &str, game: Option<&str>, requested_by: &str) -> PrivacyResult<Value> {
     check_subject(app, user, game).await?;
-    if game.is_none() {
-        let mut rows = app.db.reader().query("SELECT COUNT(*) FROM org_members WHERE user_id = ?1 AND role = 'owner'", params![user]).await?;
-        if rows.next().await?.map(|r| r.get::<i64>(0)).transpose()?.unwrap_or(0) > 0 {
-            return Err(PrivacyError::Conflict("the account owns organizations: transfer or delete them first".into()));
-        }
+    if game.is_none() && store::owned_orgs(app.db.reader(), user).await? > 0 {
+        return Err(PrivacyError::Conflict("the account owns organizations: transfer or delete them first".into()));
     }
     let (u, g) = (user.to_string(), game.map(str::to_string));
-    let counts = app
-        .db
-        .write_replicated(move |c, out| async move {
-            let mut counts = Map::new();
-            let scoped = |t: &str| match &g {
-                Some(_) => format!("DELETE FROM {t} WHERE user_id = ?1 AND game_id = ?2"),
-                None => format!("DELETE FROM {t} WHERE user_id = ?1"),
-            };
-            let args = || -> Vec<libsql::Value> {
-                match &g {
-                    Some(g) => vec![u.clone().into(), g.clone().into()],
-                    None => vec![u.clone().into()],
-                }
-            };
-            // Replicated rows go through the outbox, so edges drop them too.
-            for (table, replica) in [
-                ("cloud_saves", "saves"),
-                ("leaderboard_entries", "leaderboard_entries"),
-                ("entitlements", "entitlements"),
-                ("player_achievements", "player_achievements"),
-                ("analytics_consent", "analytics_consent"),
-            ] {
-                let n = c.execute(&scoped(table), args()).await?;
-                counts.insert(table.to_string(), json!(n));
-                let filter = match &g {
-                    Some(g) => rows::filter(&[("user_id", &u), ("game_id", g)]),
-                    None => rows::filter(&[("user_id", &u)]),
-                };
-                out.delete(&c, rows::table(replica), filter).await?;
-            }
-            for table in ["leaderboard_archive", "player_stats", "share_links"] {
-                let n = c.execute(&scoped(table), args()).await?;
-                counts.insert(table.to_string(), json!(n));
-            }
-            if g.is_none() {
-                c.execute("DELETE FROM friend_edges WHERE user_id = ?1 OR other_id = ?1", params![u.clone()]).await?;
-                let n = c.execute("DELETE FROM users WHERE id = ?1", params![u.clone()]).await?;
-                counts.insert("account".into(), json!(n));
-            }
-            Ok::<_, PrivacyError>(counts)
-        })
-        .await?;
+    let counts =
+        app.db.write_replicated(move |c, out| async move { Ok::<_, PrivacyError>(store::erase_rows(&c, &out, &u, g.as_deref()).await?) }).await?;
     let events = app.analytics.erase(user, game).await?;
     let mut counts = counts;
     counts.insert("analytics_events".into(), json!(events));
@@ -195,31 +105,14 @@ async fn erase(app: &AppState, user: &str, game: Option<&str>, requested_by: &st
         "deleted": Value::Object(counts),
     });
     let r = receipt.clone();
-    app.db
-        .write(move |c| async move {
-            c.execute(
-                "INSERT INTO deletion_receipts (receipt_id, subject, scope, requested_by, deleted_at, receipt) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![
-                    r["receipt_id"].as_str().unwrap_or_default().to_string(),
-                    r["subject"].as_str().unwrap_or_default().to_string(),
-                    r["scope"].as_str().unwrap_or_default().to_string(),
-                    r["requested_by"].as_str().unwrap_or_default().to_string(),
-                    r["deleted_at"].as_str().unwrap_or_default().to_string(),
-                    r.to_string()
-                ],
-            )
-            .await
-            .map_err(PrivacyError::from)
-        })
-        .await?;
+    app.db.write(move |c| async move { store::insert_receipt(&c, &r).await.map_err(PrivacyError::from) }).await?;
     tracing::info!(receipt = %receipt_id, scope = %receipt["scope"], "player data erased");
     Ok(receipt)
 }
 
 /// The player deletes their own account; `confirm` must be their username.
 pub async fn delete_me(app: &AppState, player: &Player, confirm: &str) -> PrivacyResult<Value> {
-    let mut rows = app.db.reader().query("SELECT username FROM users WHERE id = ?1", params![player.user_id.clone()]).await?;
-    let name = rows.next().await?.map(|r| r.get::<String>(0)).transpose()?.ok_or(PrivacyError::NoPlayer)?;
+    let name = store::username(app.db.reader(), &player.user_id).await?.ok_or(PrivacyError::NoPlayer)?;
     if !name.eq_ignore_ascii_case(confirm) {
         return Err(aethex_protocol::validate::Invalid::new("confirm", "confirm must be your username").into());
     }

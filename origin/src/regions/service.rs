@@ -2,8 +2,8 @@
 
 use aethex_protocol::regions::{parse_region_name, parse_relay_url, Region, RegionList, RegisterRegionRequest};
 use aethex_protocol::validate::Invalid;
-use libsql::params;
 
+use super::store;
 use crate::db::DbError;
 use crate::error::ApiError;
 use crate::replication::rows;
@@ -55,13 +55,7 @@ pub async fn register(app: &AppState, name: &str, req: RegisterRegionRequest, ke
     let (r, fp) = (region.clone(), key_fingerprint.to_string());
     app.db
         .write_replicated(move |c, out| async move {
-            c.execute(
-                "INSERT INTO regions (name, url, ping_url, capacity, load, last_seen_ms, key_fingerprint) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
-                 ON CONFLICT (name) DO UPDATE SET url = excluded.url, ping_url = excluded.ping_url, capacity = excluded.capacity,
-                   load = excluded.load, last_seen_ms = excluded.last_seen_ms, key_fingerprint = excluded.key_fingerprint",
-                params![r.name.clone(), r.url.clone(), r.ping_url.clone(), r.capacity, r.load, r.last_seen_ms, fp],
-            )
-            .await?;
+            store::upsert(&c, &r, &fp).await?;
             out.upsert(&c, rows::table("regions"), rows::region(&r.name, &r.url, &r.ping_url, r.capacity, r.load, r.last_seen_ms)).await?;
             Ok::<(), DbError>(())
         })
@@ -79,8 +73,7 @@ pub const RELAY_ASK_TIMEOUT: std::time::Duration = std::time::Duration::from_mil
 
 /// The relay key a region's relay registered with (origin calls it with that key only).
 pub async fn relay_key_of(app: &AppState, region: &str) -> Result<Option<String>, DbError> {
-    let mut rows = app.db.reader().query("SELECT key_fingerprint FROM regions WHERE name = ?1", params![region]).await?;
-    let fp: Option<String> = rows.next().await?.map(|r| r.get::<Option<String>>(0)).transpose()?.flatten();
+    let fp = store::key_fingerprint(app.db.reader(), region).await?;
     Ok(fp.and_then(|fp| app.peers.relay_key_by_fingerprint(&fp).map(str::to_string)))
 }
 

@@ -10,3 +10,4 @@
 pub mod routes;
 pub mod rows;
 pub mod service;
+pub mod store;

@@ -46,7 +46,7 @@ impl From<ReplicationError> for ApiError {
     fn from(e: ReplicationError) -> Self {
         match e {
             ReplicationError::Gone { .. } => ApiError::new(ErrorCode(-32010), "Gone").field("after", e.to_string()),
-            ReplicationError::Db(e) => ApiError::internal(e),
+            ReplicationError::Core(e) => e.into(),
         }
     }
 }

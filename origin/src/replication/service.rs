@@ -3,12 +3,13 @@
 
 use std::time::Duration;
 
-use aethex_protocol::replica::{Change, ChangesResponse, Op, SnapshotHeader, SnapshotTrailer, SCHEMA_VERSION};
+use aethex_protocol::replica::{Change, ChangesResponse, SnapshotHeader, SnapshotTrailer, SCHEMA_VERSION};
 use aethex_protocol::teams::Tier;
 use libsql::{params, Connection};
 use serde_json::{Map, Value};
 
 use super::rows;
+use super::store::{changes_after, epoch, head, meta, pruned_upto, set_meta};
 use crate::db::{DbError, DbResult};
 use crate::state::AppState;
 
@@ -24,78 +25,10 @@ pub enum ReplicationError {
     #[error("position {after} is not in the outbox (kept: after {pruned_upto}, up to {head}); bootstrap from a snapshot")]
     Gone { after: i64, pruned_upto: i64, head: i64 },
     #[error(transparent)]
-    Db(#[from] DbError),
+    Core(#[from] crate::error::CoreError),
 }
 
-impl From<libsql::Error> for ReplicationError {
-    fn from(e: libsql::Error) -> Self {
-        ReplicationError::Db(DbError::Sql(e))
-    }
-}
-
-async fn meta(conn: &Connection, key: &str) -> DbResult<Option<String>> {
-    let mut rows = conn.query("SELECT value FROM replication_meta WHERE key = ?1", params![key]).await?;
-    Ok(rows.next().await?.map(|r| r.get::<String>(0)).transpose()?)
-}
-
-async fn set_meta(conn: &Connection, key: &str, value: &str) -> DbResult<()> {
-    conn.execute(
-        "INSERT INTO replication_meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-        params![key, value],
-    )
-    .await?;
-    Ok(())
-}
-
-/// This database's epoch (made by the migration).
-pub async fn epoch(conn: &Connection) -> DbResult<String> {
-    meta(conn, "epoch").await?.ok_or_else(|| DbError::Corrupt("replication epoch missing".into()))
-}
-
-async fn pruned_upto(conn: &Connection) -> DbResult<i64> {
-    Ok(meta(conn, "pruned_upto").await?.and_then(|v| v.parse().ok()).unwrap_or(0))
-}
-
-/// Newest position in the database (also when the outbox has been pruned empty).
-async fn head(conn: &Connection) -> DbResult<i64> {
-    let mut rows = conn.query("SELECT MAX(position) FROM replication_outbox", ()).await?;
-    let max: Option<i64> = match rows.next().await? {
-        Some(r) => match r.get_value(0)? {
-            libsql::Value::Integer(v) => Some(v),
-            _ => None,
-        },
-        None => None,
-    };
-    drop(rows);
-    Ok(match max {
-        Some(m) => m,
-        None => pruned_upto(conn).await?,
-    })
-}
-
-fn parse_change(position: i64, table: String, op: &str, row: &str) -> DbResult<Change> {
-    let op = match op {
-        "upsert" => Op::Upsert,
-        "delete" => Op::Delete,
-        other => return Err(DbError::Corrupt(format!("outbox op {other}"))),
-    };
-    let row: Map<String, Value> = serde_json::from_str(row).map_err(|e| DbError::Corrupt(format!("outbox row {position}: {e}")))?;
-    Ok(Change { position, table, op, row })
-}
-
-async fn changes_after(conn: &Connection, after: i64, limit: u32) -> DbResult<Vec<Change>> {
-    let mut rows = conn
-        .query(
-            "SELECT position, tbl, op, row FROM replication_outbox WHERE position > ?1 ORDER BY position LIMIT ?2",
-            params![after, i64::from(limit)],
-        )
-        .await?;
-    let mut out = Vec::new();
-    while let Some(r) = rows.next().await? {
-        out.push(parse_change(r.get(0)?, r.get(1)?, &r.get::<String>(2)?, &r.get::<String>(3)?)?);
-    }
-    Ok(out)
-}
+crate::error::core_errors!(ReplicationError);
 
 /// Changes after `after`, waiting up to `wait` for some to be written.
 pub async fn changes(app: &AppState, after: i64, limit: u32, wait: Duration) -> Result<ChangesResponse, ReplicationError> {

@@ -11,15 +11,11 @@ use serde_json::Value;
 
 use aethex_protocol::rpc::ErrorCode;
 use aethex_protocol::saves::{LoadResponse, MergeConflict};
-use aethex_protocol::validate::Invalid;
 
-use crate::db::DbError;
-use crate::error::ApiError;
+use crate::error::{ApiError, CoreError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SaveError {
-    #[error("{0}")]
-    Invalid(#[from] Invalid),
     #[error("save not found")]
     NotFound,
     #[error("slot has moved on")]
@@ -42,15 +38,12 @@ pub enum SaveError {
     NoGame(#[from] crate::auth::NoGame),
     #[error("stored save is corrupt: {0}")]
     Corrupt(String),
+    /// Bad input or the database: [`CoreError`].
     #[error(transparent)]
-    Db(#[from] DbError),
+    Core(#[from] CoreError),
 }
 
-impl From<libsql::Error> for SaveError {
-    fn from(e: libsql::Error) -> Self {
-        SaveError::Db(DbError::Sql(e))
-    }
-}
+crate::error::core_errors!(SaveError);
 
 fn to_value<T: serde::Serialize>(v: &T) -> Value {
     serde_json::to_value(v).unwrap_or(Value::Null)
@@ -60,7 +53,7 @@ impl From<SaveError> for ApiError {
     fn from(e: SaveError) -> Self {
         use SaveError::*;
         match e {
-            Invalid(i) => i.into(),
+            Core(e) => e.into(),
             NotFound => ApiError::not_found("slot_name", "no such save"),
             Conflict { current } => {
                 let reason = match &current {
@@ -93,7 +86,6 @@ impl From<SaveError> for ApiError {
             Forbidden(reason) => ApiError::forbidden(reason),
             NoGame(e) => e.into(),
             Corrupt(e) => ApiError::internal(format!("corrupt save: {e}")),
-            Db(e) => ApiError::internal(e),
         }
     }
 }

@@ -49,7 +49,7 @@ pub async fn actor_for(app: &AppState, caller: &Caller, requested_user: Option<&
         Caller::Server(s) => {
             let u = requested_user.filter(|u| *u != ME).ok_or(Invalid::new("user_id", "a server key must name the player (user_id)"))?;
             if uuid::Uuid::parse_str(u).is_err() || !store::user_exists(app.db.reader(), u).await? {
-                return Err(SaveError::Invalid(Invalid::new("user_id", "no such player")));
+                return Err(Invalid::new("user_id", "no such player").into());
             }
             (u.to_string(), s.game_id.clone())
         }

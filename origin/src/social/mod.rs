@@ -10,15 +10,11 @@ pub mod share;
 pub mod store;
 
 use aethex_protocol::rpc::ErrorCode;
-use aethex_protocol::validate::Invalid;
 
-use crate::db::DbError;
-use crate::error::ApiError;
+use crate::error::{ApiError, CoreError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SocialError {
-    #[error("{0}")]
-    Invalid(#[from] Invalid),
     /// No such player, or one who blocked the caller (not told apart).
     #[error("no such player")]
     NoPlayer,
@@ -35,20 +31,17 @@ pub enum SocialError {
     Missing { field: &'static str, why: String },
     #[error("replica read: {0}")]
     Read(#[from] aethex_edge::ReplicaError),
+    /// Bad input or the database: [`CoreError`].
     #[error(transparent)]
-    Db(#[from] DbError),
+    Core(#[from] CoreError),
 }
 
-impl From<libsql::Error> for SocialError {
-    fn from(e: libsql::Error) -> Self {
-        SocialError::Db(DbError::Sql(e))
-    }
-}
+crate::error::core_errors!(SocialError);
 
 impl From<SocialError> for ApiError {
     fn from(e: SocialError) -> Self {
         match e {
-            SocialError::Invalid(i) => i.into(),
+            SocialError::Core(e) => e.into(),
             SocialError::NoPlayer => ApiError::not_found("user_id", "no such player"),
             SocialError::NotFound(why) => ApiError::not_found("user_id", why),
             SocialError::Coppa => ApiError::forbidden("social features are off in this game: it is for children (COPPA)"),
@@ -56,7 +49,6 @@ impl From<SocialError> for ApiError {
             SocialError::Limit(why) => ApiError::new(ErrorCode::CONFLICT, "Conflict").field("limit", why),
             SocialError::Read(e) => ApiError::internal(e),
             SocialError::Conflict(why) => ApiError::new(ErrorCode::CONFLICT, "Conflict").field("user_id", why),
-            SocialError::Db(e) => ApiError::internal(e),
         }
     }
 }

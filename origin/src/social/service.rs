@@ -63,7 +63,7 @@ pub async fn request(app: &AppState, player: &Player, req: FriendRequest) -> Soc
 }
 
 fn parse_user(id: &str) -> SocialResult<String> {
-    uuid::Uuid::parse_str(id).map(|u| u.to_string()).map_err(|_| SocialError::Invalid(Invalid::new("user_id", "user_id is not a player id")))
+    uuid::Uuid::parse_str(id).map(|u| u.to_string()).map_err(|_| SocialError::from(Invalid::new("user_id", "user_id is not a player id")))
 }
 
 /// Runs `job(conn, me, other)` as one write between the signed-in player and `other`.

@@ -10,15 +10,11 @@ pub mod store;
 
 use aethex_protocol::rpc::ErrorCode;
 use aethex_protocol::teams::Role;
-use aethex_protocol::validate::Invalid;
 
-use crate::db::DbError;
-use crate::error::ApiError;
+use crate::error::{ApiError, CoreError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum TeamError {
-    #[error("{0}")]
-    Invalid(#[from] Invalid),
     #[error("{0} not found")]
     NotFound(&'static str),
     #[error("needs role {needed:?}")]
@@ -27,25 +23,21 @@ pub enum TeamError {
     Conflict(&'static str),
     #[error("invalid server key")]
     BadServerKey,
+    /// Bad input or the database: [`CoreError`].
     #[error(transparent)]
-    Db(#[from] DbError),
+    Core(#[from] CoreError),
 }
 
-impl From<libsql::Error> for TeamError {
-    fn from(e: libsql::Error) -> Self {
-        TeamError::Db(DbError::Sql(e))
-    }
-}
+crate::error::core_errors!(TeamError);
 
 impl From<TeamError> for ApiError {
     fn from(e: TeamError) -> Self {
         match e {
-            TeamError::Invalid(i) => i.into(),
+            TeamError::Core(e) => e.into(),
             TeamError::NotFound(what) => ApiError::not_found(what, format!("{what} not found")),
             TeamError::Forbidden { needed } => ApiError::forbidden(format!("this needs the {} role or higher in the organization", needed.as_str())),
             TeamError::Conflict(reason) => ApiError::new(ErrorCode::CONFLICT, "Conflict").reason(reason),
             TeamError::BadServerKey => ApiError::unauthorized("server key is not valid"),
-            TeamError::Db(e) => ApiError::internal(e),
         }
     }
 }
