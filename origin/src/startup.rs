@@ -11,6 +11,8 @@ use axum::Router;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use tokio::net::TcpListener;
 use tower_http::cors::{AllowOrigin, CorsLayer};
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
 
 use crate::auth::email::{Mailer, OutboxMailer, SmtpMailer};
 use crate::auth::ratelimit::RateLimits;
@@ -183,7 +185,7 @@ pub fn build_router(state: AppState) -> Router {
     let cfg = &state.config;
     let max_save = cfg.saves.max_save_bytes;
     let cors = cors_layer(&cfg.server.cors_origins);
-    Router::new()
+    let (domains, api) = OpenApiRouter::with_openapi(crate::openapi::ApiDoc::openapi())
         .merge(crate::auth::routes::router())
         .merge(crate::teams::routes::router())
         .merge(crate::saves::routes::router(max_save))
@@ -197,8 +199,11 @@ pub fn build_router(state: AppState) -> Router {
         .merge(crate::dlc::routes::router())
         .merge(crate::matchmaking::routes::router())
         .merge(crate::console::routes::router())
+        .split_for_parts();
+    Router::new()
+        .merge(domains)
         .route("/api/v1/rpc", post(crate::rpc::rpc_endpoint).layer(DefaultBodyLimit::max(save_body_limit(max_save))))
-        .route("/api/v1/openapi.json", get(crate::openapi::openapi_json))
+        .route("/api/v1/openapi.json", get(crate::openapi::serve(api)))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/.well-known/jwks.json", get(ops::jwks))

@@ -1,10 +1,17 @@
 //! REST transport for achievements and statistics.
 
+use crate::auth::caller::authenticate;
+use crate::error::ApiError;
+use crate::http::jsonrpc::*;
 use axum::extract::State;
+use axum::http::HeaderMap;
 use axum::http::StatusCode;
-use axum::routing::{get, post, put};
-use axum::{Json, Router};
+use axum::Json;
 use serde::Deserialize;
+use serde_json::Map;
+use serde_json::Value;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use aethex_protocol::achievements::{
     Achievement, AchievementList, AchievementUpdate, DefineAchievementRequest, PlayerAchievements, PlayerStats, SetProgressRequest, StatsSummary,
@@ -18,15 +25,15 @@ use crate::error::ApiResult;
 use crate::http::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::state::AppState;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/games/{game_id}/achievements", get(list_definitions))
-        .route("/api/v1/games/{game_id}/achievements/{achievement_id}", put(define_achievement).delete(delete_achievement))
-        .route("/api/v1/games/{game_id}/stats", get(stats_summary))
-        .route("/api/v1/achievements", get(get_achievements))
-        .route("/api/v1/achievements/{achievement_id}/unlock", post(unlock))
-        .route("/api/v1/achievements/{achievement_id}/progress", post(set_progress))
-        .route("/api/v1/stats", get(get_stats).post(update_stats))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_definitions))
+        .routes(routes!(define_achievement, delete_achievement))
+        .routes(routes!(stats_summary))
+        .routes(routes!(get_achievements))
+        .routes(routes!(unlock))
+        .routes(routes!(set_progress))
+        .routes(routes!(get_stats, update_stats))
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -105,4 +112,47 @@ async fn update_stats(State(app): State<AppState>, caller: Caller, ApiJson(req):
 #[utoipa::path(get, path = "/api/v1/games/{game_id}/stats", tag = "achievements", summary = "Each statistic over the game's players: players, sum, min, max, average (viewer+).", params(("game_id" = String, Path, description = "Game id")), responses((status = 200, body = StatsSummary), (status = "4XX", body = ErrorEnvelope), (status = "5XX", body = ErrorEnvelope)), security(("bearer" = [])))]
 async fn stats_summary(State(app): State<AppState>, player: Player, ApiPath(game_id): ApiPath<String>) -> ApiResult<Json<StatsSummary>> {
     Ok(Json(service::summary(&app, &player, &game_id).await?))
+}
+
+/// This domain's JSON-RPC methods at `POST /api/v1/rpc` (the same service calls as the
+/// REST routes above).
+pub const RPC_METHODS: &[&str] = &["achievements.unlock", "achievements.set_progress", "achievements.get_all", "stats.update", "stats.get"];
+
+/// Runs one of [`RPC_METHODS`].
+pub async fn rpc(app: &AppState, headers: &HeaderMap, method: &str, mut p: Map<String, Value>) -> Result<Value, ApiError> {
+    match method {
+        "achievements.unlock" => {
+            let caller = authenticate(app, headers).await?;
+            let id = take_string(&mut p, "achievement_id")?;
+            let req: aethex_protocol::achievements::UnlockRequest = params(p)?;
+            let who = crate::achievements::service::subject(app, &caller, req.user_id.as_deref()).await?;
+            ok(crate::achievements::service::advance(app, &who, &id, None).await?)
+        }
+        "achievements.set_progress" => {
+            let caller = authenticate(app, headers).await?;
+            let id = take_string(&mut p, "achievement_id")?;
+            let req: aethex_protocol::achievements::SetProgressRequest = params(p)?;
+            let who = crate::achievements::service::subject(app, &caller, req.user_id.as_deref()).await?;
+            ok(crate::achievements::service::advance(app, &who, &id, Some(req.progress)).await?)
+        }
+        "achievements.get_all" => {
+            let caller = authenticate(app, headers).await?;
+            let req: aethex_protocol::achievements::UnlockRequest = params(p)?;
+            let who = crate::achievements::service::subject(app, &caller, req.user_id.as_deref()).await?;
+            ok(crate::achievements::service::get_all(app, &who).await?)
+        }
+        "stats.update" => {
+            let caller = authenticate(app, headers).await?;
+            let req: aethex_protocol::achievements::UpdateStatsRequest = params(p)?;
+            let who = crate::achievements::service::subject(app, &caller, req.user_id.as_deref()).await?;
+            ok(crate::achievements::service::update_stats(app, &who, req).await?)
+        }
+        "stats.get" => {
+            let caller = authenticate(app, headers).await?;
+            let req: aethex_protocol::achievements::UnlockRequest = params(p)?;
+            let who = crate::achievements::service::subject(app, &caller, req.user_id.as_deref()).await?;
+            ok(crate::achievements::service::stats(app, &who).await?)
+        }
+        other => Err(method_not_found(other)),
+    }
 }

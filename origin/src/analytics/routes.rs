@@ -1,9 +1,10 @@
 //! REST transport for analytics.
 
 use axum::extract::State;
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use serde::Deserialize;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use aethex_protocol::analytics::{
     ActiveUsers, Assignments, Consent, CrashAccepted, CrashGroups, CrashReport, DefineExperimentRequest, EventBatch, EventCounts, Experiment,
@@ -17,22 +18,22 @@ use crate::error::ApiResult;
 use crate::http::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::state::AppState;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/analytics/events", post(ingest_events))
-        .route("/api/v1/analytics/consent", get(get_consent).put(put_consent))
-        .route("/api/v1/analytics/crashes", post(report_crash))
-        .route("/api/v1/experiments", get(my_assignments))
-        .route("/api/v1/games/{game_id}/analytics/retention", get(retention))
-        .route("/api/v1/games/{game_id}/analytics/funnel", get(funnel))
-        .route("/api/v1/games/{game_id}/experiments/{experiment_id}", axum::routing::put(define_experiment))
-        .route("/api/v1/games/{game_id}/experiments/{experiment_id}/results", get(experiment_results))
-        .route("/api/v1/games/{game_id}/analytics/crashes", get(crash_groups))
-        .route("/api/v1/games/{game_id}/analytics/events", get(event_counts))
-        .route("/api/v1/games/{game_id}/analytics/active-users", get(active_users))
-        .route("/api/v1/games/{game_id}/analytics/metrics", get(metric_series))
-        .route("/api/v1/games/{game_id}/analytics/screens", get(screen_report))
-        .route("/api/v1/games/{game_id}/analytics/user-properties", get(property_report))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(ingest_events))
+        .routes(routes!(get_consent, put_consent))
+        .routes(routes!(report_crash))
+        .routes(routes!(my_assignments))
+        .routes(routes!(retention))
+        .routes(routes!(funnel))
+        .routes(routes!(define_experiment))
+        .routes(routes!(experiment_results))
+        .routes(routes!(crash_groups))
+        .routes(routes!(event_counts))
+        .routes(routes!(active_users))
+        .routes(routes!(metric_series))
+        .routes(routes!(screen_report))
+        .routes(routes!(property_report))
 }
 
 #[utoipa::path(post, path = "/api/v1/analytics/events", tag = "analytics", summary = "Send a batch of the player's events (the seed's format; idempotent by event_id; dropped without consent).", request_body = EventBatch, responses((status = 200, body = IngestResult), (status = "4XX", body = ErrorEnvelope), (status = "5XX", body = ErrorEnvelope)), security(("bearer" = [])))]

@@ -1,12 +1,19 @@
 //! REST transport for accounts and sessions (`/api/v1/auth/*`). Each handler extracts,
 //! calls one service function, and answers JSON; errors render the seed's error object.
 
+use crate::auth::caller::authenticate_player;
+use crate::error::ApiError;
+use crate::http::jsonrpc::*;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::routing::get;
+use axum::Json;
+use serde_json::Map;
+use serde_json::Value;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use aethex_protocol::auth::{
     Accepted, ChangePasswordRequest, DeviceLoginRequest, LinkEmailRequest, LoginRequest, LoginResponse, LogoutRequest, LogoutResponse,
@@ -22,26 +29,26 @@ use crate::error::ApiResult;
 use crate::http::extract::{ApiJson, ApiPath, ApiQuery, OptionalJson};
 use crate::state::AppState;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/auth/register", post(register))
-        .route("/api/v1/auth/login", post(login))
-        .route("/api/v1/auth/device", post(device_login))
-        .route("/api/v1/auth/refresh", post(refresh))
-        .route("/api/v1/auth/logout", post(logout))
-        .route("/api/v1/auth/logout-all", post(logout_all))
-        .route("/api/v1/auth/profile", get(get_profile).put(update_profile))
-        .route("/api/v1/auth/link", post(link_email))
-        .route("/api/v1/auth/sessions", get(list_sessions))
-        .route("/api/v1/auth/password", post(change_password))
-        .route("/api/v1/auth/verify-email/request", post(request_email_verification))
-        .route("/api/v1/auth/verify-email", post(verify_email).get(verify_email_link))
-        .route("/api/v1/auth/verify-email/confirm", post(verify_email_form))
-        .route("/api/v1/auth/password-reset/request", post(request_password_reset))
-        .route("/api/v1/auth/password-reset", post(reset_password))
-        .route("/api/v1/auth/oauth/complete", post(oauth_complete))
-        .route("/api/v1/auth/oauth/confirm", post(oauth_confirm))
-        .route("/api/v1/auth/oauth/{provider}", post(oauth_start))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(register))
+        .routes(routes!(login))
+        .routes(routes!(device_login))
+        .routes(routes!(refresh))
+        .routes(routes!(logout))
+        .routes(routes!(logout_all))
+        .routes(routes!(get_profile, update_profile))
+        .routes(routes!(link_email))
+        .routes(routes!(list_sessions))
+        .routes(routes!(change_password))
+        .routes(routes!(request_email_verification))
+        .routes(routes!(verify_email, verify_email_link))
+        .routes(routes!(verify_email_form))
+        .routes(routes!(request_password_reset))
+        .routes(routes!(reset_password))
+        .routes(routes!(oauth_complete))
+        .routes(routes!(oauth_confirm))
+        .routes(routes!(oauth_start))
         .route("/api/v1/auth/oauth/{provider}/callback", get(oauth_callback))
 }
 
@@ -242,4 +249,89 @@ async fn oauth_complete(
     ApiJson(req): ApiJson<OAuthCompleteRequest>,
 ) -> ApiResult<Json<LoginResponse>> {
     Ok(Json(super::oauth::complete(&app, req, &client).await?))
+}
+
+/// This domain's JSON-RPC methods at `POST /api/v1/rpc` (the same service calls as the
+/// REST routes above).
+pub const RPC_METHODS: &[&str] = &[
+    "auth.register",
+    "auth.login",
+    "auth.device_login",
+    "auth.refresh",
+    "auth.verify_email",
+    "auth.request_password_reset",
+    "auth.reset_password",
+    "auth.oauth_start",
+    "auth.oauth_complete",
+    "auth.logout",
+    "auth.logout_all",
+    "auth.get_profile",
+    "auth.profile",
+    "auth.update_profile",
+    "auth.link_email",
+    "auth.list_sessions",
+    "auth.change_password",
+    "auth.request_email_verification",
+];
+
+/// Runs one of [`RPC_METHODS`].
+pub async fn rpc(app: &AppState, headers: &HeaderMap, client: &ClientInfo, method: &str, mut p: Map<String, Value>) -> Result<Value, ApiError> {
+    match method {
+        "auth.register" => ok(account::register(app, params(p)?, client).await?),
+        "auth.login" => ok(sessions::login(app, params(p)?, client).await?),
+        "auth.device_login" => ok(sessions::device_login(app, params(p)?, client).await?),
+        "auth.refresh" => ok(sessions::refresh(app, params(p)?, client).await?),
+        "auth.verify_email" => {
+            let player = crate::auth::caller::optional_player(app, headers).await?;
+            ok(account::verify_email(app, params(p)?, player.as_ref(), client).await?)
+        }
+        "auth.request_password_reset" => ok(account::request_password_reset(app, params(p)?, client).await?),
+        "auth.reset_password" => ok(account::reset_password(app, params(p)?, client).await?),
+        "auth.oauth_start" => {
+            let provider = match p.remove("provider") {
+                Some(Value::String(s)) => s,
+                _ => return Err(ApiError::invalid_params("provider", "provider must be google, github or discord")),
+            };
+            let player = crate::auth::caller::optional_player(app, headers).await?;
+            ok(crate::auth::oauth::start(app, &provider, player.as_ref(), params(p)?, client).await?)
+        }
+        "auth.oauth_complete" => ok(crate::auth::oauth::complete(app, params(p)?, client).await?),
+        "auth.logout" => {
+            let player = authenticate_player(app, headers).await?;
+            ok(sessions::logout(app, &player, params(p)?).await?)
+        }
+        "auth.logout_all" => {
+            let player = authenticate_player(app, headers).await?;
+            no_params(p)?;
+            ok(sessions::logout_all(app, &player).await?)
+        }
+        "auth.get_profile" | "auth.profile" => {
+            let player = authenticate_player(app, headers).await?;
+            no_params(p)?;
+            ok(account::get_profile(app, &player).await?)
+        }
+        "auth.update_profile" => {
+            let player = authenticate_player(app, headers).await?;
+            ok(account::update_profile(app, &player, params(p)?).await?)
+        }
+        "auth.link_email" => {
+            let player = authenticate_player(app, headers).await?;
+            ok(account::link_email(app, &player, params(p)?).await?)
+        }
+        "auth.list_sessions" => {
+            let player = authenticate_player(app, headers).await?;
+            no_params(p)?;
+            ok(serde_json::json!({ "sessions": sessions::list_sessions(app, &player).await? }))
+        }
+        "auth.change_password" => {
+            let player = authenticate_player(app, headers).await?;
+            ok(account::change_password(app, &player, params(p)?).await?)
+        }
+        "auth.request_email_verification" => {
+            let player = authenticate_player(app, headers).await?;
+            no_params(p)?;
+            ok(account::request_email_verification(app, &player).await?)
+        }
+        other => Err(method_not_found(other)),
+    }
 }

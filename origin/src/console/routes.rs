@@ -4,10 +4,12 @@
 use aethex_protocol::rpc::ErrorEnvelope;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::routing::get;
+use axum::Json;
 use serde::Deserialize;
 use serde_json::Value;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::service;
 use crate::auth::caller::Player;
@@ -15,18 +17,18 @@ use crate::error::ApiResult;
 use crate::http::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::state::AppState;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
         .route("/console", get(super::assets::index))
         .route("/console/", get(super::assets::index))
         .route("/console/{*file}", get(super::assets::file))
-        .route("/api/v1/games/{game_id}/players", get(list_players))
-        .route("/api/v1/games/{game_id}/players/{user_id}/ban", post(ban_player).delete(unban_player))
-        .route("/api/v1/games/{game_id}/players/{user_id}/saves", get(player_saves))
-        .route("/api/v1/games/{game_id}/rooms", get(live_rooms))
-        .route("/api/v1/games/{game_id}/experiments", get(list_experiments))
-        .route("/api/v1/games/{game_id}/audit", get(audit_log))
-        .route("/api/v1/games/{game_id}/leaderboards/{leaderboard_id}/entries", get(board_entries))
+        .routes(routes!(list_players))
+        .routes(routes!(ban_player, unban_player))
+        .routes(routes!(player_saves))
+        .routes(routes!(live_rooms))
+        .routes(routes!(list_experiments))
+        .routes(routes!(audit_log))
+        .routes(routes!(board_entries))
 }
 
 #[derive(Debug, Default, Deserialize)]

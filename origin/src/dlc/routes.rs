@@ -5,9 +5,11 @@ use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post, put};
-use axum::{Json, Router};
+use axum::Json;
 use serde::Deserialize;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::router::UtoipaMethodRouterExt;
+use utoipa_axum::routes;
 
 use aethex_protocol::dlc::{
     CreateReleaseRequest, Entitlement, EntitlementList, ManifestKey, ManifestKeyList, MissingChunksRequest, MissingChunksResponse, PromoteRequest,
@@ -23,28 +25,26 @@ use crate::error::{ApiError, ApiResult};
 use crate::http::extract::{ApiJson, ApiPath, ApiQuery, OptionalJson};
 use crate::state::AppState;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/games/{game_id}/manifest-keys", post(register_key))
-        .route("/api/v1/games/{game_id}/manifest-keys/{key_id}", axum::routing::delete(delete_key))
-        .route("/api/v1/games/{game_id}/chunks/missing", post(missing_chunks).layer(DefaultBodyLimit::max(2 * 1024 * 1024)))
-        .route("/api/v1/games/{game_id}/chunks/{chunk_id}", put(upload_chunk).layer(DefaultBodyLimit::max(MAX_CHUNK_BYTES as usize + 64 * 1024)))
-        .route(
-            "/api/v1/games/{game_id}/releases",
-            // The manifest travels as an escaped JSON string: allow for the escaping.
-            get(list_releases).post(create_release).layer(DefaultBodyLimit::max(2 * MAX_MANIFEST_BYTES + 64 * 1024)),
-        )
-        .route("/api/v1/games/{game_id}/releases/{version}/promote", post(promote_release))
-        .route("/api/v1/games/{game_id}/channels/{channel}/rollback", post(rollback_channel))
-        .route("/api/v1/games/{game_id}/channels/{channel}/releases/{version}", axum::routing::delete(delete_release))
-        .route("/api/v1/games/{game_id}/entitlements/{user_id}/{entitlement}", put(grant_entitlement).delete(revoke_entitlement))
-        .route("/api/v1/dlc/{game_id}/keys", get(manifest_keys))
-        .route("/api/v1/dlc/{game_id}/entitlements", get(my_entitlements))
-        .route("/api/v1/dlc/{game_id}/chunks/{chunk_id}", get(get_chunk))
-        .route("/api/v1/dlc/{game_id}/{channel}/manifest", get(current_manifest))
-        .route("/api/v1/dlc/{game_id}/{channel}/manifest/{version}", get(version_manifest))
-        .route("/api/v1/dlc/{game_id}/{channel}/update", get(check_update))
-        .route("/api/v1/dlc/{game_id}/{channel}/files/{*path}", get(stream_file))
+pub fn router() -> OpenApiRouter<AppState> {
+    let router = OpenApiRouter::new()
+        .routes(routes!(register_key))
+        .routes(routes!(delete_key))
+        .routes(routes!(missing_chunks).layer(DefaultBodyLimit::max(2 * 1024 * 1024)))
+        .routes(routes!(upload_chunk).layer(DefaultBodyLimit::max(MAX_CHUNK_BYTES as usize + 64 * 1024)))
+        // The manifest travels as an escaped JSON string: allow for the escaping.
+        .routes(routes!(list_releases, create_release).layer(DefaultBodyLimit::max(2 * MAX_MANIFEST_BYTES + 64 * 1024)))
+        .routes(routes!(promote_release))
+        .routes(routes!(rollback_channel))
+        .routes(routes!(delete_release))
+        .routes(routes!(grant_entitlement, revoke_entitlement))
+        .routes(routes!(manifest_keys))
+        .routes(routes!(my_entitlements))
+        .routes(routes!(get_chunk))
+        .routes(routes!(current_manifest))
+        .routes(routes!(version_manifest))
+        .routes(routes!(check_update));
+    // A wildcard has no OpenAPI form: served at `{*path}`, documented under `{path}`.
+    crate::openapi::served_at(router, "/api/v1/dlc/{game_id}/{channel}/files/{*path}", routes!(stream_file))
 }
 
 fn game(raw: &str) -> Result<String, ApiError> {

@@ -3,5 +3,6 @@
 //! ids, metrics and health.
 
 pub mod extract;
+pub mod jsonrpc;
 pub mod middleware;
 pub mod ops;

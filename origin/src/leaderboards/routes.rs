@@ -1,10 +1,16 @@
 //! REST transport for leaderboards.
 
+use crate::auth::caller::authenticate_player;
+use crate::http::jsonrpc::*;
 use axum::extract::State;
+use axum::http::HeaderMap;
 use axum::http::StatusCode;
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use serde::Deserialize;
+use serde_json::Map;
+use serde_json::Value;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use aethex_protocol::leaderboards::{
     parse_limit, ArchivedPeriodList, CreateLeaderboardRequest, Leaderboard, LeaderboardList, LeaderboardPage, SubmitScoreRequest, SubmitScoreResponse,
@@ -17,14 +23,14 @@ use crate::error::{ApiError, ApiResult};
 use crate::http::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::state::AppState;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/games/{game_id}/leaderboards", get(list_leaderboards).post(create_leaderboard))
-        .route("/api/v1/leaderboards/{leaderboard_id}", get(get_leaderboard))
-        .route("/api/v1/leaderboards/{leaderboard_id}/around-me", get(get_around_me))
-        .route("/api/v1/leaderboards/{leaderboard_id}/scores", post(submit_score))
-        .route("/api/v1/leaderboards/{leaderboard_id}/periods", get(list_periods))
-        .route("/api/v1/leaderboards/{leaderboard_id}/periods/{period}", get(get_period))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_leaderboards, create_leaderboard))
+        .routes(routes!(get_leaderboard))
+        .routes(routes!(get_around_me))
+        .routes(routes!(submit_score))
+        .routes(routes!(list_periods))
+        .routes(routes!(get_period))
 }
 
 #[utoipa::path(post, path = "/api/v1/games/{game_id}/leaderboards", tag = "leaderboards", summary = "Define a leaderboard (developer+).", request_body = CreateLeaderboardRequest, params(("game_id" = String, Path, description = "Game id")), responses((status = 201, body = Leaderboard), (status = "4XX", body = ErrorEnvelope), (status = "5XX", body = ErrorEnvelope)), security(("bearer" = [])))]
@@ -117,4 +123,54 @@ async fn get_period(
     ApiQuery(q): ApiQuery<ArchiveQuery>,
 ) -> ApiResult<Json<LeaderboardPage>> {
     Ok(Json(service::archived_page(&app, &player, &board, &period, limit(q.limit.as_deref())?, q.cursor.as_deref()).await?))
+}
+
+/// This domain's JSON-RPC methods at `POST /api/v1/rpc` (the same service calls as the
+/// REST routes above).
+pub const RPC_METHODS: &[&str] = &["leaderboards.submit_score", "leaderboards.get", "leaderboards.around_me"];
+
+/// Runs one of [`RPC_METHODS`].
+pub async fn rpc(app: &AppState, headers: &HeaderMap, method: &str, mut p: Map<String, Value>) -> Result<Value, ApiError> {
+    match method {
+        "leaderboards.submit_score" => {
+            let player = authenticate_player(app, headers).await?;
+            let board = take_string(&mut p, "leaderboard_id")?;
+            ok(crate::leaderboards::service::submit(app, &player, &board, params(p)?).await?)
+        }
+        "leaderboards.get" => {
+            let player = authenticate_player(app, headers).await?;
+            let q: LeaderboardParams = params(p)?;
+            let limit = parse_limit(q.limit.map(|l| l.to_string()).as_deref())?;
+            match (q.range.as_deref(), q.cursor.as_deref()) {
+                (None | Some("global"), cursor) => ok(crate::leaderboards::service::top(app, &player, &q.leaderboard_id, limit, cursor).await?),
+                (Some("friends"), None) => ok(crate::leaderboards::service::friends_top(app, &player, &q.leaderboard_id, limit).await?),
+                (Some("friends"), Some(_)) => Err(ApiError::invalid_params("cursor", "a friends page has no cursor")),
+                (Some(_), _) => Err(ApiError::invalid_params("range", "range must be global or friends")),
+            }
+        }
+        "leaderboards.around_me" => {
+            let player = authenticate_player(app, headers).await?;
+            let q: LeaderboardParams = params(p)?;
+            if q.cursor.is_some() || q.range.is_some() {
+                return Err(ApiError::invalid_params("cursor", "around_me takes no cursor or range"));
+            }
+            let limit = parse_limit(q.limit.map(|l| l.to_string()).as_deref())?;
+            ok(crate::leaderboards::service::around_me(app, &player, &q.leaderboard_id, limit).await?)
+        }
+        other => Err(method_not_found(other)),
+    }
+}
+
+/// `leaderboards.get` / `leaderboards.around_me` params.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LeaderboardParams {
+    leaderboard_id: String,
+    #[serde(default)]
+    limit: Option<u32>,
+    #[serde(default)]
+    cursor: Option<String>,
+    /// `leaderboards.get`: `global` (default) or `friends`.
+    #[serde(default)]
+    range: Option<String>,
 }

@@ -1,10 +1,17 @@
 //! REST transport for matchmaking.
 
+use crate::auth::caller::authenticate;
+use crate::error::ApiError;
+use crate::http::jsonrpc::*;
 use axum::extract::State;
+use axum::http::HeaderMap;
 use axum::http::StatusCode;
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use serde::Deserialize;
+use serde_json::Map;
+use serde_json::Value;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use aethex_protocol::matchmaking::{BackfillRequest, ModeConfig, Ticket, TicketList, TicketRequest};
 use aethex_protocol::rpc::ErrorEnvelope;
@@ -16,14 +23,14 @@ use crate::http::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::regions::routes::RelayCaller;
 use crate::state::AppState;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/games/{game_id}/matchmaking/modes", get(list_modes))
-        .route("/api/v1/games/{game_id}/matchmaking/modes/{mode}", get(get_mode).put(put_mode))
-        .route("/api/v1/matchmaking/tickets", post(create_ticket).get(my_tickets))
-        .route("/api/v1/matchmaking/tickets/{ticket_id}", get(get_ticket).delete(cancel_ticket))
-        .route("/api/v1/matchmaking/tickets/{ticket_id}/accept", post(accept_ticket))
-        .route("/api/v1/matchmaking/backfill", post(backfill))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_modes))
+        .routes(routes!(get_mode, put_mode))
+        .routes(routes!(create_ticket, my_tickets))
+        .routes(routes!(get_ticket, cancel_ticket))
+        .routes(routes!(accept_ticket))
+        .routes(routes!(backfill))
 }
 
 #[utoipa::path(put, path = "/api/v1/games/{game_id}/matchmaking/modes/{mode}", tag = "matchmaking", summary = "Create or replace a matchmaking mode (developer+ or the game's server key).", request_body = ModeConfig, params(("game_id" = String, Path, description = "Game id"), ("mode" = String, Path, description = "Mode name: 1 to 32 of a-z 0-9 - _")), responses((status = 200, body = ModeEntry), (status = "4XX", body = ErrorEnvelope), (status = "5XX", body = ErrorEnvelope)), security(("bearer" = [])))]
@@ -86,4 +93,59 @@ async fn cancel_ticket(State(app): State<AppState>, caller: Caller, ApiPath(tick
 #[utoipa::path(post, path = "/api/v1/matchmaking/backfill", tag = "matchmaking", summary = "A relay reports open seats in a matched room; queued tickets fill them (relay key in x-aethex-relay-key).", request_body = BackfillRequest, responses((status = 200, body = BackfillResponse), (status = "4XX", body = ErrorEnvelope), (status = "5XX", body = ErrorEnvelope)))]
 async fn backfill(State(app): State<AppState>, _relay: RelayCaller, ApiJson(req): ApiJson<BackfillRequest>) -> ApiResult<Json<BackfillResponse>> {
     Ok(Json(service::backfill(&app, req).await?))
+}
+
+/// This domain's JSON-RPC methods at `POST /api/v1/rpc` (the same service calls as the
+/// REST routes above).
+pub const RPC_METHODS: &[&str] =
+    &["matchmaking.join_queue", "matchmaking.get_ticket", "matchmaking.cancel", "matchmaking.accept", "matchmaking.my_tickets"];
+
+/// Runs one of [`RPC_METHODS`].
+pub async fn rpc(app: &AppState, headers: &HeaderMap, method: &str, p: Map<String, Value>) -> Result<Value, ApiError> {
+    match method {
+        "matchmaking.join_queue" => {
+            let caller = authenticate(app, headers).await?;
+            ok(crate::matchmaking::service::create_ticket(app, &caller, params(p)?).await?)
+        }
+        "matchmaking.get_ticket" => {
+            let caller = authenticate(app, headers).await?;
+            let q: TicketParams = params(p)?;
+            ok(crate::matchmaking::service::get_ticket(app, &caller, &q.ticket_id, q.wait_ms.unwrap_or(0), q.user_id.as_deref()).await?)
+        }
+        "matchmaking.cancel" => {
+            let caller = authenticate(app, headers).await?;
+            let q: CancelParams = params(p)?;
+            ok(crate::matchmaking::service::cancel_ticket(app, &caller, &q.ticket_id).await?)
+        }
+        "matchmaking.accept" => {
+            let caller = authenticate(app, headers).await?;
+            let q: CancelParams = params(p)?;
+            ok(crate::matchmaking::service::accept_ticket(app, &caller, &q.ticket_id).await?)
+        }
+        "matchmaking.my_tickets" => {
+            let caller = authenticate(app, headers).await?;
+            no_params(p)?;
+            ok(crate::matchmaking::service::my_tickets(app, &caller).await?)
+        }
+        other => Err(method_not_found(other)),
+    }
+}
+
+/// `matchmaking.get_ticket` params.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TicketParams {
+    ticket_id: String,
+    #[serde(default)]
+    wait_ms: Option<u64>,
+    /// Server keys: whose room ticket (a party member's).
+    #[serde(default)]
+    user_id: Option<String>,
+}
+
+/// `matchmaking.cancel` params.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CancelParams {
+    ticket_id: String,
 }

@@ -3,10 +3,11 @@
 use axum::extract::State;
 use axum::http::header::CONTENT_DISPOSITION;
 use axum::response::IntoResponse;
-use axum::routing::{delete, get};
-use axum::{Json, Router};
+use axum::Json;
 use serde::Deserialize;
 use serde_json::Value;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use aethex_protocol::rpc::ErrorEnvelope;
 
@@ -16,12 +17,8 @@ use crate::error::ApiResult;
 use crate::http::extract::{ApiJson, ApiPath};
 use crate::state::AppState;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/auth/me/export", get(export_me))
-        .route("/api/v1/auth/me", delete(delete_me))
-        .route("/api/v1/games/{game_id}/players/{user_id}/export", get(export_player))
-        .route("/api/v1/games/{game_id}/players/{user_id}", delete(delete_player))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(export_me)).routes(routes!(delete_me)).routes(routes!(export_player)).routes(routes!(delete_player))
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]

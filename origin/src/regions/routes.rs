@@ -1,8 +1,12 @@
 //! REST transport for regions.
 
+use crate::http::jsonrpc::*;
 use axum::extract::State;
-use axum::routing::{get, put};
-use axum::{Json, Router};
+use axum::Json;
+use serde_json::Map;
+use serde_json::Value;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use aethex_protocol::regions::{Region, RegionList, RegisterRegionRequest};
 use aethex_protocol::rpc::ErrorEnvelope;
@@ -30,8 +34,8 @@ impl axum::extract::FromRequestParts<AppState> for RelayCaller {
     }
 }
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/api/v1/regions", get(list_regions)).route("/api/v1/regions/{name}", put(register_region))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(list_regions)).routes(routes!(register_region))
 }
 
 #[utoipa::path(get, path = "/api/v1/regions", tag = "regions", summary = "Regions with a live relay (served by edges).", responses((status = 200, body = RegionList), (status = "5XX", body = ErrorEnvelope)))]
@@ -47,4 +51,19 @@ async fn register_region(
     ApiJson(req): ApiJson<RegisterRegionRequest>,
 ) -> ApiResult<Json<Region>> {
     Ok(Json(service::register(&app, &name, req, &relay.fingerprint).await?))
+}
+
+/// This domain's JSON-RPC methods at `POST /api/v1/rpc` (the same service calls as the
+/// REST routes above).
+pub const RPC_METHODS: &[&str] = &["regions.list"];
+
+/// Runs one of [`RPC_METHODS`].
+pub async fn rpc(app: &AppState, method: &str, p: Map<String, Value>) -> Result<Value, ApiError> {
+    match method {
+        "regions.list" => {
+            no_params(p)?;
+            ok(crate::regions::service::list(app).await?)
+        }
+        other => Err(method_not_found(other)),
+    }
 }

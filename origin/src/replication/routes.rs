@@ -2,6 +2,7 @@
 //! a snapshot to bootstrap from, and the plain bytes of a save version.
 
 use std::time::Duration;
+use utoipa_axum::router::OpenApiRouter;
 
 use axum::body::Body;
 use axum::extract::{FromRequestParts, State};
@@ -9,7 +10,7 @@ use axum::http::request::Parts;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use serde::Deserialize;
 
 use aethex_protocol::replica::ChangesResponse;
@@ -20,8 +21,8 @@ use crate::error::{ApiError, ApiResult};
 use crate::http::extract::{ApiPath, ApiQuery};
 use crate::state::AppState;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
         .route("/api/v1/replication/changes", get(pull_changes))
         .route("/api/v1/replication/snapshot", get(pull_snapshot))
         .route(&format!("{}/{{save_id}}", aethex_edge::SAVE_BLOB_PATH), get(save_blob))

@@ -2,10 +2,23 @@
 //! `:user_id` is the caller's own id (or `me`); a server key may name any player of its
 //! game. `:save_id` is a slot name, or the UUID `save_id` of one version.
 
+use crate::auth::caller::authenticate;
+use crate::error::ApiError;
+use crate::http::jsonrpc::*;
+use aethex_protocol::saves::DeleteParams;
+use aethex_protocol::saves::HistoryParams;
+use aethex_protocol::saves::ListParams;
+use aethex_protocol::saves::LoadParams;
+use aethex_protocol::saves::RestoreParams;
 use axum::extract::{DefaultBodyLimit, State};
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::http::HeaderMap;
+use axum::Json;
 use serde::Deserialize;
+use serde_json::Map;
+use serde_json::Value;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::router::UtoipaMethodRouterExt;
+use utoipa_axum::routes;
 
 use aethex_protocol::saves::{DeleteResponse, LoadResponse, RestoreRequest, SaveHistory, SaveList, SaveRequest, SaveResponse};
 
@@ -23,12 +36,12 @@ pub fn save_body_limit(max_save_bytes: usize) -> usize {
     max_save_bytes / 3 * 4 + 64 * 1024
 }
 
-pub fn router(max_save_bytes: usize) -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/saves/{user_id}", get(list_saves).post(save_game).layer(DefaultBodyLimit::max(save_body_limit(max_save_bytes))))
-        .route("/api/v1/saves/{user_id}/history", get(save_history))
-        .route("/api/v1/saves/{user_id}/{save_id}", get(load_save).delete(delete_save))
-        .route("/api/v1/saves/{user_id}/{save_id}/restore", post(restore_save))
+pub fn router(max_save_bytes: usize) -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_saves, save_game).layer(DefaultBodyLimit::max(save_body_limit(max_save_bytes))))
+        .routes(routes!(save_history))
+        .routes(routes!(load_save, delete_save))
+        .routes(routes!(restore_save))
 }
 
 #[utoipa::path(get, path = "/api/v1/saves/{user_id}", tag = "saves", summary = "List slots (newest version of each) with used and allowed bytes.", params(("user_id" = String, Path, description = "The player's user id, or `me`")), responses((status = 200, body = SaveList), (status = "4XX", body = ErrorEnvelope), (status = "5XX", body = ErrorEnvelope)), security(("bearer" = [])))]
@@ -101,4 +114,52 @@ async fn restore_save(
 ) -> ApiResult<Json<SaveResponse>> {
     let actor = actor_for(&app, &caller, Some(&user_id)).await?;
     Ok(Json(service::restore(&app, &actor, &save_id, req.version).await?))
+}
+
+/// This domain's JSON-RPC methods at `POST /api/v1/rpc` (the same service calls as the
+/// REST routes above).
+pub const RPC_METHODS: &[&str] = &["saves.save", "saves.load", "saves.list", "saves.delete", "saves.history", "saves.restore"];
+
+/// Runs one of [`RPC_METHODS`].
+pub async fn rpc(app: &AppState, headers: &HeaderMap, method: &str, mut p: Map<String, Value>) -> Result<Value, ApiError> {
+    match method {
+        "saves.save" => {
+            let caller = authenticate(app, headers).await?;
+            let user = take_user_id(&mut p)?;
+            let req: SaveRequest = params(p)?;
+            let actor = service::actor_for(app, &caller, user.as_deref()).await?;
+            ok(service::save(app, &actor, req).await?)
+        }
+        "saves.load" => {
+            let caller = authenticate(app, headers).await?;
+            let req: LoadParams = params(p)?;
+            let actor = service::actor_for(app, &caller, req.user_id.as_deref()).await?;
+            ok(service::load(app, &actor, &req.slot_name, req.version).await?)
+        }
+        "saves.list" => {
+            let caller = authenticate(app, headers).await?;
+            let req: ListParams = params(p)?;
+            let actor = service::actor_for(app, &caller, req.user_id.as_deref()).await?;
+            ok(service::list(app, &actor).await?)
+        }
+        "saves.delete" => {
+            let caller = authenticate(app, headers).await?;
+            let req: DeleteParams = params(p)?;
+            let actor = service::actor_for(app, &caller, req.user_id.as_deref()).await?;
+            ok(service::delete(app, &actor, &req.slot_name).await?)
+        }
+        "saves.history" => {
+            let caller = authenticate(app, headers).await?;
+            let req: HistoryParams = params(p)?;
+            let actor = service::actor_for(app, &caller, req.user_id.as_deref()).await?;
+            ok(service::history(app, &actor, req.slot_name.as_deref()).await?)
+        }
+        "saves.restore" => {
+            let caller = authenticate(app, headers).await?;
+            let req: RestoreParams = params(p)?;
+            let actor = service::actor_for(app, &caller, req.user_id.as_deref()).await?;
+            ok(service::restore(app, &actor, &req.slot_name, req.version).await?)
+        }
+        other => Err(method_not_found(other)),
+    }
 }

@@ -2,8 +2,10 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::{delete, get, post};
-use axum::{Json, Router};
+use axum::routing::get;
+use axum::Json;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use aethex_protocol::rpc::ErrorEnvelope;
 use aethex_protocol::social::{Friend, FriendList, FriendRequest, ShareRequest, SharedItem};
@@ -16,16 +18,16 @@ use crate::error::ApiResult;
 use crate::http::extract::{ApiJson, ApiPath};
 use crate::state::AppState;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/friends", get(list_friends))
-        .route("/api/v1/friends/requests", post(send_request))
-        .route("/api/v1/friends/{user_id}", delete(remove_friend))
-        .route("/api/v1/friends/{user_id}/accept", post(accept_request))
-        .route("/api/v1/friends/{user_id}/decline", post(decline_request))
-        .route("/api/v1/friends/{user_id}/block", post(block_player).delete(unblock_player))
-        .route("/api/v1/share", post(create_share))
-        .route("/api/v1/share/{share_id}", get(get_share).delete(delete_share))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_friends))
+        .routes(routes!(send_request))
+        .routes(routes!(remove_friend))
+        .routes(routes!(accept_request))
+        .routes(routes!(decline_request))
+        .routes(routes!(block_player, unblock_player))
+        .routes(routes!(create_share))
+        .routes(routes!(get_share, delete_share))
         .route("/share/{share_id}", get(share_page))
 }
 

@@ -2,8 +2,9 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::{get, post, put};
-use axum::{Json, Router};
+use axum::Json;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use aethex_protocol::teams::{
     AddMemberRequest, CreateGameRequest, CreateOrgRequest, CreateServerKeyRequest, CreatedServerKey, Game, GameList, MemberList, Org, OrgList,
@@ -18,17 +19,17 @@ use crate::error::ApiResult;
 use crate::http::extract::{ApiJson, ApiPath};
 use crate::state::AppState;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/orgs", post(create_org).get(list_orgs))
-        .route("/api/v1/orgs/{org_id}", get(get_org))
-        .route("/api/v1/orgs/{org_id}/members", get(list_members).post(add_member))
-        .route("/api/v1/orgs/{org_id}/members/{user_id}", put(update_member).delete(remove_member))
-        .route("/api/v1/orgs/{org_id}/games", get(list_games).post(create_game))
-        .route("/api/v1/games/{game_id}", get(get_game).patch(update_game))
-        .route("/api/v1/games/{game_id}/client-key/rotate", post(rotate_client_key))
-        .route("/api/v1/games/{game_id}/server-keys", get(list_server_keys).post(create_server_key))
-        .route("/api/v1/games/{game_id}/server-keys/{key_id}", axum::routing::delete(revoke_server_key))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create_org, list_orgs))
+        .routes(routes!(get_org))
+        .routes(routes!(list_members, add_member))
+        .routes(routes!(update_member, remove_member))
+        .routes(routes!(list_games, create_game))
+        .routes(routes!(get_game, update_game))
+        .routes(routes!(rotate_client_key))
+        .routes(routes!(list_server_keys, create_server_key))
+        .routes(routes!(revoke_server_key))
 }
 
 #[utoipa::path(post, path = "/api/v1/orgs", tag = "teams", summary = "Create an organization (you become its owner).", request_body = CreateOrgRequest, responses((status = 201, body = Org), (status = "4XX", body = ErrorEnvelope), (status = "5XX", body = ErrorEnvelope)), security(("bearer" = [])))]
