@@ -8,9 +8,8 @@ use aethex_protocol::analytics::{
 };
 use aethex_protocol::teams::{Role, Tier};
 use aethex_protocol::validate::Invalid;
-use libsql::params;
 
-use super::store::EventRow;
+use super::store::{self, EventRow};
 use super::AnalyticsError;
 use crate::auth::caller::Player;
 use crate::replication::rows;
@@ -30,18 +29,7 @@ pub async fn consent(app: &AppState, player: &Player) -> AnResult<Consent> {
 /// The player's effective consent (off in a COPPA game) and the game's tier, in one read.
 async fn game_consent(app: &AppState, player: &Player) -> AnResult<(bool, Tier)> {
     let game = game_of(player)?;
-    let mut rows = app
-        .db
-        .reader()
-        .query(
-            "SELECT g.tier, g.coppa, COALESCE(c.analytics, 0) FROM games g
-             LEFT JOIN analytics_consent c ON c.game_id = g.id AND c.user_id = ?2 WHERE g.id = ?1",
-            params![game, player.user_id.clone()],
-        )
-        .await?;
-    let Some(r) = rows.next().await? else { return Ok((false, Tier::Free)) };
-    let tier = Tier::parse(&r.get::<String>(0)?).unwrap_or(Tier::Free);
-    Ok((r.get::<i64>(1)? == 0 && r.get::<i64>(2)? != 0, tier))
+    Ok(store::game_consent(app.db.reader(), game, &player.user_id).await?)
 }
 
 /// Opt in (or out) of analytics for the token's game. Opted out is the default.
@@ -52,12 +40,7 @@ pub async fn set_consent(app: &AppState, player: &Player, c: Consent) -> AnResul
     }
     app.db
         .write_replicated(move |conn, out| async move {
-            conn.execute(
-                "INSERT INTO analytics_consent (game_id, user_id, analytics, updated_at) VALUES (?1, ?2, ?3, ?4)
-                 ON CONFLICT (game_id, user_id) DO UPDATE SET analytics = excluded.analytics, updated_at = excluded.updated_at",
-                params![game.clone(), user.clone(), c.analytics as i64, crate::clock::now()],
-            )
-            .await?;
+            store::set_consent(&conn, &game, &user, c.analytics).await?;
             out.upsert(&conn, rows::table("analytics_consent"), rows::consent(&game, &user, c.analytics)).await?;
             Ok::<(), AnalyticsError>(())
         })
@@ -273,33 +256,8 @@ pub async fn crash_groups(app: &AppState, player: &Player, game_id: &str, signat
     Ok(CrashGroups { groups: app.analytics.crash_groups(game_id, signature, limit).await? })
 }
 
-fn experiment_of(r: &libsql::Row) -> AnResult<Experiment> {
-    let variants: String = r.get(2)?;
-    Ok(Experiment {
-        game_id: r.get(0)?,
-        experiment_id: r.get(1)?,
-        variants: serde_json::from_str(&variants).map_err(|e| AnalyticsError::from(crate::db::DbError::Corrupt(e.to_string())))?,
-        conversion_event: r.get(3)?,
-        active: r.get::<i64>(4)? != 0,
-        updated_at: r.get(5)?,
-    })
-}
-
 async fn experiments_of(app: &AppState, game: &str, only: Option<&str>) -> AnResult<Vec<Experiment>> {
-    let mut rows = app
-        .db
-        .reader()
-        .query(
-            "SELECT game_id, experiment_id, variants, conversion_event, active, updated_at FROM experiments
-             WHERE game_id = ?1 AND (?2 IS NULL OR experiment_id = ?2) ORDER BY experiment_id",
-            params![game, only],
-        )
-        .await?;
-    let mut out = Vec::new();
-    while let Some(r) = rows.next().await? {
-        out.push(experiment_of(&r)?);
-    }
-    Ok(out)
+    Ok(store::experiments(app.db.reader(), game, only).await?)
 }
 
 /// Defines or changes an experiment (developer+). Changing the variants reshuffles players.
@@ -313,13 +271,7 @@ pub async fn define_experiment(app: &AppState, player: &Player, game_id: &str, i
     app.db
         .write_replicated(move |conn, out| async move {
             let row = rows::experiment(&g, &i, &variants, a);
-            conn.execute(
-                "INSERT INTO experiments (game_id, experiment_id, variants, conversion_event, active, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)
-                 ON CONFLICT (game_id, experiment_id) DO UPDATE SET variants = excluded.variants, conversion_event = excluded.conversion_event,
-                   active = excluded.active, updated_at = excluded.updated_at",
-                params![g, i, variants, c, a as i64, t],
-            )
-            .await?;
+            store::put_experiment(&conn, &g, &i, &variants, &c, a, &t).await?;
             out.upsert(&conn, rows::table("experiments"), row).await?;
             Ok::<(), AnalyticsError>(())
         })

@@ -1,14 +1,18 @@
 //! The analytics database: a libSQL file of its own (`<data_dir>/analytics.db`), so event
 //! ingest never waits for, or slows, gameplay writes. One writer connection behind a
 //! mutex; each batch is one transaction (`synchronous=NORMAL`: a power cut may lose the
-//! last batches, never corrupt the file).
+//! last batches, never corrupt the file). Also the analytics rows that live in the main
+//! database (consent, A/B tests).
 
 use std::path::Path;
 use std::time::Duration;
 
 use libsql::{params, Builder, Connection, Database};
 
-use crate::db::DbResult;
+use aethex_protocol::analytics::Experiment;
+use aethex_protocol::teams::Tier;
+
+use crate::db::{DbError, DbResult};
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS events (
@@ -474,4 +478,72 @@ impl AnalyticsDb {
         }
         Ok(out)
     }
+}
+
+// ---------------------------------------------------------------------------------------
+// In the main database: consent (replicated to edges) and A/B tests.
+
+/// A player's effective consent in a game (off in a COPPA game) and the game's tier, in
+/// one read; an unknown game is (false, free).
+pub async fn game_consent(c: &Connection, game: &str, user: &str) -> DbResult<(bool, Tier)> {
+    let mut rows = c
+        .query(
+            "SELECT g.tier, g.coppa, COALESCE(c.analytics, 0) FROM games g
+             LEFT JOIN analytics_consent c ON c.game_id = g.id AND c.user_id = ?2 WHERE g.id = ?1",
+            params![game, user],
+        )
+        .await?;
+    let Some(r) = rows.next().await? else { return Ok((false, Tier::Free)) };
+    let tier = Tier::parse(&r.get::<String>(0)?).unwrap_or(Tier::Free);
+    Ok((r.get::<i64>(1)? == 0 && r.get::<i64>(2)? != 0, tier))
+}
+
+pub async fn set_consent(c: &Connection, game: &str, user: &str, analytics: bool) -> DbResult<()> {
+    c.execute(
+        "INSERT INTO analytics_consent (game_id, user_id, analytics, updated_at) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (game_id, user_id) DO UPDATE SET analytics = excluded.analytics, updated_at = excluded.updated_at",
+        params![game, user, analytics as i64, crate::clock::now()],
+    )
+    .await?;
+    Ok(())
+}
+
+fn experiment_of(r: &libsql::Row) -> DbResult<Experiment> {
+    let variants: String = r.get(2)?;
+    Ok(Experiment {
+        game_id: r.get(0)?,
+        experiment_id: r.get(1)?,
+        variants: serde_json::from_str(&variants).map_err(|e| DbError::Corrupt(e.to_string()))?,
+        conversion_event: r.get(3)?,
+        active: r.get::<i64>(4)? != 0,
+        updated_at: r.get(5)?,
+    })
+}
+
+/// The game's experiments (only `only`, when given), by id.
+pub async fn experiments(c: &Connection, game: &str, only: Option<&str>) -> DbResult<Vec<Experiment>> {
+    let mut rows = c
+        .query(
+            "SELECT game_id, experiment_id, variants, conversion_event, active, updated_at FROM experiments
+             WHERE game_id = ?1 AND (?2 IS NULL OR experiment_id = ?2) ORDER BY experiment_id",
+            params![game, only],
+        )
+        .await?;
+    let mut out = Vec::new();
+    while let Some(r) = rows.next().await? {
+        out.push(experiment_of(&r)?);
+    }
+    Ok(out)
+}
+
+/// Defines or changes an experiment (`variants`: its JSON).
+pub async fn put_experiment(c: &Connection, game: &str, id: &str, variants: &str, conversion_event: &str, active: bool, now: &str) -> DbResult<()> {
+    c.execute(
+        "INSERT INTO experiments (game_id, experiment_id, variants, conversion_event, active, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)
+         ON CONFLICT (game_id, experiment_id) DO UPDATE SET variants = excluded.variants, conversion_event = excluded.conversion_event,
+           active = excluded.active, updated_at = excluded.updated_at",
+        params![game, id, variants, conversion_event, active as i64, now],
+    )
+    .await?;
+    Ok(())
 }
