@@ -166,7 +166,7 @@ async fn revoke_entitlement(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[utoipa::path(get, path = "/api/v1/dlc/{game_id}/keys", tag = "dlc", summary = "The game's manifest signing keys (public).", params(("game_id" = String, Path, description = "Game id")), responses((status = 200, body = ManifestKeyList)))]
+#[utoipa::path(get, path = "/api/v1/dlc/{game_id}/keys", tag = "dlc", summary = "The game's manifest signing keys (public).", params(("game_id" = String, Path, description = "Game id")), responses((status = 200, body = ManifestKeyList), (status = "4XX", body = ErrorEnvelope), (status = "5XX", body = ErrorEnvelope)))]
 async fn manifest_keys(State(app): State<AppState>, ApiPath(g): ApiPath<String>) -> ApiResult<Json<ManifestKeyList>> {
     Ok(Json(service::keys(&app, &game(&g)?).await?))
 }

@@ -1,6 +1,8 @@
 //! schemathesis (PyPI) fuzzes every operation of origin's OpenAPI document with a signed-in
 //! developer who owns a game, on the debug build the tests run: no input may answer a 5xx,
-//! drop the connection or make the server panic. The budget is bounded (`--max-time`);
+//! drop the connection or make the server panic, and every answer must be one the
+//! document lists for that operation (status code, content type, and a body matching the
+//! response schema). The budget is bounded (`--max-time`);
 //! each run draws a new seed, printed in the output, so runs explore different inputs and
 //! a failure can be replayed with `--seed`.
 //!
@@ -13,6 +15,9 @@ use std::process::Command;
 use aethex_tests::Origin;
 
 const SCHEMATHESIS_VERSION: &str = "4.32.5";
+
+/// What every answer is checked against.
+const CHECKS: &str = "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance";
 
 /// Routes that would end the session schemathesis signs in with, or take the developer
 /// out of the organization: fuzzing them would only turn every later call into a 401.
@@ -49,7 +54,7 @@ async fn schemathesis_finds_no_server_error_on_any_operation() {
             .current_dir(&cwd)
             .arg(dir.join("bin/st"))
             .args(["run", &url, "--header", &format!("Authorization: Bearer {token}")])
-            .args(["--checks", "not_a_server_error", "--max-examples", "10", "--workers", "2", "--no-shrink"])
+            .args(["--checks", CHECKS, "--max-examples", "10", "--workers", "2", "--no-shrink"])
             .args(["--max-time", &budget, "--request-timeout", "10", "--exclude-path-regex", EXCLUDED])
             .env("PYTHONPATH", &dir)
             .output()
