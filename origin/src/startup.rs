@@ -181,11 +181,10 @@ impl Application {
     }
 }
 
-pub fn build_router(state: AppState) -> Router {
-    let cfg = &state.config;
-    let max_save = cfg.saves.max_save_bytes;
-    let cors = cors_layer(&cfg.server.cors_origins);
-    let (domains, api) = OpenApiRouter::with_openapi(crate::openapi::ApiDoc::openapi())
+/// Every domain's routes with their OpenAPI paths (the document's title and tags from
+/// [`crate::openapi::ApiDoc`]).
+pub fn domain_routes(max_save: usize) -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(crate::openapi::ApiDoc::openapi())
         .merge(crate::auth::routes::router())
         .merge(crate::teams::routes::router())
         .merge(crate::saves::routes::router(max_save))
@@ -199,7 +198,13 @@ pub fn build_router(state: AppState) -> Router {
         .merge(crate::dlc::routes::router())
         .merge(crate::matchmaking::routes::router())
         .merge(crate::console::routes::router())
-        .split_for_parts();
+}
+
+pub fn build_router(state: AppState) -> Router {
+    let cfg = &state.config;
+    let max_save = cfg.saves.max_save_bytes;
+    let cors = cors_layer(&cfg.server.cors_origins);
+    let (domains, api) = domain_routes(max_save).split_for_parts();
     Router::new()
         .merge(domains)
         .route("/api/v1/rpc", post(crate::rpc::rpc_endpoint).layer(DefaultBodyLimit::max(save_body_limit(max_save))))
@@ -239,4 +244,41 @@ fn cors_layer(origins: &[String]) -> CorsLayer {
             HeaderName::from_static(aethex_protocol::dlc::CHUNK_ENCODING_HEADER),
             HeaderName::from_static("x-aethex-file-blake3"),
         ])
+}
+
+#[cfg(test)]
+mod tests {
+    use aethex_protocol::validate::GameSlug;
+    use serde_json::Value;
+
+    /// Every `game_id` path parameter states the rule the server enforces, so a client or a
+    /// fuzzer reading the document sends ids the server accepts.
+    #[test]
+    fn game_id_parameters_state_the_parsers_rule() {
+        let doc = serde_json::to_value(super::domain_routes(1024).into_openapi()).unwrap();
+        let mut stated = 0;
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            for op in item.as_object().unwrap().values() {
+                for p in op["parameters"].as_array().into_iter().flatten() {
+                    if p["name"] == "game_id" && p["in"] == "path" {
+                        stated += 1;
+                        let s = &p["schema"];
+                        assert_eq!(
+                            (&s["pattern"], &s["minLength"], &s["maxLength"]),
+                            (&Value::from(GameSlug::PATTERN), &Value::from(3), &Value::from(64)),
+                            "{path}"
+                        );
+                    }
+                }
+            }
+        }
+        assert!(stated >= 50, "only {stated} game_id parameters found");
+        let re = regex::Regex::new(GameSlug::PATTERN).unwrap();
+        let long = "a".repeat(64);
+        let too_long = "a".repeat(65);
+        for s in ["abc", "my-awesome-game", "a-1", "a--b", "ab", "-ab", "ab-", "Abc", "a_b", "1ab", long.as_str(), too_long.as_str()] {
+            let by_document = re.is_match(s) && (3..=64).contains(&s.len());
+            assert_eq!(by_document, GameSlug::parse(s).is_ok(), "{s:?}");
+        }
+    }
 }

@@ -188,12 +188,17 @@ impl SlotName {
 }
 
 /// A game id: a slug like `my-awesome-game`, 3 to 64 characters of lower-case letters,
-/// digits and `-`, starting with a letter.
+/// digits and `-`, starting with a letter and not ending with `-`. The OpenAPI document
+/// states the same rule as [`GameSlug::PATTERN`] with lengths 3 to 64.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct GameSlug(String);
 string_newtype!(GameSlug);
 
 impl GameSlug {
+    /// The rule as a regular expression (with lengths 3 to 64), as the OpenAPI document's
+    /// `game_id` parameters state it.
+    pub const PATTERN: &'static str = "^[a-z][a-z0-9-]*[a-z0-9]$";
+
     pub fn parse(raw: &str) -> Result<Self, Invalid> {
         let field = "game_id";
         let n = raw.len();

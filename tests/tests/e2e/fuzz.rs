@@ -54,7 +54,10 @@ async fn schemathesis_finds_no_server_error_on_any_operation() {
             .current_dir(&cwd)
             .arg(dir.join("bin/st"))
             .args(["run", &url, "--header", &format!("Authorization: Bearer {token}")])
-            .args(["--checks", CHECKS, "--max-examples", "10", "--workers", "2", "--no-shrink"])
+            // One worker: with two, schemathesis 4.32.5 now and then crashes itself (a KeyError
+            // in hypothesis' lambda-description cache, shared between its threads) while it
+            // derives negative cases from a `pattern`. One worker also draws more cases here.
+            .args(["--checks", CHECKS, "--max-examples", "10", "--workers", "1", "--no-shrink"])
             .args(["--max-time", &budget, "--request-timeout", "10", "--exclude-path-regex", EXCLUDED])
             .env("PYTHONPATH", &dir)
             .output()
