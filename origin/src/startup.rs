@@ -184,7 +184,7 @@ impl Application {
 /// Every domain's routes with their OpenAPI paths (the document's title and tags from
 /// [`crate::openapi::ApiDoc`]).
 pub fn domain_routes(max_save: usize) -> OpenApiRouter<AppState> {
-    OpenApiRouter::with_openapi(crate::openapi::ApiDoc::openapi())
+    let mut routes = OpenApiRouter::with_openapi(crate::openapi::ApiDoc::openapi())
         .merge(crate::auth::routes::router())
         .merge(crate::teams::routes::router())
         .merge(crate::saves::routes::router(max_save))
@@ -197,7 +197,9 @@ pub fn domain_routes(max_save: usize) -> OpenApiRouter<AppState> {
         .merge(crate::regions::routes::router())
         .merge(crate::dlc::routes::router())
         .merge(crate::matchmaking::routes::router())
-        .merge(crate::console::routes::router())
+        .merge(crate::console::routes::router());
+    crate::openapi::state_rules(routes.get_openapi_mut());
+    routes
 }
 
 pub fn build_router(state: AppState) -> Router {
@@ -248,37 +250,199 @@ fn cors_layer(origins: &[String]) -> CorsLayer {
 
 #[cfg(test)]
 mod tests {
-    use aethex_protocol::validate::GameSlug;
+    use aethex_protocol::{dlc, matchmaking, validate};
     use serde_json::Value;
 
-    /// Every `game_id` path parameter states the rule the server enforces, so a client or a
-    /// fuzzer reading the document sends ids the server accepts.
+    use crate::openapi::{Rule, Text, FIELD_RULES, PARAM_RULES};
+
+    /// The server's own check for a value of this parameter or body field name.
+    fn parser(name: &str) -> fn(&str) -> bool {
+        match name {
+            "game_id" => |s| validate::GameSlug::parse(s).is_ok(),
+            "user_id" | "report_id" => |s| uuid::Uuid::parse_str(s).is_ok(),
+            "leaderboard_id" | "achievement_id" => |s| validate::parse_id(s, "id").is_ok(),
+            "save_id" => |s| validate::SlotName::parse(s).is_ok() || uuid::Uuid::parse_str(s).is_ok(),
+            "channel" => |s| dlc::parse_channel(s).is_ok(),
+            "version" => |s| dlc::parse_version(s).is_ok(),
+            "entitlement" => |s| dlc::parse_entitlement(s).is_ok(),
+            "chunk_id" => dlc::is_blake3_hex,
+            "mode" => |s| matchmaking::parse_mode(s).is_ok(),
+            "device_id" => |s| validate::DeviceId::parse(s).is_ok(),
+            "username" => |s| validate::Username::parse(s).is_ok(),
+            "email" => |s| validate::Email::parse(s).is_ok(),
+            "password" | "new_password" => |s| validate::Password::parse(s).is_ok(),
+            "name" => |s| validate::DisplayName::parse(s, "name").is_ok(),
+            other => panic!("no parser named for {other}"),
+        }
+    }
+
+    /// Strings to try a rule on: edge cases, then many drawn from a small alphabet with
+    /// every kind of character the rules treat differently.
+    fn samples() -> Vec<String> {
+        let mut out: Vec<String> = [
+            "",
+            " ",
+            ".",
+            "..",
+            "...",
+            "a",
+            "-",
+            "_",
+            "a.",
+            ".a",
+            "a..b",
+            "abc",
+            "Abc",
+            "a-",
+            "-a",
+            "a_b",
+            "a+b",
+            "+a",
+            "1.2.3",
+            "history",
+            "chunks",
+            "keys",
+            "entitlements",
+            "me",
+            "0d2b6a4c-3f1e-4b8a-9c7d-1e2f3a4b5c6d",
+            "0D2B6A4C-3F1E-4B8A-9C7D-1E2F3A4B5C6D",
+            "a b",
+            "a/b",
+            "a%b",
+            "é",
+            "a@b.co",
+            "A.b@c.d",
+            "x@y",
+            "x@-y.z",
+            "x@y.z-",
+            "p@ss w0rd",
+            "        ",
+            "\tpassword",
+            "name\u{7}",
+            "name\u{85}x",
+            "My Game",
+            " My Game ",
+            "guest-device-0001",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        for n in [3, 8, 16, 32, 33, 36, 50, 51, 64, 65, 100, 101, 128, 129, 254, 255] {
+            out.push("a".repeat(n));
+            out.push(format!("{}@example.com", "b".repeat(n.saturating_sub(12))));
+        }
+        out.push("0123456789abcdef".repeat(4));
+        out.push("0123456789abcdeF".repeat(4));
+        let alphabet: Vec<char> = "aAz9-_.+ /é@\t\u{7f}".chars().collect();
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        for _ in 0..20_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let len = (x % 140) as usize;
+            let s: String = (0..len)
+                .map(|i| {
+                    let r = x.rotate_left(i as u32 * 5) ^ (i as u64).wrapping_mul(0x2545_f491_4f6c_dd1d);
+                    alphabet[(r >> 33) as usize % alphabet.len()]
+                })
+                .collect();
+            out.push(s);
+        }
+        out
+    }
+
+    /// The rule admits only what the parser takes, and (when exact) all of it.
+    fn agrees(name: &str, rule: &Text, samples: &[String]) {
+        let re = regex::Regex::new(rule.pattern).unwrap();
+        let parse = parser(name);
+        let mut admitted = 0;
+        for s in samples {
+            let n = s.chars().count();
+            let by_document = re.is_match(s) && (rule.min_length..=rule.max_length).contains(&n) && !rule.reserved.contains(&s.as_str());
+            if by_document || rule.exact {
+                assert_eq!(by_document, parse(s), "{name}: {s:?}");
+            }
+            admitted += usize::from(by_document);
+        }
+        assert!(admitted > 0, "{name}: no sample is valid");
+    }
+
+    fn states(schema: &Value, rule: &Text) -> bool {
+        (&schema["pattern"], &schema["minLength"], &schema["maxLength"])
+            == (&Value::from(rule.pattern), &Value::from(rule.min_length), &Value::from(rule.max_length))
+    }
+
+    /// Every path and query parameter that has a rule states it in the document, and the
+    /// rule (pattern, lengths, reserved names) accepts exactly what the server's parser
+    /// accepts, so a client or a fuzzer reading the document sends values the server takes.
     #[test]
-    fn game_id_parameters_state_the_parsers_rule() {
+    fn parameter_rules_agree_with_the_parsers() {
         let doc = serde_json::to_value(super::domain_routes(1024).into_openapi()).unwrap();
-        let mut stated = 0;
-        for (path, item) in doc["paths"].as_object().unwrap() {
-            for op in item.as_object().unwrap().values() {
-                for p in op["parameters"].as_array().into_iter().flatten() {
-                    if p["name"] == "game_id" && p["in"] == "path" {
-                        stated += 1;
-                        let s = &p["schema"];
-                        assert_eq!(
-                            (&s["pattern"], &s["minLength"], &s["maxLength"]),
-                            (&Value::from(GameSlug::PATTERN), &Value::from(3), &Value::from(64)),
-                            "{path}"
-                        );
+        let samples = samples();
+        for (name, rule) in PARAM_RULES {
+            let mut stated = 0;
+            for (path, item) in doc["paths"].as_object().unwrap() {
+                for op in item.as_object().unwrap().values() {
+                    for p in op["parameters"].as_array().into_iter().flatten() {
+                        let string = p["schema"]["type"] == "string";
+                        if p["name"] == *name && string {
+                            stated += 1;
+                            assert!(states(&p["schema"], rule), "{name} in {path}: {}", p["schema"]);
+                        }
                     }
                 }
             }
+            assert!(stated > 0, "no parameter named {name}");
+            if *name == "game_id" {
+                assert!(stated >= 50, "only {stated} game_id parameters found");
+            }
+            agrees(name, rule, &samples);
         }
-        assert!(stated >= 50, "only {stated} game_id parameters found");
-        let re = regex::Regex::new(GameSlug::PATTERN).unwrap();
-        let long = "a".repeat(64);
-        let too_long = "a".repeat(65);
-        for s in ["abc", "my-awesome-game", "a-1", "a--b", "ab", "-ab", "ab-", "Abc", "a_b", "1ab", long.as_str(), too_long.as_str()] {
-            let by_document = re.is_match(s) && (3..=64).contains(&s.len());
-            assert_eq!(by_document, GameSlug::parse(s).is_ok(), "{s:?}");
+    }
+
+    /// The same for request bodies: each field rule is in its schema and agrees with the
+    /// field's parser.
+    #[test]
+    fn body_field_rules_agree_with_the_parsers() {
+        let doc = serde_json::to_value(super::domain_routes(1024).into_openapi()).unwrap();
+        let samples = samples();
+        for (schema, field, rule) in FIELD_RULES {
+            let prop = &doc["components"]["schemas"][*schema]["properties"][*field];
+            assert!(prop.is_object(), "{schema}.{field} is not in the document");
+            match rule {
+                Rule::Text(t) => {
+                    assert!(states(prop, t), "{schema}.{field}: {prop}");
+                    agrees(field, t, &samples);
+                }
+                Rule::Range(min, max) => {
+                    assert_eq!((&prop["minimum"], &prop["maximum"]), (&Value::from(*min), &Value::from(*max)), "{schema}.{field}")
+                }
+                Rule::Items(min, max) => {
+                    assert_eq!((&prop["minItems"], &prop["maxItems"]), (&Value::from(*min), &Value::from(*max)), "{schema}.{field}")
+                }
+            }
         }
+    }
+
+    /// No part of an `allOf` refuses other properties (a flattened `deny_unknown_fields`
+    /// type), which would make its schema impossible to satisfy; the flattened type's own
+    /// schema still does.
+    #[test]
+    fn flattened_parts_allow_the_outer_fields() {
+        let doc = serde_json::to_value(super::domain_routes(1024).into_openapi()).unwrap();
+        let schemas = doc["components"]["schemas"].as_object().unwrap();
+        let mut all_ofs = 0;
+        for (name, schema) in schemas {
+            for part in schema["allOf"].as_array().into_iter().flatten() {
+                all_ofs += 1;
+                let part = match part["$ref"].as_str() {
+                    Some(r) => &schemas[r.trim_start_matches("#/components/schemas/")],
+                    None => part,
+                };
+                assert_ne!(part["additionalProperties"], Value::Bool(false), "{name}");
+            }
+        }
+        assert!(all_ofs > 0);
+        assert_eq!(schemas["ModeConfig"]["additionalProperties"], Value::Bool(false));
     }
 }

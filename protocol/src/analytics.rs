@@ -332,6 +332,10 @@ pub struct Variant {
     pub weight: u32,
 }
 
+/// How many variants an experiment has.
+pub const MIN_VARIANTS: usize = 2;
+pub const MAX_VARIANTS: usize = 10;
+
 /// `PUT /api/v1/games/{game_id}/experiments/{experiment_id}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -440,7 +444,7 @@ pub fn wilson_interval(k: u64, n: u64) -> (f64, f64) {
 
 impl DefineExperimentRequest {
     pub fn validate(&self) -> Result<(), Invalid> {
-        if !(2..=10).contains(&self.variants.len()) {
+        if !(MIN_VARIANTS..=MAX_VARIANTS).contains(&self.variants.len()) {
             return Err(Invalid::new("variants", "an experiment has 2 to 10 variants"));
         }
         let mut names = std::collections::HashSet::new();

@@ -150,6 +150,9 @@ impl std::fmt::Display for BadManifest {
 
 impl std::error::Error for BadManifest {}
 
+/// [`is_blake3_hex`] as a regular expression, as the OpenAPI document states it.
+pub const BLAKE3_HEX_PATTERN: &str = "^[0-9a-f]{64}$";
+
 /// Whether `s` is a chunk or file id: 64 lower-case hex digits.
 pub fn is_blake3_hex(s: &str) -> bool {
     s.len() == 64 && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
@@ -281,8 +284,12 @@ impl Manifest {
 /// Names that are routes under `/api/v1/dlc/{game}/`, so no channel may have them.
 pub const RESERVED_CHANNELS: &[&str] = &["chunks", "keys", "entitlements"];
 
+/// [`parse_channel`]'s rule as a regular expression (lengths 1 to 32).
+pub const CHANNEL_PATTERN: &str = "^[a-z0-9][a-z0-9._-]*$";
+
 /// A channel name (`stable`, `beta`, `dlc-winter`): 1 to 32 of `a-z 0-9 - _ .`, starting
-/// with a letter or digit, not one of [`RESERVED_CHANNELS`].
+/// with a letter or digit, not one of [`RESERVED_CHANNELS`]. [`CHANNEL_PATTERN`] states
+/// the same rule (with lengths 1 to 32), reserved names apart.
 pub fn parse_channel(raw: &str) -> Result<String, Invalid> {
     let ok = (1..=32).contains(&raw.len())
         && raw.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-_.".contains(&b))
@@ -296,6 +303,9 @@ pub fn parse_channel(raw: &str) -> Result<String, Invalid> {
     Ok(raw.to_string())
 }
 
+/// [`parse_version`]'s rule as a regular expression (lengths 1 to 64).
+pub const VERSION_PATTERN: &str = "^[A-Za-z0-9][A-Za-z0-9._+-]*$";
+
 /// A release version (`1.2.3`, `2026.11.25-hotfix`): 1 to 64 of `A-Z a-z 0-9 . - _ +`,
 /// starting with a letter or digit (so never `.` or `..`: clients name folders after it).
 pub fn parse_version(raw: &str) -> Result<String, Invalid> {
@@ -308,6 +318,9 @@ pub fn parse_version(raw: &str) -> Result<String, Invalid> {
         Err(Invalid::new("version", "version must be 1 to 64 of letters, digits, '.', '-', '_', '+', starting with a letter or digit"))
     }
 }
+
+/// [`parse_entitlement`]'s rule as a regular expression (lengths 1 to 64).
+pub const ENTITLEMENT_PATTERN: &str = "^[a-z0-9._-]+$";
 
 /// An entitlement name (`dlc-winter`): 1 to 64 of `a-z 0-9 - _ .`.
 pub fn parse_entitlement(raw: &str) -> Result<String, Invalid> {

@@ -192,6 +192,9 @@ pub struct BackfillResponse {
     pub open_seats: u32,
 }
 
+/// [`parse_mode`]'s rule as a regular expression (lengths 1 to 32).
+pub const MODE_PATTERN: &str = "^[a-z0-9_-]+$";
+
 /// A mode name: 1 to 32 of `a-z 0-9 - _`.
 pub fn parse_mode(raw: &str) -> Result<String, Invalid> {
     let ok = (1..=32).contains(&raw.len()) && raw.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');

@@ -55,6 +55,11 @@ string_newtype!(Email);
 
 impl Email {
     pub const MAX_LEN: usize = 254;
+    /// A stricter form of the rule as a regular expression (with lengths up to
+    /// [`Self::MAX_LEN`]): no dots before the `@`, no surrounding spaces. Every address it
+    /// admits is taken.
+    pub const PATTERN: &'static str =
+        r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]{1,64}@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$";
 
     pub fn parse(raw: &str) -> Result<Self, Invalid> {
         let field = "email";
@@ -102,6 +107,8 @@ string_newtype!(Username);
 impl Username {
     pub const MIN_LEN: usize = 3;
     pub const MAX_LEN: usize = 32;
+    /// The rule as a regular expression (with lengths in characters), before trimming.
+    pub const PATTERN: &'static str = "^[A-Za-z0-9][A-Za-z0-9_.-]*$";
 
     pub fn parse(raw: &str) -> Result<Self, Invalid> {
         let field = "username";
@@ -133,6 +140,8 @@ impl std::fmt::Debug for Password {
 impl Password {
     pub const MIN_LEN: usize = 8;
     pub const MAX_LEN: usize = 128;
+    /// The rule as a regular expression (with lengths in characters): not only whitespace.
+    pub const PATTERN: &'static str = r"\S";
 
     pub fn parse(raw: &str) -> Result<Self, Invalid> {
         Self::parse_field(raw, "password")
@@ -221,6 +230,10 @@ pub struct DisplayName(String);
 string_newtype!(DisplayName);
 
 impl DisplayName {
+    /// The rule as a regular expression (with lengths 1 to 100 characters), before
+    /// trimming: no control characters and not only whitespace.
+    pub const PATTERN: &'static str = r"^[^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$";
+
     pub fn parse(raw: &str, field: &'static str) -> Result<Self, Invalid> {
         let s = raw.trim();
         let n = s.chars().count();
@@ -246,6 +259,9 @@ impl std::fmt::Debug for DeviceId {
 }
 
 impl DeviceId {
+    /// The rule as a regular expression (with lengths 16 to 128): visible ASCII.
+    pub const PATTERN: &'static str = "^[!-~]+$";
+
     pub fn parse(raw: &str) -> Result<Self, Invalid> {
         let field = "device_id";
         if !(16..=128).contains(&raw.len()) {
@@ -272,6 +288,13 @@ pub fn parse_limit(raw: Option<&str>, default: u32, max: u32) -> Result<u32, Inv
         },
     }
 }
+
+/// [`parse_id`]'s rule as a regular expression (lengths 1 to 64): any three or more of the
+/// characters, or one or two that are not all dots.
+pub const ID_PATTERN: &str = "^(?:[A-Za-z0-9._-]{3,}|[A-Za-z0-9_-][A-Za-z0-9._-]?|\\.[A-Za-z0-9_-])$";
+
+/// A player's user id as the routes take it: a hyphenated UUID.
+pub const UUID_PATTERN: &str = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$";
 
 /// An identifier chosen by a developer (leaderboards, achievements): 1 to 64 of
 /// `A-Z a-z 0-9 _ - .`, not `.` or `..` (safe in a URL path segment).

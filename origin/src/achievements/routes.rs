@@ -42,7 +42,7 @@ struct UserQuery {
     user_id: Option<String>,
 }
 
-#[utoipa::path(put, path = "/api/v1/games/{game_id}/achievements/{achievement_id}", tag = "achievements", summary = "Define or change an achievement (developer+).", request_body = DefineAchievementRequest, params(("game_id" = String, Path, description = "Game id", min_length = 3, max_length = 64, pattern = "^[a-z][a-z0-9-]*[a-z0-9]$"), ("achievement_id" = String, Path, description = "Achievement id")), responses((status = 200, body = Achievement), (status = "4XX", body = ErrorEnvelope), (status = "5XX", body = ErrorEnvelope)), security(("bearer" = [])))]
+#[utoipa::path(put, path = "/api/v1/games/{game_id}/achievements/{achievement_id}", tag = "achievements", summary = "Define or change an achievement (developer+).", request_body = DefineAchievementRequest, params(("game_id" = String, Path, description = "Game id"), ("achievement_id" = String, Path, description = "Achievement id")), responses((status = 200, body = Achievement), (status = "4XX", body = ErrorEnvelope), (status = "5XX", body = ErrorEnvelope)), security(("bearer" = [])))]
 async fn define_achievement(
     State(app): State<AppState>,
     player: Player,
@@ -52,13 +52,13 @@ async fn define_achievement(
     Ok(Json(service::define(&app, &player, &game_id, &id, req).await?))
 }
 
-#[utoipa::path(delete, path = "/api/v1/games/{game_id}/achievements/{achievement_id}", tag = "achievements", summary = "Delete an achievement and every player's progress on it (developer+).", params(("game_id" = String, Path, description = "Game id", min_length = 3, max_length = 64, pattern = "^[a-z][a-z0-9-]*[a-z0-9]$"), ("achievement_id" = String, Path, description = "Achievement id")), responses((status = 204), (status = "4XX", body = ErrorEnvelope), (status = "5XX", body = ErrorEnvelope)), security(("bearer" = [])))]
+#[utoipa::path(delete, path = "/api/v1/games/{game_id}/achievements/{achievement_id}", tag = "achievements", summary = "Delete an achievement and every player's progress on it (developer+).", params(("game_id" = String, Path, description = "Game id"), ("achievement_id" = String, Path, description = "Achievement id")), responses((status = 204), (status = "4XX", body = ErrorEnvelope), (status = "5XX", body = ErrorEnvelope)), security(("bearer" = [])))]
 async fn delete_achievement(State(app): State<AppState>, player: Player, ApiPath((game_id, id)): ApiPath<(String, String)>) -> ApiResult<StatusCode> {
     service::remove(&app, &player, &game_id, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[utoipa::path(get, path = "/api/v1/games/{game_id}/achievements", tag = "achievements", summary = "The game's achievement definitions, hidden ones included (viewer+).", params(("game_id" = String, Path, description = "Game id", min_length = 3, max_length = 64, pattern = "^[a-z][a-z0-9-]*[a-z0-9]$")), responses((status = 200, body = AchievementList), (status = "4XX", body = ErrorEnvelope), (status = "5XX", body = ErrorEnvelope)), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/api/v1/games/{game_id}/achievements", tag = "achievements", summary = "The game's achievement definitions, hidden ones included (viewer+).", params(("game_id" = String, Path, description = "Game id")), responses((status = 200, body = AchievementList), (status = "4XX", body = ErrorEnvelope), (status = "5XX", body = ErrorEnvelope)), security(("bearer" = [])))]
 async fn list_definitions(State(app): State<AppState>, player: Player, ApiPath(game_id): ApiPath<String>) -> ApiResult<Json<AchievementList>> {
     Ok(Json(service::definitions(&app, &player, &game_id).await?))
 }
@@ -109,7 +109,7 @@ async fn update_stats(State(app): State<AppState>, caller: Caller, ApiJson(req):
     Ok(Json(service::update_stats(&app, &who, req).await?))
 }
 
-#[utoipa::path(get, path = "/api/v1/games/{game_id}/stats", tag = "achievements", summary = "Each statistic over the game's players: players, sum, min, max, average (viewer+).", params(("game_id" = String, Path, description = "Game id", min_length = 3, max_length = 64, pattern = "^[a-z][a-z0-9-]*[a-z0-9]$")), responses((status = 200, body = StatsSummary), (status = "4XX", body = ErrorEnvelope), (status = "5XX", body = ErrorEnvelope)), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/api/v1/games/{game_id}/stats", tag = "achievements", summary = "Each statistic over the game's players: players, sum, min, max, average (viewer+).", params(("game_id" = String, Path, description = "Game id")), responses((status = 200, body = StatsSummary), (status = "4XX", body = ErrorEnvelope), (status = "5XX", body = ErrorEnvelope)), security(("bearer" = [])))]
 async fn stats_summary(State(app): State<AppState>, player: Player, ApiPath(game_id): ApiPath<String>) -> ApiResult<Json<StatsSummary>> {
     Ok(Json(service::summary(&app, &player, &game_id).await?))
 }

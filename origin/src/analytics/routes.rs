@@ -60,7 +60,7 @@ struct CountsQuery {
     to: Option<String>,
 }
 
-#[utoipa::path(get, path = "/api/v1/games/{game_id}/analytics/events", tag = "analytics", summary = "Event counts by type per hour or day (viewer+).", params(("game_id" = String, Path, description = "Game id", min_length = 3, max_length = 64, pattern = "^[a-z][a-z0-9-]*[a-z0-9]$"), ("event_type" = Option<String>, Query, description = "Only this type"), ("bucket" = Option<String>, Query, description = "hour (default) or day"), ("from" = Option<String>, Query, description = "RFC 3339 (default: 24 h ago)"), ("to" = Option<String>, Query, description = "RFC 3339 (default: now)")), responses((status = 200, body = EventCounts), (status = "4XX", body = ErrorEnvelope), (status = "5XX", body = ErrorEnvelope)), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/api/v1/games/{game_id}/analytics/events", tag = "analytics", summary = "Event counts by type per hour or day (viewer+).", params(("game_id" = String, Path, description = "Game id"), ("event_type" = Option<String>, Query, description = "Only this type"), ("bucket" = Option<String>, Query, description = "hour (default) or day", pattern = "^(hour|day)$"), ("from" = Option<String>, Query, description = "RFC 3339 (default: 24 h ago)", format = DateTime), ("to" = Option<String>, Query, description = "RFC 3339 (default: now)", format = DateTime)), responses((status = 200, body = EventCounts), (status = "4XX", body = ErrorEnvelope), (status = "5XX", body = ErrorEnvelope)), security(("bearer" = [])))]
 async fn event_counts(
     State(app): State<AppState>,
     player: Player,
@@ -79,7 +79,7 @@ struct MetricQuery {
     to: Option<String>,
 }
 
-#[utoipa::path(get, path = "/api/v1/games/{game_id}/analytics/metrics", tag = "analytics", summary = "Samples of one track_metric name (fps, frame time, memory) per hour or day: count, avg, min, max (viewer+).", params(("game_id" = String, Path, description = "Game id", min_length = 3, max_length = 64, pattern = "^[a-z][a-z0-9-]*[a-z0-9]$"), ("name" = String, Query, description = "Metric name"), ("bucket" = Option<String>, Query, description = "hour (default) or day"), ("from" = Option<String>, Query, description = "RFC 3339 (default: 24 h ago)"), ("to" = Option<String>, Query, description = "RFC 3339 (default: now)")), responses((status = 200, body = MetricSeries), (status = "4XX", body = ErrorEnvelope), (status = "5XX", body = ErrorEnvelope)), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/api/v1/games/{game_id}/analytics/metrics", tag = "analytics", summary = "Samples of one track_metric name (fps, frame time, memory) per hour or day: count, avg, min, max (viewer+).", params(("game_id" = String, Path, description = "Game id"), ("name" = String, Query, description = "Metric name"), ("bucket" = Option<String>, Query, description = "hour (default) or day", pattern = "^(hour|day)$"), ("from" = Option<String>, Query, description = "RFC 3339 (default: 24 h ago)", format = DateTime), ("to" = Option<String>, Query, description = "RFC 3339 (default: now)", format = DateTime)), responses((status = 200, body = MetricSeries), (status = "4XX", body = ErrorEnvelope), (status = "5XX", body = ErrorEnvelope)), security(("bearer" = [])))]
 async fn metric_series(
     State(app): State<AppState>,
     player: Player,
@@ -96,7 +96,7 @@ struct RangeQuery {
     to: Option<String>,
 }
 
-#[utoipa::path(get, path = "/api/v1/games/{game_id}/analytics/screens", tag = "analytics", summary = "Screens viewed (track_screen), most first, with distinct players (viewer+).", params(("game_id" = String, Path, description = "Game id", min_length = 3, max_length = 64, pattern = "^[a-z][a-z0-9-]*[a-z0-9]$"), ("from" = Option<String>, Query, description = "RFC 3339 (default: 24 h ago)"), ("to" = Option<String>, Query, description = "RFC 3339 (default: now)")), responses((status = 200, body = ScreenReport), (status = "4XX", body = ErrorEnvelope), (status = "5XX", body = ErrorEnvelope)), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/api/v1/games/{game_id}/analytics/screens", tag = "analytics", summary = "Screens viewed (track_screen), most first, with distinct players (viewer+).", params(("game_id" = String, Path, description = "Game id"), ("from" = Option<String>, Query, description = "RFC 3339 (default: 24 h ago)", format = DateTime), ("to" = Option<String>, Query, description = "RFC 3339 (default: now)", format = DateTime)), responses((status = 200, body = ScreenReport), (status = "4XX", body = ErrorEnvelope), (status = "5XX", body = ErrorEnvelope)), security(("bearer" = [])))]
 async fn screen_report(
     State(app): State<AppState>,
     player: Player,
@@ -112,7 +112,7 @@ struct PropertyQuery {
     name: String,
 }
 
-#[utoipa::path(get, path = "/api/v1/games/{game_id}/analytics/user-properties", tag = "analytics", summary = "Players counted by their latest value of a user property (set_user_property) (viewer+).", params(("game_id" = String, Path, description = "Game id", min_length = 3, max_length = 64, pattern = "^[a-z][a-z0-9-]*[a-z0-9]$"), ("name" = String, Query, description = "Property name")), responses((status = 200, body = PropertyReport), (status = "4XX", body = ErrorEnvelope), (status = "5XX", body = ErrorEnvelope)), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/api/v1/games/{game_id}/analytics/user-properties", tag = "analytics", summary = "Players counted by their latest value of a user property (set_user_property) (viewer+).", params(("game_id" = String, Path, description = "Game id"), ("name" = String, Query, description = "Property name")), responses((status = 200, body = PropertyReport), (status = "4XX", body = ErrorEnvelope), (status = "5XX", body = ErrorEnvelope)), security(("bearer" = [])))]
 async fn property_report(
     State(app): State<AppState>,
     player: Player,
@@ -128,7 +128,7 @@ struct DayQuery {
     day: Option<String>,
 }
 
-#[utoipa::path(get, path = "/api/v1/games/{game_id}/analytics/active-users", tag = "analytics", summary = "DAU of a day and MAU of the 30 days ending with it (viewer+).", params(("game_id" = String, Path, description = "Game id", min_length = 3, max_length = 64, pattern = "^[a-z][a-z0-9-]*[a-z0-9]$"), ("day" = Option<String>, Query, description = "YYYY-MM-DD (default: today, UTC)")), responses((status = 200, body = ActiveUsers), (status = "4XX", body = ErrorEnvelope), (status = "5XX", body = ErrorEnvelope)), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/api/v1/games/{game_id}/analytics/active-users", tag = "analytics", summary = "DAU of a day and MAU of the 30 days ending with it (viewer+).", params(("game_id" = String, Path, description = "Game id"), ("day" = Option<String>, Query, description = "YYYY-MM-DD (default: today, UTC)", format = Date)), responses((status = 200, body = ActiveUsers), (status = "4XX", body = ErrorEnvelope), (status = "5XX", body = ErrorEnvelope)), security(("bearer" = [])))]
 async fn active_users(
     State(app): State<AppState>,
     player: Player,
@@ -150,7 +150,7 @@ struct CrashQuery {
     limit: Option<String>,
 }
 
-#[utoipa::path(get, path = "/api/v1/games/{game_id}/analytics/crashes", tag = "analytics", summary = "Crash groups, most reports first, with counts per game version and first/last seen (viewer+).", params(("game_id" = String, Path, description = "Game id", min_length = 3, max_length = 64, pattern = "^[a-z][a-z0-9-]*[a-z0-9]$"), ("signature" = Option<String>, Query, description = "One group"), ("limit" = Option<u32>, Query, description = "1 to 100 (default 10)")), responses((status = 200, body = CrashGroups), (status = "4XX", body = ErrorEnvelope), (status = "5XX", body = ErrorEnvelope)), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/api/v1/games/{game_id}/analytics/crashes", tag = "analytics", summary = "Crash groups, most reports first, with counts per game version and first/last seen (viewer+).", params(("game_id" = String, Path, description = "Game id"), ("signature" = Option<String>, Query, description = "One group"), ("limit" = Option<u32>, Query, description = "1 to 100 (default 10)", minimum = 1, maximum = 100)), responses((status = 200, body = CrashGroups), (status = "4XX", body = ErrorEnvelope), (status = "5XX", body = ErrorEnvelope)), security(("bearer" = [])))]
 async fn crash_groups(
     State(app): State<AppState>,
     player: Player,
@@ -171,7 +171,7 @@ async fn my_assignments(State(app): State<AppState>, player: Player, ApiQuery(q)
     Ok(Json(service::assignments(&app, &player, q.experiment_id.as_deref()).await?))
 }
 
-#[utoipa::path(put, path = "/api/v1/games/{game_id}/experiments/{experiment_id}", tag = "analytics", summary = "Define or change an A/B test (developer+).", request_body = DefineExperimentRequest, params(("game_id" = String, Path, description = "Game id", min_length = 3, max_length = 64, pattern = "^[a-z][a-z0-9-]*[a-z0-9]$"), ("experiment_id" = String, Path, description = "Experiment id")), responses((status = 200, body = Experiment), (status = "4XX", body = ErrorEnvelope), (status = "5XX", body = ErrorEnvelope)), security(("bearer" = [])))]
+#[utoipa::path(put, path = "/api/v1/games/{game_id}/experiments/{experiment_id}", tag = "analytics", summary = "Define or change an A/B test (developer+).", request_body = DefineExperimentRequest, params(("game_id" = String, Path, description = "Game id"), ("experiment_id" = String, Path, description = "Experiment id")), responses((status = 200, body = Experiment), (status = "4XX", body = ErrorEnvelope), (status = "5XX", body = ErrorEnvelope)), security(("bearer" = [])))]
 async fn define_experiment(
     State(app): State<AppState>,
     player: Player,
@@ -181,7 +181,7 @@ async fn define_experiment(
     Ok(Json(service::define_experiment(&app, &player, &game_id, &id, req).await?))
 }
 
-#[utoipa::path(get, path = "/api/v1/games/{game_id}/experiments/{experiment_id}/results", tag = "analytics", summary = "Exposed players and conversions per variant with a 95 % interval (viewer+).", params(("game_id" = String, Path, description = "Game id", min_length = 3, max_length = 64, pattern = "^[a-z][a-z0-9-]*[a-z0-9]$"), ("experiment_id" = String, Path, description = "Experiment id")), responses((status = 200, body = ExperimentResults), (status = "4XX", body = ErrorEnvelope), (status = "5XX", body = ErrorEnvelope)), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/api/v1/games/{game_id}/experiments/{experiment_id}/results", tag = "analytics", summary = "Exposed players and conversions per variant with a 95 % interval (viewer+).", params(("game_id" = String, Path, description = "Game id"), ("experiment_id" = String, Path, description = "Experiment id")), responses((status = 200, body = ExperimentResults), (status = "4XX", body = ErrorEnvelope), (status = "5XX", body = ErrorEnvelope)), security(("bearer" = [])))]
 async fn experiment_results(
     State(app): State<AppState>,
     player: Player,
@@ -197,7 +197,7 @@ struct RetentionQuery {
     days: Option<String>,
 }
 
-#[utoipa::path(get, path = "/api/v1/games/{game_id}/analytics/retention", tag = "analytics", summary = "Day-N retention of the players first active on a day (viewer+).", params(("game_id" = String, Path, description = "Game id", min_length = 3, max_length = 64, pattern = "^[a-z][a-z0-9-]*[a-z0-9]$"), ("cohort" = String, Query, description = "YYYY-MM-DD"), ("days" = Option<String>, Query, description = "Comma-separated N (default 1,7,30)")), responses((status = 200, body = Retention), (status = "4XX", body = ErrorEnvelope), (status = "5XX", body = ErrorEnvelope)), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/api/v1/games/{game_id}/analytics/retention", tag = "analytics", summary = "Day-N retention of the players first active on a day (viewer+).", params(("game_id" = String, Path, description = "Game id"), ("cohort" = String, Query, description = "YYYY-MM-DD", format = Date), ("days" = Option<String>, Query, description = "Comma-separated N (default 1,7,30)")), responses((status = 200, body = Retention), (status = "4XX", body = ErrorEnvelope), (status = "5XX", body = ErrorEnvelope)), security(("bearer" = [])))]
 async fn retention(
     State(app): State<AppState>,
     player: Player,
@@ -215,7 +215,7 @@ struct FunnelQuery {
     to: Option<String>,
 }
 
-#[utoipa::path(get, path = "/api/v1/games/{game_id}/analytics/funnel", tag = "analytics", summary = "Players through each step of an ordered funnel of event types (viewer+).", params(("game_id" = String, Path, description = "Game id", min_length = 3, max_length = 64, pattern = "^[a-z][a-z0-9-]*[a-z0-9]$"), ("steps" = String, Query, description = "2 to 10 comma-separated event types"), ("from" = Option<String>, Query, description = "RFC 3339 (default: 30 days ago)"), ("to" = Option<String>, Query, description = "RFC 3339 (default: now)")), responses((status = 200, body = Funnel), (status = "4XX", body = ErrorEnvelope), (status = "5XX", body = ErrorEnvelope)), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/api/v1/games/{game_id}/analytics/funnel", tag = "analytics", summary = "Players through each step of an ordered funnel of event types (viewer+).", params(("game_id" = String, Path, description = "Game id"), ("steps" = String, Query, description = "2 to 10 comma-separated event types"), ("from" = Option<String>, Query, description = "RFC 3339 (default: 30 days ago)", format = DateTime), ("to" = Option<String>, Query, description = "RFC 3339 (default: now)", format = DateTime)), responses((status = 200, body = Funnel), (status = "4XX", body = ErrorEnvelope), (status = "5XX", body = ErrorEnvelope)), security(("bearer" = [])))]
 async fn funnel(
     State(app): State<AppState>,
     player: Player,

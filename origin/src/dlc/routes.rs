@@ -51,7 +51,7 @@ fn game(raw: &str) -> Result<String, ApiError> {
     Ok(GameSlug::parse(raw)?.into_inner())
 }
 
-#[utoipa::path(post, path = "/api/v1/games/{game_id}/manifest-keys", tag = "dlc", summary = "Register an Ed25519 key that signs the game's release manifests (server key or developer+).", request_body = RegisterKeyRequest, params(("game_id" = String, Path, description = "Game id", min_length = 3, max_length = 64, pattern = "^[a-z][a-z0-9-]*[a-z0-9]$")), responses((status = 201, body = ManifestKey), (status = "4XX", body = ErrorEnvelope)), security(("bearer" = [])))]
+#[utoipa::path(post, path = "/api/v1/games/{game_id}/manifest-keys", tag = "dlc", summary = "Register an Ed25519 key that signs the game's release manifests (server key or developer+).", request_body = RegisterKeyRequest, params(("game_id" = String, Path, description = "Game id")), responses((status = 201, body = ManifestKey), (status = "4XX", body = ErrorEnvelope)), security(("bearer" = [])))]
 async fn register_key(
     State(app): State<AppState>,
     caller: Caller,
@@ -61,13 +61,13 @@ async fn register_key(
     Ok((StatusCode::CREATED, Json(service::register_key(&app, &caller, &game(&g)?, req).await?)))
 }
 
-#[utoipa::path(delete, path = "/api/v1/games/{game_id}/manifest-keys/{key_id}", tag = "dlc", summary = "Withdraw a manifest signing key (releases it signed stay).", params(("game_id" = String, Path, description = "Game id", min_length = 3, max_length = 64, pattern = "^[a-z][a-z0-9-]*[a-z0-9]$"), ("key_id" = String, Path, description = "Key id")), responses((status = 204), (status = "4XX", body = ErrorEnvelope)), security(("bearer" = [])))]
+#[utoipa::path(delete, path = "/api/v1/games/{game_id}/manifest-keys/{key_id}", tag = "dlc", summary = "Withdraw a manifest signing key (releases it signed stay).", params(("game_id" = String, Path, description = "Game id"), ("key_id" = String, Path, description = "Key id")), responses((status = 204), (status = "4XX", body = ErrorEnvelope)), security(("bearer" = [])))]
 async fn delete_key(State(app): State<AppState>, caller: Caller, ApiPath((g, key_id)): ApiPath<(String, String)>) -> ApiResult<StatusCode> {
     service::delete_key(&app, &caller, &game(&g)?, &key_id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[utoipa::path(post, path = "/api/v1/games/{game_id}/chunks/missing", tag = "dlc", summary = "Which of these chunk ids origin lacks (publish uploads only those).", request_body = MissingChunksRequest, params(("game_id" = String, Path, description = "Game id", min_length = 3, max_length = 64, pattern = "^[a-z][a-z0-9-]*[a-z0-9]$")), responses((status = 200, body = MissingChunksResponse), (status = "4XX", body = ErrorEnvelope)), security(("bearer" = [])))]
+#[utoipa::path(post, path = "/api/v1/games/{game_id}/chunks/missing", tag = "dlc", summary = "Which of these chunk ids origin lacks (publish uploads only those).", request_body = MissingChunksRequest, params(("game_id" = String, Path, description = "Game id")), responses((status = 200, body = MissingChunksResponse), (status = "4XX", body = ErrorEnvelope)), security(("bearer" = [])))]
 async fn missing_chunks(
     State(app): State<AppState>,
     caller: Caller,
@@ -77,7 +77,7 @@ async fn missing_chunks(
     Ok(Json(service::missing_chunks(&app, &caller, &game(&g)?, req).await?))
 }
 
-#[utoipa::path(put, path = "/api/v1/games/{game_id}/chunks/{chunk_id}", tag = "dlc", summary = "Upload a chunk's stored bytes (x-aethex-chunk-encoding: zstd|identity); checked by blake3 before it is stored.", params(("game_id" = String, Path, description = "Game id", min_length = 3, max_length = 64, pattern = "^[a-z][a-z0-9-]*[a-z0-9]$"), ("chunk_id" = String, Path, description = "blake3 of the plain bytes")), responses((status = 201, description = "stored"), (status = 200, description = "already held"), (status = "4XX", body = ErrorEnvelope)), security(("bearer" = [])))]
+#[utoipa::path(put, path = "/api/v1/games/{game_id}/chunks/{chunk_id}", tag = "dlc", summary = "Upload a chunk's stored bytes (x-aethex-chunk-encoding: zstd|identity); checked by blake3 before it is stored.", params(("game_id" = String, Path, description = "Game id"), ("chunk_id" = String, Path, description = "blake3 of the plain bytes")), responses((status = 201, description = "stored"), (status = 200, description = "already held"), (status = "4XX", body = ErrorEnvelope)), security(("bearer" = [])))]
 async fn upload_chunk(
     State(app): State<AppState>,
     caller: Caller,
@@ -97,7 +97,7 @@ struct ChannelQuery {
     channel: Option<String>,
 }
 
-#[utoipa::path(get, path = "/api/v1/games/{game_id}/releases", tag = "dlc", summary = "Releases, newest first per channel (server key or developer+).", params(("game_id" = String, Path, description = "Game id", min_length = 3, max_length = 64, pattern = "^[a-z][a-z0-9-]*[a-z0-9]$"), ("channel" = Option<String>, Query, description = "Only this channel")), responses((status = 200, body = ReleaseList), (status = "4XX", body = ErrorEnvelope)), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/api/v1/games/{game_id}/releases", tag = "dlc", summary = "Releases, newest first per channel (server key or developer+).", params(("game_id" = String, Path, description = "Game id"), ("channel" = Option<String>, Query, description = "Only this channel")), responses((status = 200, body = ReleaseList), (status = "4XX", body = ErrorEnvelope)), security(("bearer" = [])))]
 async fn list_releases(
     State(app): State<AppState>,
     caller: Caller,
@@ -107,7 +107,7 @@ async fn list_releases(
     Ok(Json(service::list_releases(&app, &caller, &game(&g)?, q.channel.as_deref()).await?))
 }
 
-#[utoipa::path(post, path = "/api/v1/games/{game_id}/releases", tag = "dlc", summary = "Create a release from a signed manifest whose chunks are uploaded; its channel then serves it.", request_body = CreateReleaseRequest, params(("game_id" = String, Path, description = "Game id", min_length = 3, max_length = 64, pattern = "^[a-z][a-z0-9-]*[a-z0-9]$")), responses((status = 201, body = Release), (status = "4XX", body = ErrorEnvelope)), security(("bearer" = [])))]
+#[utoipa::path(post, path = "/api/v1/games/{game_id}/releases", tag = "dlc", summary = "Create a release from a signed manifest whose chunks are uploaded; its channel then serves it.", request_body = CreateReleaseRequest, params(("game_id" = String, Path, description = "Game id")), responses((status = 201, body = Release), (status = "4XX", body = ErrorEnvelope)), security(("bearer" = [])))]
 async fn create_release(
     State(app): State<AppState>,
     caller: Caller,
@@ -117,7 +117,7 @@ async fn create_release(
     Ok((StatusCode::CREATED, Json(service::create_release(&app, &caller, &game(&g)?, req).await?)))
 }
 
-#[utoipa::path(post, path = "/api/v1/games/{game_id}/releases/{version}/promote", tag = "dlc", summary = "Release the same signed build on another channel.", request_body = PromoteRequest, params(("game_id" = String, Path, description = "Game id", min_length = 3, max_length = 64, pattern = "^[a-z][a-z0-9-]*[a-z0-9]$"), ("version" = String, Path, description = "Version")), responses((status = 200, body = Release), (status = "4XX", body = ErrorEnvelope)), security(("bearer" = [])))]
+#[utoipa::path(post, path = "/api/v1/games/{game_id}/releases/{version}/promote", tag = "dlc", summary = "Release the same signed build on another channel.", request_body = PromoteRequest, params(("game_id" = String, Path, description = "Game id"), ("version" = String, Path, description = "Version")), responses((status = 200, body = Release), (status = "4XX", body = ErrorEnvelope)), security(("bearer" = [])))]
 async fn promote_release(
     State(app): State<AppState>,
     caller: Caller,
@@ -127,7 +127,7 @@ async fn promote_release(
     Ok(Json(service::promote(&app, &caller, &game(&g)?, &version, req).await?))
 }
 
-#[utoipa::path(post, path = "/api/v1/games/{game_id}/channels/{channel}/rollback", tag = "dlc", summary = "Point a channel back at an earlier release (the previous one by default).", request_body = RollbackRequest, params(("game_id" = String, Path, description = "Game id", min_length = 3, max_length = 64, pattern = "^[a-z][a-z0-9-]*[a-z0-9]$"), ("channel" = String, Path, description = "Channel")), responses((status = 200, body = Release), (status = "4XX", body = ErrorEnvelope)), security(("bearer" = [])))]
+#[utoipa::path(post, path = "/api/v1/games/{game_id}/channels/{channel}/rollback", tag = "dlc", summary = "Point a channel back at an earlier release (the previous one by default).", request_body = RollbackRequest, params(("game_id" = String, Path, description = "Game id"), ("channel" = String, Path, description = "Channel")), responses((status = 200, body = Release), (status = "4XX", body = ErrorEnvelope)), security(("bearer" = [])))]
 async fn rollback_channel(
     State(app): State<AppState>,
     caller: Caller,
@@ -137,7 +137,7 @@ async fn rollback_channel(
     Ok(Json(service::rollback(&app, &caller, &game(&g)?, &channel, req).await?))
 }
 
-#[utoipa::path(delete, path = "/api/v1/games/{game_id}/channels/{channel}/releases/{version}", tag = "dlc", summary = "Delete a release no channel serves; chunks no other release uses are collected by the next garbage collection once they are older than the grace period.", params(("game_id" = String, Path, description = "Game id", min_length = 3, max_length = 64, pattern = "^[a-z][a-z0-9-]*[a-z0-9]$"), ("channel" = String, Path, description = "Channel"), ("version" = String, Path, description = "Version")), responses((status = 204), (status = "4XX", body = ErrorEnvelope)), security(("bearer" = [])))]
+#[utoipa::path(delete, path = "/api/v1/games/{game_id}/channels/{channel}/releases/{version}", tag = "dlc", summary = "Delete a release no channel serves; chunks no other release uses are collected by the next garbage collection once they are older than the grace period.", params(("game_id" = String, Path, description = "Game id"), ("channel" = String, Path, description = "Channel"), ("version" = String, Path, description = "Version")), responses((status = 204), (status = "4XX", body = ErrorEnvelope)), security(("bearer" = [])))]
 async fn delete_release(
     State(app): State<AppState>,
     caller: Caller,
@@ -147,7 +147,7 @@ async fn delete_release(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[utoipa::path(put, path = "/api/v1/games/{game_id}/entitlements/{user_id}/{entitlement}", tag = "dlc", summary = "Grant a player an entitlement (server key or developer+).", params(("game_id" = String, Path, description = "Game id", min_length = 3, max_length = 64, pattern = "^[a-z][a-z0-9-]*[a-z0-9]$"), ("user_id" = String, Path, description = "Player"), ("entitlement" = String, Path, description = "Entitlement")), responses((status = 200, body = Entitlement), (status = "4XX", body = ErrorEnvelope)), security(("bearer" = [])))]
+#[utoipa::path(put, path = "/api/v1/games/{game_id}/entitlements/{user_id}/{entitlement}", tag = "dlc", summary = "Grant a player an entitlement (server key or developer+).", params(("game_id" = String, Path, description = "Game id"), ("user_id" = String, Path, description = "Player"), ("entitlement" = String, Path, description = "Entitlement")), responses((status = 200, body = Entitlement), (status = "4XX", body = ErrorEnvelope)), security(("bearer" = [])))]
 async fn grant_entitlement(
     State(app): State<AppState>,
     caller: Caller,
@@ -156,7 +156,7 @@ async fn grant_entitlement(
     Ok(Json(service::grant(&app, &caller, &game(&g)?, &user, &ent).await?))
 }
 
-#[utoipa::path(delete, path = "/api/v1/games/{game_id}/entitlements/{user_id}/{entitlement}", tag = "dlc", summary = "Revoke a player's entitlement.", params(("game_id" = String, Path, description = "Game id", min_length = 3, max_length = 64, pattern = "^[a-z][a-z0-9-]*[a-z0-9]$"), ("user_id" = String, Path, description = "Player"), ("entitlement" = String, Path, description = "Entitlement")), responses((status = 204), (status = "4XX", body = ErrorEnvelope)), security(("bearer" = [])))]
+#[utoipa::path(delete, path = "/api/v1/games/{game_id}/entitlements/{user_id}/{entitlement}", tag = "dlc", summary = "Revoke a player's entitlement.", params(("game_id" = String, Path, description = "Game id"), ("user_id" = String, Path, description = "Player"), ("entitlement" = String, Path, description = "Entitlement")), responses((status = 204), (status = "4XX", body = ErrorEnvelope)), security(("bearer" = [])))]
 async fn revoke_entitlement(
     State(app): State<AppState>,
     caller: Caller,
@@ -166,17 +166,17 @@ async fn revoke_entitlement(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[utoipa::path(get, path = "/api/v1/dlc/{game_id}/keys", tag = "dlc", summary = "The game's manifest signing keys (public).", params(("game_id" = String, Path, description = "Game id", min_length = 3, max_length = 64, pattern = "^[a-z][a-z0-9-]*[a-z0-9]$")), responses((status = 200, body = ManifestKeyList), (status = "4XX", body = ErrorEnvelope), (status = "5XX", body = ErrorEnvelope)))]
+#[utoipa::path(get, path = "/api/v1/dlc/{game_id}/keys", tag = "dlc", summary = "The game's manifest signing keys (public).", params(("game_id" = String, Path, description = "Game id")), responses((status = 200, body = ManifestKeyList), (status = "4XX", body = ErrorEnvelope), (status = "5XX", body = ErrorEnvelope)))]
 async fn manifest_keys(State(app): State<AppState>, ApiPath(g): ApiPath<String>) -> ApiResult<Json<ManifestKeyList>> {
     Ok(Json(service::keys(&app, &game(&g)?).await?))
 }
 
-#[utoipa::path(get, path = "/api/v1/dlc/{game_id}/entitlements", tag = "dlc", summary = "The player's entitlements in the game.", params(("game_id" = String, Path, description = "Game id", min_length = 3, max_length = 64, pattern = "^[a-z][a-z0-9-]*[a-z0-9]$")), responses((status = 200, body = EntitlementList), (status = "4XX", body = ErrorEnvelope)), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/api/v1/dlc/{game_id}/entitlements", tag = "dlc", summary = "The player's entitlements in the game.", params(("game_id" = String, Path, description = "Game id")), responses((status = 200, body = EntitlementList), (status = "4XX", body = ErrorEnvelope)), security(("bearer" = [])))]
 async fn my_entitlements(State(app): State<AppState>, caller: Caller, ApiPath(g): ApiPath<String>) -> ApiResult<Json<EntitlementList>> {
     Ok(Json(service::my_entitlements(&app, &caller, &game(&g)?).await?))
 }
 
-#[utoipa::path(get, path = "/api/v1/dlc/{game_id}/chunks/{chunk_id}", tag = "dlc", summary = "A chunk's stored bytes: public, immutable, ETag = id, Range.", params(("game_id" = String, Path, description = "Game id", min_length = 3, max_length = 64, pattern = "^[a-z][a-z0-9-]*[a-z0-9]$"), ("chunk_id" = String, Path, description = "blake3 of the plain bytes")), responses((status = 200, description = "the stored bytes"), (status = 206, description = "a range"), (status = 304), (status = "4XX", body = ErrorEnvelope)))]
+#[utoipa::path(get, path = "/api/v1/dlc/{game_id}/chunks/{chunk_id}", tag = "dlc", summary = "A chunk's stored bytes: public, immutable, ETag = id, Range.", params(("game_id" = String, Path, description = "Game id"), ("chunk_id" = String, Path, description = "blake3 of the plain bytes")), responses((status = 200, description = "the stored bytes"), (status = 206, description = "a range"), (status = 304), (status = "4XX", body = ErrorEnvelope)))]
 async fn get_chunk(State(app): State<AppState>, headers: HeaderMap, ApiPath((g, id)): ApiPath<(String, String)>) -> ApiResult<Response> {
     let etag = format!("\"{id}\"");
     if headers.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()).is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*")) {
@@ -205,7 +205,7 @@ fn to_axum(r: aethex_edge::Response) -> Response {
     resp
 }
 
-#[utoipa::path(get, path = "/api/v1/dlc/{game_id}/{channel}/manifest", tag = "dlc", summary = "The signed manifest the channel serves (player of the game with the release's entitlement, or server key).", params(("game_id" = String, Path, description = "Game id", min_length = 3, max_length = 64, pattern = "^[a-z][a-z0-9-]*[a-z0-9]$"), ("channel" = String, Path, description = "Channel")), responses((status = 200, body = ReleaseManifest), (status = "4XX", body = ErrorEnvelope)), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/api/v1/dlc/{game_id}/{channel}/manifest", tag = "dlc", summary = "The signed manifest the channel serves (player of the game with the release's entitlement, or server key).", params(("game_id" = String, Path, description = "Game id"), ("channel" = String, Path, description = "Channel")), responses((status = 200, body = ReleaseManifest), (status = "4XX", body = ErrorEnvelope)), security(("bearer" = [])))]
 async fn current_manifest(
     State(app): State<AppState>,
     caller: Caller,
@@ -214,7 +214,7 @@ async fn current_manifest(
     Ok(Json(service::manifest(&app, &caller, &game(&g)?, &channel, None).await?))
 }
 
-#[utoipa::path(get, path = "/api/v1/dlc/{game_id}/{channel}/manifest/{version}", tag = "dlc", summary = "The signed manifest of one version of the channel.", params(("game_id" = String, Path, description = "Game id", min_length = 3, max_length = 64, pattern = "^[a-z][a-z0-9-]*[a-z0-9]$"), ("channel" = String, Path, description = "Channel"), ("version" = String, Path, description = "Version")), responses((status = 200, body = ReleaseManifest), (status = "4XX", body = ErrorEnvelope)), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/api/v1/dlc/{game_id}/{channel}/manifest/{version}", tag = "dlc", summary = "The signed manifest of one version of the channel.", params(("game_id" = String, Path, description = "Game id"), ("channel" = String, Path, description = "Channel"), ("version" = String, Path, description = "Version")), responses((status = 200, body = ReleaseManifest), (status = "4XX", body = ErrorEnvelope)), security(("bearer" = [])))]
 async fn version_manifest(
     State(app): State<AppState>,
     caller: Caller,
@@ -229,7 +229,7 @@ struct UpdateQuery {
     current: Option<String>,
 }
 
-#[utoipa::path(get, path = "/api/v1/dlc/{game_id}/{channel}/update", tag = "dlc", summary = "Is there a newer release than `current`?", params(("game_id" = String, Path, description = "Game id", min_length = 3, max_length = 64, pattern = "^[a-z][a-z0-9-]*[a-z0-9]$"), ("channel" = String, Path, description = "Channel"), ("current" = Option<String>, Query, description = "The version the client has")), responses((status = 200, body = UpdateCheck), (status = "4XX", body = ErrorEnvelope)), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/api/v1/dlc/{game_id}/{channel}/update", tag = "dlc", summary = "Is there a newer release than `current`?", params(("game_id" = String, Path, description = "Game id"), ("channel" = String, Path, description = "Channel"), ("current" = Option<String>, Query, description = "The version the client has")), responses((status = 200, body = UpdateCheck), (status = "4XX", body = ErrorEnvelope)), security(("bearer" = [])))]
 async fn check_update(
     State(app): State<AppState>,
     caller: Caller,
@@ -239,7 +239,7 @@ async fn check_update(
     Ok(Json(service::update_check(&app, &caller, &game(&g)?, &channel, q.current.as_deref()).await?))
 }
 
-#[utoipa::path(get, path = "/api/v1/dlc/{game_id}/{channel}/files/{path}", tag = "dlc", summary = "Asset streaming: one file's plain bytes, or the part Range asks for.", params(("game_id" = String, Path, description = "Game id", min_length = 3, max_length = 64, pattern = "^[a-z][a-z0-9-]*[a-z0-9]$"), ("channel" = String, Path, description = "Channel"), ("path" = String, Path, description = "File path in the release")), responses((status = 200, description = "the file"), (status = 206, description = "a range"), (status = "4XX", body = ErrorEnvelope)), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/api/v1/dlc/{game_id}/{channel}/files/{path}", tag = "dlc", summary = "Asset streaming: one file's plain bytes, or the part Range asks for.", params(("game_id" = String, Path, description = "Game id"), ("channel" = String, Path, description = "Channel"), ("path" = String, Path, description = "File path in the release")), responses((status = 200, description = "the file"), (status = 206, description = "a range"), (status = "4XX", body = ErrorEnvelope)), security(("bearer" = [])))]
 async fn stream_file(
     State(app): State<AppState>,
     caller: Caller,

@@ -33,7 +33,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(get_period))
 }
 
-#[utoipa::path(post, path = "/api/v1/games/{game_id}/leaderboards", tag = "leaderboards", summary = "Define a leaderboard (developer+).", request_body = CreateLeaderboardRequest, params(("game_id" = String, Path, description = "Game id", min_length = 3, max_length = 64, pattern = "^[a-z][a-z0-9-]*[a-z0-9]$")), responses((status = 201, body = Leaderboard), (status = "4XX", body = ErrorEnvelope), (status = "5XX", body = ErrorEnvelope)), security(("bearer" = [])))]
+#[utoipa::path(post, path = "/api/v1/games/{game_id}/leaderboards", tag = "leaderboards", summary = "Define a leaderboard (developer+).", request_body = CreateLeaderboardRequest, params(("game_id" = String, Path, description = "Game id")), responses((status = 201, body = Leaderboard), (status = "4XX", body = ErrorEnvelope), (status = "5XX", body = ErrorEnvelope)), security(("bearer" = [])))]
 async fn create_leaderboard(
     State(app): State<AppState>,
     player: Player,
@@ -43,7 +43,7 @@ async fn create_leaderboard(
     Ok((StatusCode::CREATED, Json(service::create(&app, &player, &game_id, req).await?)))
 }
 
-#[utoipa::path(get, path = "/api/v1/games/{game_id}/leaderboards", tag = "leaderboards", summary = "The game's leaderboards (viewer+).", params(("game_id" = String, Path, description = "Game id", min_length = 3, max_length = 64, pattern = "^[a-z][a-z0-9-]*[a-z0-9]$")), responses((status = 200, body = LeaderboardList), (status = "4XX", body = ErrorEnvelope), (status = "5XX", body = ErrorEnvelope)), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/api/v1/games/{game_id}/leaderboards", tag = "leaderboards", summary = "The game's leaderboards (viewer+).", params(("game_id" = String, Path, description = "Game id")), responses((status = 200, body = LeaderboardList), (status = "4XX", body = ErrorEnvelope), (status = "5XX", body = ErrorEnvelope)), security(("bearer" = [])))]
 async fn list_leaderboards(State(app): State<AppState>, player: Player, ApiPath(game_id): ApiPath<String>) -> ApiResult<Json<LeaderboardList>> {
     Ok(Json(service::list(&app, &player, &game_id).await?))
 }
@@ -67,7 +67,7 @@ fn limit(raw: Option<&str>) -> Result<u32, ApiError> {
     Ok(parse_limit(raw)?)
 }
 
-#[utoipa::path(get, path = "/api/v1/leaderboards/{leaderboard_id}", tag = "leaderboards", summary = "Top entries of a board of the token's game (served by edges).", params(("leaderboard_id" = String, Path, description = "Leaderboard id"), ("limit" = Option<u32>, Query, description = "1 to 100 (default 10)"), ("cursor" = Option<String>, Query, description = "next_cursor of the previous page"), ("range" = Option<String>, Query, description = "global (default) or friends")), responses((status = 200, body = LeaderboardPage), (status = "4XX", body = ErrorEnvelope), (status = "5XX", body = ErrorEnvelope)), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/api/v1/leaderboards/{leaderboard_id}", tag = "leaderboards", summary = "Top entries of a board of the token's game (served by edges).", params(("leaderboard_id" = String, Path, description = "Leaderboard id"), ("limit" = Option<u32>, Query, description = "1 to 100 (default 10)", minimum = 1, maximum = 100), ("cursor" = Option<String>, Query, description = "next_cursor of the previous page"), ("range" = Option<String>, Query, description = "global (default) or friends", pattern = "^(global|friends)$")), responses((status = 200, body = LeaderboardPage), (status = "4XX", body = ErrorEnvelope), (status = "5XX", body = ErrorEnvelope)), security(("bearer" = [])))]
 async fn get_leaderboard(
     State(app): State<AppState>,
     player: Player,
@@ -83,7 +83,7 @@ async fn get_leaderboard(
     }
 }
 
-#[utoipa::path(get, path = "/api/v1/leaderboards/{leaderboard_id}/around-me", tag = "leaderboards", summary = "Entries around the player (served by edges).", params(("leaderboard_id" = String, Path, description = "Leaderboard id"), ("limit" = Option<u32>, Query, description = "1 to 100 (default 10)")), responses((status = 200, body = LeaderboardPage), (status = "4XX", body = ErrorEnvelope), (status = "5XX", body = ErrorEnvelope)), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/api/v1/leaderboards/{leaderboard_id}/around-me", tag = "leaderboards", summary = "Entries around the player (served by edges).", params(("leaderboard_id" = String, Path, description = "Leaderboard id"), ("limit" = Option<u32>, Query, description = "1 to 100 (default 10)", minimum = 1, maximum = 100)), responses((status = 200, body = LeaderboardPage), (status = "4XX", body = ErrorEnvelope), (status = "5XX", body = ErrorEnvelope)), security(("bearer" = [])))]
 async fn get_around_me(
     State(app): State<AppState>,
     player: Player,
@@ -115,7 +115,7 @@ struct ArchiveQuery {
     cursor: Option<String>,
 }
 
-#[utoipa::path(get, path = "/api/v1/leaderboards/{leaderboard_id}/periods/{period}", tag = "leaderboards", summary = "The final ranking of a finished period (by its period_start).", params(("leaderboard_id" = String, Path, description = "Leaderboard id"), ("period" = String, Path, description = "period_start as listed"), ("limit" = Option<u32>, Query, description = "1 to 100 (default 10)"), ("cursor" = Option<String>, Query, description = "next_cursor of the previous page")), responses((status = 200, body = LeaderboardPage), (status = "4XX", body = ErrorEnvelope), (status = "5XX", body = ErrorEnvelope)), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/api/v1/leaderboards/{leaderboard_id}/periods/{period}", tag = "leaderboards", summary = "The final ranking of a finished period (by its period_start).", params(("leaderboard_id" = String, Path, description = "Leaderboard id"), ("period" = String, Path, description = "period_start as listed"), ("limit" = Option<u32>, Query, description = "1 to 100 (default 10)", minimum = 1, maximum = 100), ("cursor" = Option<String>, Query, description = "next_cursor of the previous page")), responses((status = 200, body = LeaderboardPage), (status = "4XX", body = ErrorEnvelope), (status = "5XX", body = ErrorEnvelope)), security(("bearer" = [])))]
 async fn get_period(
     State(app): State<AppState>,
     player: Player,

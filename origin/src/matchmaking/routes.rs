@@ -33,7 +33,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(backfill))
 }
 
-#[utoipa::path(put, path = "/api/v1/games/{game_id}/matchmaking/modes/{mode}", tag = "matchmaking", summary = "Create or replace a matchmaking mode (developer+ or the game's server key).", request_body = ModeConfig, params(("game_id" = String, Path, description = "Game id", min_length = 3, max_length = 64, pattern = "^[a-z][a-z0-9-]*[a-z0-9]$"), ("mode" = String, Path, description = "Mode name: 1 to 32 of a-z 0-9 - _")), responses((status = 200, body = ModeEntry), (status = "4XX", body = ErrorEnvelope), (status = "5XX", body = ErrorEnvelope)), security(("bearer" = [])))]
+#[utoipa::path(put, path = "/api/v1/games/{game_id}/matchmaking/modes/{mode}", tag = "matchmaking", summary = "Create or replace a matchmaking mode (developer+ or the game's server key).", request_body = ModeConfig, params(("game_id" = String, Path, description = "Game id"), ("mode" = String, Path, description = "Mode name: 1 to 32 of a-z 0-9 - _")), responses((status = 200, body = ModeEntry), (status = "4XX", body = ErrorEnvelope), (status = "5XX", body = ErrorEnvelope)), security(("bearer" = [])))]
 async fn put_mode(
     State(app): State<AppState>,
     caller: Caller,
@@ -43,12 +43,12 @@ async fn put_mode(
     Ok(Json(service::put_mode(&app, &caller, &game_id, &mode, config).await?))
 }
 
-#[utoipa::path(get, path = "/api/v1/games/{game_id}/matchmaking/modes/{mode}", tag = "matchmaking", summary = "One matchmaking mode (viewer+ or the game's server key).", params(("game_id" = String, Path, description = "Game id", min_length = 3, max_length = 64, pattern = "^[a-z][a-z0-9-]*[a-z0-9]$"), ("mode" = String, Path, description = "Mode name")), responses((status = 200, body = ModeEntry), (status = "4XX", body = ErrorEnvelope), (status = "5XX", body = ErrorEnvelope)), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/api/v1/games/{game_id}/matchmaking/modes/{mode}", tag = "matchmaking", summary = "One matchmaking mode (viewer+ or the game's server key).", params(("game_id" = String, Path, description = "Game id"), ("mode" = String, Path, description = "Mode name")), responses((status = 200, body = ModeEntry), (status = "4XX", body = ErrorEnvelope), (status = "5XX", body = ErrorEnvelope)), security(("bearer" = [])))]
 async fn get_mode(State(app): State<AppState>, caller: Caller, ApiPath((game_id, mode)): ApiPath<(String, String)>) -> ApiResult<Json<ModeEntry>> {
     Ok(Json(service::get_mode(&app, &caller, &game_id, &mode).await?))
 }
 
-#[utoipa::path(get, path = "/api/v1/games/{game_id}/matchmaking/modes", tag = "matchmaking", summary = "The game's matchmaking modes (viewer+ or the game's server key).", params(("game_id" = String, Path, description = "Game id", min_length = 3, max_length = 64, pattern = "^[a-z][a-z0-9-]*[a-z0-9]$")), responses((status = 200, body = ModeList), (status = "4XX", body = ErrorEnvelope), (status = "5XX", body = ErrorEnvelope)), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/api/v1/games/{game_id}/matchmaking/modes", tag = "matchmaking", summary = "The game's matchmaking modes (viewer+ or the game's server key).", params(("game_id" = String, Path, description = "Game id")), responses((status = 200, body = ModeList), (status = "4XX", body = ErrorEnvelope), (status = "5XX", body = ErrorEnvelope)), security(("bearer" = [])))]
 async fn list_modes(State(app): State<AppState>, caller: Caller, ApiPath(game_id): ApiPath<String>) -> ApiResult<Json<ModeList>> {
     Ok(Json(service::list_modes(&app, &caller, &game_id).await?))
 }
@@ -65,7 +65,7 @@ struct TicketQuery {
     user_id: Option<String>,
 }
 
-#[utoipa::path(get, path = "/api/v1/matchmaking/tickets/{ticket_id}", tag = "matchmaking", summary = "A ticket (its players or the game's server key); with `wait_ms`, answers when it leaves the queue or after that long.", params(("ticket_id" = String, Path, description = "Ticket id"), ("wait_ms" = Option<u64>, Query, description = "Long-poll: 0 to 30000 (default 0)"), ("user_id" = Option<String>, Query, description = "Server keys: whose room ticket (a party member's; default the owner's)")), responses((status = 200, body = Ticket), (status = "4XX", body = ErrorEnvelope), (status = "5XX", body = ErrorEnvelope)), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/api/v1/matchmaking/tickets/{ticket_id}", tag = "matchmaking", summary = "A ticket (its players or the game's server key); with `wait_ms`, answers when it leaves the queue or after that long.", params(("ticket_id" = String, Path, description = "Ticket id"), ("wait_ms" = Option<u64>, Query, description = "Long-poll: 0 to 30000 (default 0)", minimum = 0, maximum = 30000), ("user_id" = Option<String>, Query, description = "Server keys: whose room ticket (a party member's; default the owner's)")), responses((status = 200, body = Ticket), (status = "4XX", body = ErrorEnvelope), (status = "5XX", body = ErrorEnvelope)), security(("bearer" = [])))]
 async fn get_ticket(
     State(app): State<AppState>,
     caller: Caller,

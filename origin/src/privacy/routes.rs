@@ -39,12 +39,12 @@ async fn delete_me(State(app): State<AppState>, player: Player, ApiJson(req): Ap
     Ok(Json(service::delete_me(&app, &player, &req.confirm).await?))
 }
 
-#[utoipa::path(get, path = "/api/v1/games/{game_id}/players/{user_id}/export", tag = "privacy", summary = "A player's data in this game as one JSON document (admin+).", params(("game_id" = String, Path, description = "Game id", min_length = 3, max_length = 64, pattern = "^[a-z][a-z0-9-]*[a-z0-9]$"), ("user_id" = String, Path, description = "The player")), responses((status = 200, body = Object), (status = "4XX", body = ErrorEnvelope), (status = "5XX", body = ErrorEnvelope)), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/api/v1/games/{game_id}/players/{user_id}/export", tag = "privacy", summary = "A player's data in this game as one JSON document (admin+).", params(("game_id" = String, Path, description = "Game id"), ("user_id" = String, Path, description = "The player")), responses((status = 200, body = Object), (status = "4XX", body = ErrorEnvelope), (status = "5XX", body = ErrorEnvelope)), security(("bearer" = [])))]
 async fn export_player(State(app): State<AppState>, admin: Player, ApiPath((game_id, user)): ApiPath<(String, String)>) -> ApiResult<Json<Value>> {
     Ok(Json(service::export_in_game(&app, &admin, &game_id, &user).await?))
 }
 
-#[utoipa::path(delete, path = "/api/v1/games/{game_id}/players/{user_id}", tag = "privacy", summary = "Erase a player's data in this game (admin+); answers the receipt.", params(("game_id" = String, Path, description = "Game id", min_length = 3, max_length = 64, pattern = "^[a-z][a-z0-9-]*[a-z0-9]$"), ("user_id" = String, Path, description = "The player")), responses((status = 200, body = Object), (status = "4XX", body = ErrorEnvelope), (status = "5XX", body = ErrorEnvelope)), security(("bearer" = [])))]
+#[utoipa::path(delete, path = "/api/v1/games/{game_id}/players/{user_id}", tag = "privacy", summary = "Erase a player's data in this game (admin+); answers the receipt.", params(("game_id" = String, Path, description = "Game id"), ("user_id" = String, Path, description = "The player")), responses((status = 200, body = Object), (status = "4XX", body = ErrorEnvelope), (status = "5XX", body = ErrorEnvelope)), security(("bearer" = [])))]
 async fn delete_player(State(app): State<AppState>, admin: Player, ApiPath((game_id, user)): ApiPath<(String, String)>) -> ApiResult<Json<Value>> {
     Ok(Json(service::delete_in_game(&app, &admin, &game_id, &user).await?))
 }

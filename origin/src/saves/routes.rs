@@ -84,7 +84,7 @@ struct LoadQuery {
     version: Option<i64>,
 }
 
-#[utoipa::path(get, path = "/api/v1/saves/{user_id}/{save_id}", tag = "saves", summary = "Load a slot (newest, or `?version=`), or one version by save id.", params(("user_id" = String, Path, description = "The player's user id, or `me`"), ("save_id" = String, Path, description = "A slot name, or the UUID save id of one version"), ("version" = Option<i64>, Query, description = "A kept version of the slot")), responses((status = 200, body = LoadResponse), (status = "4XX", body = ErrorEnvelope), (status = "5XX", body = ErrorEnvelope)), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/api/v1/saves/{user_id}/{save_id}", tag = "saves", summary = "Load a slot (newest, or `?version=`), or one version by save id.", params(("user_id" = String, Path, description = "The player's user id, or `me`"), ("save_id" = String, Path, description = "A slot name, or the UUID save id of one version"), ("version" = Option<i64>, Query, description = "A kept version of the slot", minimum = 1)), responses((status = 200, body = LoadResponse), (status = "4XX", body = ErrorEnvelope), (status = "5XX", body = ErrorEnvelope)), security(("bearer" = [])))]
 async fn load_save(
     State(app): State<AppState>,
     caller: Caller,

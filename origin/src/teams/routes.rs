@@ -96,12 +96,12 @@ async fn create_game(
     Ok((StatusCode::CREATED, Json(service::create_game(&app, &player, &org_id, req).await?)))
 }
 
-#[utoipa::path(get, path = "/api/v1/games/{game_id}", tag = "teams", summary = "One game (viewer+).", params(("game_id" = String, Path, description = "Game id (slug)", min_length = 3, max_length = 64, pattern = "^[a-z][a-z0-9-]*[a-z0-9]$")), responses((status = 200, body = Game), (status = "4XX", body = ErrorEnvelope), (status = "5XX", body = ErrorEnvelope)), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/api/v1/games/{game_id}", tag = "teams", summary = "One game (viewer+).", params(("game_id" = String, Path, description = "Game id (slug)")), responses((status = 200, body = Game), (status = "4XX", body = ErrorEnvelope), (status = "5XX", body = ErrorEnvelope)), security(("bearer" = [])))]
 async fn get_game(State(app): State<AppState>, player: Player, ApiPath(game_id): ApiPath<String>) -> ApiResult<Json<Game>> {
     Ok(Json(service::get_game(&app, &player, &game_id).await?))
 }
 
-#[utoipa::path(patch, path = "/api/v1/games/{game_id}", tag = "teams", summary = "Rename or change tier (admin+).", request_body = UpdateGameRequest, params(("game_id" = String, Path, description = "Game id (slug)", min_length = 3, max_length = 64, pattern = "^[a-z][a-z0-9-]*[a-z0-9]$")), responses((status = 200, body = Game), (status = "4XX", body = ErrorEnvelope), (status = "5XX", body = ErrorEnvelope)), security(("bearer" = [])))]
+#[utoipa::path(patch, path = "/api/v1/games/{game_id}", tag = "teams", summary = "Rename or change tier (admin+).", request_body = UpdateGameRequest, params(("game_id" = String, Path, description = "Game id (slug)")), responses((status = 200, body = Game), (status = "4XX", body = ErrorEnvelope), (status = "5XX", body = ErrorEnvelope)), security(("bearer" = [])))]
 async fn update_game(
     State(app): State<AppState>,
     player: Player,
@@ -111,17 +111,17 @@ async fn update_game(
     Ok(Json(service::update_game(&app, &player, &game_id, req).await?))
 }
 
-#[utoipa::path(post, path = "/api/v1/games/{game_id}/client-key/rotate", tag = "teams", summary = "Issue a new client key (admin+).", params(("game_id" = String, Path, description = "Game id (slug)", min_length = 3, max_length = 64, pattern = "^[a-z][a-z0-9-]*[a-z0-9]$")), responses((status = 200, body = Game), (status = "4XX", body = ErrorEnvelope), (status = "5XX", body = ErrorEnvelope)), security(("bearer" = [])))]
+#[utoipa::path(post, path = "/api/v1/games/{game_id}/client-key/rotate", tag = "teams", summary = "Issue a new client key (admin+).", params(("game_id" = String, Path, description = "Game id (slug)")), responses((status = 200, body = Game), (status = "4XX", body = ErrorEnvelope), (status = "5XX", body = ErrorEnvelope)), security(("bearer" = [])))]
 async fn rotate_client_key(State(app): State<AppState>, player: Player, ApiPath(game_id): ApiPath<String>) -> ApiResult<Json<Game>> {
     Ok(Json(service::rotate_client_key(&app, &player, &game_id).await?))
 }
 
-#[utoipa::path(get, path = "/api/v1/games/{game_id}/server-keys", tag = "teams", summary = "Server keys, without secrets (viewer+).", params(("game_id" = String, Path, description = "Game id (slug)", min_length = 3, max_length = 64, pattern = "^[a-z][a-z0-9-]*[a-z0-9]$")), responses((status = 200, body = ServerKeyList), (status = "4XX", body = ErrorEnvelope), (status = "5XX", body = ErrorEnvelope)), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/api/v1/games/{game_id}/server-keys", tag = "teams", summary = "Server keys, without secrets (viewer+).", params(("game_id" = String, Path, description = "Game id (slug)")), responses((status = 200, body = ServerKeyList), (status = "4XX", body = ErrorEnvelope), (status = "5XX", body = ErrorEnvelope)), security(("bearer" = [])))]
 async fn list_server_keys(State(app): State<AppState>, player: Player, ApiPath(game_id): ApiPath<String>) -> ApiResult<Json<ServerKeyList>> {
     Ok(Json(service::list_server_keys(&app, &player, &game_id).await?))
 }
 
-#[utoipa::path(post, path = "/api/v1/games/{game_id}/server-keys", tag = "teams", summary = "Create a server key (developer+); the secret is shown once.", request_body = CreateServerKeyRequest, params(("game_id" = String, Path, description = "Game id (slug)", min_length = 3, max_length = 64, pattern = "^[a-z][a-z0-9-]*[a-z0-9]$")), responses((status = 201, body = CreatedServerKey), (status = "4XX", body = ErrorEnvelope), (status = "5XX", body = ErrorEnvelope)), security(("bearer" = [])))]
+#[utoipa::path(post, path = "/api/v1/games/{game_id}/server-keys", tag = "teams", summary = "Create a server key (developer+); the secret is shown once.", request_body = CreateServerKeyRequest, params(("game_id" = String, Path, description = "Game id (slug)")), responses((status = 201, body = CreatedServerKey), (status = "4XX", body = ErrorEnvelope), (status = "5XX", body = ErrorEnvelope)), security(("bearer" = [])))]
 async fn create_server_key(
     State(app): State<AppState>,
     player: Player,
@@ -131,7 +131,7 @@ async fn create_server_key(
     Ok((StatusCode::CREATED, Json(service::create_server_key(&app, &player, &game_id, req).await?)))
 }
 
-#[utoipa::path(delete, path = "/api/v1/games/{game_id}/server-keys/{key_id}", tag = "teams", summary = "Revoke a server key (developer+).", params(("game_id" = String, Path, description = "Game id (slug)", min_length = 3, max_length = 64, pattern = "^[a-z][a-z0-9-]*[a-z0-9]$"), ("key_id" = String, Path, description = "Server key id")), responses((status = 200, body = ServerKeyList), (status = "4XX", body = ErrorEnvelope), (status = "5XX", body = ErrorEnvelope)), security(("bearer" = [])))]
+#[utoipa::path(delete, path = "/api/v1/games/{game_id}/server-keys/{key_id}", tag = "teams", summary = "Revoke a server key (developer+).", params(("game_id" = String, Path, description = "Game id (slug)"), ("key_id" = String, Path, description = "Server key id")), responses((status = 200, body = ServerKeyList), (status = "4XX", body = ErrorEnvelope), (status = "5XX", body = ErrorEnvelope)), security(("bearer" = [])))]
 async fn revoke_server_key(
     State(app): State<AppState>,
     player: Player,
