@@ -106,9 +106,11 @@ mod worker_entry {
         let url = req.url().map_err(|e| fail(ErrorCode::INTERNAL, "Internal error", format!("request URL: {e}")))?;
         let refuse = |e: aethex_edge::body::BodyError| Box::new(convert::error_answer(e.to_rpc(), rid.as_deref()));
         let declared = declared_length(headers.get("content-length"));
-        BodyBuffer::new(declared).map_err(refuse)?;
-        let body = req.bytes().await.map_err(|e| fail(ErrorCode::INTERNAL, "Internal error", format!("request body: {e}")))?;
-        let body = BodyBuffer::whole(declared, &body).map_err(refuse)?;
+        // Refused on the declared length before the body is read, then on what arrives.
+        let mut buffer = BodyBuffer::new(declared).map_err(refuse)?;
+        let read = req.bytes().await.map_err(|e| fail(ErrorCode::INTERNAL, "Internal error", format!("request body: {e}")))?;
+        buffer.push(&read).map_err(refuse)?;
+        let body = buffer.finish();
         let path = match url.path() {
             "" => "/".to_string(),
             p => p.to_string(),

@@ -73,13 +73,6 @@ impl BodyBuffer {
     pub fn finish(self) -> Vec<u8> {
         self.out
     }
-
-    /// A body that arrived whole (`declared`: its `content-length`, if any).
-    pub fn whole(declared: Option<u64>, body: &[u8]) -> Result<Vec<u8>, BodyError> {
-        let mut b = BodyBuffer::new(declared)?;
-        b.push(body)?;
-        Ok(b.finish())
-    }
 }
 
 #[cfg(test)]
@@ -95,7 +88,7 @@ mod tests {
         assert_eq!(b.push(&[2]), Err(BodyError::TooLarge));
         assert_eq!(b.finish().len(), MAX_BODY_BYTES);
         // A declared length that lies short does not let more through.
-        assert_eq!(BodyBuffer::whole(Some(1), &vec![0; MAX_BODY_BYTES + 1]), Err(BodyError::TooLarge));
+        assert_eq!(BodyBuffer::new(Some(1)).unwrap().push(&vec![0; MAX_BODY_BYTES + 1]), Err(BodyError::TooLarge));
         assert_eq!(declared_length(Some(" 12 ")), Some(12));
         assert_eq!(declared_length(Some("x")), None);
         assert_eq!(BodyError::TooLarge.to_rpc().code, ErrorCode::PAYLOAD_TOO_LARGE);

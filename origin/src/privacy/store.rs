@@ -68,7 +68,6 @@ pub async fn username(c: &Connection, user: &str) -> DbResult<Option<String>> {
 /// account): replicated tables through the outbox too, so edges drop them. Returns the
 /// count per table.
 pub async fn erase_rows(c: &Connection, out: &Outbox, u: &str, g: Option<&str>) -> DbResult<Map<String, Value>> {
-    let u = u.to_string();
     let mut counts = Map::new();
     let scoped = |t: &str| match g {
         Some(_) => format!("DELETE FROM {t} WHERE user_id = ?1 AND game_id = ?2"),
@@ -76,8 +75,8 @@ pub async fn erase_rows(c: &Connection, out: &Outbox, u: &str, g: Option<&str>) 
     };
     let args = || -> Vec<libsql::Value> {
         match g {
-            Some(g) => vec![u.clone().into(), g.to_string().into()],
-            None => vec![u.clone().into()],
+            Some(g) => vec![u.into(), g.into()],
+            None => vec![u.into()],
         }
     };
     // Replicated rows go through the outbox, so edges drop them too.
@@ -91,8 +90,8 @@ pub async fn erase_rows(c: &Connection, out: &Outbox, u: &str, g: Option<&str>) 
         let n = c.execute(&scoped(table), args()).await?;
         counts.insert(table.to_string(), json!(n));
         let filter = match g {
-            Some(g) => rows::filter(&[("user_id", &u), ("game_id", g)]),
-            None => rows::filter(&[("user_id", &u)]),
+            Some(g) => rows::filter(&[("user_id", u), ("game_id", g)]),
+            None => rows::filter(&[("user_id", u)]),
         };
         out.delete(c, rows::table(replica), filter).await?;
     }
@@ -101,8 +100,8 @@ pub async fn erase_rows(c: &Connection, out: &Outbox, u: &str, g: Option<&str>) 
         counts.insert(table.to_string(), json!(n));
     }
     if g.is_none() {
-        c.execute("DELETE FROM friend_edges WHERE user_id = ?1 OR other_id = ?1", params![u.clone()]).await?;
-        let n = c.execute("DELETE FROM users WHERE id = ?1", params![u.clone()]).await?;
+        c.execute("DELETE FROM friend_edges WHERE user_id = ?1 OR other_id = ?1", params![u]).await?;
+        let n = c.execute("DELETE FROM users WHERE id = ?1", params![u]).await?;
         counts.insert("account".into(), json!(n));
     }
     Ok(counts)
