@@ -102,20 +102,8 @@ impl BenchReplica {
         } else if sql.contains("SUM(stored_bytes)") {
             rows(&["total"], vec![vec![Value::Integer(12345)]])
         } else if sql.contains("FROM saves s") {
-            let cols = [
-                "save_id",
-                "user_id",
-                "game_id",
-                "slot_name",
-                "version",
-                "created_at",
-                "size_bytes",
-                "stored_bytes",
-                "checksum",
-                "compressed",
-                "content_type",
-                "metadata",
-            ];
+            // The edge selects the replicated table's columns, in its order.
+            let cols = aethex_protocol::replica::table("saves").expect("saves is replicated").columns;
             let list = (1..=3)
                 .map(|i: i64| {
                     vec![
@@ -134,7 +122,7 @@ impl BenchReplica {
                     ]
                 })
                 .collect();
-            rows(&cols, list)
+            rows(cols, list)
         } else if sql.contains("FROM regions") {
             let cols = ["name", "url", "ping_url", "capacity", "load", "last_seen_ms"];
             let list = [("eu-west", 120), ("us-east", 40)]
