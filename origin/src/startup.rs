@@ -57,8 +57,8 @@ impl Application {
         if !save_keys.exists() {
             // A new key cannot open saves sealed with the old one: refuse rather than
             // start and answer 500 on every load (a wrong data_dir, a lost key file).
-            let mut rows = db.reader().query("SELECT COUNT(*) FROM cloud_saves", ()).await?;
-            let sealed: i64 = rows.next().await?.map(|r| r.get(0)).transpose()?.unwrap_or(0);
+            let rows = db.reader().query("SELECT COUNT(*) FROM cloud_saves", ()).await?;
+            let sealed: i64 = crate::db::first_row(rows).await?.map(|r| r.get(0)).transpose()?.unwrap_or(0);
             anyhow::ensure!(
                 sealed == 0,
                 "{} is missing but the database holds {sealed} saves sealed with its keys; restore the key file (see docs/operations.md)",
@@ -68,7 +68,7 @@ impl Application {
         let save_cipher = SaveCipher::load(&save_keys)?;
         let peers =
             crate::peer_keys::PeerKeys::load(&config.edge.keys, &config.multiplayer.relay_keys, &keys_dir).context("loading edge and relay keys")?;
-        let replication_epoch = crate::replication::store::epoch(db.reader()).await.context("reading the replication epoch")?;
+        let replication_epoch = crate::replication::store::epoch(&db.reader()).await.context("reading the replication epoch")?;
         let analytics = crate::analytics::store::AnalyticsDb::open(&config.storage.data_dir.join("analytics.db"))
             .await
             .context("opening the analytics database")?;

@@ -23,6 +23,7 @@ pub mod edge_suite;
 pub mod edges;
 pub mod netdelay;
 pub mod relays;
+pub mod sqld;
 pub mod tokens;
 
 /// Path of the `aethex` binary under test.
@@ -44,6 +45,11 @@ pub struct Proc(Option<Child>);
 impl Proc {
     pub fn pid(&self) -> u32 {
         self.0.as_ref().map(|c| c.id()).unwrap_or(0)
+    }
+
+    /// Whether the process has ended (or was never started).
+    pub fn exited(&mut self) -> bool {
+        self.0.as_mut().is_none_or(|c| !matches!(c.try_wait(), Ok(None)))
     }
 
     /// SIGKILL: no shutdown, no flush.
@@ -95,15 +101,34 @@ pub struct Origin {
     child: Proc,
     _tmp: Option<tempfile::TempDir>,
     env: Vec<(String, String)>,
+    /// The libSQL server it runs on, when the tests asked for one (`AETHEX_TEST_DB=sqld`).
+    pub sqld: Option<std::sync::Arc<sqld::Sqld>>,
 }
 
 impl Origin {
-    /// Starts with a fresh data folder and the given `AETHEX_*` settings.
+    /// Starts with a fresh data folder and the given `AETHEX_*` settings; with
+    /// `AETHEX_TEST_DB=sqld`, on a fresh libSQL server unless `env` names a database.
     pub fn start(env: &[(&str, &str)]) -> Self {
         let tmp = tempfile::tempdir().expect("tempdir");
         let dir = tmp.path().to_path_buf();
-        let mut o = Self::start_in(&dir, env);
+        let sqld =
+            (sqld::requested() && !env.iter().any(|(k, _)| *k == "AETHEX_STORAGE__DATABASE_URL")).then(|| std::sync::Arc::new(sqld::Sqld::start()));
+        let mut all = env.to_vec();
+        if let Some(s) = &sqld {
+            all.push(("AETHEX_STORAGE__DATABASE_URL", &s.url));
+        }
+        let mut o = Self::start_in(&dir, &all);
         o._tmp = Some(tmp);
+        o.sqld = sqld;
+        o
+    }
+
+    /// Starts on `sqld` (shared with other origins of a test).
+    pub fn start_on(sqld: &std::sync::Arc<sqld::Sqld>, env: &[(&str, &str)]) -> Self {
+        let mut all = env.to_vec();
+        all.push(("AETHEX_STORAGE__DATABASE_URL", &sqld.url));
+        let mut o = Self::start(&all);
+        o.sqld = Some(sqld.clone());
         o
     }
 
@@ -139,6 +164,7 @@ impl Origin {
             .env("AETHEX_MULTIPLAYER__RELAY_LISTEN", "127.0.0.1:0")
             .env("AETHEX_MULTIPLAYER__RELAY_UDP_LISTEN", "127.0.0.1:0")
             .env("AETHEX_LOG__LEVEL", if std::env::var("TEST_LOG").is_ok() { "debug" } else { "warn" })
+            .envs(std::env::var("RUST_LOG").ok().filter(|_| std::env::var("TEST_LOG").is_ok()).map(|v| ("RUST_LOG", v)))
             .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdout(Stdio::piped())
             .stderr(if std::env::var("TEST_LOG").is_ok() { Stdio::inherit() } else { Stdio::null() });
@@ -147,7 +173,7 @@ impl Origin {
         let metrics_url = metrics_url_in(&line).expect("aethex did not print its metrics URL");
         let embedded = env.iter().any(|(k, v)| k == "AETHEX_EDGE__EMBEDDED" && v == "true");
         let edge_url = embedded.then(|| rx.recv_timeout(Duration::from_secs(30)).expect("aethex did not print its edge URL within 30 s").1);
-        Self { url, edge_url, metrics_url, data_dir: data_dir.to_path_buf(), child, _tmp: None, env }
+        Self { url, edge_url, metrics_url, data_dir: data_dir.to_path_buf(), child, _tmp: None, env, sqld: None }
     }
 
     pub fn pid(&self) -> u32 {
@@ -167,6 +193,7 @@ impl Origin {
         env.push(("AETHEX_SERVER__LISTEN", &addr));
         let mut new = Origin::start_in(&self.data_dir, &env);
         new._tmp = self._tmp.take();
+        new.sqld = self.sqld.take();
         new
     }
 
@@ -180,6 +207,14 @@ impl Origin {
 
     pub fn db_path(&self) -> PathBuf {
         self.data_dir.join("aethex.db")
+    }
+
+    /// Its main database, opened beside it: the local file, or the libSQL server it runs on.
+    pub async fn database(&self) -> libsql::Database {
+        match &self.sqld {
+            Some(s) => libsql::Builder::new_remote(s.url.clone(), String::new()).build().await.expect("open sqld"),
+            None => libsql::Builder::new_local(self.db_path()).build().await.expect("open the database file"),
+        }
     }
 
     /// Messages written to the email outbox, oldest first.

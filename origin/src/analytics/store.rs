@@ -113,8 +113,8 @@ impl AnalyticsDb {
 
     /// Events stored for `game` on `day` (Unix days) so far.
     pub async fn used(&self, game: &str, day: i64) -> DbResult<u64> {
-        let mut rows = self.reader.query("SELECT events FROM daily_usage WHERE game_id = ?1 AND day = ?2", params![game, day]).await?;
-        Ok(rows.next().await?.map(|r| r.get::<i64>(0)).transpose()?.unwrap_or(0) as u64)
+        let rows = self.reader.query("SELECT events FROM daily_usage WHERE game_id = ?1 AND day = ?2", params![game, day]).await?;
+        Ok(crate::db::first_row(rows).await?.map(|r| r.get::<i64>(0)).transpose()?.unwrap_or(0) as u64)
     }
 
     /// Stores a player's events in one transaction; returns (stored, already there).
@@ -247,8 +247,8 @@ impl AnalyticsDb {
         let one = |sql: &'static str| {
             let reader = &self.reader;
             async move {
-                let mut rows = reader.query(sql, params![game, day]).await?;
-                Ok::<u64, crate::db::DbError>(rows.next().await?.map(|r| r.get::<i64>(0)).transpose()?.unwrap_or(0) as u64)
+                let rows = reader.query(sql, params![game, day]).await?;
+                Ok::<u64, crate::db::DbError>(crate::db::first_row(rows).await?.map(|r| r.get::<i64>(0)).transpose()?.unwrap_or(0) as u64)
             }
         };
         let dau = one("SELECT COUNT(*) FROM active_users WHERE game_id = ?1 AND day = ?2").await?;
@@ -426,12 +426,11 @@ impl AnalyticsDb {
     /// (cohort size, retained on each of `days` after) for players first active on `day`.
     pub async fn retention(&self, game: &str, day: i64, days: &[u32]) -> DbResult<(u64, Vec<u64>)> {
         let cohort = "SELECT user_id FROM active_users WHERE game_id = ?1 GROUP BY user_id HAVING MIN(day) = ?2";
-        let mut rows = self.reader.query(&format!("SELECT COUNT(*) FROM ({cohort})"), params![game, day]).await?;
-        let size = rows.next().await?.map(|r| r.get::<i64>(0)).transpose()?.unwrap_or(0) as u64;
-        drop(rows);
+        let rows = self.reader.query(&format!("SELECT COUNT(*) FROM ({cohort})"), params![game, day]).await?;
+        let size = crate::db::first_row(rows).await?.map(|r| r.get::<i64>(0)).transpose()?.unwrap_or(0) as u64;
         let mut out = Vec::with_capacity(days.len());
         for n in days {
-            let mut rows = self
+            let rows = self
                 .reader
                 .query(
                     &format!(
@@ -440,7 +439,7 @@ impl AnalyticsDb {
                     params![game, day, day + i64::from(*n)],
                 )
                 .await?;
-            out.push(rows.next().await?.map(|r| r.get::<i64>(0)).transpose()?.unwrap_or(0) as u64);
+            out.push(crate::db::first_row(rows).await?.map(|r| r.get::<i64>(0)).transpose()?.unwrap_or(0) as u64);
         }
         Ok((size, out))
     }
@@ -486,14 +485,14 @@ impl AnalyticsDb {
 /// A player's effective consent in a game (off in a COPPA game) and the game's tier, in
 /// one read; an unknown game is (false, free).
 pub async fn game_consent(c: &Connection, game: &str, user: &str) -> DbResult<(bool, Tier)> {
-    let mut rows = c
+    let rows = c
         .query(
             "SELECT g.tier, g.coppa, COALESCE(c.analytics, 0) FROM games g
              LEFT JOIN analytics_consent c ON c.game_id = g.id AND c.user_id = ?2 WHERE g.id = ?1",
             params![game, user],
         )
         .await?;
-    let Some(r) = rows.next().await? else { return Ok((false, Tier::Free)) };
+    let Some(r) = crate::db::first_row(rows).await? else { return Ok((false, Tier::Free)) };
     let tier = Tier::parse(&r.get::<String>(0)?).unwrap_or(Tier::Free);
     Ok((r.get::<i64>(1)? == 0 && r.get::<i64>(2)? != 0, tier))
 }

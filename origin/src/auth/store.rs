@@ -47,8 +47,8 @@ fn user_from_row(row: &libsql::Row) -> DbResult<UserRow> {
 }
 
 async fn one_user(conn: &Connection, where_sql: &str, key: &str) -> DbResult<Option<UserRow>> {
-    let mut rows = conn.query(&format!("SELECT {USER_COLS} FROM users WHERE {where_sql}"), params![key]).await?;
-    match rows.next().await? {
+    let rows = conn.query(&format!("SELECT {USER_COLS} FROM users WHERE {where_sql}"), params![key]).await?;
+    match crate::db::first_row(rows).await? {
         Some(row) => Ok(Some(user_from_row(&row)?)),
         None => Ok(None),
     }
@@ -67,8 +67,8 @@ pub async fn user_by_device(conn: &Connection, device_hash: &str) -> DbResult<Op
 }
 
 pub async fn username_taken(conn: &Connection, username: &str, except_user: Option<&str>) -> DbResult<bool> {
-    let mut rows = conn.query("SELECT id FROM users WHERE username = ?1 COLLATE NOCASE", params![username]).await?;
-    Ok(match rows.next().await? {
+    let rows = conn.query("SELECT id FROM users WHERE username = ?1 COLLATE NOCASE", params![username]).await?;
+    Ok(match crate::db::first_row(rows).await? {
         Some(row) => Some(row.get::<String>(0)?.as_str()) != except_user,
         None => false,
     })
@@ -111,7 +111,7 @@ pub async fn insert_user(conn: &Connection, u: NewUser<'_>) -> Result<(), libsql
 /// again from this failure (otherwise every later mistake would lock at once).
 pub async fn record_login_failure(conn: &Connection, id: &str, max: u32, lockout_secs: u64) -> DbResult<Option<String>> {
     let until = crate::clock::in_secs(lockout_secs);
-    let mut rows = conn
+    let rows = conn
         .query(
             "UPDATE users SET
                  failed_logins = CASE WHEN locked_until IS NOT NULL AND locked_until <= ?4 THEN 1 ELSE failed_logins + 1 END,
@@ -123,7 +123,7 @@ pub async fn record_login_failure(conn: &Connection, id: &str, max: u32, lockout
             params![id, max as i64, until, crate::clock::now()],
         )
         .await?;
-    Ok(match rows.next().await? {
+    Ok(match crate::db::first_row(rows).await? {
         Some(row) if row.get::<i64>(0)? >= max as i64 => opt_text(&row, 1)?,
         _ => None,
     })
@@ -175,14 +175,14 @@ pub struct RefreshRow {
 }
 
 pub async fn refresh_by_hash(conn: &Connection, token_hash: &str) -> DbResult<Option<RefreshRow>> {
-    let mut rows = conn
+    let rows = conn
         .query(
             "SELECT s.id, s.user_id, s.game_id, r.expires_at, r.used_at, s.revoked_at IS NOT NULL
              FROM refresh_tokens r JOIN sessions s ON s.id = r.session_id WHERE r.token_hash = ?1",
             params![token_hash],
         )
         .await?;
-    match rows.next().await? {
+    match crate::db::first_row(rows).await? {
         Some(row) => Ok(Some(RefreshRow {
             session_id: row.get(0)?,
             user_id: row.get(1)?,
@@ -249,7 +249,7 @@ pub async fn revoke_other_sessions(conn: &Connection, user_id: &str, keep: &str,
 /// account is active. Checked by origin on every authenticated request, so logout takes
 /// effect at once here (edges, which only check signatures, within the token's 15 minutes).
 pub async fn session_is_live(db: &Db, session_id: &str, user_id: &str) -> DbResult<bool> {
-    let mut rows = db
+    let rows = db
         .reader()
         .query(
             "SELECT 1 FROM sessions s JOIN users u ON u.id = s.user_id
@@ -257,7 +257,7 @@ pub async fn session_is_live(db: &Db, session_id: &str, user_id: &str) -> DbResu
             params![session_id, user_id, crate::clock::now()],
         )
         .await?;
-    Ok(rows.next().await?.is_some())
+    Ok(crate::db::first_row(rows).await?.is_some())
 }
 
 #[derive(Debug, Clone)]
@@ -355,13 +355,13 @@ pub async fn insert_email_token(conn: &Connection, token_hash: &str, user_id: &s
 
 /// The user and address of an email token that is still good, without using it.
 pub async fn peek_email_token(conn: &Connection, token_hash: &str, kind: &str) -> DbResult<Option<(String, String)>> {
-    let mut rows = conn
+    let rows = conn
         .query(
             "SELECT user_id, email FROM email_tokens WHERE token_hash = ?1 AND kind = ?2 AND used_at IS NULL AND expires_at > ?3",
             params![token_hash, kind, crate::clock::now()],
         )
         .await?;
-    match rows.next().await? {
+    match crate::db::first_row(rows).await? {
         Some(row) => Ok(Some((row.get(0)?, row.get(1)?))),
         None => Ok(None),
     }
@@ -384,7 +384,7 @@ pub async fn wipe_unproven_credentials(conn: &Connection, user_id: &str, keep_pa
 
 /// Uses an email token once. Returns (user id, email it was sent to) if it was valid.
 pub async fn consume_email_token(conn: &Connection, token_hash: &str, kind: &str) -> DbResult<Option<(String, String)>> {
-    let mut rows = conn
+    let rows = conn
         .query(
             "UPDATE email_tokens SET used_at = ?3
              WHERE token_hash = ?1 AND kind = ?2 AND used_at IS NULL AND expires_at > ?3
@@ -392,7 +392,7 @@ pub async fn consume_email_token(conn: &Connection, token_hash: &str, kind: &str
             params![token_hash, kind, crate::clock::now()],
         )
         .await?;
-    match rows.next().await? {
+    match crate::db::first_row(rows).await? {
         Some(row) => Ok(Some((row.get(0)?, row.get(1)?))),
         None => Ok(None),
     }
@@ -456,7 +456,7 @@ pub async fn insert_oauth_state(conn: &Connection, s: &OAuthStateRow) -> DbResul
 }
 
 pub async fn oauth_state(conn: &Connection, state: &str) -> DbResult<Option<OAuthStateRow>> {
-    let mut rows = conn
+    let rows = conn
         .query(
             "SELECT state, provider, poll_token_hash, pkce_verifier, nonce, redirect_uri, link_user_id, game_id, ip_address,
                     user_agent, expires_at, result_user_id, result_error, completed_at, user_code_hash, browser_code_hash,
@@ -465,7 +465,7 @@ pub async fn oauth_state(conn: &Connection, state: &str) -> DbResult<Option<OAut
             params![state],
         )
         .await?;
-    let Some(row) = rows.next().await? else { return Ok(None) };
+    let Some(row) = crate::db::first_row(rows).await? else { return Ok(None) };
     Ok(Some(OAuthStateRow {
         state: row.get(0)?,
         provider: row.get(1)?,
@@ -518,10 +518,10 @@ pub async fn confirm_oauth_state(conn: &Connection, state: &str) -> DbResult<boo
 
 /// A wrong user code on the confirmation page; the new count.
 pub async fn failed_oauth_confirm(conn: &Connection, state: &str) -> DbResult<i64> {
-    let mut rows = conn
+    let rows = conn
         .query("UPDATE oauth_states SET failed_confirms = failed_confirms + 1 WHERE state = ?1 RETURNING failed_confirms", params![state])
         .await?;
-    Ok(rows.next().await?.map(|r| r.get::<i64>(0)).transpose()?.unwrap_or(i64::MAX))
+    Ok(crate::db::first_row(rows).await?.map(|r| r.get::<i64>(0)).transpose()?.unwrap_or(i64::MAX))
 }
 
 /// Consumes a completed login so its tokens are handed out once.
@@ -530,7 +530,7 @@ pub async fn delete_oauth_state(conn: &Connection, state: &str) -> DbResult<bool
 }
 
 pub async fn user_by_oauth(conn: &Connection, provider: &str, provider_user_id: &str) -> DbResult<Option<UserRow>> {
-    let mut rows = conn
+    let rows = conn
         .query(
             &format!(
                 "SELECT {} FROM users WHERE id = (SELECT user_id FROM oauth_connections WHERE provider = ?1 AND provider_user_id = ?2)",
@@ -539,7 +539,7 @@ pub async fn user_by_oauth(conn: &Connection, provider: &str, provider_user_id: 
             params![provider, provider_user_id],
         )
         .await?;
-    match rows.next().await? {
+    match crate::db::first_row(rows).await? {
         Some(row) => Ok(Some(user_from_row(&row)?)),
         None => Ok(None),
     }

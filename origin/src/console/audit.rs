@@ -36,8 +36,8 @@ pub async fn record(State(app): State<AppState>, req: Request, next: Next) -> Re
             .write(move |c| async move {
                 let name: Option<String> = match &actor {
                     Some(a) => {
-                        let mut r = c.query("SELECT username FROM users WHERE id = ?1", params![a.clone()]).await?;
-                        r.next().await?.map(|r| r.get::<String>(0)).transpose()?
+                        let r = c.query("SELECT username FROM users WHERE id = ?1", params![a.clone()]).await?;
+                        crate::db::first_row(r).await?.map(|r| r.get::<String>(0)).transpose()?
                     }
                     None => None,
                 };

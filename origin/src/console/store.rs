@@ -7,8 +7,8 @@ use crate::db::DbResult;
 
 /// Whether `user` is banned from `game`.
 pub async fn is_banned(c: &Connection, game: &str, user: &str) -> DbResult<bool> {
-    let mut rows = c.query("SELECT 1 FROM game_bans WHERE game_id = ?1 AND user_id = ?2", params![game, user]).await?;
-    Ok(rows.next().await?.is_some())
+    let rows = c.query("SELECT 1 FROM game_bans WHERE game_id = ?1 AND user_id = ?2", params![game, user]).await?;
+    Ok(crate::db::first_row(rows).await?.is_some())
 }
 
 /// The game's players, newest activity first: those whose username or email is LIKE

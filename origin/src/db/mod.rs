@@ -9,7 +9,15 @@
 //! always means "on disk". SQLite has one writer at a time anyway; queuing here instead
 //! of in `SQLITE_BUSY` retries keeps latency predictable.
 //!
-//! Reads use a small set of reader connections (WAL lets them run beside a write).
+//! Reads use a small set of reader connections (WAL lets them run beside a write). On a
+//! remote primary each read gets a connection of its own instead: a Hrana stream runs one
+//! request at a time and carries a baton from each answer to the next request, so a
+//! stream shared by concurrent requests, or one whose request was cancelled half way,
+//! is left holding a used baton and fails every later request.
+//!
+//! On a remote primary several origins write to one database: a group commit that finds
+//! the write lock taken (`SQLITE_BUSY`) waits and tries again, within a bound, and a
+//! writer stream that failed is reset before the next batch.
 //!
 //! A job must not call [`Db::write`] itself (it would wait for its own batch).
 
@@ -19,7 +27,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use futures::FutureExt;
-use libsql::{Builder, Connection, Database, Transaction, TransactionBehavior};
+use libsql::{Builder, Connection, Database};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::config::StorageConfig;
@@ -78,6 +86,7 @@ pub struct Db {
     jobs: mpsc::Sender<Job>,
     /// The writer thread; joined on drop so that the file is released when `Db` is gone.
     writer: Option<std::thread::JoinHandle<()>>,
+    /// Shared reader connections (local file only; empty on a remote primary).
     readers: Vec<Connection>,
     next_reader: AtomicUsize,
     remote: bool,
@@ -100,6 +109,9 @@ impl Db {
     /// Opens the configured database and brings its schema up to date.
     pub async fn open(cfg: &StorageConfig, local_path: &std::path::Path) -> DbResult<Self> {
         let remote = !cfg.database_url.is_empty();
+        if remote {
+            READ_ANSWERS_TO_THE_END.store(true, Ordering::Relaxed);
+        }
         let database = if remote {
             Builder::new_remote(cfg.database_url.clone(), cfg.database_auth_token.expose().to_string()).build().await?
         } else {
@@ -123,23 +135,21 @@ impl Db {
         }
         migrate(&writer).await?;
         let head_now = {
-            let mut rows = writer.query("SELECT COALESCE(MAX(position), 0) FROM replication_outbox", ()).await?;
-            rows.next().await?.map(|r| r.get::<i64>(0)).transpose()?.unwrap_or(0)
+            let rows = writer.query("SELECT COALESCE(MAX(position), 0) FROM replication_outbox", ()).await?;
+            first_row(rows).await?.map(|r| r.get::<i64>(0)).transpose()?.unwrap_or(0)
         };
         let (jobs, queue) = mpsc::channel::<Job>(4096);
         let writer_thread = std::thread::Builder::new().name("aethex-db-writer".into()).spawn(move || {
             match tokio::runtime::Builder::new_current_thread().enable_all().build() {
-                Ok(rt) => rt.block_on(writer_loop(writer, queue)),
+                Ok(rt) => rt.block_on(writer_loop(writer, queue, remote)),
                 Err(e) => tracing::error!(error = %e, "could not start the database writer"),
             }
         })?;
         let mut readers = Vec::with_capacity(READERS);
-        for _ in 0..if remote { 1 } else { READERS } {
+        for _ in 0..if remote { 0 } else { READERS } {
             let c = database.connect()?;
-            if !remote {
-                c.execute_batch("PRAGMA foreign_keys=ON;").await?;
-                c.busy_timeout(Duration::from_secs(10))?;
-            }
+            c.execute_batch("PRAGMA foreign_keys=ON;").await?;
+            c.busy_timeout(Duration::from_secs(10))?;
             readers.push(c);
         }
         let stop_checkpoints = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -150,10 +160,18 @@ impl Db {
         Ok(Self { _database: database, jobs, writer: Some(writer_thread), readers, next_reader: AtomicUsize::new(0), remote, head, stop_checkpoints })
     }
 
-    /// A connection for reads.
-    pub fn reader(&self) -> &Connection {
+    /// A connection for reads: a shared one on the local file, a new one (no I/O until
+    /// used) on a remote primary.
+    pub fn reader(&self) -> Reader<'_> {
+        if self.readers.is_empty() {
+            // Connecting to a remote database makes no request and cannot fail.
+            return match self._database.connect() {
+                Ok(c) => Reader::Own(c),
+                Err(e) => unreachable!("a remote libSQL connection is made without I/O: {e}"),
+            };
+        }
         let i = self.next_reader.fetch_add(1, Ordering::Relaxed) % self.readers.len();
-        &self.readers[i]
+        Reader::Shared(&self.readers[i])
     }
 
     /// Runs `job` on the writer connection inside the next group commit and returns its
@@ -236,9 +254,26 @@ impl Db {
 
     /// Cheap round trip for readiness checks.
     pub async fn ping(&self) -> DbResult<()> {
-        let mut rows = self.reader().query("SELECT 1", ()).await?;
-        rows.next().await?;
+        let rows = self.reader().query("SELECT 1", ()).await?;
+        first_row(rows).await?;
         Ok(())
+    }
+}
+
+/// A connection for reads (see [`Db::reader`]); derefs to the connection.
+pub enum Reader<'a> {
+    Shared(&'a Connection),
+    Own(Connection),
+}
+
+impl std::ops::Deref for Reader<'_> {
+    type Target = Connection;
+
+    fn deref(&self) -> &Connection {
+        match self {
+            Reader::Shared(c) => c,
+            Reader::Own(c) => c,
+        }
     }
 }
 
@@ -281,7 +316,7 @@ impl Drop for Db {
     }
 }
 
-async fn writer_loop(conn: Connection, mut queue: mpsc::Receiver<Job>) {
+async fn writer_loop(conn: Connection, mut queue: mpsc::Receiver<Job>, remote: bool) {
     while let Some(first) = queue.recv().await {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -297,6 +332,12 @@ async fn writer_loop(conn: Connection, mut queue: mpsc::Receiver<Job>) {
         if let Err(e) = &outcome {
             tracing::error!(error = %e, jobs = n, "group commit failed; rolled back");
             let _ = conn.execute("ROLLBACK", ()).await;
+            if remote {
+                // The stream may hold a used baton, a canceled flag or a transaction the
+                // server gave up on: the next batch starts on a new stream (the server ends
+                // the old one's transaction, if any, at its own timeout).
+                conn.reset().await;
+            }
         }
         metrics::histogram!("aethex_db_commit_batch_jobs").record(n as f64);
         metrics::histogram!("aethex_db_commit_seconds").record(started.elapsed().as_secs_f64());
@@ -306,8 +347,35 @@ async fn writer_loop(conn: Connection, mut queue: mpsc::Receiver<Job>) {
     }
 }
 
+/// How long a write waits for the write lock (held by another origin's commit, or by a
+/// transaction of a dead origin until the server's own timeout ends it) before it fails.
+const LOCK_WAIT: Duration = Duration::from_secs(15);
+
+/// `BEGIN IMMEDIATE`, tried again while the database is locked, for up to [`LOCK_WAIT`].
+async fn begin_immediate(conn: &Connection) -> Result<(), libsql::Error> {
+    let started = Instant::now();
+    let mut pause = Duration::from_millis(5);
+    loop {
+        match conn.execute("BEGIN IMMEDIATE", ()).await {
+            Ok(_) => return Ok(()),
+            Err(e) if is_busy(&e) && started.elapsed() < LOCK_WAIT => {
+                metrics::counter!("aethex_db_lock_waits_total").increment(1);
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_millis(200));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Whether the error says the database is locked by another writer.
+pub fn is_busy(e: &libsql::Error) -> bool {
+    let s = e.to_string();
+    s.contains("SQLITE_BUSY") || s.contains("database is locked")
+}
+
 async fn run_batch(conn: &Connection, batch: Vec<Job>, delivers: &mut Vec<Deliver>) -> Result<(), String> {
-    conn.execute("BEGIN IMMEDIATE", ()).await.map_err(|e| e.to_string())?;
+    begin_immediate(conn).await.map_err(|e| e.to_string())?;
     for job in batch {
         conn.execute("SAVEPOINT job", ()).await.map_err(|e| e.to_string())?;
         match std::panic::AssertUnwindSafe(job(conn.clone())).catch_unwind().await {
@@ -329,40 +397,76 @@ async fn run_batch(conn: &Connection, batch: Vec<Job>, delivers: &mut Vec<Delive
     Ok(())
 }
 
-/// Begins an IMMEDIATE transaction on the writer (takes the write lock up front, so a
-/// read-then-write inside it cannot be invalidated by another writer).
-pub async fn begin(conn: &Connection) -> DbResult<Transaction> {
-    Ok(conn.transaction_with_behavior(TransactionBehavior::Immediate).await?)
-}
-
 async fn migrate(conn: &Connection) -> DbResult<()> {
     conn.execute("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)", ())
         .await?;
-    let mut rows = conn.query("SELECT COALESCE(MAX(version), 0) FROM schema_migrations", ()).await?;
-    let current: i64 = match rows.next().await? {
-        Some(row) => row.get(0)?,
-        None => 0,
-    };
-    drop(rows);
     let known = MIGRATIONS.last().map(|m| m.0).unwrap_or(0);
-    if current > known {
-        return Err(DbError::SchemaTooNew { found: current, known });
+    let found = schema_version(conn).await?;
+    if found > known {
+        return Err(DbError::SchemaTooNew { found, known });
     }
-    for (version, name, sql) in MIGRATIONS.iter().filter(|m| m.0 > current) {
-        let tx = begin(conn).await?;
-        for piece in sql.iter() {
-            tx.execute_batch(piece).await?;
+    for (version, name, sql) in MIGRATIONS.iter().filter(|m| m.0 > found) {
+        // Each step reads the schema's version inside its own write transaction: when
+        // several origins start together on one database, the write lock lets one apply
+        // the step and the others find it done.
+        begin_immediate(conn).await?;
+        let step = async {
+            let current = schema_version(conn).await?;
+            if current > known {
+                return Err(DbError::SchemaTooNew { found: current, known });
+            }
+            if current >= *version {
+                return Ok(false);
+            }
+            for piece in sql.iter() {
+                conn.execute_batch(piece).await?;
+            }
+            conn.execute(
+                "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?1, ?2, ?3)",
+                libsql::params![*version, *name, crate::clock::now()],
+            )
+            .await?;
+            Ok(true)
+        };
+        match step.await {
+            Ok(applied) => {
+                conn.execute("COMMIT", ()).await?;
+                if applied {
+                    tracing::info!(version, name, "applied migration");
+                }
+            }
+            Err(e) => {
+                let _ = conn.execute("ROLLBACK", ()).await;
+                return Err(e);
+            }
         }
-        tx.execute(
-            "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?1, ?2, ?3)",
-            libsql::params![*version, *name, crate::clock::now()],
-        )
-        .await?;
-        tx.commit().await?;
-        tracing::info!(version, name, "applied migration");
     }
     Ok(())
 }
+
+async fn schema_version(conn: &Connection) -> DbResult<i64> {
+    let rows = conn.query("SELECT COALESCE(MAX(version), 0) FROM schema_migrations", ()).await?;
+    Ok(match first_row(rows).await? {
+        Some(row) => row.get(0)?,
+        None => 0,
+    })
+}
+
+/// The first row of a query's answer, after reading the rest of it. A remote libSQL
+/// server cancels a statement whose answer the client stops reading, and the canceled
+/// flag then interrupts the next statement prepared on that stream; reading every
+/// answer to its end keeps each request whole.
+/// (A local file's row is a view of its statement, so there the rest is left unread.)
+pub async fn first_row(mut rows: libsql::Rows) -> DbResult<Option<libsql::Row>> {
+    let first = rows.next().await?;
+    if first.is_some() && READ_ANSWERS_TO_THE_END.load(Ordering::Relaxed) {
+        while rows.next().await?.is_some() {}
+    }
+    Ok(first)
+}
+
+/// Set when this process opens a remote primary (see [`first_row`]).
+static READ_ANSWERS_TO_THE_END: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 /// Reads an optional text column.
 pub fn opt_text(row: &libsql::Row, idx: i32) -> DbResult<Option<String>> {

@@ -35,13 +35,13 @@ impl Outbox {
             aethex_protocol::replica::Op::Upsert => "upsert",
             aethex_protocol::replica::Op::Delete => "delete",
         };
-        let mut rows = conn
+        let rows = conn
             .query(
                 "INSERT INTO replication_outbox (tbl, op, row, created_at) VALUES (?1, ?2, ?3, ?4) RETURNING position",
                 params![change.table, op, row, crate::clock::now()],
             )
             .await?;
-        let position: i64 = rows.next().await?.ok_or_else(|| DbError::Corrupt("outbox insert returned no position".into()))?.get(0)?;
+        let position: i64 = crate::db::first_row(rows).await?.ok_or_else(|| DbError::Corrupt("outbox insert returned no position".into()))?.get(0)?;
         self.last.fetch_max(position, Ordering::Relaxed);
         Ok(())
     }

@@ -18,8 +18,8 @@ pub async fn insert_key(conn: &Connection, k: &ManifestKey) -> Result<(), libsql
 }
 
 pub async fn public_key(conn: &Connection, game: &str, key_id: &str) -> DbResult<Option<String>> {
-    let mut rows = conn.query("SELECT public_key FROM manifest_keys WHERE game_id = ?1 AND key_id = ?2", params![game, key_id]).await?;
-    Ok(rows.next().await?.map(|r| r.get::<String>(0)).transpose()?)
+    let rows = conn.query("SELECT public_key FROM manifest_keys WHERE game_id = ?1 AND key_id = ?2", params![game, key_id]).await?;
+    Ok(crate::db::first_row(rows).await?.map(|r| r.get::<String>(0)).transpose()?)
 }
 
 /// The uploaded chunks among `ids`: id -> (plain size, stored size, encoding).
@@ -72,8 +72,8 @@ pub async fn insert_chunk(conn: &Connection, game: &str, id: &str, size: u64, st
 
 /// How a stored chunk is encoded, if the game has it.
 pub async fn chunk_compression(conn: &Connection, game: &str, id: &str) -> DbResult<Option<Compression>> {
-    let mut rows = conn.query("SELECT compression FROM chunks WHERE game_id = ?1 AND id = ?2", params![game, id]).await?;
-    match rows.next().await? {
+    let rows = conn.query("SELECT compression FROM chunks WHERE game_id = ?1 AND id = ?2", params![game, id]).await?;
+    match crate::db::first_row(rows).await? {
         Some(r) => {
             let c: String = r.get(0)?;
             Ok(Some(Compression::parse(&c).ok_or_else(|| DbError::Corrupt(format!("chunk compression {c}")))?))
@@ -83,8 +83,8 @@ pub async fn chunk_compression(conn: &Connection, game: &str, id: &str) -> DbRes
 }
 
 pub async fn release_exists(conn: &Connection, game: &str, channel: &str, version: &str) -> DbResult<bool> {
-    let mut rows = conn.query("SELECT 1 FROM releases WHERE game_id = ?1 AND channel = ?2 AND version = ?3", params![game, channel, version]).await?;
-    Ok(rows.next().await?.is_some())
+    let rows = conn.query("SELECT 1 FROM releases WHERE game_id = ?1 AND channel = ?2 AND version = ?3", params![game, channel, version]).await?;
+    Ok(crate::db::first_row(rows).await?.is_some())
 }
 
 /// A stored release: everything but the chunk list (the read model's row).
@@ -119,25 +119,25 @@ pub async fn insert_release(conn: &Connection, r: &ReleaseRecord, chunk_ids: &[S
 
 /// Chunks a release names that the game does not have.
 pub async fn release_chunks_missing(conn: &Connection, game: &str, channel: &str, version: &str) -> DbResult<i64> {
-    let mut rows = conn
+    let rows = conn
         .query(
             "SELECT COUNT(*) FROM release_chunks rc WHERE rc.game_id = ?1 AND rc.channel = ?2 AND rc.version = ?3
              AND NOT EXISTS (SELECT 1 FROM chunks c WHERE c.game_id = rc.game_id AND c.id = rc.chunk_id)",
             params![game, channel, version],
         )
         .await?;
-    Ok(rows.next().await?.map(|r| r.get::<i64>(0)).transpose()?.unwrap_or(0))
+    Ok(crate::db::first_row(rows).await?.map(|r| r.get::<i64>(0)).transpose()?.unwrap_or(0))
 }
 
 pub async fn release_record(conn: &Connection, game: &str, channel: &str, version: &str) -> DbResult<Option<ReleaseRecord>> {
-    let mut rows = conn
+    let rows = conn
         .query(
             "SELECT game_id, channel, version, manifest, signature, key_id, entitlement, download_bytes, created_at FROM releases
              WHERE game_id = ?1 AND channel = ?2 AND version = ?3",
             params![game, channel, version],
         )
         .await?;
-    let Some(r) = rows.next().await? else { return Ok(None) };
+    let Some(r) = crate::db::first_row(rows).await? else { return Ok(None) };
     Ok(Some(ReleaseRecord {
         game_id: r.get(0)?,
         channel: r.get(1)?,
@@ -174,13 +174,13 @@ pub async fn set_channel(conn: &Connection, game: &str, channel: &str, version: 
 }
 
 pub async fn channel_version(conn: &Connection, game: &str, channel: &str) -> DbResult<Option<String>> {
-    let mut rows = conn.query("SELECT version FROM channels WHERE game_id = ?1 AND channel = ?2", params![game, channel]).await?;
-    Ok(rows.next().await?.map(|r| r.get::<String>(0)).transpose()?)
+    let rows = conn.query("SELECT version FROM channels WHERE game_id = ?1 AND channel = ?2", params![game, channel]).await?;
+    Ok(crate::db::first_row(rows).await?.map(|r| r.get::<String>(0)).transpose()?)
 }
 
 /// The release of `channel` made just before `version`.
 pub async fn release_before(conn: &Connection, game: &str, channel: &str, version: &str) -> DbResult<Option<String>> {
-    let mut rows = conn
+    let rows = conn
         .query(
             "SELECT r.version FROM releases r, releases cur
              WHERE cur.game_id = ?1 AND cur.channel = ?2 AND cur.version = ?3
@@ -189,7 +189,7 @@ pub async fn release_before(conn: &Connection, game: &str, channel: &str, versio
             params![game, channel, version],
         )
         .await?;
-    Ok(rows.next().await?.map(|r| r.get::<String>(0)).transpose()?)
+    Ok(crate::db::first_row(rows).await?.map(|r| r.get::<String>(0)).transpose()?)
 }
 
 pub async fn releases(conn: &Connection, game: &str, channel: Option<&str>) -> DbResult<Vec<Release>> {

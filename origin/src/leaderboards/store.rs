@@ -36,8 +36,8 @@ fn board_from_row(r: &libsql::Row) -> DbResult<Leaderboard> {
 
 /// The current period's start of a stored board (Unix seconds), as stored.
 pub async fn stored_period(conn: &Connection, game: &str, id: &str) -> DbResult<Option<i64>> {
-    let mut rows = conn.query("SELECT period_start FROM leaderboards WHERE game_id = ?1 AND leaderboard_id = ?2", params![game, id]).await?;
-    Ok(rows.next().await?.map(|r| r.get::<Option<i64>>(0)).transpose()?.flatten())
+    let rows = conn.query("SELECT period_start FROM leaderboards WHERE game_id = ?1 AND leaderboard_id = ?2", params![game, id]).await?;
+    Ok(crate::db::first_row(rows).await?.map(|r| r.get::<Option<i64>>(0)).transpose()?.flatten())
 }
 
 pub async fn insert_board(conn: &Connection, b: &Leaderboard, period_start: Option<i64>) -> Result<(), libsql::Error> {
@@ -81,10 +81,9 @@ pub async fn resetting_boards(conn: &Connection) -> DbResult<Vec<(String, String
 /// and moves it to the period starting at `end`. Returns the entries archived. A period
 /// without entries is not recorded.
 pub async fn archive_period(conn: &Connection, game: &str, board: &str, start: i64, end: i64) -> DbResult<u64> {
-    let mut rows =
+    let rows =
         conn.query("SELECT EXISTS (SELECT 1 FROM leaderboard_entries WHERE game_id = ?1 AND leaderboard_id = ?2)", params![game, board]).await?;
-    let any = rows.next().await?.map(|r| r.get::<i64>(0)).transpose()?.unwrap_or(0) != 0;
-    drop(rows);
+    let any = crate::db::first_row(rows).await?.map(|r| r.get::<i64>(0)).transpose()?.unwrap_or(0) != 0;
     if !any {
         conn.execute("UPDATE leaderboards SET period_start = ?3 WHERE game_id = ?1 AND leaderboard_id = ?2", params![game, board, end]).await?;
         return Ok(0);
@@ -147,9 +146,8 @@ pub async fn archived_page(conn: &Connection, game: &str, board: &str, start: i6
 }
 
 pub async fn board(conn: &Connection, game: &str, id: &str) -> DbResult<Option<Leaderboard>> {
-    let mut rows =
-        conn.query(&format!("SELECT {BOARD_COLS} FROM leaderboards WHERE game_id = ?1 AND leaderboard_id = ?2"), params![game, id]).await?;
-    rows.next().await?.map(|r| board_from_row(&r)).transpose()
+    let rows = conn.query(&format!("SELECT {BOARD_COLS} FROM leaderboards WHERE game_id = ?1 AND leaderboard_id = ?2"), params![game, id]).await?;
+    crate::db::first_row(rows).await?.map(|r| board_from_row(&r)).transpose()
 }
 
 pub async fn boards_of_game(conn: &Connection, game: &str) -> DbResult<Vec<Leaderboard>> {
@@ -162,14 +160,14 @@ pub async fn boards_of_game(conn: &Connection, game: &str) -> DbResult<Vec<Leade
 }
 
 pub async fn entry(conn: &Connection, game: &str, board: &str, user: &str) -> DbResult<Option<EntryRow>> {
-    let mut rows = conn
+    let rows = conn
         .query(
             "SELECT game_id, leaderboard_id, user_id, username, score, rank_score, metadata, updated_at FROM leaderboard_entries
              WHERE game_id = ?1 AND leaderboard_id = ?2 AND user_id = ?3",
             params![game, board, user],
         )
         .await?;
-    let Some(r) = rows.next().await? else { return Ok(None) };
+    let Some(r) = crate::db::first_row(rows).await? else { return Ok(None) };
     Ok(Some(EntryRow {
         game_id: r.get(0)?,
         leaderboard_id: r.get(1)?,
@@ -204,19 +202,19 @@ pub async fn upsert_entry(conn: &Connection, e: &EntryRow) -> DbResult<()> {
 }
 
 pub async fn username(conn: &Connection, user: &str) -> DbResult<Option<String>> {
-    let mut rows = conn.query("SELECT username FROM users WHERE id = ?1", params![user]).await?;
-    Ok(rows.next().await?.map(|r| r.get::<String>(0)).transpose()?)
+    let rows = conn.query("SELECT username FROM users WHERE id = ?1", params![user]).await?;
+    Ok(crate::db::first_row(rows).await?.map(|r| r.get::<String>(0)).transpose()?)
 }
 
 /// 1-based rank of an entry (entries ahead of it, plus one).
 pub async fn rank_of(conn: &Connection, e: &EntryRow) -> DbResult<i64> {
-    let mut rows = conn
+    let rows = conn
         .query(
             &format!("SELECT {}", aethex_protocol::replica::entries_ahead_sql("?3", "?4", "?5")),
             params![e.game_id.clone(), e.leaderboard_id.clone(), e.rank_score, e.updated_at.clone(), e.user_id.clone()],
         )
         .await?;
-    Ok(rows.next().await?.map(|r| r.get::<i64>(0)).transpose()?.unwrap_or(0) + 1)
+    Ok(crate::db::first_row(rows).await?.map(|r| r.get::<i64>(0)).transpose()?.unwrap_or(0) + 1)
 }
 
 /// The top `limit` entries of the board among `me` and my friends, ranked among them.

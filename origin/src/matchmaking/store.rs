@@ -46,8 +46,8 @@ pub async fn upsert_mode(conn: &Connection, m: &ModeEntry) -> DbResult<()> {
 }
 
 pub async fn mode(conn: &Connection, game: &str, mode: &str) -> DbResult<Option<ModeEntry>> {
-    let mut rows = conn.query(&format!("SELECT {MODE_COLS} FROM matchmaking_modes WHERE game_id = ?1 AND mode = ?2"), params![game, mode]).await?;
-    rows.next().await?.map(|r| mode_from_row(&r)).transpose()
+    let rows = conn.query(&format!("SELECT {MODE_COLS} FROM matchmaking_modes WHERE game_id = ?1 AND mode = ?2"), params![game, mode]).await?;
+    crate::db::first_row(rows).await?.map(|r| mode_from_row(&r)).transpose()
 }
 
 pub async fn modes_of_game(conn: &Connection, game: &str) -> DbResult<Vec<ModeEntry>> {
@@ -71,18 +71,18 @@ pub async fn live_regions(conn: &Connection, since_ms: i64) -> DbResult<HashMap<
 
 /// Whether the account exists and is not disabled.
 pub async fn user_active(conn: &Connection, user: &str) -> DbResult<bool> {
-    let mut rows = conn.query("SELECT 1 FROM users WHERE id = ?1 AND is_active = 1", params![user]).await?;
-    Ok(rows.next().await?.is_some())
+    let rows = conn.query("SELECT 1 FROM users WHERE id = ?1 AND is_active = 1", params![user]).await?;
+    Ok(crate::db::first_row(rows).await?.is_some())
 }
 
 /// Whether the player holds a live session (a token) of `game`.
 pub async fn has_game_session(conn: &Connection, user: &str, game: &str) -> DbResult<bool> {
-    let mut rows = conn
+    let rows = conn
         .query(
             "SELECT 1 FROM sessions s JOIN users u ON u.id = s.user_id
              WHERE s.user_id = ?1 AND s.game_id = ?2 AND s.revoked_at IS NULL AND s.expires_at > ?3 AND u.is_active = 1 LIMIT 1",
             params![user, game, crate::clock::now()],
         )
         .await?;
-    Ok(rows.next().await?.is_some())
+    Ok(crate::db::first_row(rows).await?.is_some())
 }

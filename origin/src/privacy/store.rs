@@ -55,13 +55,13 @@ pub async fn rows_json(conn: &Connection, sql: &str, args: Vec<libsql::Value>) -
 
 /// Organizations the account owns (an account that owns any cannot be deleted).
 pub async fn owned_orgs(c: &Connection, user: &str) -> DbResult<i64> {
-    let mut rows = c.query("SELECT COUNT(*) FROM org_members WHERE user_id = ?1 AND role = 'owner'", params![user]).await?;
-    Ok(rows.next().await?.map(|r| r.get::<i64>(0)).transpose()?.unwrap_or(0))
+    let rows = c.query("SELECT COUNT(*) FROM org_members WHERE user_id = ?1 AND role = 'owner'", params![user]).await?;
+    Ok(crate::db::first_row(rows).await?.map(|r| r.get::<i64>(0)).transpose()?.unwrap_or(0))
 }
 
 pub async fn username(c: &Connection, user: &str) -> DbResult<Option<String>> {
-    let mut rows = c.query("SELECT username FROM users WHERE id = ?1", params![user]).await?;
-    Ok(rows.next().await?.map(|r| r.get::<String>(0)).transpose()?)
+    let rows = c.query("SELECT username FROM users WHERE id = ?1", params![user]).await?;
+    Ok(crate::db::first_row(rows).await?.map(|r| r.get::<String>(0)).transpose()?)
 }
 
 /// Deletes the player's rows (in `game` only, when given; else every row and the

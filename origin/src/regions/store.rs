@@ -20,6 +20,6 @@ pub async fn upsert(c: &Connection, r: &Region, key_fingerprint: &str) -> DbResu
 
 /// The fingerprint of the relay key a region registered with, if it is known.
 pub async fn key_fingerprint(c: &Connection, region: &str) -> DbResult<Option<String>> {
-    let mut rows = c.query("SELECT key_fingerprint FROM regions WHERE name = ?1", params![region]).await?;
-    Ok(rows.next().await?.map(|r| r.get::<Option<String>>(0)).transpose()?.flatten())
+    let rows = c.query("SELECT key_fingerprint FROM regions WHERE name = ?1", params![region]).await?;
+    Ok(crate::db::first_row(rows).await?.map(|r| r.get::<Option<String>>(0)).transpose()?.flatten())
 }

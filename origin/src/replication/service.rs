@@ -32,7 +32,7 @@ crate::error::core_errors!(ReplicationError);
 
 /// Changes after `after`, waiting up to `wait` for some to be written.
 pub async fn changes(app: &AppState, after: i64, limit: u32, wait: Duration) -> Result<ChangesResponse, ReplicationError> {
-    let conn = app.db.reader();
+    let conn = &app.db.reader();
     let limit = limit.clamp(1, MAX_BATCH);
     let deadline = tokio::time::Instant::now() + wait.min(MAX_WAIT);
     let mut head_rx = app.db.head();
@@ -122,14 +122,14 @@ pub async fn prune(app: &AppState, retention: Duration) -> DbResult<u64> {
     let cutoff = crate::clock::ts(chrono::Utc::now() - chrono::Duration::from_std(retention).unwrap_or(chrono::Duration::days(7)));
     app.db
         .write(move |c| async move {
-            let mut rows = c
+            let rows = c
                 .query(
                     "SELECT MAX(position), COUNT(*) FROM replication_outbox
                      WHERE created_at < ?1 AND position < (SELECT MAX(position) FROM replication_outbox)",
                     params![cutoff],
                 )
                 .await?;
-            let row = rows.next().await?.ok_or_else(|| DbError::Corrupt("no row".into()))?;
+            let row = crate::db::first_row(rows).await?.ok_or_else(|| DbError::Corrupt("no row".into()))?;
             let (upto, n): (Option<i64>, i64) = (
                 match row.get_value(0)? {
                     libsql::Value::Integer(v) => Some(v),
@@ -137,7 +137,6 @@ pub async fn prune(app: &AppState, retention: Duration) -> DbResult<u64> {
                 },
                 row.get(1)?,
             );
-            drop(rows);
             let Some(upto) = upto else { return Ok(0) };
             c.execute("DELETE FROM replication_outbox WHERE position <= ?1", params![upto]).await?;
             set_meta(&c, "pruned_upto", &upto.to_string()).await?;

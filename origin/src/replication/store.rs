@@ -7,8 +7,8 @@ use serde_json::{Map, Value};
 
 use crate::db::{DbError, DbResult};
 pub(crate) async fn meta(conn: &Connection, key: &str) -> DbResult<Option<String>> {
-    let mut rows = conn.query("SELECT value FROM replication_meta WHERE key = ?1", params![key]).await?;
-    Ok(rows.next().await?.map(|r| r.get::<String>(0)).transpose()?)
+    let rows = conn.query("SELECT value FROM replication_meta WHERE key = ?1", params![key]).await?;
+    Ok(crate::db::first_row(rows).await?.map(|r| r.get::<String>(0)).transpose()?)
 }
 
 pub(crate) async fn set_meta(conn: &Connection, key: &str, value: &str) -> DbResult<()> {
@@ -31,15 +31,14 @@ pub(crate) async fn pruned_upto(conn: &Connection) -> DbResult<i64> {
 
 /// Newest position in the database (also when the outbox has been pruned empty).
 pub(crate) async fn head(conn: &Connection) -> DbResult<i64> {
-    let mut rows = conn.query("SELECT MAX(position) FROM replication_outbox", ()).await?;
-    let max: Option<i64> = match rows.next().await? {
+    let rows = conn.query("SELECT MAX(position) FROM replication_outbox", ()).await?;
+    let max: Option<i64> = match crate::db::first_row(rows).await? {
         Some(r) => match r.get_value(0)? {
             libsql::Value::Integer(v) => Some(v),
             _ => None,
         },
         None => None,
     };
-    drop(rows);
     Ok(match max {
         Some(m) => m,
         None => pruned_upto(conn).await?,

@@ -140,25 +140,24 @@ pub async fn history(conn: &Connection, user: &str, game: &str, slot: Option<&st
 }
 
 pub async fn used_bytes(conn: &Connection, user: &str, game: &str) -> DbResult<i64> {
-    let mut rows =
-        conn.query("SELECT COALESCE(SUM(stored_bytes), 0) FROM cloud_saves WHERE user_id = ?1 AND game_id = ?2", params![user, game]).await?;
-    Ok(rows.next().await?.map(|r| r.get::<i64>(0)).transpose()?.unwrap_or(0))
+    let rows = conn.query("SELECT COALESCE(SUM(stored_bytes), 0) FROM cloud_saves WHERE user_id = ?1 AND game_id = ?2", params![user, game]).await?;
+    Ok(crate::db::first_row(rows).await?.map(|r| r.get::<i64>(0)).transpose()?.unwrap_or(0))
 }
 
 pub async fn slot_count(conn: &Connection, user: &str, game: &str) -> DbResult<i64> {
-    let mut rows = conn.query("SELECT COUNT(DISTINCT slot_name) FROM cloud_saves WHERE user_id = ?1 AND game_id = ?2", params![user, game]).await?;
-    Ok(rows.next().await?.map(|r| r.get::<i64>(0)).transpose()?.unwrap_or(0))
+    let rows = conn.query("SELECT COUNT(DISTINCT slot_name) FROM cloud_saves WHERE user_id = ?1 AND game_id = ?2", params![user, game]).await?;
+    Ok(crate::db::first_row(rows).await?.map(|r| r.get::<i64>(0)).transpose()?.unwrap_or(0))
 }
 
 /// Bytes held by versions at or below `upto` (the ones the next prune removes).
 pub async fn bytes_upto(conn: &Connection, user: &str, game: &str, slot: &str, upto: i64) -> DbResult<i64> {
-    let mut rows = conn
+    let rows = conn
         .query(
             "SELECT COALESCE(SUM(stored_bytes), 0) FROM cloud_saves WHERE user_id = ?1 AND game_id = ?2 AND slot_name = ?3 AND version <= ?4",
             params![user, game, slot, upto],
         )
         .await?;
-    Ok(rows.next().await?.map(|r| r.get::<i64>(0)).transpose()?.unwrap_or(0))
+    Ok(crate::db::first_row(rows).await?.map(|r| r.get::<i64>(0)).transpose()?.unwrap_or(0))
 }
 
 pub async fn insert(conn: &Connection, r: &SaveRow) -> DbResult<()> {
@@ -210,6 +209,6 @@ pub async fn delete_slot(conn: &Connection, user: &str, game: &str, slot: &str) 
 }
 
 pub async fn user_exists(conn: &Connection, user: &str) -> DbResult<bool> {
-    let mut rows = conn.query("SELECT 1 FROM users WHERE id = ?1", params![user]).await?;
-    Ok(rows.next().await?.is_some())
+    let rows = conn.query("SELECT 1 FROM users WHERE id = ?1", params![user]).await?;
+    Ok(crate::db::first_row(rows).await?.is_some())
 }

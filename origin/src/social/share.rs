@@ -26,7 +26,7 @@ pub fn share_url(app: &AppState, share_id: &str) -> String {
 pub async fn create(app: &AppState, player: &Player, req: ShareRequest) -> SocialResult<SharedItem> {
     require_social(app, player).await?;
     let game = player.game_id.clone().ok_or_else(|| aethex_protocol::validate::Invalid::new("game", "the access token is not for a game"))?;
-    let reader = app.db.reader();
+    let reader = &app.db.reader();
     let game_row = crate::teams::store::game_by_id(reader, &game).await?.ok_or_else(|| missing("game", "no such game"))?;
     let user = crate::auth::store::user_by_id(reader, &player.user_id).await?.ok_or(SocialError::NoPlayer)?;
     let share_id = crate::crypto::random_token(16);
@@ -55,10 +55,10 @@ pub async fn create(app: &AppState, player: &Player, req: ShareRequest) -> Socia
                 .await?
                 .ok_or_else(|| missing("leaderboard_id", format!("no leaderboard {board:?} in this game")))?;
             let entry = page.entries.into_iter().next().ok_or_else(|| missing("leaderboard_id", "you have no score on this board"))?;
-            let mut rows = reader
+            let rows = reader
                 .query("SELECT name FROM leaderboards WHERE game_id = ?1 AND leaderboard_id = ?2", params![game.clone(), board.clone()])
                 .await?;
-            item.leaderboard_name = rows.next().await?.map(|r| r.get::<String>(0)).transpose()?;
+            item.leaderboard_name = crate::db::first_row(rows).await?.map(|r| r.get::<String>(0)).transpose()?;
             item.kind = "score".into();
             item.leaderboard_id = Some(board);
             item.score = Some(entry.score);
@@ -107,12 +107,12 @@ pub async fn get(app: &AppState, share_id: &str) -> SocialResult<Option<SharedIt
         return Ok(None);
     }
     // A game flagged COPPA since shows none of its links.
-    let mut rows = app
+    let rows = app
         .db
         .reader()
         .query("SELECT s.item FROM share_links s JOIN games g ON g.id = s.game_id WHERE s.share_id = ?1 AND g.coppa = 0", params![share_id])
         .await?;
-    let Some(r) = rows.next().await? else { return Ok(None) };
+    let Some(r) = crate::db::first_row(rows).await? else { return Ok(None) };
     let mut item: SharedItem = serde_json::from_str(&r.get::<String>(0)?).map_err(|e| crate::db::DbError::Corrupt(e.to_string()))?;
     // The page's address as this server is reached now.
     item.url = share_url(app, share_id);

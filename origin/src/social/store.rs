@@ -8,8 +8,8 @@ use crate::db::DbResult;
 
 /// My edge towards `other`.
 pub async fn edge(conn: &Connection, me: &str, other: &str) -> DbResult<Option<FriendState>> {
-    let mut rows = conn.query("SELECT state FROM friend_edges WHERE user_id = ?1 AND other_id = ?2", params![me, other]).await?;
-    Ok(match rows.next().await? {
+    let rows = conn.query("SELECT state FROM friend_edges WHERE user_id = ?1 AND other_id = ?2", params![me, other]).await?;
+    Ok(match crate::db::first_row(rows).await? {
         Some(r) => FriendState::parse(&r.get::<String>(0)?),
         None => None,
     })
@@ -32,8 +32,8 @@ pub async fn remove(conn: &Connection, me: &str, other: &str) -> DbResult<()> {
 
 /// Friends plus outgoing requests (what [`aethex_protocol::social::MAX_FRIENDS`] bounds).
 pub async fn count_open(conn: &Connection, me: &str) -> DbResult<u32> {
-    let mut rows = conn.query("SELECT COUNT(*) FROM friend_edges WHERE user_id = ?1 AND state IN ('friends', 'outgoing')", params![me]).await?;
-    Ok(rows.next().await?.map(|r| r.get::<i64>(0)).transpose()?.unwrap_or(0) as u32)
+    let rows = conn.query("SELECT COUNT(*) FROM friend_edges WHERE user_id = ?1 AND state IN ('friends', 'outgoing')", params![me]).await?;
+    Ok(crate::db::first_row(rows).await?.map(|r| r.get::<i64>(0)).transpose()?.unwrap_or(0) as u32)
 }
 
 pub async fn list(conn: &Connection, me: &str) -> DbResult<Vec<Friend>> {
@@ -54,10 +54,10 @@ pub async fn list(conn: &Connection, me: &str) -> DbResult<Vec<Friend>> {
 
 /// The user id of a username (case-insensitive), or of an id that exists.
 pub async fn find_user(conn: &Connection, user_id: Option<&str>, username: Option<&str>) -> DbResult<Option<String>> {
-    let mut rows = match (user_id, username) {
+    let rows = match (user_id, username) {
         (Some(id), _) => conn.query("SELECT id FROM users WHERE id = ?1", params![id]).await?,
         (None, Some(name)) => conn.query("SELECT id FROM users WHERE username = ?1 COLLATE NOCASE", params![name]).await?,
         (None, None) => return Ok(None),
     };
-    Ok(rows.next().await?.map(|r| r.get::<String>(0)).transpose()?)
+    Ok(crate::db::first_row(rows).await?.map(|r| r.get::<String>(0)).transpose()?)
 }

@@ -40,8 +40,8 @@ fn game_from_row(row: &libsql::Row) -> DbResult<GameRow> {
 }
 
 async fn one_game(conn: &Connection, where_sql: &str, key: &str) -> DbResult<Option<GameRow>> {
-    let mut rows = conn.query(&format!("SELECT {GAME_COLS} FROM games WHERE {where_sql}"), params![key]).await?;
-    match rows.next().await? {
+    let rows = conn.query(&format!("SELECT {GAME_COLS} FROM games WHERE {where_sql}"), params![key]).await?;
+    match crate::db::first_row(rows).await? {
         Some(row) => Ok(Some(game_from_row(&row)?)),
         None => Ok(None),
     }
@@ -107,8 +107,8 @@ pub async fn remove_member(conn: &Connection, org_id: &str, user_id: &str) -> Db
 
 /// The user's role in the org, if a member.
 pub async fn role_in_org(conn: &Connection, org_id: &str, user_id: &str) -> DbResult<Option<Role>> {
-    let mut rows = conn.query("SELECT role FROM org_members WHERE org_id = ?1 AND user_id = ?2", params![org_id, user_id]).await?;
-    match rows.next().await? {
+    let rows = conn.query("SELECT role FROM org_members WHERE org_id = ?1 AND user_id = ?2", params![org_id, user_id]).await?;
+    match crate::db::first_row(rows).await? {
         Some(row) => {
             let r: String = row.get(0)?;
             Ok(Some(Role::parse(&r).ok_or_else(|| DbError::Corrupt(format!("role {r}")))?))
@@ -140,13 +140,13 @@ pub async fn is_player_of_game(conn: &Connection, game_id: &str, user_id: &str) 
         .map(|t| format!("EXISTS (SELECT 1 FROM {t} WHERE game_id = ?1 AND user_id = ?2)"))
         .collect::<Vec<_>>()
         .join(" OR ");
-    let mut rows = conn.query(&format!("SELECT {sql}"), params![game_id, user_id]).await?;
-    Ok(rows.next().await?.map(|r| r.get::<i64>(0)).transpose()?.unwrap_or(0) != 0)
+    let rows = conn.query(&format!("SELECT {sql}"), params![game_id, user_id]).await?;
+    Ok(crate::db::first_row(rows).await?.map(|r| r.get::<i64>(0)).transpose()?.unwrap_or(0) != 0)
 }
 
 pub async fn count_owners(conn: &Connection, org_id: &str) -> DbResult<i64> {
-    let mut rows = conn.query("SELECT COUNT(*) FROM org_members WHERE org_id = ?1 AND role = 'owner'", params![org_id]).await?;
-    Ok(rows.next().await?.map(|r| r.get::<i64>(0)).transpose()?.unwrap_or(0))
+    let rows = conn.query("SELECT COUNT(*) FROM org_members WHERE org_id = ?1 AND role = 'owner'", params![org_id]).await?;
+    Ok(crate::db::first_row(rows).await?.map(|r| r.get::<i64>(0)).transpose()?.unwrap_or(0))
 }
 
 pub async fn orgs_of_user(conn: &Connection, user_id: &str) -> DbResult<Vec<Org>> {
@@ -171,8 +171,8 @@ pub async fn orgs_of_user(conn: &Connection, user_id: &str) -> DbResult<Vec<Org>
 }
 
 pub async fn org_by_id(conn: &Connection, org_id: &str, role: Role) -> DbResult<Option<Org>> {
-    let mut rows = conn.query("SELECT id, name, created_at FROM organizations WHERE id = ?1", params![org_id]).await?;
-    match rows.next().await? {
+    let rows = conn.query("SELECT id, name, created_at FROM organizations WHERE id = ?1", params![org_id]).await?;
+    match crate::db::first_row(rows).await? {
         Some(row) => Ok(Some(Org { org_id: row.get(0)?, name: row.get(1)?, role, created_at: row.get(2)? })),
         None => Ok(None),
     }
@@ -210,8 +210,8 @@ pub async fn insert_server_key(conn: &Connection, info: &ServerKeyInfo, secret_h
 
 /// (game id, secret hash) of a live server key.
 pub async fn server_key_secret(conn: &Connection, key_id: &str) -> DbResult<Option<(String, String)>> {
-    let mut rows = conn.query("SELECT game_id, secret_hash FROM server_keys WHERE id = ?1 AND revoked_at IS NULL", params![key_id]).await?;
-    match rows.next().await? {
+    let rows = conn.query("SELECT game_id, secret_hash FROM server_keys WHERE id = ?1 AND revoked_at IS NULL", params![key_id]).await?;
+    match crate::db::first_row(rows).await? {
         Some(row) => Ok(Some((row.get(0)?, row.get(1)?))),
         None => Ok(None),
     }
@@ -232,9 +232,9 @@ pub async fn touch_server_key(conn: &Connection, key_id: &str) -> DbResult<()> {
 /// Whether a key's last use is older than a minute (or never recorded).
 pub async fn server_key_use_stale(conn: &Connection, key_id: &str) -> DbResult<bool> {
     let minute_ago = crate::clock::ts(chrono::Utc::now() - chrono::Duration::seconds(60));
-    let mut rows =
+    let rows =
         conn.query("SELECT 1 FROM server_keys WHERE id = ?1 AND (last_used_at IS NULL OR last_used_at < ?2)", params![key_id, minute_ago]).await?;
-    Ok(rows.next().await?.is_some())
+    Ok(crate::db::first_row(rows).await?.is_some())
 }
 
 pub async fn server_keys_of_game(conn: &Connection, game_id: &str) -> DbResult<Vec<ServerKeyInfo>> {

@@ -6,6 +6,7 @@ mod analytics;
 mod attacks;
 mod auth;
 mod authz;
+mod cluster;
 mod console;
 mod dlc;
 mod durability;

