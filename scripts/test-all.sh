@@ -76,4 +76,4 @@ step "tests"
 cargo test -j"$JOBS" --no-fail-fast
 
 step "end-to-end suites again with origin on a libSQL server (sqld) instead of the local file"
-AETHEX_TEST_DB=sqld cargo test -j"$JOBS" -p aethex-tests --test e2e -- auth:: saves:: leaderboards:: matchmaking:: dlc::
+AETHEX_TEST_DB=sqld cargo test -j"$JOBS" -p aethex-tests --test e2e -- auth:: saves:: leaderboards:: matchmaking:: dlc:: analytics::

@@ -145,6 +145,10 @@ pub struct StorageConfig {
     /// A remote libSQL primary (`libsql://…` or `https://…`) used instead of the local file.
     pub database_url: String,
     pub database_auth_token: Secret,
+    /// With a remote primary: the libSQL database that holds analytics events (same auth
+    /// token). Empty = the main database. Ignored with the local file (analytics then has
+    /// its own file, `<data_dir>/analytics.db`).
+    pub analytics_database_url: String,
     /// `FULL` (default) syncs the WAL on every commit, so an acknowledged write survives
     /// power loss; `NORMAL` survives process crashes only.
     pub synchronous: String,
@@ -185,6 +189,7 @@ impl Default for StorageConfig {
             data_dir: PathBuf::from("./aethex-data"),
             database_url: String::new(),
             database_auth_token: Secret::default(),
+            analytics_database_url: String::new(),
             synchronous: "FULL".into(),
             blobs: BlobBackend::Local,
             s3_bucket: String::new(),

@@ -69,9 +69,7 @@ impl Application {
         let peers =
             crate::peer_keys::PeerKeys::load(&config.edge.keys, &config.multiplayer.relay_keys, &keys_dir).context("loading edge and relay keys")?;
         let replication_epoch = crate::replication::store::epoch(&db.reader()).await.context("reading the replication epoch")?;
-        let analytics = crate::analytics::store::AnalyticsDb::open(&config.storage.data_dir.join("analytics.db"))
-            .await
-            .context("opening the analytics database")?;
+        let analytics = crate::analytics::store::AnalyticsDb::open(&config.storage).await.context("opening the analytics database")?;
         let read_model = aethex_edge_native::LibsqlReplica::new(vec![
             db.dedicated_connection().await.context("read-model connection")?,
             db.dedicated_connection().await.context("read-model connection")?,

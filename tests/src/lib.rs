@@ -26,6 +26,14 @@ pub mod relays;
 pub mod sqld;
 pub mod tokens;
 
+/// Copies the files of folder `from` into `to` (created), keeping their permissions.
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("create folder");
+    for e in std::fs::read_dir(from).expect("read folder").flatten() {
+        std::fs::copy(e.path(), to.join(e.file_name())).expect("copy file");
+    }
+}
+
 /// Path of the `aethex` binary under test.
 pub fn aethex_bin() -> PathBuf {
     if let Ok(p) = std::env::var("AETHEX_BIN") {
@@ -123,6 +131,32 @@ impl Origin {
         o
     }
 
+    /// Starts `n` origins on one `sqld` at the same moment (so their start-ups race, as a
+    /// cluster's do), sharing one set of keys as a cluster's Secret would give them.
+    pub fn start_cluster(sqld: &std::sync::Arc<sqld::Sqld>, n: usize, env: &[(&str, &str)]) -> Vec<Self> {
+        // The keys: made by a throwaway origin on a local file, then copied to each.
+        let keys = tempfile::tempdir().expect("tempdir");
+        drop(Self::start_in(keys.path(), &[]));
+        let mut all = env.to_vec();
+        all.push(("AETHEX_STORAGE__DATABASE_URL", &sqld.url));
+        let dirs: Vec<tempfile::TempDir> = (0..n)
+            .map(|_| {
+                let d = tempfile::tempdir().expect("tempdir");
+                copy_dir(&keys.path().join("keys"), &d.path().join("keys"));
+                d
+            })
+            .collect();
+        let mut origins: Vec<Self> = std::thread::scope(|s| {
+            let handles: Vec<_> = dirs.iter().map(|d| s.spawn(|| Self::start_in(d.path(), &all))).collect();
+            handles.into_iter().map(|h| h.join().expect("an origin of the cluster did not start")).collect()
+        });
+        for (o, d) in origins.iter_mut().zip(dirs) {
+            o._tmp = Some(d);
+            o.sqld = Some(sqld.clone());
+        }
+        origins
+    }
+
     /// Starts on `sqld` (shared with other origins of a test).
     pub fn start_on(sqld: &std::sync::Arc<sqld::Sqld>, env: &[(&str, &str)]) -> Self {
         let mut all = env.to_vec();
@@ -207,6 +241,15 @@ impl Origin {
 
     pub fn db_path(&self) -> PathBuf {
         self.data_dir.join("aethex.db")
+    }
+
+    /// Its analytics database, opened beside it: `<data_dir>/analytics.db`, or on a libSQL
+    /// server the main database (which then holds the analytics tables).
+    pub async fn analytics_database(&self) -> libsql::Database {
+        match &self.sqld {
+            Some(_) => self.database().await,
+            None => libsql::Builder::new_local(self.data_dir.join("analytics.db")).build().await.expect("open the analytics file"),
+        }
     }
 
     /// Its main database, opened beside it: the local file, or the libSQL server it runs on.

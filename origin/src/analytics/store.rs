@@ -3,8 +3,11 @@
 //! mutex; each batch is one transaction (`synchronous=NORMAL`: a power cut may lose the
 //! last batches, never corrupt the file). Also the analytics rows that live in the main
 //! database (consent, A/B tests).
+//!
+//! With a remote primary (`storage.database_url`), the analytics tables live on a libSQL
+//! server too, so every origin of a cluster counts into one place: the database of
+//! `storage.analytics_database_url`, or the main database when that is empty.
 
-use std::path::Path;
 use std::time::Duration;
 
 use libsql::{params, Builder, Connection, Database};
@@ -12,7 +15,8 @@ use libsql::{params, Builder, Connection, Database};
 use aethex_protocol::analytics::Experiment;
 use aethex_protocol::teams::Tier;
 
-use crate::db::{DbError, DbResult};
+use crate::config::StorageConfig;
+use crate::db::{DbError, DbResult, Reader};
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS events (
@@ -90,30 +94,51 @@ pub struct EventRow {
 }
 
 pub struct AnalyticsDb {
-    _db: Database,
+    db: Database,
     writer: tokio::sync::Mutex<Connection>,
-    reader: Connection,
+    /// The shared reader of the local file; `None` on a server (a connection per read).
+    reader: Option<Connection>,
+    remote: bool,
 }
 
 impl AnalyticsDb {
-    pub async fn open(path: &Path) -> DbResult<Self> {
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir)?;
-        }
-        let db = Builder::new_local(path).build().await?;
+    /// Opens the analytics database `cfg` names (see the module's documentation).
+    pub async fn open(cfg: &StorageConfig) -> DbResult<Self> {
+        let url = if cfg.analytics_database_url.is_empty() { &cfg.database_url } else { &cfg.analytics_database_url };
+        let remote = !url.is_empty();
+        let db = if remote {
+            Builder::new_remote(url.clone(), cfg.database_auth_token.expose().to_string()).build().await?
+        } else {
+            std::fs::create_dir_all(&cfg.data_dir)?;
+            Builder::new_local(cfg.data_dir.join("analytics.db")).build().await?
+        };
         let writer = db.connect()?;
-        writer.query("PRAGMA journal_mode=WAL", ()).await?;
-        writer.execute_batch("PRAGMA synchronous=NORMAL;").await?;
-        writer.busy_timeout(Duration::from_secs(10))?;
+        let mut reader = None;
+        if !remote {
+            writer.query("PRAGMA journal_mode=WAL", ()).await?;
+            writer.execute_batch("PRAGMA synchronous=NORMAL;").await?;
+            writer.busy_timeout(Duration::from_secs(10))?;
+            let r = db.connect()?;
+            r.busy_timeout(Duration::from_secs(10))?;
+            reader = Some(r);
+        }
         writer.execute_batch(SCHEMA).await?;
-        let reader = db.connect()?;
-        reader.busy_timeout(Duration::from_secs(10))?;
-        Ok(Self { _db: db, writer: tokio::sync::Mutex::new(writer), reader })
+        Ok(Self { db, writer: tokio::sync::Mutex::new(writer), reader, remote })
+    }
+
+    fn reader(&self) -> Reader<'_> {
+        match &self.reader {
+            Some(c) => Reader::Shared(c),
+            None => match self.db.connect() {
+                Ok(c) => Reader::Own(c),
+                Err(e) => unreachable!("a remote libSQL connection is made without I/O: {e}"),
+            },
+        }
     }
 
     /// Events stored for `game` on `day` (Unix days) so far.
     pub async fn used(&self, game: &str, day: i64) -> DbResult<u64> {
-        let rows = self.reader.query("SELECT events FROM daily_usage WHERE game_id = ?1 AND day = ?2", params![game, day]).await?;
+        let rows = self.reader().query("SELECT events FROM daily_usage WHERE game_id = ?1 AND day = ?2", params![game, day]).await?;
         Ok(crate::db::first_row(rows).await?.map(|r| r.get::<i64>(0)).transpose()?.unwrap_or(0) as u64)
     }
 
@@ -121,7 +146,8 @@ impl AnalyticsDb {
     pub async fn ingest(&self, game: &str, user: &str, received_ms: i64, events: &[EventRow]) -> DbResult<(u32, u32)> {
         let day = received_ms.div_euclid(86_400_000);
         let w = self.writer.lock().await;
-        let tx = w.transaction_with_behavior(libsql::TransactionBehavior::Immediate).await?;
+        let tx = &*w;
+        crate::db::immediate(tx, self.remote, || async {
         let (mut stored, mut dup) = (0u32, 0u32);
         {
             let insert = tx
@@ -161,14 +187,15 @@ impl AnalyticsDb {
             .await?;
             tx.execute("INSERT OR IGNORE INTO active_users (game_id, day, user_id) VALUES (?1, ?2, ?3)", params![game, day, user]).await?;
         }
-        tx.commit().await?;
         Ok((stored, dup))
+        })
+        .await
     }
 
     /// Event counts per bucket (`bucket_ms` wide) and type in `[from_ms, to_ms)`.
     pub async fn counts(&self, game: &str, event_type: Option<&str>, from_ms: i64, to_ms: i64, bucket_ms: i64) -> DbResult<Vec<(i64, String, u64)>> {
         let mut rows = self
-            .reader
+            .reader()
             .query(
                 "SELECT (received_ms / ?5) * ?5 AS b, event_type, COUNT(*) FROM events
                  WHERE game_id = ?1 AND received_ms >= ?2 AND received_ms < ?3 AND (?4 IS NULL OR event_type = ?4)
@@ -186,7 +213,7 @@ impl AnalyticsDb {
     /// Samples of metric `name` per bucket: (bucket start, count, avg, min, max).
     pub async fn metric(&self, game: &str, name: &str, from_ms: i64, to_ms: i64, bucket_ms: i64) -> DbResult<Vec<(i64, u64, f64, f64, f64)>> {
         let mut rows = self
-            .reader
+            .reader()
             .query(
                 "SELECT (received_ms / ?5) * ?5 AS b, COUNT(v), AVG(v), MIN(v), MAX(v) FROM (
                    SELECT received_ms, CAST(json_extract(properties, '$.value') AS REAL) AS v FROM events
@@ -206,7 +233,7 @@ impl AnalyticsDb {
     /// Screens viewed in `[from_ms, to_ms)`: (screen, views, distinct players), most first.
     pub async fn screens(&self, game: &str, from_ms: i64, to_ms: i64) -> DbResult<Vec<(String, u64, u64)>> {
         let mut rows = self
-            .reader
+            .reader()
             .query(
                 "SELECT json_extract(properties, '$.screen') AS s, COUNT(*), COUNT(DISTINCT user_id) FROM events
                  WHERE game_id = ?1 AND kind = 'screen' AND received_ms >= ?2 AND received_ms < ?3 AND json_type(properties, '$.screen') = 'text'
@@ -225,7 +252,7 @@ impl AnalyticsDb {
     /// players), most common first.
     pub async fn user_property(&self, game: &str, name: &str) -> DbResult<Vec<(String, u64)>> {
         let mut rows = self
-            .reader
+            .reader()
             .query(
                 "SELECT v, COUNT(*) FROM (
                    SELECT user_id, properties -> '$.value' AS v, MAX(rowid) FROM events
@@ -245,7 +272,7 @@ impl AnalyticsDb {
     /// (players active on `day`, distinct players over the 30 days ending with it).
     pub async fn active(&self, game: &str, day: i64) -> DbResult<(u64, u64)> {
         let one = |sql: &'static str| {
-            let reader = &self.reader;
+            let reader = self.reader();
             async move {
                 let rows = reader.query(sql, params![game, day]).await?;
                 Ok::<u64, crate::db::DbError>(crate::db::first_row(rows).await?.map(|r| r.get::<i64>(0)).transpose()?.unwrap_or(0) as u64)
@@ -259,7 +286,7 @@ impl AnalyticsDb {
     /// A player's events (in `game` only, when given), oldest first, for an export.
     pub async fn events_of(&self, user: &str, game: Option<&str>) -> DbResult<Vec<serde_json::Value>> {
         let mut rows = self
-            .reader
+            .reader()
             .query(
                 "SELECT event_id, game_id, session_id, event_type, kind, client_ts, received_ms, properties, device FROM events
                  WHERE user_id = ?1 AND (?2 IS NULL OR game_id = ?2) ORDER BY received_ms, event_id",
@@ -281,7 +308,7 @@ impl AnalyticsDb {
     /// A player's crash reports (in `game` only, when given), for an export.
     pub async fn crashes_of(&self, user: &str, game: Option<&str>) -> DbResult<Vec<serde_json::Value>> {
         let mut rows = self
-            .reader
+            .reader()
             .query(
                 "SELECT report_id, game_id, signature, game_version, received_ms, message, stack_trace, logs_tail, client_ts FROM crash_reports
                  WHERE user_id = ?1 AND (?2 IS NULL OR game_id = ?2) ORDER BY received_ms",
@@ -324,7 +351,8 @@ impl AnalyticsDb {
         received_ms: i64,
     ) -> DbResult<bool> {
         let w = self.writer.lock().await;
-        let tx = w.transaction_with_behavior(libsql::TransactionBehavior::Immediate).await?;
+        let tx = &*w;
+        crate::db::immediate(tx, self.remote, || async {
         let n = tx
             .execute(
                 "INSERT OR IGNORE INTO crash_reports (report_id, game_id, signature, user_id, game_version, received_ms, message, stack_trace, logs_tail,
@@ -359,14 +387,15 @@ impl AnalyticsDb {
             )
             .await?;
         }
-        tx.commit().await?;
         Ok(n > 0)
+        })
+        .await
     }
 
     /// The game's crash groups, most reports first (or the one `signature`).
     pub async fn crash_groups(&self, game: &str, signature: Option<&str>, limit: u32) -> DbResult<Vec<aethex_protocol::analytics::CrashGroup>> {
         let mut rows = self
-            .reader
+            .reader()
             .query(
                 "SELECT signature, title, count, first_seen_ms, last_seen_ms FROM crash_groups WHERE game_id = ?1 AND (?2 IS NULL OR signature = ?2)
                  ORDER BY count DESC, last_seen_ms DESC LIMIT ?3",
@@ -387,7 +416,7 @@ impl AnalyticsDb {
         drop(rows);
         for g in &mut out {
             let mut v = self
-                .reader
+                .reader()
                 .query(
                     "SELECT game_version, count FROM crash_versions WHERE game_id = ?1 AND signature = ?2 ORDER BY count DESC, game_version",
                     params![game, g.signature.clone()],
@@ -404,7 +433,7 @@ impl AnalyticsDb {
     /// `conversion` event at or after their first exposure.
     pub async fn experiment_results(&self, game: &str, experiment: &str, conversion: &str) -> DbResult<Vec<(String, u64, u64)>> {
         let mut rows = self
-            .reader
+            .reader()
             .query(
                 "WITH exposed AS (
                    SELECT user_id, json_extract(properties, '$.variant') AS variant, MIN(received_ms) AS first_ms FROM events
@@ -426,12 +455,12 @@ impl AnalyticsDb {
     /// (cohort size, retained on each of `days` after) for players first active on `day`.
     pub async fn retention(&self, game: &str, day: i64, days: &[u32]) -> DbResult<(u64, Vec<u64>)> {
         let cohort = "SELECT user_id FROM active_users WHERE game_id = ?1 GROUP BY user_id HAVING MIN(day) = ?2";
-        let rows = self.reader.query(&format!("SELECT COUNT(*) FROM ({cohort})"), params![game, day]).await?;
+        let rows = self.reader().query(&format!("SELECT COUNT(*) FROM ({cohort})"), params![game, day]).await?;
         let size = crate::db::first_row(rows).await?.map(|r| r.get::<i64>(0)).transpose()?.unwrap_or(0) as u64;
         let mut out = Vec::with_capacity(days.len());
         for n in days {
             let rows = self
-                .reader
+                .reader()
                 .query(
                     &format!(
                         "SELECT COUNT(*) FROM ({cohort}) c WHERE EXISTS (SELECT 1 FROM active_users a WHERE a.game_id = ?1 AND a.day = ?3 AND a.user_id = c.user_id)"
@@ -451,7 +480,7 @@ impl AnalyticsDb {
         let mut out = Vec::with_capacity(steps.len());
         for step in steps {
             let mut rows = self
-                .reader
+                .reader()
                 .query(
                     "SELECT user_id, received_ms FROM events WHERE game_id = ?1 AND event_type = ?2 AND received_ms >= ?3 AND received_ms < ?4
                      ORDER BY user_id, received_ms",

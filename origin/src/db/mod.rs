@@ -351,6 +351,28 @@ async fn writer_loop(conn: Connection, mut queue: mpsc::Receiver<Job>, remote: b
 /// transaction of a dead origin until the server's own timeout ends it) before it fails.
 const LOCK_WAIT: Duration = Duration::from_secs(15);
 
+/// Runs `body` on `conn` inside `BEGIN IMMEDIATE` … `COMMIT` (rolled back when it fails;
+/// on a server, the stream is then reset, see [`writer_loop`]). For connections outside the
+/// group-commit writer, such as the analytics database's.
+pub async fn immediate<T, F, Fut>(conn: &Connection, remote: bool, body: F) -> DbResult<T>
+where
+    F: FnOnce() -> Fut,
+    Fut: Future<Output = DbResult<T>>,
+{
+    begin_immediate(conn).await?;
+    let out = match body().await {
+        Ok(v) => conn.execute("COMMIT", ()).await.map(|_| v).map_err(DbError::from),
+        Err(e) => Err(e),
+    };
+    if out.is_err() {
+        let _ = conn.execute("ROLLBACK", ()).await;
+        if remote {
+            conn.reset().await;
+        }
+    }
+    out
+}
+
 /// `BEGIN IMMEDIATE`, tried again while the database is locked, for up to [`LOCK_WAIT`].
 async fn begin_immediate(conn: &Connection) -> Result<(), libsql::Error> {
     let started = Instant::now();

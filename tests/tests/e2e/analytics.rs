@@ -260,7 +260,7 @@ async fn funnels_follow_the_order_of_steps_and_retention_follows_cohorts() {
 
     // Retention over past days: activity rows written into the analytics database as
     // earlier days' ingest would have.
-    let db = libsql::Builder::new_local(origin.data_dir.join("analytics.db")).build().await.unwrap();
+    let db = origin.analytics_database().await;
     let conn = db.connect().unwrap();
     conn.busy_timeout(std::time::Duration::from_secs(10)).unwrap();
     let d =

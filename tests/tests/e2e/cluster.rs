@@ -56,3 +56,97 @@ async fn cancelled_requests_do_not_wedge_origin_on_sqld() {
     assert_eq!(ready.status(), 200);
     assert_eq!(ready.json::<serde_json::Value>().await.unwrap()["database"], "remote");
 }
+
+/// Three origins started together on one fresh sqld apply the migrations once between
+/// them; a player signs up through one, signs in through another and reaches the same
+/// data through the third; 90 saves written through all three at once all land (the
+/// group commits of three writers take turns at the server's write lock, and 30 writes to
+/// one slot through all three give versions 1 to 30, none lost); analytics sent
+/// through two origins is counted together by the third.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_origins_on_one_sqld_share_one_database() {
+    let sqld = Arc::new(Sqld::start());
+    let origins = Origin::start_cluster(&sqld, 3, &[]);
+    let (a, b, c) = (&origins[0], &origins[1], &origins[2]);
+
+    // Every migration is recorded once.
+    let db = a.database().await.connect().unwrap();
+    let mut rows = db.query("SELECT COUNT(*), COUNT(DISTINCT version) FROM schema_migrations", ()).await.unwrap();
+    let row = rows.next().await.unwrap().unwrap();
+    let (n, distinct) = (row.get::<i64>(0).unwrap(), row.get::<i64>(1).unwrap());
+    assert_eq!(n, distinct, "a migration was applied twice");
+    assert!(n >= 19, "{n} migrations");
+    drop(rows);
+
+    let game = a.game("cluster-game").await;
+    let on = |o: &Origin| aethex_tests::aethex_sdk::AeThexCloud::new(&o.url).with_client_key(&game.client_key);
+    let (player, email, password) = game.email_player().await;
+    let user = player.user_id().unwrap();
+    let via_b = on(b);
+    via_b.auth().login_email(&email, &password).await.expect("sign in through another origin");
+    assert_eq!(via_b.user_id().unwrap(), user);
+    let via_c = on(c);
+    via_c.auth().login_email(&email, &password).await.expect("sign in through a third origin");
+    via_c.saves().save("from-c", json!({"hello": "c"})).await.expect("save through a third origin");
+    assert_eq!(player.saves().load("from-c").await.unwrap().data.unwrap()["hello"], "c");
+    // A token made by one origin is taken by the others (one set of signing keys).
+    for o in [b, c] {
+        let r = reqwest::Client::new().get(format!("{}/api/v1/saves/me", o.url)).bearer_auth(player.token().unwrap()).send().await.unwrap();
+        assert_eq!(r.status(), 200, "{}", o.url);
+    }
+
+    // Writes through all three at once.
+    let mut tasks = Vec::new();
+    for (k, o) in origins.iter().enumerate() {
+        let client = on(o);
+        client.auth().login_email(&email, &password).await.expect("sign in");
+        tasks.push(tokio::spawn(async move {
+            let mut done = Vec::new();
+            for i in 0..30 {
+                let slot = format!("o{k}-{i}");
+                client.saves().save(&slot, json!({"k": k, "i": i})).await.unwrap_or_else(|e| panic!("{slot}: {e}"));
+                done.push(slot);
+                if i % 3 == 0 {
+                    // Unconditional (no base_version): every write makes a new version.
+                    let r = reqwest::Client::new()
+                        .post(format!("{}/api/v1/saves/me", client.base_url()))
+                        .bearer_auth(client.token().unwrap())
+                        .json(&json!({"slot_name": "shared", "data": {"k": k, "i": i}}))
+                        .send()
+                        .await
+                        .unwrap();
+                    assert_eq!(r.status(), 200, "shared: {}", r.text().await.unwrap_or_default());
+                }
+            }
+            done
+        }));
+    }
+    let mut written = Vec::new();
+    for t in tasks {
+        written.extend(t.await.unwrap());
+    }
+    assert_eq!(written.len(), 90);
+    assert_eq!(player.saves().load("shared").await.unwrap().metadata.version, 30, "a write to the shared slot was lost");
+    let listed = via_b.saves().list().await.unwrap();
+    for slot in &written {
+        assert!(listed.iter().any(|s| &s.metadata.slot_name == slot), "{slot} is missing");
+    }
+
+    // Analytics through two origins, counted by the third.
+    for client in [&player, &via_b] {
+        client.analytics().set_consent(true).await.unwrap();
+        client.analytics().track_event("cluster_event", json!({}));
+        assert_eq!(client.analytics().flush().await.unwrap().accepted, 1);
+    }
+    let counts: serde_json::Value = reqwest::Client::new()
+        .get(format!("{}/api/v1/games/cluster-game/analytics/events?event_type=cluster_event", c.url))
+        .bearer_auth(game.developer.token().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let total: u64 = counts["buckets"].as_array().expect("buckets").iter().map(|b| b["count"].as_u64().unwrap_or(0)).sum();
+    assert_eq!(total, 2, "{counts}");
+}
