@@ -32,12 +32,20 @@ if ! cmp -s tests/oauth/package-lock.json "$NPM_DIR/package-lock.json" || [ ! -d
 fi
 export AETHEX_NPM_DIR="$NPM_DIR"
 
+# Debian packages the tests start, installed once (the package index is refreshed only
+# when a first try fails).
+apt_install() { # command package
+  command -v "$1" > /dev/null && return
+  local SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get install -y --no-install-recommends "$2" > /dev/null 2>&1 \
+    || { $SUDO apt-get update > /dev/null && $SUDO apt-get install -y --no-install-recommends "$2" > /dev/null; }
+}
+
+step "cluster engines: Debian redis-server (sqld comes with the tools above)"
+apt_install redis-server redis-server
+
 step "browser tests: Debian Chromium, Godot 4.6 web runtime and playwright-core (pinned)"
-if ! command -v "${AETHEX_CHROMIUM:-/usr/bin/chromium}" > /dev/null; then
-  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
-  $SUDO apt-get install -y --no-install-recommends chromium > /dev/null 2>&1 \
-    || { $SUDO apt-get update > /dev/null && $SUDO apt-get install -y --no-install-recommends chromium > /dev/null; }
-fi
+apt_install "${AETHEX_CHROMIUM:-/usr/bin/chromium}" chromium
 WEB_DIR="${AETHEX_WEB_TOOLS:-$HOME/.cache/aethex-tools/npm-web}"
 mkdir -p "$WEB_DIR"
 if ! cmp -s tests/godot/package-lock.json "$WEB_DIR/package-lock.json" || [ ! -d "$WEB_DIR/node_modules/playwright-core" ]; then

@@ -45,7 +45,17 @@ pub struct Config {
     pub leaderboards: LeaderboardsConfig,
     pub analytics: AnalyticsConfig,
     pub multiplayer: MultiplayerConfig,
+    pub cluster: ClusterConfig,
     pub log: aethex_runtime::LogConfig,
+}
+
+/// `[cluster]`: coordination between several origins.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ClusterConfig {
+    /// Redis (`redis://[:password@]host:port[/db]`) shared by every origin of a cluster:
+    /// auth rate limits are counted there. Empty = one process, counts in memory.
+    pub redis_url: Secret,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -84,6 +94,18 @@ impl Default for ServerConfig {
 mod tests {
     // figment's `Jail::expect_with` takes closures returning its own (large) error type.
     #![allow(clippy::result_large_err)]
+
+    /// `AETHEX_<SECTION>__<KEY>` variables are read only for the listed sections: every
+    /// section of the config is listed (a new one was once silently left out).
+    #[test]
+    fn every_section_takes_environment_variables() {
+        let doc = serde_json::to_value(super::Config::default()).unwrap();
+        let mut sections: Vec<&str> = doc.as_object().unwrap().keys().map(String::as_str).collect();
+        sections.sort_unstable();
+        let mut listed = super::SECTIONS.to_vec();
+        listed.sort_unstable();
+        assert_eq!(sections, listed);
+    }
 
     use super::*;
 
@@ -519,7 +541,7 @@ impl Default for MatchmakingConfig {
 }
 
 pub const SECTIONS: &[&str] =
-    &["server", "storage", "auth", "email", "saves", "edge", "dlc", "matchmaking", "multiplayer", "leaderboards", "analytics", "log"];
+    &["server", "storage", "auth", "email", "saves", "edge", "dlc", "matchmaking", "multiplayer", "leaderboards", "analytics", "cluster", "log"];
 
 impl Config {
     /// Defaults, then `file` (if given, it must exist), then `AETHEX_*` variables.

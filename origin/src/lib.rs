@@ -9,6 +9,7 @@ pub mod analytics;
 pub mod auth;
 pub mod blobs;
 pub mod clock;
+pub mod cluster;
 pub mod config;
 pub mod console;
 pub mod crypto;

@@ -94,9 +94,17 @@ impl Application {
             .user_agent(concat!("aethex-origin/", env!("CARGO_PKG_VERSION")))
             .timeout(std::time::Duration::from_secs(15))
             .build()?;
+        let limits = match config.cluster.redis_url.expose() {
+            "" => RateLimits::new(a.rate_limit_per_ip_per_minute, a.rate_limit_per_account_per_minute),
+            url => {
+                let redis = crate::cluster::Redis::connect(url).await.context("connecting to cluster.redis_url")?;
+                tracing::info!("cluster coordination through Redis");
+                RateLimits::shared(a.rate_limit_per_ip_per_minute, a.rate_limit_per_account_per_minute, redis)
+            }
+        };
         let app = App {
             public_url: config.public_url(bound),
-            limits: Arc::new(RateLimits::new(a.rate_limit_per_ip_per_minute, a.rate_limit_per_account_per_minute)),
+            limits: Arc::new(limits),
             db,
             tokens,
             passwords,

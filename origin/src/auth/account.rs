@@ -30,7 +30,7 @@ async fn hash_password(app: &AppState, password: &Password) -> AuthResult<String
 }
 
 pub async fn register(app: &AppState, req: RegisterRequest, client: &ClientInfo) -> AuthResult<LoginResponse> {
-    app.limits.check_ip(client.ip)?;
+    app.limits.check_ip(client.ip).await?;
     let email = Email::parse(&req.email)?;
     let username = Username::parse(&req.username)?;
     let password = Password::parse(&req.password)?;
@@ -171,7 +171,7 @@ async fn try_send_verification(app: &AppState, user: &UserRow) -> AuthResult<()>
 }
 
 pub async fn request_email_verification(app: &AppState, player: &Player) -> AuthResult<Accepted> {
-    app.limits.check_account(&player.user_id)?;
+    app.limits.check_account(&player.user_id).await?;
     let user = load_user(app, &player.user_id).await?;
     if user.email.is_none() {
         return Err(AuthError::StateConflict("account has no email"));
@@ -189,7 +189,7 @@ pub async fn request_email_verification(app: &AppState, player: &Player) -> Auth
 /// its owner verify it by clicking an unexpected email, and keep the password and device
 /// id they set. With both proofs, every credential of the account is the prover's.
 pub async fn verify_email(app: &AppState, req: VerifyEmailRequest, signed_in: Option<&Player>, client: &ClientInfo) -> AuthResult<Profile> {
-    app.limits.check_ip(client.ip)?;
+    app.limits.check_ip(client.ip).await?;
     if req.token.is_empty() || req.token.len() > 256 {
         return Err(AuthError::EmailTokenInvalid);
     }
@@ -223,9 +223,9 @@ pub async fn verify_email(app: &AppState, req: VerifyEmailRequest, signed_in: Op
 /// the look-up, the code and the email happen after the answer, so neither the answer
 /// nor its timing tells anybody which addresses are registered.
 pub async fn request_password_reset(app: &AppState, req: PasswordResetRequest, client: &ClientInfo) -> AuthResult<Accepted> {
-    app.limits.check_ip(client.ip)?;
+    app.limits.check_ip(client.ip).await?;
     let email = Email::parse(&req.email)?;
-    app.limits.check_account(email.as_str())?;
+    app.limits.check_account(email.as_str()).await?;
     let a = app.clone();
     tokio::spawn(async move {
         if let Err(e) = send_password_reset(&a, &email).await {
@@ -254,7 +254,7 @@ async fn send_password_reset(app: &AppState, email: &Email) -> AuthResult<()> {
 
 /// Sets a new password from an emailed token and ends every session of the account.
 pub async fn reset_password(app: &AppState, req: PasswordResetConfirm, client: &ClientInfo) -> AuthResult<Accepted> {
-    app.limits.check_ip(client.ip)?;
+    app.limits.check_ip(client.ip).await?;
     let password = Password::parse_field(&req.new_password, "new_password")?;
     if req.token.is_empty() || req.token.len() > 256 {
         return Err(AuthError::EmailTokenInvalid);
@@ -285,7 +285,7 @@ pub async fn reset_password(app: &AppState, req: PasswordResetConfirm, client: &
 
 /// Changes the password (knowing the current one) and ends the account's other sessions.
 pub async fn change_password(app: &AppState, player: &Player, req: ChangePasswordRequest) -> AuthResult<Accepted> {
-    app.limits.check_account(&player.user_id)?;
+    app.limits.check_account(&player.user_id).await?;
     let new = Password::parse_field(&req.new_password, "new_password")?;
     let user = load_user(app, &player.user_id).await?;
     let Some(current_hash) = user.password_hash.clone() else {

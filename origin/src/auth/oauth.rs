@@ -211,7 +211,7 @@ pub async fn start(
     req: OAuthStartRequest,
     client_info: &ClientInfo,
 ) -> AuthResult<OAuthStartResponse> {
-    app.limits.check_ip(client_info.ip)?;
+    app.limits.check_ip(client_info.ip).await?;
     let p = provider(app, provider_name)?;
     let redirect_uri = req.redirect_uri.as_deref().map(|u| check_redirect(app, u)).transpose()?;
     let game_id = match player {
@@ -600,7 +600,7 @@ async fn link_or_create(tx: &libsql::Connection, provider: &str, id: &Identity, 
 /// flow) the browser's confirmation of the user code. The account is found, linked or
 /// created only now.
 pub async fn complete(app: &AppState, req: OAuthCompleteRequest, client_info: &ClientInfo) -> AuthResult<LoginResponse> {
-    app.limits.check_ip(client_info.ip)?;
+    app.limits.check_ip(client_info.ip).await?;
     let unknown = || AuthError::OAuth("unknown login".into());
     if req.state.len() > 128 || req.poll_token.len() > 128 || req.code.as_ref().is_some_and(|c| c.len() > 128) {
         return Err(unknown());

@@ -132,9 +132,9 @@ pub(super) async fn verify_captcha(app: &AppState, token: Option<&str>, client: 
 }
 
 pub async fn login(app: &AppState, req: LoginRequest, client: &ClientInfo) -> AuthResult<LoginResponse> {
-    app.limits.check_ip(client.ip)?;
+    app.limits.check_ip(client.ip).await?;
     let email = Email::parse(&req.email).map_err(|_| AuthError::InvalidCredentials)?;
-    app.limits.check_account(email.as_str())?;
+    app.limits.check_account(email.as_str()).await?;
     if req.password.len() > 4 * Password::MAX_LEN {
         return Err(AuthError::InvalidCredentials);
     }
@@ -189,7 +189,7 @@ fn device_hash(device: &DeviceId) -> String {
 }
 
 pub async fn device_login(app: &AppState, req: DeviceLoginRequest, client: &ClientInfo) -> AuthResult<LoginResponse> {
-    app.limits.check_ip(client.ip)?;
+    app.limits.check_ip(client.ip).await?;
     let device = DeviceId::parse(&req.device_id)?;
     let wanted_name = req.username.as_deref().map(Username::parse).transpose()?;
     let game = resolve_game(app, client).await?;
@@ -245,7 +245,7 @@ pub async fn device_login(app: &AppState, req: DeviceLoginRequest, client: &Clie
 /// Rotates a refresh token: the presented one is spent, a new one is issued in the same
 /// session. Presenting a spent token again revokes the whole session (token theft).
 pub async fn refresh(app: &AppState, req: RefreshRequest, client: &ClientInfo) -> AuthResult<LoginResponse> {
-    app.limits.check_ip(client.ip)?;
+    app.limits.check_ip(client.ip).await?;
     if req.refresh_token.is_empty() || req.refresh_token.len() > 256 {
         return Err(AuthError::InvalidRefreshToken("refresh token is not valid"));
     }

@@ -150,3 +150,44 @@ async fn three_origins_on_one_sqld_share_one_database() {
     let total: u64 = counts["buckets"].as_array().expect("buckets").iter().map(|b| b["count"].as_u64().unwrap_or(0)).sum();
     assert_eq!(total, 2, "{counts}");
 }
+
+/// With `[cluster] redis_url`, the auth limit per IP holds for the cluster, not per
+/// origin: 10 a minute through two origins lets 10 through and refuses the rest with 429
+/// and `Retry-After`. Without Redis each origin would let its own 10 through.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auth_rate_limits_hold_across_origins() {
+    let sqld = Arc::new(Sqld::start());
+    let redis = aethex_tests::redis::Redis::start();
+    let env = [("AETHEX_CLUSTER__REDIS_URL", redis.url.as_str()), ("AETHEX_AUTH__RATE_LIMIT_PER_IP_PER_MINUTE", "10")];
+    let origins = Origin::start_cluster(&sqld, 2, &env);
+    let http = reqwest::Client::new();
+    let mut statuses = Vec::new();
+    for i in 0..16 {
+        let o = &origins[i % 2];
+        let r = http
+            .post(format!("{}/api/v1/auth/login", o.url))
+            .json(&json!({"email": format!("nobody{i}@example.com"), "password": "wrong-password"}))
+            .send()
+            .await
+            .unwrap();
+        if r.status() == 429 {
+            let wait: u64 = r.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+            assert!((1..=60).contains(&wait), "{wait}");
+        }
+        statuses.push(r.status().as_u16());
+    }
+    let allowed = statuses.iter().filter(|s| **s != 429).count();
+    assert_eq!(allowed, 10, "{statuses:?}");
+    assert!(statuses[10..].iter().all(|s| *s == 429), "{statuses:?}");
+
+    // Redis gone: each origin counts on its own again (logins are not refused for it).
+    drop(redis);
+    let r = http
+        .post(format!("{}/api/v1/auth/login", origins[0].url))
+        .header("x-forwarded-for", "198.51.100.7")
+        .json(&json!({"email": "someone@example.com", "password": "wrong-password"}))
+        .send()
+        .await
+        .unwrap();
+    assert_ne!(r.status(), 500);
+}
