@@ -119,7 +119,6 @@ impl Application {
             blobs,
             chunk_gc: Default::default(),
             matchmaking: Default::default(),
-            score_submits: Default::default(),
             analytics,
             config,
         };

@@ -34,8 +34,6 @@ pub struct App {
     pub blobs: crate::blobs::Blobs,
     /// Chunk uploads and releases hold it shared; garbage collection exclusively.
     pub chunk_gc: tokio::sync::RwLock<()>,
-    /// Last score submit per (game, board, player), for boards with a minimum interval.
-    pub score_submits: std::sync::Mutex<std::collections::HashMap<(String, String, String), std::time::Instant>>,
     /// Analytics events, in a database of their own.
     pub analytics: crate::analytics::store::AnalyticsDb,
     /// The matchmaking queue (in memory; see `matchmaking`).

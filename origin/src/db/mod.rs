@@ -79,6 +79,7 @@ pub const MIGRATIONS: &[(i64, &str, &[&str])] = &[
     (17, "console", &[include_str!("../../migrations/0017_console.sql")]),
     (18, "oauth_binding", &[include_str!("../../migrations/0018_oauth_binding.sql")]),
     (19, "relay_keys", &[include_str!("../../migrations/0019_relay_keys.sql")]),
+    (20, "score_submits", &[include_str!("../../migrations/0020_score_submits.sql")]),
 ];
 
 pub struct Db {

@@ -117,23 +117,15 @@ pub async fn submit(app: &AppState, player: &Player, board_id: &str, req: Submit
             format!("{}..={}", def.min_score.map(|v| v.to_string()).unwrap_or_default(), def.max_score.map(|v| v.to_string()).unwrap_or_default());
         return Err(Invalid::new("score", format!("this board takes scores in {range}")).into());
     }
-    if def.min_submit_interval_ms > 0 {
-        let every = std::time::Duration::from_millis(u64::from(def.min_submit_interval_ms));
-        let mut last = app.score_submits.lock().unwrap_or_else(|p| p.into_inner());
-        let key = (game.clone(), board_id.clone(), user.clone());
-        let now = std::time::Instant::now();
-        if let Some(t) = last.get(&key) {
-            let since = now.duration_since(*t);
-            if since < every {
-                return Err(LeaderboardError::TooOften { retry_after_ms: (every - since).as_millis() as u64 });
-            }
-        }
-        last.insert(key, now);
-    }
     let (entry, updated) = app
         .db
         .write_replicated(move |c, out| async move {
             let board = store::board(&c, &game, &board_id).await?.ok_or_else(|| LeaderboardError::NotFound(board_id.clone()))?;
+            if board.min_submit_interval_ms > 0 {
+                if let Some(retry_after_ms) = store::submit_gate(&c, &game, &board_id, &user, i64::from(board.min_submit_interval_ms)).await? {
+                    return Err(LeaderboardError::TooOften { retry_after_ms });
+                }
+            }
             roll_over(&c, &out, &board).await?;
             let stored = store::entry(&c, &game, &board_id, &user).await?;
             let order = board.sort_order;
@@ -215,8 +207,10 @@ pub fn spawn_resetter(app: std::sync::Weak<crate::state::App>, every: std::time:
             if let Err(e) = reset_due(&app).await {
                 tracing::warn!(error = %e, "leaderboard reset check failed");
             }
-            let hour = std::time::Duration::from_secs(3600);
-            app.score_submits.lock().unwrap_or_else(|p| p.into_inner()).retain(|_, t| t.elapsed() < hour);
+            // Submit times older than the longest interval (a day) no longer matter.
+            if let Err(e) = app.db.write(|c| async move { store::forget_submits(&c, 86_400_000).await }).await {
+                tracing::warn!(error = %e, "forgetting old submit times failed");
+            }
         }
     });
 }

@@ -247,3 +247,37 @@ pub async fn friends_top(
     }
     Ok(out)
 }
+
+/// The minimum interval between a player's submits to a board, on the database's clock:
+/// `Some(ms to wait)` when the last submit was less than `every_ms` ago, else records this
+/// one and answers `None`. Runs inside the score's write, so the interval holds whichever
+/// origin a submit reaches.
+pub async fn submit_gate(c: &Connection, game: &str, board: &str, user: &str, every_ms: i64) -> DbResult<Option<u64>> {
+    let rows = c
+        .query(
+            "SELECT CAST(unixepoch('subsec') * 1000 AS INTEGER),
+                    (SELECT last_ms FROM score_submits WHERE game_id = ?1 AND leaderboard_id = ?2 AND user_id = ?3)",
+            params![game, board, user],
+        )
+        .await?;
+    let Some(row) = crate::db::first_row(rows).await? else { return Err(DbError::Corrupt("no row".into())) };
+    let now: i64 = row.get(0)?;
+    let last: Option<i64> = row.get(1)?;
+    if let Some(since) = last.map(|l| now.saturating_sub(l)) {
+        if (0..every_ms).contains(&since) {
+            return Ok(Some((every_ms - since) as u64));
+        }
+    }
+    c.execute(
+        "INSERT INTO score_submits (game_id, leaderboard_id, user_id, last_ms) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (game_id, leaderboard_id, user_id) DO UPDATE SET last_ms = excluded.last_ms",
+        params![game, board, user, now],
+    )
+    .await?;
+    Ok(None)
+}
+
+/// Forgets submit times older than `older_than_ms` (no board waits longer than a day).
+pub async fn forget_submits(c: &Connection, older_than_ms: i64) -> DbResult<u64> {
+    Ok(c.execute("DELETE FROM score_submits WHERE last_ms < CAST(unixepoch('subsec') * 1000 AS INTEGER) - ?1", params![older_than_ms]).await?)
+}

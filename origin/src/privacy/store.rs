@@ -95,7 +95,7 @@ pub async fn erase_rows(c: &Connection, out: &Outbox, u: &str, g: Option<&str>) 
         };
         out.delete(c, rows::table(replica), filter).await?;
     }
-    for table in ["leaderboard_archive", "player_stats", "share_links"] {
+    for table in ["leaderboard_archive", "player_stats", "share_links", "score_submits"] {
         let n = c.execute(&scoped(table), args()).await?;
         counts.insert(table.to_string(), json!(n));
     }

@@ -191,3 +191,32 @@ async fn auth_rate_limits_hold_across_origins() {
         .unwrap();
     assert_ne!(r.status(), 500);
 }
+
+/// A board's minimum interval between a player's submits holds across origins: it is kept
+/// in the database, inside the score's own transaction, on the database's clock.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_submit_interval_holds_across_origins() {
+    let sqld = Arc::new(Sqld::start());
+    let origins = Origin::start_cluster(&sqld, 2, &[]);
+    let game = origins[0].game("interval-game").await;
+    let http = reqwest::Client::new();
+    let created = http
+        .post(format!("{}/api/v1/games/interval-game/leaderboards", origins[0].url))
+        .bearer_auth(game.developer.token().unwrap())
+        .json(&json!({"leaderboard_id": "daily", "name": "Daily", "min_submit_interval_ms": 60000}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201, "{}", created.text().await.unwrap_or_default());
+    let player = game.player().await;
+    let submit = |o: &Origin, score: i64| {
+        let (url, token) = (format!("{}/api/v1/leaderboards/daily/scores", o.url), player.token().unwrap());
+        let http = http.clone();
+        async move { http.post(url).bearer_auth(token).json(&json!({"score": score})).send().await.unwrap() }
+    };
+    assert_eq!(submit(&origins[0], 10).await.status(), 200);
+    let again = submit(&origins[1], 20).await;
+    assert_eq!(again.status(), 429, "the other origin took a submit inside the interval");
+    let body: serde_json::Value = again.json().await.unwrap();
+    assert_eq!(body["error"]["data"]["field"], "leaderboard_id", "{body}");
+}
