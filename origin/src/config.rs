@@ -171,6 +171,9 @@ pub struct StorageConfig {
     /// token). Empty = the main database. Ignored with the local file (analytics then has
     /// its own file, `<data_dir>/analytics.db`).
     pub analytics_database_url: String,
+    /// With a remote primary: most reads one origin has in flight to it at once (more
+    /// wait their turn; the server refuses requests beyond its own limit, sqld's 128).
+    pub database_max_connections: usize,
     /// `FULL` (default) syncs the WAL on every commit, so an acknowledged write survives
     /// power loss; `NORMAL` survives process crashes only.
     pub synchronous: String,
@@ -212,6 +215,7 @@ impl Default for StorageConfig {
             database_url: String::new(),
             database_auth_token: Secret::default(),
             analytics_database_url: String::new(),
+            database_max_connections: 32,
             synchronous: "FULL".into(),
             blobs: BlobBackend::Local,
             s3_bucket: String::new(),

@@ -57,7 +57,7 @@ impl Application {
         if !save_keys.exists() {
             // A new key cannot open saves sealed with the old one: refuse rather than
             // start and answer 500 on every load (a wrong data_dir, a lost key file).
-            let rows = db.reader().query("SELECT COUNT(*) FROM cloud_saves", ()).await?;
+            let rows = db.reader().await.query("SELECT COUNT(*) FROM cloud_saves", ()).await?;
             let sealed: i64 = crate::db::first_row(rows).await?.map(|r| r.get(0)).transpose()?.unwrap_or(0);
             anyhow::ensure!(
                 sealed == 0,
@@ -68,12 +68,9 @@ impl Application {
         let save_cipher = SaveCipher::load(&save_keys)?;
         let peers =
             crate::peer_keys::PeerKeys::load(&config.edge.keys, &config.multiplayer.relay_keys, &keys_dir).context("loading edge and relay keys")?;
-        let replication_epoch = crate::replication::store::epoch(&db.reader()).await.context("reading the replication epoch")?;
+        let replication_epoch = crate::replication::store::epoch(&*db.reader().await).await.context("reading the replication epoch")?;
         let analytics = crate::analytics::store::AnalyticsDb::open(&config.storage).await.context("opening the analytics database")?;
-        let read_model = aethex_edge_native::LibsqlReplica::new(vec![
-            db.dedicated_connection().await.context("read-model connection")?,
-            db.dedicated_connection().await.context("read-model connection")?,
-        ]);
+        let read_model = db.read_model(&config.storage).await.context("read-model connections")?;
         let a = &config.auth;
         let passwords =
             Passwords::new(a.argon2_memory_kib, a.argon2_iterations, a.argon2_parallelism).map_err(|e| anyhow::anyhow!("argon2 parameters: {e}"))?;
@@ -94,13 +91,17 @@ impl Application {
             .user_agent(concat!("aethex-origin/", env!("CARGO_PKG_VERSION")))
             .timeout(std::time::Duration::from_secs(15))
             .build()?;
-        let limits = match config.cluster.redis_url.expose() {
-            "" => RateLimits::new(a.rate_limit_per_ip_per_minute, a.rate_limit_per_account_per_minute),
+        let redis = match config.cluster.redis_url.expose() {
+            "" => None,
             url => {
                 let redis = crate::cluster::Redis::connect(url).await.context("connecting to cluster.redis_url")?;
                 tracing::info!("cluster coordination through Redis");
-                RateLimits::shared(a.rate_limit_per_ip_per_minute, a.rate_limit_per_account_per_minute, redis)
+                Some(redis)
             }
+        };
+        let limits = match &redis {
+            None => RateLimits::new(a.rate_limit_per_ip_per_minute, a.rate_limit_per_account_per_minute),
+            Some(r) => RateLimits::shared(a.rate_limit_per_ip_per_minute, a.rate_limit_per_account_per_minute, r.clone()),
         };
         let app = App {
             public_url: config.public_url(bound),
@@ -117,7 +118,7 @@ impl Application {
             replication_epoch,
             read_model,
             blobs,
-            chunk_gc: Default::default(),
+            chunk_gc: crate::cluster::RwLock::new("dlc-gc", redis.clone()),
             matchmaking: Default::default(),
             analytics,
             config,

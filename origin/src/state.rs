@@ -29,11 +29,12 @@ pub struct App {
     pub replication_epoch: String,
     /// The edge read model's queries on origin's own tables (leaderboards, regions), on
     /// connections of their own.
-    pub read_model: aethex_edge_native::LibsqlReplica,
+    pub read_model: crate::db::read_model::ReadModel,
     /// DLC chunks (and later other content-addressed blobs).
     pub blobs: crate::blobs::Blobs,
-    /// Chunk uploads and releases hold it shared; garbage collection exclusively.
-    pub chunk_gc: tokio::sync::RwLock<()>,
+    /// Chunk uploads and releases hold it shared; garbage collection exclusively (across
+    /// the cluster's origins when they share a Redis).
+    pub chunk_gc: crate::cluster::RwLock,
     /// Analytics events, in a database of their own.
     pub analytics: crate::analytics::store::AnalyticsDb,
     /// The matchmaking queue (in memory; see `matchmaking`).

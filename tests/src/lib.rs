@@ -112,6 +112,7 @@ pub struct Origin {
     env: Vec<(String, String)>,
     /// The libSQL server it runs on, when the tests asked for one (`AETHEX_TEST_DB=sqld`).
     pub sqld: Option<std::sync::Arc<sqld::Sqld>>,
+    _stderr: tempfile::NamedTempFile,
 }
 
 impl Origin {
@@ -201,14 +202,24 @@ impl Origin {
             .env("AETHEX_LOG__LEVEL", if std::env::var("TEST_LOG").is_ok() { "debug" } else { "warn" })
             .envs(std::env::var("RUST_LOG").ok().filter(|_| std::env::var("TEST_LOG").is_ok()).map(|v| ("RUST_LOG", v)))
             .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            .stdout(Stdio::piped())
-            .stderr(if std::env::var("TEST_LOG").is_ok() { Stdio::inherit() } else { Stdio::null() });
+            .stdout(Stdio::piped());
+        // Its log (warnings and errors) goes to a file of the test's, shown if it fails to start.
+        let stderr = tempfile::NamedTempFile::new().expect("temp file");
+        if std::env::var("TEST_LOG").is_ok() {
+            cmd.stderr(Stdio::inherit());
+        } else {
+            cmd.stderr(stderr.reopen().expect("reopen temp file"));
+        }
         let (child, rx) = spawn_listening(&mut cmd, "aethex");
-        let (line, url) = rx.recv_timeout(Duration::from_secs(30)).expect("aethex did not print its URL within 30 s");
+        let (line, url) = rx.recv_timeout(Duration::from_secs(30)).unwrap_or_else(|e| {
+            let log = std::fs::read_to_string(stderr.path()).unwrap_or_default();
+            let tail: Vec<&str> = log.lines().rev().take(30).collect::<Vec<_>>().into_iter().rev().collect();
+            panic!("aethex did not print its URL within 30 s ({e}); its last log lines:\n{}", tail.join("\n"))
+        });
         let metrics_url = metrics_url_in(&line).expect("aethex did not print its metrics URL");
         let embedded = env.iter().any(|(k, v)| k == "AETHEX_EDGE__EMBEDDED" && v == "true");
         let edge_url = embedded.then(|| rx.recv_timeout(Duration::from_secs(30)).expect("aethex did not print its edge URL within 30 s").1);
-        Self { url, edge_url, metrics_url, data_dir: data_dir.to_path_buf(), child, _tmp: None, env, sqld: None }
+        Self { url, edge_url, metrics_url, data_dir: data_dir.to_path_buf(), child, _tmp: None, env, sqld: None, _stderr: stderr }
     }
 
     pub fn pid(&self) -> u32 {

@@ -33,7 +33,7 @@ pub async fn subject(app: &AppState, caller: &Caller, requested: Option<&str>) -
         }
         Caller::Server(s) => {
             let u = requested.filter(|u| *u != "me").ok_or(Invalid::new("user_id", "a server key must name the player (user_id)"))?;
-            if uuid::Uuid::parse_str(u).is_err() || !crate::saves::store::user_exists(&app.db.reader(), u).await? {
+            if uuid::Uuid::parse_str(u).is_err() || !crate::saves::store::user_exists(&*app.db.reader().await, u).await? {
                 return Err(Invalid::new("user_id", "no such player").into());
             }
             Ok(Subject { game_id: s.game_id.clone(), user_id: u.to_string() })
@@ -97,7 +97,7 @@ pub async fn remove(app: &AppState, player: &Player, game_id: &str, id: &str) ->
 
 pub async fn definitions(app: &AppState, player: &Player, game_id: &str) -> AchResult<AchievementList> {
     crate::teams::service::require_game_role(app, player, game_id, Role::Viewer).await?;
-    Ok(AchievementList { achievements: store::definitions(&app.db.reader(), game_id).await? })
+    Ok(AchievementList { achievements: store::definitions(&*app.db.reader().await, game_id).await? })
 }
 
 fn view(r: store::Row) -> PlayerAchievement {
@@ -146,7 +146,7 @@ pub async fn advance(app: &AppState, who: &Subject, id: &str, progress: Option<u
 }
 
 pub async fn stats(app: &AppState, who: &Subject) -> AchResult<PlayerStats> {
-    Ok(PlayerStats { user_id: who.user_id.clone(), stats: store::stats(&app.db.reader(), &who.game_id, &who.user_id).await? })
+    Ok(PlayerStats { user_id: who.user_id.clone(), stats: store::stats(&*app.db.reader().await, &who.game_id, &who.user_id).await? })
 }
 
 /// Adds `increments` and writes `set`, all or nothing: a result past ±[`MAX_ABS_STAT`], or
@@ -182,5 +182,5 @@ pub async fn update_stats(app: &AppState, who: &Subject, req: UpdateStatsRequest
 
 pub async fn summary(app: &AppState, player: &Player, game_id: &str) -> AchResult<StatsSummary> {
     crate::teams::service::require_game_role(app, player, game_id, Role::Viewer).await?;
-    Ok(StatsSummary { stats: store::summary(&app.db.reader(), game_id).await? })
+    Ok(StatsSummary { stats: store::summary(&*app.db.reader().await, game_id).await? })
 }

@@ -29,7 +29,7 @@ pub async fn consent(app: &AppState, player: &Player) -> AnResult<Consent> {
 /// The player's effective consent (off in a COPPA game) and the game's tier, in one read.
 async fn game_consent(app: &AppState, player: &Player) -> AnResult<(bool, Tier)> {
     let game = game_of(player)?;
-    Ok(store::game_consent(&app.db.reader(), game, &player.user_id).await?)
+    Ok(store::game_consent(&*app.db.reader().await, game, &player.user_id).await?)
 }
 
 /// Opt in (or out) of analytics for the token's game. Opted out is the default.
@@ -257,7 +257,7 @@ pub async fn crash_groups(app: &AppState, player: &Player, game_id: &str, signat
 }
 
 async fn experiments_of(app: &AppState, game: &str, only: Option<&str>) -> AnResult<Vec<Experiment>> {
-    Ok(store::experiments(&app.db.reader(), game, only).await?)
+    Ok(store::experiments(&*app.db.reader().await, game, only).await?)
 }
 
 /// Defines or changes an experiment (developer+). Changing the variants reshuffles players.

@@ -130,7 +130,7 @@ impl AnalyticsDb {
         match &self.reader {
             Some(c) => Reader::Shared(c),
             None => match self.db.connect() {
-                Ok(c) => Reader::Own(c),
+                Ok(c) => Reader::Own(c, None),
                 Err(e) => unreachable!("a remote libSQL connection is made without I/O: {e}"),
             },
         }

@@ -22,7 +22,7 @@ const KIND_RESET: &str = "password_reset";
 const MAX_PREFERENCES_BYTES: usize = 16 * 1024;
 
 async fn load_user(app: &AppState, user_id: &str) -> AuthResult<UserRow> {
-    store::user_by_id(&app.db.reader(), user_id).await?.ok_or(AuthError::NotFound("user"))
+    store::user_by_id(&*app.db.reader().await, user_id).await?.ok_or(AuthError::NotFound("user"))
 }
 
 async fn hash_password(app: &AppState, password: &Password) -> AuthResult<String> {
@@ -37,10 +37,10 @@ pub async fn register(app: &AppState, req: RegisterRequest, client: &ClientInfo)
     let game = resolve_game(app, client).await?;
     verify_captcha(app, req.captcha_token.as_deref(), client).await?;
     // Cheap checks first, so a taken name costs no password hash.
-    if store::user_by_email(&app.db.reader(), email.as_str()).await?.is_some() {
+    if store::user_by_email(&*app.db.reader().await, email.as_str()).await?.is_some() {
         return Err(AuthError::EmailTaken);
     }
-    if store::username_taken(&app.db.reader(), username.as_str(), None).await? {
+    if store::username_taken(&*app.db.reader().await, username.as_str(), None).await? {
         return Err(AuthError::UsernameTaken);
     }
     let hash = hash_password(app, &password).await?;
@@ -122,7 +122,7 @@ pub async fn link_email(app: &AppState, player: &Player, req: LinkEmailRequest) 
     if user.email.is_some() {
         return Err(AuthError::StateConflict("account already has an email"));
     }
-    if store::user_by_email(&app.db.reader(), email.as_str()).await?.is_some() {
+    if store::user_by_email(&*app.db.reader().await, email.as_str()).await?.is_some() {
         return Err(AuthError::EmailTaken);
     }
     let hash = hash_password(app, &password).await?;
@@ -194,7 +194,7 @@ pub async fn verify_email(app: &AppState, req: VerifyEmailRequest, signed_in: Op
         return Err(AuthError::EmailTokenInvalid);
     }
     let th = hash_secret(&req.token);
-    let (user_id, _) = store::peek_email_token(&app.db.reader(), &th, KIND_VERIFY).await?.ok_or(AuthError::EmailTokenInvalid)?;
+    let (user_id, _) = store::peek_email_token(&*app.db.reader().await, &th, KIND_VERIFY).await?.ok_or(AuthError::EmailTokenInvalid)?;
     if signed_in.is_none_or(|p| p.user_id != user_id) {
         let password = req.password.filter(|p| !p.is_empty()).ok_or(AuthError::OwnerProofRequired)?;
         let user = load_user(app, &user_id).await?;
@@ -236,7 +236,7 @@ pub async fn request_password_reset(app: &AppState, req: PasswordResetRequest, c
 }
 
 async fn send_password_reset(app: &AppState, email: &Email) -> AuthResult<()> {
-    if let Some(user) = store::user_by_email(&app.db.reader(), email.as_str()).await? {
+    if let Some(user) = store::user_by_email(&*app.db.reader().await, email.as_str()).await? {
         let token = random_token(32);
         let (th, uid, em, ttl) = (hash_secret(&token), user.id.clone(), email.as_str().to_string(), app.config.auth.password_reset_ttl_secs);
         app.db.write(move |c| async move { store::insert_email_token(&c, &th, &uid, KIND_RESET, &em, ttl).await.map_err(AuthError::from) }).await?;

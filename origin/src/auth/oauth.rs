@@ -287,7 +287,7 @@ pub async fn callback(app: &AppState, provider_name: &str, params: std::collecti
     if state.len() > 128 {
         return Err(AuthError::OAuth("state is not valid".into()));
     }
-    let row = store::oauth_state(&app.db.reader(), state).await?.ok_or(AuthError::OAuth("unknown or expired state".into()))?;
+    let row = store::oauth_state(&*app.db.reader().await, state).await?.ok_or(AuthError::OAuth("unknown or expired state".into()))?;
     if row.provider != provider_name || row.expires_at.as_str() < crate::clock::now().as_str() {
         return Err(AuthError::OAuth("unknown or expired state".into()));
     }
@@ -333,7 +333,7 @@ pub async fn confirm(app: &AppState, state: &str, confirm_token: &str, user_code
     if state.len() > 128 || confirm_token.len() > 128 || user_code.len() > 64 {
         return Err(unknown());
     }
-    let row = store::oauth_state(&app.db.reader(), state).await?.ok_or_else(unknown)?;
+    let row = store::oauth_state(&*app.db.reader().await, state).await?.ok_or_else(unknown)?;
     let (Some(code_hash), Some(browser_hash)) = (&row.user_code_hash, &row.browser_code_hash) else { return Err(unknown()) };
     if row.identity.is_none() || row.expires_at.as_str() < crate::clock::now().as_str() || !secrets_equal(browser_hash, &hash_secret(confirm_token)) {
         return Err(unknown());
@@ -605,7 +605,7 @@ pub async fn complete(app: &AppState, req: OAuthCompleteRequest, client_info: &C
     if req.state.len() > 128 || req.poll_token.len() > 128 || req.code.as_ref().is_some_and(|c| c.len() > 128) {
         return Err(unknown());
     }
-    let row = store::oauth_state(&app.db.reader(), &req.state).await?.ok_or_else(unknown)?;
+    let row = store::oauth_state(&*app.db.reader().await, &req.state).await?.ok_or_else(unknown)?;
     if !secrets_equal(&row.poll_token_hash, &hash_secret(&req.poll_token)) {
         return Err(unknown());
     }

@@ -19,7 +19,7 @@ pub async fn resolve_game(app: &AppState, client: &ClientInfo) -> AuthResult<Opt
             if let Some(game) = app.game_keys.get(key) {
                 return Ok(Some(game));
             }
-            match crate::teams::store::game_by_client_key(&app.db.reader(), key).await? {
+            match crate::teams::store::game_by_client_key(&*app.db.reader().await, key).await? {
                 Some(game) => {
                     app.game_keys.put(key, &game.id);
                     Ok(Some(game.id))
@@ -90,7 +90,7 @@ pub(super) async fn login_response(
     // Every access token is made here (login, register, device, OAuth, refresh): a player
     // banned from the game gets none for it.
     if let Some(g) = game_id {
-        if crate::console::store::is_banned(&app.db.reader(), g, &user.id).await? {
+        if crate::console::store::is_banned(&*app.db.reader().await, g, &user.id).await? {
             return Err(AuthError::Banned);
         }
     }
@@ -139,7 +139,7 @@ pub async fn login(app: &AppState, req: LoginRequest, client: &ClientInfo) -> Au
         return Err(AuthError::InvalidCredentials);
     }
     let game = resolve_game(app, client).await?;
-    let user = store::user_by_email(&app.db.reader(), email.as_str()).await?;
+    let user = store::user_by_email(&*app.db.reader().await, email.as_str()).await?;
     if let Some(u) = &user {
         check_not_locked(u)?;
     }
@@ -195,7 +195,7 @@ pub async fn device_login(app: &AppState, req: DeviceLoginRequest, client: &Clie
     let game = resolve_game(app, client).await?;
     let dh = device_hash(&device);
     // A returning device (the common case) is found on a reader, off the writer thread.
-    let known = store::user_by_device(&app.db.reader(), &dh).await?;
+    let known = store::user_by_device(&*app.db.reader().await, &dh).await?;
     let (a, cl, g) = (app.clone(), client.clone(), game.clone());
     let (user, sid, refresh) = app
         .db
@@ -323,7 +323,7 @@ pub async fn logout_all(app: &AppState, player: &Player) -> AuthResult<LogoutRes
 }
 
 pub async fn list_sessions(app: &AppState, player: &Player) -> AuthResult<Vec<SessionInfo>> {
-    let rows = store::live_sessions(&app.db.reader(), &player.user_id).await?;
+    let rows = store::live_sessions(&*app.db.reader().await, &player.user_id).await?;
     Ok(rows
         .into_iter()
         .map(|s| SessionInfo {

@@ -251,6 +251,7 @@ pub async fn revoke_other_sessions(conn: &Connection, user_id: &str, keep: &str,
 pub async fn session_is_live(db: &Db, session_id: &str, user_id: &str) -> DbResult<bool> {
     let rows = db
         .reader()
+        .await
         .query(
             "SELECT 1 FROM sessions s JOIN users u ON u.id = s.user_id
              WHERE s.id = ?1 AND s.user_id = ?2 AND s.revoked_at IS NULL AND s.expires_at > ?3 AND u.is_active = 1",

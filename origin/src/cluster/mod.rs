@@ -59,3 +59,155 @@ impl Redis {
         Ok(inv.invoke_async(&mut conn).await?)
     }
 }
+
+/// A readers–writer lock that holds across the origins of a cluster when they share a
+/// Redis, and within this process in any case. Readers (DLC uploads and releases) run
+/// together; a writer (the DLC garbage collector) runs alone, and only one origin's
+/// writer at a time. Redis entries carry a lease, so a holder that dies releases them
+/// when it runs out. If Redis cannot be reached, the lock holds within this process only
+/// (logged, and counted in `aethex_cluster_redis_errors_total`).
+pub struct RwLock {
+    name: &'static str,
+    local: tokio::sync::RwLock<()>,
+    redis: Option<Redis>,
+}
+
+/// How long a Redis entry of [`RwLock`] lasts without being renewed.
+const LEASE_MS: i64 = 600_000;
+/// How long a reader or writer waits for the other side before giving up.
+const LOCK_WAIT: Duration = Duration::from_secs(300);
+
+/// Enters as a reader unless a writer holds or claimed the lock. KEYS: writer, readers;
+/// ARGV: reader id, lease (ms). Answers 1 (entered) or 0 (wait).
+const READ_ENTER: &str = r"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('ZADD', KEYS[2], now + tonumber(ARGV[2]), ARGV[1])
+redis.call('PEXPIRE', KEYS[2], tonumber(ARGV[2]))
+return 1
+";
+
+/// Claims the lock as writer (new readers then wait) and reports whether readers are
+/// still in. KEYS: writer, readers; ARGV: writer id, lease (ms). Answers 0 (another
+/// writer holds it), 1 (claimed, readers still in) or 2 (held).
+const WRITE_ENTER: &str = r"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local w = redis.call('GET', KEYS[1])
+if w and w ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', tonumber(ARGV[2]))
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
+if redis.call('ZCARD', KEYS[2]) > 0 then return 1 end
+return 2
+";
+
+/// Leaves: a reader's entry, or the writer key if it is still this writer's.
+const LEAVE: &str = r"
+if ARGV[2] == 'w' then
+  if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
+else
+  redis.call('ZREM', KEYS[2], ARGV[1])
+end
+return 1
+";
+
+/// Why a lock was not taken.
+#[derive(Debug, thiserror::Error)]
+pub enum LockError {
+    #[error("another origin holds the {0} lock")]
+    HeldElsewhere(&'static str),
+    #[error("waited too long for the {0} lock")]
+    TimedOut(&'static str),
+}
+
+/// A held [`RwLock`]; released when dropped.
+pub struct Held<G> {
+    _local: G,
+    shared: Option<(Redis, String, String, &'static str)>,
+}
+
+impl<G> Drop for Held<G> {
+    fn drop(&mut self) {
+        if let Some((redis, keys, id, side)) = self.shared.take() {
+            // Dropping cannot wait; the lease ends the entry if this never runs.
+            if let Ok(rt) = tokio::runtime::Handle::try_current() {
+                rt.spawn(async move {
+                    let (writer, readers) = keys.split_once('|').unwrap_or_default();
+                    let script = redis::Script::new(LEAVE);
+                    let mut inv = script.prepare_invoke();
+                    inv.key(writer).key(readers).arg(&id).arg(side);
+                    let mut conn = redis.conn.clone();
+                    let _: Result<i64, _> = inv.invoke_async(&mut conn).await;
+                });
+            }
+        }
+    }
+}
+
+impl RwLock {
+    pub fn new(name: &'static str, redis: Option<Redis>) -> Self {
+        Self { name, local: tokio::sync::RwLock::new(()), redis }
+    }
+
+    fn keys(&self) -> (String, String) {
+        (format!("aethex:lock:{}:writer", self.name), format!("aethex:lock:{}:readers", self.name))
+    }
+
+    /// Enters as a reader, waiting (up to 5 minutes) while a writer of any origin holds it.
+    pub async fn read(&self) -> Result<Held<tokio::sync::RwLockReadGuard<'_, ()>>, LockError> {
+        let local = tokio::time::timeout(LOCK_WAIT, self.local.read()).await.map_err(|_| LockError::TimedOut(self.name))?;
+        let shared = self.enter(READ_ENTER, "r", |answer| answer == 1, false).await?;
+        Ok(Held { _local: local, shared })
+    }
+
+    /// Enters as the writer: refused at once if another origin's writer holds it, else
+    /// waits (up to 5 minutes) for readers to leave.
+    pub async fn write(&self) -> Result<Held<tokio::sync::RwLockWriteGuard<'_, ()>>, LockError> {
+        let local = tokio::time::timeout(LOCK_WAIT, self.local.write()).await.map_err(|_| LockError::TimedOut(self.name))?;
+        let shared = self.enter(WRITE_ENTER, "w", |answer| answer == 2, true).await?;
+        Ok(Held { _local: local, shared })
+    }
+
+    /// Runs `script` until `done` says the lock is entered. `None`: no Redis, or Redis
+    /// failed (the process's own lock still holds).
+    async fn enter(
+        &self,
+        script: &str,
+        side: &'static str,
+        done: impl Fn(i64) -> bool,
+        writer: bool,
+    ) -> Result<Option<(Redis, String, String, &'static str)>, LockError> {
+        let Some(redis) = &self.redis else { return Ok(None) };
+        let (w, r) = self.keys();
+        let id = uuid::Uuid::new_v4().to_string();
+        let script = redis::Script::new(script);
+        let started = std::time::Instant::now();
+        let mut pause = Duration::from_millis(10);
+        loop {
+            let mut inv = script.prepare_invoke();
+            inv.key(&w).key(&r).arg(&id).arg(LEASE_MS);
+            let mut conn = redis.conn.clone();
+            match inv.invoke_async::<i64>(&mut conn).await {
+                Ok(answer) if done(answer) => return Ok(Some((redis.clone(), format!("{w}|{r}"), id, side))),
+                Ok(0) if writer => return Err(LockError::HeldElsewhere(self.name)),
+                Ok(_) if started.elapsed() < LOCK_WAIT => {
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_millis(250));
+                }
+                Ok(_) => {
+                    if writer {
+                        // Give the claim back so readers are not kept out.
+                        drop(Held { _local: (), shared: Some((redis.clone(), format!("{w}|{r}"), id, side)) });
+                    }
+                    return Err(LockError::TimedOut(self.name));
+                }
+                Err(e) => {
+                    metrics::counter!("aethex_cluster_redis_errors_total", "use" => self.name).increment(1);
+                    tracing::warn!(error = %e, lock = self.name, "Redis did not answer; the lock holds in this process only");
+                    return Ok(None);
+                }
+            }
+        }
+    }
+}

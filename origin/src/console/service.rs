@@ -21,12 +21,12 @@ pub async fn players(app: &AppState, admin: &Player, game: &str, q: Option<&str>
         return Err(Invalid::new("q", "q is at most 100 characters").into());
     }
     let pattern = q.map(|q| format!("%{}%", q.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")));
-    let out = store::players(&app.db.reader(), game, pattern.as_deref(), q.unwrap_or(""), limit).await?;
+    let out = store::players(&*app.db.reader().await, game, pattern.as_deref(), q.unwrap_or(""), limit).await?;
     Ok(json!({ "players": out }))
 }
 
 async fn player_of_game(app: &AppState, game: &str, user: &str) -> ApiResult<()> {
-    if !crate::teams::store::is_player_of_game(&app.db.reader(), game, user).await? {
+    if !crate::teams::store::is_player_of_game(&*app.db.reader().await, game, user).await? {
         return Err(ApiError::not_found("user_id", "no such player in this game"));
     }
     Ok(())
@@ -93,7 +93,7 @@ pub async fn rooms(app: &AppState, admin: &Player, game: &str) -> ApiResult<Valu
 /// The game's A/B tests (viewer+).
 pub async fn experiments(app: &AppState, admin: &Player, game: &str) -> ApiResult<Value> {
     require_game_role(app, admin, game, Role::Viewer).await?;
-    Ok(json!({ "experiments": store::experiments(&app.db.reader(), game).await? }))
+    Ok(json!({ "experiments": store::experiments(&*app.db.reader().await, game).await? }))
 }
 
 /// The audit log of the game and its organization, newest first (admin+).
@@ -101,7 +101,7 @@ pub async fn audit(app: &AppState, admin: &Player, game: &str, limit: Option<&st
     let g = require_game_role(app, admin, game, Role::Admin).await?;
     let limit = i64::from(parse_limit(limit, 100, 500)?);
     let before = before.map(|b| b.parse::<i64>().map_err(|_| Invalid::new("before", "before must be an entry id"))).transpose()?.unwrap_or(i64::MAX);
-    Ok(json!({ "entries": store::audit(&app.db.reader(), game, &g.org_id, before, limit).await? }))
+    Ok(json!({ "entries": store::audit(&*app.db.reader().await, game, &g.org_id, before, limit).await? }))
 }
 
 /// A board's entries from the top (viewer+), as players see them.

@@ -33,6 +33,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::config::StorageConfig;
 pub mod outbox;
 pub mod position;
+pub mod read_model;
 
 pub use outbox::Outbox;
 
@@ -89,6 +90,8 @@ pub struct Db {
     writer: Option<std::thread::JoinHandle<()>>,
     /// Shared reader connections (local file only; empty on a remote primary).
     readers: Vec<Connection>,
+    /// Remote reads in flight (a remote primary only).
+    remote_reads: std::sync::Arc<tokio::sync::Semaphore>,
     next_reader: AtomicUsize,
     remote: bool,
     /// Newest replication position written by this process (wakes long-polling edges).
@@ -158,16 +161,30 @@ impl Db {
             spawn_checkpointer(database.connect()?, stop_checkpoints.clone())?;
         }
         let (head, _) = tokio::sync::watch::channel(head_now);
-        Ok(Self { _database: database, jobs, writer: Some(writer_thread), readers, next_reader: AtomicUsize::new(0), remote, head, stop_checkpoints })
+        let remote_reads = std::sync::Arc::new(tokio::sync::Semaphore::new(cfg.database_max_connections.max(1)));
+        Ok(Self {
+            _database: database,
+            jobs,
+            writer: Some(writer_thread),
+            readers,
+            remote_reads,
+            next_reader: AtomicUsize::new(0),
+            remote,
+            head,
+            stop_checkpoints,
+        })
     }
 
     /// A connection for reads: a shared one on the local file, a new one (no I/O until
     /// used) on a remote primary.
-    pub fn reader(&self) -> Reader<'_> {
+    pub async fn reader(&self) -> Reader<'_> {
         if self.readers.is_empty() {
+            // At most `storage.database_max_connections` reads at once: the server refuses
+            // requests beyond its own limit (sqld: 429 "Too many concurrent requests").
+            let permit = self.remote_reads.clone().acquire_owned().await.ok();
             // Connecting to a remote database makes no request and cannot fail.
             return match self._database.connect() {
-                Ok(c) => Reader::Own(c),
+                Ok(c) => Reader::Own(c, permit),
                 Err(e) => unreachable!("a remote libSQL connection is made without I/O: {e}"),
             };
         }
@@ -240,6 +257,21 @@ impl Db {
         self.head.subscribe()
     }
 
+    /// The read model's access to this database (see [`read_model`]).
+    pub async fn read_model(&self, cfg: &StorageConfig) -> DbResult<read_model::ReadModel> {
+        Ok(if self.remote {
+            read_model::ReadModel::Remote(
+                Builder::new_remote(cfg.database_url.clone(), cfg.database_auth_token.expose().to_string()).build().await?,
+                self.remote_reads.clone(),
+            )
+        } else {
+            read_model::ReadModel::Local(aethex_edge_native::LibsqlReplica::new(vec![
+                self.dedicated_connection().await?,
+                self.dedicated_connection().await?,
+            ]))
+        })
+    }
+
     /// A connection of its own (for a long read transaction such as a snapshot).
     pub async fn dedicated_connection(&self) -> DbResult<Connection> {
         let c = self._database.connect()?;
@@ -255,7 +287,7 @@ impl Db {
 
     /// Cheap round trip for readiness checks.
     pub async fn ping(&self) -> DbResult<()> {
-        let rows = self.reader().query("SELECT 1", ()).await?;
+        let rows = self.reader().await.query("SELECT 1", ()).await?;
         first_row(rows).await?;
         Ok(())
     }
@@ -264,7 +296,8 @@ impl Db {
 /// A connection for reads (see [`Db::reader`]); derefs to the connection.
 pub enum Reader<'a> {
     Shared(&'a Connection),
-    Own(Connection),
+    /// A connection of its own, and its place among the remote reads in flight.
+    Own(Connection, Option<tokio::sync::OwnedSemaphorePermit>),
 }
 
 impl std::ops::Deref for Reader<'_> {
@@ -273,7 +306,7 @@ impl std::ops::Deref for Reader<'_> {
     fn deref(&self) -> &Connection {
         match self {
             Reader::Shared(c) => c,
-            Reader::Own(c) => c,
+            Reader::Own(c, _) => c,
         }
     }
 }
@@ -531,7 +564,7 @@ mod tests {
         drop(db);
         // Re-opening applies nothing new.
         let db = Db::open(&cfg, &path).await.unwrap();
-        let mut rows = db.reader().query("SELECT COUNT(*) FROM schema_migrations", ()).await.unwrap();
+        let mut rows = db.reader().await.query("SELECT COUNT(*) FROM schema_migrations", ()).await.unwrap();
         let n: i64 = rows.next().await.unwrap().unwrap().get(0).unwrap();
         assert_eq!(n, MIGRATIONS.len() as i64);
         drop(rows);
@@ -572,7 +605,7 @@ mod tests {
             }
         }
         assert_eq!(ok, 180);
-        let mut rows = db.reader().query("SELECT COUNT(*), SUM(v % 10 = 0) FROM k", ()).await.unwrap();
+        let mut rows = db.reader().await.query("SELECT COUNT(*), SUM(v % 10 = 0) FROM k", ()).await.unwrap();
         let row = rows.next().await.unwrap().unwrap();
         assert_eq!((row.get::<i64>(0).unwrap(), row.get::<i64>(1).unwrap()), (180, 0), "failed jobs left nothing behind");
     }

@@ -33,6 +33,9 @@ pub enum DlcError {
     Blob(#[from] BlobError),
     #[error("read model: {0}")]
     Read(#[from] aethex_edge::ReplicaError),
+    /// The garbage-collection lock (shared by the cluster's origins) was not taken.
+    #[error(transparent)]
+    Lock(#[from] crate::cluster::LockError),
     /// Bad input or the database: [`CoreError`].
     #[error(transparent)]
     Core(#[from] CoreError),
@@ -56,6 +59,7 @@ impl From<DlcError> for ApiError {
             DlcError::Team(t) => t.into(),
             DlcError::Blob(e) => ApiError::internal(e),
             DlcError::Read(e) => ApiError::internal(e),
+            DlcError::Lock(e) => ApiError::internal(e),
         }
     }
 }

@@ -125,7 +125,7 @@ pub async fn missing_chunks(app: &AppState, caller: &Caller, game: &str, req: Mi
     for id in &req.ids {
         check_chunk_id(id)?;
     }
-    let have = store::existing_chunks(&app.db.reader(), game, &req.ids).await?;
+    let have = store::existing_chunks(&*app.db.reader().await, game, &req.ids).await?;
     let mut seen = HashSet::new();
     let missing = req.ids.into_iter().filter(|id| !have.contains(id) && seen.insert(id.clone())).collect();
     Ok(MissingChunksResponse { missing })
@@ -159,13 +159,13 @@ pub async fn upload_chunk(app: &AppState, caller: &Caller, game: &str, id: &str,
     })
     .await
     .map_err(|e| DlcError::from(DbError::Corrupt(format!("verification task: {e}"))))??;
-    if store::existing_chunks(&app.db.reader(), game, &[id.to_string()]).await?.contains(id) {
+    if store::existing_chunks(&*app.db.reader().await, game, &[id.to_string()]).await?.contains(id) {
         return Ok(false);
     }
     // Uploads and garbage collection exclude each other (a sweep could otherwise delete
     // the blob of a chunk that is being uploaded again). The blob is written before the
     // row that announces it.
-    let _guard = app.chunk_gc.read().await;
+    let _guard = app.chunk_gc.read().await?;
     app.blobs.put(&chunk_key(game, id), body).await?;
     let (g, i) = (game.to_string(), id.to_string());
     app.db.write(move |c| async move { store::insert_chunk(&c, &g, &i, size, stored_size, compression).await.map_err(DlcError::from) }).await?;
@@ -190,7 +190,7 @@ async fn verify_manifest(app: &AppState, game: &str, signed: &SignedManifest) ->
     if signed.manifest.len() > MAX_MANIFEST_BYTES {
         return Err(Invalid::new("manifest", format!("a manifest is at most {MAX_MANIFEST_BYTES} bytes")).into());
     }
-    let public = store::public_key(&app.db.reader(), game, &signed.key_id)
+    let public = store::public_key(&*app.db.reader().await, game, &signed.key_id)
         .await?
         .ok_or_else(|| Invalid::new("key_id", "no manifest key with this id is registered for the game"))?;
     let vk = verifying_key(&public)?;
@@ -213,7 +213,7 @@ pub async fn create_release(app: &AppState, caller: &Caller, game: &str, req: Cr
     let entitlement = req.entitlement.as_deref().map(parse_entitlement).transpose()?;
     let manifest = verify_manifest(app, game, &req.signed).await?;
     let ids: Vec<String> = manifest.chunks.iter().map(|c| c.id.clone()).collect();
-    let have = store::chunk_rows(&app.db.reader(), game, &ids).await?;
+    let have = store::chunk_rows(&*app.db.reader().await, game, &ids).await?;
     let missing = ids.iter().filter(|id| !have.contains_key(*id)).count();
     if missing > 0 {
         return Err(DlcError::Conflict(format!("{missing} chunks of this manifest have not been uploaded")));
@@ -254,7 +254,7 @@ pub async fn create_release(app: &AppState, caller: &Caller, game: &str, req: Cr
 /// Inserts a release with its chunk list and points its channel at it, in one
 /// transaction (refused if a chunk vanished meanwhile).
 async fn add_release(app: &AppState, record: ReleaseRecord, chunk_ids: Vec<String>) -> DlcResult<()> {
-    let _guard = app.chunk_gc.read().await;
+    let _guard = app.chunk_gc.read().await?;
     app.db
         .write_replicated(move |c, out| async move {
             let r = &record;
@@ -276,11 +276,11 @@ async fn add_release(app: &AppState, record: ReleaseRecord, chunk_ids: Vec<Strin
 pub async fn list_releases(app: &AppState, caller: &Caller, game: &str, channel: Option<&str>) -> DlcResult<ReleaseList> {
     require_publisher(app, caller, game).await?;
     let channel = channel.map(parse_channel).transpose()?;
-    Ok(ReleaseList { releases: store::releases(&app.db.reader(), game, channel.as_deref()).await? })
+    Ok(ReleaseList { releases: store::releases(&*app.db.reader().await, game, channel.as_deref()).await? })
 }
 
 async fn release_of(app: &AppState, game: &str, channel: &str, version: &str) -> DlcResult<Release> {
-    store::releases(&app.db.reader(), game, Some(channel))
+    store::releases(&*app.db.reader().await, game, Some(channel))
         .await?
         .into_iter()
         .find(|r| r.version == version)
@@ -292,10 +292,10 @@ pub async fn promote(app: &AppState, caller: &Caller, game: &str, version: &str,
     require_publisher(app, caller, game).await?;
     let version = parse_version(version)?;
     let (from, to) = (parse_channel(&req.from_channel)?, parse_channel(&req.to_channel)?);
-    let src = store::release_record(&app.db.reader(), game, &from, &version)
+    let src = store::release_record(&*app.db.reader().await, game, &from, &version)
         .await?
         .ok_or_else(|| DlcError::NotFound(format!("no version {version} on channel {from}")))?;
-    let ids = store::chunk_ids_of(&app.db.reader(), game, &from, &version).await?;
+    let ids = store::chunk_ids_of(&*app.db.reader().await, game, &from, &version).await?;
     let record = ReleaseRecord { channel: to.clone(), created_at: crate::clock::now(), ..src };
     add_release(app, record, ids).await?;
     release_of(app, game, &to, &version).await
@@ -306,16 +306,16 @@ pub async fn promote(app: &AppState, caller: &Caller, game: &str, version: &str,
 pub async fn rollback(app: &AppState, caller: &Caller, game: &str, channel: &str, req: RollbackRequest) -> DlcResult<Release> {
     require_publisher(app, caller, game).await?;
     let channel = parse_channel(channel)?;
-    let current = store::channel_version(&app.db.reader(), game, &channel)
+    let current = store::channel_version(&*app.db.reader().await, game, &channel)
         .await?
         .ok_or_else(|| DlcError::NotFound(format!("channel {channel} has no release")))?;
     let target = match req.to_version {
         Some(v) => parse_version(&v)?,
-        None => store::release_before(&app.db.reader(), game, &channel, &current)
+        None => store::release_before(&*app.db.reader().await, game, &channel, &current)
             .await?
             .ok_or_else(|| DlcError::NotFound(format!("channel {channel} has no release before {current}")))?,
     };
-    if !store::release_exists(&app.db.reader(), game, &channel, &target).await? {
+    if !store::release_exists(&*app.db.reader().await, game, &channel, &target).await? {
         return Err(DlcError::NotFound(format!("no version {target} on channel {channel}")));
     }
     let (g, ch, v, at) = (game.to_string(), channel.clone(), target.clone(), crate::clock::now());
@@ -333,7 +333,7 @@ pub async fn rollback(app: &AppState, caller: &Caller, game: &str, channel: &str
 pub async fn delete_release(app: &AppState, caller: &Caller, game: &str, channel: &str, version: &str) -> DlcResult<()> {
     require_publisher(app, caller, game).await?;
     let (channel, version) = (parse_channel(channel)?, parse_version(version)?);
-    if store::channel_version(&app.db.reader(), game, &channel).await?.as_deref() == Some(version.as_str()) {
+    if store::channel_version(&*app.db.reader().await, game, &channel).await?.as_deref() == Some(version.as_str()) {
         return Err(DlcError::Conflict(format!("channel {channel} serves {version}; roll back or release another version first")));
     }
     let (g, ch, v) = (game.to_string(), channel.clone(), version.clone());
@@ -357,7 +357,7 @@ pub async fn delete_release(app: &AppState, caller: &Caller, game: &str, channel
 pub async fn grant(app: &AppState, caller: &Caller, game: &str, user: &str, entitlement: &str) -> DlcResult<Entitlement> {
     require_publisher(app, caller, game).await?;
     let entitlement = parse_entitlement(entitlement)?;
-    if uuid::Uuid::parse_str(user).is_err() || !crate::saves::store::user_exists(&app.db.reader(), user).await? {
+    if uuid::Uuid::parse_str(user).is_err() || !crate::saves::store::user_exists(&*app.db.reader().await, user).await? {
         return Err(Invalid::new("user_id", "no such player").into());
     }
     let asked = Entitlement { game_id: game.to_string(), user_id: user.to_string(), entitlement, granted_at: crate::clock::now() };
@@ -399,7 +399,7 @@ pub async fn revoke(app: &AppState, caller: &Caller, game: &str, user: &str, ent
 /// The player's own entitlements in the game of their token.
 pub async fn my_entitlements(app: &AppState, caller: &Caller, game: &str) -> DlcResult<EntitlementList> {
     let user = player_of(caller, game)?;
-    Ok(EntitlementList { entitlements: store::entitlements_of(&app.db.reader(), game, user).await? })
+    Ok(EntitlementList { entitlements: store::entitlements_of(&*app.db.reader().await, game, user).await? })
 }
 
 /// The player a token is for, when it is for this game.
@@ -442,7 +442,7 @@ pub async fn update_check(app: &AppState, caller: &Caller, game: &str, channel: 
 /// A chunk's stored bytes and encoding (public: ids are content hashes).
 pub async fn chunk(app: &AppState, game: &str, id: &str) -> DlcResult<(Vec<u8>, Compression)> {
     check_chunk_id(id)?;
-    let compression = store::chunk_compression(&app.db.reader(), game, id).await?.ok_or_else(|| DlcError::NotFound("no such chunk".into()))?;
+    let compression = store::chunk_compression(&*app.db.reader().await, game, id).await?.ok_or_else(|| DlcError::NotFound("no such chunk".into()))?;
     let bytes = app.blobs.get(&chunk_key(game, id)).await?.ok_or_else(|| {
         tracing::error!(game, chunk = id, "a chunk's blob is missing from the store");
         DlcError::NotFound("no such chunk".into())
@@ -488,10 +488,15 @@ pub async fn file_bytes(
 /// Deletes chunks no release uses that are older than `grace`. Returns how many.
 pub async fn collect_garbage(app: &AppState, grace: Duration) -> DlcResult<u64> {
     let cutoff = crate::clock::ts(chrono::Utc::now() - chrono::Duration::from_std(grace).unwrap_or(chrono::Duration::days(1)));
-    let _guard = app.chunk_gc.write().await;
+    // One collector at a time in the cluster: if another origin's runs, this one skips.
+    let _guard = match app.chunk_gc.write().await {
+        Ok(g) => g,
+        Err(crate::cluster::LockError::HeldElsewhere(_)) => return Ok(0),
+        Err(e) => return Err(e.into()),
+    };
     let mut total = 0u64;
     loop {
-        let batch = store::unreferenced_chunks(&app.db.reader(), &cutoff, 500).await?;
+        let batch = store::unreferenced_chunks(&*app.db.reader().await, &cutoff, 500).await?;
         if batch.is_empty() {
             return Ok(total);
         }

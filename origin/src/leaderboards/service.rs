@@ -75,7 +75,7 @@ pub async fn create(app: &AppState, player: &Player, game_id: &str, req: CreateL
 
 pub async fn list(app: &AppState, player: &Player, game_id: &str) -> LbResult<LeaderboardList> {
     crate::teams::service::require_game_role(app, player, game_id, Role::Viewer).await?;
-    Ok(LeaderboardList { leaderboards: store::boards_of_game(&app.db.reader(), game_id).await? })
+    Ok(LeaderboardList { leaderboards: store::boards_of_game(&*app.db.reader().await, game_id).await? })
 }
 
 /// The score after combining `submitted` with what is stored; `None` when the stored
@@ -111,7 +111,7 @@ pub async fn submit(app: &AppState, player: &Player, board_id: &str, req: Submit
     };
     let user = player.user_id.clone();
     // Anti-abuse: the board's score bounds and minimum interval between a player's submits.
-    let def = store::board(&app.db.reader(), &game, &board_id).await?.ok_or_else(|| LeaderboardError::NotFound(board_id.clone()))?;
+    let def = store::board(&*app.db.reader().await, &game, &board_id).await?.ok_or_else(|| LeaderboardError::NotFound(board_id.clone()))?;
     if def.min_score.is_some_and(|lo| req.score < lo) || def.max_score.is_some_and(|hi| req.score > hi) {
         let range =
             format!("{}..={}", def.min_score.map(|v| v.to_string()).unwrap_or_default(), def.max_score.map(|v| v.to_string()).unwrap_or_default());
@@ -150,7 +150,7 @@ pub async fn submit(app: &AppState, player: &Player, board_id: &str, req: Submit
             Ok::<_, LeaderboardError>((e, true))
         })
         .await?;
-    let rank = store::rank_of(&app.db.reader(), &entry).await?;
+    let rank = store::rank_of(&*app.db.reader().await, &entry).await?;
     metrics::counter!("aethex_leaderboard_scores_total", "updated" => updated.to_string()).increment(1);
     Ok(SubmitScoreResponse {
         entry: LeaderboardEntry {
@@ -217,7 +217,7 @@ pub fn spawn_resetter(app: std::sync::Weak<crate::state::App>, every: std::time:
 
 async fn reset_due(app: &AppState) -> LbResult<()> {
     let now = chrono::Utc::now().timestamp();
-    for (game, board, schedule, every, stored) in store::resetting_boards(&app.db.reader()).await? {
+    for (game, board, schedule, every, stored) in store::resetting_boards(&*app.db.reader().await).await? {
         if schedule.period_start(now, every).is_some_and(|p| p > stored) {
             app.db
                 .write_replicated(move |c, out| async move {
@@ -236,10 +236,10 @@ async fn reset_due(app: &AppState) -> LbResult<()> {
 pub async fn periods(app: &AppState, player: &Player, board_id: &str) -> LbResult<ArchivedPeriodList> {
     let game = game_of(player)?;
     let board_id = parse_leaderboard_id(board_id)?;
-    if store::board(&app.db.reader(), game, &board_id).await?.is_none() {
+    if store::board(&*app.db.reader().await, game, &board_id).await?.is_none() {
         return Err(LeaderboardError::NotFound(board_id));
     }
-    let periods = store::periods(&app.db.reader(), game, &board_id).await?;
+    let periods = store::periods(&*app.db.reader().await, game, &board_id).await?;
     Ok(ArchivedPeriodList { leaderboard_id: board_id, periods })
 }
 
@@ -262,10 +262,10 @@ pub async fn archived_page(
         None => 0,
         Some(c) => c.parse::<i64>().ok().filter(|r| *r >= 0).ok_or_else(|| Invalid::new("cursor", "cursor is not one this server gave out"))?,
     };
-    if !store::periods(&app.db.reader(), game, &board_id).await?.iter().any(|p| p.period_start == store::ts_of(start)) {
+    if !store::periods(&*app.db.reader().await, game, &board_id).await?.iter().any(|p| p.period_start == store::ts_of(start)) {
         return Err(Invalid::new("period", "no such finished period of this board").into());
     }
-    let mut entries = store::archived_page(&app.db.reader(), game, &board_id, start, after, limit + 1).await?;
+    let mut entries = store::archived_page(&*app.db.reader().await, game, &board_id, start, after, limit + 1).await?;
     let more = entries.len() > limit as usize;
     entries.truncate(limit as usize);
     let next_cursor = if more { entries.last().map(|e| e.rank.to_string()) } else { None };
@@ -280,10 +280,10 @@ pub async fn friends_top(app: &AppState, player: &Player, board_id: &str, limit:
         return Err(LeaderboardError::Coppa);
     }
     let board_id = parse_leaderboard_id(board_id)?;
-    if store::board(&app.db.reader(), game, &board_id).await?.is_none() {
+    if store::board(&*app.db.reader().await, game, &board_id).await?.is_none() {
         return Err(LeaderboardError::NotFound(board_id));
     }
-    let entries = store::friends_top(&app.db.reader(), game, &board_id, &player.user_id, limit).await?;
+    let entries = store::friends_top(&*app.db.reader().await, game, &board_id, &player.user_id, limit).await?;
     Ok(LeaderboardPage { leaderboard_id: board_id, entries, next_cursor: None })
 }
 

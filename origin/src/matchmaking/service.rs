@@ -100,14 +100,14 @@ pub async fn get_mode(app: &AppState, caller: &Caller, game: &str, mode: &str) -
     let game = game_slug(game)?;
     require_game_access(app, caller, &game, Role::Viewer).await?;
     let mode = parse_mode(mode)?;
-    store::mode(&app.db.reader(), &game, &mode).await?.ok_or(MatchmakingError::ModeNotFound(mode))
+    store::mode(&*app.db.reader().await, &game, &mode).await?.ok_or(MatchmakingError::ModeNotFound(mode))
 }
 
 /// The game's modes (viewer+ or the game's server key).
 pub async fn list_modes(app: &AppState, caller: &Caller, game: &str) -> MmResult<ModeList> {
     let game = game_slug(game)?;
     require_game_access(app, caller, &game, Role::Viewer).await?;
-    Ok(ModeList { modes: store::modes_of_game(&app.db.reader(), &game).await? })
+    Ok(ModeList { modes: store::modes_of_game(&*app.db.reader().await, &game).await? })
 }
 
 fn check_name(field: &'static str, what: &str, name: &str) -> Result<(), Invalid> {
@@ -189,7 +189,8 @@ fn regions_of(req: &TicketRequest) -> Result<Vec<RegionRtt>, Invalid> {
 
 /// Queues a ticket: for the token's player, or for `user_id` with the game's server key.
 pub async fn create_ticket(app: &AppState, caller: &Caller, req: TicketRequest) -> MmResult<Ticket> {
-    let reader = &app.db.reader();
+    let reader_guard = app.db.reader().await;
+    let reader = &*reader_guard;
     let (owner, game, server) = match caller {
         Caller::Player(p) => {
             let game = p.game()?.to_string();
@@ -416,7 +417,7 @@ async fn round(app: &AppState) -> MmResult<()> {
         metrics::gauge!("aethex_matchmaking_queued_tickets").set(0.0);
         return Ok(());
     }
-    let regions = store::live_regions(&app.db.reader(), now_ms() - (app.config.edge.region_ttl_secs * 1000) as i64).await?;
+    let regions = store::live_regions(&*app.db.reader().await, now_ms() - (app.config.edge.region_ttl_secs * 1000) as i64).await?;
     let sign = |user: &str, game: &str, m: &MatchFound| room_ticket(app, user, game, m);
     for p in app.matchmaking.round(Instant::now(), &regions, &sign) {
         tokio::spawn(place(app.clone(), p));

@@ -18,8 +18,8 @@ pub type PrivacyResult<T> = Result<T, PrivacyError>;
 /// a studio reaches only its own players, and learns nothing of other accounts.
 async fn check_subject(app: &AppState, user: &str, game: Option<&str>) -> PrivacyResult<()> {
     let known = match game {
-        Some(g) => crate::teams::store::is_player_of_game(&app.db.reader(), g, user).await?,
-        None => crate::saves::store::user_exists(&app.db.reader(), user).await?,
+        Some(g) => crate::teams::store::is_player_of_game(&*app.db.reader().await, g, user).await?,
+        None => crate::saves::store::user_exists(&*app.db.reader().await, user).await?,
     };
     if known {
         Ok(())
@@ -34,7 +34,8 @@ async fn check_subject(app: &AppState, user: &str, game: Option<&str>) -> Privac
 /// belong to the player, not to any one studio.
 pub async fn export(app: &AppState, user: &str, game: Option<&str>) -> PrivacyResult<Value> {
     check_subject(app, user, game).await?;
-    let conn = &app.db.reader();
+    let conn_guard = app.db.reader().await;
+    let conn = &*conn_guard;
     let mut doc = Map::new();
     doc.insert("exported_at".into(), json!(crate::clock::now()));
     doc.insert("user_id".into(), json!(user));
@@ -86,7 +87,7 @@ pub async fn export_in_game(app: &AppState, admin: &Player, game_id: &str, user:
 /// account. Returns the receipt.
 async fn erase(app: &AppState, user: &str, game: Option<&str>, requested_by: &str) -> PrivacyResult<Value> {
     check_subject(app, user, game).await?;
-    if game.is_none() && store::owned_orgs(&app.db.reader(), user).await? > 0 {
+    if game.is_none() && store::owned_orgs(&*app.db.reader().await, user).await? > 0 {
         return Err(PrivacyError::Conflict("the account owns organizations: transfer or delete them first".into()));
     }
     let (u, g) = (user.to_string(), game.map(str::to_string));
@@ -112,7 +113,7 @@ async fn erase(app: &AppState, user: &str, game: Option<&str>, requested_by: &st
 
 /// The player deletes their own account; `confirm` must be their username.
 pub async fn delete_me(app: &AppState, player: &Player, confirm: &str) -> PrivacyResult<Value> {
-    let name = store::username(&app.db.reader(), &player.user_id).await?.ok_or(PrivacyError::NoPlayer)?;
+    let name = store::username(&*app.db.reader().await, &player.user_id).await?.ok_or(PrivacyError::NoPlayer)?;
     if !name.eq_ignore_ascii_case(confirm) {
         return Err(aethex_protocol::validate::Invalid::new("confirm", "confirm must be your username").into());
     }

@@ -73,7 +73,7 @@ pub const RELAY_ASK_TIMEOUT: std::time::Duration = std::time::Duration::from_mil
 
 /// The relay key a region's relay registered with (origin calls it with that key only).
 pub async fn relay_key_of(app: &AppState, region: &str) -> Result<Option<String>, DbError> {
-    let fp = store::key_fingerprint(&app.db.reader(), region).await?;
+    let fp = store::key_fingerprint(&*app.db.reader().await, region).await?;
     Ok(fp.and_then(|fp| app.peers.relay_key_by_fingerprint(&fp).map(str::to_string)))
 }
 

@@ -32,7 +32,8 @@ crate::error::core_errors!(ReplicationError);
 
 /// Changes after `after`, waiting up to `wait` for some to be written.
 pub async fn changes(app: &AppState, after: i64, limit: u32, wait: Duration) -> Result<ChangesResponse, ReplicationError> {
-    let conn = &app.db.reader();
+    let conn_guard = app.db.reader().await;
+    let conn = &*conn_guard;
     let limit = limit.clamp(1, MAX_BATCH);
     let deadline = tokio::time::Instant::now() + wait.min(MAX_WAIT);
     let mut head_rx = app.db.head();

@@ -48,14 +48,15 @@ pub async fn actor_for(app: &AppState, caller: &Caller, requested_user: Option<&
         }
         Caller::Server(s) => {
             let u = requested_user.filter(|u| *u != ME).ok_or(Invalid::new("user_id", "a server key must name the player (user_id)"))?;
-            if uuid::Uuid::parse_str(u).is_err() || !store::user_exists(&app.db.reader(), u).await? {
+            if uuid::Uuid::parse_str(u).is_err() || !store::user_exists(&*app.db.reader().await, u).await? {
                 return Err(Invalid::new("user_id", "no such player").into());
             }
             (u.to_string(), s.game_id.clone())
         }
     };
-    let game =
-        crate::teams::store::game_by_id(&app.db.reader(), &game_id).await?.ok_or(SaveError::Forbidden("the game of this token no longer exists"))?;
+    let game = crate::teams::store::game_by_id(&*app.db.reader().await, &game_id)
+        .await?
+        .ok_or(SaveError::Forbidden("the game of this token no longer exists"))?;
     let cfg = &app.config.saves;
     let quota_bytes = match game.tier {
         Tier::Free => cfg.quota_free_bytes,
@@ -324,7 +325,8 @@ async fn free_conflict_slot(conn: &libsql::Connection, actor: &SaveActor, slot: 
 
 /// Loads a slot's newest version, a given version, or a version by save id.
 pub async fn load(app: &AppState, actor: &SaveActor, slot_or_id: &str, version: Option<i64>) -> SaveResult<LoadResponse> {
-    let conn = &app.db.reader();
+    let conn_guard = app.db.reader().await;
+    let conn = &*conn_guard;
     let row = if uuid::Uuid::parse_str(slot_or_id).is_ok() {
         store::by_id(conn, &actor.user_id, &actor.game_id, slot_or_id).await?
     } else {
@@ -339,7 +341,8 @@ pub async fn load(app: &AppState, actor: &SaveActor, slot_or_id: &str, version: 
 }
 
 pub async fn list(app: &AppState, actor: &SaveActor) -> SaveResult<SaveList> {
-    let conn = &app.db.reader();
+    let conn_guard = app.db.reader().await;
+    let conn = &*conn_guard;
     let rows = store::list_latest(conn, &actor.user_id, &actor.game_id).await?;
     let used_bytes = store::used_bytes(conn, &actor.user_id, &actor.game_id).await?;
     let saves = rows
@@ -354,7 +357,7 @@ pub async fn list(app: &AppState, actor: &SaveActor) -> SaveResult<SaveList> {
 
 pub async fn history(app: &AppState, actor: &SaveActor, slot: Option<&str>) -> SaveResult<SaveHistory> {
     let slot = slot.map(parse_slot).transpose()?;
-    let rows = store::history(&app.db.reader(), &actor.user_id, &actor.game_id, slot.as_ref().map(|s| s.as_str())).await?;
+    let rows = store::history(&*app.db.reader().await, &actor.user_id, &actor.game_id, slot.as_ref().map(|s| s.as_str())).await?;
     Ok(SaveHistory { versions: rows.iter().map(metadata_of).collect() })
 }
 
@@ -362,7 +365,7 @@ pub async fn history(app: &AppState, actor: &SaveActor, slot: Option<&str>) -> S
 /// any of its versions (the seed's `DELETE /api/v1/saves/:user_id/:save_id`).
 pub async fn delete(app: &AppState, actor: &SaveActor, slot_or_id: &str) -> SaveResult<DeleteResponse> {
     let slot = if uuid::Uuid::parse_str(slot_or_id).is_ok() {
-        let row = store::by_id(&app.db.reader(), &actor.user_id, &actor.game_id, slot_or_id).await?.ok_or(SaveError::NotFound)?;
+        let row = store::by_id(&*app.db.reader().await, &actor.user_id, &actor.game_id, slot_or_id).await?.ok_or(SaveError::NotFound)?;
         parse_slot(&row.slot_name)?
     } else {
         parse_slot(slot_or_id)?
@@ -390,7 +393,7 @@ pub async fn plain_by_id(app: &AppState, save_id: &str) -> SaveResult<(SaveRow, 
     if uuid::Uuid::parse_str(save_id).is_err() {
         return Err(Invalid::new("save_id", "save_id must be a UUID").into());
     }
-    let row = store::by_id_any_owner(&app.db.reader(), save_id).await?.ok_or(SaveError::NotFound)?;
+    let row = store::by_id_any_owner(&*app.db.reader().await, save_id).await?.ok_or(SaveError::NotFound)?;
     let bytes = open_row(app, &row)?;
     Ok((row, bytes))
 }
@@ -398,7 +401,7 @@ pub async fn plain_by_id(app: &AppState, save_id: &str) -> SaveResult<(SaveRow, 
 /// Writes a kept version's data (and metadata) as the slot's next version.
 pub async fn restore(app: &AppState, actor: &SaveActor, slot: &str, version: i64) -> SaveResult<SaveResponse> {
     let slot = parse_slot(slot)?;
-    let row = store::version(&app.db.reader(), &actor.user_id, &actor.game_id, slot.as_str(), version).await?.ok_or(SaveError::NotFound)?;
+    let row = store::version(&*app.db.reader().await, &actor.user_id, &actor.game_id, slot.as_str(), version).await?.ok_or(SaveError::NotFound)?;
     let bytes = open_row(app, &row)?;
     let content_type = if row.content_type == "json" { "json" } else { "binary" };
     let plain = Plain { bytes, content_type, metadata: row.metadata.clone() };

@@ -160,7 +160,7 @@ pub async fn unblock(app: &AppState, player: &Player, other: &str) -> SocialResu
 pub async fn list(app: &AppState, player: &Player) -> SocialResult<FriendList> {
     require_social(app, player).await?;
     let mut out = FriendList::default();
-    for f in store::list(&app.db.reader(), &player.user_id).await? {
+    for f in store::list(&*app.db.reader().await, &player.user_id).await? {
         match f.state {
             FriendState::Friends => out.friends.push(f),
             FriendState::Incoming => out.incoming.push(f),

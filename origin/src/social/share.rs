@@ -26,7 +26,8 @@ pub fn share_url(app: &AppState, share_id: &str) -> String {
 pub async fn create(app: &AppState, player: &Player, req: ShareRequest) -> SocialResult<SharedItem> {
     require_social(app, player).await?;
     let game = player.game_id.clone().ok_or_else(|| aethex_protocol::validate::Invalid::new("game", "the access token is not for a game"))?;
-    let reader = &app.db.reader();
+    let reader_guard = app.db.reader().await;
+    let reader = &*reader_guard;
     let game_row = crate::teams::store::game_by_id(reader, &game).await?.ok_or_else(|| missing("game", "no such game"))?;
     let user = crate::auth::store::user_by_id(reader, &player.user_id).await?.ok_or(SocialError::NoPlayer)?;
     let share_id = crate::crypto::random_token(16);
@@ -110,6 +111,7 @@ pub async fn get(app: &AppState, share_id: &str) -> SocialResult<Option<SharedIt
     let rows = app
         .db
         .reader()
+        .await
         .query("SELECT s.item FROM share_links s JOIN games g ON g.id = s.game_id WHERE s.share_id = ?1 AND g.coppa = 0", params![share_id])
         .await?;
     let Some(r) = crate::db::first_row(rows).await? else { return Ok(None) };

@@ -21,11 +21,11 @@ pub async fn verify(db: &Db, presented: &str) -> Result<VerifiedKey, TeamError> 
     if key_id.len() != 16 || secret.is_empty() || secret.len() > 128 {
         return Err(TeamError::BadServerKey);
     }
-    let (game_id, stored) = store::server_key_secret(&db.reader(), key_id).await?.ok_or(TeamError::BadServerKey)?;
+    let (game_id, stored) = store::server_key_secret(&*db.reader().await, key_id).await?.ok_or(TeamError::BadServerKey)?;
     if !secrets_equal(&stored, &hash_secret(secret)) {
         return Err(TeamError::BadServerKey);
     }
-    if store::server_key_use_stale(&db.reader(), key_id).await? {
+    if store::server_key_use_stale(&*db.reader().await, key_id).await? {
         let k = key_id.to_string();
         db.write(move |c| async move { store::touch_server_key(&c, &k).await.map_err(TeamError::from) }).await?;
     }

@@ -18,7 +18,7 @@ pub type TeamResult<T> = Result<T, TeamError>;
 
 /// The caller's role in `org_id`; non-members get "not found" so they learn nothing.
 async fn require_org_role(app: &AppState, player: &Player, org_id: &str, needed: Role) -> TeamResult<Role> {
-    let role = store::role_in_org(&app.db.reader(), org_id, &player.user_id).await?.ok_or(TeamError::NotFound("organization"))?;
+    let role = store::role_in_org(&*app.db.reader().await, org_id, &player.user_id).await?.ok_or(TeamError::NotFound("organization"))?;
     if !role.allows(needed) {
         return Err(TeamError::Forbidden { needed });
     }
@@ -27,13 +27,13 @@ async fn require_org_role(app: &AppState, player: &Player, org_id: &str, needed:
 
 /// Whether the game is for children (COPPA): analytics and social features are off.
 pub async fn is_coppa(app: &AppState, game_id: &str) -> crate::db::DbResult<bool> {
-    Ok(store::game_by_id(&app.db.reader(), game_id).await?.is_some_and(|g| g.coppa))
+    Ok(store::game_by_id(&*app.db.reader().await, game_id).await?.is_some_and(|g| g.coppa))
 }
 
 /// The game and the caller's role in its organization.
 pub(crate) async fn require_game_role(app: &AppState, player: &Player, game_id: &str, needed: Role) -> TeamResult<GameRow> {
-    let game = store::game_by_id(&app.db.reader(), game_id).await?.ok_or(TeamError::NotFound("game"))?;
-    let role = store::role_in_org(&app.db.reader(), &game.org_id, &player.user_id).await?.ok_or(TeamError::NotFound("game"))?;
+    let game = store::game_by_id(&*app.db.reader().await, game_id).await?.ok_or(TeamError::NotFound("game"))?;
+    let role = store::role_in_org(&*app.db.reader().await, &game.org_id, &player.user_id).await?.ok_or(TeamError::NotFound("game"))?;
     if !role.allows(needed) {
         return Err(TeamError::Forbidden { needed });
     }
@@ -53,17 +53,17 @@ pub async fn create_org(app: &AppState, player: &Player, req: CreateOrgRequest) 
 }
 
 pub async fn list_orgs(app: &AppState, player: &Player) -> TeamResult<OrgList> {
-    Ok(OrgList { orgs: store::orgs_of_user(&app.db.reader(), &player.user_id).await? })
+    Ok(OrgList { orgs: store::orgs_of_user(&*app.db.reader().await, &player.user_id).await? })
 }
 
 pub async fn get_org(app: &AppState, player: &Player, org_id: &str) -> TeamResult<Org> {
     let role = require_org_role(app, player, org_id, Role::Viewer).await?;
-    store::org_by_id(&app.db.reader(), org_id, role).await?.ok_or(TeamError::NotFound("organization"))
+    store::org_by_id(&*app.db.reader().await, org_id, role).await?.ok_or(TeamError::NotFound("organization"))
 }
 
 pub async fn list_members(app: &AppState, player: &Player, org_id: &str) -> TeamResult<MemberList> {
     require_org_role(app, player, org_id, Role::Viewer).await?;
-    Ok(MemberList { members: store::members(&app.db.reader(), org_id).await? })
+    Ok(MemberList { members: store::members(&*app.db.reader().await, org_id).await? })
 }
 
 /// Only owners hand out or take away the owner role.
@@ -80,9 +80,9 @@ pub async fn add_member(app: &AppState, player: &Player, org_id: &str, req: AddM
     let user = match (&req.email, &req.user_id) {
         (Some(e), None) => {
             let email = Email::parse(e)?;
-            crate::auth::store::user_by_email(&app.db.reader(), email.as_str()).await?
+            crate::auth::store::user_by_email(&*app.db.reader().await, email.as_str()).await?
         }
-        (None, Some(id)) => crate::auth::store::user_by_id(&app.db.reader(), id).await?,
+        (None, Some(id)) => crate::auth::store::user_by_id(&*app.db.reader().await, id).await?,
         _ => return Err(Invalid::new("email", "give exactly one of email and user_id").into()),
     }
     .ok_or(TeamError::NotFound("user"))?;
@@ -174,7 +174,7 @@ pub async fn create_game(app: &AppState, player: &Player, org_id: &str, req: Cre
 
 pub async fn list_games(app: &AppState, player: &Player, org_id: &str) -> TeamResult<GameList> {
     require_org_role(app, player, org_id, Role::Viewer).await?;
-    let games = store::games_of_org(&app.db.reader(), org_id).await?;
+    let games = store::games_of_org(&*app.db.reader().await, org_id).await?;
     Ok(GameList { games: games.into_iter().map(Game::from).collect() })
 }
 
@@ -230,7 +230,7 @@ pub async fn create_server_key(app: &AppState, player: &Player, game_id: &str, r
 
 pub async fn list_server_keys(app: &AppState, player: &Player, game_id: &str) -> TeamResult<ServerKeyList> {
     require_game_role(app, player, game_id, Role::Viewer).await?;
-    Ok(ServerKeyList { keys: store::server_keys_of_game(&app.db.reader(), game_id).await? })
+    Ok(ServerKeyList { keys: store::server_keys_of_game(&*app.db.reader().await, game_id).await? })
 }
 
 pub async fn revoke_server_key(app: &AppState, player: &Player, game_id: &str, key_id: &str) -> TeamResult<ServerKeyList> {

@@ -52,6 +52,36 @@ async fn cancelled_requests_do_not_wedge_origin_on_sqld() {
         player.saves().save(&format!("slot{i}"), json!({"i": i})).await.expect("save after the storm");
         assert_eq!(player.saves().load(&format!("slot{i}")).await.expect("load after the storm").data.unwrap()["i"], i);
     }
+    // The read model (leaderboard pages) too: reads abandoned half way, then all answered.
+    let created = http
+        .post(format!("{}/api/v1/games/sqld-game/leaderboards", origin.url))
+        .bearer_auth(game.developer.token().unwrap())
+        .json(&json!({"leaderboard_id": "top", "name": "Top"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    let board = format!("{}/api/v1/leaderboards/top", origin.url);
+    let token = player.token().unwrap();
+    http.post(format!("{board}/scores")).bearer_auth(&token).json(&json!({"score": 42})).send().await.unwrap();
+    let mut reads = Vec::new();
+    for i in 0..400u64 {
+        let (http, board, token) = (http.clone(), board.clone(), token.clone());
+        reads.push(tokio::spawn(async move {
+            let mut req = http.get(&board).bearer_auth(&token);
+            if i % 3 == 0 {
+                req = req.timeout(Duration::from_micros(500 + i * 97 % 8000));
+            }
+            req.send().await.map(|r| r.status().is_server_error()).unwrap_or(false)
+        }));
+    }
+    for r in reads {
+        assert!(!r.await.unwrap(), "a leaderboard read answered 5xx");
+    }
+    for _ in 0..20 {
+        let page: serde_json::Value = http.get(&board).bearer_auth(&token).send().await.unwrap().json().await.unwrap();
+        assert_eq!(page["entries"][0]["score"], 42, "{page}");
+    }
     let ready = reqwest::get(format!("{}/readyz", origin.url)).await.unwrap();
     assert_eq!(ready.status(), 200);
     assert_eq!(ready.json::<serde_json::Value>().await.unwrap()["database"], "remote");
