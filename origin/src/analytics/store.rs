@@ -129,10 +129,7 @@ impl AnalyticsDb {
     fn reader(&self) -> Reader<'_> {
         match &self.reader {
             Some(c) => Reader::Shared(c),
-            None => match self.db.connect() {
-                Ok(c) => Reader::Own(c, None),
-                Err(e) => unreachable!("a remote libSQL connection is made without I/O: {e}"),
-            },
+            None => Reader::own(&self.db, None),
         }
     }
 

@@ -97,10 +97,9 @@ impl RateLimits {
 impl Shared {
     /// The cluster's answer, or `None` when Redis could not give one.
     async fn check(&self, key: &str, per_minute: u32) -> Option<Result<(), RetryAfter>> {
-        static SCRIPT: std::sync::OnceLock<redis::Script> = std::sync::OnceLock::new();
-        let script = SCRIPT.get_or_init(|| redis::Script::new(GCRA));
+        static SCRIPT: std::sync::LazyLock<redis::Script> = std::sync::LazyLock::new(|| redis::Script::new(GCRA));
         let interval_us = 60_000_000 / i64::from(per_minute);
-        match self.redis.run::<i64>(script, &[key], &[interval_us, i64::from(per_minute)]).await {
+        match self.redis.run::<i64, _>(&SCRIPT, &[key], &[interval_us, i64::from(per_minute)]).await {
             Ok(0) => Some(Ok(())),
             Ok(wait_us) => Some(Err(RetryAfter((wait_us as u64).div_ceil(1_000_000).max(1)))),
             Err(e) => {

@@ -46,14 +46,19 @@ impl Redis {
         Ok(r)
     }
 
-    /// Runs a Lua script atomically.
-    pub async fn run<T: redis::FromRedisValue>(&self, script: &redis::Script, keys: &[&str], args: &[i64]) -> Result<T, ClusterError> {
+    /// Runs a Lua script atomically (by its hash, sending its text once if Redis lacks it).
+    pub async fn run<T: redis::FromRedisValue, A: redis::ToRedisArgs>(
+        &self,
+        script: &redis::Script,
+        keys: &[&str],
+        args: &[A],
+    ) -> Result<T, ClusterError> {
         let mut inv = script.prepare_invoke();
         for k in keys {
             inv.key(*k);
         }
         for a in args {
-            inv.arg(*a);
+            inv.arg(a);
         }
         let mut conn = self.conn.clone();
         Ok(inv.invoke_async(&mut conn).await?)
@@ -79,19 +84,25 @@ const LOCK_WAIT: Duration = Duration::from_secs(300);
 
 /// Enters as a reader unless a writer holds or claimed the lock. KEYS: writer, readers;
 /// ARGV: reader id, lease (ms). Answers 1 (entered) or 0 (wait).
-const READ_ENTER: &str = r"
+static READ_ENTER: std::sync::LazyLock<redis::Script> = std::sync::LazyLock::new(|| {
+    redis::Script::new(
+        r"
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 redis.call('ZADD', KEYS[2], now + tonumber(ARGV[2]), ARGV[1])
 redis.call('PEXPIRE', KEYS[2], tonumber(ARGV[2]))
 return 1
-";
+",
+    )
+});
 
 /// Claims the lock as writer (new readers then wait) and reports whether readers are
 /// still in. KEYS: writer, readers; ARGV: writer id, lease (ms). Answers 0 (another
 /// writer holds it), 1 (claimed, readers still in) or 2 (held).
-const WRITE_ENTER: &str = r"
+static WRITE_ENTER: std::sync::LazyLock<redis::Script> = std::sync::LazyLock::new(|| {
+    redis::Script::new(
+        r"
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local w = redis.call('GET', KEYS[1])
@@ -100,17 +111,23 @@ redis.call('SET', KEYS[1], ARGV[1], 'PX', tonumber(ARGV[2]))
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
 if redis.call('ZCARD', KEYS[2]) > 0 then return 1 end
 return 2
-";
+",
+    )
+});
 
 /// Leaves: a reader's entry, or the writer key if it is still this writer's.
-const LEAVE: &str = r"
+static LEAVE: std::sync::LazyLock<redis::Script> = std::sync::LazyLock::new(|| {
+    redis::Script::new(
+        r"
 if ARGV[2] == 'w' then
   if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
 else
   redis.call('ZREM', KEYS[2], ARGV[1])
 end
 return 1
-";
+",
+    )
+});
 
 /// Why a lock was not taken.
 #[derive(Debug, thiserror::Error)]
@@ -124,23 +141,36 @@ pub enum LockError {
 /// A held [`RwLock`]; released when dropped.
 pub struct Held<G> {
     _local: G,
-    shared: Option<(Redis, String, String, &'static str)>,
+    shared: Option<Entry>,
+}
+
+/// This process's entry in a lock's Redis keys.
+struct Entry {
+    redis: Redis,
+    writer_key: String,
+    readers_key: String,
+    id: String,
+    /// `"r"` (a reader) or `"w"` (the writer).
+    side: &'static str,
+}
+
+impl Entry {
+    /// Removes the entry in the background (dropping cannot wait; the lease ends the
+    /// entry if this never runs).
+    fn leave(self) {
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            rt.spawn(async move {
+                let keys = [self.writer_key.as_str(), self.readers_key.as_str()];
+                let _: Result<i64, _> = self.redis.run(&LEAVE, &keys, &[self.id.as_str(), self.side]).await;
+            });
+        }
+    }
 }
 
 impl<G> Drop for Held<G> {
     fn drop(&mut self) {
-        if let Some((redis, keys, id, side)) = self.shared.take() {
-            // Dropping cannot wait; the lease ends the entry if this never runs.
-            if let Ok(rt) = tokio::runtime::Handle::try_current() {
-                rt.spawn(async move {
-                    let (writer, readers) = keys.split_once('|').unwrap_or_default();
-                    let script = redis::Script::new(LEAVE);
-                    let mut inv = script.prepare_invoke();
-                    inv.key(writer).key(readers).arg(&id).arg(side);
-                    let mut conn = redis.conn.clone();
-                    let _: Result<i64, _> = inv.invoke_async(&mut conn).await;
-                });
-            }
+        if let Some(entry) = self.shared.take() {
+            entry.leave();
         }
     }
 }
@@ -150,14 +180,10 @@ impl RwLock {
         Self { name, local: tokio::sync::RwLock::new(()), redis }
     }
 
-    fn keys(&self) -> (String, String) {
-        (format!("aethex:lock:{}:writer", self.name), format!("aethex:lock:{}:readers", self.name))
-    }
-
     /// Enters as a reader, waiting (up to 5 minutes) while a writer of any origin holds it.
     pub async fn read(&self) -> Result<Held<tokio::sync::RwLockReadGuard<'_, ()>>, LockError> {
         let local = tokio::time::timeout(LOCK_WAIT, self.local.read()).await.map_err(|_| LockError::TimedOut(self.name))?;
-        let shared = self.enter(READ_ENTER, "r", |answer| answer == 1, false).await?;
+        let shared = self.enter(&READ_ENTER, "r", |answer| answer == 1).await?;
         Ok(Held { _local: local, shared })
     }
 
@@ -165,31 +191,29 @@ impl RwLock {
     /// waits (up to 5 minutes) for readers to leave.
     pub async fn write(&self) -> Result<Held<tokio::sync::RwLockWriteGuard<'_, ()>>, LockError> {
         let local = tokio::time::timeout(LOCK_WAIT, self.local.write()).await.map_err(|_| LockError::TimedOut(self.name))?;
-        let shared = self.enter(WRITE_ENTER, "w", |answer| answer == 2, true).await?;
+        let shared = self.enter(&WRITE_ENTER, "w", |answer| answer == 2).await?;
         Ok(Held { _local: local, shared })
     }
 
     /// Runs `script` until `done` says the lock is entered. `None`: no Redis, or Redis
     /// failed (the process's own lock still holds).
-    async fn enter(
-        &self,
-        script: &str,
-        side: &'static str,
-        done: impl Fn(i64) -> bool,
-        writer: bool,
-    ) -> Result<Option<(Redis, String, String, &'static str)>, LockError> {
+    async fn enter(&self, script: &redis::Script, side: &'static str, done: impl Fn(i64) -> bool) -> Result<Option<Entry>, LockError> {
         let Some(redis) = &self.redis else { return Ok(None) };
-        let (w, r) = self.keys();
-        let id = uuid::Uuid::new_v4().to_string();
-        let script = redis::Script::new(script);
+        let writer = side == "w";
+        let entry = Entry {
+            redis: redis.clone(),
+            writer_key: format!("aethex:lock:{}:writer", self.name),
+            readers_key: format!("aethex:lock:{}:readers", self.name),
+            id: uuid::Uuid::new_v4().to_string(),
+            side,
+        };
+        let keys = [entry.writer_key.as_str(), entry.readers_key.as_str()];
+        let lease = LEASE_MS.to_string();
         let started = std::time::Instant::now();
         let mut pause = Duration::from_millis(10);
         loop {
-            let mut inv = script.prepare_invoke();
-            inv.key(&w).key(&r).arg(&id).arg(LEASE_MS);
-            let mut conn = redis.conn.clone();
-            match inv.invoke_async::<i64>(&mut conn).await {
-                Ok(answer) if done(answer) => return Ok(Some((redis.clone(), format!("{w}|{r}"), id, side))),
+            match redis.run::<i64, _>(script, &keys, &[entry.id.as_str(), lease.as_str()]).await {
+                Ok(answer) if done(answer) => return Ok(Some(entry)),
                 Ok(0) if writer => return Err(LockError::HeldElsewhere(self.name)),
                 Ok(_) if started.elapsed() < LOCK_WAIT => {
                     tokio::time::sleep(pause).await;
@@ -198,7 +222,7 @@ impl RwLock {
                 Ok(_) => {
                     if writer {
                         // Give the claim back so readers are not kept out.
-                        drop(Held { _local: (), shared: Some((redis.clone(), format!("{w}|{r}"), id, side)) });
+                        entry.leave();
                     }
                     return Err(LockError::TimedOut(self.name));
                 }

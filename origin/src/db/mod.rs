@@ -182,11 +182,7 @@ impl Db {
             // At most `storage.database_max_connections` reads at once: the server refuses
             // requests beyond its own limit (sqld: 429 "Too many concurrent requests").
             let permit = self.remote_reads.clone().acquire_owned().await.ok();
-            // Connecting to a remote database makes no request and cannot fail.
-            return match self._database.connect() {
-                Ok(c) => Reader::Own(c, permit),
-                Err(e) => unreachable!("a remote libSQL connection is made without I/O: {e}"),
-            };
+            return Reader::own(&self._database, permit);
         }
         let i = self.next_reader.fetch_add(1, Ordering::Relaxed) % self.readers.len();
         Reader::Shared(&self.readers[i])
@@ -298,6 +294,16 @@ pub enum Reader<'a> {
     Shared(&'a Connection),
     /// A connection of its own, and its place among the remote reads in flight.
     Own(Connection, Option<tokio::sync::OwnedSemaphorePermit>),
+}
+
+impl Reader<'_> {
+    /// A new connection to a remote database (connecting makes no request and cannot fail).
+    pub fn own(db: &Database, permit: Option<tokio::sync::OwnedSemaphorePermit>) -> Self {
+        match db.connect() {
+            Ok(c) => Reader::Own(c, permit),
+            Err(e) => unreachable!("a remote libSQL connection is made without I/O: {e}"),
+        }
+    }
 }
 
 impl std::ops::Deref for Reader<'_> {
