@@ -113,7 +113,7 @@ impl Application {
             mailer,
             http,
             metrics: metrics_handle(),
-            game_keys: Default::default(),
+            game_keys: crate::teams::keycache::GameKeyCache::new(redis.clone()),
             peers,
             replication_epoch,
             read_model,
@@ -125,6 +125,9 @@ impl Application {
         };
         let state = AppState(Arc::new(app));
         crate::auth::ratelimit::spawn_sweeper(Arc::downgrade(&state.limits));
+        if let Some(redis) = &redis {
+            spawn_cluster_messages(&state, redis);
+        }
         // Histograms keep their samples until upkeep folds them into summaries; without a
         // scrape they would grow for as long as the server runs.
         let handle = state.metrics.clone();
@@ -185,6 +188,41 @@ impl Application {
         }
         result
     }
+}
+
+/// Wires this origin to the cluster's messages (see `cluster::bus`): tells the others
+/// of each replicated commit (so an edge's long-poll on any origin wakes at once) and
+/// hears theirs, and drops cached client keys when any origin rotates one.
+fn spawn_cluster_messages(state: &AppState, redis: &crate::cluster::Redis) {
+    use crate::cluster::bus::{Heard, CLIENT_KEYS, OUTBOX_HEAD};
+    let app = Arc::downgrade(&state.0);
+    redis.listen(&[OUTBOX_HEAD, CLIENT_KEYS], move |heard| {
+        let Some(app) = app.upgrade() else { return false };
+        match heard {
+            Heard::Resubscribed => {
+                app.game_keys.clear();
+                app.db.wake_head_waiters();
+            }
+            Heard::Message { channel: OUTBOX_HEAD, payload } => {
+                if let Ok(position) = payload.parse::<i64>() {
+                    app.db.advance_head(position);
+                }
+            }
+            Heard::Message { channel: CLIENT_KEYS, .. } => app.game_keys.clear(),
+            Heard::Message { .. } => {}
+        }
+        true
+    });
+    let (mut committed, redis, app) = (state.db.committed(), redis.clone(), Arc::downgrade(&state.0));
+    tokio::spawn(async move {
+        while committed.changed().await.is_ok() {
+            if app.strong_count() == 0 {
+                return;
+            }
+            let position = *committed.borrow_and_update();
+            redis.tell(OUTBOX_HEAD, &position.to_string()).await;
+        }
+    });
 }
 
 /// Every domain's routes with their OpenAPI paths (the document's title and tags from

@@ -6,6 +6,8 @@
 //! rate limits, say, fall back to counting in this process and say so in the log and in
 //! `aethex_cluster_redis_errors_total`).
 
+pub mod bus;
+
 use std::time::Duration;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
@@ -19,6 +21,8 @@ pub struct ClusterError(#[from] redis::RedisError);
 #[derive(Clone)]
 pub struct Redis {
     conn: ConnectionManager,
+    /// For the subscriptions of [`bus`] (each on a connection of its own).
+    client: redis::Client,
 }
 
 impl std::fmt::Debug for Redis {
@@ -40,8 +44,8 @@ impl Redis {
             .set_response_timeout(CALL_TIMEOUT)
             .set_number_of_retries(2)
             .set_max_delay(1000);
-        let conn = ConnectionManager::new_with_config(client, config).await?;
-        let mut r = Self { conn };
+        let conn = ConnectionManager::new_with_config(client.clone(), config).await?;
+        let mut r = Self { conn, client };
         let _: String = redis::cmd("PING").query_async(&mut r.conn).await?;
         Ok(r)
     }

@@ -94,14 +94,28 @@ pub struct Db {
     remote_reads: std::sync::Arc<tokio::sync::Semaphore>,
     next_reader: AtomicUsize,
     remote: bool,
-    /// Newest replication position written by this process (wakes long-polling edges).
+    /// Newest replication position known to be written, by this process or (heard through
+    /// the cluster) another origin: wakes long-polling edges.
     head: tokio::sync::watch::Sender<i64>,
+    /// Newest replication position written by this process (told to the other origins).
+    committed: tokio::sync::watch::Sender<i64>,
     stop_checkpoints: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 const READERS: usize = 4;
 /// Most jobs one commit takes.
 const MAX_BATCH: usize = 128;
+
+/// Raises a watched position to `position` if that is newer (waking its watchers).
+fn raise(w: &tokio::sync::watch::Sender<i64>, position: i64) -> bool {
+    w.send_if_modified(|h| {
+        let newer = position > *h;
+        if newer {
+            *h = position;
+        }
+        newer
+    })
+}
 
 /// Called after the batch's COMMIT with its outcome; hands the job's result to its caller.
 type Deliver = Box<dyn FnOnce(Result<(), String>) + Send>;
@@ -161,6 +175,7 @@ impl Db {
             spawn_checkpointer(database.connect()?, stop_checkpoints.clone())?;
         }
         let (head, _) = tokio::sync::watch::channel(head_now);
+        let (committed, _) = tokio::sync::watch::channel(head_now);
         let remote_reads = std::sync::Arc::new(tokio::sync::Semaphore::new(cfg.database_max_connections.max(1)));
         Ok(Self {
             _database: database,
@@ -171,6 +186,7 @@ impl Db {
             next_reader: AtomicUsize::new(0),
             remote,
             head,
+            committed,
             stop_checkpoints,
         })
     }
@@ -236,21 +252,34 @@ impl Db {
         let out = self.write(move |c| job(c, theirs)).await?;
         let position = outbox.last();
         if position > 0 {
-            self.head.send_if_modified(|h| {
-                let newer = position > *h;
-                if newer {
-                    *h = position;
-                }
-                newer
-            });
+            raise(&self.committed, position);
+            self.advance_head(position);
             position::record(position);
         }
         Ok(out)
     }
 
-    /// Watches the newest replication position written by this process.
+    /// Watches the newest replication position known to be written (by any origin that
+    /// tells this one, see [`Db::advance_head`]).
     pub fn head(&self) -> tokio::sync::watch::Receiver<i64> {
         self.head.subscribe()
+    }
+
+    /// Watches the newest replication position written by this process.
+    pub fn committed(&self) -> tokio::sync::watch::Receiver<i64> {
+        self.committed.subscribe()
+    }
+
+    /// Another origin wrote up to `position` (or a wake-up may have been missed: any
+    /// value wakes the waiters when it is newer). Returns whether it was newer.
+    pub fn advance_head(&self, position: i64) -> bool {
+        raise(&self.head, position)
+    }
+
+    /// Wakes every waiter on [`Db::head`] so it reads the database again (a cluster
+    /// message may have been missed).
+    pub fn wake_head_waiters(&self) {
+        self.head.send_modify(|_| {});
     }
 
     /// The read model's access to this database (see [`read_model`]).

@@ -30,6 +30,12 @@ pub enum ReplicationError {
 
 crate::error::core_errors!(ReplicationError);
 
+/// How often a long-poll reads the database again without being woken: several origins
+/// on one primary and no Redis to tell each other of commits.
+const RECHECK: Duration = Duration::from_secs(1);
+/// The same with Redis, as a safety net only.
+const RECHECK_WITH_CLUSTER: Duration = Duration::from_secs(10);
+
 /// Changes after `after`, waiting up to `wait` for some to be written.
 pub async fn changes(app: &AppState, after: i64, limit: u32, wait: Duration) -> Result<ChangesResponse, ReplicationError> {
     let conn_guard = app.db.reader().await;
@@ -48,9 +54,11 @@ pub async fn changes(app: &AppState, after: i64, limit: u32, wait: Duration) -> 
             let position = changes.last().map(|c| c.position).unwrap_or(after);
             return Ok(ChangesResponse { epoch: app.replication_epoch.clone(), changes, position, head: head_now.max(position) });
         }
-        // Woken by a local commit; the periodic re-check covers writers in other processes
-        // (several origins on one remote primary).
-        let _ = tokio::time::timeout_at(deadline.min(tokio::time::Instant::now() + Duration::from_secs(1)), head_rx.changed()).await;
+        // Woken by a commit of this origin, or of another one that told the cluster (Redis);
+        // the periodic re-check covers other origins when there is no Redis to tell through,
+        // and messages lost while Redis was unreachable.
+        let recheck = if app.config.cluster.redis_url.expose().is_empty() { RECHECK } else { RECHECK_WITH_CLUSTER };
+        let _ = tokio::time::timeout_at(deadline.min(tokio::time::Instant::now() + recheck), head_rx.changed()).await;
     }
 }
 

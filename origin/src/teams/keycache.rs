@@ -1,6 +1,8 @@
 //! Client key -> game id, cached for a short while: every login resolves its client key,
-//! and the answer changes only when an admin rotates the key (which clears the cache of
-//! this process; other origin processes see a rotation within [`TTL`]).
+//! and the answer changes only when an admin rotates the key. A rotation clears the cache
+//! of this process and, through the cluster's Redis when there is one, of every other
+//! origin at once; an origin that missed the message (Redis unreachable) sees the rotation
+//! within [`TTL`].
 
 use std::collections::HashMap;
 use std::sync::RwLock;
@@ -13,9 +15,15 @@ const MAX_ENTRIES: usize = 10_000;
 #[derive(Default)]
 pub struct GameKeyCache {
     map: RwLock<HashMap<String, (String, Instant)>>,
+    cluster: Option<crate::cluster::Redis>,
 }
 
 impl GameKeyCache {
+    /// A cache that tells the cluster's other origins of rotations (`None`: one process).
+    pub fn new(cluster: Option<crate::cluster::Redis>) -> Self {
+        Self { map: Default::default(), cluster }
+    }
+
     /// The game of a known client key, if cached and fresh.
     pub fn get(&self, client_key: &str) -> Option<String> {
         let map = self.map.read().unwrap_or_else(|p| p.into_inner());
@@ -32,7 +40,16 @@ impl GameKeyCache {
         map.insert(client_key.to_string(), (game_id.to_string(), Instant::now()));
     }
 
+    /// Forgets every key (this process only).
     pub fn clear(&self) {
         self.map.write().unwrap_or_else(|p| p.into_inner()).clear();
+    }
+
+    /// A key was rotated: forgets every key here and tells the other origins to.
+    pub async fn rotated(&self) {
+        self.clear();
+        if let Some(redis) = &self.cluster {
+            redis.tell(crate::cluster::bus::CLIENT_KEYS, "rotated").await;
+        }
     }
 }

@@ -207,7 +207,7 @@ pub async fn rotate_client_key(app: &AppState, player: &Player, game_id: &str) -
     require_game_role(app, player, game_id, Role::Admin).await?;
     let (g, key) = (game_id.to_string(), new_client_key());
     app.db.write(move |c| async move { store::update_game(&c, &g, None, None, Some(&key)).await.map_err(TeamError::from) }).await?;
-    app.game_keys.clear();
+    app.game_keys.rotated().await;
     get_game(app, player, game_id).await
 }
 

@@ -250,3 +250,59 @@ async fn the_submit_interval_holds_across_origins() {
     let body: serde_json::Value = again.json().await.unwrap();
     assert_eq!(body["error"]["data"]["field"], "leaderboard_id", "{body}");
 }
+
+/// With `[cluster] redis_url`, origins tell each other what they changed: an edge's
+/// long-poll on one origin wakes as soon as another origin commits a replicated write
+/// (without Redis only the 10-second safety re-check would find it), and a client key
+/// rotated through one origin is refused at once by another that had it cached (without
+/// Redis, for up to 30 seconds).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn origins_tell_each_other_of_commits_and_rotated_keys() {
+    let sqld = Arc::new(Sqld::start());
+    let redis = aethex_tests::redis::Redis::start();
+    let origins = Origin::start_cluster(&sqld, 2, &[("AETHEX_CLUSTER__REDIS_URL", redis.url.as_str())]);
+    let (a, b) = (&origins[0], &origins[1]);
+    let game = a.game("bus-game").await;
+    let http = reqwest::Client::new();
+    let edge_key = a.edge_key();
+
+    // An edge waits on b from the head; a leaderboard is made through a.
+    let changes = |after: i64, wait_ms: u64| {
+        let (http, url, key) = (http.clone(), format!("{}/api/v1/replication/changes?after={after}&wait_ms={wait_ms}", b.url), edge_key.clone());
+        async move {
+            let r = http.get(url).header("x-aethex-edge-key", key).send().await.unwrap();
+            assert_eq!(r.status(), 200);
+            r.json::<serde_json::Value>().await.unwrap()
+        }
+    };
+    let head = changes(0, 0).await["head"].as_i64().unwrap();
+    let poll = tokio::spawn(changes(head, 25_000));
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let written = std::time::Instant::now();
+    let created = http
+        .post(format!("{}/api/v1/games/bus-game/leaderboards", a.url))
+        .bearer_auth(game.developer.token().unwrap())
+        .json(&json!({"leaderboard_id": "bus", "name": "Bus"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    let answer = poll.await.unwrap();
+    let woke_after = written.elapsed();
+    assert!(!answer["changes"].as_array().unwrap().is_empty(), "{answer}");
+    assert!(woke_after < Duration::from_secs(5), "the long-poll on b woke {woke_after:?} after a's commit (not told)");
+
+    // b resolves (and caches) the client key; a rotates it; b refuses the old key at once.
+    let login = |o: &Origin, key: String, device: &'static str| {
+        let (http, url) = (http.clone(), format!("{}/api/v1/auth/device", o.url));
+        async move { http.post(url).header("x-aethex-client-key", key).json(&json!({"device_id": device})).send().await.unwrap().status() }
+    };
+    assert_eq!(login(b, game.client_key.clone(), "bus-device-000000001").await, 200);
+    let rotated =
+        http.post(format!("{}/api/v1/games/bus-game/client-key/rotate", a.url)).bearer_auth(game.developer.token().unwrap()).send().await.unwrap();
+    assert_eq!(rotated.status(), 200);
+    let new_key = rotated.json::<serde_json::Value>().await.unwrap()["client_key"].as_str().unwrap().to_string();
+    let old = login(b, game.client_key.clone(), "bus-device-000000002").await;
+    assert!(old.is_client_error(), "b still took the rotated key: {old}");
+    assert_eq!(login(b, new_key, "bus-device-000000003").await, 200);
+}
