@@ -56,6 +56,10 @@ pub struct ClusterConfig {
     /// Redis (`redis://[:password@]host:port[/db]`) shared by every origin of a cluster:
     /// auth rate limits are counted there. Empty = one process, counts in memory.
     pub redis_url: Secret,
+    /// The URL the other origins reach this one at (`http://10.0.3.7:8080`), for the
+    /// matchmaking requests they pass to the origin that runs the queue. Empty: the
+    /// listening address, which must then not be a wildcard (`0.0.0.0`).
+    pub advertise_url: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

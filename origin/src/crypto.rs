@@ -131,6 +131,12 @@ pub(crate) fn write_private(path: &Path, body: &[u8]) -> std::io::Result<()> {
 
 pub use aethex_edge::auth::TokenError;
 
+/// Equality that takes the same time wherever the strings differ.
+pub fn same_secret(a: &str, b: &str) -> bool {
+    let (a, b) = (blake3::hash(a.as_bytes()), blake3::hash(b.as_bytes()));
+    a == b // blake3::Hash's equality is constant-time
+}
+
 /// Signs and verifies access tokens.
 ///
 /// Signing composes the JWS compact form directly with a cached Ed25519 key (the JWT
@@ -145,6 +151,9 @@ pub struct TokenKeys {
     jwks: JwkSet,
     issuer: String,
     ttl_secs: u64,
+    /// Keys origins of one cluster present to each other (derived from each signing key;
+    /// the active key's last).
+    cluster_keys: Vec<String>,
 }
 
 pub use aethex_edge::auth::AUDIENCE;
@@ -155,7 +164,9 @@ impl TokenKeys {
         let mut verifying = aethex_edge::auth::KeyRing::default();
         let mut jwks = Vec::new();
         let mut signing = None;
+        let mut cluster_keys = Vec::new();
         for (kid, seed) in &keys {
+            cluster_keys.push(blake3::Hash::from(blake3::derive_key("aethex-cloud origin cluster requests v1", seed)).to_hex().to_string());
             let sk = ed25519_dalek::SigningKey::from_bytes(seed);
             let public = sk.verifying_key().to_bytes();
             let x = URL_SAFE_NO_PAD.encode(public);
@@ -169,7 +180,17 @@ impl TokenKeys {
         let (active_kid, signing) = signing.expect("at least one key");
         let header = serde_json::json!({"typ": "JWT", "alg": "EdDSA", "kid": active_kid});
         let header_b64 = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&header).expect("header serializes"));
-        Ok(Self { active_kid, signing, header_b64, verifying, jwks: JwkSet { keys: jwks }, issuer: issuer.into(), ttl_secs })
+        Ok(Self { active_kid, signing, header_b64, verifying, jwks: JwkSet { keys: jwks }, issuer: issuer.into(), ttl_secs, cluster_keys })
+    }
+
+    /// The key this origin presents to the other origins of its cluster.
+    pub fn cluster_key(&self) -> &str {
+        self.cluster_keys.last().map(String::as_str).unwrap_or_default()
+    }
+
+    /// Whether another origin presented a key derived from one of our signing keys.
+    pub fn is_cluster_key(&self, presented: &str) -> bool {
+        !presented.is_empty() && self.cluster_keys.iter().any(|k| same_secret(k, presented))
     }
 
     /// Key id of the key new tokens are signed with.

@@ -10,6 +10,7 @@ use aethex_protocol::multiplayer::RELAY_KEY_HEADER;
 use aethex_protocol::replica::{EDGE_KEY_HEADER, FORWARDED_BY_EDGE_HEADER};
 
 use crate::config::Secret;
+use crate::crypto::same_secret;
 
 pub struct PeerKeys {
     edge: Vec<String>,
@@ -85,10 +86,4 @@ fn load_keys(configured: &[Secret], keys_dir: &Path, file: &str, prefix: &str) -
 /// A key's fingerprint: what origin stores to know which key a relay registered with.
 pub fn key_fingerprint(key: &str) -> String {
     blake3::hash(key.as_bytes()).to_hex()[..32].to_string()
-}
-
-/// Equality that takes the same time wherever the strings differ.
-fn same_secret(a: &str, b: &str) -> bool {
-    let (a, b) = (blake3::hash(a.as_bytes()), blake3::hash(b.as_bytes()));
-    a == b // blake3::Hash's equality is constant-time
 }

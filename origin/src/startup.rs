@@ -120,6 +120,10 @@ impl Application {
             blobs,
             chunk_gc: crate::cluster::RwLock::new("dlc-gc", redis.clone()),
             matchmaking: Default::default(),
+            matchmaking_cluster: match &redis {
+                None => None,
+                Some(r) => Some(crate::matchmaking::cluster::Leadership::new(r.clone(), &advertise_url(&config.cluster, bound)?)),
+            },
             analytics,
             config,
         };
@@ -152,6 +156,7 @@ impl Application {
             Arc::downgrade(&state.0),
             std::time::Duration::from_millis(state.config.leaderboards.reset_check_ms.max(10)),
         );
+        crate::matchmaking::service::spawn_leadership(Arc::downgrade(&state.0));
         crate::matchmaking::service::spawn_matcher(Arc::downgrade(&state.0), std::time::Duration::from_millis(state.config.matchmaking.interval_ms));
         let router = build_router(state.clone());
         Ok(Self { listener, metrics_listener, router, state })
@@ -188,6 +193,24 @@ impl Application {
         }
         result
     }
+}
+
+/// The URL the cluster's other origins reach this one at: `cluster.advertise_url`, else
+/// the bound address (refused when it is a wildcard such as `0.0.0.0`).
+fn advertise_url(cluster: &crate::config::ClusterConfig, bound: SocketAddr) -> anyhow::Result<String> {
+    let url = cluster.advertise_url.trim().trim_end_matches('/');
+    if !url.is_empty() {
+        anyhow::ensure!(
+            (url.starts_with("http://") || url.starts_with("https://")) && reqwest::Url::parse(url).is_ok(),
+            "cluster.advertise_url must be an http(s) URL, got {url:?}"
+        );
+        return Ok(url.to_string());
+    }
+    anyhow::ensure!(
+        !bound.ip().is_unspecified(),
+        "set cluster.advertise_url (the URL other origins reach this one at): server.listen {bound} is not an address they can call"
+    );
+    Ok(format!("http://{bound}"))
 }
 
 /// Wires this origin to the cluster's messages (see `cluster::bus`): tells the others

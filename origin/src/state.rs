@@ -39,6 +39,8 @@ pub struct App {
     pub analytics: crate::analytics::store::AnalyticsDb,
     /// The matchmaking queue (in memory; see `matchmaking`).
     pub matchmaking: crate::matchmaking::queue::Matchmaker,
+    /// In a cluster: whether this origin runs the queue, and the way to the one that does.
+    pub matchmaking_cluster: Option<crate::matchmaking::cluster::Leadership>,
 }
 
 #[derive(Clone)]

@@ -46,6 +46,26 @@ impl Redis {
     pub fn kill(&mut self) {
         self.child.kill();
     }
+
+    /// `GET key` (a string value, or `None`), over a plain connection.
+    pub fn get(&self, key: &str) -> Option<String> {
+        use std::io::{BufRead, BufReader, Read, Write};
+        let port: u16 = self.url.rsplit(':').next().and_then(|p| p.parse().ok()).expect("port in the URL");
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect to redis");
+        s.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+        s.write_all(format!("*2\r\n$3\r\nGET\r\n${}\r\n{key}\r\n", key.len()).as_bytes()).unwrap();
+        let mut r = BufReader::new(s);
+        let mut head = String::new();
+        r.read_line(&mut head).unwrap();
+        let len: i64 = head.trim_end().strip_prefix('$').unwrap_or_else(|| panic!("redis answered {head:?}")).parse().unwrap();
+        if len < 0 {
+            return None;
+        }
+        let mut buf = vec![0u8; len as usize + 2];
+        r.read_exact(&mut buf).unwrap();
+        buf.truncate(len as usize);
+        Some(String::from_utf8(buf).unwrap())
+    }
 }
 
 fn answers_pong(port: u16) -> bool {

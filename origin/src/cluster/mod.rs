@@ -50,6 +50,27 @@ impl Redis {
         Ok(r)
     }
 
+    /// `GET key`.
+    pub async fn get(&self, key: &str) -> Result<Option<String>, ClusterError> {
+        let mut conn = self.conn.clone();
+        Ok(redis::cmd("GET").arg(key).query_async(&mut conn).await?)
+    }
+
+    /// `SET key value NX PX ttl`: whether it was set (the key was free).
+    pub async fn set_nx_px(&self, key: &str, value: &str, ttl: Duration) -> Result<bool, ClusterError> {
+        let mut conn = self.conn.clone();
+        let ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
+        let answer: Option<String> = redis::cmd("SET").arg(key).arg(value).arg("NX").arg("PX").arg(ms).query_async(&mut conn).await?;
+        Ok(answer.is_some())
+    }
+
+    /// `HGETALL key` as (field, value) pairs.
+    pub async fn hgetall(&self, key: &str) -> Result<Vec<(String, String)>, ClusterError> {
+        let mut conn = self.conn.clone();
+        let map: std::collections::HashMap<String, String> = redis::cmd("HGETALL").arg(key).query_async(&mut conn).await?;
+        Ok(map.into_iter().collect())
+    }
+
     /// Runs a Lua script atomically (by its hash, sending its text once if Redis lacks it).
     pub async fn run<T: redis::FromRedisValue, A: redis::ToRedisArgs>(
         &self,

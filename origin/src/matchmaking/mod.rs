@@ -10,10 +10,11 @@
 //!
 //! # State
 //! Mode configurations are rows of `matchmaking_modes`. Tickets, formed matches and open
-//! backfill seats live in this process's memory only: a restart forgets them (clients see
-//! `404` on their ticket and queue again), and several origin processes behind one
-//! balancer would each run a queue of their own, so matchmaking needs one origin process
-//! (or sticky routing of `/api/v1/matchmaking/*` and the RPC methods to one).
+//! backfill seats live in memory. In one process a restart forgets them (clients see
+//! `404` on their ticket and queue again). In a cluster (`[cluster] redis_url`), one
+//! origin runs the queue and stores every change in Redis before it answers; the others
+//! pass the queue's operations to it, and another origin takes over when it dies (see
+//! [`cluster`]).
 //!
 //! # Tickets
 //! A ticket stands for its owner (the token's `sub`, or a server key's `user_id`) and its
@@ -70,6 +71,7 @@
 //! # Errors
 //! The service returns [`MatchmakingError`]; routes and RPC turn it into [`ApiError`].
 
+pub mod cluster;
 pub mod queue;
 pub mod routes;
 pub mod service;
@@ -103,6 +105,9 @@ pub enum MatchmakingError {
     NoGame(#[from] crate::auth::NoGame),
     #[error("the matchmaking queue is full")]
     QueueFull,
+    /// The cluster's queue cannot be reached now (failing over, Redis lost).
+    #[error("{0}")]
+    Unavailable(String),
     #[error(transparent)]
     Team(#[from] TeamError),
     /// Bad input or the database: [`CoreError`].
@@ -134,6 +139,7 @@ impl From<MatchmakingError> for ApiError {
                 ApiError::new(ErrorCode::UNAVAILABLE, "Service unavailable").reason("the matchmaking queue is full; try again shortly").retry_after(5)
             }
             MatchmakingError::Team(t) => t.into(),
+            MatchmakingError::Unavailable(why) => ApiError::new(ErrorCode::UNAVAILABLE, "Service unavailable").reason(why).retry_after(1),
         }
     }
 }

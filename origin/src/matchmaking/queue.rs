@@ -6,6 +6,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use tokio::sync::watch;
 
@@ -17,7 +18,7 @@ use super::{BackfillResponse, MatchmakingError};
 pub type Signer<'a> = &'a dyn Fn(&str, &str, &MatchFound) -> String;
 
 /// What compatibility is tested on: a ticket's skill and properties, and what it accepts.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Profile {
     pub skill: Option<f64>,
     pub skill_range: Option<[f64; 2]>,
@@ -59,7 +60,7 @@ pub fn compatible(cfg: &ModeConfig, a: &Profile, waited_a: f64, b: &Profile, wai
 }
 
 /// Who reads or cancels a ticket.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum Viewer {
     /// A player's token of `game`.
     Player { user: String, game: String },
@@ -68,7 +69,7 @@ pub enum Viewer {
 }
 
 /// A validated ticket request.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct NewTicket {
     pub game: String,
     pub mode: String,
@@ -99,6 +100,8 @@ struct Entry {
     placing: bool,
     found: Option<Found>,
     finished: Option<Instant>,
+    /// Its mode's configuration when it was queued (kept with it when stored).
+    config: ModeConfig,
     /// Bumped on every change readers can see (long-polls wait on it).
     changed: watch::Sender<u64>,
 }
@@ -211,6 +214,9 @@ struct Queue {
     matches: HashMap<String, MatchRecord>,
     /// Regions whose relay failed, and until when they are not chosen.
     backoff: HashMap<String, Instant>,
+    /// Tickets and matches changed (or dropped) since [`Matchmaker::take_changes`].
+    dirty_tickets: HashSet<String>,
+    dirty_matches: HashSet<String>,
 }
 
 /// The queue of one origin process (see the module docs of `matchmaking`).
@@ -225,11 +231,13 @@ fn finish(
     tickets: &mut HashMap<String, Entry>,
     active: &mut HashMap<(String, String), String>,
     pools: &mut HashMap<(String, String), Pool>,
+    dirty: &mut HashSet<String>,
     id: &str,
     status: TicketStatus,
     now: Instant,
 ) {
     let Some(e) = tickets.get_mut(id) else { return };
+    dirty.insert(id.to_string());
     e.status = status;
     e.placing = false;
     e.finished = Some(now);
@@ -348,10 +356,12 @@ fn common_properties(entries: &[&Entry]) -> Map<String, Value> {
 
 /// Places queued tickets of the record's game and mode into its open seats. Returns the
 /// players placed.
+#[allow(clippy::too_many_arguments)]
 fn fill(
     tickets: &mut HashMap<String, Entry>,
     active: &mut HashMap<(String, String), String>,
     pools: &mut HashMap<(String, String), Pool>,
+    dirty_tickets: &mut HashSet<String>,
     match_id: &str,
     record: &mut MatchRecord,
     now: Instant,
@@ -401,7 +411,7 @@ fn fill(
         filled.extend(e.members().cloned());
         metrics::histogram!("aethex_matchmaking_time_to_match_seconds").record(e.waited(now));
         e.found = Some(Found { base, room_tickets });
-        finish(tickets, active, pools, id, TicketStatus::Matched, now);
+        finish(tickets, active, pools, dirty_tickets, id, TicketStatus::Matched, now);
     }
     if !chosen.is_empty() {
         metrics::counter!("aethex_matchmaking_backfilled_tickets_total").increment(chosen.len() as u64);
@@ -453,8 +463,12 @@ impl Matchmaker {
 
     /// A mode's configuration changed: queued tickets of it follow the new one.
     pub fn set_config(&self, game: &str, mode: &str, config: &ModeConfig) {
-        if let Some(pool) = self.lock().pools.get_mut(&(game.to_string(), mode.to_string())) {
+        let mut q = self.lock();
+        let Queue { pools, dirty_tickets, .. } = &mut *q;
+        if let Some(pool) = pools.get_mut(&(game.to_string(), mode.to_string())) {
             pool.config = config.clone();
+            // Stored tickets carry their pool's configuration.
+            dirty_tickets.extend(pool.queued.iter().cloned());
         }
     }
 
@@ -492,6 +506,7 @@ impl Matchmaker {
             placing: false,
             found: None,
             finished: None,
+            config: config.clone(),
             changed,
         };
         for m in entry.holders() {
@@ -499,6 +514,7 @@ impl Matchmaker {
         }
         let view = entry.view(&entry.owner);
         q.tickets.insert(id.clone(), entry);
+        q.dirty_tickets.insert(id.clone());
         let pool = q.pools.entry((t.game, t.mode)).or_insert_with(|| Pool { config: config.clone(), queued: Vec::new(), resume_at: None });
         pool.config = config;
         pool.queued.push(id);
@@ -525,8 +541,8 @@ impl Matchmaker {
             TicketStatus::Matched => return Err(MatchmakingError::Conflict("the ticket is already matched".into())),
             TicketStatus::Expired => return Err(MatchmakingError::Conflict("the ticket has expired".into())),
         }
-        let Queue { tickets, active, pools, .. } = &mut *q;
-        finish(tickets, active, pools, id, TicketStatus::Cancelled, now);
+        let Queue { tickets, active, pools, dirty_tickets, .. } = &mut *q;
+        finish(tickets, active, pools, dirty_tickets, id, TicketStatus::Cancelled, now);
         tickets.get(id).map(|e| e.view(&user)).ok_or(MatchmakingError::TicketNotFound)
     }
 
@@ -548,6 +564,7 @@ impl Matchmaker {
             return Err(MatchmakingError::ActiveTicket { user: user.to_string(), ticket_id: Some(existing.clone()) });
         }
         q.active.insert(key, id.to_string());
+        q.dirty_tickets.insert(id.to_string());
         let e = q.tickets.get_mut(id).ok_or(MatchmakingError::TicketNotFound)?;
         e.waiting_for.retain(|w| w != user);
         if e.waiting_for.is_empty() {
@@ -570,7 +587,7 @@ impl Matchmaker {
     /// relay URL). Returns the matches to place on their relays.
     pub fn round(&self, now: Instant, regions: &HashMap<String, String>, sign: Signer<'_>) -> Vec<Placement> {
         let mut q = self.lock();
-        let Queue { tickets, active, pools, matches, backoff } = &mut *q;
+        let Queue { tickets, active, pools, matches, backoff, dirty_tickets, dirty_matches } = &mut *q;
         backoff.retain(|_, until| *until > now);
 
         // 1. Expiry.
@@ -585,7 +602,7 @@ impl Matchmaker {
             }
         }
         for id in &expired {
-            finish(tickets, active, pools, id, TicketStatus::Expired, now);
+            finish(tickets, active, pools, dirty_tickets, id, TicketStatus::Expired, now);
         }
 
         // 2. Backfill, oldest matches first.
@@ -594,7 +611,9 @@ impl Matchmaker {
         open.sort();
         for (_, match_id) in open {
             if let Some(record) = matches.get_mut(&match_id) {
-                fill(tickets, active, pools, &match_id, record, now, sign);
+                if !fill(tickets, active, pools, dirty_tickets, &match_id, record, now, sign).is_empty() {
+                    dirty_matches.insert(match_id.clone());
+                }
             }
         }
 
@@ -640,7 +659,7 @@ impl Matchmaker {
     /// cancelled meanwhile, the others go back to the queue instead (returns false).
     pub fn placed(&self, p: &Placement, room_id: &str, relay_url: &str, now: Instant, sign: Signer<'_>) -> bool {
         let mut q = self.lock();
-        let Queue { tickets, active, pools, matches, .. } = &mut *q;
+        let Queue { tickets, active, pools, matches, dirty_tickets, dirty_matches, .. } = &mut *q;
         if !p.tickets.iter().all(|id| tickets.get(id).is_some_and(|e| e.status == TicketStatus::Queued)) {
             for id in &p.tickets {
                 if let Some(e) = tickets.get_mut(id) {
@@ -666,8 +685,9 @@ impl Matchmaker {
             metrics::histogram!("aethex_matchmaking_time_to_match_seconds").record(waited);
             members.push((e.profile.clone(), waited));
             e.found = Some(Found { base: base.clone(), room_tickets });
-            finish(tickets, active, pools, id, TicketStatus::Matched, now);
+            finish(tickets, active, pools, dirty_tickets, id, TicketStatus::Matched, now);
         }
+        dirty_matches.insert(p.match_id.clone());
         matches.insert(
             p.match_id.clone(),
             MatchRecord {
@@ -716,7 +736,7 @@ impl Matchmaker {
         sign: Signer<'_>,
     ) -> Result<BackfillResponse, MatchmakingError> {
         let mut q = self.lock();
-        let Queue { tickets, active, pools, matches, .. } = &mut *q;
+        let Queue { tickets, active, pools, matches, dirty_tickets, dirty_matches, .. } = &mut *q;
         let record = matches.get_mut(match_id).filter(|m| m.game == game).ok_or(MatchmakingError::MatchNotFound)?;
         if record.room_id != room_id || record.region != region {
             return Err(MatchmakingError::Conflict(format!("match {match_id} is in room {} of region {}", record.room_id, record.region)));
@@ -727,7 +747,8 @@ impl Matchmaker {
         }
         record.open_seats = open_seats;
         record.open_until = Some(open_until);
-        let filled = fill(tickets, active, pools, match_id, record, now, sign);
+        dirty_matches.insert(match_id.to_string());
+        let filled = fill(tickets, active, pools, dirty_tickets, match_id, record, now, sign);
         Ok(BackfillResponse { match_id: match_id.to_string(), room_id: record.room_id.clone(), filled, open_seats: record.open_seats })
     }
 
@@ -735,14 +756,232 @@ impl Matchmaker {
     /// and pools with nothing queued.
     pub fn sweep(&self, now: Instant, ticket_retention: Duration, match_retention: Duration) {
         let mut q = self.lock();
-        q.tickets.retain(|_, e| e.finished.is_none_or(|f| now.saturating_duration_since(f) < ticket_retention));
-        q.matches.retain(|_, m| now.saturating_duration_since(m.made) < match_retention);
-        q.pools.retain(|_, p| !p.queued.is_empty());
+        let Queue { tickets, matches, pools, dirty_tickets, dirty_matches, .. } = &mut *q;
+        tickets.retain(|id, e| {
+            let keep = e.finished.is_none_or(|f| now.saturating_duration_since(f) < ticket_retention);
+            if !keep {
+                dirty_tickets.insert(id.clone());
+            }
+            keep
+        });
+        matches.retain(|id, m| {
+            let keep = now.saturating_duration_since(m.made) < match_retention;
+            if !keep {
+                dirty_matches.insert(id.clone());
+            }
+            keep
+        });
+        pools.retain(|_, p| !p.queued.is_empty());
     }
 
     /// Players with an active ticket in `game`, for tests and diagnostics.
     pub fn active_players(&self, game: &str) -> HashSet<String> {
         self.lock().active.keys().filter(|(g, _)| g == game).map(|(_, u)| u.clone()).collect()
+    }
+}
+
+/// A ticket as kept outside the process (the cluster's Redis), with its pool's
+/// configuration; times are Unix milliseconds.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StoredTicket {
+    id: String,
+    game: String,
+    mode: String,
+    owner: String,
+    party: Vec<String>,
+    waiting_for: Vec<String>,
+    regions: Vec<RegionRtt>,
+    profile: Profile,
+    created_ms: i64,
+    created_at: String,
+    status: TicketStatus,
+    found: Option<(MatchFound, HashMap<String, String>)>,
+    finished_ms: Option<i64>,
+    config: ModeConfig,
+}
+
+/// A match record as kept outside the process.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StoredMatch {
+    game: String,
+    mode: String,
+    region: String,
+    room_id: String,
+    relay_url: String,
+    match_size: u32,
+    max_rtt_ms: u32,
+    players: Vec<String>,
+    members: Vec<(Profile, f64)>,
+    made_ms: i64,
+    open_seats: u32,
+    open_until_ms: Option<i64>,
+}
+
+impl StoredTicket {
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+}
+
+/// What changed since the last [`Matchmaker::take_changes`]: each id with its state now,
+/// or `None` when it was dropped.
+#[derive(Debug, Default)]
+pub struct Changes {
+    pub tickets: Vec<(String, Option<StoredTicket>)>,
+    pub matches: Vec<(String, Option<StoredMatch>)>,
+}
+
+impl Changes {
+    pub fn is_empty(&self) -> bool {
+        self.tickets.is_empty() && self.matches.is_empty()
+    }
+}
+
+/// Converts between this process's monotonic clock and Unix milliseconds, around one
+/// reading of both.
+struct Clock {
+    now: Instant,
+    wall_ms: i64,
+}
+
+impl Clock {
+    fn new(now: Instant) -> Self {
+        Self { now, wall_ms: chrono::Utc::now().timestamp_millis() }
+    }
+
+    fn to_ms(&self, t: Instant) -> i64 {
+        let ago = i64::try_from(self.now.saturating_duration_since(t).as_millis()).unwrap_or(i64::MAX);
+        let ahead = i64::try_from(t.saturating_duration_since(self.now).as_millis()).unwrap_or(i64::MAX);
+        self.wall_ms.saturating_sub(ago).saturating_add(ahead)
+    }
+
+    fn to_instant(&self, ms: i64) -> Instant {
+        let delta = self.wall_ms.saturating_sub(ms);
+        let d = Duration::from_millis(delta.unsigned_abs());
+        if delta >= 0 {
+            self.now.checked_sub(d).unwrap_or(self.now)
+        } else {
+            self.now.checked_add(d).unwrap_or(self.now)
+        }
+    }
+}
+
+impl Matchmaker {
+    /// Takes what changed since the last call (for the cluster's copy).
+    pub fn take_changes(&self, now: Instant) -> Changes {
+        let clock = Clock::new(now);
+        let mut q = self.lock();
+        let Queue { tickets, pools, matches, dirty_tickets, dirty_matches, .. } = &mut *q;
+        let mut out = Changes::default();
+        for id in dirty_tickets.drain() {
+            let stored = tickets.get(&id).map(|e| StoredTicket {
+                id: e.id.clone(),
+                game: e.game.clone(),
+                mode: e.mode.clone(),
+                owner: e.owner.clone(),
+                party: e.party.clone(),
+                waiting_for: e.waiting_for.clone(),
+                regions: e.regions.clone(),
+                profile: e.profile.clone(),
+                created_ms: clock.to_ms(e.created),
+                created_at: e.created_at.clone(),
+                status: e.status,
+                found: e.found.as_ref().map(|f| (f.base.clone(), f.room_tickets.clone())),
+                finished_ms: e.finished.map(|f| clock.to_ms(f)),
+                config: pools.get(&(e.game.clone(), e.mode.clone())).map(|p| p.config.clone()).unwrap_or_else(|| e.config.clone()),
+            });
+            out.tickets.push((id, stored));
+        }
+        for id in dirty_matches.drain() {
+            let stored = matches.get(&id).map(|m| StoredMatch {
+                game: m.game.clone(),
+                mode: m.mode.clone(),
+                region: m.region.clone(),
+                room_id: m.room_id.clone(),
+                relay_url: m.relay_url.clone(),
+                match_size: m.match_size,
+                max_rtt_ms: m.max_rtt_ms,
+                players: m.players.clone(),
+                members: m.members.clone(),
+                made_ms: clock.to_ms(m.made),
+                open_seats: m.open_seats,
+                open_until_ms: m.open_until.map(|t| clock.to_ms(t)),
+            });
+            out.matches.push((id, stored));
+        }
+        out
+    }
+
+    /// Marks changes again after they could not be stored (the next store retries them).
+    pub fn mark_changed(&self, changes: &Changes) {
+        let mut q = self.lock();
+        q.dirty_tickets.extend(changes.tickets.iter().map(|(id, _)| id.clone()));
+        q.dirty_matches.extend(changes.matches.iter().map(|(id, _)| id.clone()));
+    }
+
+    /// Forgets everything (this process no longer runs the cluster's queue).
+    pub fn clear(&self) {
+        *self.lock() = Queue::default();
+    }
+
+    /// Replaces the queue with a stored one (this process now runs the cluster's queue).
+    /// Tickets that were being placed are queued again.
+    pub fn restore(&self, tickets: Vec<StoredTicket>, matches: Vec<(String, StoredMatch)>, now: Instant) {
+        let clock = Clock::new(now);
+        let mut q = Queue::default();
+        let mut tickets = tickets;
+        tickets.sort_by_key(|t| t.created_ms);
+        for t in tickets {
+            let (changed, _) = watch::channel(0u64);
+            let e = Entry {
+                id: t.id.clone(),
+                game: t.game,
+                mode: t.mode,
+                owner: t.owner,
+                party: t.party,
+                waiting_for: t.waiting_for,
+                regions: t.regions,
+                profile: t.profile,
+                created: clock.to_instant(t.created_ms),
+                created_at: t.created_at,
+                status: t.status,
+                placing: false,
+                found: t.found.map(|(base, room_tickets)| Found { base, room_tickets }),
+                finished: t.finished_ms.map(|f| clock.to_instant(f)),
+                config: t.config.clone(),
+                changed,
+            };
+            let key = (e.game.clone(), e.mode.clone());
+            if matches!(e.status, TicketStatus::Queued | TicketStatus::Pending) {
+                for m in e.holders() {
+                    q.active.insert((e.game.clone(), m.clone()), e.id.clone());
+                }
+                let pool = q.pools.entry(key).or_insert_with(|| Pool { config: t.config.clone(), queued: Vec::new(), resume_at: None });
+                pool.config = t.config;
+                pool.queued.push(e.id.clone());
+            }
+            q.tickets.insert(e.id.clone(), e);
+        }
+        for (id, m) in matches {
+            q.matches.insert(
+                id,
+                MatchRecord {
+                    game: m.game,
+                    mode: m.mode,
+                    region: m.region,
+                    room_id: m.room_id,
+                    relay_url: m.relay_url,
+                    match_size: m.match_size,
+                    max_rtt_ms: m.max_rtt_ms,
+                    players: m.players,
+                    members: m.members,
+                    made: clock.to_instant(m.made_ms),
+                    open_seats: m.open_seats,
+                    open_until: m.open_until_ms.map(|t| clock.to_instant(t)),
+                },
+            );
+        }
+        *self.lock() = q;
     }
 }
 
@@ -873,6 +1112,7 @@ mod tests {
             placing: false,
             found: None,
             finished: None,
+            config: cfg(2),
             changed: watch::channel(0).0,
         };
         let mut c = cfg(2);
@@ -927,5 +1167,63 @@ mod tests {
         assert!(matches!(mm.backfill("other", &p.match_id, "room-9", "r1", 1, now, now, &no_sign), Err(MatchmakingError::MatchNotFound)));
         mm.sweep(now + Duration::from_secs(3600), Duration::from_secs(300), Duration::from_secs(60));
         assert!(matches!(mm.read(&d.ticket_id, &Viewer::Server { game: "g".into() }, None), Err(MatchmakingError::TicketNotFound)));
+    }
+    /// What one origin stored is what the next one serves: queued tickets (with their age,
+    /// party and active slots), finished tickets with their room tickets, and matches with
+    /// open seats; dropped ones are deleted.
+    #[test]
+    fn a_stored_queue_is_restored_whole() {
+        let now = Instant::now();
+        let a = Matchmaker::default();
+        let mut party = ticket("p", &[("r1", 10)], Some(100.0));
+        party.party = vec!["q".into()];
+        party.party_agreed = false;
+        let pending = a.submit(party, cfg(4), 100, false, now).unwrap();
+        let t1 = a.submit(ticket("a", &[("r1", 10)], None), cfg(2), 100, false, now).unwrap();
+        let t2 = a.submit(ticket("b", &[("r1", 30)], None), cfg(2), 100, false, now).unwrap();
+        let p = a.round(now, &live(&["r1"]), &no_sign);
+        assert!(a.placed(&p[0], "room-1", "ws://r1.example/v1/multiplayer", now, &no_sign));
+        a.backfill("g", &p[0].match_id, "room-1", "r1", 1, now + Duration::from_secs(30), now, &no_sign).unwrap();
+        let lone = a.submit(ticket("c", &[("r2", 5)], None), cfg(2), 100, false, now).unwrap();
+        // Stored as Redis would hold it: the latest state of each id.
+        let mut tickets: HashMap<String, StoredTicket> = HashMap::new();
+        let mut matches: HashMap<String, StoredMatch> = HashMap::new();
+        let mut apply = |c: Changes| {
+            for (id, t) in c.tickets {
+                match t {
+                    Some(t) => tickets.insert(id, serde_json::from_str(&serde_json::to_string(&t).unwrap()).unwrap()),
+                    None => tickets.remove(&id),
+                };
+            }
+            for (id, m) in c.matches {
+                match m {
+                    Some(m) => matches.insert(id, m),
+                    None => matches.remove(&id),
+                };
+            }
+        };
+        apply(a.take_changes(now));
+        assert!(a.take_changes(now).is_empty(), "changes are taken once");
+        let b = Matchmaker::default();
+        b.restore(tickets.values().cloned().collect(), matches.iter().map(|(k, v)| (k.clone(), v.clone())).collect(), now);
+        let as_player = |u: &str| Viewer::Player { user: u.into(), game: "g".into() };
+        for (id, user) in [(&t1.ticket_id, "a"), (&t2.ticket_id, "b"), (&pending.ticket_id, "p"), (&lone.ticket_id, "c")] {
+            assert_eq!(b.read(id, &as_player(user), None).unwrap().0, a.read(id, &as_player(user), None).unwrap().0, "{user}");
+        }
+        // Active slots came back: c cannot queue twice, q can still accept the invitation.
+        assert!(matches!(b.submit(ticket("c", &[("r2", 5)], None), cfg(2), 100, false, now), Err(MatchmakingError::ActiveTicket { .. })));
+        assert_eq!(b.accept(&pending.ticket_id, "q", "g").unwrap().status, TicketStatus::Queued);
+        // The match's open seat is still open: a newcomer of r1 is backfilled into room-1.
+        let d = b.submit(ticket("d", &[("r1", 20)], None), cfg(2), 100, false, now).unwrap();
+        b.round(now, &live(&["r1"]), &no_sign);
+        let seen = b.read(&d.ticket_id, &as_player("d"), None).unwrap().0;
+        assert_eq!(seen.status, TicketStatus::Matched, "backfilled after the restore");
+        assert_eq!(seen.match_found.unwrap().room_ticket, "d@room-1");
+        // A swept ticket is deleted from the store.
+        b.take_changes(now);
+        b.cancel(&lone.ticket_id, &as_player("c"), now).unwrap();
+        b.sweep(now + Duration::from_secs(10), Duration::from_secs(1), Duration::from_secs(3600));
+        let gone = b.take_changes(now);
+        assert!(gone.tickets.iter().any(|(id, t)| *id == lone.ticket_id && t.is_none()), "{gone:?}");
     }
 }

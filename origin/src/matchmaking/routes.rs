@@ -31,6 +31,20 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(get_ticket, cancel_ticket))
         .routes(routes!(accept_ticket))
         .routes(routes!(backfill))
+        .route(super::cluster::INTERNAL_PATH, axum::routing::post(internal))
+}
+
+async fn internal(State(app): State<AppState>, headers: HeaderMap, body: axum::body::Bytes) -> ApiResult<Json<super::cluster::Answer>> {
+    if app.matchmaking_cluster.is_none() {
+        return Err(ApiError::not_found("path", "this origin is not part of a cluster"));
+    }
+    let key = headers.get(super::cluster::CLUSTER_KEY_HEADER).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    if !app.tokens.is_cluster_key(key) {
+        return Err(ApiError::unauthorized("a cluster key is required"));
+    }
+    let op: super::cluster::Op =
+        serde_json::from_slice(&body).map_err(|e| ApiError::invalid_params("body", format!("not a queue operation: {e}")))?;
+    Ok(Json(service::answer_passed_on(&app, op).await))
 }
 
 #[utoipa::path(put, path = "/api/v1/games/{game_id}/matchmaking/modes/{mode}", tag = "matchmaking", summary = "Create or replace a matchmaking mode (developer+ or the game's server key).", request_body = ModeConfig, params(("game_id" = String, Path, description = "Game id"), ("mode" = String, Path, description = "Mode name: 1 to 32 of a-z 0-9 - _")), responses((status = 200, body = ModeEntry), (status = "4XX", body = ErrorEnvelope), (status = "5XX", body = ErrorEnvelope)), security(("bearer" = [])))]

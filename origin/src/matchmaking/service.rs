@@ -16,6 +16,7 @@ use aethex_protocol::regions::{http_base, parse_region_name, parse_relay_url, ws
 use aethex_protocol::teams::Role;
 use aethex_protocol::validate::{GameSlug, Invalid};
 
+use super::cluster::{Answer, Op, WireError};
 use super::queue::{NewTicket, Placement, Profile, Viewer};
 use super::{store, BackfillResponse, MatchmakingError, ModeEntry, ModeList};
 use crate::auth::caller::Caller;
@@ -91,7 +92,11 @@ pub async fn put_mode(app: &AppState, caller: &Caller, game: &str, mode: &str, c
     let entry = ModeEntry { game_id: game, mode, config, updated_at: crate::clock::now() };
     let e = entry.clone();
     app.db.write(move |c| async move { store::upsert_mode(&c, &e).await.map_err(MatchmakingError::from) }).await?;
-    app.matchmaking.set_config(&entry.game_id, &entry.mode, &entry.config);
+    let op = Op::SetConfig { game: entry.game_id.clone(), mode: entry.mode.clone(), config: entry.config.clone() };
+    if let Err(e) = queue_op(app, op, false).await {
+        // Stored: tickets queued from now on carry it; queued ones keep the old one.
+        tracing::warn!(error = %e, "queued tickets keep their mode's old configuration");
+    }
     Ok(entry)
 }
 
@@ -256,7 +261,7 @@ pub async fn create_ticket(app: &AppState, caller: &Caller, req: TicketRequest) 
         regions,
         profile: Profile { skill: req.skill, skill_range: req.skill_range, properties: req.properties, query: req.query },
     };
-    app.matchmaking.submit(ticket, config, app.config.matchmaking.max_queued, server, Instant::now())
+    ticket_of(queue_op(app, Op::Submit { ticket, config, max_queued: app.config.matchmaking.max_queued, server }, false).await?)
 }
 
 fn viewer_of(caller: &Caller) -> MmResult<Viewer> {
@@ -272,8 +277,13 @@ pub async fn get_ticket(app: &AppState, caller: &Caller, ticket_id: &str, wait_m
     if wait_ms > MAX_WAIT_MS {
         return Err(Invalid::new("wait_ms", format!("wait_ms must be 0 to {MAX_WAIT_MS}")).into());
     }
-    let viewer = viewer_of(caller)?;
-    let deadline = tokio::time::Instant::now() + Duration::from_millis(wait_ms);
+    let op = Op::Read { id: ticket_id.to_string(), viewer: viewer_of(caller)?, as_user: as_user.map(str::to_string), wait_ms };
+    ticket_of(queue_op(app, op, false).await?)
+}
+
+/// [`get_ticket`] on the queue of this process.
+async fn wait_for_ticket(app: &AppState, ticket_id: &str, viewer: Viewer, wait_ms: u64, as_user: Option<&str>) -> MmResult<Ticket> {
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(wait_ms.min(MAX_WAIT_MS));
     loop {
         let (ticket, mut changed) = app.matchmaking.read(ticket_id, &viewer, as_user)?;
         let waiting = matches!(ticket.status, TicketStatus::Queued | TicketStatus::Pending);
@@ -281,8 +291,11 @@ pub async fn get_ticket(app: &AppState, caller: &Caller, ticket_id: &str, wait_m
             return Ok(ticket);
         }
         // Read and subscribed under one lock: a change after the read always wakes us.
-        if tokio::time::timeout_at(deadline, changed.changed()).await.is_err() {
-            return Ok(app.matchmaking.read(ticket_id, &viewer, as_user)?.0);
+        match tokio::time::timeout_at(deadline, changed.changed()).await {
+            Err(_) => return Ok(app.matchmaking.read(ticket_id, &viewer, as_user)?.0),
+            Ok(Ok(())) => {}
+            // The queue was handed to another origin meanwhile.
+            Ok(Err(_)) => return Err(MatchmakingError::Unavailable("the matchmaking queue moved to another origin; poll again".into())),
         }
     }
 }
@@ -291,7 +304,7 @@ pub async fn get_ticket(app: &AppState, caller: &Caller, ticket_id: &str, wait_m
 /// consent the ticket needs before it is queued).
 pub async fn accept_ticket(app: &AppState, caller: &Caller, ticket_id: &str) -> MmResult<Ticket> {
     match viewer_of(caller)? {
-        Viewer::Player { user, game } => app.matchmaking.accept(ticket_id, &user, &game),
+        Viewer::Player { user, game } => ticket_of(queue_op(app, Op::Accept { id: ticket_id.to_string(), user, game }, false).await?),
         Viewer::Server { .. } => {
             Err(MatchmakingError::Forbidden("players accept their own party invitations; server keys queue agreed parties".into()))
         }
@@ -302,7 +315,10 @@ pub async fn accept_ticket(app: &AppState, caller: &Caller, ticket_id: &str) -> 
 /// first: pending invitations to accept or decline, and any ticket that holds them.
 pub async fn my_tickets(app: &AppState, caller: &Caller) -> MmResult<TicketList> {
     match viewer_of(caller)? {
-        Viewer::Player { user, game } => Ok(TicketList { tickets: app.matchmaking.tickets_of(&user, &game) }),
+        Viewer::Player { user, game } => match queue_op(app, Op::TicketsOf { user, game }, false).await? {
+            Answer::Tickets(tickets) => Ok(TicketList { tickets }),
+            other => Err(unexpected(&other)),
+        },
         Viewer::Server { .. } => Err(MatchmakingError::Forbidden("this route lists a player's own tickets".into())),
     }
 }
@@ -310,7 +326,7 @@ pub async fn my_tickets(app: &AppState, caller: &Caller) -> MmResult<TicketList>
 /// Cancels a queued ticket (its owner, a party member, or the game's server key).
 pub async fn cancel_ticket(app: &AppState, caller: &Caller, ticket_id: &str) -> MmResult<Ticket> {
     let viewer = viewer_of(caller)?;
-    app.matchmaking.cancel(ticket_id, &viewer, Instant::now())
+    ticket_of(queue_op(app, Op::Cancel { id: ticket_id.to_string(), viewer }, false).await?)
 }
 
 /// A relay reports open seats in a matched room (edge key, checked by the route).
@@ -320,10 +336,134 @@ pub async fn backfill(app: &AppState, req: BackfillRequest) -> MmResult<Backfill
     if req.open_seats > MAX_MATCH_SIZE {
         return Err(Invalid::new("open_seats", format!("open_seats must be 0 to {MAX_MATCH_SIZE}")).into());
     }
+    let op = Op::Backfill { game, match_id: req.match_id, room_id: req.room_id, region, open_seats: req.open_seats };
+    match queue_op(app, op, false).await? {
+        Answer::Backfill(b) => Ok(b),
+        other => Err(unexpected(&other)),
+    }
+}
+
+fn unexpected(a: &Answer) -> MatchmakingError {
+    MatchmakingError::Unavailable(format!("the matchmaking origin answered {a:?}"))
+}
+
+fn ticket_of(a: Answer) -> MmResult<Ticket> {
+    match a {
+        Answer::Ticket(t) => Ok(*t),
+        other => Err(unexpected(&other)),
+    }
+}
+
+/// Runs a queue operation: on this process's queue (one process, or this origin runs the
+/// cluster's queue: a change is stored in Redis before the answer), else on the origin
+/// that runs it (waiting up to [`super::cluster::WAIT_FOR_LEADER`] for one). `passed_on`:
+/// another origin sent it (it is never passed on again).
+pub async fn queue_op(app: &AppState, op: Op, passed_on: bool) -> MmResult<Answer> {
+    let Some(lead) = &app.matchmaking_cluster else { return run_here(app, op).await };
+    let deadline = Instant::now() + super::cluster::WAIT_FOR_LEADER;
+    loop {
+        if lead.is_leader() {
+            if !op.writes() {
+                return run_here(app, op).await;
+            }
+            let _writing = lead.begin_write().await;
+            if lead.is_leader() {
+                let answer = run_here(app, op).await;
+                lead.store(&app.matchmaking, app.matchmaking.take_changes(Instant::now())).await?;
+                return answer;
+            }
+        } else if passed_on {
+            return Err(MatchmakingError::Unavailable("this origin no longer runs the matchmaking queue; try again".into()));
+        } else {
+            match lead.leader_url().await {
+                Ok(Some(url)) => match pass_on(app, &url, &op).await {
+                    Ok(Answer::Error(e)) => return Err(e.into_error()),
+                    Ok(answer) => return Ok(answer),
+                    Err(Some(e)) => return Err(e),
+                    Err(None) => {} // the leader is gone: wait for the next
+                },
+                Ok(None) => {}
+                Err(e) => return Err(MatchmakingError::Unavailable(format!("matchmaking cannot reach Redis: {e}"))),
+            }
+        }
+        if Instant::now() >= deadline {
+            return Err(MatchmakingError::Unavailable("no origin runs the matchmaking queue right now; try again".into()));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Sends a queue operation to the origin that runs the queue. `Err(None)`: it could not
+/// be reached (nothing was sent, or it died): try the next leader.
+async fn pass_on(app: &AppState, leader: &str, op: &Op) -> Result<Answer, Option<MatchmakingError>> {
+    let wait = match op {
+        Op::Read { wait_ms, .. } => Duration::from_millis((*wait_ms).min(MAX_WAIT_MS)),
+        _ => Duration::ZERO,
+    };
+    let resp = app
+        .http
+        .post(format!("{leader}{}", super::cluster::INTERNAL_PATH))
+        .header(super::cluster::CLUSTER_KEY_HEADER, app.tokens.cluster_key())
+        .header(super::cluster::PASSED_ON_HEADER, "1")
+        .timeout(wait + Duration::from_secs(5))
+        .json(op)
+        .send()
+        .await;
+    let resp = match resp {
+        Ok(r) => r,
+        // Reads are safe to send again; a change only when it was never sent.
+        Err(e) if e.is_connect() || !op.writes() => return Err(None),
+        Err(e) => return Err(Some(MatchmakingError::Unavailable(format!("the matchmaking origin did not answer: {e}")))),
+    };
+    if !resp.status().is_success() {
+        return Err(Some(MatchmakingError::Unavailable(format!("the matchmaking origin answered {}", resp.status()))));
+    }
+    resp.json::<Answer>().await.map_err(|e| Some(MatchmakingError::Unavailable(format!("the matchmaking origin's answer: {e}"))))
+}
+
+/// Runs a queue operation on this process's queue.
+async fn run_here(app: &AppState, op: Op) -> MmResult<Answer> {
     let now = Instant::now();
-    let open_until = now + Duration::from_secs(app.config.matchmaking.backfill_secs);
     let sign = |user: &str, game: &str, m: &MatchFound| room_ticket(app, user, game, m);
-    app.matchmaking.backfill(&game, &req.match_id, &req.room_id, &region, req.open_seats, open_until, now, &sign)
+    let mm = &app.matchmaking;
+    Ok(match op {
+        Op::Submit { ticket, config, max_queued, server } => Answer::Ticket(Box::new(mm.submit(ticket, config, max_queued, server, now)?)),
+        Op::Read { id, viewer, as_user, wait_ms } => Answer::Ticket(Box::new(wait_for_ticket(app, &id, viewer, wait_ms, as_user.as_deref()).await?)),
+        Op::Cancel { id, viewer } => Answer::Ticket(Box::new(mm.cancel(&id, &viewer, now)?)),
+        Op::Accept { id, user, game } => Answer::Ticket(Box::new(mm.accept(&id, &user, &game)?)),
+        Op::TicketsOf { user, game } => Answer::Tickets(mm.tickets_of(&user, &game)),
+        Op::Backfill { game, match_id, room_id, region, open_seats } => {
+            let open_until = now + Duration::from_secs(app.config.matchmaking.backfill_secs);
+            Answer::Backfill(mm.backfill(&game, &match_id, &room_id, &region, open_seats, open_until, now, &sign)?)
+        }
+        Op::SetConfig { game, mode, config } => {
+            mm.set_config(&game, &mode, &config);
+            Answer::Done
+        }
+    })
+}
+
+/// The answer an internal request gets (errors travel inside it).
+pub async fn answer_passed_on(app: &AppState, op: Op) -> Answer {
+    queue_op(app, op, true).await.unwrap_or_else(|e| Answer::Error(WireError::from_error(e)))
+}
+
+/// Runs a change of the matcher's own (a round, a placement's outcome) and stores it
+/// when this origin runs the cluster's queue. `None`: another origin runs it.
+async fn matcher_step<T>(app: &AppState, step: impl FnOnce() -> T) -> Option<T> {
+    let Some(lead) = &app.matchmaking_cluster else { return Some(step()) };
+    if !lead.is_leader() {
+        return None;
+    }
+    let _writing = lead.begin_write().await;
+    if !lead.is_leader() {
+        return None;
+    }
+    let out = step();
+    if let Err(e) = lead.store(&app.matchmaking, app.matchmaking.take_changes(Instant::now())).await {
+        tracing::warn!(error = %e, "a matcher change was not stored yet");
+    }
+    Some(out)
 }
 
 /// Signs the room ticket that admits `user` to the match's room.
@@ -394,16 +534,23 @@ async fn place(app: AppState, p: Placement) {
     match open_room(&app, &p).await {
         Ok((room, url)) => {
             let sign = |user: &str, game: &str, m: &MatchFound| room_ticket(&app, user, game, m);
-            if app.matchmaking.placed(&p, &room.room_id, &url, Instant::now(), &sign) {
-                tracing::info!(match_id = %p.match_id, game = %p.game, mode = %p.mode, region = %p.region, room_id = %room.room_id, players = p.players.len(), "match made");
-            } else {
-                tracing::info!(match_id = %p.match_id, room_id = %room.room_id, "a ticket was cancelled while its match was placed; the others are queued again");
+            match matcher_step(&app, || app.matchmaking.placed(&p, &room.room_id, &url, Instant::now(), &sign)).await {
+                Some(true) => {
+                    tracing::info!(match_id = %p.match_id, game = %p.game, mode = %p.mode, region = %p.region, room_id = %room.room_id, players = p.players.len(), "match made")
+                }
+                Some(false) => {
+                    tracing::info!(match_id = %p.match_id, room_id = %room.room_id, "a ticket was cancelled while its match was placed; the others are queued again")
+                }
+                None => {
+                    tracing::info!(match_id = %p.match_id, "another origin took over the queue while this match was placed; its tickets are queued there")
+                }
             }
         }
         Err(why) => {
             tracing::warn!(match_id = %p.match_id, region = %p.region, error = %why, "relay could not open a room; tickets go back to the queue");
             metrics::counter!("aethex_matchmaking_relay_failures_total").increment(1);
-            app.matchmaking.place_failed(&p, Instant::now() + Duration::from_millis(app.config.matchmaking.relay_backoff_ms));
+            let until = Instant::now() + Duration::from_millis(app.config.matchmaking.relay_backoff_ms);
+            matcher_step(&app, || app.matchmaking.place_failed(&p, until)).await;
         }
     }
 }
@@ -412,17 +559,35 @@ async fn place(app: AppState, p: Placement) {
 async fn round(app: &AppState) -> MmResult<()> {
     let cfg = &app.config.matchmaking;
     let now = Instant::now();
-    app.matchmaking.sweep(now, Duration::from_secs(cfg.ticket_retention_secs), Duration::from_secs(cfg.match_retention_secs));
+    let (tickets, matches) = (Duration::from_secs(cfg.ticket_retention_secs), Duration::from_secs(cfg.match_retention_secs));
+    if matcher_step(app, || app.matchmaking.sweep(now, tickets, matches)).await.is_none() {
+        return Ok(()); // another origin runs the queue
+    }
     if app.matchmaking.queued() == 0 {
         metrics::gauge!("aethex_matchmaking_queued_tickets").set(0.0);
         return Ok(());
     }
     let regions = store::live_regions(&*app.db.reader().await, now_ms() - (app.config.edge.region_ttl_secs * 1000) as i64).await?;
     let sign = |user: &str, game: &str, m: &MatchFound| room_ticket(app, user, game, m);
-    for p in app.matchmaking.round(Instant::now(), &regions, &sign) {
+    for p in matcher_step(app, || app.matchmaking.round(Instant::now(), &regions, &sign)).await.unwrap_or_default() {
         tokio::spawn(place(app.clone(), p));
     }
     Ok(())
+}
+
+/// Keeps (or takes) the cluster's matchmaking lease while the app lives.
+pub fn spawn_leadership(app: Weak<App>) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(super::cluster::RENEW_EVERY);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let Some(app) = app.upgrade() else { return };
+            if let Some(lead) = &app.matchmaking_cluster {
+                lead.tick(&app.matchmaking).await;
+            }
+        }
+    });
 }
 
 /// Runs the matcher every `matchmaking.interval_ms` while the app lives.

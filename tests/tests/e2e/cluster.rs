@@ -306,3 +306,131 @@ async fn origins_tell_each_other_of_commits_and_rotated_keys() {
     assert!(old.is_client_error(), "b still took the rotated key: {old}");
     assert_eq!(login(b, new_key, "bus-device-000000003").await, 200);
 }
+
+/// With `[cluster] redis_url`, one origin runs the matchmaking queue and the others pass
+/// it their requests: tickets made through one origin and polled through another are
+/// matched, a player has one active ticket in the whole cluster, and when the origin that
+/// runs the queue is killed (SIGKILL), another takes over with every queued ticket: they
+/// match with a newcomer, and nobody lands in two matches. The internal route refuses
+/// callers without the cluster key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn matchmaking_is_one_queue_and_survives_the_loss_of_its_origin() {
+    use aethex_tests::relays::Relay;
+    let sqld = Arc::new(Sqld::start());
+    let redis = aethex_tests::redis::Redis::start();
+    let env = [("AETHEX_CLUSTER__REDIS_URL", redis.url.as_str()), ("AETHEX_MATCHMAKING__INTERVAL_MS", "50")];
+    let mut origins = Origin::start_cluster(&sqld, 3, &env);
+    let http = reqwest::Client::new();
+
+    // Which origin runs the queue (the lease names its URL).
+    let leader_of = |redis: &aethex_tests::redis::Redis, origins: &[Origin]| -> Option<usize> {
+        let value = redis.get("aethex:mm:leader")?;
+        let url = value.split_once(' ')?.1.to_string();
+        origins.iter().position(|o| o.url == url)
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    let leader = loop {
+        if let Some(i) = leader_of(&redis, &origins) {
+            break i;
+        }
+        assert!(std::time::Instant::now() < deadline, "no origin took the matchmaking lease");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let (f1, f2) = ((leader + 1) % 3, (leader + 2) % 3);
+
+    let game = origins[f1].game("mm-cluster").await;
+    let relay = Relay::start(&origins[f1], "eu", &[]);
+    relay.wait_registered(&origins[f1]).await;
+    let dev = game.developer.token().unwrap();
+    for (mode, size) in [("duel", 2), ("trio", 3)] {
+        let r = http
+            .put(format!("{}/api/v1/games/mm-cluster/matchmaking/modes/{mode}", origins[f2].url))
+            .bearer_auth(&dev)
+            .json(&json!({"match_size": size, "max_wait_secs": 120}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{}", r.text().await.unwrap_or_default());
+    }
+    let queue = |o: &Origin, token: String, mode: &'static str| {
+        let (http, url) = (http.clone(), format!("{}/api/v1/matchmaking/tickets", o.url));
+        async move {
+            let r = http.post(url).bearer_auth(token).json(&json!({"mode": mode, "regions": [{"region": "eu", "rtt_ms": 20}]})).send().await.unwrap();
+            let status = r.status().as_u16();
+            (status, r.json::<serde_json::Value>().await.unwrap())
+        }
+    };
+    // Long-polls a ticket through `o` until it leaves the queue.
+    let until_matched = |o: &Origin, token: String, id: String| {
+        let (http, url) = (http.clone(), format!("{}/api/v1/matchmaking/tickets/{id}?wait_ms=3000", o.url));
+        async move {
+            let deadline = std::time::Instant::now() + Duration::from_secs(30);
+            loop {
+                let r = http.get(&url).bearer_auth(&token).send().await.unwrap();
+                let status = r.status().as_u16();
+                let body: serde_json::Value = r.json().await.unwrap();
+                if status == 200 && body["status"] != "queued" {
+                    return body;
+                }
+                // 503 while the queue fails over: poll again.
+                assert!(status == 200 || status == 503, "{status}: {body}");
+                assert!(std::time::Instant::now() < deadline, "still queued after 30 s: {body}");
+            }
+        }
+    };
+    let token = |p: &aethex_tests::aethex_sdk::AeThexCloud| p.token().unwrap();
+
+    // Two players queue through the two other origins and poll through the opposite ones.
+    let (p1, p2) = (game.player().await, game.player().await);
+    let (s1, t1) = queue(&origins[f1], token(&p1), "duel").await;
+    assert_eq!(s1, 201, "{t1}");
+    let (again, dup) = queue(&origins[f2], token(&p1), "duel").await;
+    assert_eq!(again, 409, "a second ticket through another origin: {dup}");
+    let (s2, t2) = queue(&origins[f2], token(&p2), "duel").await;
+    assert_eq!(s2, 201, "{t2}");
+    let m1 = until_matched(&origins[f2], token(&p1), t1["ticket_id"].as_str().unwrap().into()).await;
+    let m2 = until_matched(&origins[leader], token(&p2), t2["ticket_id"].as_str().unwrap().into()).await;
+    assert_eq!(m1["status"], "matched", "{m1}");
+    assert_eq!(m1["match_found"]["match_id"], m2["match_found"]["match_id"]);
+    assert_ne!(m1["match_found"]["room_ticket"], m2["match_found"]["room_ticket"]);
+
+    // Two players wait for a trio; the queue's origin is killed; a third player comes.
+    let (p3, p4, p5) = (game.player().await, game.player().await, game.player().await);
+    let (_, t3) = queue(&origins[f1], token(&p3), "trio").await;
+    let (_, t4) = queue(&origins[f2], token(&p4), "trio").await;
+    origins[leader].kill();
+    let killed_at = std::time::Instant::now();
+    let (s5, t5) = queue(&origins[f1], token(&p5), "trio").await;
+    assert_eq!(s5, 201, "a ticket while the queue fails over: {t5}");
+    let took_over = leader_of(&redis, &origins).expect("another origin runs the queue");
+    assert_ne!(took_over, leader);
+    eprintln!("matchmaking failed over in {:?}", killed_at.elapsed());
+    let mut found = Vec::new();
+    for (o, p, t) in [(f2, &p3, &t3), (f1, &p4, &t4), (f2, &p5, &t5)] {
+        found.push(until_matched(&origins[o], token(p), t["ticket_id"].as_str().unwrap().into()).await);
+    }
+    for m in &found {
+        assert_eq!(m["status"], "matched", "{m}");
+        assert_eq!(m["match_found"]["match_id"], found[0]["match_found"]["match_id"], "one match for the trio");
+        assert_eq!(m["match_found"]["players"].as_array().unwrap().len(), 3);
+    }
+    // Nobody is in two matches: each player holds one ticket, in one match.
+    for p in [&p1, &p2, &p3, &p4, &p5] {
+        let mine: serde_json::Value =
+            http.get(format!("{}/api/v1/matchmaking/tickets", origins[f1].url)).bearer_auth(token(p)).send().await.unwrap().json().await.unwrap();
+        let matched: Vec<_> = mine["tickets"].as_array().unwrap().iter().filter(|t| t["status"] == "matched").collect();
+        assert_eq!(matched.len(), 1, "{mine}");
+    }
+
+    // The internal route: no key, a forged key.
+    for key in [None, Some("0".repeat(64))] {
+        let mut req =
+            http.post(format!("{}/internal/v1/matchmaking", origins[f1].url)).json(&json!({"op": "tickets_of", "user": "x", "game": "mm-cluster"}));
+        if let Some(k) = key {
+            req = req.header("x-aethex-cluster-key", k);
+        }
+        let r = req.send().await.unwrap();
+        assert_eq!(r.status(), 401);
+    }
+    drop(relay);
+}
