@@ -75,9 +75,28 @@ docs = [d for f in manifests for d in yaml.safe_load_all(open(os.path.join(k8s, 
 secret_keys = {k for d in docs if d["kind"] == "Secret" for k in d.get("stringData", {})}
 kinds = {(d["kind"], d["metadata"]["name"]) for d in docs}
 for need in [("Deployment", "aethex-origin"), ("Service", "aethex-origin"), ("StatefulSet", "aethex-libsql"), ("ConfigMap", "aethex-config"),
-             ("Secret", "aethex-secrets"), ("HorizontalPodAutoscaler", "aethex-edge")]:
+             ("Secret", "aethex-secrets"), ("Secret", "aethex-origin-keys"), ("HorizontalPodAutoscaler", "aethex-edge"),
+             ("HorizontalPodAutoscaler", "aethex-origin"), ("Deployment", "aethex-redis"), ("Service", "aethex-redis")]:
     if need not in kinds:
         fail(f"no {need[0]} {need[1]}")
+# Origin runs as a cluster: several replicas, each with Redis and an address the others call.
+origin = next((d for d in docs if d["kind"] == "Deployment" and d["metadata"]["name"] == "aethex-origin"), None)
+if origin:
+    if origin["spec"].get("replicas", 1) < 2:
+        fail("origin runs fewer than two replicas")
+    names = {e["name"] for c in origin["spec"]["template"]["spec"]["containers"] for e in c.get("env", [])}
+    for need in ["AETHEX_CLUSTER__REDIS_URL", "AETHEX_CLUSTER__ADVERTISE_URL"]:
+        if need not in names:
+            fail(f"origin does not set {need}")
+    for v in origin["spec"]["template"]["spec"].get("volumes", []):
+        if "persistentVolumeClaim" in v:
+            fail("origin replicas share a ReadWriteOnce volume")
+        secret = v.get("secret", {}).get("secretName")
+        if secret and ("Secret", secret) not in kinds:
+            fail(f"origin mounts Secret {secret}, which is not in the manifests")
+hpa = next((d for d in docs if d["kind"] == "HorizontalPodAutoscaler" and d["metadata"]["name"] == "aethex-origin"), None)
+if hpa and hpa["spec"].get("minReplicas", 1) < 2:
+    fail("origin's autoscaler may go below two replicas")
 relays = [d for d in docs if d["kind"] == "Deployment" and d["metadata"]["name"].startswith("aethex-relay-")]
 if len(relays) < 2:
     fail("fewer than two relay regions")
