@@ -41,8 +41,9 @@ apt_install() { # command package
     || { $SUDO apt-get update > /dev/null && $SUDO apt-get install -y --no-install-recommends "$2" > /dev/null; }
 }
 
-step "cluster engines: Debian redis-server (sqld comes with the tools above)"
+step "cluster engines: Debian redis-server and haproxy (sqld comes with the tools above)"
 apt_install redis-server redis-server
+apt_install haproxy haproxy
 
 step "browser tests: Debian Chromium, Godot 4.6 web runtime and playwright-core (pinned)"
 apt_install "${AETHEX_CHROMIUM:-/usr/bin/chromium}" chromium

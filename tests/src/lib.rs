@@ -21,6 +21,7 @@ pub mod edge_fastly;
 pub mod edge_spin;
 pub mod edge_suite;
 pub mod edges;
+pub mod haproxy;
 pub mod netdelay;
 pub mod redis;
 pub mod relays;

@@ -434,3 +434,251 @@ async fn matchmaking_is_one_queue_and_survives_the_loss_of_its_origin() {
     }
     drop(relay);
 }
+
+/// What one load worker saw.
+#[derive(Default)]
+struct Seen {
+    /// (token, data.i) of each acknowledged save (slot `s`, one per player).
+    saves: Vec<(String, u64)>,
+    /// (user id, score) of each acknowledged score.
+    scores: Vec<(String, i64)>,
+    /// (token, ticket id) of each acknowledged matchmaking ticket.
+    tickets: Vec<(String, String)>,
+    ok: u64,
+    /// Failed requests: status (0: no answer) and what was asked.
+    failed: Vec<(u16, &'static str)>,
+    /// Slowest acknowledged request after the kill.
+    slowest_after_kill: Duration,
+}
+
+/// The cluster under load with a node killed: sqld, Redis, three origins behind HAProxy
+/// (health-checked on `/readyz`), a relay and a native edge pulling through the balancer.
+/// Eight workers log in by device, save, submit a score and queue for matches for 20 s;
+/// a third of the way in, the origin running the matchmaking queue is killed (SIGKILL).
+/// Afterwards: every acknowledged save and score is there, every ticket is matched once
+/// (through whichever origin), the account rate limit holds through the balancer, the edge
+/// reaches origin's head with the same rows, and the failures are the requests that were
+/// in flight on the killed origin.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cluster_keeps_its_promises_when_an_origin_is_killed_under_load() {
+    use aethex_tests::edges::{origin_head, wait_for_position, NativeEdge};
+    use aethex_tests::haproxy::HaProxy;
+    use aethex_tests::relays::Relay;
+    const WORKERS: usize = 8;
+    const LOAD: Duration = Duration::from_secs(20);
+
+    let sqld = Arc::new(Sqld::start());
+    let redis = aethex_tests::redis::Redis::start();
+    let env = [
+        ("AETHEX_CLUSTER__REDIS_URL", redis.url.as_str()),
+        ("AETHEX_MATCHMAKING__INTERVAL_MS", "50"),
+        ("AETHEX_AUTH__RATE_LIMIT_PER_IP_PER_MINUTE", "1000000"),
+        ("AETHEX_AUTH__RATE_LIMIT_PER_ACCOUNT_PER_MINUTE", "5"),
+    ];
+    let mut origins = Origin::start_cluster(&sqld, 3, &env);
+    let lb = HaProxy::start(&origins.iter().map(|o| o.url.clone()).collect::<Vec<_>>());
+    let http = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap();
+
+    let game = origins[0].game("kill-game").await;
+    let dev = game.developer.token().unwrap();
+    let r = http
+        .post(format!("{}/api/v1/games/kill-game/leaderboards", lb.url))
+        .bearer_auth(&dev)
+        .json(&json!({"leaderboard_id": "load", "name": "Load"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let r = http
+        .put(format!("{}/api/v1/games/kill-game/matchmaking/modes/duel", lb.url))
+        .bearer_auth(&dev)
+        .json(&json!({"match_size": 2, "max_wait_secs": 300}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let relay = Relay::start(&origins[0], "eu", &[("AETHEX_RELAY__ORIGIN_URL", lb.url.as_str())]);
+    relay.wait_registered(&origins[1]).await;
+    let edge = NativeEdge::start(&lb.url, &origins[0].edge_key(), &[]);
+
+    let started = std::time::Instant::now();
+    let kill_at = LOAD / 3;
+    let mut workers = Vec::new();
+    for w in 0..WORKERS {
+        let (http, lb, key) = (http.clone(), lb.url.clone(), game.client_key.clone());
+        workers.push(tokio::spawn(async move {
+            let mut seen = Seen::default();
+            let pad = "x".repeat(1000);
+            let mut i = 0u64;
+            while started.elapsed() < LOAD {
+                i += 1;
+                // Sends one request; Some(body) when acknowledged (2xx).
+                macro_rules! call {
+                    ($what:expr, $req:expr) => {{
+                        let sent = std::time::Instant::now();
+                        match $req.send().await {
+                            Ok(r) if r.status().is_success() => {
+                                if started.elapsed() > kill_at {
+                                    seen.slowest_after_kill = seen.slowest_after_kill.max(sent.elapsed());
+                                }
+                                seen.ok += 1;
+                                Some(r.json::<serde_json::Value>().await.unwrap_or_default())
+                            }
+                            Ok(r) => {
+                                seen.failed.push((r.status().as_u16(), $what));
+                                None
+                            }
+                            Err(_) => {
+                                seen.failed.push((0, $what));
+                                None
+                            }
+                        }
+                    }};
+                }
+                let login = call!(
+                    "login",
+                    http.post(format!("{lb}/api/v1/auth/device"))
+                        .header("x-aethex-client-key", &key)
+                        .json(&json!({"device_id": format!("kill-load-{w:02}-{i:08}")}))
+                );
+                let Some(login) = login else { continue };
+                let (token, user) = (login["token"].as_str().unwrap().to_string(), login["user_id"].as_str().unwrap().to_string());
+                let saved = call!(
+                    "save",
+                    http.post(format!("{lb}/api/v1/saves/me")).bearer_auth(&token).json(&json!({"slot_name": "s", "data": {"i": i, "pad": pad}}))
+                );
+                if saved.is_some() {
+                    seen.saves.push((token.clone(), i));
+                }
+                let score = (w as i64) * 1_000_000 + i as i64;
+                let scored =
+                    call!("score", http.post(format!("{lb}/api/v1/leaderboards/load/scores")).bearer_auth(&token).json(&json!({"score": score})));
+                if scored.is_some() {
+                    seen.scores.push((user.clone(), score));
+                }
+                if i.is_multiple_of(3) {
+                    let queued = call!(
+                        "ticket",
+                        http.post(format!("{lb}/api/v1/matchmaking/tickets"))
+                            .bearer_auth(&token)
+                            .json(&json!({"mode": "duel", "regions": [{"region": "eu", "rtt_ms": 10}]}))
+                    );
+                    if let Some(t) = queued {
+                        seen.tickets.push((token.clone(), t["ticket_id"].as_str().unwrap().to_string()));
+                    }
+                }
+            }
+            seen
+        }));
+    }
+
+    // A third of the way in, the origin that runs the matchmaking queue dies.
+    tokio::time::sleep(kill_at).await;
+    let leader = redis.get("aethex:mm:leader").and_then(|v| v.split_once(' ').map(|(_, u)| u.to_string())).expect("a matchmaking leader");
+    let victim = origins.iter().position(|o| o.url == leader).expect("the leader is one of the origins");
+    origins[victim].kill();
+    let alive: Vec<usize> = (0..3).filter(|i| *i != victim).collect();
+
+    let mut all = Seen::default();
+    for wk in workers {
+        let s = wk.await.unwrap();
+        all.saves.extend(s.saves);
+        all.scores.extend(s.scores);
+        all.tickets.extend(s.tickets);
+        all.ok += s.ok;
+        all.failed.extend(s.failed);
+        all.slowest_after_kill = all.slowest_after_kill.max(s.slowest_after_kill);
+    }
+    eprintln!(
+        "load: {} acknowledged requests, {} failed {:?}; {} saves, {} scores, {} tickets; slowest acknowledged request after the kill {:?}",
+        all.ok,
+        all.failed.len(),
+        all.failed,
+        all.saves.len(),
+        all.scores.len(),
+        all.tickets.len(),
+        all.slowest_after_kill
+    );
+    assert!(all.saves.len() > 50, "the load was too small to show anything: {} saves", all.saves.len());
+    // Failures: only requests in flight on the killed origin (at most one per worker),
+    // answered 502 by the balancer or cut; never a 500 or a refusal.
+    assert!(all.failed.len() <= WORKERS, "{} failures: {:?}", all.failed.len(), all.failed);
+    assert!(all.failed.iter().all(|(s, _)| matches!(s, 0 | 502 | 503)), "{:?}", all.failed);
+
+    // No acknowledged write is lost.
+    for (token, i) in &all.saves {
+        let r = http.get(format!("{}/api/v1/saves/me/s", lb.url)).bearer_auth(token).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+        let body: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(body["data"]["i"].as_u64(), Some(*i), "an acknowledged save is missing or older");
+    }
+    let db = origins[alive[0]].database().await.connect().unwrap();
+    let mut stored = std::collections::HashMap::new();
+    let mut rows =
+        db.query("SELECT user_id, score FROM leaderboard_entries WHERE game_id = 'kill-game' AND leaderboard_id = 'load'", ()).await.unwrap();
+    while let Some(r) = rows.next().await.unwrap() {
+        stored.insert(r.get::<String>(0).unwrap(), r.get::<i64>(1).unwrap());
+    }
+    drop(rows);
+    for (user, score) in &all.scores {
+        assert_eq!(stored.get(user), Some(score), "an acknowledged score is missing");
+    }
+
+    // Every ticket (made through any origin) is matched, once, with one other player; at
+    // most one is left waiting for a partner.
+    let mut matches: std::collections::HashMap<String, Vec<String>> = Default::default();
+    let mut waiting = 0;
+    for (k, (token, id)) in all.tickets.iter().enumerate() {
+        let via = &origins[alive[k % alive.len()]].url;
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        let t = loop {
+            let r = http.get(format!("{via}/api/v1/matchmaking/tickets/{id}?wait_ms=2000")).bearer_auth(token).send().await.unwrap();
+            let status = r.status().as_u16();
+            let t: serde_json::Value = r.json().await.unwrap();
+            assert!(status == 200 || status == 503, "{status} {t}");
+            if status == 200 && (t["status"] != "queued" || std::time::Instant::now() >= deadline) {
+                break t;
+            }
+        };
+        match t["status"].as_str() {
+            Some("matched") => {
+                matches.entry(t["match_found"]["match_id"].as_str().unwrap().to_string()).or_default().push(t["owner"].as_str().unwrap().to_string())
+            }
+            Some("queued") => waiting += 1,
+            other => panic!("ticket {id}: {other:?} {t}"),
+        }
+    }
+    assert!(waiting <= 1, "{waiting} tickets never matched");
+    let mut players = std::collections::HashSet::new();
+    for (m, members) in &matches {
+        assert_eq!(members.len(), 2, "match {m}: {members:?}");
+        for p in members {
+            assert!(players.insert(p.clone()), "{p} is in two matches");
+        }
+    }
+
+    // The account rate limit holds through the balancer (5 a minute, whichever origin).
+    let (_, email, _) = game.email_player().await;
+    let mut allowed = 0;
+    for _ in 0..12 {
+        let r =
+            http.post(format!("{}/api/v1/auth/login", lb.url)).json(&json!({"email": email, "password": "wrong-password-1"})).send().await.unwrap();
+        if r.status() != 429 {
+            allowed += 1;
+        }
+    }
+    assert_eq!(allowed, 5, "wrong passwords let through for one account");
+
+    // The edge caught up through the balancer, in order, with origin's rows (the relay
+    // stops first: its heartbeats write replicated rows).
+    drop(relay);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let key = origins[alive[0]].edge_key();
+    let head = origin_head(&lb.url, &key).await;
+    wait_for_position(&edge.url, head, Duration::from_secs(30)).await;
+    let (path, _keep) = edge.stop_keep_data();
+    let ((position, _), got) = crate::edge::replica_tables(&path).await;
+    let (snapshot_at, expected) = crate::edge::origin_tables(&origins[alive[0]], &key).await;
+    assert_eq!((position, snapshot_at), (head, head), "writes after the load");
+    assert_eq!(got, expected, "the edge's rows differ from origin's");
+}

@@ -21,7 +21,7 @@ async fn standalone_native_edge_passes_the_suite() {
 }
 
 /// Rows of every replicated table, as sorted JSON lines (comparable across sources).
-type Tables = std::collections::BTreeMap<String, Vec<String>>;
+pub(crate) type Tables = std::collections::BTreeMap<String, Vec<String>>;
 
 fn row_line(table: &str, values: Vec<serde_json::Value>) -> String {
     let cols = aethex_protocol::replica::table(table).unwrap().columns;
@@ -30,7 +30,7 @@ fn row_line(table: &str, values: Vec<serde_json::Value>) -> String {
 }
 
 /// Origin's current read model, through its snapshot route.
-async fn origin_tables(origin: &Origin, key: &str) -> (i64, Tables) {
+pub(crate) async fn origin_tables(origin: &Origin, key: &str) -> (i64, Tables) {
     let text = reqwest::Client::new()
         .get(format!("{}/api/v1/replication/snapshot", origin.url))
         .header("x-aethex-edge-key", key)
@@ -55,7 +55,7 @@ async fn origin_tables(origin: &Origin, key: &str) -> (i64, Tables) {
 }
 
 /// The replica file's read model and state (position, applied).
-async fn replica_tables(path: &std::path::Path) -> ((i64, i64), Tables) {
+pub(crate) async fn replica_tables(path: &std::path::Path) -> ((i64, i64), Tables) {
     let db = libsql::Builder::new_local(path).build().await.unwrap();
     let c = db.connect().unwrap();
     let mut t = Tables::new();
