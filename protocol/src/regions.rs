@@ -20,6 +20,11 @@ pub struct RegisterRegionRequest {
     /// Players connected now.
     #[serde(default)]
     pub load: u32,
+    /// This relay's own URL when several relays serve the region behind `url` (a load
+    /// balancer): origin opens match rooms on it and sends their players to it. Absent:
+    /// `url` (one relay serves the region).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub relay_url: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -38,6 +38,11 @@ pub struct RelaySettings {
     /// URL players reach this node at (`ws://…` or `wss://…`). Empty: `ws://` + the bound
     /// address (127.0.0.1 when bound to all interfaces), which suits local runs only.
     pub public_url: String,
+    /// The region's URL when several relays serve it behind one address (a load balancer:
+    /// `wss://eu-west.relay.example.com`): registered as the region's URL, for private
+    /// rooms and pings, while `public_url` stays this node's own (match rooms are opened on
+    /// it). Empty: `public_url` (this node alone serves the region).
+    pub region_url: String,
     /// UDP address of the P2P address-discovery endpoint (port 0: any free port).
     pub udp_listen: SocketAddr,
     /// Address of the Prometheus `/metrics` listener, apart from the players' port (port
@@ -92,6 +97,7 @@ impl Default for RelaySettings {
             region: String::new(),
             listen: "0.0.0.0:7350".parse().expect("static address"),
             public_url: String::new(),
+            region_url: String::new(),
             udp_listen: "0.0.0.0:7351".parse().expect("static address"),
             metrics_listen: "127.0.0.1:0".into(),
             udp_public: String::new(),

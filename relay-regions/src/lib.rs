@@ -95,6 +95,7 @@ impl RelayNode {
             state::RelayParams {
                 region,
                 public_url,
+                region_url: s.region_url.clone(),
                 udp_public,
                 cluster_key: s.cluster_key.trim().to_string(),
                 capacity: s.capacity,

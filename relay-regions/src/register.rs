@@ -33,7 +33,13 @@ pub async fn heartbeat(relay: Arc<Relay>, origin_url: String, every: Duration) {
     let mut healthy: Option<bool> = None;
     loop {
         let load = relay.metrics.players.load(Ordering::Relaxed).clamp(0, i64::from(relay.capacity)) as u32;
-        let body = RegisterRegionRequest { url: relay.public_url.clone(), ping_url: Some(relay.ping_url.clone()), capacity: relay.capacity, load };
+        let body = RegisterRegionRequest {
+            url: relay.region_url.clone(),
+            ping_url: Some(relay.ping_url.clone()),
+            capacity: relay.capacity,
+            load,
+            relay_url: Some(relay.public_url.clone()),
+        };
         let result = http.put(&url).header(RELAY_KEY_HEADER, &relay.cluster_key).json(&body).send().await;
         let failure = match result {
             Ok(r) if r.status().is_success() => None,

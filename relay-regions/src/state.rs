@@ -34,6 +34,9 @@ pub struct Relay {
     pub public_url: String,
     /// The WebSocket URL (`public_url` + `/v1/multiplayer`).
     pub ws_url: String,
+    /// The region's URL registered with origin (`public_url` unless several relays serve
+    /// the region behind one address).
+    pub region_url: String,
     /// `http(s)://host:port/v1/ping`.
     pub ping_url: String,
     /// `host:port` of the P2P endpoint as players reach it.
@@ -104,6 +107,8 @@ impl Registry {
 pub struct RelayParams {
     pub region: String,
     pub public_url: String,
+    /// Empty: `public_url`.
+    pub region_url: String,
     pub udp_public: String,
     pub cluster_key: String,
     pub capacity: u32,
@@ -123,6 +128,10 @@ impl Relay {
         Self {
             region: p.region,
             ws_url: format!("{public_url}{}", aethex_protocol::multiplayer::RELAY_WS_PATH),
+            region_url: match p.region_url.trim().trim_end_matches('/') {
+                "" => public_url.clone(),
+                url => url.to_string(),
+            },
             ping_url: format!("{ping_base}{}", aethex_protocol::multiplayer::RELAY_PING_PATH),
             public_url,
             udp_public: p.udp_public,

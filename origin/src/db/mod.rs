@@ -81,6 +81,7 @@ pub const MIGRATIONS: &[(i64, &str, &[&str])] = &[
     (18, "oauth_binding", &[include_str!("../../migrations/0018_oauth_binding.sql")]),
     (19, "relay_keys", &[include_str!("../../migrations/0019_relay_keys.sql")]),
     (20, "score_submits", &[include_str!("../../migrations/0020_score_submits.sql")]),
+    (21, "region_relays", &[include_str!("../../migrations/0021_region_relays.sql")]),
 ];
 
 pub struct Db {

@@ -178,9 +178,15 @@ struct MatchRecord {
     region: String,
     room_id: String,
     relay_url: String,
+    /// The relay the room is on (its own URL; empty if unknown).
+    relay: String,
+    /// A room is being opened on another relay for it (its relay died).
+    moving: bool,
     match_size: u32,
     max_rtt_ms: u32,
     players: Vec<String>,
+    /// Properties every ticket had with the same value (the room's).
+    properties: Map<String, Value>,
     /// Every matched ticket's profile and how long it had waited when matched.
     members: Vec<(Profile, f64)>,
     made: Instant,
@@ -203,6 +209,8 @@ pub struct Placement {
     pub players: Vec<String>,
     /// Properties every ticket has with the same value (for the room).
     pub properties: Map<String, Value>,
+    /// The relay chosen for the room (its own URL), set when it is being opened.
+    pub relay: String,
 }
 
 #[derive(Default)]
@@ -223,6 +231,8 @@ struct Queue {
 #[derive(Default)]
 pub struct Matchmaker {
     inner: Mutex<Queue>,
+    /// Which relay of a region gets the next room.
+    pub relays: RelayPicker,
 }
 
 /// Turns a ticket finished (`matched`, `cancelled`, `expired`): it leaves its pool and its
@@ -641,6 +651,7 @@ impl Matchmaker {
                     tickets: members.iter().map(|e| e.id.clone()).collect(),
                     players: members.iter().flat_map(|e| e.members().cloned()).collect(),
                     properties: common_properties(&members),
+                    relay: String::new(),
                 });
             }
         }
@@ -696,9 +707,12 @@ impl Matchmaker {
                 region: p.region.clone(),
                 room_id: room_id.to_string(),
                 relay_url: relay_url.to_string(),
+                relay: p.relay.clone(),
+                moving: false,
                 match_size: p.match_size,
                 max_rtt_ms: p.max_rtt_ms,
                 players: p.players.clone(),
+                properties: p.properties.clone(),
                 members,
                 made: now,
                 open_seats: 0,
@@ -808,9 +822,13 @@ pub struct StoredMatch {
     region: String,
     room_id: String,
     relay_url: String,
+    #[serde(default)]
+    relay: String,
     match_size: u32,
     max_rtt_ms: u32,
     players: Vec<String>,
+    #[serde(default)]
+    properties: Map<String, Value>,
     members: Vec<(Profile, f64)>,
     made_ms: i64,
     open_seats: u32,
@@ -899,6 +917,8 @@ impl Matchmaker {
                 region: m.region.clone(),
                 room_id: m.room_id.clone(),
                 relay_url: m.relay_url.clone(),
+                relay: m.relay.clone(),
+                properties: m.properties.clone(),
                 match_size: m.match_size,
                 max_rtt_ms: m.max_rtt_ms,
                 players: m.players.clone(),
@@ -971,6 +991,9 @@ impl Matchmaker {
                     region: m.region,
                     room_id: m.room_id,
                     relay_url: m.relay_url,
+                    relay: m.relay,
+                    moving: false,
+                    properties: m.properties,
                     match_size: m.match_size,
                     max_rtt_ms: m.max_rtt_ms,
                     players: m.players,
@@ -1168,6 +1191,25 @@ mod tests {
         mm.sweep(now + Duration::from_secs(3600), Duration::from_secs(300), Duration::from_secs(60));
         assert!(matches!(mm.read(&d.ticket_id, &Viewer::Server { game: "g".into() }, None), Err(MatchmakingError::TicketNotFound)));
     }
+    /// Rooms go to the relay with the lowest share of its capacity in use, counting the
+    /// players sent since its last heartbeat; a new heartbeat replaces that count.
+    #[test]
+    fn rooms_spread_over_a_regions_relays() {
+        let picker = RelayPicker::default();
+        let relays = vec![("ws://a".to_string(), 100, 10, 1), ("ws://b".to_string(), 100, 0, 1), ("ws://c".to_string(), 10, 0, 1)];
+        let mut got = Vec::new();
+        for _ in 0..6 {
+            got.push(picker.pick(&relays, 4).unwrap().0.clone());
+        }
+        // Shares: a 10 %, b 0 %, c 0 % (ties by URL). b 0 → 4 %, c 0 → 40 %, b 4 → 8 %,
+        // b 8 → 12 %, a 10 → 14 %, b 12 → 16 %.
+        assert_eq!(got, ["ws://b", "ws://c", "ws://b", "ws://b", "ws://a", "ws://b"]);
+        // b's next heartbeat reports its load; what was sent before it no longer counts.
+        let relays = vec![("ws://a".to_string(), 100, 18, 2), ("ws://b".to_string(), 100, 12, 2), ("ws://c".to_string(), 10, 4, 2)];
+        assert_eq!(picker.pick(&relays, 2).unwrap().0, "ws://b");
+        assert!(picker.pick(&[], 2).is_none());
+    }
+
     /// What one origin stored is what the next one serves: queued tickets (with their age,
     /// party and active slots), finished tickets with their room tickets, and matches with
     /// open seats; dropped ones are deleted.
@@ -1225,5 +1267,94 @@ mod tests {
         b.sweep(now + Duration::from_secs(10), Duration::from_secs(1), Duration::from_secs(3600));
         let gone = b.take_changes(now);
         assert!(gone.tickets.iter().any(|(id, t)| *id == lone.ticket_id && t.is_none()), "{gone:?}");
+    }
+}
+
+/// A match whose room must move: its relay stopped sending heartbeats.
+#[derive(Debug, Clone)]
+pub struct Move {
+    pub match_id: String,
+    pub game: String,
+    pub mode: String,
+    pub region: String,
+    pub match_size: u32,
+    pub players: Vec<String>,
+    pub properties: Map<String, Value>,
+}
+
+impl Matchmaker {
+    /// The relays match rooms are on, with their regions (to check which are alive).
+    pub fn relays_in_use(&self) -> HashSet<(String, String)> {
+        self.lock().matches.values().filter(|m| !m.relay.is_empty() && !m.moving).map(|m| (m.region.clone(), m.relay.clone())).collect()
+    }
+
+    /// Matches whose room is on `relay` (of `region`), now marked as moving.
+    pub fn rooms_to_move(&self, region: &str, relay: &str) -> Vec<Move> {
+        let mut q = self.lock();
+        let mut out = Vec::new();
+        for (id, m) in q.matches.iter_mut().filter(|(_, m)| m.region == region && m.relay == relay && !m.moving) {
+            m.moving = true;
+            out.push(Move {
+                match_id: id.clone(),
+                game: m.game.clone(),
+                mode: m.mode.clone(),
+                region: m.region.clone(),
+                match_size: m.match_size,
+                players: m.players.clone(),
+                properties: m.properties.clone(),
+            });
+        }
+        out
+    }
+
+    /// A moved match's new room: its tickets carry the new room and new room tickets (and
+    /// wake their readers). `None` for `room`: the move failed, try again later.
+    pub fn moved(&self, mv: &Move, room: Option<(&str, &str, &str)>, sign: Signer<'_>) {
+        let mut q = self.lock();
+        let Queue { tickets, matches, dirty_tickets, dirty_matches, .. } = &mut *q;
+        let Some(record) = matches.get_mut(&mv.match_id) else { return };
+        record.moving = false;
+        let Some((room_id, relay_url, relay)) = room else { return };
+        record.room_id = room_id.to_string();
+        record.relay_url = relay_url.to_string();
+        record.relay = relay.to_string();
+        dirty_matches.insert(mv.match_id.clone());
+        for (id, e) in tickets.iter_mut() {
+            let Some(found) = e.found.as_mut().filter(|f| f.base.match_id == mv.match_id) else { continue };
+            found.base.room_id = room_id.to_string();
+            found.base.relay_url = relay_url.to_string();
+            let base = found.base.clone();
+            found.room_tickets = std::iter::once(&e.owner).chain(e.party.iter()).map(|m| (m.clone(), sign(m, &e.game, &base))).collect();
+            dirty_tickets.insert(id.clone());
+            e.bump();
+        }
+        metrics::counter!("aethex_matchmaking_rooms_moved_total").increment(1);
+    }
+}
+
+/// Spreads rooms over a region's relays: the one with the lowest share of its capacity in
+/// use, counting the players this process sent to it since its last heartbeat (which its
+/// reported load does not show yet).
+#[derive(Default)]
+pub struct RelayPicker {
+    sent: Mutex<HashMap<String, (i64, u32)>>,
+}
+
+impl RelayPicker {
+    /// Picks among `(url, capacity, load, last_seen_ms)` and counts `players` on it.
+    pub fn pick<'a>(&self, relays: &'a [(String, u32, u32, i64)], players: u32) -> Option<&'a (String, u32, u32, i64)> {
+        let mut sent = self.sent.lock().unwrap_or_else(|p| p.into_inner());
+        let pending = |url: &str, seen: i64| sent.get(url).filter(|(at, _)| *at == seen).map_or(0, |(_, n)| *n);
+        let share = |r: &(String, u32, u32, i64)| f64::from(r.2.saturating_add(pending(&r.0, r.3))) / f64::from(r.1.max(1));
+        let best = relays.iter().min_by(|a, b| share(a).total_cmp(&share(b)).then_with(|| a.0.cmp(&b.0)))?;
+        let entry = sent.entry(best.0.clone()).or_insert((best.3, 0));
+        if entry.0 != best.3 {
+            *entry = (best.3, 0);
+        }
+        entry.1 = entry.1.saturating_add(players);
+        if sent.len() > 10_000 {
+            sent.clear();
+        }
+        Some(best)
     }
 }

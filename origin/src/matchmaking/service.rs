@@ -492,27 +492,22 @@ pub fn relay_url(region_url: &str, answered: &str) -> Option<String> {
     ws_base(region_url).map(|b| format!("{b}{RELAY_WS_PATH}"))
 }
 
-/// `POST <relay>/v1/rooms` for a formed match.
-async fn open_room(app: &AppState, p: &Placement) -> Result<(OpenRoomResponse, String), String> {
-    let base = http_base(&p.region_url).ok_or_else(|| format!("region url {:?} is not http(s) or ws(s)", p.region_url))?;
-    let key = crate::regions::service::relay_key_of(app, &p.region)
-        .await
-        .map_err(|e| format!("reading the region's key: {e}"))?
-        .ok_or("the region's relay key is no longer configured")?;
-    let body = OpenRoomRequest {
-        game_id: p.game.clone(),
-        match_id: p.match_id.clone(),
-        mode: p.mode.clone(),
-        max_players: p.match_size,
-        players: p.players.clone(),
-        properties: p.properties.clone(),
-    };
+/// A room for a match on the least loaded live relay of `region` (`POST <relay>/v1/rooms`):
+/// the relay's answer, the URL players connect to, and the relay's own URL.
+async fn open_room(app: &AppState, region: &str, body: &OpenRoomRequest) -> Result<(OpenRoomResponse, String, String), String> {
+    let relays = crate::regions::service::live_relays(app, region).await.map_err(|e| format!("reading the region's relays: {e}"))?;
+    let candidates: Vec<(String, u32, u32, i64)> = relays.iter().map(|r| (r.url.clone(), r.capacity, r.load, r.last_seen_ms)).collect();
+    let players = u32::try_from(body.players.len()).unwrap_or(u32::MAX);
+    let chosen = app.matchmaking.relays.pick(&candidates, players).ok_or("the region has no live relay")?;
+    let relay = relays.iter().find(|r| r.url == chosen.0).ok_or("the region has no live relay")?;
+    let base = http_base(&relay.url).ok_or_else(|| format!("relay url {:?} is not http(s) or ws(s)", relay.url))?;
+    let key = app.peers.relay_key_by_fingerprint(&relay.key_fingerprint).ok_or("the relay's key is no longer configured")?.to_string();
     let resp = app
         .http
         .post(format!("{base}/v1/rooms"))
         .header(RELAY_KEY_HEADER, key.as_str())
         .timeout(Duration::from_millis(app.config.matchmaking.relay_timeout_ms.max(1)))
-        .json(&body)
+        .json(body)
         .send()
         .await
         .map_err(|e| format!("relay unreachable: {e}"))?;
@@ -524,15 +519,27 @@ async fn open_room(app: &AppState, p: &Placement) -> Result<(OpenRoomResponse, S
     if room.room_id.is_empty() || room.room_id.len() > 128 || room.room_id.chars().any(|c| c.is_control() || c.is_whitespace()) {
         return Err(format!("relay answered a malformed room id {:?}", room.room_id));
     }
-    let url = relay_url(&p.region_url, &room.url).ok_or_else(|| format!("region url {:?} is not http(s) or ws(s)", p.region_url))?;
-    Ok((room, url))
+    let url = relay_url(&relay.url, &room.url).ok_or_else(|| format!("relay url {:?} is not http(s) or ws(s)", relay.url))?;
+    Ok((room, url, relay.url.clone()))
+}
+
+fn open_room_request(p: &Placement) -> OpenRoomRequest {
+    OpenRoomRequest {
+        game_id: p.game.clone(),
+        match_id: p.match_id.clone(),
+        mode: p.mode.clone(),
+        max_players: p.match_size,
+        players: p.players.clone(),
+        properties: p.properties.clone(),
+    }
 }
 
 /// Opens the room of a formed match and hands out the room tickets, or puts the tickets
 /// back in the queue.
-async fn place(app: AppState, p: Placement) {
-    match open_room(&app, &p).await {
-        Ok((room, url)) => {
+async fn place(app: AppState, mut p: Placement) {
+    match open_room(&app, &p.region, &open_room_request(&p)).await {
+        Ok((room, url, relay)) => {
+            p.relay = relay;
             let sign = |user: &str, game: &str, m: &MatchFound| room_ticket(&app, user, game, m);
             match matcher_step(&app, || app.matchmaking.placed(&p, &room.room_id, &url, Instant::now(), &sign)).await {
                 Some(true) => {
@@ -563,6 +570,7 @@ async fn round(app: &AppState) -> MmResult<()> {
     if matcher_step(app, || app.matchmaking.sweep(now, tickets, matches)).await.is_none() {
         return Ok(()); // another origin runs the queue
     }
+    move_lost_rooms(app).await?;
     if app.matchmaking.queued() == 0 {
         metrics::gauge!("aethex_matchmaking_queued_tickets").set(0.0);
         return Ok(());
@@ -573,6 +581,56 @@ async fn round(app: &AppState) -> MmResult<()> {
         tokio::spawn(place(app.clone(), p));
     }
     Ok(())
+}
+
+/// Moves the rooms of relays that stopped sending heartbeats to live relays of the same
+/// region: each match gets a new room, and its players new room tickets in their
+/// (unchanged) matchmaking tickets, which wake their long-polls. A region without a live
+/// relay keeps its matches until one comes back.
+async fn move_lost_rooms(app: &AppState) -> MmResult<()> {
+    let in_use = app.matchmaking.relays_in_use();
+    if in_use.is_empty() {
+        return Ok(());
+    }
+    let mut live: std::collections::HashMap<String, Vec<String>> = Default::default();
+    for (region, relay) in in_use {
+        if !live.contains_key(&region) {
+            let urls = crate::regions::service::live_relays(app, &region).await?.into_iter().map(|r| r.url).collect();
+            live.insert(region.clone(), urls);
+        }
+        let urls = &live[&region];
+        if urls.is_empty() || urls.contains(&relay) {
+            continue;
+        }
+        let moves = app.matchmaking.rooms_to_move(&region, &relay);
+        tracing::warn!(region = %region, relay = %relay, matches = moves.len(), "a relay stopped sending heartbeats; moving its match rooms");
+        for mv in moves {
+            tokio::spawn(move_room(app.clone(), mv));
+        }
+    }
+    Ok(())
+}
+
+async fn move_room(app: AppState, mv: super::queue::Move) {
+    let body = OpenRoomRequest {
+        game_id: mv.game.clone(),
+        match_id: mv.match_id.clone(),
+        mode: mv.mode.clone(),
+        max_players: mv.match_size,
+        players: mv.players.clone(),
+        properties: mv.properties.clone(),
+    };
+    let sign = |user: &str, game: &str, m: &MatchFound| room_ticket(&app, user, game, m);
+    match open_room(&app, &mv.region, &body).await {
+        Ok((room, url, relay)) => {
+            tracing::info!(match_id = %mv.match_id, room_id = %room.room_id, relay = %relay, "moved a match room to another relay");
+            matcher_step(&app, || app.matchmaking.moved(&mv, Some((&room.room_id, &url, &relay)), &sign)).await;
+        }
+        Err(why) => {
+            tracing::warn!(match_id = %mv.match_id, error = %why, "could not move a match room yet");
+            matcher_step(&app, || app.matchmaking.moved(&mv, None, &sign)).await;
+        }
+    }
 }
 
 /// Keeps (or takes) the cluster's matchmaking lease while the app lives.

@@ -8,6 +8,7 @@ use crate::db::DbError;
 use crate::error::ApiError;
 use crate::replication::rows;
 use crate::state::AppState;
+pub use store::RelayInstance;
 
 /// Most players one relay may announce.
 pub const MAX_CAPACITY: u32 = 1_000_000;
@@ -51,16 +52,46 @@ pub async fn register(app: &AppState, name: &str, req: RegisterRegionRequest, ke
     if req.load > req.capacity {
         return Err(Invalid::new("load", "load cannot exceed capacity").into());
     }
-    let region = Region { name, url, ping_url, capacity: req.capacity, load: req.load, last_seen_ms: now_ms() };
-    let (r, fp) = (region.clone(), key_fingerprint.to_string());
-    app.db
+    let relay_url = match &req.relay_url {
+        Some(u) => {
+            let u = parse_relay_url("relay_url", u)?;
+            if !host_allowed(app, &u) {
+                return Err(Invalid::new("relay_url", "the relay's host is not in multiplayer.relay_hosts").into());
+            }
+            u
+        }
+        None => url.clone(),
+    };
+    let now = now_ms();
+    let relay =
+        RelayInstance { url: relay_url, capacity: req.capacity, load: req.load, last_seen_ms: now, key_fingerprint: key_fingerprint.to_string() };
+    let live_since = now - ttl_ms(app);
+    let (name2, url2) = (name.clone(), url.clone());
+    let region = app
+        .db
         .write_replicated(move |c, out| async move {
-            store::upsert(&c, &r, &fp).await?;
+            store::upsert_relay(&c, &name2, &relay, now - FORGET_RELAYS_AFTER_MS).await?;
+            // The region as players see it: its public URL, with the live relays' sums.
+            let (capacity, load) = store::region_totals(&c, &name2, live_since).await?;
+            let r = Region { name: name2, url: url2, ping_url, capacity, load, last_seen_ms: now };
+            store::upsert(&c, &r, &relay.key_fingerprint).await?;
             out.upsert(&c, rows::table("regions"), rows::region(&r.name, &r.url, &r.ping_url, r.capacity, r.load, r.last_seen_ms)).await?;
-            Ok::<(), DbError>(())
+            Ok::<Region, DbError>(r)
         })
         .await?;
     Ok(region)
+}
+
+/// Relays not heard from for a day are forgotten.
+const FORGET_RELAYS_AFTER_MS: i64 = 86_400_000;
+
+fn ttl_ms(app: &AppState) -> i64 {
+    i64::try_from(app.config.edge.region_ttl_secs.saturating_mul(1000)).unwrap_or(i64::MAX)
+}
+
+/// The relays of `region` heard from within `edge.region_ttl_secs`.
+pub async fn live_relays(app: &AppState, region: &str) -> Result<Vec<RelayInstance>, DbError> {
+    store::live_relays(&*app.db.reader().await, region, now_ms() - ttl_ms(app)).await
 }
 
 /// Regions heard from within `edge.region_ttl_secs`.

@@ -11,6 +11,8 @@
 //!   acknowledged automatically (so the relay sends deltas), and a dropped connection is
 //!   resumed with [`RoomSession::reconnect`] (same seat, fresh snapshot) within the
 //!   relay's grace period.
+//! - [`RoomSession::rejoin_match`] also survives the loss of the relay: it follows the
+//!   match to the room origin opened for it on another relay of the region.
 
 use std::time::{Duration, Instant};
 
@@ -88,6 +90,7 @@ impl<'a> Multiplayer<'a> {
             pending: Vec::new(),
             unacked: None,
             last_state_sent: None,
+            last_state: None,
         };
         let token = self.cloud.bearer().await?;
         s.open(token, None).await?;
@@ -105,6 +108,29 @@ impl Matchmaking<'_> {
     pub async fn ticket(&self, ticket_id: &str, wait: Duration) -> SdkResult<Ticket> {
         let ms = wait.as_millis().min(30_000);
         self.cloud.request::<Value, _>(Method::GET, &format!("/api/v1/matchmaking/tickets/{ticket_id}?wait_ms={ms}"), None, true).await
+    }
+
+    /// Waits (up to `timeout`) for the match of a matched ticket to be in another room than
+    /// `room_id`: origin moves a match's room when its relay dies, and hands its players
+    /// new room tickets in their tickets.
+    pub async fn wait_for_new_room(&self, ticket_id: &str, room_id: &str, timeout: Duration) -> SdkResult<MatchFound> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            match self.ticket(ticket_id, Duration::ZERO).await {
+                Ok(t) => {
+                    if let Some(m) = t.match_found.filter(|m| m.room_id != room_id) {
+                        return Ok(m);
+                    }
+                }
+                // Origin failing over: ask again.
+                Err(SdkError::Api { status: 503, .. }) => {}
+                Err(e) => return Err(e),
+            }
+            if Instant::now() >= deadline {
+                return Err(protocol_error(format!("the match of ticket {ticket_id} got no new room within {timeout:?}")));
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
     }
 
     /// Waits for `match_found` (or the ticket's end) up to `timeout`.
@@ -160,6 +186,8 @@ pub struct RoomSession {
     /// When this client last sent its state: a client streaming its state acknowledges
     /// batches on its updates, one that is not acknowledges each batch with a frame.
     last_state_sent: Option<std::time::Instant>,
+    /// The last state this client sent (sent again when it moves to another relay).
+    last_state: Option<Map<String, Value>>,
 }
 
 impl RoomSession {
@@ -307,6 +335,7 @@ impl RoomSession {
         let timestamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0);
         let ack = self.unacked.take();
         self.last_state_sent = Some(std::time::Instant::now());
+        self.last_state = Some(data.clone());
         self.send(&ClientMessage::StateUpdate { timestamp, data, ack }).await
     }
 
@@ -332,6 +361,38 @@ impl RoomSession {
     /// Drops the connection without leaving (tests; a crash).
     pub fn drop_connection(&mut self) {
         self.socket = None;
+    }
+
+    /// Gets back into the match after the connection to its relay was lost: first the
+    /// same seat on the same relay (resume), else, when that relay is gone, the room origin
+    /// opened for the match on another relay of the region (found through the matchmaking
+    /// ticket, up to `timeout`). In the new room this client sends its last state again,
+    /// so the others see it where it was. Returns `room_joined`.
+    pub async fn rejoin_match(&mut self, matchmaking: &Matchmaking<'_>, ticket_id: &str, timeout: Duration) -> SdkResult<ServerMessage> {
+        if self.resume_token.is_some() {
+            if let Ok(Ok(joined)) = tokio::time::timeout(Duration::from_secs(3), self.reconnect()).await {
+                return Ok(joined);
+            }
+        }
+        let old_room = self.room_id.clone().unwrap_or_default();
+        let found = matchmaking.wait_for_new_room(ticket_id, &old_room, timeout).await?;
+        self.url = if found.relay_url.ends_with(RELAY_WS_PATH) {
+            found.relay_url.clone()
+        } else {
+            format!("{}{RELAY_WS_PATH}", found.relay_url.trim_end_matches('/'))
+        };
+        self.socket = None;
+        self.pending.clear();
+        self.resume_token = None;
+        self.room_id = None;
+        self.unacked = None;
+        let token = matchmaking.cloud.bearer().await?;
+        self.open(token, None).await?;
+        let joined = self.join_match(&found, Value::Null).await?;
+        if let Some(state) = self.last_state.clone() {
+            self.send_state(state).await?;
+        }
+        Ok(joined)
     }
 
     /// Dials again and reclaims the seat with the resume token (within the relay's grace

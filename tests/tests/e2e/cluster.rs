@@ -682,3 +682,92 @@ async fn a_cluster_keeps_its_promises_when_an_origin_is_killed_under_load() {
     assert_eq!((position, snapshot_at), (head, head), "writes after the load");
     assert_eq!(got, expected, "the edge's rows differ from origin's");
 }
+
+/// Two relays serve one region (behind one region URL). Origin opens match rooms on the
+/// less loaded one, so matches spread over both; when one relay is killed (SIGKILL),
+/// origin moves each of its match rooms to the other relay and hands the players new room
+/// tickets, and the SDK gets back into the match by itself (`rejoin_match`), sending its
+/// last state again, which the other player sees.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_relays_match_rooms_move_to_another_relay_of_the_region() {
+    use aethex_protocol::matchmaking::{RegionRtt, TicketRequest};
+    use aethex_protocol::multiplayer::Encoding;
+    use aethex_tests::relays::Relay;
+    let origin = Origin::start(&[("AETHEX_MATCHMAKING__INTERVAL_MS", "50"), ("AETHEX_EDGE__REGION_TTL_SECS", "2")]);
+    let game = origin.game("relay-move").await;
+    let region_url = [("AETHEX_RELAY__REGION_URL", "ws://127.0.0.1:9")];
+    let mut relays = vec![Relay::start(&origin, "eu", &region_url), Relay::start(&origin, "eu", &region_url)];
+    for r in &relays {
+        r.wait_registered(&origin).await;
+    }
+    let r = reqwest::Client::new()
+        .put(format!("{}/api/v1/games/relay-move/matchmaking/modes/duel", origin.url))
+        .bearer_auth(game.developer.token().unwrap())
+        .json(&json!({"match_size": 2, "max_wait_secs": 60}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    // The region lists one URL (the balancer's), with both relays' capacity.
+    let regions: serde_json::Value = reqwest::get(format!("{}/api/v1/regions", origin.url)).await.unwrap().json().await.unwrap();
+    assert_eq!(regions["regions"][0]["url"], "ws://127.0.0.1:9", "{regions}");
+
+    // Four duels, queued one pair at a time.
+    let request = TicketRequest { mode: "duel".into(), regions: vec![RegionRtt { region: "eu".into(), rtt_ms: 10 }], ..Default::default() };
+    let mut duels = Vec::new();
+    for _ in 0..4 {
+        let (a, b) = (game.player().await, game.player().await);
+        let ta = a.multiplayer().matchmaking().join_queue(&request).await.unwrap();
+        let tb = b.multiplayer().matchmaking().join_queue(&request).await.unwrap();
+        let fa = a.multiplayer().matchmaking().wait_for_match(&ta.ticket_id, Duration::from_secs(20)).await.unwrap();
+        let fb = b.multiplayer().matchmaking().wait_for_match(&tb.ticket_id, Duration::from_secs(20)).await.unwrap();
+        assert_eq!(fa.room_id, fb.room_id);
+        duels.push(((a, ta.ticket_id, fa), (b, tb.ticket_id, fb)));
+    }
+    let port = |url: &str| url.split_once("://").map_or(url, |(_, rest)| rest).split(['/', ':']).nth(1).unwrap_or_default().to_string();
+    let used: std::collections::HashSet<String> = duels.iter().map(|(a, _)| port(&a.2.relay_url)).collect();
+    assert_eq!(used.len(), 2, "rooms were not spread over both relays: {used:?}");
+
+    // The first duel's players are in their room; one sends its state.
+    let ((a, ta, fa), (b, tb, fb)) = &duels[0];
+    let mut sa = a.multiplayer().connect(&fa.relay_url, Encoding::Json).await.unwrap();
+    let mut sb = b.multiplayer().connect(&fb.relay_url, Encoding::Json).await.unwrap();
+    sa.join_match(fa, json!({})).await.unwrap();
+    sb.join_match(fb, json!({})).await.unwrap();
+    let mut state = serde_json::Map::new();
+    state.insert("x".into(), json!(41));
+    sa.send_state(state).await.unwrap();
+    let a_id = a.user_id().unwrap();
+    assert_eq!(state_of(&mut sb, &a_id).await.unwrap(), json!(41));
+
+    // Its relay dies.
+    let victim = relays.iter().position(|r| port(&r.url) == port(&fa.relay_url)).expect("the room's relay");
+    let killed_at = std::time::Instant::now();
+    relays[victim].kill();
+    let (ma, mb) = (a.multiplayer(), b.multiplayer());
+    let (mma, mmb) = (ma.matchmaking(), mb.matchmaking());
+    let (ja, jb) = tokio::join!(sa.rejoin_match(&mma, ta, Duration::from_secs(30)), sb.rejoin_match(&mmb, tb, Duration::from_secs(30)));
+    ja.expect("player a back in the match");
+    jb.expect("player b back in the match");
+    eprintln!("both players back in the match {:?} after their relay was killed", killed_at.elapsed());
+    let moved = a.multiplayer().matchmaking().ticket(ta, Duration::ZERO).await.unwrap().match_found.unwrap();
+    assert_ne!(port(&moved.relay_url), port(&fa.relay_url), "the room moved to the other relay");
+    assert_eq!(moved.match_id, fa.match_id);
+    assert_eq!(sa.room_id(), Some(moved.room_id.as_str()));
+    // a's last state reached b in the new room.
+    assert_eq!(state_of(&mut sb, &a_id).await.unwrap(), json!(41));
+}
+
+/// The `x` of `who`'s state as `s` sees it next (in a state batch or a join's snapshot).
+async fn state_of(
+    s: &mut aethex_tests::aethex_sdk::multiplayer::RoomSession,
+    who: &str,
+) -> Result<serde_json::Value, aethex_tests::aethex_sdk::SdkError> {
+    use aethex_protocol::multiplayer::ServerMessage;
+    s.wait_for(Duration::from_secs(10), |m| match m {
+        ServerMessage::StateBatch { states, .. } => states.iter().find(|p| p.player_id == who).map(|p| p.data["x"].clone()),
+        ServerMessage::RoomJoined { snapshot, .. } => snapshot.iter().find(|p| p.player_id == who).map(|p| p.data["x"].clone()),
+        _ => None,
+    })
+    .await
+}
