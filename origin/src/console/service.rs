@@ -85,7 +85,10 @@ pub async fn rooms(app: &AppState, admin: &Player, game: &str) -> ApiResult<Valu
             })),
             None => unreachable.push(region.name.clone()),
         }
-        regions.push(region);
+        // One entry per relay: a region with several is listed once.
+        if !regions.iter().any(|r: &aethex_protocol::regions::Region| r.name == region.name) {
+            regions.push(region);
+        }
     }
     Ok(json!({ "regions": regions, "rooms": rooms, "unreachable": unreachable }))
 }

@@ -102,25 +102,24 @@ pub async fn list(app: &AppState) -> Result<RegionList, ApiError> {
 /// How long a relay may take to answer origin's questions (presence, live rooms).
 pub const RELAY_ASK_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(800);
 
-/// The relay key a region's relay registered with (origin calls it with that key only).
-pub async fn relay_key_of(app: &AppState, region: &str) -> Result<Option<String>, DbError> {
-    let fp = store::key_fingerprint(&*app.db.reader().await, region).await?;
-    Ok(fp.and_then(|fp| app.peers.relay_key_by_fingerprint(&fp).map(str::to_string)))
-}
-
-/// Asks the relay of every live region at once (POST with `body`, else GET), each with the
-/// relay key it registered with: each region with its relay's JSON answer, or `None` when
-/// it could not be reached within [`RELAY_ASK_TIMEOUT`], refused, or answered something
-/// unreadable.
+/// Asks every live relay of every live region at once (POST with `body`, else GET), each
+/// with the relay key it registered with: one entry per relay, with its region and its
+/// JSON answer, or `None` when it could not be reached within [`RELAY_ASK_TIMEOUT`],
+/// refused, or answered something unreadable.
 pub async fn ask_relays<T: serde::de::DeserializeOwned>(
     app: &AppState,
     path: &str,
     body: Option<&serde_json::Value>,
 ) -> Result<Vec<(Region, Option<T>)>, ApiError> {
-    let regions = list(app).await?.regions;
-    let asks = regions.into_iter().map(|r| async move {
-        let key = relay_key_of(app, &r.name).await.ok().flatten();
-        let (Some(base), Some(key)) = (aethex_protocol::regions::http_base(&r.url), key) else { return (r, None) };
+    let mut targets = Vec::new();
+    for r in list(app).await?.regions {
+        for relay in live_relays(app, &r.name).await? {
+            targets.push((r.clone(), relay));
+        }
+    }
+    let asks = targets.into_iter().map(|(r, relay)| async move {
+        let key = app.peers.relay_key_by_fingerprint(&relay.key_fingerprint).map(str::to_string);
+        let (Some(base), Some(key)) = (aethex_protocol::regions::http_base(&relay.url), key) else { return (r, None) };
         let req = match body {
             Some(b) => app.http.post(format!("{base}{path}")).json(b),
             None => app.http.get(format!("{base}{path}")),

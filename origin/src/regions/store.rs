@@ -73,9 +73,3 @@ pub async fn live_relays(c: &Connection, region: &str, since_ms: i64) -> DbResul
     }
     Ok(out)
 }
-
-/// The fingerprint of the relay key a region registered with, if it is known.
-pub async fn key_fingerprint(c: &Connection, region: &str) -> DbResult<Option<String>> {
-    let rows = c.query("SELECT key_fingerprint FROM regions WHERE name = ?1", params![region]).await?;
-    Ok(crate::db::first_row(rows).await?.map(|r| r.get::<Option<String>>(0)).transpose()?.flatten())
-}

@@ -727,6 +727,18 @@ async fn a_dead_relays_match_rooms_move_to_another_relay_of_the_region() {
     let port = |url: &str| url.split_once("://").map_or(url, |(_, rest)| rest).split(['/', ':']).nth(1).unwrap_or_default().to_string();
     let used: std::collections::HashSet<String> = duels.iter().map(|(a, _)| port(&a.2.relay_url)).collect();
     assert_eq!(used.len(), 2, "rooms were not spread over both relays: {used:?}");
+    // The console lists the rooms of every relay of the region (the region once).
+    let live: serde_json::Value = reqwest::Client::new()
+        .get(format!("{}/api/v1/games/relay-move/rooms", origin.url))
+        .bearer_auth(game.developer.token().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(live["rooms"].as_array().map(Vec::len), Some(4), "{live}");
+    assert_eq!(live["regions"].as_array().map(Vec::len), Some(1), "{live}");
 
     // The first duel's players are in their room; one sends its state.
     let ((a, ta, fa), (b, tb, fb)) = &duels[0];
