@@ -190,6 +190,12 @@ pub enum ServerMessage {
         #[serde(default, skip_serializing_if = "Map::is_empty")]
         properties: Map<String, Value>,
     },
+    /// The private room asked for is on another relay of this region: connect to `url`
+    /// (a relay WebSocket URL) and send the same `join_room` there.
+    Redirect {
+        url: String,
+        room_id: String,
+    },
     RoomLeft {
         room_id: String,
         reason: String,

@@ -276,6 +276,7 @@ mod tests {
                 properties: Map::new(),
             },
             ServerMessage::PlayerLeft { player_id: "p".into(), reason: "left".into() },
+            ServerMessage::Redirect { url: "ws://127.0.0.1:7350/v1/multiplayer".into(), room_id: "ABCD-1234".into() },
             ServerMessage::Rpc { from: "p".into(), method: "m".into(), args: vec![json!(1), json!("x"), json!(null), json!([1.25])] },
             ServerMessage::Chat { from: "p".into(), text: "hi".into(), to: None },
             ServerMessage::Error { code: -32003, message: "Forbidden".into(), reason: Some("no".into()) },

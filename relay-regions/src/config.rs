@@ -43,6 +43,10 @@ pub struct RelaySettings {
     /// rooms and pings, while `public_url` stays this node's own (match rooms are opened on
     /// it). Empty: `public_url` (this node alone serves the region).
     pub region_url: String,
+    /// A Redis the region's relays share (`redis://[:password@]host:port[/db]`): the
+    /// directory of private room codes, so a code works on any relay of the region. Empty:
+    /// a code works on the relay that made the room.
+    pub redis_url: String,
     /// UDP address of the P2P address-discovery endpoint (port 0: any free port).
     pub udp_listen: SocketAddr,
     /// Address of the Prometheus `/metrics` listener, apart from the players' port (port
@@ -98,6 +102,7 @@ impl Default for RelaySettings {
             listen: "0.0.0.0:7350".parse().expect("static address"),
             public_url: String::new(),
             region_url: String::new(),
+            redis_url: String::new(),
             udp_listen: "0.0.0.0:7351".parse().expect("static address"),
             metrics_listen: "127.0.0.1:0".into(),
             udp_public: String::new(),

@@ -174,4 +174,6 @@ pub enum RelayError {
     MetricsListen(String),
     #[error("binding {addr}: {source}")]
     Bind { addr: std::net::SocketAddr, source: std::io::Error },
+    #[error("relay.redis_url: {0}")]
+    Redis(String),
 }

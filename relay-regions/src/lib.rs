@@ -17,6 +17,7 @@
 pub mod auth;
 pub mod codec;
 pub mod config;
+pub mod directory;
 pub mod error;
 pub mod http;
 pub mod metrics;
@@ -107,6 +108,16 @@ impl RelayNode {
             },
             cfg.limits.clone(),
         ));
+        if !s.redis_url.trim().is_empty() {
+            // Entries last three heartbeats: a dead relay's codes drop out soon after it.
+            let ttl = Duration::from_secs(s.heartbeat_secs.max(1) * 3);
+            let errors = relay.metrics.directory_errors.clone();
+            let dir = directory::Directory::connect(s.redis_url.trim(), &relay.region, &relay.ws_url, ttl, errors)
+                .await
+                .map_err(|e| RelayError::Redis(e.to_string()))?;
+            relay.set_directory(dir);
+            tracing::info!("private room codes shared with the region's other relays through Redis");
+        }
         Ok(Self {
             listener,
             metrics_listener,

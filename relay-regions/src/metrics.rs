@@ -33,6 +33,10 @@ pub struct Metrics {
     pub heartbeats_failed: AtomicU64,
     pub backfills_ok: AtomicU64,
     pub backfills_failed: AtomicU64,
+    /// Calls to the room directory (Redis) that failed.
+    pub directory_errors: std::sync::Arc<AtomicU64>,
+    /// Players sent to another relay of the region for a private room.
+    pub redirects: AtomicU64,
 }
 
 impl Metrics {
@@ -75,6 +79,18 @@ impl Metrics {
             "aethex_relay_backfill_failures_total",
             "Backfill requests origin refused or that failed.",
             c(&self.backfills_failed).to_string(),
+        );
+        line(
+            "counter",
+            "aethex_relay_directory_errors_total",
+            "Calls to the room directory (Redis) that failed.",
+            c(&self.directory_errors).to_string(),
+        );
+        line(
+            "counter",
+            "aethex_relay_redirects_total",
+            "Players sent to another relay of the region for a private room.",
+            c(&self.redirects).to_string(),
         );
         let _ = writeln!(out, "# HELP aethex_relay_kicked_total Connections the relay ended, by reason.\n# TYPE aethex_relay_kicked_total counter");
         for (i, label) in KICK_LABELS.iter().enumerate() {

@@ -49,6 +49,7 @@ pub async fn heartbeat(relay: Arc<Relay>, origin_url: String, every: Duration) {
             }
             Err(e) => Some(e.to_string()),
         };
+        relay.relist_codes().await;
         let wait = match failure {
             None => {
                 Metrics::add(&relay.metrics.heartbeats_ok, 1);

@@ -18,7 +18,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use aethex_protocol::multiplayer::{check_chat, ClientMessage, Encoding, RoomOptions, ServerMessage};
+use aethex_protocol::multiplayer::{check_chat, is_room_code, ClientMessage, Encoding, RoomOptions, ServerMessage};
 use axum::body::Bytes;
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use futures::SinkExt;
@@ -68,6 +68,15 @@ struct TicketJoin {
     room_id: Option<String>,
     ticket: String,
     player_data: Value,
+}
+
+/// A request handled after an await (the rest are handled at once).
+enum Deferred {
+    /// `join_room` with a ticket: verified first.
+    Ticket(TicketJoin),
+    /// `join_room` with a private room code this relay does not hold: looked up in the
+    /// region's directory.
+    Code(String),
 }
 
 struct Session {
@@ -175,7 +184,8 @@ async fn connected(relay: &Arc<Relay>, ws: &mut WebSocket, authed: Authed) {
                         Ok(None) => {}
                         // Verifying a ticket may fetch keys from origin: boxed, so its
                         // state is allocated only while it runs (see the module doc).
-                        Ok(Some(ticket)) => Box::pin(s.join_by_ticket(ticket)).await,
+                        Ok(Some(Deferred::Ticket(ticket))) => Box::pin(s.join_by_ticket(ticket)).await,
+                        Ok(Some(Deferred::Code(code))) => Box::pin(s.redirect(code)).await,
                         Err(k) => break End::Kick(k),
                     },
                 }
@@ -338,7 +348,7 @@ impl Session {
     /// One client frame: limits, decoding, then the request (a refusal is answered with
     /// `error` and the connection goes on). A join by ticket is returned to be verified
     /// asynchronously; everything else is handled here, without waiting.
-    fn on_frame(&mut self, frame: Message) -> Result<Option<TicketJoin>, Kick> {
+    fn on_frame(&mut self, frame: Message) -> Result<Option<Deferred>, Kick> {
         let relay = &self.relay;
         let len = frame_len(&frame);
         Metrics::add(&relay.metrics.messages_in, 1);
@@ -355,7 +365,12 @@ impl Session {
         let msg = decode(&frame)?;
         drop(frame);
         if let ClientMessage::JoinRoom { room_id, ticket: Some(ticket), player_data, .. } = msg {
-            return Ok(Some(TicketJoin { room_id, ticket, player_data }));
+            return Ok(Some(Deferred::Ticket(TicketJoin { room_id, ticket, player_data })));
+        }
+        if let ClientMessage::JoinRoom { room_id: Some(code), ticket: None, .. } = &msg {
+            if self.room.is_none() && is_room_code(code) && relay.has_directory() && relay.find_room(code).is_none() {
+                return Ok(Some(Deferred::Code(code.clone())));
+            }
         }
         if let Err(refusal) = self.handle(msg) {
             self.refuse(refusal);
@@ -473,6 +488,18 @@ impl Session {
             return Err(Refusal::forbidden("the room ticket is for another match"));
         }
         self.seat(room, j.player_data)
+    }
+
+    /// `join_room` with a code this relay does not hold: the relay of the region that holds
+    /// it, if any (`redirect`), else not found.
+    async fn redirect(&mut self, code: String) {
+        match self.relay.elsewhere(&code).await {
+            Some(url) => {
+                Metrics::add(&self.relay.metrics.redirects, 1);
+                self.peer.send(&ServerMessage::Redirect { url, room_id: code });
+            }
+            None => self.refuse(Refusal::not_found("no such room")),
+        }
     }
 
     /// `join_room` by room id or code (private rooms).

@@ -59,6 +59,8 @@ pub struct Relay {
     next_conn: AtomicU64,
     /// Open seats of match rooms, for origin's matcher to fill ([`crate::register::backfills`]).
     backfill_tx: tokio::sync::mpsc::UnboundedSender<BackfillRequest>,
+    /// The region's room directory, when relays share a Redis.
+    directory: std::sync::OnceLock<Arc<crate::directory::Directory>>,
     backfill_rx: Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<BackfillRequest>>>,
 }
 
@@ -152,6 +154,7 @@ impl Relay {
             next_conn: AtomicU64::new(1),
             backfill_tx,
             backfill_rx: Mutex::new(Some(backfill_rx)),
+            directory: std::sync::OnceLock::new(),
         }
     }
 
@@ -161,6 +164,54 @@ impl Relay {
 
     pub fn next_conn_id(&self) -> u64 {
         self.next_conn.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Uses the region's room directory from now on.
+    pub fn set_directory(&self, d: crate::directory::Directory) {
+        let _ = self.directory.set(Arc::new(d));
+    }
+
+    /// Whether the region's relays share a room directory.
+    pub fn has_directory(&self) -> bool {
+        self.directory.get().is_some()
+    }
+
+    /// The codes of this relay's private rooms.
+    pub fn private_codes(&self) -> Vec<String> {
+        self.registry().codes.keys().map(|c| c.to_string()).collect()
+    }
+
+    /// Lists every private room of this relay in the directory again (each heartbeat).
+    pub async fn relist_codes(&self) {
+        let Some(dir) = self.directory.get().cloned() else { return };
+        if let Err(e) = dir.list(&self.private_codes()).await {
+            dir.failed("list", &e);
+        }
+    }
+
+    /// Lists or unlists one code in the background.
+    fn directory_change(&self, code: &str, listed: bool) {
+        let (Some(dir), Ok(rt)) = (self.directory.get().cloned(), tokio::runtime::Handle::try_current()) else { return };
+        let code = code.to_string();
+        rt.spawn(async move {
+            let result = if listed { dir.list(std::slice::from_ref(&code)).await } else { dir.unlist(&code).await };
+            if let Err(e) = result {
+                dir.failed(if listed { "list" } else { "unlist" }, &e);
+            }
+        });
+    }
+
+    /// The relay WebSocket URL holding private room `code` when it is another relay of
+    /// the region (looked up in the directory).
+    pub async fn elsewhere(&self, code: &str) -> Option<String> {
+        let dir = self.directory.get()?;
+        match dir.lookup(code).await {
+            Ok(url) => url,
+            Err(e) => {
+                dir.failed("lookup", &e);
+                None
+            }
+        }
     }
 
     /// A room by id, or a private room by code.
@@ -282,9 +333,11 @@ impl Relay {
             options.max_players,
             options.properties,
         ));
-        reg.codes.insert(code, room.clone());
+        reg.codes.insert(code.clone(), room.clone());
         *reg.rooms_of.entry(creator).or_insert(0) += 1;
         self.insert_room(&mut reg, room.clone());
+        drop(reg);
+        self.directory_change(&code, true);
         Ok(room)
     }
 
@@ -348,7 +401,10 @@ impl Relay {
             let mut reg = self.registry();
             reg.remove_seat(&d.resume_token);
             if d.empty {
-                Self::unlist(&mut reg, room, &self.metrics);
+                if Self::unlist(&mut reg, room, &self.metrics) {
+                    drop(reg);
+                    self.directory_change(room.code().map(|c| &**c).unwrap_or_default(), false);
+                }
                 return;
             }
         }
@@ -374,8 +430,9 @@ impl Relay {
     }
 
     /// Takes a closed room out of the registry (once; a code or match id that has since
-    /// gone to another room stays).
-    fn unlist(reg: &mut Registry, room: &Room, metrics: &Metrics) {
+    /// gone to another room stays). Whether a private room's code was taken out.
+    fn unlist(reg: &mut Registry, room: &Room, metrics: &Metrics) -> bool {
+        let mut code_freed = false;
         let is_this = |r: &Arc<Room>| std::ptr::eq(Arc::as_ptr(r), room);
         if reg.rooms.get(&room.id).is_some_and(is_this) {
             reg.rooms.remove(&room.id);
@@ -385,6 +442,7 @@ impl Relay {
         if let Some(code) = room.code() {
             if reg.codes.get(code).is_some_and(is_this) {
                 reg.codes.remove(code);
+                code_freed = true;
                 if let RoomKind::Private { creator, .. } = &room.kind {
                     count_down(&mut reg.rooms_of, creator);
                 }
@@ -396,6 +454,7 @@ impl Relay {
                 reg.matches.remove(&key);
             }
         }
+        code_freed
     }
 
     /// A P2P nonce for `peer` (replacing `previous`).
@@ -474,7 +533,10 @@ async fn run_room(relay: Arc<Relay>, room: Arc<Room>) {
                 reg.remove_seat(t);
             }
             if out.closed {
-                Relay::unlist(&mut reg, &room, &relay.metrics);
+                if Relay::unlist(&mut reg, &room, &relay.metrics) {
+                    drop(reg);
+                    relay.directory_change(room.code().map(|c| &**c).unwrap_or_default(), false);
+                }
                 return;
             }
             drop(reg);

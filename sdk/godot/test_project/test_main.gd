@@ -179,6 +179,32 @@ func play_match() -> void:
 		while back.is_empty() and Time.get_ticks_msec() < until:
 			await get_tree().create_timer(0.1).timeout
 		check("multiplayer reconnects and resumes its seat", not back.is_empty() and mp.is_connected_to_relay() and mp.room.get("room_id") == found[0]["room_id"], mp.room)
+	# The match's relay dies: both clients follow the match to the room origin opens on
+	# the region's other relay, and each sends its last state again.
+	var moved := []
+	mp.reconnected.connect(func(): moved.append(mp.room.get("room_id")))
+	var old_room = found[0]["room_id"]
+	# b gets here first (a was resuming): both states are sent before a kills the relay.
+	mp.send_state({"role": role, "x": 7.0 if role == "a" else 9.0, "hp": 100})
+	if role == "a":
+		await get_tree().create_timer(0.5).timeout
+		var port: String = str(mp._url).get_slice(":", 2).get_slice("/", 0)
+		var http := HTTPRequest.new()
+		add_child(http)
+		http.request(str(cfg["control"]) + "/kill-relay?port=" + port)
+		await http.request_completed
+		http.queue_free()
+	states.clear()
+	until = Time.get_ticks_msec() + 40000
+	while (moved.is_empty() or not states.values().any(func(s): return s.get("role") == other)) and Time.get_ticks_msec() < until:
+		await get_tree().create_timer(0.1).timeout
+	check("multiplayer follows its match to another relay", not moved.is_empty() and moved[0] != old_room and mp.room.get("room_id") == moved[0], [moved, mp.room])
+	var theirs: Dictionary = {}
+	for s in states.values():
+		if s.get("role") == other:
+			theirs = s
+	var want := 7.0 if other == "a" else 9.0
+	check("multiplayer state after the move", float(theirs.get("x", -1)) == want, states)
 	# Stay a moment so the other client gets what it waits for, then leave.
 	await get_tree().create_timer(2.0).timeout
 	mp.disconnect_from_relay()

@@ -309,11 +309,43 @@ impl RoomSession {
         self.wait_joined().await
     }
 
-    /// Joins a private room by code (and password).
+    /// Joins a private room by code (and password), on whichever relay of the region holds
+    /// it: a relay that does not answers `redirect`, and the session follows it (once).
     pub async fn join_room(&mut self, code: &str, password: Option<&str>, player_data: Value) -> SdkResult<ServerMessage> {
-        self.send(&ClientMessage::JoinRoom { room_id: Some(code.to_string()), ticket: None, password: password.map(str::to_string), player_data })
-            .await?;
-        self.wait_joined().await
+        for _ in 0..2 {
+            let join = ClientMessage::JoinRoom {
+                room_id: Some(code.to_string()),
+                ticket: None,
+                password: password.map(str::to_string),
+                player_data: player_data.clone(),
+            };
+            self.send(&join).await?;
+            let answer = self
+                .wait_for(Duration::from_secs(10), |m| {
+                    matches!(m, ServerMessage::RoomJoined { .. } | ServerMessage::Redirect { .. }).then(|| m.clone())
+                })
+                .await?;
+            match answer {
+                ServerMessage::Redirect { url, .. } => {
+                    let token = self.token.clone();
+                    self.redial(&url, token).await?;
+                }
+                joined => return Ok(joined),
+            }
+        }
+        Err(protocol_error(format!("room {code}: redirected more than once")))
+    }
+
+    /// Connects to another relay (a WebSocket URL, with or without its path) as a new
+    /// session of the same player: no room, no seat to resume.
+    async fn redial(&mut self, url: &str, token: String) -> SdkResult<()> {
+        self.url = if url.ends_with(RELAY_WS_PATH) { url.to_string() } else { format!("{}{RELAY_WS_PATH}", url.trim_end_matches('/')) };
+        self.socket = None;
+        self.pending.clear();
+        self.resume_token = None;
+        self.room_id = None;
+        self.unacked = None;
+        self.open(token, None).await.map(|_| ())
     }
 
     /// Creates a private room and joins it; `room_joined.code` is what others join with.
@@ -376,18 +408,8 @@ impl RoomSession {
         }
         let old_room = self.room_id.clone().unwrap_or_default();
         let found = matchmaking.wait_for_new_room(ticket_id, &old_room, timeout).await?;
-        self.url = if found.relay_url.ends_with(RELAY_WS_PATH) {
-            found.relay_url.clone()
-        } else {
-            format!("{}{RELAY_WS_PATH}", found.relay_url.trim_end_matches('/'))
-        };
-        self.socket = None;
-        self.pending.clear();
-        self.resume_token = None;
-        self.room_id = None;
-        self.unacked = None;
         let token = matchmaking.cloud.bearer().await?;
-        self.open(token, None).await?;
+        self.redial(&found.relay_url, token).await?;
         let joined = self.join_match(&found, Value::Null).await?;
         if let Some(state) = self.last_state.clone() {
             self.send_state(state).await?;

@@ -783,3 +783,51 @@ async fn state_of(
     })
     .await
 }
+
+/// With `relay.redis_url`, a private room's code works on any relay of the region: the
+/// relay that does not hold it answers `redirect` to the one that does, and the SDK
+/// follows. A code that no relay holds (or whose room closed) is not found anywhere.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn private_room_codes_work_on_every_relay_of_the_region() {
+    use aethex_protocol::multiplayer::{Encoding, RoomOptions, ServerMessage};
+    use aethex_tests::relays::Relay;
+    let origin = Origin::start(&[]);
+    let redis = aethex_tests::redis::Redis::start();
+    let game = origin.game("codes-game").await;
+    let env = [("AETHEX_RELAY__REGION_URL", "ws://127.0.0.1:9"), ("AETHEX_RELAY__REDIS_URL", redis.url.as_str())];
+    let (r1, r2) = (Relay::start(&origin, "eu", &env), Relay::start(&origin, "eu", &env));
+    let ws = |r: &Relay| r.url.replacen("http://", "ws://", 1);
+    let (a, b, c) = (game.player().await, game.player().await, game.player().await);
+    let mut sa = a.multiplayer().connect(&ws(&r1), Encoding::Json).await.unwrap();
+    let made = sa.create_room(RoomOptions { max_players: 4, password: Some("pw".into()), properties: Default::default() }, json!({})).await.unwrap();
+    let ServerMessage::RoomJoined { room_id, code: Some(code), .. } = made else { panic!("{made:?}") };
+
+    // b asks the other relay for the code, and lands in the room on the first.
+    let mut sb = b.multiplayer().connect(&ws(&r2), Encoding::Json).await.unwrap();
+    let joined = sb.join_room(&code, Some("pw"), json!({})).await.expect("join through the other relay");
+    let ServerMessage::RoomJoined { room_id: joined_id, .. } = joined else { panic!("{joined:?}") };
+    assert_eq!(joined_id, room_id);
+    sb.chat("hello from b", None).await.unwrap();
+    let heard = sa.wait_for(Duration::from_secs(10), |m| matches!(m, ServerMessage::Chat { text, .. } if text == "hello from b").then_some(())).await;
+    assert!(heard.is_ok(), "a did not hear b: {heard:?}");
+    let metrics = reqwest::get(format!("{}/metrics", r2.metrics_url)).await.unwrap().text().await.unwrap();
+    assert!(metrics.contains("aethex_relay_redirects_total 1"), "{metrics}");
+
+    // A code nobody holds: not found on either relay.
+    let mut sc = c.multiplayer().connect(&ws(&r2), Encoding::Json).await.unwrap();
+    let missing = sc.join_room("ZZZZ-0000", None, json!({})).await;
+    assert!(missing.is_err_and(|e| e.to_string().contains("no such room")));
+
+    // The room closes when both leave; its code is gone from the directory.
+    sa.leave_room().await.unwrap();
+    sb.leave_room().await.unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let mut sd = c.multiplayer().connect(&ws(&r2), Encoding::Json).await.unwrap();
+        match sd.join_room(&code, Some("pw"), json!({})).await {
+            Err(e) if e.to_string().contains("no such room") => break,
+            other => assert!(std::time::Instant::now() < deadline, "the closed room's code still resolves: {other:?}"),
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}

@@ -7,7 +7,12 @@ extends RefCounted
 ##     AeThexCloud.multiplayer.player_state_received.connect(func(id, state): ...)
 ##
 ## A dropped connection is opened again on its own with the seat's resume token
-## (`reconnected` then fires); `disconnected` fires when the room is gone for good.
+## (`reconnected` then fires). When the relay of a match is gone, origin opens the match's
+## room on another relay of the region; the addon follows it (through the matchmaking
+## ticket), joins, sends its last state again, and `reconnected` fires too.
+## `disconnected` fires when the room is gone for good. A private room's code works on
+## any relay of the region: a relay that does not hold it sends the client on
+## (`redirect`).
 
 signal room_joined(room: Dictionary)
 signal room_left(room_id: String, reason: String)
@@ -34,6 +39,8 @@ var player_states: Dictionary = {}
 var player_id := ""
 ## Retries of a dropped connection before `disconnected`.
 var max_reconnects := 5
+## How long a match whose relay died is waited for on another relay (seconds).
+var match_move_timeout_sec := 30.0
 
 var _core
 var _ws: WebSocketPeer
@@ -43,6 +50,10 @@ var _tick := 0
 var _waiters: Array = []
 var _reconnects := 0
 var _leaving := false
+## The match joined (its `match_found`), followed when its room moves.
+var _match: Dictionary = {}
+## The last state this client sent (sent again in a moved room).
+var _last_state: Dictionary = {}
 
 
 func _init(core) -> void:
@@ -81,15 +92,17 @@ func join_room(target: Variant, password: String = "", player_data: Dictionary =
 		msg["room_id"] = target.get("room_id")
 		msg["ticket"] = target.get("room_ticket")
 		relay_url = str(target.get("relay_url", relay_url))
+		_match = target
 	else:
 		msg["room_id"] = str(target)
 		if password != "":
 			msg["password"] = password
+		_match = {}
 	var c = await _ensure_connected(relay_url)
 	if not c.success:
 		return c
 	_send(msg)
-	return await _await_join()
+	return await _await_join(msg)
 
 
 ## Creates a private room (`max_players`, `password`, `properties`) and joins it; the
@@ -108,6 +121,7 @@ func leave_room() -> void:
 		_send({"type": "leave_room"})
 	room = {}
 	_resume = ""
+	_match = {}
 
 
 ## Ends the connection to the relay.
@@ -121,6 +135,7 @@ func disconnect_from_relay() -> void:
 ## The seed's `send_state({...})`: this player's fields; the relay sends the others only
 ## what changed. Acknowledges the newest tick received.
 func send_state(data: Dictionary) -> void:
+	_last_state = data.duplicate(true)
 	_send({"type": "state_update", "timestamp": int(Time.get_unix_time_from_system() * 1000.0), "data": data, "ack": _tick})
 
 
@@ -200,8 +215,20 @@ func _open():
 	return _core.ok(answer)
 
 
-func _await_join():
-	var answer = await _wait_for(["room_joined", "error", "disconnect"])
+## Waits for `room_joined`; a `redirect` (the private room is on another relay of the
+## region) is followed once, sending `msg` again there.
+func _await_join(msg: Dictionary = {}):
+	var answer = await _wait_for(["room_joined", "redirect", "error", "disconnect"])
+	if answer.get("type") == "redirect" and not msg.is_empty():
+		var old = _ws
+		_resume = ""
+		var c = await _ensure_connected(str(answer.get("url", "")))
+		if old != null and old != _ws:
+			old.close(1000, "redirected")
+		if not c.success:
+			return c
+		_send(msg)
+		answer = await _wait_for(["room_joined", "error", "disconnect"])
 	if answer.get("type") != "room_joined":
 		return _core.fail(str(answer.get("message", answer.get("reason", "could not join"))), 409, int(answer.get("code", -32000)), answer)
 	return _core.ok(room)
@@ -294,12 +321,45 @@ func _on_closed(code: int, reason: String) -> void:
 	if _leaving or _resume == "":
 		disconnected.emit("closed (%d) %s" % [code, reason])
 		return
-	# A drop: take the seat back with the resume token, a few times.
+	# A drop: take the seat back with the resume token, a few times; a match whose relay
+	# is gone is followed to the room origin opens for it on another relay.
+	var tree := Engine.get_main_loop() as SceneTree
 	while _reconnects < max_reconnects:
 		_reconnects += 1
-		await (Engine.get_main_loop() as SceneTree).create_timer(0.5 * _reconnects).timeout
+		await tree.create_timer(0.5 * _reconnects).timeout
 		var r = await _open()
 		if r.success:
 			_reconnects = 0
 			return
+		if await _follow_moved_match():
+			return
+	var until := Time.get_ticks_msec() + int(match_move_timeout_sec * 1000.0)
+	while not _match.is_empty() and Time.get_ticks_msec() < until:
+		await tree.create_timer(0.5).timeout
+		if await _follow_moved_match():
+			return
 	disconnected.emit("the relay is gone: %s" % reason)
+
+
+## When the joined match got a room on another relay (its ticket says so), joins it and
+## sends the last state again. Whether it did.
+func _follow_moved_match() -> bool:
+	var t: Dictionary = matchmaking.ticket
+	if _match.is_empty() or t.is_empty():
+		return false
+	var r = await _core.request("GET", "/api/v1/matchmaking/tickets/" + _core.enc(str(t["ticket_id"])))
+	if not r.success or not (r.data.get("match_found") is Dictionary):
+		return false
+	var m: Dictionary = r.data["match_found"]
+	if m.get("match_id") != _match.get("match_id") or m.get("room_id") == _match.get("room_id"):
+		return false
+	_resume = ""
+	_url = ""
+	var j = await join_room(m, "", {})
+	if not j.success:
+		return false
+	_reconnects = 0
+	if not _last_state.is_empty():
+		send_state(_last_state)
+	reconnected.emit()
+	return true
