@@ -97,9 +97,21 @@ if origin:
 hpa = next((d for d in docs if d["kind"] == "HorizontalPodAutoscaler" and d["metadata"]["name"] == "aethex-origin"), None)
 if hpa and hpa["spec"].get("minReplicas", 1) < 2:
     fail("origin's autoscaler may go below two replicas")
-relays = [d for d in docs if d["kind"] == "Deployment" and d["metadata"]["name"].startswith("aethex-relay-")]
+relays = [d for d in docs if d["kind"] in ("Deployment", "StatefulSet") and d["metadata"]["name"].startswith("aethex-relay-")]
 if len(relays) < 2:
     fail("fewer than two relay regions")
+for d in relays:
+    name = d["metadata"]["name"]
+    if d["spec"].get("replicas", 1) < 2:
+        fail(f"{name} runs fewer than two relays in its region")
+    env = {e["name"] for c in d["spec"]["template"]["spec"]["containers"] for e in c.get("env", [])}
+    for need in ["AETHEX_RELAY__REGION_URL", "AETHEX_RELAY__REDIS_URL", "AETHEX_RELAY__PUBLIC_URL"]:
+        if need not in env:
+            fail(f"{name} does not set {need}")
+    # Each pod is reachable on its own (match rooms live on one pod).
+    for i in range(d["spec"].get("replicas", 1)):
+        if ("Service", f"{name}-{i}") not in kinds:
+            fail(f"{name}: pod {i} has no Service of its own")
 for d in docs:
     if d["kind"] not in ("Deployment", "StatefulSet"):
         continue
