@@ -14,7 +14,7 @@ use crate::Proc;
 pub struct HaProxy {
     /// `http://127.0.0.1:PORT`.
     pub url: String,
-    _child: Proc,
+    child: Proc,
     _dir: tempfile::TempDir,
 }
 
@@ -55,13 +55,17 @@ impl HaProxy {
             let deadline = Instant::now() + Duration::from_secs(10);
             while Instant::now() < deadline && !child.exited() {
                 if ready(port) {
-                    return Self { url, _child: child, _dir: dir };
+                    return Self { url, child, _dir: dir };
                 }
                 std::thread::sleep(Duration::from_millis(50));
             }
             child.kill();
         }
         panic!("haproxy did not start on a free port in 10 tries");
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.pid()
     }
 }
 

@@ -47,6 +47,10 @@ impl Redis {
         self.child.kill();
     }
 
+    pub fn pid(&self) -> u32 {
+        self.child.pid()
+    }
+
     /// `GET key` (a string value, or `None`), over a plain connection.
     pub fn get(&self, key: &str) -> Option<String> {
         use std::io::{BufRead, BufReader, Read, Write};

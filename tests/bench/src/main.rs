@@ -53,6 +53,7 @@
 mod auth;
 mod board;
 mod build;
+mod cluster;
 mod edge;
 mod ingest;
 mod load;
@@ -88,7 +89,7 @@ pub(crate) struct Args {
     #[arg(long)]
     pub(crate) json: Option<PathBuf>,
     /// Run only these parts: device, email, saves, compression, edge, lag, wasm, patch, serve,
-    /// pipeline, rank, ingest, board (comma-separated).
+    /// pipeline, rank, ingest, board, cluster (comma-separated).
     #[arg(long, value_delimiter = ',')]
     pub(crate) only: Vec<String>,
     /// Size of the generated build of part `patch`, MiB (two copies and a casync store are
@@ -183,6 +184,10 @@ async fn run(args: Args) -> anyhow::Result<()> {
 
     if wants("rank") {
         report.insert("leaderboard_rank".into(), board::bench_rank(args.rank_entries).await?);
+    }
+
+    if wants("cluster") {
+        report.insert("cluster".into(), cluster::bench_cluster(&bench).await?);
     }
 
     if wants("pipeline") {

@@ -451,14 +451,16 @@ struct Seen {
     slowest_after_kill: Duration,
 }
 
-/// The cluster under load with a node killed: sqld, Redis, three origins behind HAProxy
-/// (health-checked on `/readyz`), a relay and a native edge pulling through the balancer.
-/// Eight workers log in by device, save, submit a score and queue for matches for 20 s;
-/// a third of the way in, the origin running the matchmaking queue is killed (SIGKILL).
-/// Afterwards: every acknowledged save and score is there, every ticket is matched once
-/// (through whichever origin), the account rate limit holds through the balancer, the edge
-/// reaches origin's head with the same rows, and the failures are the requests that were
-/// in flight on the killed origin.
+/// The cluster under load with nodes killed: sqld, Redis, three origins behind HAProxy
+/// (health-checked on `/readyz`), two relays in one region and a native edge pulling
+/// through the balancer. Eight workers log in by device, save, submit a score and queue
+/// for matches for 20 s while another makes private rooms on one relay and joins them by
+/// code through the other; a third of the way in, the origin running the matchmaking
+/// queue is killed (SIGKILL), two thirds of the way in, a relay. Afterwards: every
+/// acknowledged save and score is there, every ticket is matched once (through whichever
+/// origin), the dead relay's match rooms moved to the live one, the account rate limit
+/// holds through the balancer, the edge reaches origin's head with the same rows, and the
+/// failures are the requests that were in flight on the killed nodes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cluster_keeps_its_promises_when_an_origin_is_killed_under_load() {
     use aethex_tests::edges::{origin_head, wait_for_position, NativeEdge};
@@ -474,6 +476,7 @@ async fn a_cluster_keeps_its_promises_when_an_origin_is_killed_under_load() {
         ("AETHEX_MATCHMAKING__INTERVAL_MS", "50"),
         ("AETHEX_AUTH__RATE_LIMIT_PER_IP_PER_MINUTE", "1000000"),
         ("AETHEX_AUTH__RATE_LIMIT_PER_ACCOUNT_PER_MINUTE", "5"),
+        ("AETHEX_EDGE__REGION_TTL_SECS", "2"),
     ];
     let mut origins = Origin::start_cluster(&sqld, 3, &env);
     let lb = HaProxy::start(&origins.iter().map(|o| o.url.clone()).collect::<Vec<_>>());
@@ -497,9 +500,21 @@ async fn a_cluster_keeps_its_promises_when_an_origin_is_killed_under_load() {
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
-    let relay = Relay::start(&origins[0], "eu", &[("AETHEX_RELAY__ORIGIN_URL", lb.url.as_str())]);
-    relay.wait_registered(&origins[1]).await;
+    let relay_env = [
+        ("AETHEX_RELAY__ORIGIN_URL", lb.url.as_str()),
+        ("AETHEX_RELAY__REGION_URL", "ws://127.0.0.1:9"),
+        ("AETHEX_RELAY__REDIS_URL", redis.url.as_str()),
+    ];
+    let mut relays = vec![Relay::start(&origins[0], "eu", &relay_env), Relay::start(&origins[0], "eu", &relay_env)];
+    for r in &relays {
+        r.wait_registered(&origins[1]).await;
+    }
+    let relay_ws: Vec<String> = relays.iter().map(|r| r.url.replacen("http://", "ws://", 1)).collect();
+    let relay_dead = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let edge = NativeEdge::start(&lb.url, &origins[0].edge_key(), &[]);
+    let (host, guest) = (game.player().await, game.player().await);
+    // Made now: `game` talks to the first origin, which may be the one killed below.
+    let (_, email, _) = game.email_player().await;
 
     let started = std::time::Instant::now();
     let kill_at = LOAD / 3;
@@ -572,12 +587,57 @@ async fn a_cluster_keeps_its_promises_when_an_origin_is_killed_under_load() {
         }));
     }
 
+    // Private rooms: made on one relay, joined by code through the other (while both live).
+    let rooms = {
+        let (relay_ws, relay_dead) = (relay_ws.clone(), relay_dead.clone());
+        tokio::spawn(async move {
+            use aethex_protocol::multiplayer::{Encoding, RoomOptions, ServerMessage};
+            let (mut ok, mut failed) = (0u32, Vec::new());
+            let mut i = 0usize;
+            while started.elapsed() < LOAD {
+                i += 1;
+                // Relay 0 dies two thirds of the way in; then both ends use relay 1.
+                let (on, via) = if relay_dead.load(std::sync::atomic::Ordering::Relaxed) { (1, 1) } else { (i % 2, (i + 1) % 2) };
+                let attempt = async {
+                    let mut a = host.multiplayer().connect(&relay_ws[on], Encoding::Json).await?;
+                    let made = a.create_room(RoomOptions { max_players: 2, password: None, properties: Default::default() }, json!({})).await?;
+                    let ServerMessage::RoomJoined { code: Some(code), room_id, .. } = made else {
+                        return Ok::<bool, aethex_tests::aethex_sdk::SdkError>(false);
+                    };
+                    let mut b = guest.multiplayer().connect(&relay_ws[via], Encoding::Json).await?;
+                    let joined = b.join_room(&code, None, json!({})).await?;
+                    let same = matches!(joined, ServerMessage::RoomJoined { room_id: ref r, .. } if *r == room_id);
+                    // Left for good (not a dropped seat held for the grace period), so the
+                    // room closes and the host may make the next one.
+                    for s in [&mut b, &mut a] {
+                        s.leave_room().await?;
+                        s.wait_for(Duration::from_secs(5), |m| matches!(m, ServerMessage::RoomLeft { .. }).then_some(())).await?;
+                    }
+                    Ok(same)
+                };
+                match attempt.await {
+                    Ok(true) => ok += 1,
+                    Ok(false) => failed.push("joined another room".to_string()),
+                    Err(e) => failed.push(e.to_string()),
+                }
+                tokio::time::sleep(Duration::from_millis(300)).await;
+            }
+            (ok, failed)
+        })
+    };
+
     // A third of the way in, the origin that runs the matchmaking queue dies.
     tokio::time::sleep(kill_at).await;
     let leader = redis.get("aethex:mm:leader").and_then(|v| v.split_once(' ').map(|(_, u)| u.to_string())).expect("a matchmaking leader");
     let victim = origins.iter().position(|o| o.url == leader).expect("the leader is one of the origins");
     origins[victim].kill();
     let alive: Vec<usize> = (0..3).filter(|i| *i != victim).collect();
+    // Two thirds of the way in, a relay dies.
+    tokio::time::sleep(LOAD / 3).await;
+    relay_dead.store(true, std::sync::atomic::Ordering::Relaxed);
+    relays[0].kill();
+    let relay_killed_at = std::time::Instant::now();
+    let dead_relay = relay_ws[0].clone();
 
     let mut all = Seen::default();
     for wk in workers {
@@ -599,6 +659,15 @@ async fn a_cluster_keeps_its_promises_when_an_origin_is_killed_under_load() {
         all.tickets.len(),
         all.slowest_after_kill
     );
+    let (rooms_ok, rooms_failed) = rooms.await.unwrap();
+    eprintln!(
+        "private rooms: {rooms_ok} made and joined through the other relay, {} failed {:?}",
+        rooms_failed.len(),
+        rooms_failed.iter().take(3).collect::<Vec<_>>()
+    );
+    assert!(rooms_ok >= 5, "{rooms_ok} private rooms");
+    // At most the attempt in flight when the relay died.
+    assert!(rooms_failed.len() <= 1, "{rooms_failed:?}");
     assert!(all.saves.len() > 50, "the load was too small to show anything: {} saves", all.saves.len());
     // Failures: only requests in flight on the killed origin (at most one per worker),
     // answered 502 by the balancer or cut; never a 500 or a refusal.
@@ -649,6 +718,30 @@ async fn a_cluster_keeps_its_promises_when_an_origin_is_killed_under_load() {
         }
     }
     assert!(waiting <= 1, "{waiting} tickets never matched");
+    // The dead relay's match rooms moved to the live one: no ticket points at it any more.
+    let port = |url: &str| url.split_once("://").map_or(url, |(_, rest)| rest).split(['/', ':']).nth(1).unwrap_or_default().to_string();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let mut on_dead = 0;
+        for (k, (token, id)) in all.tickets.iter().enumerate() {
+            let via = &origins[alive[k % alive.len()]].url;
+            let r = http.get(format!("{via}/api/v1/matchmaking/tickets/{id}")).bearer_auth(token).send().await.unwrap();
+            if r.status() != 200 {
+                on_dead += 1; // failing over: ask again
+                continue;
+            }
+            let t: serde_json::Value = r.json().await.unwrap();
+            if t["match_found"]["relay_url"].as_str().is_some_and(|u| port(u) == port(&dead_relay)) {
+                on_dead += 1;
+            }
+        }
+        if on_dead == 0 {
+            eprintln!("no ticket points at the dead relay any more (checked {:?} after it was killed)", relay_killed_at.elapsed());
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{on_dead} tickets still point at the dead relay");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
     let mut players = std::collections::HashSet::new();
     for (m, members) in &matches {
         assert_eq!(members.len(), 2, "match {m}: {members:?}");
@@ -658,7 +751,6 @@ async fn a_cluster_keeps_its_promises_when_an_origin_is_killed_under_load() {
     }
 
     // The account rate limit holds through the balancer (5 a minute, whichever origin).
-    let (_, email, _) = game.email_player().await;
     let mut allowed = 0;
     for _ in 0..12 {
         let r =
@@ -669,9 +761,9 @@ async fn a_cluster_keeps_its_promises_when_an_origin_is_killed_under_load() {
     }
     assert_eq!(allowed, 5, "wrong passwords let through for one account");
 
-    // The edge caught up through the balancer, in order, with origin's rows (the relay
-    // stops first: its heartbeats write replicated rows).
-    drop(relay);
+    // The edge caught up through the balancer, in order, with origin's rows (the relays
+    // stop first: their heartbeats write replicated rows).
+    drop(relays);
     tokio::time::sleep(Duration::from_millis(500)).await;
     let key = origins[alive[0]].edge_key();
     let head = origin_head(&lb.url, &key).await;
