@@ -1,48 +1,15 @@
 //! The cluster's readers–writer lock against a real Redis (Debian's `redis-server`,
 //! installed by the test command), with two lock instances standing for two origins.
 
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use aethex_origin::cluster::{LockError, Redis, RwLock};
 
-struct RedisServer(Child, String);
-
-impl Drop for RedisServer {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-async fn start_redis(dir: &std::path::Path) -> RedisServer {
-    for _ in 0..10 {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let child = Command::new(std::env::var("AETHEX_REDIS_BIN").unwrap_or_else(|_| "redis-server".into()))
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir"])
-            .arg(dir)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start redis-server (the test command installs it)");
-        let server = RedisServer(child, format!("redis://127.0.0.1:{port}"));
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < deadline {
-            if Redis::connect(&server.1).await.is_ok() {
-                return server;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-    panic!("redis-server did not start");
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn readers_and_the_writer_exclude_each_other_across_origins() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = start_redis(dir.path()).await;
-    let origin = |_: u8| async { Arc::new(RwLock::new("test-gc", Some(Redis::connect(&server.1).await.unwrap()))) };
+    let server = aethex_tests::redis::Redis::start();
+    let origin = |_: u8| async { Arc::new(RwLock::new("test-gc", Some(Redis::connect(&server.url).await.unwrap()))) };
     let (a, b) = (origin(1).await, origin(2).await);
 
     // A reader on B keeps A's writer out until it leaves.

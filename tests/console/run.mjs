@@ -29,6 +29,17 @@ let shot = 0;
 const snap = async (name) => { shot += 1; await page.screenshot({ path: join(shots, `${String(shot).padStart(2, '0')}-${name}.png`), fullPage: true }); };
 const tid = (id) => page.getByTestId(id);
 const textOf = async (id) => { try { await tid(id).first().waitFor({ timeout: 10000 }); return await tid(id).first().innerText(); } catch (e) { return `(no ${id}: ${e.message.split('\n')[0]})`; } };
+// The text of `id` once `ok(text)` holds (the page updates after its request answers),
+// or its last text after `ms`.
+const textWhen = async (id, ok, ms = 5000) => {
+  const until = Date.now() + ms;
+  let text = await textOf(id);
+  while (!ok(text) && Date.now() < until) {
+    await page.waitForTimeout(100);
+    text = await textOf(id);
+  }
+  return text;
+};
 const step = async (name, f) => { try { await f(); } catch (e) { check(name, false, e.message.split('\n')[0]); } };
 
 await step('sign in', async () => {
@@ -95,12 +106,11 @@ await step('dlc', async () => {
   check('releases listed', releases.includes(x.release) && releases.includes(x.old_release), releases);
   check('channel serves the newest release', (await textOf('channels')).includes(x.release));
   await tid('rollback-stable').click();
-  await page.waitForTimeout(300);
-  check('rollback moves the channel back', (await textOf('channels')).includes(x.old_release), await textOf('channels'));
+  const rolled = await textWhen('channels', (t) => t.includes(x.old_release));
+  check('rollback moves the channel back', rolled.includes(x.old_release), rolled);
   await tid('promote-channel').fill('beta');
   await tid(`promote-${x.release}`).click();
-  await page.waitForTimeout(300);
-  const channels = await textOf('channels');
+  const channels = await textWhen('channels', (t) => /beta\s+1\.1\.0/.test(t));
   check('promote puts the release on another channel', /beta\s+1\.1\.0/.test(channels), channels);
   await snap('dlc');
 });

@@ -4,9 +4,8 @@
 //! request whose connection is refused sent to another backend (a request that reached a
 //! backend is never sent again: it may have been done).
 
-use std::net::TcpListener;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::Proc;
 
@@ -30,38 +29,31 @@ impl HaProxy {
                 format!("  server o{i} {addr} check inter 300ms fall 2 rise 2\n")
             })
             .collect();
-        for _ in 0..10 {
-            let dir = tempfile::tempdir().expect("tempdir");
-            let port = TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("free port").port();
-            let config = format!(
-                "global\n  maxconn 4096\n\
-                 defaults\n  mode http\n  timeout connect 1s\n  timeout client 60s\n  timeout server 60s\n  \
-                 option redispatch\n  retries 2\n  retry-on conn-failure\n\
-                 frontend fe\n  bind 127.0.0.1:{port}\n  default_backend origins\n\
-                 backend origins\n  balance roundrobin\n  option httpchk GET /readyz\n  http-check expect status 200\n{servers}"
-            );
-            let path = dir.path().join("haproxy.cfg");
-            std::fs::write(&path, config).expect("write haproxy.cfg");
-            let child = Command::new(&bin)
-                .arg("-db")
-                .arg("-f")
-                .arg(&path)
-                .stdout(Stdio::null())
-                .stderr(if std::env::var("TEST_LOG").is_ok() { Stdio::inherit() } else { Stdio::null() })
-                .spawn()
-                .unwrap_or_else(|e| panic!("start {bin} (the test command installs Debian's haproxy): {e}"));
-            let mut child = Proc(Some(child));
-            let url = format!("http://127.0.0.1:{port}");
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while Instant::now() < deadline && !child.exited() {
-                if ready(port) {
-                    return Self { url, child, _dir: dir };
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            child.kill();
-        }
-        panic!("haproxy did not start on a free port in 10 tries");
+        let (child, port, dir) = crate::start_on_free_port(
+            "haproxy",
+            Duration::from_secs(10),
+            |port, dir| {
+                let config = format!(
+                    "global\n  maxconn 4096\n\
+                     defaults\n  mode http\n  timeout connect 1s\n  timeout client 60s\n  timeout server 60s\n  \
+                     option redispatch\n  retries 2\n  retry-on conn-failure\n\
+                     frontend fe\n  bind 127.0.0.1:{port}\n  default_backend origins\n\
+                     backend origins\n  balance roundrobin\n  option httpchk GET /readyz\n  http-check expect status 200\n{servers}"
+                );
+                let path = dir.join("haproxy.cfg");
+                std::fs::write(&path, config).expect("write haproxy.cfg");
+                Command::new(&bin)
+                    .arg("-db")
+                    .arg("-f")
+                    .arg(&path)
+                    .stdout(Stdio::null())
+                    .stderr(if std::env::var("TEST_LOG").is_ok() { Stdio::inherit() } else { Stdio::null() })
+                    .spawn()
+                    .unwrap_or_else(|e| panic!("start {bin} (the test command installs Debian's haproxy): {e}"))
+            },
+            ready,
+        );
+        Self { url: format!("http://127.0.0.1:{port}"), child, _dir: dir }
     }
 
     pub fn pid(&self) -> u32 {

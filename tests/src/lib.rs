@@ -388,6 +388,39 @@ impl GameFixture {
     }
 }
 
+/// Starts a server that takes a port number (not a listener) on a free port of 127.0.0.1,
+/// with a temporary folder of its own. `spawn(port, folder)` starts it; `ready(port)` says
+/// whether it answers as itself. Another process may take the port between the OS handing
+/// it out and the server binding it, so a start that does not become ready within
+/// `within` is killed and tried again on a new port (10 tries).
+pub fn start_on_free_port(
+    what: &str,
+    within: Duration,
+    mut spawn: impl FnMut(u16, &Path) -> std::process::Child,
+    ready: impl Fn(u16) -> bool,
+) -> (Proc, u16, tempfile::TempDir) {
+    for _ in 0..10 {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("free port").port();
+        let mut child = Proc(Some(spawn(port, dir.path())));
+        let deadline = std::time::Instant::now() + within;
+        while std::time::Instant::now() < deadline && !child.exited() {
+            if ready(port) {
+                return (child, port, dir);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        child.kill();
+    }
+    panic!("{what} did not start on a free port in 10 tries");
+}
+
+/// `GET url` with a bearer token: the answer's JSON (a test's read of what it checks).
+pub async fn get_json(url: &str, token: &str) -> Value {
+    let resp = reqwest::Client::new().get(url).bearer_auth(token).send().await.expect("request");
+    resp.json().await.expect("a JSON answer")
+}
+
 /// A POST with a JSON body built by hand (for malformed-input tests).
 pub async fn raw(
     method: reqwest::Method,

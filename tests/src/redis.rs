@@ -1,9 +1,8 @@
 //! A Redis server (Debian's `redis-server`, installed by the test command) started per test
 //! on 127.0.0.1 with a port of its own, no persistence and a temporary folder.
 
-use std::net::TcpListener;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::Proc;
 
@@ -18,29 +17,21 @@ pub struct Redis {
 impl Redis {
     pub fn start() -> Self {
         let bin = std::env::var("AETHEX_REDIS_BIN").unwrap_or_else(|_| "redis-server".into());
-        // Redis takes a port, not a listener: a start that lost its port to another
-        // process is tried again on a new one.
-        for _ in 0..10 {
-            let dir = tempfile::tempdir().expect("tempdir");
-            let port = TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("free port").port();
-            let child = Command::new(&bin)
-                .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir"])
-                .arg(dir.path())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .unwrap_or_else(|e| panic!("start {bin} (the test command installs Debian's redis-server): {e}"));
-            let mut child = Proc(Some(child));
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while Instant::now() < deadline && !child.exited() {
-                if answers_pong(port) {
-                    return Self { url: format!("redis://127.0.0.1:{port}"), child, _dir: dir };
-                }
-                std::thread::sleep(Duration::from_millis(10));
-            }
-            child.kill();
-        }
-        panic!("redis-server did not start on a free port in 10 tries");
+        let (child, port, dir) = crate::start_on_free_port(
+            "redis-server",
+            Duration::from_secs(10),
+            |port, dir| {
+                Command::new(&bin)
+                    .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir"])
+                    .arg(dir)
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .spawn()
+                    .unwrap_or_else(|e| panic!("start {bin} (the test command installs Debian's redis-server): {e}"))
+            },
+            answers_pong,
+        );
+        Self { url: format!("redis://127.0.0.1:{port}"), child, _dir: dir }
     }
 
     pub fn kill(&mut self) {

@@ -5,10 +5,9 @@
 //! `AETHEX_TEST_DB=sqld` makes [`crate::Origin::start`] put every origin it starts on a
 //! fresh sqld instead of a local file, so the same end-to-end suites run on both.
 
-use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::Proc;
 
@@ -40,34 +39,24 @@ impl Sqld {
     pub fn start() -> Self {
         let bin = sqld_bin();
         assert!(bin.exists(), "sqld is not installed at {}: run scripts/install-tools.sh", bin.display());
-        // sqld takes a port, not a listener: a free one from the OS is handed over, and
-        // another process may take it first, so a start that fails is tried again.
-        for _ in 0..10 {
-            let dir = tempfile::tempdir().expect("tempdir");
-            let port = TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("free port").port();
-            let child = Command::new(&bin)
-                .args(["--http-listen-addr", &format!("127.0.0.1:{port}"), "--no-welcome", "--db-path"])
-                .arg(dir.path().join("data.sqld"))
-                .env("RUST_LOG", std::env::var("AETHEX_SQLD_LOG").unwrap_or_else(|_| "error".into()))
-                .stdout(if std::env::var("AETHEX_SQLD_LOG").is_ok() { Stdio::inherit() } else { Stdio::null() })
-                .stderr(if std::env::var("AETHEX_SQLD_LOG").is_ok() { Stdio::inherit() } else { Stdio::null() })
-                .spawn()
-                .unwrap_or_else(|e| panic!("start {}: {e}", bin.display()));
-            let mut child = Proc(Some(child));
-            let url = format!("http://127.0.0.1:{port}");
-            let deadline = Instant::now() + Duration::from_secs(20);
-            while Instant::now() < deadline {
-                if child.exited() {
-                    break;
-                }
-                if answers_as_sqld(port) {
-                    return Self { url, child, _dir: dir };
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            child.kill();
-        }
-        panic!("sqld did not start on a free port in 10 tries");
+        let log = std::env::var("AETHEX_SQLD_LOG").ok();
+        let (child, port, dir) = crate::start_on_free_port(
+            "sqld",
+            Duration::from_secs(20),
+            |port, dir| {
+                let out = || if log.is_some() { Stdio::inherit() } else { Stdio::null() };
+                Command::new(&bin)
+                    .args(["--http-listen-addr", &format!("127.0.0.1:{port}"), "--no-welcome", "--db-path"])
+                    .arg(dir.join("data.sqld"))
+                    .env("RUST_LOG", log.clone().unwrap_or_else(|| "error".into()))
+                    .stdout(out())
+                    .stderr(out())
+                    .spawn()
+                    .unwrap_or_else(|e| panic!("start {}: {e}", bin.display()))
+            },
+            answers_as_sqld,
+        );
+        Self { url: format!("http://127.0.0.1:{port}"), child, _dir: dir }
     }
 
     pub fn pid(&self) -> u32 {
