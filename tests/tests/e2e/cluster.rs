@@ -914,3 +914,50 @@ async fn private_room_codes_work_on_every_relay_of_the_region() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
+
+/// Rotating the shared keys of a cluster (`aethex rotate-key`, the new files given to every
+/// origin, each restarted): tokens and saves made before still work on every origin, new
+/// tokens are signed with the new key and taken by the other origin, new saves are sealed
+/// with the new key and opened by the other origin, and both publish both keys.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cluster_rotates_its_shared_keys() {
+    let sqld = Arc::new(Sqld::start());
+    let mut origins = Origin::start_cluster(&sqld, 2, &[]);
+    let game = origins[0].game("rotate-game").await;
+    let (player, email, password) = game.email_player().await;
+    player.saves().save("before", json!({"sealed": "with the first key"})).await.unwrap();
+    let old_token = player.token().unwrap();
+    let kid = |token: &str| jsonwebtoken::decode_header(token).unwrap().kid.unwrap();
+    let old_kid = kid(&old_token);
+
+    // The operator rotates on one origin's folder and copies the files to the other.
+    for kind in ["jwt", "saves"] {
+        let out = std::process::Command::new(aethex_tests::aethex_bin())
+            .args(["rotate-key", kind])
+            .env("AETHEX_STORAGE__DATA_DIR", &origins[0].data_dir)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "rotate-key {kind}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    aethex_tests::copy_dir(&origins[0].data_dir.join("keys"), &origins[1].data_dir.join("keys"));
+    let restarted: Vec<Origin> = origins.drain(..).map(Origin::restart_after_kill).collect();
+    let (a, b) = (&restarted[0], &restarted[1]);
+
+    let http = reqwest::Client::new();
+    for o in [a, b] {
+        let r = http.get(format!("{}/api/v1/saves/me/before", o.url)).bearer_auth(&old_token).send().await.unwrap();
+        assert_eq!(r.status(), 200, "the old token or the old save on {}", o.url);
+        let body: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(body["data"]["sealed"], "with the first key");
+        let jwks: serde_json::Value = http.get(format!("{}/.well-known/jwks.json", o.url)).send().await.unwrap().json().await.unwrap();
+        assert_eq!(jwks["keys"].as_array().map(Vec::len), Some(2), "{jwks}");
+    }
+    let via_b = aethex_tests::aethex_sdk::AeThexCloud::new(&b.url).with_client_key(&game.client_key);
+    via_b.auth().login_email(&email, &password).await.unwrap();
+    let new_token = via_b.token().unwrap();
+    assert_ne!(kid(&new_token), old_kid, "new tokens are signed with the new key");
+    via_b.saves().save("after", json!({"sealed": "with the second key"})).await.unwrap();
+    let r = http.get(format!("{}/api/v1/saves/me/after", a.url)).bearer_auth(&new_token).send().await.unwrap();
+    assert_eq!(r.status(), 200, "a's answer to b's token and b's save");
+    assert_eq!(r.json::<serde_json::Value>().await.unwrap()["data"]["sealed"], "with the second key");
+}
