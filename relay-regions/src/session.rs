@@ -77,6 +77,9 @@ enum Deferred {
     /// `join_room` with a private room code this relay does not hold: looked up in the
     /// region's directory.
     Code(String),
+    /// `create_room` when the region's relays share a directory: the code is listed
+    /// before the creator gets it.
+    Create(RoomOptions, Value),
 }
 
 struct Session {
@@ -186,6 +189,7 @@ async fn connected(relay: &Arc<Relay>, ws: &mut WebSocket, authed: Authed) {
                         // state is allocated only while it runs (see the module doc).
                         Ok(Some(Deferred::Ticket(ticket))) => Box::pin(s.join_by_ticket(ticket)).await,
                         Ok(Some(Deferred::Code(code))) => Box::pin(s.redirect(code)).await,
+                        Ok(Some(Deferred::Create(options, player_data))) => Box::pin(s.create_listed(options, player_data)).await,
                         Err(k) => break End::Kick(k),
                     },
                 }
@@ -367,6 +371,10 @@ impl Session {
         if let ClientMessage::JoinRoom { room_id, ticket: Some(ticket), player_data, .. } = msg {
             return Ok(Some(Deferred::Ticket(TicketJoin { room_id, ticket, player_data })));
         }
+        let msg = match msg {
+            ClientMessage::CreateRoom { options, player_data } if relay.has_directory() => return Ok(Some(Deferred::Create(options, player_data))),
+            other => other,
+        };
         if let ClientMessage::JoinRoom { room_id: Some(code), ticket: None, .. } = &msg {
             if self.room.is_none() && is_room_code(code) && relay.has_directory() && relay.find_room(code).is_none() {
                 return Ok(Some(Deferred::Code(code.clone())));
@@ -537,13 +545,31 @@ impl Session {
     }
 
     fn create(&mut self, options: RoomOptions, player_data: Value) -> Result<(), Refusal> {
+        let room = self.new_private_room(options)?;
+        self.seat(room, player_data)
+    }
+
+    fn new_private_room(&mut self, options: RoomOptions) -> Result<Arc<Room>, Refusal> {
         if self.room.is_some() {
             return Err(Refusal::conflict("already in a room: leave_room first"));
         }
         let game = self.game()?;
         self.relay.check_seat_quota(&self.peer.player_id)?;
-        let room = self.relay.create_private_room(game, self.peer.player_id.clone(), options)?;
-        self.seat(room, player_data)
+        self.relay.create_private_room(game, self.peer.player_id.clone(), options)
+    }
+
+    /// [`Session::create`] with the code listed in the region's directory first.
+    async fn create_listed(&mut self, options: RoomOptions, player_data: Value) {
+        let room = match self.new_private_room(options) {
+            Ok(room) => room,
+            Err(refusal) => return self.refuse(refusal),
+        };
+        if let Some(code) = room.code() {
+            self.relay.list_code(code).await;
+        }
+        if let Err(refusal) = self.seat(room, player_data) {
+            self.refuse(refusal);
+        }
     }
 
     fn leave(&mut self) -> Result<(), Refusal> {

@@ -189,6 +189,15 @@ impl Relay {
         }
     }
 
+    /// Lists a new private room's code in the directory (awaited: the creator learns the
+    /// code only once every relay of the region can resolve it).
+    pub async fn list_code(&self, code: &str) {
+        let Some(dir) = self.directory.get().cloned() else { return };
+        if let Err(e) = dir.list(&[code.to_string()]).await {
+            dir.failed("list", &e);
+        }
+    }
+
     /// Lists or unlists one code in the background.
     fn directory_change(&self, code: &str, listed: bool) {
         let (Some(dir), Ok(rt)) = (self.directory.get().cloned(), tokio::runtime::Handle::try_current()) else { return };
@@ -336,8 +345,6 @@ impl Relay {
         reg.codes.insert(code.clone(), room.clone());
         *reg.rooms_of.entry(creator).or_insert(0) += 1;
         self.insert_room(&mut reg, room.clone());
-        drop(reg);
-        self.directory_change(&code, true);
         Ok(room)
     }
 
