@@ -307,14 +307,22 @@ impl Leadership {
         Ok(counts)
     }
 
-    /// Enters a change of the queue: held until [`Leadership::store`] wrote it.
-    pub async fn begin_write(&self) -> tokio::sync::MutexGuard<'_, ()> {
-        self.writing.lock().await
+    /// Runs `change` on the queue while this origin leads, then stores what it changed,
+    /// one change at a time (no answer goes out before its change is in Redis). `None`:
+    /// not the leader (nothing ran). Else the change's output and whether it was stored.
+    pub async fn change<T>(&self, queue: &Matchmaker, change: impl std::future::Future<Output = T>) -> Option<(T, Result<(), MatchmakingError>)> {
+        let _writing = self.writing.lock().await;
+        if !self.is_leader() {
+            return None;
+        }
+        let out = change.await;
+        let stored = self.store(queue, queue.take_changes(Instant::now())).await;
+        Some((out, stored))
     }
 
     /// Stores the queue's changes, if the lease is still ours (else they are marked to be
     /// stored again with the next change).
-    pub async fn store(&self, queue: &Matchmaker, changes: Changes) -> Result<(), MatchmakingError> {
+    async fn store(&self, queue: &Matchmaker, changes: Changes) -> Result<(), MatchmakingError> {
         if changes.is_empty() {
             return Ok(());
         }

@@ -13,6 +13,8 @@ use tokio::sync::watch;
 use aethex_protocol::matchmaking::{MatchFound, ModeConfig, PropertyQuery, RegionRtt, Ticket, TicketStatus};
 
 use super::{BackfillResponse, MatchmakingError};
+use crate::regions::store::RelayInstance;
+use aethex_protocol::multiplayer::OpenRoomRequest;
 
 /// Signs a room ticket for (user, game, match).
 pub type Signer<'a> = &'a dyn Fn(&str, &str, &MatchFound) -> String;
@@ -201,8 +203,6 @@ pub struct Placement {
     pub game: String,
     pub mode: String,
     pub region: String,
-    /// The region's registered relay URL.
-    pub region_url: String,
     pub match_size: u32,
     pub max_rtt_ms: u32,
     pub tickets: Vec<String>,
@@ -644,7 +644,6 @@ impl Matchmaker {
                     match_id: uuid::Uuid::new_v4().to_string(),
                     game: game.clone(),
                     mode: mode.clone(),
-                    region_url: regions.get(&region).cloned().unwrap_or_default(),
                     region,
                     match_size: pool.config.match_size,
                     max_rtt_ms,
@@ -1196,17 +1195,19 @@ mod tests {
     #[test]
     fn rooms_spread_over_a_regions_relays() {
         let picker = RelayPicker::default();
-        let relays = vec![("ws://a".to_string(), 100, 10, 1), ("ws://b".to_string(), 100, 0, 1), ("ws://c".to_string(), 10, 0, 1)];
+        let relay =
+            |url: &str, capacity, load, last_seen_ms| RelayInstance { url: url.into(), capacity, load, last_seen_ms, key_fingerprint: String::new() };
+        let relays = vec![relay("ws://a", 100, 10, 1), relay("ws://b", 100, 0, 1), relay("ws://c", 10, 0, 1)];
         let mut got = Vec::new();
         for _ in 0..6 {
-            got.push(picker.pick(&relays, 4).unwrap().0.clone());
+            got.push(picker.pick(&relays, 4).unwrap().url.clone());
         }
         // Shares: a 10 %, b 0 %, c 0 % (ties by URL). b 0 → 4 %, c 0 → 40 %, b 4 → 8 %,
         // b 8 → 12 %, a 10 → 14 %, b 12 → 16 %.
         assert_eq!(got, ["ws://b", "ws://c", "ws://b", "ws://b", "ws://a", "ws://b"]);
         // b's next heartbeat reports its load; what was sent before it no longer counts.
-        let relays = vec![("ws://a".to_string(), 100, 18, 2), ("ws://b".to_string(), 100, 12, 2), ("ws://c".to_string(), 10, 4, 2)];
-        assert_eq!(picker.pick(&relays, 2).unwrap().0, "ws://b");
+        let relays = vec![relay("ws://a", 100, 18, 2), relay("ws://b", 100, 12, 2), relay("ws://c", 10, 4, 2)];
+        assert_eq!(picker.pick(&relays, 2).unwrap().url, "ws://b");
         assert!(picker.pick(&[], 2).is_none());
     }
 
@@ -1274,12 +1275,9 @@ mod tests {
 #[derive(Debug, Clone)]
 pub struct Move {
     pub match_id: String,
-    pub game: String,
-    pub mode: String,
     pub region: String,
-    pub match_size: u32,
-    pub players: Vec<String>,
-    pub properties: Map<String, Value>,
+    /// The room to open for it on another relay.
+    pub room: OpenRoomRequest,
 }
 
 impl Matchmaker {
@@ -1296,12 +1294,15 @@ impl Matchmaker {
             m.moving = true;
             out.push(Move {
                 match_id: id.clone(),
-                game: m.game.clone(),
-                mode: m.mode.clone(),
                 region: m.region.clone(),
-                match_size: m.match_size,
-                players: m.players.clone(),
-                properties: m.properties.clone(),
+                room: OpenRoomRequest {
+                    game_id: m.game.clone(),
+                    match_id: id.clone(),
+                    mode: m.mode.clone(),
+                    max_players: m.match_size,
+                    players: m.players.clone(),
+                    properties: m.properties.clone(),
+                },
             });
         }
         out
@@ -1341,15 +1342,15 @@ pub struct RelayPicker {
 }
 
 impl RelayPicker {
-    /// Picks among `(url, capacity, load, last_seen_ms)` and counts `players` on it.
-    pub fn pick<'a>(&self, relays: &'a [(String, u32, u32, i64)], players: u32) -> Option<&'a (String, u32, u32, i64)> {
+    /// Picks one of a region's live relays and counts `players` on it.
+    pub fn pick<'a>(&self, relays: &'a [RelayInstance], players: u32) -> Option<&'a RelayInstance> {
         let mut sent = self.sent.lock().unwrap_or_else(|p| p.into_inner());
-        let pending = |url: &str, seen: i64| sent.get(url).filter(|(at, _)| *at == seen).map_or(0, |(_, n)| *n);
-        let share = |r: &(String, u32, u32, i64)| f64::from(r.2.saturating_add(pending(&r.0, r.3))) / f64::from(r.1.max(1));
-        let best = relays.iter().min_by(|a, b| share(a).total_cmp(&share(b)).then_with(|| a.0.cmp(&b.0)))?;
-        let entry = sent.entry(best.0.clone()).or_insert((best.3, 0));
-        if entry.0 != best.3 {
-            *entry = (best.3, 0);
+        let pending = |r: &RelayInstance| sent.get(&r.url).filter(|(at, _)| *at == r.last_seen_ms).map_or(0, |(_, n)| *n);
+        let share = |r: &RelayInstance| f64::from(r.load.saturating_add(pending(r))) / f64::from(r.capacity.max(1));
+        let best = relays.iter().min_by(|a, b| share(a).total_cmp(&share(b)).then_with(|| a.url.cmp(&b.url)))?;
+        let entry = sent.entry(best.url.clone()).or_insert((best.last_seen_ms, 0));
+        if entry.0 != best.last_seen_ms {
+            *entry = (best.last_seen_ms, 0);
         }
         entry.1 = entry.1.saturating_add(players);
         if sent.len() > 10_000 {

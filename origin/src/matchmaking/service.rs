@@ -366,10 +366,8 @@ pub async fn queue_op(app: &AppState, op: Op, passed_on: bool) -> MmResult<Answe
             if !op.writes() {
                 return run_here(app, op).await;
             }
-            let _writing = lead.begin_write().await;
-            if lead.is_leader() {
-                let answer = run_here(app, op).await;
-                lead.store(&app.matchmaking, app.matchmaking.take_changes(Instant::now())).await?;
+            if let Some((answer, stored)) = lead.change(&app.matchmaking, run_here(app, op.clone())).await {
+                stored?;
                 return answer;
             }
         } else if passed_on {
@@ -455,12 +453,8 @@ async fn matcher_step<T>(app: &AppState, step: impl FnOnce() -> T) -> Option<T> 
     if !lead.is_leader() {
         return None;
     }
-    let _writing = lead.begin_write().await;
-    if !lead.is_leader() {
-        return None;
-    }
-    let out = step();
-    if let Err(e) = lead.store(&app.matchmaking, app.matchmaking.take_changes(Instant::now())).await {
+    let (out, stored) = lead.change(&app.matchmaking, async { step() }).await?;
+    if let Err(e) = stored {
         tracing::warn!(error = %e, "a matcher change was not stored yet");
     }
     Some(out)
@@ -496,10 +490,8 @@ pub fn relay_url(region_url: &str, answered: &str) -> Option<String> {
 /// the relay's answer, the URL players connect to, and the relay's own URL.
 async fn open_room(app: &AppState, region: &str, body: &OpenRoomRequest) -> Result<(OpenRoomResponse, String, String), String> {
     let relays = crate::regions::service::live_relays(app, region).await.map_err(|e| format!("reading the region's relays: {e}"))?;
-    let candidates: Vec<(String, u32, u32, i64)> = relays.iter().map(|r| (r.url.clone(), r.capacity, r.load, r.last_seen_ms)).collect();
     let players = u32::try_from(body.players.len()).unwrap_or(u32::MAX);
-    let chosen = app.matchmaking.relays.pick(&candidates, players).ok_or("the region has no live relay")?;
-    let relay = relays.iter().find(|r| r.url == chosen.0).ok_or("the region has no live relay")?;
+    let relay = app.matchmaking.relays.pick(&relays, players).ok_or("the region has no live relay")?;
     let base = http_base(&relay.url).ok_or_else(|| format!("relay url {:?} is not http(s) or ws(s)", relay.url))?;
     let key = app.peers.relay_key_by_fingerprint(&relay.key_fingerprint).ok_or("the relay's key is no longer configured")?.to_string();
     let resp = app
@@ -612,16 +604,8 @@ async fn move_lost_rooms(app: &AppState) -> MmResult<()> {
 }
 
 async fn move_room(app: AppState, mv: super::queue::Move) {
-    let body = OpenRoomRequest {
-        game_id: mv.game.clone(),
-        match_id: mv.match_id.clone(),
-        mode: mv.mode.clone(),
-        max_players: mv.match_size,
-        players: mv.players.clone(),
-        properties: mv.properties.clone(),
-    };
     let sign = |user: &str, game: &str, m: &MatchFound| room_ticket(&app, user, game, m);
-    match open_room(&app, &mv.region, &body).await {
+    match open_room(&app, &mv.region, &mv.room).await {
         Ok((room, url, relay)) => {
             tracing::info!(match_id = %mv.match_id, room_id = %room.room_id, relay = %relay, "moved a match room to another relay");
             matcher_step(&app, || app.matchmaking.moved(&mv, Some((&room.room_id, &url, &relay)), &sign)).await;
