@@ -2,7 +2,8 @@
 
 use std::collections::BTreeMap;
 
-use libsql::{params, Connection};
+use crate::db::Connection;
+use libsql::params;
 
 use aethex_protocol::achievements::{Achievement, DefineAchievementRequest, StatSummary};
 
@@ -17,7 +18,7 @@ pub struct Row {
 
 const DEF_COLS: &str = "a.game_id, a.achievement_id, a.name, a.description, a.hidden, a.progress_target, a.icon_url, a.updated_at";
 
-fn def_of(r: &libsql::Row) -> DbResult<Achievement> {
+fn def_of(r: &crate::db::Row) -> DbResult<Achievement> {
     Ok(Achievement {
         game_id: r.get(0)?,
         achievement_id: r.get(1)?,

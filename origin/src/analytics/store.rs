@@ -10,7 +10,8 @@
 
 use std::time::Duration;
 
-use libsql::{params, Builder, Connection, Database};
+use crate::db::Connection;
+use libsql::{params, Builder, Database};
 
 use aethex_protocol::analytics::Experiment;
 use aethex_protocol::teams::Tier;
@@ -95,7 +96,7 @@ pub struct EventRow {
 
 pub struct AnalyticsDb {
     db: Database,
-    writer: tokio::sync::Mutex<Connection>,
+    writer: tokio::sync::Mutex<libsql::Connection>,
     /// The shared reader of the local file; `None` on a server (a connection per read).
     reader: Option<Connection>,
     remote: bool,
@@ -106,6 +107,9 @@ impl AnalyticsDb {
     pub async fn open(cfg: &StorageConfig) -> DbResult<Self> {
         let url = if cfg.analytics_database_url.is_empty() { &cfg.database_url } else { &cfg.analytics_database_url };
         let remote = !url.is_empty();
+        if remote {
+            crate::db::READ_ANSWERS_TO_THE_END.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
         let db = if remote {
             Builder::new_remote(url.clone(), cfg.database_auth_token.expose().to_string()).build().await?
         } else {
@@ -120,7 +124,7 @@ impl AnalyticsDb {
             writer.busy_timeout(Duration::from_secs(10))?;
             let r = db.connect()?;
             r.busy_timeout(Duration::from_secs(10))?;
-            reader = Some(r);
+            reader = Some(Connection::Local(r));
         }
         writer.execute_batch(SCHEMA).await?;
         Ok(Self { db, writer: tokio::sync::Mutex::new(writer), reader, remote })
@@ -129,7 +133,7 @@ impl AnalyticsDb {
     fn reader(&self) -> Reader<'_> {
         match &self.reader {
             Some(c) => Reader::Shared(c),
-            None => Reader::own(&self.db, None),
+            None => Reader::own(&self.db),
         }
     }
 
@@ -144,7 +148,7 @@ impl AnalyticsDb {
         let day = received_ms.div_euclid(86_400_000);
         let w = self.writer.lock().await;
         let tx = &*w;
-        crate::db::immediate(tx, self.remote, || async {
+        crate::db::immediate(&Connection::Local(tx.clone()), self.remote, || async {
         let (mut stored, mut dup) = (0u32, 0u32);
         {
             let insert = tx
@@ -349,7 +353,7 @@ impl AnalyticsDb {
     ) -> DbResult<bool> {
         let w = self.writer.lock().await;
         let tx = &*w;
-        crate::db::immediate(tx, self.remote, || async {
+        crate::db::immediate(&Connection::Local(tx.clone()), self.remote, || async {
         let n = tx
             .execute(
                 "INSERT OR IGNORE INTO crash_reports (report_id, game_id, signature, user_id, game_version, received_ms, message, stack_trace, logs_tail,
@@ -533,7 +537,7 @@ pub async fn set_consent(c: &Connection, game: &str, user: &str, analytics: bool
     Ok(())
 }
 
-fn experiment_of(r: &libsql::Row) -> DbResult<Experiment> {
+fn experiment_of(r: &crate::db::Row) -> DbResult<Experiment> {
     let variants: String = r.get(2)?;
     Ok(Experiment {
         game_id: r.get(0)?,

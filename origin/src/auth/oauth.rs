@@ -510,7 +510,7 @@ async fn userinfo_identity(app: &AppState, p: &Provider, access: &str) -> Result
 }
 
 /// A free username derived from the provider's name for the player.
-async fn free_username(conn: &libsql::Connection, wanted: Option<&str>) -> AuthResult<String> {
+async fn free_username(conn: &crate::db::Connection, wanted: Option<&str>) -> AuthResult<String> {
     let base: String = wanted
         .unwrap_or("player")
         .chars()
@@ -532,7 +532,7 @@ async fn free_username(conn: &libsql::Connection, wanted: Option<&str>) -> AuthR
 }
 
 /// Finds, links or creates the account of a confirmed login, in the caller's transaction.
-async fn link_or_create(tx: &libsql::Connection, provider: &str, id: &Identity, link_user: Option<&str>) -> AuthResult<String> {
+async fn link_or_create(tx: &crate::db::Connection, provider: &str, id: &Identity, link_user: Option<&str>) -> AuthResult<String> {
     let existing = store::user_by_oauth(tx, provider, &id.subject).await?;
     Ok(match (existing, link_user) {
         (Some(u), Some(l)) if u.id != l => {

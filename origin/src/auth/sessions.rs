@@ -58,7 +58,7 @@ pub fn profile_of(user: &UserRow) -> Profile {
 /// transaction on it) so the session lands with whatever the caller wrote.
 pub(super) async fn start_session(
     app: &AppState,
-    conn: &libsql::Connection,
+    conn: &crate::db::Connection,
     user: &UserRow,
     game_id: Option<&str>,
     client: &ClientInfo,

@@ -1,6 +1,7 @@
 //! SQL for accounts, sessions, refresh tokens and email tokens.
 
-use libsql::{params, Connection};
+use crate::db::Connection;
+use libsql::params;
 
 use crate::db::{flag, nullable, opt_text, Db, DbResult};
 
@@ -28,7 +29,7 @@ const USER_COLS: &str =
     "id, email, username, password, avatar_url, preferences, created_at, is_active, is_verified, is_guest, failed_logins, locked_until, \
      (SELECT group_concat(provider, ',') FROM (SELECT provider FROM oauth_connections o WHERE o.user_id = users.id ORDER BY provider))";
 
-fn user_from_row(row: &libsql::Row) -> DbResult<UserRow> {
+fn user_from_row(row: &crate::db::Row) -> DbResult<UserRow> {
     Ok(UserRow {
         id: row.get(0)?,
         email: opt_text(row, 1)?,
@@ -130,7 +131,7 @@ pub async fn record_login_failure(conn: &Connection, id: &str, max: u32, lockout
 }
 
 pub async fn record_login_success(conn: &Connection, id: &str) -> DbResult<()> {
-    conn.execute("UPDATE users SET failed_logins = 0, locked_until = NULL, last_login = ?2 WHERE id = ?1", params![id, crate::clock::now()]).await?;
+    conn.defer("UPDATE users SET failed_logins = 0, locked_until = NULL, last_login = ?2 WHERE id = ?1", params![id, crate::clock::now()]).await?;
     Ok(())
 }
 
@@ -149,13 +150,13 @@ pub struct NewSession<'a> {
 pub async fn insert_session(conn: &Connection, s: &NewSession<'_>) -> DbResult<()> {
     let NewSession { session_id, user_id, game_id, token_hash, expires_at, ip, user_agent } = *s;
     let now = crate::clock::now();
-    conn.execute(
+    conn.defer(
         "INSERT INTO sessions (id, user_id, expires_at, created_at, ip_address, user_agent, game_id, last_used_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?4)",
         params![session_id, user_id, expires_at, now.clone(), nullable(ip), nullable(user_agent), nullable(game_id)],
     )
     .await?;
-    conn.execute(
+    conn.defer(
         "INSERT INTO refresh_tokens (token_hash, session_id, issued_at, expires_at) VALUES (?1, ?2, ?3, ?4)",
         params![token_hash, session_id, now, expires_at],
     )

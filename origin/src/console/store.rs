@@ -1,6 +1,7 @@
 //! The console's SQL: the players of a game, bans, A/B tests and the audit log.
 
-use libsql::{params, Connection};
+use crate::db::Connection;
+use libsql::params;
 use serde_json::{json, Value};
 
 use crate::db::DbResult;

@@ -10,10 +10,9 @@
 //! of in `SQLITE_BUSY` retries keeps latency predictable.
 //!
 //! Reads use a small set of reader connections (WAL lets them run beside a write). On a
-//! remote primary each read gets a connection of its own instead: a Hrana stream runs one
-//! request at a time and carries a baton from each answer to the next request, so a
-//! stream shared by concurrent requests, or one whose request was cancelled half way,
-//! is left holding a used baton and fails every later request.
+//! remote primary each read takes a Hrana stream of its own from a pool ([`remote`]): a
+//! stream runs one request at a time, and is kept for the next read only when its request
+//! completed (one cancelled half way has lost its baton).
 //!
 //! On a remote primary several origins write to one database: a group commit that finds
 //! the write lock taken (`SQLITE_BUSY`) waits and tries again, within a bound, and a
@@ -27,14 +26,17 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use futures::FutureExt;
-use libsql::{Builder, Connection, Database};
+use libsql::{Builder, Database};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::config::StorageConfig;
+mod conn;
 pub mod outbox;
 pub mod position;
 pub mod read_model;
+pub mod remote;
 
+pub use conn::{Connection, FromColumn, Row, Rows};
 pub use outbox::Outbox;
 
 /// Failures of the database layer. Stores return these; services turn them into
@@ -85,7 +87,10 @@ pub const MIGRATIONS: &[(i64, &str, &[&str])] = &[
 ];
 
 pub struct Db {
-    _database: Database,
+    /// The local file (`None` on a remote primary).
+    database: Option<Database>,
+    /// Kept streams for reads on a remote primary.
+    pool: Option<std::sync::Arc<remote::Pool>>,
     jobs: mpsc::Sender<Job>,
     /// The writer thread; joined on drop so that the file is released when `Db` is gone.
     writer: Option<std::thread::JoinHandle<()>>,
@@ -128,19 +133,16 @@ impl Db {
     /// Opens the configured database and brings its schema up to date.
     pub async fn open(cfg: &StorageConfig, local_path: &std::path::Path) -> DbResult<Self> {
         let remote = !cfg.database_url.is_empty();
-        if remote {
-            READ_ANSWERS_TO_THE_END.store(true, Ordering::Relaxed);
-        }
-        let database = if remote {
-            Builder::new_remote(cfg.database_url.clone(), cfg.database_auth_token.expose().to_string()).build().await?
+        let (database, pool, writer) = if remote {
+            let server = remote::Server::new(&cfg.database_url, cfg.database_auth_token.expose())?;
+            let writer = Connection::Remote(std::sync::Arc::new(server.stream()));
+            (None, Some(remote::Pool::new(server, cfg.database_max_connections.max(1))), writer)
         } else {
             if let Some(dir) = local_path.parent() {
                 std::fs::create_dir_all(dir)?;
             }
-            Builder::new_local(local_path).build().await?
-        };
-        let writer = database.connect()?;
-        if !remote {
+            let database = Builder::new_local(local_path).build().await?;
+            let writer = database.connect()?;
             let sync = match cfg.synchronous.to_ascii_uppercase().as_str() {
                 "NORMAL" => "NORMAL",
                 "OFF" => "OFF",
@@ -151,7 +153,8 @@ impl Db {
             // Checkpoints run on their own connection (below), not inside the writer's commits.
             writer.execute_batch(&format!("PRAGMA synchronous={sync}; PRAGMA foreign_keys=ON; PRAGMA wal_autocheckpoint=0;")).await?;
             writer.busy_timeout(Duration::from_secs(10))?;
-        }
+            (Some(database), None, Connection::Local(writer))
+        };
         migrate(&writer).await?;
         let head_now = {
             let rows = writer.query("SELECT COALESCE(MAX(position), 0) FROM replication_outbox", ()).await?;
@@ -165,21 +168,22 @@ impl Db {
             }
         })?;
         let mut readers = Vec::with_capacity(READERS);
-        for _ in 0..if remote { 0 } else { READERS } {
-            let c = database.connect()?;
-            c.execute_batch("PRAGMA foreign_keys=ON;").await?;
-            c.busy_timeout(Duration::from_secs(10))?;
-            readers.push(c);
-        }
         let stop_checkpoints = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-        if !remote {
+        if let Some(database) = &database {
+            for _ in 0..READERS {
+                let c = database.connect()?;
+                c.execute_batch("PRAGMA foreign_keys=ON;").await?;
+                c.busy_timeout(Duration::from_secs(10))?;
+                readers.push(Connection::Local(c));
+            }
             spawn_checkpointer(database.connect()?, stop_checkpoints.clone())?;
         }
         let (head, _) = tokio::sync::watch::channel(head_now);
         let (committed, _) = tokio::sync::watch::channel(head_now);
         let remote_reads = std::sync::Arc::new(tokio::sync::Semaphore::new(cfg.database_max_connections.max(1)));
         Ok(Self {
-            _database: database,
+            database,
+            pool,
             jobs,
             writer: Some(writer_thread),
             readers,
@@ -195,11 +199,11 @@ impl Db {
     /// A connection for reads: a shared one on the local file, a new one (no I/O until
     /// used) on a remote primary.
     pub async fn reader(&self) -> Reader<'_> {
-        if self.readers.is_empty() {
+        if let Some(pool) = &self.pool {
             // At most `storage.database_max_connections` reads at once: the server refuses
             // requests beyond its own limit (sqld: 429 "Too many concurrent requests").
             let permit = self.remote_reads.clone().acquire_owned().await.ok();
-            return Reader::own(&self._database, permit);
+            return Reader::Pooled(Connection::Remote(pool.take()), pool, permit);
         }
         let i = self.next_reader.fetch_add(1, Ordering::Relaxed) % self.readers.len();
         Reader::Shared(&self.readers[i])
@@ -291,19 +295,25 @@ impl Db {
                 self.remote_reads.clone(),
             )
         } else {
-            read_model::ReadModel::Local(aethex_edge_native::LibsqlReplica::new(vec![
-                self.dedicated_connection().await?,
-                self.dedicated_connection().await?,
-            ]))
+            read_model::ReadModel::Local(aethex_edge_native::LibsqlReplica::new(vec![self.local_connection()?, self.local_connection()?]))
         })
     }
 
     /// A connection of its own (for a long read transaction such as a snapshot).
     pub async fn dedicated_connection(&self) -> DbResult<Connection> {
-        let c = self._database.connect()?;
-        if !self.remote {
-            c.busy_timeout(Duration::from_secs(10))?;
+        match &self.pool {
+            Some(pool) => Ok(Connection::Remote(std::sync::Arc::new(pool.server().stream()))),
+            None => Ok(Connection::Local(self.local_connection()?)),
         }
+    }
+
+    /// A new connection to the local file (not on a remote primary).
+    fn local_connection(&self) -> DbResult<libsql::Connection> {
+        let Some(database) = &self.database else {
+            return Err(DbError::Corrupt("a local connection was asked of a remote primary".into()));
+        };
+        let c = database.connect()?;
+        c.busy_timeout(Duration::from_secs(10))?;
         Ok(c)
     }
 
@@ -322,16 +332,28 @@ impl Db {
 /// A connection for reads (see [`Db::reader`]); derefs to the connection.
 pub enum Reader<'a> {
     Shared(&'a Connection),
-    /// A connection of its own, and its place among the remote reads in flight.
-    Own(Connection, Option<tokio::sync::OwnedSemaphorePermit>),
+    /// A connection of its own (no I/O until used).
+    Own(Connection),
+    /// A stream of the remote pool (given back when done), and its place among the remote
+    /// reads in flight.
+    Pooled(Connection, &'a remote::Pool, Option<tokio::sync::OwnedSemaphorePermit>),
 }
 
 impl Reader<'_> {
-    /// A new connection to a remote database (connecting makes no request and cannot fail).
-    pub fn own(db: &Database, permit: Option<tokio::sync::OwnedSemaphorePermit>) -> Self {
+    /// A new connection to a libSQL database (for a remote one, connecting makes no request
+    /// and cannot fail).
+    pub fn own(db: &Database) -> Self {
         match db.connect() {
-            Ok(c) => Reader::Own(c, permit),
+            Ok(c) => Reader::Own(Connection::Local(c)),
             Err(e) => unreachable!("a remote libSQL connection is made without I/O: {e}"),
+        }
+    }
+}
+
+impl Drop for Reader<'_> {
+    fn drop(&mut self) {
+        if let Reader::Pooled(Connection::Remote(s), pool, _) = self {
+            pool.give_back(s);
         }
     }
 }
@@ -342,7 +364,8 @@ impl std::ops::Deref for Reader<'_> {
     fn deref(&self) -> &Connection {
         match self {
             Reader::Shared(c) => c,
-            Reader::Own(c, _) => c,
+            Reader::Own(c) => c,
+            Reader::Pooled(c, _, _) => c,
         }
     }
 }
@@ -350,7 +373,7 @@ impl std::ops::Deref for Reader<'_> {
 /// Copies the WAL back into the database file every half second (PASSIVE: it never
 /// blocks the writer or readers), so commits do not pay for checkpoints. The thread ends
 /// when `stop` is set (the `Db` is dropped) or a checkpoint fails.
-fn spawn_checkpointer(conn: Connection, stop: std::sync::Arc<std::sync::atomic::AtomicBool>) -> std::io::Result<()> {
+fn spawn_checkpointer(conn: libsql::Connection, stop: std::sync::Arc<std::sync::atomic::AtomicBool>) -> std::io::Result<()> {
     std::thread::Builder::new().name("aethex-db-checkpoint".into()).spawn(move || {
         let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
         rt.block_on(async move {
@@ -462,11 +485,13 @@ async fn begin_immediate(conn: &Connection) -> Result<(), libsql::Error> {
 
 /// Whether the error says the database is locked by another writer.
 pub fn is_busy(e: &libsql::Error) -> bool {
-    let s = e.to_string();
-    s.contains("SQLITE_BUSY") || s.contains("database is locked")
+    remote::busy_text(&e.to_string())
 }
 
 async fn run_batch(conn: &Connection, batch: Vec<Job>, delivers: &mut Vec<Deliver>) -> Result<(), String> {
+    if let Connection::Remote(stream) = conn {
+        return run_remote_batch(conn, stream, batch, delivers).await;
+    }
     begin_immediate(conn).await.map_err(|e| e.to_string())?;
     for job in batch {
         conn.execute("SAVEPOINT job", ()).await.map_err(|e| e.to_string())?;
@@ -487,6 +512,44 @@ async fn run_batch(conn: &Connection, batch: Vec<Job>, delivers: &mut Vec<Delive
     }
     conn.execute("COMMIT", ()).await.map_err(|e| e.to_string())?;
     Ok(())
+}
+
+/// [`run_batch`] on a remote primary: the jobs' statements are sent together (see
+/// [`remote::Stream::begin_group`]); a job whose statement failed on the server gets that
+/// error, the others the commit's outcome.
+async fn run_remote_batch(conn: &Connection, stream: &remote::Stream, batch: Vec<Job>, delivers: &mut Vec<Deliver>) -> Result<(), String> {
+    stream.begin_group();
+    let mut jobs = Vec::with_capacity(batch.len());
+    for (i, job) in batch.into_iter().enumerate() {
+        let id = i as u32;
+        stream.start_job(id);
+        match std::panic::AssertUnwindSafe(job(conn.clone())).catch_unwind().await {
+            Ok((kept, deliver)) => {
+                stream.end_job(id, kept);
+                jobs.push((id, deliver));
+            }
+            Err(_) => {
+                tracing::error!("a database write job panicked; its writes were rolled back");
+                stream.end_job(id, false);
+            }
+        }
+    }
+    match stream.commit_group().await {
+        Ok(failed) => {
+            for (id, deliver) in jobs {
+                match failed.iter().find(|(f, _)| *f == id) {
+                    Some((_, e)) => deliver(Err(e.clone())),
+                    None => delivers.push(deliver),
+                }
+            }
+            Ok(())
+        }
+        Err(e) => {
+            stream.abandon_group();
+            delivers.extend(jobs.into_iter().map(|(_, d)| d));
+            Err(e.to_string())
+        }
+    }
 }
 
 async fn migrate(conn: &Connection) -> DbResult<()> {
@@ -549,19 +612,20 @@ async fn schema_version(conn: &Connection) -> DbResult<i64> {
 /// flag then interrupts the next statement prepared on that stream; reading every
 /// answer to its end keeps each request whole.
 /// (A local file's row is a view of its statement, so there the rest is left unread.)
-pub async fn first_row(mut rows: libsql::Rows) -> DbResult<Option<libsql::Row>> {
+pub async fn first_row(mut rows: Rows) -> DbResult<Option<Row>> {
     let first = rows.next().await?;
-    if first.is_some() && READ_ANSWERS_TO_THE_END.load(Ordering::Relaxed) {
+    if first.is_some() && !rows.is_remote() && READ_ANSWERS_TO_THE_END.load(Ordering::Relaxed) {
         while rows.next().await?.is_some() {}
     }
     Ok(first)
 }
 
-/// Set when this process opens a remote primary (see [`first_row`]).
-static READ_ANSWERS_TO_THE_END: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+/// Set when this process opens a remote database through the libsql crate (the analytics
+/// database, see [`first_row`]).
+pub(crate) static READ_ANSWERS_TO_THE_END: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 /// Reads an optional text column.
-pub fn opt_text(row: &libsql::Row, idx: i32) -> DbResult<Option<String>> {
+pub fn opt_text(row: &Row, idx: i32) -> DbResult<Option<String>> {
     Ok(match row.get_value(idx)? {
         libsql::Value::Null => None,
         libsql::Value::Text(s) => Some(s),
@@ -570,7 +634,7 @@ pub fn opt_text(row: &libsql::Row, idx: i32) -> DbResult<Option<String>> {
 }
 
 /// Reads a 0/1 column as bool.
-pub fn flag(row: &libsql::Row, idx: i32) -> DbResult<bool> {
+pub fn flag(row: &Row, idx: i32) -> DbResult<bool> {
     Ok(row.get::<i64>(idx)? != 0)
 }
 

@@ -4,8 +4,9 @@
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 
+use crate::db::Connection;
 use aethex_protocol::replica::{Change, Table};
-use libsql::{params, Connection};
+use libsql::params;
 use serde_json::{Map, Value};
 
 use crate::db::{DbError, DbResult};

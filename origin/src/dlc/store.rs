@@ -2,7 +2,8 @@
 
 use std::collections::HashSet;
 
-use libsql::{params, Connection};
+use crate::db::Connection;
+use libsql::params;
 
 use aethex_protocol::dlc::{Compression, Entitlement, ManifestKey, Release};
 

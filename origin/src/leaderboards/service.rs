@@ -174,7 +174,7 @@ pub async fn top(app: &AppState, player: &Player, board_id: &str, limit: u32, cu
 
 /// If the board's period has ended, archives it and empties the board (its edges get one
 /// change deleting the board's entries). Runs inside a write.
-async fn roll_over(c: &libsql::Connection, out: &crate::db::Outbox, def: &Leaderboard) -> LbResult<()> {
+async fn roll_over(c: &crate::db::Connection, out: &crate::db::Outbox, def: &Leaderboard) -> LbResult<()> {
     let (game, board) = (def.game_id.as_str(), def.leaderboard_id.as_str());
     let Some(current) = def.reset.period_start(chrono::Utc::now().timestamp(), def.reset_every_secs.unwrap_or(0)) else { return Ok(()) };
     let stored = store::stored_period(c, game, board).await?.unwrap_or(current);

@@ -1,6 +1,7 @@
 //! SQL for leaderboard definitions and entries (the entries' columns are the read model's).
 
-use libsql::{params, Connection};
+use crate::db::Connection;
+use libsql::params;
 
 use aethex_protocol::leaderboards::{ArchivedPeriod, Leaderboard, LeaderboardEntry, Operator, ResetSchedule, SortOrder};
 
@@ -15,7 +16,7 @@ pub fn ts_of(secs: i64) -> String {
     crate::clock::ts_ms(secs.saturating_mul(1000))
 }
 
-fn board_from_row(r: &libsql::Row) -> DbResult<Leaderboard> {
+fn board_from_row(r: &crate::db::Row) -> DbResult<Leaderboard> {
     let sort: String = r.get(3)?;
     let op: String = r.get(4)?;
     let reset: String = r.get(5)?;

@@ -2,7 +2,8 @@
 
 use std::collections::HashMap;
 
-use libsql::{params, Connection};
+use crate::db::Connection;
+use libsql::params;
 
 use aethex_protocol::matchmaking::ModeConfig;
 
@@ -11,12 +12,12 @@ use crate::db::{DbError, DbResult};
 
 const MODE_COLS: &str = "game_id, mode, match_size, max_wait_secs, skill_widen_per_sec, skill_window, max_rtt_ms, updated_at";
 
-fn u32_col(r: &libsql::Row, idx: i32) -> DbResult<u32> {
+fn u32_col(r: &crate::db::Row, idx: i32) -> DbResult<u32> {
     let v: i64 = r.get(idx)?;
     u32::try_from(v).map_err(|_| DbError::Corrupt(format!("matchmaking_modes column {idx}: {v}")))
 }
 
-fn mode_from_row(r: &libsql::Row) -> DbResult<ModeEntry> {
+fn mode_from_row(r: &crate::db::Row) -> DbResult<ModeEntry> {
     Ok(ModeEntry {
         game_id: r.get(0)?,
         mode: r.get(1)?,

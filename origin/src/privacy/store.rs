@@ -1,7 +1,8 @@
 //! The privacy domain's SQL: every table that holds a player's rows, read for an export
 //! (secrets left out) and deleted for an erasure, and the deletion receipts.
 
-use libsql::{params, Connection};
+use crate::db::Connection;
+use libsql::params;
 use serde_json::{json, Map, Value};
 
 use crate::db::{DbResult, Outbox};

@@ -1,7 +1,8 @@
 //! The region registry's SQL: one row per region, written by its relay's heartbeats.
 
+use crate::db::Connection;
 use aethex_protocol::regions::Region;
-use libsql::{params, Connection};
+use libsql::params;
 
 use crate::db::DbResult;
 

@@ -3,9 +3,10 @@
 
 use std::time::Duration;
 
+use crate::db::Connection;
 use aethex_protocol::replica::{Change, ChangesResponse, SnapshotHeader, SnapshotTrailer, SCHEMA_VERSION};
 use aethex_protocol::teams::Tier;
-use libsql::{params, Connection};
+use libsql::params;
 use serde_json::{Map, Value};
 
 use super::rows;

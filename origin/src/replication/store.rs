@@ -1,8 +1,9 @@
 //! The outbox as stored: replication metadata (epoch, pruned position), the head, and
 //! the changes after a position.
 
+use crate::db::Connection;
 use aethex_protocol::replica::{Change, Op};
-use libsql::{params, Connection};
+use libsql::params;
 use serde_json::{Map, Value};
 
 use crate::db::{DbError, DbResult};

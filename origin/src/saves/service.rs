@@ -310,7 +310,7 @@ async fn write_version(
 }
 
 /// `<slot>.conflict-<n>` for the first free n (the name shortened to fit the limit).
-async fn free_conflict_slot(conn: &libsql::Connection, actor: &SaveActor, slot: &str) -> SaveResult<String> {
+async fn free_conflict_slot(conn: &crate::db::Connection, actor: &SaveActor, slot: &str) -> SaveResult<String> {
     for n in 1..=100 {
         let suffix = format!(".conflict-{n}");
         let keep = SlotName::MAX_LEN - suffix.len();

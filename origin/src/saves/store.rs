@@ -1,6 +1,7 @@
 //! SQL for save versions.
 
-use libsql::{params, Connection};
+use crate::db::Connection;
+use libsql::params;
 
 use crate::db::{flag, opt_text, DbResult};
 
@@ -27,7 +28,7 @@ pub struct SaveRow {
 const META_COLS: &str =
     "id, user_id, game_id, slot_name, version, created_at, size_bytes, stored_bytes, checksum, compressed, content_type, key_id, metadata";
 
-fn row_to_save(row: &libsql::Row, with_blob: bool) -> DbResult<SaveRow> {
+fn row_to_save(row: &crate::db::Row, with_blob: bool) -> DbResult<SaveRow> {
     Ok(SaveRow {
         id: row.get(0)?,
         user_id: row.get(1)?,
@@ -46,7 +47,7 @@ fn row_to_save(row: &libsql::Row, with_blob: bool) -> DbResult<SaveRow> {
     })
 }
 
-async fn collect(mut rows: libsql::Rows, with_blob: bool) -> DbResult<Vec<SaveRow>> {
+async fn collect(mut rows: crate::db::Rows, with_blob: bool) -> DbResult<Vec<SaveRow>> {
     let mut out = Vec::new();
     while let Some(row) = rows.next().await? {
         out.push(row_to_save(&row, with_blob)?);

@@ -21,7 +21,7 @@ pub async fn require_social(app: &AppState, player: &Player) -> SocialResult<()>
     Ok(())
 }
 
-async fn friend_view(conn: &libsql::Connection, me: &str, other: &str) -> SocialResult<Friend> {
+async fn friend_view(conn: &crate::db::Connection, me: &str, other: &str) -> SocialResult<Friend> {
     store::list(conn, me).await?.into_iter().find(|f| f.user_id == other).ok_or(SocialError::NotFound("no friendship with this player"))
 }
 
@@ -69,7 +69,7 @@ fn parse_user(id: &str) -> SocialResult<String> {
 /// Runs `job(conn, me, other)` as one write between the signed-in player and `other`.
 async fn on_pair<T, F, Fut>(app: &AppState, player: &Player, other: &str, job: F) -> SocialResult<T>
 where
-    F: FnOnce(libsql::Connection, String, String) -> Fut + Send + 'static,
+    F: FnOnce(crate::db::Connection, String, String) -> Fut + Send + 'static,
     Fut: std::future::Future<Output = SocialResult<T>> + Send + 'static,
     T: Send + 'static,
 {
@@ -79,7 +79,7 @@ where
 }
 
 /// My edge towards `other` must be `state`; `404` with `why` otherwise.
-async fn expect_edge(c: &libsql::Connection, me: &str, other: &str, state: FriendState, why: &'static str) -> SocialResult<()> {
+async fn expect_edge(c: &crate::db::Connection, me: &str, other: &str, state: FriendState, why: &'static str) -> SocialResult<()> {
     if store::edge(c, me, other).await? == Some(state) {
         Ok(())
     } else {

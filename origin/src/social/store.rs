@@ -1,6 +1,7 @@
 //! SQL of friendships.
 
-use libsql::{params, Connection};
+use crate::db::Connection;
+use libsql::params;
 
 use aethex_protocol::social::{Friend, FriendState};
 

@@ -1,6 +1,7 @@
 //! SQL for organizations, members, games and keys.
 
-use libsql::{params, Connection};
+use crate::db::Connection;
+use libsql::params;
 
 use aethex_protocol::teams::{Game, Member, Org, Role, ServerKeyInfo, Tier};
 
@@ -26,7 +27,7 @@ impl From<GameRow> for Game {
 
 const GAME_COLS: &str = "id, org_id, name, tier, client_key, created_at, coppa";
 
-fn game_from_row(row: &libsql::Row) -> DbResult<GameRow> {
+fn game_from_row(row: &crate::db::Row) -> DbResult<GameRow> {
     let tier: String = row.get(3)?;
     Ok(GameRow {
         id: row.get(0)?,

@@ -1,0 +1,90 @@
+//! The database layer on a real libSQL server (sqld, installed by the test command):
+//! group commits sent as batches, a failing job rolled back alone, reads on kept streams.
+
+use std::sync::Arc;
+
+use aethex_origin::config::StorageConfig;
+use aethex_origin::db::{Db, DbError};
+use libsql::params;
+
+async fn open(sqld: &aethex_tests::sqld::Sqld) -> Arc<Db> {
+    let cfg = StorageConfig { database_url: sqld.url.clone(), ..StorageConfig::default() };
+    let dir = tempfile::tempdir().unwrap();
+    Arc::new(Db::open(&cfg, &dir.path().join("unused.db")).await.unwrap())
+}
+
+async fn count(db: &Db, sql: &str) -> i64 {
+    let rows = db.reader().await.query(sql, ()).await.unwrap();
+    aethex_origin::db::first_row(rows).await.unwrap().unwrap().get::<i64>(0).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_job_is_rolled_back_alone_in_a_batched_group_commit() {
+    let sqld = aethex_tests::sqld::Sqld::start();
+    let db = open(&sqld).await;
+    db.write(|c| async move { c.execute_batch("CREATE TABLE k (v INTEGER UNIQUE); CREATE TABLE side (v INTEGER);").await.map_err(DbError::from) })
+        .await
+        .unwrap();
+    db.write(|c| async move { c.execute("INSERT INTO k VALUES (-1)", ()).await.map_err(DbError::from) }).await.unwrap();
+
+    // 300 jobs at once, so that many share a commit. Each writes `side` then `k`, deferred.
+    // Every 10th writes a `k` that exists (the server refuses it: the job fails, and its
+    // `side` row goes too); every 7th returns an error itself after deferring its writes;
+    // every 11th reads its own deferred row back before going on (a mixed job).
+    let mut tasks = Vec::new();
+    for i in 0..300i64 {
+        let db = db.clone();
+        tasks.push(tokio::spawn(async move {
+            let r = db
+                .write(move |c| async move {
+                    c.defer("INSERT INTO side VALUES (?1)", params![i]).await?;
+                    let v = if i % 10 == 0 { -1 } else { i };
+                    c.defer("INSERT INTO k VALUES (?1)", params![v]).await?;
+                    if i % 11 == 0 && i % 10 != 0 {
+                        let rows = c.query("SELECT COUNT(*) FROM side WHERE v = ?1", params![i]).await?;
+                        let seen = aethex_origin::db::first_row(rows).await?.map(|r| r.get::<i64>(0)).transpose()?;
+                        assert_eq!(seen, Some(1), "a job reads its own deferred write");
+                    }
+                    if i % 7 == 0 {
+                        return Err(DbError::Corrupt("refused by the job".into()));
+                    }
+                    Ok(i)
+                })
+                .await;
+            (i, r)
+        }));
+    }
+    let mut kept = Vec::new();
+    for t in tasks {
+        let (i, r) = t.await.unwrap();
+        let should = i % 10 != 0 && i % 7 != 0;
+        assert_eq!(r.is_ok(), should, "job {i}: {r:?}");
+        if should {
+            kept.push(i);
+        }
+    }
+    assert_eq!(count(&db, "SELECT COUNT(*) FROM side").await, kept.len() as i64, "failed jobs left nothing behind");
+    assert_eq!(count(&db, "SELECT COUNT(*) FROM k").await, kept.len() as i64 + 1);
+    assert_eq!(count(&db, "SELECT COUNT(*) FROM side WHERE v % 10 = 0 OR v % 7 = 0").await, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_read_does_not_spoil_the_kept_streams() {
+    let sqld = aethex_tests::sqld::Sqld::start();
+    let db = open(&sqld).await;
+    db.write(|c| async move { c.execute("CREATE TABLE t (v INTEGER)", ()).await.map_err(DbError::from) }).await.unwrap();
+    for i in 0..20i64 {
+        db.write(move |c| async move { c.defer("INSERT INTO t VALUES (?1)", params![i]).await.map_err(DbError::from) }).await.unwrap();
+        assert_eq!(count(&db, "SELECT COUNT(*) FROM t").await, i + 1);
+    }
+    // A read cancelled half way does not spoil the next ones.
+    for _ in 0..20 {
+        let r = tokio::time::timeout(std::time::Duration::from_micros(50), async {
+            let rows = db.reader().await.query("SELECT COUNT(*) FROM t", ()).await.unwrap();
+            aethex_origin::db::first_row(rows).await.unwrap();
+        })
+        .await;
+        let _ = r;
+        assert_eq!(count(&db, "SELECT COUNT(*) FROM t").await, 20);
+    }
+}
