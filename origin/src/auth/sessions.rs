@@ -94,15 +94,20 @@ pub(super) async fn login_response(
             return Err(AuthError::Banned);
         }
     }
+    Ok(issue_tokens(app, user, game_id, session_id, refresh_token))
+}
+
+/// The login answer for a user already checked for a ban from the game (see [`login_response`]).
+fn issue_tokens(app: &AppState, user: &UserRow, game_id: Option<&str>, session_id: &str, refresh_token: String) -> LoginResponse {
     let token = app.tokens.sign(&user.id, game_id, roles_of(user), session_id);
-    Ok(LoginResponse {
+    LoginResponse {
         user_id: user.id.clone(),
         token,
         refresh_token,
         token_type: "Bearer".into(),
         expires_in: app.tokens.ttl_secs(),
         user: profile_of(user),
-    })
+    }
 }
 
 pub(super) async fn verify_captcha(app: &AppState, token: Option<&str>, client: &ClientInfo) -> AuthResult<()> {
@@ -194,18 +199,26 @@ pub async fn device_login(app: &AppState, req: DeviceLoginRequest, client: &Clie
     let wanted_name = req.username.as_deref().map(Username::parse).transpose()?;
     let game = resolve_game(app, client).await?;
     let dh = device_hash(&device);
-    // A returning device (the common case) is found on a reader, off the writer thread.
-    let known = store::user_by_device(&*app.db.reader().await, &dh).await?;
+    // A returning device (the common case) is found on a reader, off the writer thread,
+    // with its ban from the game in the same read: a banned player gets no session.
+    let known = match store::user_by_device_in_game(&*app.db.reader().await, &dh, game.as_deref()).await? {
+        Some((_, true)) => return Err(AuthError::Banned),
+        Some((u, false)) => Some(u),
+        None => None,
+    };
+    // A user found here was checked for a ban, and one made by this login cannot be banned;
+    // only one another request made meanwhile is checked after the write.
+    let checked = known.is_some();
     let (a, cl, g) = (app.clone(), client.clone(), game.clone());
-    let (user, sid, refresh) = app
+    let (user, sid, refresh, made) = app
         .db
         .write(move |tx| async move {
             let found = match known {
                 Some(u) => Some(u),
                 None => store::user_by_device(&tx, &dh).await?,
             };
-            let user = match found {
-                Some(u) => u,
+            let (user, made) = match found {
+                Some(u) => (u, false),
                 None => {
                     let id = uuid::Uuid::new_v4().to_string();
                     let username = match &wanted_name {
@@ -227,7 +240,7 @@ pub async fn device_login(app: &AppState, req: DeviceLoginRequest, client: &Clie
                     )
                     .await
                     .map_err(unique_error)?;
-                    store::user_by_id(&tx, &id).await?.ok_or(AuthError::Internal("inserted user vanished".into()))?
+                    (store::user_by_id(&tx, &id).await?.ok_or(AuthError::Internal("inserted user vanished".into()))?, true)
                 }
             };
             if !user.is_active {
@@ -235,11 +248,15 @@ pub async fn device_login(app: &AppState, req: DeviceLoginRequest, client: &Clie
             }
             store::record_login_success(&tx, &user.id).await?;
             let (sid, refresh) = start_session(&a, &tx, &user, g.as_deref(), &cl).await?;
-            Ok::<_, AuthError>((user, sid, refresh))
+            Ok::<_, AuthError>((user, sid, refresh, made))
         })
         .await?;
     metrics::counter!("aethex_logins_total", "method" => "device").increment(1);
-    login_response(app, &user, game.as_deref(), &sid, refresh).await
+    if checked || made {
+        Ok(issue_tokens(app, &user, game.as_deref(), &sid, refresh))
+    } else {
+        login_response(app, &user, game.as_deref(), &sid, refresh).await
+    }
 }
 
 /// Rotates a refresh token: the presented one is spent, a new one is issued in the same

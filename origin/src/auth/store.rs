@@ -67,6 +67,22 @@ pub async fn user_by_device(conn: &Connection, device_hash: &str) -> DbResult<Op
     one_user(conn, "device_hash = ?1", device_hash).await
 }
 
+/// The user of a device and, in the same read, whether the user is banned from `game`.
+pub async fn user_by_device_in_game(conn: &Connection, device_hash: &str, game: Option<&str>) -> DbResult<Option<(UserRow, bool)>> {
+    let rows = conn
+        .query(
+            &format!(
+                "SELECT {USER_COLS}, EXISTS (SELECT 1 FROM game_bans b WHERE b.game_id = ?2 AND b.user_id = users.id) FROM users WHERE device_hash = ?1"
+            ),
+            params![device_hash, crate::db::nullable(game)],
+        )
+        .await?;
+    match crate::db::first_row(rows).await? {
+        Some(row) => Ok(Some((user_from_row(&row)?, flag(&row, 13)?))),
+        None => Ok(None),
+    }
+}
+
 pub async fn username_taken(conn: &Connection, username: &str, except_user: Option<&str>) -> DbResult<bool> {
     let rows = conn.query("SELECT id FROM users WHERE username = ?1 COLLATE NOCASE", params![username]).await?;
     Ok(match crate::db::first_row(rows).await? {
