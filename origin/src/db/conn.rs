@@ -6,12 +6,15 @@ use std::sync::Arc;
 
 use libsql::params::IntoParams;
 
-use super::remote::{self, Stream};
+use super::remote::{self, Reads, Stream};
 
 #[derive(Clone)]
 pub enum Connection {
     Local(libsql::Connection),
+    /// A stream of its own (the writer's, a snapshot's).
     Remote(Arc<Stream>),
+    /// Reads sent together with other callers' (see [`Reads`]); each statement on its own.
+    Reads(Arc<Reads>),
 }
 
 impl From<libsql::Connection> for Connection {
@@ -29,6 +32,11 @@ impl Connection {
                 let r = s.execute(remote::statement(sql, params.into_params()?), true).await?;
                 Ok(Rows::remote(r))
             }
+            Connection::Reads(r) => {
+                let mut stmt = remote::statement(sql, params.into_params()?);
+                stmt.want_rows = Some(true);
+                Ok(Rows::remote(r.run(stmt).await?))
+            }
         }
     }
 
@@ -37,6 +45,7 @@ impl Connection {
         match self {
             Connection::Local(c) => c.execute(sql, params).await,
             Connection::Remote(s) => Ok(s.execute(remote::statement(sql, params.into_params()?), false).await?.affected_row_count),
+            Connection::Reads(r) => Ok(r.run(remote::statement(sql, params.into_params()?)).await?.affected_row_count),
         }
     }
 
@@ -47,6 +56,7 @@ impl Connection {
         match self {
             Connection::Local(c) => c.execute(sql, params).await.map(|_| ()),
             Connection::Remote(s) => s.defer(remote::statement(sql, params.into_params()?)).await,
+            Connection::Reads(r) => r.run(remote::statement(sql, params.into_params()?)).await.map(|_| ()),
         }
     }
 
@@ -55,6 +65,7 @@ impl Connection {
         match self {
             Connection::Local(c) => c.execute_batch(sql).await.map(|_| ()),
             Connection::Remote(s) => s.sequence(sql).await,
+            Connection::Reads(r) => r.pool().take().sequence(sql).await,
         }
     }
 
@@ -63,6 +74,7 @@ impl Connection {
         match self {
             Connection::Local(c) => c.reset().await,
             Connection::Remote(s) => s.reset().await,
+            Connection::Reads(_) => {}
         }
     }
 }

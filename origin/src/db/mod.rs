@@ -10,9 +10,8 @@
 //! of in `SQLITE_BUSY` retries keeps latency predictable.
 //!
 //! Reads use a small set of reader connections (WAL lets them run beside a write). On a
-//! remote primary each read takes a Hrana stream of its own from a pool ([`remote`]): a
-//! stream runs one request at a time, and is kept for the next read only when its request
-//! completed (one cancelled half way has lost its baton).
+//! remote primary, reads asked for at the same time go to the server together, in one
+//! request on a kept Hrana stream ([`remote::Reads`]).
 //!
 //! On a remote primary several origins write to one database: a group commit that finds
 //! the write lock taken (`SQLITE_BUSY`) waits and tries again, within a bound, and a
@@ -89,14 +88,14 @@ pub const MIGRATIONS: &[(i64, &str, &[&str])] = &[
 pub struct Db {
     /// The local file (`None` on a remote primary).
     database: Option<Database>,
-    /// Kept streams for reads on a remote primary.
-    pool: Option<std::sync::Arc<remote::Pool>>,
+    /// Reads on a remote primary (sent together, on kept streams).
+    reads: Option<std::sync::Arc<remote::Reads>>,
     jobs: mpsc::Sender<Job>,
     /// The writer thread; joined on drop so that the file is released when `Db` is gone.
     writer: Option<std::thread::JoinHandle<()>>,
     /// Shared reader connections (local file only; empty on a remote primary).
     readers: Vec<Connection>,
-    /// Remote reads in flight (a remote primary only).
+    /// The read model's remote reads in flight (a remote primary only).
     remote_reads: std::sync::Arc<tokio::sync::Semaphore>,
     next_reader: AtomicUsize,
     remote: bool,
@@ -133,10 +132,10 @@ impl Db {
     /// Opens the configured database and brings its schema up to date.
     pub async fn open(cfg: &StorageConfig, local_path: &std::path::Path) -> DbResult<Self> {
         let remote = !cfg.database_url.is_empty();
-        let (database, pool, writer) = if remote {
+        let (database, reads, writer) = if remote {
             let server = remote::Server::new(&cfg.database_url, cfg.database_auth_token.expose())?;
             let writer = Connection::Remote(std::sync::Arc::new(server.stream()));
-            (None, Some(remote::Pool::new(server, cfg.database_max_connections.max(1))), writer)
+            (None, Some(remote::Reads::new(remote::Pool::new(server, cfg.database_max_connections.max(1)))), writer)
         } else {
             if let Some(dir) = local_path.parent() {
                 std::fs::create_dir_all(dir)?;
@@ -183,7 +182,7 @@ impl Db {
         let remote_reads = std::sync::Arc::new(tokio::sync::Semaphore::new(cfg.database_max_connections.max(1)));
         Ok(Self {
             database,
-            pool,
+            reads,
             jobs,
             writer: Some(writer_thread),
             readers,
@@ -199,11 +198,8 @@ impl Db {
     /// A connection for reads: a shared one on the local file, a new one (no I/O until
     /// used) on a remote primary.
     pub async fn reader(&self) -> Reader<'_> {
-        if let Some(pool) = &self.pool {
-            // At most `storage.database_max_connections` reads at once: the server refuses
-            // requests beyond its own limit (sqld: 429 "Too many concurrent requests").
-            let permit = self.remote_reads.clone().acquire_owned().await.ok();
-            return Reader::Pooled(Connection::Remote(pool.take()), pool, permit);
+        if let Some(reads) = &self.reads {
+            return Reader::Own(Connection::Reads(reads.clone()));
         }
         let i = self.next_reader.fetch_add(1, Ordering::Relaxed) % self.readers.len();
         Reader::Shared(&self.readers[i])
@@ -301,8 +297,8 @@ impl Db {
 
     /// A connection of its own (for a long read transaction such as a snapshot).
     pub async fn dedicated_connection(&self) -> DbResult<Connection> {
-        match &self.pool {
-            Some(pool) => Ok(Connection::Remote(std::sync::Arc::new(pool.server().stream()))),
+        match &self.reads {
+            Some(reads) => Ok(Connection::Remote(std::sync::Arc::new(reads.pool().server().stream()))),
             None => Ok(Connection::Local(self.local_connection()?)),
         }
     }
@@ -332,11 +328,8 @@ impl Db {
 /// A connection for reads (see [`Db::reader`]); derefs to the connection.
 pub enum Reader<'a> {
     Shared(&'a Connection),
-    /// A connection of its own (no I/O until used).
+    /// A connection of its own (no I/O until used), or a remote primary's reads.
     Own(Connection),
-    /// A stream of the remote pool (given back when done), and its place among the remote
-    /// reads in flight.
-    Pooled(Connection, &'a remote::Pool, Option<tokio::sync::OwnedSemaphorePermit>),
 }
 
 impl Reader<'_> {
@@ -350,14 +343,6 @@ impl Reader<'_> {
     }
 }
 
-impl Drop for Reader<'_> {
-    fn drop(&mut self) {
-        if let Reader::Pooled(Connection::Remote(s), pool, _) = self {
-            pool.give_back(s);
-        }
-    }
-}
-
 impl std::ops::Deref for Reader<'_> {
     type Target = Connection;
 
@@ -365,7 +350,6 @@ impl std::ops::Deref for Reader<'_> {
         match self {
             Reader::Shared(c) => c,
             Reader::Own(c) => c,
-            Reader::Pooled(c, _, _) => c,
         }
     }
 }

@@ -517,3 +517,96 @@ impl Pool {
         &self.server
     }
 }
+
+/// Most statements one read request carries.
+const MAX_READ_BATCH: usize = 64;
+/// Read requests in flight at once (each on its own stream).
+const READ_REQUESTS_IN_FLIGHT: usize = 4;
+
+type ReadAnswer = tokio::sync::oneshot::Sender<Result<StmtResult, libsql::Error>>;
+
+/// Reads on a remote primary, sent together: statements asked for while the requests in
+/// flight are answered go in one Hrana batch (independent steps: one failing does not
+/// stop the others), so the server pays its per-request cost once for many reads instead
+/// of once each. No timer: an idle origin sends a lone read at once.
+pub struct Reads {
+    pool: Arc<Pool>,
+    queue: std::sync::Mutex<Vec<(Stmt, ReadAnswer)>>,
+    in_flight: Arc<tokio::sync::Semaphore>,
+}
+
+impl Reads {
+    pub fn new(pool: Arc<Pool>) -> Arc<Self> {
+        Arc::new(Self { pool, queue: std::sync::Mutex::new(Vec::new()), in_flight: Arc::new(tokio::sync::Semaphore::new(READ_REQUESTS_IN_FLIGHT)) })
+    }
+
+    pub fn pool(&self) -> &Arc<Pool> {
+        &self.pool
+    }
+
+    fn queue(&self) -> std::sync::MutexGuard<'_, Vec<(Stmt, ReadAnswer)>> {
+        self.queue.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Runs `stmt` in the next read request and returns its result.
+    pub async fn run(self: &Arc<Self>, stmt: Stmt) -> Result<StmtResult, libsql::Error> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.queue().push((stmt, tx));
+        self.kick();
+        rx.await.unwrap_or_else(|_| Err(fail("the read was dropped")))
+    }
+
+    /// Starts a sender if fewer than the allowed requests are in flight. A sender runs in
+    /// a task of its own, so a caller that goes away cancels nobody else's read.
+    fn kick(self: &Arc<Self>) {
+        let Ok(permit) = self.in_flight.clone().try_acquire_owned() else { return };
+        let me = self.clone();
+        tokio::spawn(async move {
+            loop {
+                let mut taken: Vec<(Stmt, ReadAnswer)> = {
+                    let mut q = me.queue();
+                    let n = q.len().min(MAX_READ_BATCH);
+                    q.drain(..n).collect()
+                };
+                // Reads whose caller went away are not sent.
+                taken.retain(|(_, tx)| !tx.is_closed());
+                if taken.is_empty() {
+                    break;
+                }
+                me.send(taken).await;
+            }
+            drop(permit);
+            // A read queued after the last look but before the permit was returned.
+            if !me.queue().is_empty() {
+                me.kick();
+            }
+        });
+    }
+
+    async fn send(&self, taken: Vec<(Stmt, ReadAnswer)>) {
+        let stream = self.pool.take();
+        let (stmts, answers): (Vec<Stmt>, Vec<ReadAnswer>) = taken.into_iter().unzip();
+        let batch = Batch { steps: stmts.into_iter().map(|stmt| BatchStep { condition: None, stmt }).collect(), replication_index: None };
+        match stream.batch(batch).await {
+            Ok(r) => {
+                let mut errors = r.step_errors.into_iter();
+                let mut results = r.step_results.into_iter();
+                for tx in answers {
+                    let answer = match (errors.next().flatten(), results.next().flatten()) {
+                        (Some(e), _) => Err(server_error(&e)),
+                        (None, Some(a)) => Ok(a),
+                        (None, None) => Err(fail("the database server did not answer the read")),
+                    };
+                    let _ = tx.send(answer);
+                }
+            }
+            Err(e) => {
+                let text = e.to_string();
+                for tx in answers {
+                    let _ = tx.send(Err(fail(text.clone())));
+                }
+            }
+        }
+        self.pool.give_back(&stream);
+    }
+}
