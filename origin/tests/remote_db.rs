@@ -88,3 +88,37 @@ async fn a_cancelled_read_does_not_spoil_the_kept_streams() {
         assert_eq!(count(&db, "SELECT COUNT(*) FROM t").await, 20);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_of_writes_only_with_a_failure_keeps_the_others() {
+    let sqld = aethex_tests::sqld::Sqld::start();
+    let db = open(&sqld).await;
+    db.write(|c| async move { c.execute_batch("CREATE TABLE k (v INTEGER UNIQUE); CREATE TABLE side (v INTEGER);").await.map_err(DbError::from) })
+        .await
+        .unwrap();
+    // Jobs that only defer writes (sent at once, without savepoints, first): a failure on
+    // the server undoes that try, and the group is sent again with savepoints.
+    let tasks: Vec<_> = (0..200i64)
+        .map(|i| {
+            let db = db.clone();
+            tokio::spawn(async move {
+                db.write(move |c| async move {
+                    c.defer("INSERT INTO side VALUES (?1)", params![i]).await?;
+                    c.defer("INSERT INTO k VALUES (?1)", params![if i % 13 == 0 { 0 } else { i }]).await?;
+                    Ok::<_, DbError>(i)
+                })
+                .await
+            })
+        })
+        .collect();
+    let mut ok = 0;
+    for t in tasks {
+        if t.await.unwrap().is_ok() {
+            ok += 1;
+        }
+    }
+    // Exactly one of the jobs writing k = 0 gets in; the other 15 fail alone.
+    assert_eq!(ok, 200 - 15);
+    assert_eq!(count(&db, "SELECT COUNT(*) FROM side").await, 185);
+    assert_eq!(count(&db, "SELECT COUNT(*) FROM k").await, 185);
+}

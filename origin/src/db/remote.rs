@@ -222,6 +222,11 @@ impl Stream {
         if let Some(job) = job {
             return self.flush(Some((Step::Wanted(job), stmt))).await?.ok_or_else(|| fail("no answer to the statement"));
         }
+        self.execute_now(stmt).await
+    }
+
+    /// Runs one statement in a request of its own (a group commit's kept ones stay kept).
+    async fn execute_now(&self, stmt: Stmt) -> Result<StmtResult, libsql::Error> {
         let tx_change = stmt.sql.as_deref().is_some_and(changes_transaction);
         let mut results = self.run(vec![StreamRequest::Execute(ExecuteStreamReq { stmt })], tx_change).await?;
         match results.pop() {
@@ -298,11 +303,85 @@ impl Stream {
     /// error); an error when the commit itself failed (everything is rolled back then, by
     /// the caller).
     pub async fn commit_group(&self) -> Result<Vec<(u32, String)>, libsql::Error> {
+        if self.commit_without_savepoints().await? {
+            *self.pending_lock() = Pending::default();
+            return Ok(Vec::new());
+        }
         let out = self.flush(Some((Step::Commit, Stmt::new("COMMIT", false)))).await;
         let mut p = self.pending_lock();
         let failed = std::mem::take(&mut p.failed);
         *p = Pending::default();
         out.map(|_| failed)
+    }
+
+    /// The common case first: a group commit none of whose statements was sent yet (no job
+    /// waited for an answer) is sent without savepoints (two statements fewer per job),
+    /// jobs that failed by themselves left out, and its COMMIT runs only if every
+    /// statement succeeded. If one failed, it is rolled back and the caller sends the
+    /// group again with savepoints, which keeps the others' writes. Returns whether it
+    /// committed; `false` also when it does not apply.
+    async fn commit_without_savepoints(&self) -> Result<bool, libsql::Error> {
+        let steps: Vec<(Step, Stmt)> = {
+            let p = self.pending_lock();
+            if !matches!(p.steps.first(), Some((Step::Begin, _))) || !p.failed.is_empty() {
+                return Ok(false);
+            }
+            // Jobs that failed by themselves: nothing of theirs is sent.
+            let refused: Vec<u32> = p
+                .steps
+                .iter()
+                .filter_map(|(k, _)| match k {
+                    Step::Rollback { job, always: true } => Some(*job),
+                    _ => None,
+                })
+                .collect();
+            p.steps.iter().filter(|(k, _)| matches!(k, Step::Begin) || matches!(k, Step::Stmt(j) if !refused.contains(j))).cloned().collect()
+        };
+        let mut batch = Batch { steps: Vec::with_capacity(steps.len() + 1), replication_index: None };
+        let mut last_of_job: std::collections::HashMap<u32, usize> = std::collections::HashMap::new();
+        for (i, (kind, stmt)) in steps.into_iter().enumerate() {
+            let condition = match kind {
+                Step::Stmt(j) => Some(ok(last_of_job.insert(j, i).unwrap_or(0))),
+                _ => None,
+            };
+            batch.steps.push(BatchStep { condition, stmt });
+        }
+        let mut all = vec![ok(0)];
+        all.extend(last_of_job.values().map(|i| ok(*i)));
+        let commit = batch.steps.len();
+        batch.steps.push(BatchStep { condition: Some(BatchCond::And(BatchCondList { conds: all })), stmt: Stmt::new("COMMIT", false) });
+        let r = self.batch_waiting_for_the_lock(batch, Some(0)).await?;
+        if let Some(e) = r.step_errors.first().cloned().flatten() {
+            return Err(server_error(&e));
+        }
+        if let Some(e) = r.step_errors.get(commit).cloned().flatten() {
+            return Err(server_error(&e));
+        }
+        if r.step_results.get(commit).is_some_and(Option::is_some) {
+            return Ok(true);
+        }
+        // A statement failed: undo, and let the savepoints sort out whose.
+        metrics::counter!("aethex_db_group_commit_retries_total").increment(1);
+        self.execute_now(Stmt::new("ROLLBACK", false)).await?;
+        Ok(false)
+    }
+
+    /// Sends `batch`; while its `BEGIN` (step `begin`) finds the write lock taken, waits and
+    /// sends it again (it is data), for up to [`LOCK_WAIT`].
+    async fn batch_waiting_for_the_lock(&self, batch: Batch, begin: Option<usize>) -> Result<BatchResult, libsql::Error> {
+        let started = Instant::now();
+        let mut pause = Duration::from_millis(5);
+        loop {
+            let r = self.batch(batch.clone()).await?;
+            let begin_busy = begin.and_then(|b| r.step_errors.get(b).cloned().flatten()).is_some_and(|e| busy_text(&e.code) || busy_text(&e.message));
+            if begin_busy && started.elapsed() < LOCK_WAIT {
+                metrics::counter!("aethex_db_lock_waits_total").increment(1);
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_millis(200));
+                continue;
+            }
+            return Ok(r);
+        }
     }
 
     /// Forgets a group commit that failed (the caller rolls back and resets the stream).
@@ -356,19 +435,7 @@ impl Stream {
             };
             batch.steps.push(BatchStep { condition, stmt });
         }
-        let started = Instant::now();
-        let mut pause = Duration::from_millis(5);
-        let result = loop {
-            let r = self.batch(batch.clone()).await?;
-            let begin_busy = begin.and_then(|b| r.step_errors.get(b).cloned().flatten()).is_some_and(|e| busy_text(&e.code) || busy_text(&e.message));
-            if begin_busy && started.elapsed() < LOCK_WAIT {
-                metrics::counter!("aethex_db_lock_waits_total").increment(1);
-                tokio::time::sleep(pause).await;
-                pause = (pause * 2).min(Duration::from_millis(200));
-                continue;
-            }
-            break r;
-        };
+        let result = self.batch_waiting_for_the_lock(batch, begin).await?;
         let mut p = self.pending_lock();
         let mut wanted = None;
         for (i, kind) in kinds.iter().enumerate() {
