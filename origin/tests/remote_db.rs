@@ -18,13 +18,19 @@ async fn count(db: &Db, sql: &str) -> i64 {
     aethex_origin::db::first_row(rows).await.unwrap().unwrap().get::<i64>(0).unwrap()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_failing_job_is_rolled_back_alone_in_a_batched_group_commit() {
+/// A server and a database on it with a table `k` of unique values and a table `side`.
+async fn with_tables() -> (aethex_tests::sqld::Sqld, Arc<Db>) {
     let sqld = aethex_tests::sqld::Sqld::start();
     let db = open(&sqld).await;
     db.write(|c| async move { c.execute_batch("CREATE TABLE k (v INTEGER UNIQUE); CREATE TABLE side (v INTEGER);").await.map_err(DbError::from) })
         .await
         .unwrap();
+    (sqld, db)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_job_is_rolled_back_alone_in_a_batched_group_commit() {
+    let (_sqld, db) = with_tables().await;
     db.write(|c| async move { c.execute("INSERT INTO k VALUES (-1)", ()).await.map_err(DbError::from) }).await.unwrap();
 
     // 300 jobs at once, so that many share a commit. Each writes `side` then `k`, deferred.
@@ -91,11 +97,7 @@ async fn a_cancelled_read_does_not_spoil_the_kept_streams() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_group_of_writes_only_with_a_failure_keeps_the_others() {
-    let sqld = aethex_tests::sqld::Sqld::start();
-    let db = open(&sqld).await;
-    db.write(|c| async move { c.execute_batch("CREATE TABLE k (v INTEGER UNIQUE); CREATE TABLE side (v INTEGER);").await.map_err(DbError::from) })
-        .await
-        .unwrap();
+    let (_sqld, db) = with_tables().await;
     // Jobs that only defer writes (sent at once, without savepoints, first): a failure on
     // the server undoes that try, and the group is sent again with savepoints.
     let tasks: Vec<_> = (0..200i64)
