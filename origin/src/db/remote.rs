@@ -653,8 +653,12 @@ impl Reads {
     async fn send(&self, taken: Vec<(Stmt, ReadAnswer)>) {
         let stream = self.pool.take();
         let (stmts, answers): (Vec<Stmt>, Vec<ReadAnswer>) = taken.into_iter().unzip();
+        metrics::histogram!("aethex_db_read_batch_statements").record(stmts.len() as f64);
         let batch = Batch { steps: stmts.into_iter().map(|stmt| BatchStep { condition: None, stmt }).collect(), replication_index: None };
-        match stream.batch(batch).await {
+        let started = Instant::now();
+        let answer = stream.batch(batch).await;
+        metrics::histogram!("aethex_db_read_seconds").record(started.elapsed().as_secs_f64());
+        match answer {
             Ok(r) => {
                 let mut errors = r.step_errors.into_iter();
                 let mut results = r.step_results.into_iter();
