@@ -98,7 +98,6 @@ pub struct Db {
     /// The read model's remote reads in flight (a remote primary only).
     remote_reads: std::sync::Arc<tokio::sync::Semaphore>,
     next_reader: AtomicUsize,
-    remote: bool,
     /// Newest replication position known to be written, by this process or (heard through
     /// the cluster) another origin: wakes long-polling edges.
     head: tokio::sync::watch::Sender<i64>,
@@ -188,7 +187,6 @@ impl Db {
             readers,
             remote_reads,
             next_reader: AtomicUsize::new(0),
-            remote,
             head,
             committed,
             stop_checkpoints,
@@ -285,7 +283,7 @@ impl Db {
 
     /// The read model's access to this database (see [`read_model`]).
     pub async fn read_model(&self, cfg: &StorageConfig) -> DbResult<read_model::ReadModel> {
-        Ok(if self.remote {
+        Ok(if self.is_remote() {
             read_model::ReadModel::Remote(
                 Builder::new_remote(cfg.database_url.clone(), cfg.database_auth_token.expose().to_string()).build().await?,
                 self.remote_reads.clone(),
@@ -314,7 +312,7 @@ impl Db {
     }
 
     pub fn is_remote(&self) -> bool {
-        self.remote
+        self.reads.is_some()
     }
 
     /// Cheap round trip for readiness checks.
@@ -529,7 +527,6 @@ async fn run_remote_batch(conn: &Connection, stream: &remote::Stream, batch: Vec
             Ok(())
         }
         Err(e) => {
-            stream.abandon_group();
             delivers.extend(jobs.into_iter().map(|(_, d)| d));
             Err(e.to_string())
         }

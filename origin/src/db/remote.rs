@@ -134,6 +134,8 @@ enum Step {
 struct Pending {
     /// Inside a group commit (statements may be deferred).
     open: bool,
+    /// The group's `BEGIN` ran (a request carrying it succeeded).
+    begun: bool,
     job: u32,
     steps: Vec<(Step, Stmt)>,
     /// Jobs a statement of which failed, with the first error.
@@ -299,19 +301,17 @@ impl Stream {
         p.steps.push((Step::Release(job), Stmt::new("RELEASE job", false)));
     }
 
-    /// Sends what is kept with the COMMIT. Returns the jobs that failed (with their first
-    /// error); an error when the commit itself failed (everything is rolled back then, by
-    /// the caller).
+    /// Sends what is kept with the COMMIT and ends the group (whatever the outcome).
+    /// Returns the jobs that failed (with their first error); an error when the commit
+    /// itself failed (everything is rolled back then, by the caller).
     pub async fn commit_group(&self) -> Result<Vec<(u32, String)>, libsql::Error> {
-        if self.commit_without_savepoints().await? {
-            *self.pending_lock() = Pending::default();
-            return Ok(Vec::new());
-        }
-        let out = self.flush(Some((Step::Commit, Stmt::new("COMMIT", false)))).await;
-        let mut p = self.pending_lock();
-        let failed = std::mem::take(&mut p.failed);
-        *p = Pending::default();
-        out.map(|_| failed)
+        let out = match self.commit_without_savepoints().await {
+            Ok(true) => Ok(()),
+            Ok(false) => self.flush(Some((Step::Commit, Stmt::new("COMMIT", false)))).await.map(|_| ()),
+            Err(e) => Err(e),
+        };
+        let failed = std::mem::take(&mut *self.pending_lock()).failed;
+        out.map(|()| failed)
     }
 
     /// The common case first: a group commit none of whose statements was sent yet (no job
@@ -384,11 +384,6 @@ impl Stream {
         }
     }
 
-    /// Forgets a group commit that failed (the caller rolls back and resets the stream).
-    pub fn abandon_group(&self) {
-        *self.pending_lock() = Pending::default();
-    }
-
     /// Sends the kept statements and `last` as one batch, each with its condition: nothing
     /// runs unless `BEGIN` succeeded; a job's statements run while the previous one of
     /// the job succeeded; a `ROLLBACK TO` runs when the job's last one did not. A `BEGIN`
@@ -398,6 +393,12 @@ impl Stream {
         let steps: Vec<(Step, Stmt)> = {
             let mut p = self.pending_lock();
             let mut steps = std::mem::take(&mut p.steps);
+            // The request that carried the group's BEGIN failed: nothing more is sent, or
+            // later jobs' statements would run outside the transaction (and stay written
+            // while the group is reported failed).
+            if !p.begun && !matches!(steps.first(), Some((Step::Begin, _))) {
+                return Err(fail("the group commit's transaction did not begin"));
+            }
             steps.extend(last);
             steps
         };
@@ -464,6 +465,9 @@ impl Stream {
         }
         if begin.is_some_and(|b| result.step_results.get(b).cloned().flatten().is_none()) {
             return Err(fail("BEGIN did not run"));
+        }
+        if begin.is_some() {
+            p.begun = true;
         }
         match wanted {
             Some(w) => w.map(Some),
