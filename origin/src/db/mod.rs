@@ -477,23 +477,28 @@ async fn run_batch(conn: &Connection, batch: Vec<Job>, delivers: &mut Vec<Delive
     begin_immediate(conn).await.map_err(|e| e.to_string())?;
     for job in batch {
         conn.execute("SAVEPOINT job", ()).await.map_err(|e| e.to_string())?;
-        match std::panic::AssertUnwindSafe(job(conn.clone())).catch_unwind().await {
-            Ok((kept, deliver)) => {
-                if !kept {
-                    conn.execute("ROLLBACK TO job", ()).await.map_err(|e| e.to_string())?;
-                }
-                delivers.push(deliver);
-            }
-            // The job's caller sees "writer gone" (its sender was dropped); the rest go on.
-            Err(_) => {
-                tracing::error!("a database write job panicked; its writes were rolled back");
-                conn.execute("ROLLBACK TO job", ()).await.map_err(|e| e.to_string())?;
-            }
+        let ran = run_job(conn, job).await;
+        if !ran.as_ref().is_some_and(|(kept, _)| *kept) {
+            conn.execute("ROLLBACK TO job", ()).await.map_err(|e| e.to_string())?;
         }
+        delivers.extend(ran.map(|(_, deliver)| deliver));
         conn.execute("RELEASE job", ()).await.map_err(|e| e.to_string())?;
     }
     conn.execute("COMMIT", ()).await.map_err(|e| e.to_string())?;
     Ok(())
+}
+
+/// Runs one job of a group commit: whether its writes are kept, and how to answer it.
+/// `None` when it panicked: its writes are rolled back, and its caller sees "writer gone"
+/// (its sender was dropped) while the rest go on.
+async fn run_job(conn: &Connection, job: Job) -> Option<(bool, Deliver)> {
+    match std::panic::AssertUnwindSafe(job(conn.clone())).catch_unwind().await {
+        Ok(ran) => Some(ran),
+        Err(_) => {
+            tracing::error!("a database write job panicked; its writes were rolled back");
+            None
+        }
+    }
 }
 
 /// [`run_batch`] on a remote primary: the jobs' statements are sent together (see
@@ -505,16 +510,9 @@ async fn run_remote_batch(conn: &Connection, stream: &remote::Stream, batch: Vec
     for (i, job) in batch.into_iter().enumerate() {
         let id = i as u32;
         stream.start_job(id);
-        match std::panic::AssertUnwindSafe(job(conn.clone())).catch_unwind().await {
-            Ok((kept, deliver)) => {
-                stream.end_job(id, kept);
-                jobs.push((id, deliver));
-            }
-            Err(_) => {
-                tracing::error!("a database write job panicked; its writes were rolled back");
-                stream.end_job(id, false);
-            }
-        }
+        let ran = run_job(conn, job).await;
+        stream.end_job(id, ran.as_ref().is_some_and(|(kept, _)| *kept));
+        jobs.extend(ran.map(|(_, deliver)| (id, deliver)));
     }
     match stream.commit_group().await {
         Ok(failed) => {
