@@ -3,6 +3,9 @@
 //! the same machine (so this shows the overhead of the remote primary and the balancer
 //! more than any speed-up); then the write stall when an origin dies mid-load; and the
 //! resident memory of every process.
+//!
+//! The local file and sqld login runs alternate for `--rounds` rounds (the machine's
+//! speed drifts between runs); the ratio reported is the median of the rounds' ratios.
 
 use crate::prelude::*;
 
@@ -15,29 +18,57 @@ const ENV: &[(&str, &str)] = &[
     ("AETHEX_LOG__LEVEL", "warn"),
 ];
 
-/// Device logins and 100 KB saves through `url` (a game of that origin or cluster).
-async fn measure(args: &Args, http: &reqwest::Client, url: &str, game: &GameFixture, label: &str) -> anyhow::Result<Value> {
-    let devices: Arc<Vec<String>> = Arc::new((0..256).map(|i| format!("cluster-bench-{i:08}-xxxxxxxx")).collect());
-    let mut tokens = Vec::new();
-    for d in devices.iter() {
-        let c = aethex_tests::aethex_sdk::AeThexCloud::new(url).with_client_key(&game.client_key);
-        c.auth().login_device(d).await?;
-        tokens.push(c.token().context("token")?);
+/// A game of an origin or cluster with 256 returning guests, ready for the runs.
+struct Target {
+    url: String,
+    client_key: String,
+    devices: Arc<Vec<String>>,
+    tokens: Arc<Vec<String>>,
+    /// The server processes whose CPU a run counts.
+    pids: Vec<u32>,
+}
+
+impl Target {
+    async fn new(url: &str, game: &GameFixture, pids: Vec<u32>) -> anyhow::Result<Self> {
+        let devices: Arc<Vec<String>> = Arc::new((0..256).map(|i| format!("cluster-bench-{i:08}-xxxxxxxx")).collect());
+        let mut tokens = Vec::new();
+        for d in devices.iter() {
+            let c = aethex_tests::aethex_sdk::AeThexCloud::new(url).with_client_key(&game.client_key);
+            c.auth().login_device(d).await?;
+            tokens.push(c.token().context("token")?);
+        }
+        Ok(Self { url: url.to_string(), client_key: game.client_key.clone(), devices, tokens: Arc::new(tokens), pids })
     }
-    let tokens = Arc::new(tokens);
-    let (h, u, ck, dv) = (http.clone(), format!("{url}/api/v1/auth/device"), game.client_key.clone(), devices.clone());
-    let logins = load(args.secs, args.concurrency, move |w, i| {
-        h.post(&u).header("x-aethex-client-key", &ck).json(&json!({"device_id": dv[(w * 7919 + i as usize) % dv.len()]}))
-    })
-    .await;
-    let blob = Arc::new("x".repeat(100 * 1024));
-    let (h, u, tk, b) = (http.clone(), format!("{url}/api/v1/saves/me"), tokens.clone(), blob.clone());
-    let saves = load(args.secs, args.concurrency, move |w, i| {
-        h.post(&u).bearer_auth(&tk[w % tk.len()]).json(&json!({"slot_name": format!("slot-{}", i % 4), "data": {"blob": *b}}))
-    })
-    .await;
+
+    /// Device logins of the returning guests: the run and the CPU (ms) per login of each
+    /// server process (in the order of `pids`).
+    async fn logins(&self, args: &Args, http: &reqwest::Client) -> (Load, Vec<f64>) {
+        let (h, u, ck, dv) = (http.clone(), format!("{}/api/v1/auth/device", self.url), self.client_key.clone(), self.devices.clone());
+        let before: Vec<f64> = self.pids.iter().map(|p| cpu_secs(*p).unwrap_or(0.0)).collect();
+        let run = load(args.secs, args.concurrency, move |w, i| {
+            h.post(&u).header("x-aethex-client-key", &ck).json(&json!({"device_id": dv[(w * 7919 + i as usize) % dv.len()]}))
+        })
+        .await;
+        let n = run.requests.max(1) as f64;
+        let per_login = self.pids.iter().zip(before).map(|(p, b)| (cpu_secs(*p).unwrap_or(0.0) - b) * 1000.0 / n).collect();
+        (run, per_login)
+    }
+
+    /// 100 KB saves, each guest to four slots in turn.
+    async fn saves(&self, args: &Args, http: &reqwest::Client) -> Load {
+        let blob = Arc::new("x".repeat(100 * 1024));
+        let (h, u, tk, b) = (http.clone(), format!("{}/api/v1/saves/me", self.url), self.tokens.clone(), blob.clone());
+        load(args.secs, args.concurrency, move |w, i| {
+            h.post(&u).bearer_auth(&tk[w % tk.len()]).json(&json!({"slot_name": format!("slot-{}", i % 4), "data": {"blob": *b}}))
+        })
+        .await
+    }
+}
+
+fn report(label: &str, logins: &Load, login_cpu: &[f64], saves: &Load) -> Value {
+    let login_cpu_ms: f64 = login_cpu.iter().sum();
     println!(
-        "{label:<34} logins {:>7.0}/s p99 {:>6.1} ms errors {:<4}  100 KB saves {:>6.0}/s p99 {:>6.1} ms errors {}",
+        "{label:<34} logins {:>7.0}/s p99 {:>6.1} ms errors {:<4} ({login_cpu_ms:.2} ms server CPU each)  100 KB saves {:>6.0}/s p99 {:>6.1} ms errors {}",
         logins.rps(),
         logins.pct(0.99),
         logins.errors,
@@ -45,22 +76,54 @@ async fn measure(args: &Args, http: &reqwest::Client, url: &str, game: &GameFixt
         saves.pct(0.99),
         saves.errors
     );
-    Ok(json!({
-        "login_rps": logins.rps(), "login_p99_ms": logins.pct(0.99), "login_errors": logins.errors,
+    json!({
+        "login_rps": logins.rps(), "login_p99_ms": logins.pct(0.99), "login_errors": logins.errors, "login_server_cpu_ms": login_cpu_ms,
         "save_rps": saves.rps(), "save_p99_ms": saves.pct(0.99), "save_errors": saves.errors,
-    }))
+    })
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v.get(v.len() / 2).copied().unwrap_or(0.0)
 }
 
 pub(crate) async fn bench_cluster(b: &Bench<'_>) -> anyhow::Result<Value> {
     let Bench { args, origin, game, http } = *b;
     let mut out = Map::new();
-    println!("cluster: {} connections, {} s per run", args.concurrency, args.secs);
-    out.insert("local_file".into(), measure(args, http, &origin.url, game, "1 origin, local file").await?);
-
+    println!("cluster: {} connections, {} s per run, {} rounds of logins", args.concurrency, args.secs, args.rounds);
+    let local = Target::new(&origin.url, game, vec![origin.pid()]).await?;
     let sqld = Arc::new(Sqld::start());
     let one = Origin::start_on(&sqld, ENV);
     let one_game = one.game("cluster-bench").await;
-    out.insert("sqld_one_origin".into(), measure(args, http, &one.url, &one_game, "1 origin, sqld").await?);
+    let remote = Target::new(&one.url, &one_game, vec![one.pid(), sqld.pid()]).await?;
+    let (mut ratios, mut runs) = (Vec::new(), Vec::new());
+    for round in 1..=args.rounds.max(1) {
+        let (l, lc) = local.logins(args, http).await;
+        let (r, rc) = remote.logins(args, http).await;
+        let ratio = r.rps() / l.rps().max(1e-9);
+        println!(
+            "  round {round}: device logins, local file {:>6.0}/s ({:.2} ms CPU each), sqld {:>6.0}/s ({:.2} ms origin + {:.2} ms sqld CPU each), errors {} / {}: {:.0}%",
+            l.rps(),
+            lc[0],
+            r.rps(),
+            rc[0],
+            rc[1],
+            l.errors,
+            r.errors,
+            ratio * 100.0
+        );
+        ratios.push(ratio);
+        runs.push((l, lc, r, rc));
+    }
+    let m = median(ratios.clone());
+    // The round with the median ratio stands for both.
+    let (l, lc, r, rc) = runs.swap_remove(ratios.iter().position(|x| *x == m).unwrap_or(0));
+    let ls = local.saves(args, http).await;
+    let rs = remote.saves(args, http).await;
+    out.insert("local_file".into(), report("1 origin, local file", &l, &lc, &ls));
+    out.insert("sqld_one_origin".into(), report("1 origin, sqld", &r, &rc, &rs));
+    println!("device logins on sqld / local file: median {:.0}% of {} rounds (goal >= 50%)", m * 100.0, ratios.len());
+    out.insert("login_ratio_sqld_to_local".into(), json!({"median": m, "rounds": ratios}));
     let mut rss = Map::new();
     rss.insert("origin_on_sqld_kib".into(), json!(rss_kib(one.pid())));
     drop(one);
@@ -72,7 +135,12 @@ pub(crate) async fn bench_cluster(b: &Bench<'_>) -> anyhow::Result<Value> {
     let mut origins = Origin::start_cluster(&sqld3, 3, &env);
     let lb = HaProxy::start(&origins.iter().map(|o| o.url.clone()).collect::<Vec<_>>());
     let game3 = origins[0].game("cluster-bench").await;
-    out.insert("sqld_three_origins_haproxy".into(), measure(args, http, &lb.url, &game3, "3 origins, sqld, HAProxy").await?);
+    let mut pids: Vec<u32> = origins.iter().map(|o| o.pid()).collect();
+    pids.extend([sqld3.pid(), lb.pid(), redis.pid()]);
+    let three = Target::new(&lb.url, &game3, pids).await?;
+    let (l3, c3) = three.logins(args, http).await;
+    let s3 = three.saves(args, http).await;
+    out.insert("sqld_three_origins_haproxy".into(), report("3 origins, sqld, HAProxy", &l3, &c3, &s3));
     for (i, o) in origins.iter().enumerate() {
         rss.insert(format!("cluster_origin_{i}_kib"), json!(rss_kib(o.pid())));
     }

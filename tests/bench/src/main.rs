@@ -102,6 +102,9 @@ pub(crate) struct Args {
     /// Size of the generated build of part `pipeline`, MiB.
     #[arg(long, default_value_t = 384)]
     pub(crate) pipeline_mib: u64,
+    /// Rounds of part `cluster`'s alternating device-login runs (local file, sqld).
+    #[arg(long, default_value_t = 3)]
+    pub(crate) rounds: usize,
 }
 
 fn main() -> anyhow::Result<()> {
