@@ -124,3 +124,44 @@ async fn a_group_of_writes_only_with_a_failure_keeps_the_others() {
     assert_eq!(count(&db, "SELECT COUNT(*) FROM side").await, 185);
     assert_eq!(count(&db, "SELECT COUNT(*) FROM k").await, 185);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rows_asked_for_later_come_with_the_commit() {
+    let (_sqld, db) = with_tables().await;
+    // Each job's `RETURNING` rows are read after its write returned; they are there
+    // whether the group went in one try or again with savepoints (every 13th job writes a
+    // `k` of 1000: the first one that runs keeps it, the other 15 fail on the server).
+    for round in 0..2i64 {
+        let tasks: Vec<_> = (0..200i64)
+            .map(|i| {
+                let db = db.clone();
+                let v = round * 1000 + i;
+                tokio::spawn(async move {
+                    let r = db
+                        .write(move |c| async move {
+                            let later = c.query_later("INSERT INTO side VALUES (?1) RETURNING v * 2, 'x'", params![v]).await?;
+                            let k = if round == 1 && i % 13 == 0 { 1000 } else { v };
+                            c.defer("INSERT INTO k VALUES (?1)", params![k]).await?;
+                            Ok::<_, DbError>(later)
+                        })
+                        .await;
+                    (v, r)
+                })
+            })
+            .collect();
+        let mut failed = 0;
+        for t in tasks {
+            let (v, r) = t.await.unwrap();
+            match r {
+                Ok(later) => {
+                    let rows = later.rows().expect("the statement ran");
+                    assert_eq!(rows.len(), 1);
+                    assert_eq!((rows[0].get::<i64>(0).unwrap(), rows[0].get::<String>(1).unwrap()), (v * 2, "x".to_string()));
+                }
+                Err(_) => failed += 1,
+            }
+        }
+        assert_eq!(failed, if round == 0 { 0 } else { 15 }, "round {round}");
+    }
+    assert_eq!(count(&db, "SELECT COUNT(*) FROM side").await, 400 - 15);
+}

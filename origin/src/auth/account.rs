@@ -65,7 +65,7 @@ pub async fn register(app: &AppState, req: RegisterRequest, client: &ClientInfo)
             .await
             .map_err(unique_error)?;
             let user = store::user_by_id(&c, &user_id).await?.ok_or(AuthError::Internal("inserted user vanished".into()))?;
-            let (sid, refresh) = start_session(&a, &c, &user, g.as_deref(), &cl).await?;
+            let (sid, refresh) = start_session(&a, &c, &user.id, g.as_deref(), &cl).await?;
             Ok::<_, AuthError>((user, sid, refresh))
         })
         .await?;

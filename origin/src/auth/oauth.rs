@@ -642,7 +642,7 @@ pub async fn complete(app: &AppState, req: OAuthCompleteRequest, client_info: &C
             }
             store::record_login_success(&tx, &user.id).await?;
             let info = ClientInfo { ip: r.ip_address.as_deref().and_then(|i| i.parse().ok()), user_agent: r.user_agent.clone(), client_key: None };
-            let (sid, refresh) = super::sessions::start_session(&a, &tx, &user, r.game_id.as_deref(), &info).await?;
+            let (sid, refresh) = super::sessions::start_session(&a, &tx, &user.id, r.game_id.as_deref(), &info).await?;
             Ok((user, sid, refresh))
         })
         .await?;

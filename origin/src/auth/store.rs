@@ -83,6 +83,31 @@ pub async fn user_by_device_in_game(conn: &Connection, device_hash: &str, game: 
     }
 }
 
+/// A returning device's login in one statement (the `device_logins` view, migration 0022):
+/// touches the user of `device_hash` (as [`record_login_success`]) and starts session
+/// `s` for it, unless the account is disabled or banned from the session's game. Answers
+/// that user once the write ran (see [`later_user`]); no user, nothing written.
+pub async fn device_login(conn: &Connection, device_hash: &str, s: &NewSession<'_>) -> DbResult<crate::db::Later> {
+    let NewSession { session_id, game_id, token_hash, expires_at, ip, user_agent } = *s;
+    conn.defer(
+        "INSERT INTO device_logins (device_hash, game_id, now, session_id, token_hash, expires_at, ip_address, user_agent) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        params![device_hash, nullable(game_id), crate::clock::now(), session_id, token_hash, expires_at, nullable(ip), nullable(user_agent)],
+    )
+    .await?;
+    Ok(conn
+        .query_later(
+            &format!("SELECT {USER_COLS} FROM users WHERE device_hash = ?1 AND EXISTS (SELECT 1 FROM sessions WHERE id = ?2)"),
+            params![device_hash, session_id],
+        )
+        .await?)
+}
+
+/// The user [`device_login`] logged in, if any.
+pub fn later_user(later: &crate::db::Later) -> DbResult<Option<UserRow>> {
+    later.rows().unwrap_or_default().first().map(user_from_row).transpose()
+}
+
 pub async fn username_taken(conn: &Connection, username: &str, except_user: Option<&str>) -> DbResult<bool> {
     let rows = conn.query("SELECT id FROM users WHERE username = ?1 COLLATE NOCASE", params![username]).await?;
     Ok(match crate::db::first_row(rows).await? {
@@ -154,7 +179,6 @@ pub async fn record_login_success(conn: &Connection, id: &str) -> DbResult<()> {
 /// A session to create, with its first refresh token (stored hashed).
 pub struct NewSession<'a> {
     pub session_id: &'a str,
-    pub user_id: &'a str,
     pub game_id: Option<&'a str>,
     pub token_hash: &'a str,
     pub expires_at: &'a str,
@@ -162,9 +186,8 @@ pub struct NewSession<'a> {
     pub user_agent: Option<&'a str>,
 }
 
-/// Creates a session and its first refresh token.
-pub async fn insert_session(conn: &Connection, s: &NewSession<'_>) -> DbResult<()> {
-    let NewSession { session_id, user_id, game_id, token_hash, expires_at, ip, user_agent } = *s;
+pub async fn insert_session(conn: &Connection, user_id: &str, s: &NewSession<'_>) -> DbResult<()> {
+    let NewSession { session_id, game_id, token_hash, expires_at, ip, user_agent } = *s;
     let now = crate::clock::now();
     conn.defer(
         "INSERT INTO sessions (id, user_id, expires_at, created_at, ip_address, user_agent, game_id, last_used_at)

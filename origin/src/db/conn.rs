@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use libsql::params::IntoParams;
 
-use super::remote::{self, Reads, Stream};
+use super::remote::{self, Later, Reads, Stream};
 
 #[derive(Clone)]
 pub enum Connection {
@@ -58,6 +58,32 @@ impl Connection {
             Connection::Remote(s) => s.defer(remote::statement(sql, params.into_params()?)).await,
             Connection::Reads(r) => r.run(remote::statement(sql, params.into_params()?)).await.map(|_| ()),
         }
+    }
+
+    /// Runs a write that answers rows (`… RETURNING`) whose rows its job does not need
+    /// before it ends: like [`Connection::defer`], inside a group commit on a remote
+    /// primary it goes with the commit's next request. The rows are in the answer once the
+    /// statement ran: read them with [`Later::rows`] after the write returned.
+    pub async fn query_later(&self, sql: &str, params: impl IntoParams) -> Result<Later, libsql::Error> {
+        let later = Later::default();
+        match self {
+            Connection::Local(c) => {
+                let mut rows = c.query(sql, params).await?;
+                let n = rows.column_count();
+                let mut all = Vec::new();
+                while let Some(row) = rows.next().await? {
+                    all.push((0..n).map(|i| row.get_value(i)).collect::<Result<Vec<_>, _>>()?);
+                }
+                later.set(all);
+            }
+            Connection::Remote(s) => s.defer_query(remote::statement(sql, params.into_params()?), &later).await?,
+            Connection::Reads(r) => {
+                let mut stmt = remote::statement(sql, params.into_params()?);
+                stmt.want_rows = Some(true);
+                later.set_wire(r.run(stmt).await?);
+            }
+        }
+        Ok(later)
     }
 
     /// Runs several `;`-separated statements without arguments.
@@ -121,6 +147,13 @@ impl Rows {
     /// Whether the rest of the answer is already read (a remote one always is).
     pub(super) fn is_remote(&self) -> bool {
         matches!(self, Rows::Remote { .. })
+    }
+}
+
+impl Later {
+    /// The rows, each read like a query's; `None` when the statement did not run.
+    pub fn rows(&self) -> Option<Vec<Row>> {
+        self.take().map(|rows| rows.into_iter().map(Row::Remote).collect())
     }
 }
 

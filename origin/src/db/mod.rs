@@ -37,6 +37,7 @@ pub mod remote;
 
 pub use conn::{Connection, FromColumn, Row, Rows};
 pub use outbox::Outbox;
+pub use remote::Later;
 
 /// Failures of the database layer. Stores return these; services turn them into
 /// internal errors (logged, answered with a fixed message).
@@ -83,6 +84,7 @@ pub const MIGRATIONS: &[(i64, &str, &[&str])] = &[
     (19, "relay_keys", &[include_str!("../../migrations/0019_relay_keys.sql")]),
     (20, "score_submits", &[include_str!("../../migrations/0020_score_submits.sql")]),
     (21, "region_relays", &[include_str!("../../migrations/0021_region_relays.sql")]),
+    (22, "device_logins", &[include_str!("../../migrations/0022_device_logins.sql")]),
 ];
 
 pub struct Db {

@@ -113,6 +113,12 @@ enum Step {
     Begin,
     Savepoint(u32),
     Stmt(u32),
+    /// A statement of job `job` whose rows go to `Pending::later[slot]` once it ran (see
+    /// [`Stream::defer_query`]); otherwise a [`Step::Stmt`].
+    Later {
+        job: u32,
+        slot: u32,
+    },
     /// `ROLLBACK TO` the job's savepoint: always, or only when the job's last statement
     /// in the same request did not succeed.
     Rollback {
@@ -138,8 +144,41 @@ struct Pending {
     begun: bool,
     job: u32,
     steps: Vec<(Step, Stmt)>,
+    /// Where the rows of the group's [`Step::Later`] statements go.
+    later: Vec<Later>,
     /// Jobs a statement of which failed, with the first error.
     failed: Vec<(u32, String)>,
+}
+
+/// The rows of a statement a write job sent without waiting for them (see
+/// [`super::Connection::query_later`]): there once the statement ran, so they are read
+/// after the write returned.
+#[derive(Clone, Default)]
+pub struct Later(Arc<std::sync::Mutex<Option<Vec<Vec<libsql::Value>>>>>);
+
+impl Later {
+    pub(super) fn set(&self, rows: Vec<Vec<libsql::Value>>) {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = Some(rows);
+    }
+
+    /// The rows, or `None` when the statement has not run.
+    pub(super) fn take(&self) -> Option<Vec<Vec<libsql::Value>>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).take()
+    }
+
+    pub(super) fn set_wire(&self, r: StmtResult) {
+        self.set(r.rows.into_iter().map(|row| row.values.into_iter().map(from_wire).collect()).collect());
+    }
+}
+
+impl Step {
+    /// The job a statement of which this is (`Stmt` or `Later`).
+    fn statement_of(self) -> Option<u32> {
+        match self {
+            Step::Stmt(j) | Step::Later { job: j, .. } => Some(j),
+            _ => None,
+        }
+    }
 }
 
 const SQL_BEGIN: &str = "BEGIN IMMEDIATE";
@@ -275,6 +314,24 @@ impl Stream {
         self.execute(stmt, false).await.map(|_| ())
     }
 
+    /// Like [`Stream::defer`] for a statement that answers rows (`RETURNING`): they are put
+    /// in `later` when the statement has run (inside a group commit, with the group's next
+    /// request; elsewhere at once).
+    pub async fn defer_query(&self, mut stmt: Stmt, later: &Later) -> Result<(), libsql::Error> {
+        stmt.want_rows = Some(true);
+        {
+            let mut p = self.pending_lock();
+            if p.open {
+                let (job, slot) = (p.job, p.later.len() as u32);
+                p.later.push(later.clone());
+                p.steps.push((Step::Later { job, slot }, stmt));
+                return Ok(());
+            }
+        }
+        later.set_wire(self.execute_now(stmt).await?);
+        Ok(())
+    }
+
     /// Starts a group commit: its `BEGIN IMMEDIATE` goes with its first request.
     pub fn begin_group(&self) {
         let mut p = self.pending_lock();
@@ -294,7 +351,7 @@ impl Stream {
     pub fn end_job(&self, job: u32, kept: bool) {
         let mut p = self.pending_lock();
         let always = !kept || p.failed.iter().any(|(j, _)| *j == job);
-        let pending_stmts = p.steps.iter().any(|(s, _)| *s == Step::Stmt(job));
+        let pending_stmts = p.steps.iter().any(|(s, _)| s.statement_of() == Some(job));
         if always || pending_stmts {
             p.steps.push((Step::Rollback { job, always }, Stmt::new("ROLLBACK TO job", false)));
         }
@@ -335,15 +392,13 @@ impl Stream {
                     _ => None,
                 })
                 .collect();
-            p.steps.iter().filter(|(k, _)| matches!(k, Step::Begin) || matches!(k, Step::Stmt(j) if !refused.contains(j))).cloned().collect()
+            p.steps.iter().filter(|(k, _)| matches!(k, Step::Begin) || k.statement_of().is_some_and(|j| !refused.contains(&j))).cloned().collect()
         };
+        let kinds: Vec<Step> = steps.iter().map(|(k, _)| *k).collect();
         let mut batch = Batch { steps: Vec::with_capacity(steps.len() + 1), replication_index: None };
         let mut last_of_job: std::collections::HashMap<u32, usize> = std::collections::HashMap::new();
         for (i, (kind, stmt)) in steps.into_iter().enumerate() {
-            let condition = match kind {
-                Step::Stmt(j) => Some(ok(last_of_job.insert(j, i).unwrap_or(0))),
-                _ => None,
-            };
+            let condition = kind.statement_of().map(|j| ok(last_of_job.insert(j, i).unwrap_or(0)));
             batch.steps.push(BatchStep { condition, stmt });
         }
         let mut all = vec![ok(0)];
@@ -358,6 +413,14 @@ impl Stream {
             return Err(server_error(&e));
         }
         if r.step_results.get(commit).is_some_and(Option::is_some) {
+            let p = self.pending_lock();
+            for (i, kind) in kinds.iter().enumerate() {
+                if let (Step::Later { slot, .. }, Some(Some(rows))) = (kind, r.step_results.get(i)) {
+                    if let Some(l) = p.later.get(*slot as usize) {
+                        l.set_wire(rows.clone());
+                    }
+                }
+            }
             return Ok(true);
         }
         // A statement failed: undo, and let the savepoints sort out whose.
@@ -416,7 +479,7 @@ impl Stream {
                     savepoint.insert(j, i);
                     base
                 }
-                Step::Stmt(j) | Step::Wanted(j) => {
+                Step::Stmt(j) | Step::Later { job: j, .. } | Step::Wanted(j) => {
                     let after = last_stmt.get(&j).or(savepoint.get(&j)).copied();
                     last_stmt.insert(j, i);
                     match after {
@@ -444,10 +507,15 @@ impl Stream {
             let answer = result.step_results.get(i).cloned().flatten();
             match (*kind, error) {
                 (Step::Begin, Some(e)) | (Step::Commit, Some(e)) => return Err(server_error(&e)),
-                (Step::Savepoint(j) | Step::Stmt(j) | Step::Rollback { job: j, .. } | Step::Release(j), Some(e))
+                (Step::Savepoint(j) | Step::Stmt(j) | Step::Later { job: j, .. } | Step::Rollback { job: j, .. } | Step::Release(j), Some(e))
                     if !p.failed.iter().any(|(f, _)| *f == j) =>
                 {
                     p.failed.push((j, format!("{}: {}", e.code, e.message)));
+                }
+                (Step::Later { slot, .. }, None) => {
+                    if let (Some(rows), Some(l)) = (answer, p.later.get(slot as usize)) {
+                        l.set_wire(rows);
+                    }
                 }
                 (Step::Wanted(j), error) => {
                     wanted = Some(match (error, answer) {

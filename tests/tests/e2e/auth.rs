@@ -142,6 +142,41 @@ async fn device_login_is_stable_and_links_to_an_email_account() {
     }
 }
 
+/// A returning device's login is one write that finds its user and starts the session:
+/// the session is its own user's (its refresh token works), and a player banned from the
+/// game gets none, while another game still logs the device in.
+#[tokio::test]
+async fn device_login_starts_a_session_for_its_own_user_only() {
+    let origin = Origin::start(&[]);
+    let game = origin.game("device-game").await;
+    let other = origin.game("device-other").await;
+    let (a, b) = (game.client(), game.client());
+    let first = a.auth().login_device("device-one-4f1c2a9b").await.unwrap();
+    b.auth().login_device("device-two-7d6c5b4a").await.unwrap();
+    let again = game.client();
+    let r = again.auth().login_device("device-one-4f1c2a9b").await.unwrap();
+    assert_eq!(r.user_id, first.user_id);
+    assert_eq!(r.user.username, first.user.username);
+    assert_eq!(a.auth().sessions().await.unwrap().len(), 2, "the returning login's session is the device's user's");
+    assert_eq!(b.auth().sessions().await.unwrap().len(), 1, "and no one else's");
+    again.auth().refresh().await.unwrap();
+    assert_eq!(again.user_id().as_deref(), Some(first.user_id.as_str()));
+
+    // Banned from the game: refused, and no session is started.
+    let dev = game.developer.token().unwrap();
+    let url = format!("{}/api/v1/games/device-game/players/{}/ban", origin.url, first.user_id);
+    let (s, e) = raw(Method::POST, &url, Some(&dev), Some("application/json"), r#"{"reason":"cheating"}"#).await;
+    assert_eq!(s, 200, "{e}");
+    let elsewhere = other.client();
+    elsewhere.auth().login_device("device-one-4f1c2a9b").await.unwrap();
+    let live = elsewhere.auth().sessions().await.unwrap().len();
+    for _ in 0..2 {
+        let err = game.client().auth().login_device("device-one-4f1c2a9b").await.unwrap_err();
+        assert_eq!(err.status(), Some(403), "{err}");
+    }
+    assert_eq!(elsewhere.auth().sessions().await.unwrap().len(), live, "a refused login starts no session");
+}
+
 #[tokio::test]
 async fn logout_all_ends_every_session() {
     let origin = Origin::start(&[]);
