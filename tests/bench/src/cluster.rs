@@ -6,6 +6,8 @@
 //!
 //! The local file and sqld login runs alternate for `--rounds` rounds (the machine's
 //! speed drifts between runs); the ratio reported is the median of the rounds' ratios.
+//! With two or more cores the load generator runs on CPU 0 and every server process
+//! (origins, sqld, Redis, HAProxy) on the others, so each setup gets the same CPUs.
 
 use crate::prelude::*;
 
@@ -91,9 +93,25 @@ pub(crate) async fn bench_cluster(b: &Bench<'_>) -> anyhow::Result<Value> {
     let Bench { args, origin, game, http } = *b;
     let mut out = Map::new();
     println!("cluster: {} connections, {} s per run, {} rounds of logins", args.concurrency, args.secs, args.rounds);
+    let split = if args.no_pin { None } else { cpu_split() };
+    let pin_servers = |pids: &[u32]| -> anyhow::Result<()> {
+        if let Some((_, servers)) = &split {
+            for p in pids {
+                pin(*p, servers)?;
+            }
+        }
+        Ok(())
+    };
+    if let Some((generator, servers)) = &split {
+        pin(std::process::id(), generator)?;
+        println!("pinned: load generator on CPU {generator}, servers on CPU {servers}");
+    }
+    out.insert("pinned".into(), json!(split.as_ref().map(|(g, s)| json!({"generator": g, "servers": s}))));
+    pin_servers(&[origin.pid()])?;
     let local = Target::new(&origin.url, game, vec![origin.pid()]).await?;
     let sqld = Arc::new(Sqld::start());
     let one = Origin::start_on(&sqld, ENV);
+    pin_servers(&[sqld.pid(), one.pid()])?;
     let one_game = one.game("cluster-bench").await;
     let remote = Target::new(&one.url, &one_game, vec![one.pid(), sqld.pid()]).await?;
     let (mut ratios, mut runs) = (Vec::new(), Vec::new());
@@ -137,6 +155,7 @@ pub(crate) async fn bench_cluster(b: &Bench<'_>) -> anyhow::Result<Value> {
     let game3 = origins[0].game("cluster-bench").await;
     let mut pids: Vec<u32> = origins.iter().map(|o| o.pid()).collect();
     pids.extend([sqld3.pid(), lb.pid(), redis.pid()]);
+    pin_servers(&pids)?;
     let three = Target::new(&lb.url, &game3, pids).await?;
     let (l3, c3) = three.logins(args, http).await;
     let s3 = three.saves(args, http).await;
@@ -205,6 +224,12 @@ pub(crate) async fn bench_cluster(b: &Bench<'_>) -> anyhow::Result<Value> {
         "origin_killed".into(),
         json!({"slowest_ack_ms": stall_ms, "p99_before_ms": p99_before, "in_flight": around.len(), "failed": failed, "ok_after": after_ok}),
     );
+    if split.is_some() {
+        // The parts after this one run unpinned.
+        let all = format!("0-{}", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1) - 1);
+        pin(std::process::id(), &all)?;
+        pin(origin.pid(), &all)?;
+    }
     println!("RSS (KiB): {}", Value::Object(rss.clone()));
     out.insert("rss_kib".into(), Value::Object(rss));
     Ok(Value::Object(out))

@@ -105,6 +105,9 @@ pub(crate) struct Args {
     /// Rounds of part `cluster`'s alternating device-login runs (local file, sqld).
     #[arg(long, default_value_t = 3)]
     pub(crate) rounds: usize,
+    /// Part `cluster`: do not pin the load generator and the servers to different CPUs.
+    #[arg(long)]
+    pub(crate) no_pin: bool,
 }
 
 fn main() -> anyhow::Result<()> {
