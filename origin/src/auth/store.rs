@@ -29,6 +29,9 @@ const USER_COLS: &str =
     "id, email, username, password, avatar_url, preferences, created_at, is_active, is_verified, is_guest, failed_logins, locked_until, \
      (SELECT group_concat(provider, ',') FROM (SELECT provider FROM oauth_connections o WHERE o.user_id = users.id ORDER BY provider))";
 
+/// How many columns [`USER_COLS`] selects (a column after them is at this index).
+const USER_COL_COUNT: i32 = 13;
+
 fn user_from_row(row: &crate::db::Row) -> DbResult<UserRow> {
     Ok(UserRow {
         id: row.get(0)?,
@@ -78,7 +81,7 @@ pub async fn user_by_device_in_game(conn: &Connection, device_hash: &str, game: 
         )
         .await?;
     match crate::db::first_row(rows).await? {
-        Some(row) => Ok(Some((user_from_row(&row)?, flag(&row, 13)?))),
+        Some(row) => Ok(Some((user_from_row(&row)?, flag(&row, USER_COL_COUNT)?))),
         None => Ok(None),
     }
 }
@@ -593,4 +596,17 @@ pub async fn insert_oauth_connection(conn: &Connection, user_id: &str, provider:
     )
     .await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn user_col_count_counts_user_cols() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(&crate::config::StorageConfig::default(), &dir.path().join("t.db")).await.unwrap();
+        let rows = db.reader().await.query(&format!("SELECT {USER_COLS} FROM users"), ()).await.unwrap();
+        assert_eq!(rows.column_count(), USER_COL_COUNT);
+    }
 }

@@ -296,7 +296,7 @@ impl Db {
     }
 
     /// A connection of its own (for a long read transaction such as a snapshot).
-    pub async fn dedicated_connection(&self) -> DbResult<Connection> {
+    pub fn dedicated_connection(&self) -> DbResult<Connection> {
         match &self.reads {
             Some(reads) => Ok(Connection::Remote(std::sync::Arc::new(reads.pool().server().stream()))),
             None => Ok(Connection::Local(self.local_connection()?)),

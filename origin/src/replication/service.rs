@@ -77,7 +77,7 @@ fn value_json(v: libsql::Value) -> Value {
 /// [`Change`] per row, then a [`SnapshotTrailer`]. Everything is read in one read
 /// transaction, so the rows are exactly the state at the header's position.
 pub async fn snapshot(app: &AppState, tx: tokio::sync::mpsc::Sender<Result<Vec<u8>, std::io::Error>>) -> DbResult<()> {
-    let conn = app.db.dedicated_connection().await?;
+    let conn = app.db.dedicated_connection()?;
     conn.execute("BEGIN", ()).await?;
     let result = snapshot_in(app, &conn, &tx).await;
     let _ = conn.execute("COMMIT", ()).await;
