@@ -189,6 +189,7 @@ pub struct NewSession<'a> {
     pub user_agent: Option<&'a str>,
 }
 
+/// Creates session `s` of `user_id` and its first refresh token.
 pub async fn insert_session(conn: &Connection, user_id: &str, s: &NewSession<'_>) -> DbResult<()> {
     let NewSession { session_id, game_id, token_hash, expires_at, ip, user_agent } = *s;
     let now = crate::clock::now();
