@@ -68,10 +68,14 @@ bash scripts/build-edge-spin.sh
 bash scripts/build-edge-fastly.sh
 bash scripts/build-edge-cloudflare.sh
 
+step "game logic components (sdk/logic/example, tests/logic) for wasm32-wasip2"
+bash scripts/build-logic.sh
+
 step "formatting and lints (rustfmt, clippy with warnings as errors, host and wasm adapters)"
 cargo fmt --all --check
 cargo clippy -j"$JOBS" --all-targets -- -D warnings
 cargo clippy -j"$JOBS" -p aethex-edge-spin --target wasm32-wasip2 -- -D warnings
+cargo clippy -j"$JOBS" --target wasm32-wasip2 -p aethex-logic -p aethex-logic-example -p aethex-logic-hostile -p aethex-logic-noop -p aethex-logic-other-version -- -D warnings
 cargo clippy -j"$JOBS" -p aethex-edge-fastly --target wasm32-wasip1 -- -D warnings
 cargo clippy -j"$JOBS" -p aethex-edge-cloudflare --target wasm32-unknown-unknown -- -D warnings
 

@@ -46,6 +46,7 @@ pub struct Config {
     pub analytics: AnalyticsConfig,
     pub multiplayer: MultiplayerConfig,
     pub cluster: ClusterConfig,
+    pub logic: LogicConfig,
     pub log: aethex_runtime::LogConfig,
 }
 
@@ -548,8 +549,57 @@ impl Default for MatchmakingConfig {
     }
 }
 
-pub const SECTIONS: &[&str] =
-    &["server", "storage", "auth", "email", "saves", "edge", "dlc", "matchmaking", "multiplayer", "leaderboards", "analytics", "cluster", "log"];
+/// `[logic]`: games' WebAssembly components (see `logic` and docs/logic.md).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogicConfig {
+    /// Largest component a game may deploy.
+    pub max_component_bytes: usize,
+    /// Fuel (about one unit per WebAssembly instruction) a call may use.
+    pub fuel_per_call: u64,
+    /// Linear memory an instance may grow to, MiB.
+    pub memory_mib: usize,
+    /// Wall-clock bound of one call, storage calls included.
+    pub call_timeout_ms: u64,
+    /// Instances of one game's component alive at once on this origin.
+    pub max_instances: usize,
+    /// Versions kept per game (the active one always is); older ones are deleted on deploy.
+    pub versions_kept: u32,
+    /// How often an origin checks which version is active even without being told (a
+    /// deploy on another origin tells this one at once through the cluster's Redis).
+    pub refresh_ms: u64,
+}
+
+impl Default for LogicConfig {
+    fn default() -> Self {
+        Self {
+            max_component_bytes: 16 * 1024 * 1024,
+            fuel_per_call: 50_000_000,
+            memory_mib: 64,
+            call_timeout_ms: 2000,
+            max_instances: 32,
+            versions_kept: 10,
+            refresh_ms: 2000,
+        }
+    }
+}
+
+pub const SECTIONS: &[&str] = &[
+    "server",
+    "storage",
+    "auth",
+    "email",
+    "saves",
+    "edge",
+    "dlc",
+    "matchmaking",
+    "multiplayer",
+    "leaderboards",
+    "analytics",
+    "cluster",
+    "logic",
+    "log",
+];
 
 impl Config {
     /// Defaults, then `file` (if given, it must exist), then `AETHEX_*` variables.

@@ -19,6 +19,7 @@ pub mod error;
 pub mod html;
 pub mod http;
 pub mod leaderboards;
+pub mod logic;
 pub mod matchmaking;
 pub mod openapi;
 pub mod peer_keys;

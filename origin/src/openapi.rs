@@ -30,6 +30,7 @@ use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouter};
         (name = "regions", description = "Relay regions"),
         (name = "dlc", description = "DLC: manifest keys, chunks, releases, channels, entitlements, delivery"),
         (name = "matchmaking", description = "Matchmaking: modes, tickets (long-poll), backfill"),
+        (name = "logic", description = "Game logic: WebAssembly components, versions, rollback, custom RPCs"),
         (name = "console", description = "Developer routes of the web console: players, bans, rooms, audit log"),
     )
 )]

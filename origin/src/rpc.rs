@@ -131,6 +131,7 @@ fn invalid_request(reason: &str) -> ApiError {
 async fn dispatch(app: &AppState, headers: &HeaderMap, client: &ClientInfo, method: &str, p: Map<String, Value>) -> Result<Value, ApiError> {
     match DOMAINS.iter().find(|d| d.methods.contains(&method)) {
         Some(d) => (d.run)(app, headers, client, method, p).await,
+        None if crate::logic::routes::is_custom(method) => crate::logic::routes::rpc(app, headers, method, p).await,
         None => Err(crate::http::jsonrpc::method_not_found(method)),
     }
 }

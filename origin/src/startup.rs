@@ -114,6 +114,7 @@ impl Application {
             http,
             metrics: metrics_handle(),
             game_keys: crate::teams::keycache::GameKeyCache::new(redis.clone()),
+            logic: crate::logic::registry::Registry::new(&config.logic, redis.clone()).context("starting the game logic engine")?,
             peers,
             replication_epoch,
             read_model,
@@ -217,15 +218,17 @@ fn advertise_url(cluster: &crate::config::ClusterConfig, bound: SocketAddr) -> a
 /// of each replicated commit (so an edge's long-poll on any origin wakes at once) and
 /// hears theirs, and drops cached client keys when any origin rotates one.
 fn spawn_cluster_messages(state: &AppState, redis: &crate::cluster::Redis) {
-    use crate::cluster::bus::{Heard, CLIENT_KEYS, OUTBOX_HEAD};
+    use crate::cluster::bus::{Heard, CLIENT_KEYS, GAME_LOGIC, OUTBOX_HEAD};
     let app = Arc::downgrade(&state.0);
-    redis.listen(&[OUTBOX_HEAD, CLIENT_KEYS], move |heard| {
+    redis.listen(&[OUTBOX_HEAD, CLIENT_KEYS, GAME_LOGIC], move |heard| {
         let Some(app) = app.upgrade() else { return false };
         match heard {
             Heard::Resubscribed => {
                 app.game_keys.clear();
+                app.logic.forget_all();
                 app.db.wake_head_waiters();
             }
+            Heard::Message { channel: GAME_LOGIC, payload } => app.logic.forget(payload),
             Heard::Message { channel: OUTBOX_HEAD, payload } => {
                 if let Ok(position) = payload.parse::<i64>() {
                     app.db.advance_head(position);
@@ -264,6 +267,7 @@ pub fn domain_routes(max_save: usize) -> OpenApiRouter<AppState> {
         .merge(crate::regions::routes::router())
         .merge(crate::dlc::routes::router())
         .merge(crate::matchmaking::routes::router())
+        .merge(crate::logic::routes::router())
         .merge(crate::console::routes::router());
     crate::openapi::state_rules(routes.get_openapi_mut());
     routes

@@ -23,6 +23,8 @@ pub struct App {
     pub public_url: String,
     pub metrics: metrics_exporter_prometheus::PrometheusHandle,
     pub game_keys: crate::teams::keycache::GameKeyCache,
+    /// Games' logic components loaded on this origin.
+    pub logic: crate::logic::registry::Registry,
     /// Keys edges and relays authenticate with (origin calls each relay with its own).
     pub peers: crate::peer_keys::PeerKeys,
     /// This database's replication epoch.

@@ -11,6 +11,7 @@
 //! - [`headers`]: header names used across parts.
 //! - [`dlc`]: DLC manifests, chunks, releases, channels and entitlements.
 //! - [`leaderboards`]: leaderboard definitions, scores and pages.
+//! - [`logic`]: game logic components, their versions, and custom RPCs.
 //! - [`multiplayer`]: the relay's WebSocket protocol, room tickets, the relay's API.
 //! - [`matchmaking`]: tickets, matches, modes and backfill.
 //! - [`regions`]: relay regions and their heartbeats.
@@ -22,6 +23,7 @@ pub mod auth;
 pub mod dlc;
 pub mod headers;
 pub mod leaderboards;
+pub mod logic;
 pub mod matchmaking;
 pub mod multiplayer;
 pub mod regions;

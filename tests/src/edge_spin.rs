@@ -35,7 +35,7 @@ impl Drop for SpinEdge {
     }
 }
 
-fn repo_root() -> PathBuf {
+pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ has a parent").to_path_buf()
 }
 
@@ -84,7 +84,7 @@ pub fn wasmtime_bin() -> PathBuf {
 
 /// Cargo's target folder: `$CARGO_TARGET_DIR`, else the one this test executable was
 /// built into (`<target>/<profile>/deps/<test>`), else `<repo>/target`.
-fn target_dir() -> PathBuf {
+pub fn target_dir() -> PathBuf {
     if let Some(d) = std::env::var_os("CARGO_TARGET_DIR") {
         return PathBuf::from(d);
     }

@@ -22,6 +22,7 @@ pub mod edge_spin;
 pub mod edge_suite;
 pub mod edges;
 pub mod haproxy;
+pub mod logic;
 pub mod netdelay;
 pub mod redis;
 pub mod relays;

@@ -26,6 +26,9 @@ pub enum AchievementError {
     Team(#[from] TeamError),
     #[error("replica read: {0}")]
     Read(#[from] aethex_edge::ReplicaError),
+    /// The game's logic refused the write or failed.
+    #[error(transparent)]
+    Logic(#[from] crate::logic::LogicError),
     /// Bad input or the database: [`CoreError`].
     #[error(transparent)]
     Core(#[from] CoreError),
@@ -37,6 +40,7 @@ impl From<AchievementError> for ApiError {
     fn from(e: AchievementError) -> Self {
         match e {
             AchievementError::Core(e) => e.into(),
+            AchievementError::Logic(e) => e.into(),
             AchievementError::NotFound(id) => ApiError::not_found("achievement_id", format!("no achievement {id:?} in this game")),
             AchievementError::NoGame(e) => e.into(),
             AchievementError::Forbidden(why) => ApiError::forbidden(why),

@@ -11,6 +11,7 @@ use aethex_protocol::validate::Invalid;
 use super::store;
 use super::AchievementError;
 use crate::auth::caller::{Caller, Player};
+use crate::logic::{self, hooks::By};
 use crate::replication::rows;
 use crate::state::AppState;
 
@@ -21,6 +22,8 @@ pub type AchResult<T> = Result<T, AchievementError>;
 pub struct Subject {
     pub game_id: String,
     pub user_id: String,
+    /// Who asks, for the game's hooks (none: the game's own logic, which runs no hooks).
+    pub by: Option<By>,
 }
 
 pub async fn subject(app: &AppState, caller: &Caller, requested: Option<&str>) -> AchResult<Subject> {
@@ -29,14 +32,14 @@ pub async fn subject(app: &AppState, caller: &Caller, requested: Option<&str>) -
             if requested.is_some_and(|u| u != p.user_id && u != "me") {
                 return Err(AchievementError::Forbidden("players reach only their own achievements and statistics"));
             }
-            Ok(Subject { game_id: p.game()?.to_string(), user_id: p.user_id.clone() })
+            Ok(Subject { game_id: p.game()?.to_string(), user_id: p.user_id.clone(), by: Some(By::of(caller)) })
         }
         Caller::Server(s) => {
             let u = requested.filter(|u| *u != "me").ok_or(Invalid::new("user_id", "a server key must name the player (user_id)"))?;
             if uuid::Uuid::parse_str(u).is_err() || !crate::saves::store::user_exists(&*app.db.reader().await, u).await? {
                 return Err(Invalid::new("user_id", "no such player").into());
             }
-            Ok(Subject { game_id: s.game_id.clone(), user_id: u.to_string() })
+            Ok(Subject { game_id: s.game_id.clone(), user_id: u.to_string(), by: Some(By::of(caller)) })
         }
     }
 }
@@ -112,11 +115,33 @@ pub async fn get_all(app: &AppState, who: &Subject) -> AchResult<PlayerAchieveme
 /// `unlock` is progress to the target; `set_progress` keeps the higher of the stored and
 /// the given progress and unlocks at the target. One write, read-modify-write on the
 /// writer connection, so concurrent calls cannot lose progress.
-pub async fn advance(app: &AppState, who: &Subject, id: &str, progress: Option<u64>) -> AchResult<AchievementUpdate> {
+pub async fn advance(app: &AppState, who: &Subject, id: &str, mut progress: Option<u64>) -> AchResult<AchievementUpdate> {
     let id = parse_achievement_id(id)?;
-    if progress.is_some_and(|p| p > aethex_protocol::achievements::MAX_PROGRESS_TARGET) {
-        return Err(Invalid::new("progress", format!("progress must be 0 to {}", aethex_protocol::achievements::MAX_PROGRESS_TARGET)).into());
+    let max = aethex_protocol::achievements::MAX_PROGRESS_TARGET;
+    if progress.is_some_and(|p| p > max) {
+        return Err(Invalid::new("progress", format!("progress must be 0 to {max}")).into());
     }
+    if let Some(by) = &who.by {
+        let asked = logic::AchievementProgress { achievement_id: id.clone(), user_id: who.user_id.clone(), progress };
+        if let Some(adjusted) = logic::hooks::before_achievement(app, &who.game_id, by, asked).await? {
+            if adjusted > max {
+                return Err(Invalid::new("progress", format!("the game's logic set progress {adjusted}, above {max}")).into());
+            }
+            progress = Some(adjusted);
+        }
+    }
+    let update = write_progress(app, who, &id, progress).await?;
+    if let Some(by) = &who.by {
+        let a = &update.achievement;
+        let event =
+            logic::Advanced { achievement_id: id.clone(), user_id: who.user_id.clone(), progress: a.progress, newly_unlocked: update.newly_unlocked };
+        logic::hooks::after(app, &who.game_id, by.clone(), logic::Event::AchievementAdvanced(event));
+    }
+    Ok(update)
+}
+
+async fn write_progress(app: &AppState, who: &Subject, id: &str, progress: Option<u64>) -> AchResult<AchievementUpdate> {
+    let id = id.to_string();
     let (g, u, i) = (who.game_id.clone(), who.user_id.clone(), id.clone());
     app.db
         .write_replicated(move |c, out| async move {

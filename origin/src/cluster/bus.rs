@@ -15,6 +15,8 @@ use super::{ClusterError, Redis};
 pub const OUTBOX_HEAD: &str = "aethex:outbox-head";
 /// A game's client key changed: cached client keys are stale.
 pub const CLIENT_KEYS: &str = "aethex:client-keys";
+/// A game's active logic version changed (payload: the game id).
+pub const GAME_LOGIC: &str = "aethex:game-logic";
 
 /// What a subscriber hears.
 #[derive(Debug, PartialEq, Eq)]

@@ -65,6 +65,7 @@ pub async fn player_saves(app: &AppState, admin: &Player, game: &str, user: &str
         user_id: user.to_string(),
         game_id: game.to_string(),
         quota_bytes: crate::replication::rows::quota_bytes(&app.config.saves, g.tier),
+        by: None,
     };
     let list = crate::saves::service::list(app, &actor).await?;
     Ok(serde_json::to_value(list).unwrap_or(Value::Null))

@@ -85,6 +85,7 @@ pub const MIGRATIONS: &[(i64, &str, &[&str])] = &[
     (20, "score_submits", &[include_str!("../../migrations/0020_score_submits.sql")]),
     (21, "region_relays", &[include_str!("../../migrations/0021_region_relays.sql")]),
     (22, "device_logins", &[include_str!("../../migrations/0022_device_logins.sql")]),
+    (23, "game_logic", &[include_str!("../../migrations/0023_game_logic.sql")]),
 ];
 
 pub struct Db {

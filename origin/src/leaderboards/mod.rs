@@ -28,6 +28,9 @@ pub enum LeaderboardError {
     Team(#[from] TeamError),
     #[error("replica read: {0}")]
     Read(#[from] aethex_edge::ReplicaError),
+    /// The game's logic refused the write or failed.
+    #[error(transparent)]
+    Logic(#[from] crate::logic::LogicError),
     /// Bad input or the database: [`CoreError`].
     #[error(transparent)]
     Core(#[from] CoreError),
@@ -39,6 +42,7 @@ impl From<LeaderboardError> for ApiError {
     fn from(e: LeaderboardError) -> Self {
         match e {
             LeaderboardError::Core(e) => e.into(),
+            LeaderboardError::Logic(e) => e.into(),
             LeaderboardError::NotFound(id) => ApiError::not_found("leaderboard_id", format!("no leaderboard {id:?} in this game")),
             LeaderboardError::Exists(id) => {
                 ApiError::new(ErrorCode::CONFLICT, "Conflict").field("leaderboard_id", format!("leaderboard {id:?} already exists"))

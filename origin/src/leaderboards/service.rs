@@ -15,6 +15,7 @@ use aethex_protocol::validate::{DisplayName, Invalid};
 use super::store;
 use super::LeaderboardError;
 use crate::auth::caller::Player;
+use crate::logic::{self, hooks::By};
 use crate::replication::rows::{self, EntryRow};
 use crate::state::AppState;
 
@@ -94,8 +95,37 @@ fn combine(op: Operator, better: impl Fn(i64, i64) -> bool, stored: Option<i64>,
     })
 }
 
+/// The board's own score bounds.
+fn check_bounds(def: &Leaderboard, score: i64) -> LbResult<()> {
+    if def.min_score.is_some_and(|lo| score < lo) || def.max_score.is_some_and(|hi| score > hi) {
+        let range =
+            format!("{}..={}", def.min_score.map(|v| v.to_string()).unwrap_or_default(), def.max_score.map(|v| v.to_string()).unwrap_or_default());
+        return Err(Invalid::new("score", format!("this board takes scores in {range}")).into());
+    }
+    Ok(())
+}
+
 pub async fn submit(app: &AppState, player: &Player, board_id: &str, req: SubmitScoreRequest) -> LbResult<SubmitScoreResponse> {
     let game = game_of(player)?.to_string();
+    submit_for(app, &game, &player.user_id, Some(&By::Player(player.user_id.clone())), board_id, req).await
+}
+
+/// A score submitted by the game's own logic (`aethex:logic/host.submit-score`): the same
+/// rules, without hooks (the logic is the server).
+pub async fn submit_as_server(app: &AppState, game: &str, user: &str, board_id: &str, score: i64) -> LbResult<SubmitScoreResponse> {
+    submit_for(app, game, user, None, board_id, SubmitScoreRequest { score, metadata: None }).await
+}
+
+/// Submits for `user` in `game`; `by` runs the game's score hooks (none: the server's own).
+async fn submit_for(
+    app: &AppState,
+    game: &str,
+    user: &str,
+    by: Option<&By>,
+    board_id: &str,
+    mut req: SubmitScoreRequest,
+) -> LbResult<SubmitScoreResponse> {
+    let game = game.to_string();
     let board_id = parse_leaderboard_id(board_id)?;
     check_score(req.score, "score")?;
     let metadata = match &req.metadata {
@@ -109,13 +139,17 @@ pub async fn submit(app: &AppState, player: &Player, board_id: &str, req: Submit
         }
         Some(_) => return Err(Invalid::new("metadata", "metadata must be a JSON object").into()),
     };
-    let user = player.user_id.clone();
+    let user = user.to_string();
     // Anti-abuse: the board's score bounds and minimum interval between a player's submits.
     let def = store::board(&*app.db.reader().await, &game, &board_id).await?.ok_or_else(|| LeaderboardError::NotFound(board_id.clone()))?;
-    if def.min_score.is_some_and(|lo| req.score < lo) || def.max_score.is_some_and(|hi| req.score > hi) {
-        let range =
-            format!("{}..={}", def.min_score.map(|v| v.to_string()).unwrap_or_default(), def.max_score.map(|v| v.to_string()).unwrap_or_default());
-        return Err(Invalid::new("score", format!("this board takes scores in {range}")).into());
+    check_bounds(&def, req.score)?;
+    if let Some(by) = by {
+        let submit = logic::ScoreSubmit { board_id: board_id.clone(), user_id: user.clone(), score: req.score, metadata: metadata.clone() };
+        if let Some(adjusted) = logic::hooks::before_score(app, &game, by, submit).await? {
+            check_score(adjusted, "score")?;
+            check_bounds(&def, adjusted)?;
+            req.score = adjusted;
+        }
     }
     let (entry, updated) = app
         .db
@@ -152,6 +186,10 @@ pub async fn submit(app: &AppState, player: &Player, board_id: &str, req: Submit
         .await?;
     let rank = store::rank_of(&*app.db.reader().await, &entry).await?;
     metrics::counter!("aethex_leaderboard_scores_total", "updated" => updated.to_string()).increment(1);
+    if let Some(by) = by {
+        let event = logic::Scored { board_id: entry.leaderboard_id.clone(), user_id: entry.user_id.clone(), score: entry.score, updated };
+        logic::hooks::after(app, &entry.game_id, by.clone(), logic::Event::ScoreSubmitted(event));
+    }
     Ok(SubmitScoreResponse {
         entry: LeaderboardEntry {
             rank,

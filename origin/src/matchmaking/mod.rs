@@ -110,6 +110,9 @@ pub enum MatchmakingError {
     Unavailable(String),
     #[error(transparent)]
     Team(#[from] TeamError),
+    /// The game's logic refused the write or failed.
+    #[error(transparent)]
+    Logic(#[from] crate::logic::LogicError),
     /// Bad input or the database: [`CoreError`].
     #[error(transparent)]
     Core(#[from] CoreError),
@@ -121,6 +124,7 @@ impl From<MatchmakingError> for ApiError {
     fn from(e: MatchmakingError) -> Self {
         match e {
             MatchmakingError::Core(e) => e.into(),
+            MatchmakingError::Logic(e) => e.into(),
             MatchmakingError::ModeNotFound(m) => ApiError::not_found("mode", format!("no mode {m:?} in this game")),
             MatchmakingError::TicketNotFound => ApiError::not_found("ticket_id", "no such ticket"),
             MatchmakingError::MatchNotFound => ApiError::not_found("match_id", "no such match (or origin restarted since it was made)"),

@@ -20,6 +20,7 @@ use super::cluster::{Answer, Op, WireError};
 use super::queue::{NewTicket, Placement, Profile, Viewer};
 use super::{store, BackfillResponse, MatchmakingError, ModeEntry, ModeList};
 use crate::auth::caller::Caller;
+use crate::logic::{self, hooks::By};
 use crate::state::{App, AppState};
 
 pub type MmResult<T> = Result<T, MatchmakingError>;
@@ -252,6 +253,19 @@ pub async fn create_ticket(app: &AppState, caller: &Caller, req: TicketRequest) 
     }
     check_properties(&req.properties)?;
     check_query(&req.query)?;
+    let mut req = req;
+    let by = By::of(caller);
+    let asked =
+        logic::Ticket { user_id: owner.clone(), mode: mode.clone(), skill: req.skill, properties: Value::Object(req.properties.clone()).to_string() };
+    if let Some(props) = logic::hooks::before_ticket(app, &game, &by, asked).await? {
+        let Ok(Value::Object(props)) = serde_json::from_str::<Value>(&props) else {
+            let why = "it rewrote a ticket's properties into something that is not a JSON object";
+            return Err(logic::LogicError::Failed(logic::RunError::Trap { export: "before-ticket", message: why.into() }).into());
+        };
+        check_properties(&props)?;
+        req.properties = props;
+    }
+    let game_of_ticket = game.clone();
     let ticket = NewTicket {
         game,
         mode,
@@ -261,7 +275,10 @@ pub async fn create_ticket(app: &AppState, caller: &Caller, req: TicketRequest) 
         regions,
         profile: Profile { skill: req.skill, skill_range: req.skill_range, properties: req.properties, query: req.query },
     };
-    ticket_of(queue_op(app, Op::Submit { ticket, config, max_queued: app.config.matchmaking.max_queued, server }, false).await?)
+    let queued = ticket_of(queue_op(app, Op::Submit { ticket, config, max_queued: app.config.matchmaking.max_queued, server }, false).await?)?;
+    let event = logic::Queued { ticket_id: queued.ticket_id.clone(), user_id: queued.owner.clone(), mode: queued.mode.clone() };
+    logic::hooks::after(app, &game_of_ticket, by, logic::Event::TicketQueued(event));
+    Ok(queued)
 }
 
 fn viewer_of(caller: &Caller) -> MmResult<Viewer> {

@@ -62,7 +62,7 @@ pub async fn export(app: &AppState, user: &str, game: Option<&str>) -> PrivacyRe
     let mut contents = Vec::new();
     for v in versions {
         let (Some(g), Some(slot), Some(version)) = (v["game_id"].as_str(), v["slot_name"].as_str(), v["version"].as_i64()) else { continue };
-        let actor = crate::saves::service::SaveActor { user_id: user.to_string(), game_id: g.to_string(), quota_bytes: 0 };
+        let actor = crate::saves::service::SaveActor { user_id: user.to_string(), game_id: g.to_string(), quota_bytes: 0, by: None };
         let loaded = crate::saves::service::load(app, &actor, slot, Some(version)).await.map_err(|e| PrivacyError::Saves(e.to_string()))?;
         contents.push(json!({"game_id": g, "slot_name": slot, "version": version, "save": loaded}));
     }

@@ -38,6 +38,9 @@ pub enum SaveError {
     NoGame(#[from] crate::auth::NoGame),
     #[error("stored save is corrupt: {0}")]
     Corrupt(String),
+    /// The game's logic refused the write or failed.
+    #[error(transparent)]
+    Logic(#[from] crate::logic::LogicError),
     /// Bad input or the database: [`CoreError`].
     #[error(transparent)]
     Core(#[from] CoreError),
@@ -54,6 +57,7 @@ impl From<SaveError> for ApiError {
         use SaveError::*;
         match e {
             Core(e) => e.into(),
+            Logic(e) => e.into(),
             NotFound => ApiError::not_found("slot_name", "no such save"),
             Conflict { current } => {
                 let reason = match &current {

@@ -17,6 +17,7 @@ use super::merge::merge3;
 use super::store::{self, SaveRow};
 use super::SaveError;
 use crate::auth::caller::Caller;
+use crate::logic::{self, hooks::By};
 use crate::replication;
 use crate::state::AppState;
 
@@ -28,6 +29,8 @@ pub struct SaveActor {
     pub user_id: String,
     pub game_id: String,
     pub quota_bytes: i64,
+    /// Who asks, for the game's hooks (none: the platform itself, which runs no hooks).
+    pub by: Option<By>,
 }
 
 /// Path segment meaning "the caller".
@@ -63,7 +66,7 @@ pub async fn actor_for(app: &AppState, caller: &Caller, requested_user: Option<&
         Tier::Pro => cfg.quota_pro_bytes,
         Tier::Enterprise => cfg.quota_enterprise_bytes,
     };
-    Ok(SaveActor { user_id, game_id, quota_bytes })
+    Ok(SaveActor { user_id, game_id, quota_bytes, by: Some(By::of(caller)) })
 }
 
 /// A save's plain content before it is sealed.
@@ -183,12 +186,49 @@ pub async fn save(app: &AppState, actor: &SaveActor, req: SaveRequest) -> SaveRe
     if matches!(req.base_version, Some(v) if v < 0) {
         return Err(Invalid::new("base_version", "base_version must be 0 or more").into());
     }
-    let plain = plain_of(app, &req)?;
+    let mut plain = plain_of(app, &req)?;
     let policy = req.on_conflict.unwrap_or_default();
     if policy == ConflictPolicy::Merge && plain.content_type != "json" {
         return Err(Invalid::new("on_conflict", "merge works on JSON saves only").into());
     }
-    write_version(app, actor, slot.as_str(), plain, req.base_version, policy, req.merge_prefer).await
+    if let Some(by) = &actor.by {
+        let write = logic::SaveWrite {
+            user_id: actor.user_id.clone(),
+            slot_name: slot.as_str().to_string(),
+            content_type: plain.content_type.to_string(),
+            data: plain.bytes.clone(),
+            metadata: plain.metadata.clone(),
+        };
+        if let Some(data) = logic::hooks::before_save(app, &actor.game_id, by, write).await? {
+            plain.bytes = rewritten(app, plain.content_type, data)?;
+        }
+    }
+    let resp = write_version(app, actor, slot.as_str(), plain, req.base_version, policy, req.merge_prefer).await?;
+    if let Some(by) = &actor.by {
+        let m = &resp.metadata;
+        let event = logic::Saved { user_id: m.user_id.clone(), slot_name: m.slot_name.clone(), version: m.version, size_bytes: m.size_bytes };
+        logic::hooks::after(app, &actor.game_id, by.clone(), logic::Event::SaveWritten(event));
+    }
+    Ok(resp)
+}
+
+/// Data a before-save hook wrote instead: within the size limit, and still JSON (made
+/// canonical) for a JSON save.
+fn rewritten(app: &AppState, content_type: &str, data: Vec<u8>) -> SaveResult<Vec<u8>> {
+    let limit = app.config.saves.max_save_bytes;
+    if data.len() > limit {
+        return Err(SaveError::TooLarge { limit });
+    }
+    if content_type != "json" {
+        return Ok(data);
+    }
+    let value: Value = serde_json::from_slice(&data).map_err(|e| {
+        logic::LogicError::Failed(logic::RunError::Trap {
+            export: "before-save",
+            message: format!("it rewrote a JSON save into bytes that are not JSON: {e}"),
+        })
+    })?;
+    Ok(canonical_json(&value))
 }
 
 /// Writes the next version of a slot (or of a conflict copy), enforcing concurrency,

@@ -23,6 +23,7 @@ pub mod auth;
 pub mod cdn;
 pub mod friends;
 pub mod leaderboards;
+pub mod logic;
 pub mod multiplayer;
 pub mod saves;
 pub mod social;
@@ -43,6 +44,7 @@ pub use aethex_protocol as protocol;
 pub use auth::Auth;
 pub use cdn::Cdn;
 pub use leaderboards::Leaderboards;
+pub use logic::Logic;
 pub use multiplayer::{Matchmaking, Multiplayer, RoomSession};
 pub use saves::Saves;
 
@@ -165,6 +167,11 @@ impl AeThexCloud {
         Leaderboards { cloud: self }
     }
 
+    /// The game's own server code: custom RPCs, and deploying it.
+    pub fn logic(&self) -> Logic<'_> {
+        Logic { cloud: self }
+    }
+
     /// Newest replication position seen in an answer (0 before any write).
     pub fn position(&self) -> i64 {
         self.lock().position
@@ -275,6 +282,15 @@ impl AeThexCloud {
         if let Some(b) = body {
             req = req.json(b);
         }
+        let resp = self.with_position(req).send().await?;
+        self.note_position(resp.headers());
+        decode(resp).await
+    }
+
+    /// Sends raw bytes (signed in) and decodes the JSON answer or the seed's error object.
+    pub async fn request_bytes<T: DeserializeOwned>(&self, method: Method, path: &str, body: Vec<u8>, content_type: &str) -> SdkResult<T> {
+        let mut req = self.http.request(method, format!("{}{}", self.base, path)).bearer_auth(self.bearer().await?);
+        req = req.header(reqwest::header::CONTENT_TYPE, content_type).body(body);
         let resp = self.with_position(req).send().await?;
         self.note_position(resp.headers());
         decode(resp).await

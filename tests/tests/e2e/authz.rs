@@ -291,6 +291,11 @@ const ROUTES: &[(&str, &str, Policy, bool)] = &[
     ("GET", "/api/v1/dlc/{game_id}/{channel}/manifest/{version}", Policy::GameAPlayerOrServerOwn, false),
     ("GET", "/api/v1/dlc/{game_id}/{channel}/update", Policy::GameAPlayerOrServerOwn, false),
     ("GET", "/api/v1/dlc/{game_id}/{channel}/files/{path}", Policy::GameAPlayerOrServerOwn, false),
+    // Game logic.
+    ("POST", "/api/v1/games/{game_id}/logic", Policy::RoleOrServerOwn(DEVELOPER), false),
+    ("GET", "/api/v1/games/{game_id}/logic", Policy::RoleOrServerOwn(VIEWER), false),
+    ("POST", "/api/v1/games/{game_id}/logic/activate", Policy::RoleOrServerOwn(DEVELOPER), false),
+    ("POST", "/api/v1/games/{game_id}/rpc/{name}", Policy::GameAPlayerOrServerOwn, false),
     ("POST", "/api/v1/games/{game_id}/manifest-keys", Policy::RoleOrServerOwn(DEVELOPER), false),
     ("DELETE", "/api/v1/games/{game_id}/manifest-keys/{key_id}", Policy::RoleOrServerOwn(DEVELOPER), false),
     ("POST", "/api/v1/games/{game_id}/chunks/missing", Policy::ServerOwn, false),

@@ -15,6 +15,7 @@ mod friends;
 mod fuzz;
 mod godot;
 mod leaderboards;
+mod logic;
 mod matchmaking;
 mod multiplayer;
 mod oauth;

@@ -1,0 +1,339 @@
+//! Game logic as WebAssembly components (issue 15): deploying, versions and rollback; the
+//! example component's hooks (scores capped and impossible ones refused, saves checked by the
+//! game's checksum rule), custom RPCs with key-value storage, after-events; hostile
+//! components stopped with clear errors while other games keep working; hot swap under load.
+
+use std::time::Duration;
+
+use aethex_tests::logic::component;
+use aethex_tests::{assert_error_shape, raw, GameFixture, Origin};
+use reqwest::Method;
+use serde_json::{json, Value};
+
+/// The example's save rule (sdk/logic/example: `save_check`).
+fn save_check(gold: i64) -> i64 {
+    gold.wrapping_mul(7919).wrapping_add(17).rem_euclid(1_000_003)
+}
+
+async fn server_key(game: &GameFixture) -> String {
+    let path = format!("/api/v1/games/{}/server-keys", game.game_id);
+    let created: Value = game.developer.request(Method::POST, &path, Some(&json!({"name": "servers"})), true).await.expect("server key");
+    created["key"].as_str().expect("key").to_string()
+}
+
+async fn deploy(origin: &Origin, game: &str, token: &str, wasm: Vec<u8>) -> (u16, Value) {
+    raw(Method::POST, &format!("{}/api/v1/games/{game}/logic", origin.url), Some(token), Some("application/wasm"), wasm).await
+}
+
+async fn board(game: &GameFixture, id: &str) {
+    let path = format!("/api/v1/games/{}/leaderboards", game.game_id);
+    let _: Value = game.developer.request(Method::POST, &path, Some(&json!({"leaderboard_id": id, "name": id})), true).await.expect("board");
+}
+
+async fn submit(origin: &Origin, token: &str, board: &str, score: i64) -> (u16, Value) {
+    let url = format!("{}/api/v1/leaderboards/{board}/scores", origin.url);
+    raw(Method::POST, &url, Some(token), Some("application/json"), json!({"score": score}).to_string()).await
+}
+
+async fn save(origin: &Origin, token: &str, slot: &str, data: Value) -> (u16, Value) {
+    let url = format!("{}/api/v1/saves/me", origin.url);
+    raw(Method::POST, &url, Some(token), Some("application/json"), json!({"slot_name": slot, "data": data}).to_string()).await
+}
+
+async fn rpc(origin: &Origin, game: &str, token: &str, name: &str, payload: Value) -> (u16, Value) {
+    let url = format!("{}/api/v1/games/{game}/rpc/{name}", origin.url);
+    raw(Method::POST, &url, Some(token), Some("application/json"), payload.to_string()).await
+}
+
+#[tokio::test]
+async fn the_example_component_caps_scores_checks_saves_and_keeps_an_inventory() {
+    let origin = Origin::start(&[]);
+    let game = origin.game("logic-game").await;
+    let key = server_key(&game).await;
+    board(&game, "arena").await;
+
+    let (s, v) = deploy(&origin, "logic-game", &key, component("example")).await;
+    assert_eq!(s, 201, "{v}");
+    assert_eq!(v["version"], 1);
+    assert_eq!(v["active"], true);
+    assert_eq!(
+        v["registration"],
+        json!({"hooks": ["before_save", "before_score", "after_events"], "rpcs": ["inventory", "whoami", "events"], "rooms": true})
+    );
+
+    let p = game.player().await;
+    let token = p.token().unwrap();
+
+    // Scores: accepted, capped, refused.
+    let (s, v) = submit(&origin, &token, "arena", 500).await;
+    assert_eq!((s, &v["entry"]["score"]), (200, &json!(500)), "{v}");
+    let (s, v) = submit(&origin, &token, "arena", 2_000_000).await;
+    assert_eq!((s, &v["entry"]["score"]), (200, &json!(1_000_000)), "capped: {v}");
+    for impossible in [99_000_000, -5] {
+        let (s, e) = submit(&origin, &token, "arena", impossible).await;
+        let err = assert_error_shape(&e);
+        assert_eq!((s, err["code"].as_i64()), (403, Some(-32003)), "{e}");
+        assert_eq!(err["data"]["reason"], format!("impossible score {impossible}"), "{e}");
+        assert_eq!(err["data"]["hook"], "before_score", "{e}");
+    }
+    // Through the Rust SDK, the refusal is the error object with the hook's reason.
+    let refused = p.leaderboards().submit_score("arena", 50_000_000).await.expect_err("refused");
+    assert_eq!(
+        (refused.status(), refused.api().and_then(|e| e.data.as_ref()?.reason.clone())),
+        (Some(403), Some("impossible score 50000000".into()))
+    );
+    let page = p.leaderboards().get("arena", 10).await.unwrap();
+    assert_eq!(page.entries[0].score, 1_000_000, "refused scores left the entry alone");
+
+    // Saves: the checksum rule.
+    let (s, v) = save(&origin, &token, "main", json!({"gold": 120, "check": save_check(120)})).await;
+    assert_eq!(s, 200, "{v}");
+    let (s, e) = save(&origin, &token, "main", json!({"gold": 99999, "check": 1})).await;
+    assert_eq!((s, assert_error_shape(&e)["data"]["reason"].as_str()), (403, Some("the save failed the game's checksum rule")), "{e}");
+    let loaded = p.saves().load("main").await.unwrap();
+    assert_eq!((loaded.metadata.version, &loaded.data), (1, &Some(json!({"gold": 120, "check": save_check(120)}))), "the refused save wrote nothing");
+    let (s, _) = save(&origin, &token, "notes", json!({"text": "no gold here"})).await;
+    assert_eq!(s, 200, "saves the rule does not cover");
+
+    // Custom RPCs: REST, JSON-RPC and the SDK share one inventory in key-value storage.
+    let (s, v) = rpc(&origin, "logic-game", &token, "inventory", json!({"add": {"sword": 2}})).await;
+    assert_eq!((s, &v["items"]), (200, &json!({"sword": 2})), "{v}");
+    let v = p.logic().rpc("inventory", json!({"add": {"sword": 3, "shield": 1}})).await.unwrap();
+    assert_eq!(v["items"], json!({"sword": 5, "shield": 1}));
+    let v = p.logic().rpc("inventory", Value::Null).await.unwrap();
+    assert_eq!(v["user_id"], p.user_id().unwrap());
+    let e = p.logic().rpc("inventory", json!({"add": {"sword": 5000}})).await.expect_err("too many");
+    assert_eq!((e.status(), e.api().and_then(|e| e.data.as_ref()?.reason.clone())), (Some(400), Some("sword: add 1 to 1000".into())));
+    // Another player has an inventory of their own.
+    let q = game.player().await;
+    assert_eq!(q.logic().rpc("inventory", Value::Null).await.unwrap()["items"], json!({}));
+    // Concurrent adds lose nothing (compare-and-set in the component).
+    let adds = (0..8).map(|_| {
+        let q = q.clone();
+        async move { q.logic().rpc("inventory", json!({"add": {"gem": 1}})).await }
+    });
+    for r in futures::future::join_all(adds).await {
+        r.expect("add");
+    }
+    assert_eq!(q.logic().rpc("inventory", Value::Null).await.unwrap()["items"], json!({"gem": 8}));
+
+    // The caller's identity reaches the component: a player, or the server key's id.
+    let who = p.logic().rpc("whoami", Value::Null).await.unwrap();
+    assert_eq!(who, json!({"game_id": "logic-game", "caller": {"player": p.user_id().unwrap()}}));
+    let (s, who) = rpc(&origin, "logic-game", &key, "whoami", Value::Null).await;
+    assert_eq!(s, 200);
+    assert!(who["caller"]["server"].is_string(), "{who}");
+    let (s, v) = rpc(&origin, "logic-game", &key, "inventory", json!({"user_id": q.user_id().unwrap()})).await;
+    assert_eq!((s, &v["items"]), (200, &json!({"gem": 8})), "a server reads a player's inventory: {v}");
+
+    // Unknown RPCs, bad names, oversize payloads.
+    let (s, e) = rpc(&origin, "logic-game", &token, "nope", Value::Null).await;
+    assert_eq!((s, assert_error_shape(&e)["code"].as_i64()), (404, Some(-32004)), "{e}");
+    let (s, e) = rpc(&origin, "logic-game", &token, "Bad.Name", Value::Null).await;
+    assert_eq!((s, assert_error_shape(&e)["data"]["field"].as_str()), (400, Some("name")), "{e}");
+    let big = json!({"pad": "x".repeat(70 * 1024)});
+    let (s, e) = rpc(&origin, "logic-game", &token, "inventory", big).await;
+    assert!(s == 400 || s == 413, "{s} {e}");
+    assert_error_shape(&e);
+    let (s, e) = rpc(&origin, "logic-game", &token, "inventory", json!({"add": 5})).await;
+    assert_eq!(
+        (s, assert_error_shape(&e)["data"]["reason"].as_str()),
+        (400, Some("add must be an object of item counts")),
+        "the component's refusal: {e}"
+    );
+
+    // A player of another game cannot call this game's RPCs.
+    let other = origin.game("other-game").await;
+    let stranger = other.player().await;
+    let (s, e) = rpc(&origin, "logic-game", &stranger.token().unwrap(), "whoami", Value::Null).await;
+    assert_eq!((s, assert_error_shape(&e)["code"].as_i64()), (403, Some(-32003)), "{e}");
+    // ... and through JSON-RPC a custom method runs in the caller's own game, which has no logic.
+    let e = stranger.logic().rpc("whoami", Value::Null).await.expect_err("no logic in other-game");
+    assert_eq!(e.status(), Some(404), "{e}");
+
+    // After-events reached the component (fire and forget: polled).
+    let mut counts = Value::Null;
+    for _ in 0..100 {
+        counts = p.logic().rpc("events", Value::Null).await.unwrap();
+        if counts["save"] == json!(2) && counts["score"] == json!(2) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!((&counts["save"], &counts["score"]), (&json!(2), &json!(2)), "two saves and two scores were written: {counts}");
+}
+
+#[tokio::test]
+async fn deploys_are_checked_versioned_and_rolled_back() {
+    let origin = Origin::start(&[("AETHEX_LOGIC__MAX_COMPONENT_BYTES", "1000000")]);
+    let game = origin.game("deploy-game").await;
+    let key = server_key(&game).await;
+    let dev = game.developer.token().unwrap();
+    board(&game, "b").await;
+
+    // Refused: not a component, another WIT version, empty, too large.
+    let (s, e) = deploy(&origin, "deploy-game", &key, b"\0asm not really".to_vec()).await;
+    assert_eq!((s, assert_error_shape(&e)["data"]["field"].as_str()), (400, Some("component")), "{e}");
+    let (s, e) = deploy(&origin, "deploy-game", &key, component("other_version")).await;
+    let reason = assert_error_shape(&e)["data"]["reason"].as_str().unwrap_or_default().to_string();
+    assert_eq!(s, 400, "{e}");
+    assert!(reason.contains("aethex:logic@0.2.0") && reason.contains("aethex:logic@0.1.0"), "{reason}");
+    let (s, e) = deploy(&origin, "deploy-game", &key, Vec::new()).await;
+    assert_eq!(s, 400, "{e}");
+    let (s, e) = deploy(&origin, "deploy-game", &key, vec![0u8; 1_000_001]).await;
+    assert_eq!((s, assert_error_shape(&e)["code"].as_i64()), (413, Some(-32013)), "{e}");
+    // Refused: a player, another game's server key.
+    let p = game.player().await;
+    let (s, _) = deploy(&origin, "deploy-game", &p.token().unwrap(), component("noop")).await;
+    assert_eq!(s, 404, "to someone outside its organization, the game does not exist");
+    let other = origin.game("other-deploy").await;
+    let other_key = server_key(&other).await;
+    let (s, _) = deploy(&origin, "deploy-game", &other_key, component("noop")).await;
+    assert_eq!(s, 403);
+    let list: Value = aethex_tests::get_json(&format!("{}/api/v1/games/deploy-game/logic", origin.url), &key).await;
+    assert_eq!((&list["active_version"], &list["versions"]), (&Value::Null, &json!([])), "nothing refused was kept: {list}");
+
+    // v1 (noop) by the server key, v2 (example) by the developer through the SDK.
+    assert_eq!(deploy(&origin, "deploy-game", &key, component("noop")).await.0, 201);
+    let v2 = game.developer.logic().deploy("deploy-game", component("example")).await.unwrap();
+    assert_eq!((v2.version, v2.active), (2, true));
+    let list = game.developer.logic().versions("deploy-game").await.unwrap();
+    assert_eq!(list.active_version, Some(2));
+    assert_eq!(list.versions.iter().map(|v| (v.version, v.active)).collect::<Vec<_>>(), vec![(2, true), (1, false)]);
+    assert_eq!(list.wit_version, "0.1.0");
+    let token = p.token().unwrap();
+    assert_eq!(submit(&origin, &token, "b", 2_000_000).await.1["entry"]["score"], 1_000_000, "v2 caps");
+
+    // Rollback to v1: no cap. Then no logic at all. Then v2 again.
+    let rolled = game.developer.logic().activate("deploy-game", Some(1)).await.unwrap();
+    assert_eq!(rolled.active_version, Some(1));
+    assert_eq!(submit(&origin, &token, "b", 3_000_000).await.1["entry"]["score"], 3_000_000, "v1 runs at once");
+    assert_eq!(game.developer.logic().activate("deploy-game", None).await.unwrap().active_version, None);
+    assert_eq!(submit(&origin, &token, "b", 4_000_000).await.1["entry"]["score"], 4_000_000);
+    let (s, e) = raw(
+        Method::POST,
+        &format!("{}/api/v1/games/deploy-game/logic/activate", origin.url),
+        Some(&dev),
+        Some("application/json"),
+        r#"{"version":99}"#,
+    )
+    .await;
+    assert_eq!((s, assert_error_shape(&e)["code"].as_i64()), (404, Some(-32004)), "{e}");
+    for bad in [r#"{"version":"1"}"#, r#"{}"#, r#"{"version":1,"x":2}"#, "[]"] {
+        let url = format!("{}/api/v1/games/deploy-game/logic/activate", origin.url);
+        let (s, e) = raw(Method::POST, &url, Some(&dev), Some("application/json"), bad).await;
+        assert_eq!(s, 400, "{bad}: {e}");
+    }
+    let (s, _) = raw(
+        Method::POST,
+        &format!("{}/api/v1/games/deploy-game/logic/activate", origin.url),
+        Some(&other_key),
+        Some("application/json"),
+        r#"{"version":2}"#,
+    )
+    .await;
+    assert_eq!(s, 403, "another game's key cannot roll this game back");
+    game.developer.logic().activate("deploy-game", Some(2)).await.unwrap();
+    assert_eq!(submit(&origin, &token, "b", 5_000_000).await.1["entry"]["score"], 4_000_000, "v2 caps the new score below the stored best");
+}
+
+#[tokio::test]
+async fn hostile_components_are_stopped_with_clear_errors_and_other_games_keep_working() {
+    let origin = Origin::start(&[("AETHEX_LOGIC__MEMORY_MIB", "32")]);
+    let bad = origin.game("bad-game").await;
+    let good = origin.game("good-game").await;
+    let (bad_key, good_key) = (server_key(&bad).await, server_key(&good).await);
+    assert_eq!(deploy(&origin, "bad-game", &bad_key, component("hostile")).await.0, 201);
+    assert_eq!(deploy(&origin, "good-game", &good_key, component("example")).await.0, 201);
+    board(&bad, "b").await;
+    let p = bad.player().await;
+    let token = p.token().unwrap();
+    let g = good.player().await;
+
+    let failed = |s: u16, e: &Value, what: &str| {
+        let err = assert_error_shape(e);
+        assert_eq!((s, err["code"].as_i64()), (500, Some(-32603)), "{what}: {e}");
+        err["data"]["reason"].as_str().unwrap_or_default().to_string()
+    };
+    // A trap in every hook: the write fails with the component's own last words, and nothing is written.
+    let (s, e) = save(&origin, &token, "main", json!({"a": 1})).await;
+    let reason = failed(s, &e, "save");
+    assert!(reason.contains("before-save trapped") && reason.contains("before-save traps on purpose"), "{reason}");
+    assert!(p.saves().list().await.unwrap().is_empty(), "nothing was saved");
+    let (s, e) = submit(&origin, &token, "b", 5).await;
+    assert!(failed(s, &e, "score").contains("before-score trapped"));
+    let (s, e) = rpc(&origin, "bad-game", &token, "trap", Value::Null).await;
+    assert!(failed(s, &e, "rpc trap").contains("rpc trapped"));
+    // An infinite loop runs out of fuel; a memory bomb meets the memory limit.
+    let started = std::time::Instant::now();
+    let (s, e) = rpc(&origin, "bad-game", &token, "spin", Value::Null).await;
+    assert!(failed(s, &e, "spin").contains("CPU budget"), "{e}");
+    assert!(started.elapsed() < Duration::from_secs(10), "stopped in {:?}", started.elapsed());
+    let (s, e) = rpc(&origin, "bad-game", &token, "bomb", Value::Null).await;
+    assert!(failed(s, &e, "bomb").contains("memory past the limit of 33554432 bytes"), "{e}");
+
+    // The game's well-behaved calls and the other game still work, during and after.
+    let spins = (0..4).map(|_| rpc(&origin, "bad-game", &token, "spin", Value::Null));
+    let good_logic = g.logic();
+    let (spun, good_answer) = tokio::join!(futures::future::join_all(spins), good_logic.rpc("whoami", Value::Null));
+    assert!(spun.iter().all(|(s, _)| *s == 500));
+    assert_eq!(good_answer.unwrap()["game_id"], "good-game");
+    let (s, v) = rpc(&origin, "bad-game", &token, "ok", json!({"still": "here"})).await;
+    assert_eq!((s, v), (200, json!({"still": "here"})));
+    let (s, _) = save(&origin, &g.token().unwrap(), "main", json!({"gold": 1, "check": save_check(1)})).await;
+    assert_eq!(s, 200);
+    let health = reqwest::get(format!("{}/healthz", origin.url)).await.unwrap();
+    assert!(health.status().is_success());
+    // Metrics count the failures by export.
+    let metrics = reqwest::get(format!("{}/metrics", origin.metrics_url)).await.unwrap().text().await.unwrap_or_default();
+    assert!(metrics.contains("aethex_logic_failures_total"), "metrics show logic failures");
+}
+
+#[tokio::test]
+async fn a_hot_swap_under_load_loses_no_request() {
+    let origin = Origin::start(&[]);
+    let game = origin.game("swap-game").await;
+    let key = server_key(&game).await;
+    board(&game, "b").await;
+    assert_eq!(deploy(&origin, "swap-game", &key, component("noop")).await.0, 201);
+    let players = futures::future::join_all((0..4).map(|_| game.player())).await;
+    let (noop, example) = (component("noop"), component("example"));
+
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let load = players.iter().map(|p| {
+        let (p, stop, url) = (p.clone(), stop.clone(), origin.url.clone());
+        async move {
+            let token = p.token().unwrap();
+            let (mut ok, mut failed) = (0u32, Vec::new());
+            let mut i = 0i64;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                i += 1;
+                let url = format!("{url}/api/v1/leaderboards/b/scores");
+                let (s, v) = raw(Method::POST, &url, Some(&token), Some("application/json"), json!({"score": i}).to_string()).await;
+                if s == 200 {
+                    ok += 1;
+                } else {
+                    failed.push((s, v));
+                }
+            }
+            (ok, failed)
+        }
+    });
+    let swaps = async {
+        for round in 0..6 {
+            let wasm = if round % 2 == 0 { example.clone() } else { noop.clone() };
+            let (s, v) = deploy(&origin, "swap-game", &key, wasm).await;
+            assert_eq!(s, 201, "{v}");
+            tokio::time::sleep(Duration::from_millis(150)).await;
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    };
+    let (results, ()) = tokio::join!(futures::future::join_all(load), swaps);
+    let total: u32 = results.iter().map(|(ok, _)| ok).sum();
+    let failures: Vec<_> = results.iter().flat_map(|(_, f)| f.iter()).collect();
+    assert!(failures.is_empty(), "{} of {} requests failed: {:?}", failures.len(), total as usize + failures.len(), failures.first());
+    assert!(total > 40, "the load ran: {total} submits");
+    let list: Value = aethex_tests::get_json(&format!("{}/api/v1/games/swap-game/logic", origin.url), &key).await;
+    assert_eq!(list["active_version"], 7, "{list}");
+    assert_eq!(list["versions"].as_array().map(Vec::len), Some(7));
+}
