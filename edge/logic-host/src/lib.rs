@@ -561,10 +561,11 @@ impl ResourceLimiter for Limiter {
     }
 }
 
-/// The host a component's `init` sees: nothing works yet.
-struct NoHost;
+/// A host that offers nothing: every storage, player, score and room call answers an
+/// error. A component's `init` runs with it (it registers; it does not work yet).
+pub struct NoHost;
 
-const NOT_YET: &str = "host functions are not available in init";
+const NOT_YET: &str = "this host offers no storage, players, scores or rooms (in init, nothing works yet)";
 
 impl HostApi for NoHost {
     fn kv_get(&self, _: String) -> HostFuture<'_, Option<Vec<u8>>> {

@@ -28,14 +28,7 @@ pub type DlcResult<T> = Result<T, DlcError>;
 
 /// Publishing needs the game's server key or the developer role in its organization.
 pub async fn require_publisher(app: &AppState, caller: &Caller, game: &str) -> DlcResult<()> {
-    match caller {
-        Caller::Server(s) if s.game_id == game => Ok(()),
-        Caller::Server(_) => Err(DlcError::Forbidden("this server key is for another game".into())),
-        Caller::Player(p) => {
-            crate::teams::service::require_game_role(app, p, game, Role::Developer).await?;
-            Ok(())
-        }
-    }
+    Ok(crate::teams::service::require_game_caller(app, caller, game, Role::Developer).await?)
 }
 
 /// Uploading chunks and creating releases take the game's server key (a build machine or

@@ -26,16 +26,8 @@ fn game_slug(raw: &str) -> LogicResult<String> {
     Ok(GameSlug::parse(raw)?.into_inner())
 }
 
-/// The game's server key, or a member of its organization with at least `needed`.
 async fn require_access(app: &AppState, caller: &Caller, game: &str, needed: Role) -> LogicResult<()> {
-    match caller {
-        Caller::Server(s) if s.game_id == game => Ok(()),
-        Caller::Server(_) => Err(LogicError::Forbidden("this server key is for another game".into())),
-        Caller::Player(p) => {
-            crate::teams::service::require_game_role(app, p, game, needed).await?;
-            Ok(())
-        }
-    }
+    Ok(crate::teams::service::require_game_caller(app, caller, game, needed).await?)
 }
 
 fn created_by(caller: &Caller) -> String {

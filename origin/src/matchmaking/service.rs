@@ -53,16 +53,8 @@ fn game_slug(raw: &str) -> MmResult<String> {
     Ok(GameSlug::parse(raw)?.into_inner())
 }
 
-/// A server key of the game, or a member of its organization with at least `needed`.
 async fn require_game_access(app: &AppState, caller: &Caller, game: &str, needed: Role) -> MmResult<()> {
-    match caller {
-        Caller::Server(s) if s.game_id == game => Ok(()),
-        Caller::Server(_) => Err(MatchmakingError::Forbidden("this server key is for another game".into())),
-        Caller::Player(p) => {
-            crate::teams::service::require_game_role(app, p, game, needed).await?;
-            Ok(())
-        }
-    }
+    Ok(crate::teams::service::require_game_caller(app, caller, game, needed).await?)
 }
 
 pub fn check_mode_config(c: &ModeConfig) -> Result<(), Invalid> {

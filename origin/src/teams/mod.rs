@@ -23,6 +23,8 @@ pub enum TeamError {
     Conflict(&'static str),
     #[error("invalid server key")]
     BadServerKey,
+    #[error("this server key is for another game")]
+    OtherGameKey,
     /// Bad input or the database: [`CoreError`].
     #[error(transparent)]
     Core(#[from] CoreError),
@@ -38,6 +40,7 @@ impl From<TeamError> for ApiError {
             TeamError::Forbidden { needed } => ApiError::forbidden(format!("this needs the {} role or higher in the organization", needed.as_str())),
             TeamError::Conflict(reason) => ApiError::new(ErrorCode::CONFLICT, "Conflict").reason(reason),
             TeamError::BadServerKey => ApiError::unauthorized("server key is not valid"),
+            TeamError::OtherGameKey => ApiError::forbidden("this server key is for another game"),
         }
     }
 }

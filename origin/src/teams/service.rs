@@ -31,6 +31,16 @@ pub async fn is_coppa(app: &AppState, game_id: &str) -> crate::db::DbResult<bool
 }
 
 /// The game and the caller's role in its organization.
+/// The game's server key, or a member of its organization with at least `needed`: who may
+/// manage a game's matchmaking modes, DLC and logic.
+pub(crate) async fn require_game_caller(app: &AppState, caller: &crate::auth::caller::Caller, game_id: &str, needed: Role) -> TeamResult<()> {
+    match caller {
+        crate::auth::caller::Caller::Server(s) if s.game_id == game_id => Ok(()),
+        crate::auth::caller::Caller::Server(_) => Err(TeamError::OtherGameKey),
+        crate::auth::caller::Caller::Player(p) => require_game_role(app, p, game_id, needed).await.map(|_| ()),
+    }
+}
+
 pub(crate) async fn require_game_role(app: &AppState, player: &Player, game_id: &str, needed: Role) -> TeamResult<GameRow> {
     let game = store::game_by_id(&*app.db.reader().await, game_id).await?.ok_or(TeamError::NotFound("game"))?;
     let role = store::role_in_org(&*app.db.reader().await, &game.org_id, &player.user_id).await?.ok_or(TeamError::NotFound("game"))?;

@@ -57,24 +57,24 @@ func suite_a() -> void:
 	check("expired token refreshed automatically", r.success and AeThexCloud.core.token != "not.a.valid-token", r)
 
 	# Saves, with a conflict from "another device".
-	r = await AeThexCloud.saves.save("slot1", {"level": 3, "gold": 10})
+	r = await AeThexCloud.saves.save("slot1", {"level": 3, "coins": 10})
 	check("saves.save", r.success and int(r.data["version"]) == 1, r)
 	r = await AeThexCloud.saves.load("slot1")
 	check("saves.load", r.success and int(r.data["level"]) == 3, r)
-	r = await AeThexCloud.saves.save("slot1", {"level": 4, "gold": 10})
+	r = await AeThexCloud.saves.save("slot1", {"level": 4, "coins": 10})
 	check("saves.save (next version)", r.success and int(r.data["version"]) == 2 and AeThexCloud.saves.versions["slot1"] == 2, r)
 	var conflicts := []
 	AeThexCloud.saves.conflict.connect(func(slot, local, server): conflicts.append([slot, local, server]))
 	AeThexCloud.saves.versions["slot1"] = 1  # this device last saw version 1
-	r = await AeThexCloud.saves.save("slot1", {"level": 3, "gold": 99})
+	r = await AeThexCloud.saves.save("slot1", {"level": 3, "coins": 99})
 	var current = r.error.get("data", {}).get("current", {})
 	check("saves.save conflict answers 409 with the server copy", not r.success and r.status == 409 and current is Dictionary and int(current.get("data", {}).get("level", 0)) == 4, r)
 	check("saves conflict signal", conflicts.size() == 1 and conflicts[0][0] == "slot1", conflicts)
-	r = await AeThexCloud.saves.save("slot1", {"level": 3, "gold": 99}, {"on_conflict": "merge"})
+	r = await AeThexCloud.saves.save("slot1", {"level": 3, "coins": 99}, {"on_conflict": "merge"})
 	var merged_ok: bool = r.success and r.data.get("merged", false)
 	if merged_ok:
 		var loaded = await AeThexCloud.saves.load("slot1")
-		merged_ok = loaded.success and int(loaded.data["level"]) == 4 and int(loaded.data["gold"]) == 99
+		merged_ok = loaded.success and int(loaded.data["level"]) == 4 and int(loaded.data["coins"]) == 99
 	check("saves conflict resolved by a three-way merge", merged_ok, r)
 	r = await AeThexCloud.saves.list()
 	check("saves.list", r.success and r.data["saves"].size() == 1, r)
@@ -88,6 +88,13 @@ func suite_a() -> void:
 	check("leaderboards.get", r.success and r.data["entries"].any(func(e): return e["user_id"] == me and int(e["score"]) == 1000), r)
 	r = await AeThexCloud.social.leaderboards.get(board, {"around_player": true, "limit": 5})
 	check("leaderboards.get around the player", r.success and r.data["entries"].any(func(e): return e["user_id"] == me), r)
+	# The game's own logic (the example component): a score it refuses, a custom RPC.
+	r = await AeThexCloud.social.leaderboards.submit_score(board, 50000000)
+	check("game logic refuses an impossible score with its reason", not r.success and r.status == 403 and r.error.get("data", {}).get("reason", "") == "impossible score 50000000", r)
+	r = await AeThexCloud.logic.rpc("inventory", {"add": {"sword": 2}})
+	check("logic.rpc (custom RPC with key-value storage)", r.success and r.data is Dictionary and int(r.data["items"]["sword"]) == 2 and r.data["user_id"] == me, r)
+	r = await AeThexCloud.logic.rpc("inventory", {"add": {"sword": 5000}})
+	check("logic.rpc refusal reaches the game", not r.success and r.status == 400 and r.error.get("data", {}).get("reason", "") == "sword: add 1 to 1000", r)
 	r = await AeThexCloud.social.achievements.unlock(cfg["achievement"])
 	check("achievements.unlock", r.success and r.data["newly_unlocked"], r)
 	r = await AeThexCloud.social.achievements.get_all()

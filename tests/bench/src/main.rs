@@ -57,6 +57,7 @@ mod cluster;
 mod edge;
 mod ingest;
 mod load;
+mod logic;
 mod patch;
 mod pipeline;
 mod prelude;
@@ -89,7 +90,7 @@ pub(crate) struct Args {
     #[arg(long)]
     pub(crate) json: Option<PathBuf>,
     /// Run only these parts: device, email, saves, compression, edge, lag, wasm, patch, serve,
-    /// pipeline, rank, ingest, board, cluster (comma-separated).
+    /// pipeline, rank, ingest, board, cluster, logic (comma-separated).
     #[arg(long, value_delimiter = ',')]
     pub(crate) only: Vec<String>,
     /// Size of the generated build of part `patch`, MiB (two copies and a casync store are
@@ -190,6 +191,10 @@ async fn run(args: Args) -> anyhow::Result<()> {
 
     if wants("rank") {
         report.insert("leaderboard_rank".into(), board::bench_rank(args.rank_entries).await?);
+    }
+
+    if wants("logic") {
+        report.insert("logic".into(), logic::bench_logic(&bench).await?);
     }
 
     if wants("cluster") {

@@ -56,6 +56,16 @@ async fn the_godot_addon_passes_its_suite_on_the_web_runtime() {
         .await
         .unwrap())
     .await;
+    // The example game logic (scores above 10,000,000 refused; RPC `inventory`).
+    ok(http
+        .post(api("/api/v1/games/godot-game/logic"))
+        .bearer_auth(&dev)
+        .header("content-type", "application/wasm")
+        .body(aethex_tests::logic::component("example"))
+        .send()
+        .await
+        .unwrap())
+    .await;
     let config = json!({
         "api": origin.url, "client_key": game.client_key, "game_id": "godot-game", "board": "high_scores",
         "mode": "duel", "achievement": "first_win", "run_id": uuid::Uuid::new_v4().simple().to_string(), "control": control,

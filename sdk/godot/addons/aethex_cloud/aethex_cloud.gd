@@ -1,7 +1,7 @@
 class_name AeThexCloud
 extends RefCounted
 ## The AeThex Cloud client API (the seed's shape): `AeThexCloud.auth`, `.saves`,
-## `.multiplayer`, `.analytics`, `.social`, `.cdn`. Calls that reach the backend are
+## `.multiplayer`, `.analytics`, `.social`, `.cdn`, and `.logic` (the game's custom RPCs). Calls that reach the backend are
 ## coroutines returning an AeThexResult (`success`, `data` / `error`): `await` them.
 ##
 ##     AeThexCloud.configure("https://api.mygame.example", "aethex_ck_...")
@@ -19,6 +19,7 @@ const Multiplayer = preload("res://addons/aethex_cloud/multiplayer.gd")
 const Analytics = preload("res://addons/aethex_cloud/analytics.gd")
 const Social = preload("res://addons/aethex_cloud/social.gd")
 const Cdn = preload("res://addons/aethex_cloud/cdn.gd")
+const Logic = preload("res://addons/aethex_cloud/logic.gd")
 
 static var core = Core.new()
 static var auth = Auth.new(core)
@@ -27,6 +28,7 @@ static var multiplayer = Multiplayer.new(core)
 static var analytics = Analytics.new(core)
 static var social = Social.new(core)
 static var cdn = Cdn.new(core)
+static var logic = Logic.new(core)
 
 
 ## Where the backend is (origin or an edge) and the game's client key. `options`:
