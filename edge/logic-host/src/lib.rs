@@ -11,9 +11,9 @@
 //!   exhausted fuel, the memory limit or the time bound answers a [`LogicError`], and the
 //!   instance it happened in is thrown away: no other call, and no other game, sees it.
 //! - A component may import only `aethex:logic/host` ([`HostApi`], given by the server) and
-//!   the WASI interfaces standard libraries need to start (clocks, random, stdio into the
-//!   server's log, an empty environment, exit), granted nothing. Files and sockets are linked
-//!   as traps; any other import is refused when the component is loaded.
+//!   WASI 0.2, granted nothing: no directory, no address, an empty environment, stdout and
+//!   stderr kept only for error messages. Other WASI interfaces are linked as traps; any
+//!   other import is refused when the component is loaded.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -96,7 +96,7 @@ pub enum LogicError {
     Invalid(String),
     #[error("the component is built for {found}; this server runs {WIT_PACKAGE}@{WIT_VERSION}")]
     WrongVersion { found: String },
-    #[error("the component imports {0}, which this server does not offer (only {WIT_PACKAGE}/host and WASI's clocks, random and stdio)")]
+    #[error("the component imports {0}, which this server does not offer (only {WIT_PACKAGE}/host and WASI)")]
     ForbiddenImport(String),
     #[error("its init answered a bad registration: {0}")]
     BadRegistration(String),
@@ -156,8 +156,9 @@ impl LogicEngine {
         Ok(Arc::new(program))
     }
 
-    /// Links every WASI interface the component imports and we do not offer (files, sockets,
-    /// ...) as functions that trap, naming what was called.
+    /// Links every other WASI interface the component imports (`wasi:http`, ...) as functions
+    /// that trap, naming what was called. (One whose types come from an offered interface
+    /// cannot be stubbed, and the component is refused with the linker's reason.)
     fn stub_the_rest(&self, linker: &mut Linker<Guest>, component: &Component) -> wasmtime::Result<()> {
         use wasmtime::component::types::ComponentItem;
         for (name, item) in component.component_type().imports(&self.engine) {
@@ -441,10 +442,18 @@ impl WasiView for Guest {
     }
 }
 
-/// No arguments, no environment, no directories, no network; stdin empty; stdout and stderr
-/// keep only their last bytes (a panic message, for the error of a trap).
+/// No arguments, no environment, no directories, no network (TCP, UDP and name lookups
+/// refused, no address allowed); stdin empty; stdout and stderr keep only their last bytes
+/// (a panic message, for the error of a trap).
 fn sandboxed_wasi(tail: &Tail) -> WasiCtx {
-    WasiCtx::builder().stdout(tail.clone()).stderr(tail.clone()).build()
+    WasiCtx::builder()
+        .stdout(tail.clone())
+        .stderr(tail.clone())
+        .allow_tcp(false)
+        .allow_udp(false)
+        .allow_ip_name_lookup(false)
+        .socket_addr_check(|_, _| Box::pin(async { false }))
+        .build()
 }
 
 /// The last [`TAIL_BYTES`] a component wrote to stdout and stderr. Writing never fails.
@@ -498,7 +507,7 @@ impl tokio::io::AsyncWrite for Tail {
     }
 }
 
-/// The WASI interfaces [`link`] offers (any version of them).
+/// The WASI interfaces [`link`] offers (any version of them): WASI 0.2's command world.
 const OFFERED_WASI: &[&str] = &[
     "wasi:io/error",
     "wasi:io/poll",
@@ -506,26 +515,39 @@ const OFFERED_WASI: &[&str] = &[
     "wasi:clocks/wall-clock",
     "wasi:clocks/monotonic-clock",
     "wasi:random/random",
+    "wasi:random/insecure",
+    "wasi:random/insecure-seed",
     "wasi:cli/stdin",
     "wasi:cli/stdout",
     "wasi:cli/stderr",
     "wasi:cli/exit",
     "wasi:cli/environment",
+    "wasi:cli/terminal-input",
+    "wasi:cli/terminal-output",
+    "wasi:cli/terminal-stdin",
+    "wasi:cli/terminal-stdout",
+    "wasi:cli/terminal-stderr",
+    "wasi:filesystem/types",
+    "wasi:filesystem/preopens",
+    "wasi:sockets/network",
+    "wasi:sockets/instance-network",
+    "wasi:sockets/tcp",
+    "wasi:sockets/tcp-create-socket",
+    "wasi:sockets/udp",
+    "wasi:sockets/udp-create-socket",
+    "wasi:sockets/ip-name-lookup",
 ];
 
 fn unversioned(name: &str) -> &str {
     name.split_once('@').map_or(name, |(n, _)| n)
 }
 
-/// Links the host and the few WASI interfaces a standard library needs to start: those of
-/// the `wasi:http/proxy` world (clocks, random, stdio) plus `exit` and `environment`.
+/// Links the host and WASI 0.2 with the sandboxed context ([`sandboxed_wasi`]): standard
+/// libraries (Rust's, JavaScript's) find the interfaces they import, and every file or
+/// network call fails (no directory is opened, no socket is allowed).
 fn link(linker: &mut Linker<Guest>) -> wasmtime::Result<()> {
-    use wasmtime_wasi::cli::{WasiCli, WasiCliView};
-    use wasmtime_wasi::p2::bindings::cli;
     bindings::GameLogic::add_to_linker::<Guest, wasmtime::component::HasSelf<Guest>>(linker, |g| g)?;
-    wasmtime_wasi::p2::add_to_linker_proxy_interfaces_async(linker)?;
-    cli::exit::add_to_linker::<Guest, WasiCli>(linker, Guest::cli)?;
-    cli::environment::add_to_linker::<Guest, WasiCli>(linker, Guest::cli)?;
+    wasmtime_wasi::p2::add_to_linker_async(linker)?;
     Ok(())
 }
 

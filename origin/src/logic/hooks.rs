@@ -49,7 +49,7 @@ pub fn context(game: &str, by: &By) -> Context {
 
 /// The game's pool if its component registered `hook`.
 async fn pool_for(app: &AppState, game: &str, hook: Hook) -> LogicResult<Option<Arc<Pool>>> {
-    Ok(app.logic.pool(app, game).await?.filter(|p| p.program().handles(hook)))
+    Ok(super::loader::pool(app, game).await?.filter(|p| p.program().handles(hook)))
 }
 
 /// Records a call's time and turns its failure into [`LogicError::Failed`].

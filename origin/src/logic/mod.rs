@@ -6,6 +6,7 @@
 
 pub mod hooks;
 pub mod host;
+pub mod loader;
 pub mod registry;
 pub mod routes;
 pub mod service;
@@ -50,6 +51,9 @@ pub enum LogicError {
 crate::error::core_errors!(LogicError);
 
 pub type LogicResult<T> = Result<T, LogicError>;
+
+/// Body limit of a component upload; `logic.max_component_bytes` may be at most this.
+pub const MAX_COMPONENT_BODY: usize = 64 * 1024 * 1024;
 
 impl From<LogicError> for ApiError {
     fn from(e: LogicError) -> Self {

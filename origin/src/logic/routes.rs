@@ -21,7 +21,7 @@ use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
-        .routes(routes!(list_logic, deploy_logic).layer(DefaultBodyLimit::max(service::MAX_COMPONENT_BODY)))
+        .routes(routes!(list_logic, deploy_logic).layer(DefaultBodyLimit::max(super::MAX_COMPONENT_BODY)))
         .routes(routes!(activate_logic))
         .routes(routes!(custom_rpc).layer(DefaultBodyLimit::max(service::MAX_RPC_PAYLOAD_BYTES + 1024)))
 }

@@ -15,8 +15,6 @@ use super::{LogicError, LogicResult};
 use crate::auth::caller::Caller;
 use crate::state::AppState;
 
-/// Body limit of a component upload; `logic.max_component_bytes` may be at most this.
-pub const MAX_COMPONENT_BODY: usize = 64 * 1024 * 1024;
 /// Largest custom RPC payload (JSON text).
 pub const MAX_RPC_PAYLOAD_BYTES: usize = 64 * 1024;
 /// Largest answer a custom RPC may give (JSON text).
@@ -96,7 +94,7 @@ pub async fn deploy(app: &AppState, caller: &Caller, game: &str, wasm: Vec<u8>) 
             Ok::<_, LogicError>(version)
         })
         .await?;
-    app.logic.changed(&game).await;
+    super::loader::install(app, &game, version, program).await;
     metrics::counter!("aethex_logic_deploys_total").increment(1);
     tracing::info!(game, version, hash = %row.hash, by = %row.created_by, "deployed game logic");
     row.version = version;
@@ -129,7 +127,7 @@ pub async fn activate(app: &AppState, caller: &Caller, game: &str, version: Opti
             Ok(())
         })
         .await?;
-    app.logic.changed(&game).await;
+    super::loader::changed(app, &game).await;
     tracing::info!(game, ?version, by = %created_by(caller), "activated game logic");
     list(app, caller, &game).await
 }
@@ -149,7 +147,7 @@ pub async fn call_rpc(app: &AppState, caller: &Caller, game: &str, name: &str, p
     if payload.len() > MAX_RPC_PAYLOAD_BYTES {
         return Err(Invalid::new("payload", format!("the payload is at most {MAX_RPC_PAYLOAD_BYTES} bytes of JSON")).into());
     }
-    let Some(pool) = app.logic.pool(app, &game).await?.filter(|p| p.program().has_rpc(name)) else {
+    let Some(pool) = super::loader::pool(app, &game).await?.filter(|p| p.program().has_rpc(name)) else {
         return Err(LogicError::NotFound(format!("the game has no RPC named {name:?}")));
     };
     let started = std::time::Instant::now();

@@ -961,3 +961,69 @@ async fn a_cluster_rotates_its_shared_keys() {
     assert_eq!(r.status(), 200, "a's answer to b's token and b's save");
     assert_eq!(r.json::<serde_json::Value>().await.unwrap()["data"]["sealed"], "with the second key");
 }
+
+/// A game's logic deployed or rolled back through one origin runs on every origin at once
+/// (the cluster's Redis tells them): the origins' own re-check is set to a minute here, so
+/// only being told explains a change seen within seconds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn game_logic_deployed_through_one_origin_runs_on_all_at_once() {
+    let sqld = Arc::new(Sqld::start());
+    let redis = aethex_tests::redis::Redis::start();
+    let env = [("AETHEX_CLUSTER__REDIS_URL", redis.url.as_str()), ("AETHEX_LOGIC__REFRESH_MS", "60000")];
+    let origins = Origin::start_cluster(&sqld, 2, &env);
+    let (a, b) = (&origins[0], &origins[1]);
+    let game = a.game("swap-game").await;
+    let http = reqwest::Client::new();
+    let dev = game.developer.token().unwrap();
+    let created = http
+        .post(format!("{}/api/v1/games/swap-game/leaderboards", a.url))
+        .bearer_auth(&dev)
+        .json(&json!({"leaderboard_id": "b", "name": "B", "operator": "latest"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    let deploy = |name: &'static str| {
+        let (http, url, dev) = (http.clone(), format!("{}/api/v1/games/swap-game/logic", a.url), dev.clone());
+        async move {
+            let r =
+                http.post(url).bearer_auth(dev).header("content-type", "application/wasm").body(aethex_tests::logic::component(name)).send().await;
+            assert_eq!(r.unwrap().status(), 201, "deploy {name}");
+        }
+    };
+    let player = game.player().await;
+    let token = player.token().unwrap();
+    let stored_on_b = |score: i64| {
+        let (http, url, token) = (http.clone(), format!("{}/api/v1/leaderboards/b/scores", b.url), token.clone());
+        async move {
+            let r = http.post(url).bearer_auth(token).json(&json!({"score": score})).send().await.unwrap();
+            assert_eq!(r.status(), 200);
+            r.json::<serde_json::Value>().await.unwrap()["entry"]["score"].as_i64().unwrap()
+        }
+    };
+    deploy("noop").await;
+    assert_eq!(stored_on_b(2_000_000).await, 2_000_000, "b runs the noop (and now holds it for a minute)");
+    deploy("example").await;
+    let started = std::time::Instant::now();
+    while stored_on_b(2_000_000).await != 1_000_000 {
+        assert!(started.elapsed() < Duration::from_secs(10), "b still runs the old version after {:?}", started.elapsed());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // a holds version 2 too; a rollback through b reaches it.
+    let on_a = |score: i64| {
+        let (http, url, token) = (http.clone(), format!("{}/api/v1/leaderboards/b/scores", a.url), token.clone());
+        async move {
+            let r = http.post(url).bearer_auth(token).json(&json!({"score": score})).send().await.unwrap();
+            r.json::<serde_json::Value>().await.unwrap()["entry"]["score"].as_i64().unwrap()
+        }
+    };
+    assert_eq!(on_a(2_000_000).await, 1_000_000, "a runs version 2");
+    let rolled =
+        http.post(format!("{}/api/v1/games/swap-game/logic/activate", b.url)).bearer_auth(&dev).json(&json!({"version": 1})).send().await.unwrap();
+    assert_eq!(rolled.status(), 200);
+    let started = std::time::Instant::now();
+    while on_a(3_000_000).await != 3_000_000 {
+        assert!(started.elapsed() < Duration::from_secs(10), "a still runs version 2 after {:?}", started.elapsed());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

@@ -15,6 +15,12 @@ fn save_check(gold: i64) -> i64 {
     gold.wrapping_mul(7919).wrapping_add(17).rem_euclid(1_000_003)
 }
 
+/// A player of a game of their own (another tenant), by id.
+async fn stranger_id(origin: &Origin) -> String {
+    let other = origin.game(&format!("stranger-{}", &uuid::Uuid::new_v4().simple().to_string()[..8])).await;
+    other.player().await.user_id().unwrap()
+}
+
 async fn server_key(game: &GameFixture) -> String {
     let path = format!("/api/v1/games/{}/server-keys", game.game_id);
     let created: Value = game.developer.request(Method::POST, &path, Some(&json!({"name": "servers"})), true).await.expect("server key");
@@ -58,7 +64,7 @@ async fn the_example_component_caps_scores_checks_saves_and_keeps_an_inventory()
     assert_eq!(v["active"], true);
     assert_eq!(
         v["registration"],
-        json!({"hooks": ["before_save", "before_score", "after_events"], "rpcs": ["inventory", "whoami", "events"], "rooms": true})
+        json!({"hooks": ["before_save", "before_score", "after_events"], "rpcs": ["inventory", "whoami", "events", "note", "profile", "reward"], "rooms": true})
     );
 
     let p = game.player().await;
@@ -125,6 +131,44 @@ async fn the_example_component_caps_scores_checks_saves_and_keeps_an_inventory()
     assert!(who["caller"]["server"].is_string(), "{who}");
     let (s, v) = rpc(&origin, "logic-game", &key, "inventory", json!({"user_id": q.user_id().unwrap()})).await;
     assert_eq!((s, &v["items"]), (200, &json!({"gem": 8})), "a server reads a player's inventory: {v}");
+
+    // Every host function: set, read and delete a key; a profile and statistics; a score
+    // and an achievement as the server.
+    assert_eq!(p.logic().rpc("note", json!({"set": "hello"})).await.unwrap(), json!({"note": "hello"}));
+    assert_eq!(p.logic().rpc("note", Value::Null).await.unwrap(), json!({"note": "hello"}));
+    assert_eq!(q.logic().rpc("note", Value::Null).await.unwrap(), json!({"note": null}), "keys are per player in this component");
+    assert_eq!(p.logic().rpc("note", json!({"delete": true})).await.unwrap(), json!({"deleted": true}));
+    assert_eq!(p.logic().rpc("note", json!({"delete": true})).await.unwrap(), json!({"deleted": false}));
+    assert_eq!(p.logic().rpc("note", Value::Null).await.unwrap(), json!({"note": null}));
+    let e = p.logic().rpc("note", json!({"set": "x".repeat(1000), "times": 70})).await.expect_err("value too large");
+    assert!(e.api().and_then(|e| e.data.as_ref()?.reason.clone()).unwrap_or_default().contains("at most 65536 bytes"), "{e}");
+    let (s, v) = raw(Method::POST, &format!("{}/api/v1/stats", origin.url), Some(&token), Some("application/json"), r#"{"set":{"kills":7}}"#).await;
+    assert_eq!(s, 200, "{v}");
+    let me = p.logic().rpc("profile", Value::Null).await.unwrap();
+    assert_eq!((&me["profile"]["user_id"], &me["stats"]), (&json!(p.user_id().unwrap()), &json!({"kills": 7.0})), "{me}");
+    assert!(me["profile"]["username"].is_string(), "{me}");
+    let stranger = stranger_id(&origin).await;
+    let (s, e) = rpc(&origin, "logic-game", &key, "profile", json!({"user_id": stranger})).await;
+    let reason = format!("\"{stranger}\" is not a player of this game");
+    assert_eq!((s, assert_error_shape(&e)["data"]["reason"].as_str()), (400, Some(reason.as_str())), "another game's player is unknown here");
+    let _: Value = game
+        .developer
+        .request(Method::PUT, "/api/v1/games/logic-game/achievements/champion", Some(&json!({"name": "Champion", "description": "Rewarded"})), true)
+        .await
+        .unwrap();
+    let reward = json!({"user_id": q.user_id().unwrap(), "board": "arena", "score": 777, "achievement": "champion"});
+    let (s, v) = rpc(&origin, "logic-game", &key, "reward", reward.clone()).await;
+    assert_eq!((s, v), (200, json!({"score": 777, "newly_unlocked": true})));
+    let (s, v) = rpc(&origin, "logic-game", &key, "reward", reward).await;
+    assert_eq!((s, &v["newly_unlocked"]), (200, &json!(false)), "{v}");
+    let page = q.leaderboards().get("arena", 10).await.unwrap();
+    assert!(page.entries.iter().any(|e| e.user_id == q.user_id().unwrap() && e.score == 777), "the server's score is on the board");
+    let e = q.logic().rpc("reward", json!({"user_id": q.user_id().unwrap(), "board": "arena", "score": 1, "achievement": "champion"})).await;
+    assert_eq!(e.expect_err("players cannot reward").status(), Some(400));
+    let bad_board = json!({"user_id": q.user_id().unwrap(), "board": "nope", "score": 1, "achievement": "champion"});
+    let (s, v) = rpc(&origin, "logic-game", &key, "reward", bad_board).await;
+    assert_eq!(s, 400, "a host call's refusal reaches the component, which refuses the RPC: {v}");
+    assert!(assert_error_shape(&v)["data"]["reason"].as_str().unwrap_or_default().contains("no leaderboard"), "{v}");
 
     // Unknown RPCs, bad names, oversize payloads.
     let (s, e) = rpc(&origin, "logic-game", &token, "nope", Value::Null).await;
@@ -264,6 +308,25 @@ async fn hostile_components_are_stopped_with_clear_errors_and_other_games_keep_w
     assert!(failed(s, &e, "score").contains("before-score trapped"));
     let (s, e) = rpc(&origin, "bad-game", &token, "trap", Value::Null).await;
     assert!(failed(s, &e, "rpc trap").contains("rpc trapped"));
+    let _: Value = bad
+        .developer
+        .request(Method::PUT, "/api/v1/games/bad-game/achievements/first", Some(&json!({"name": "First", "description": "d"})), true)
+        .await
+        .unwrap();
+    let (s, e) = raw(Method::POST, &format!("{}/api/v1/achievements/first/unlock", origin.url), Some(&token), Some("application/json"), "{}").await;
+    assert!(failed(s, &e, "unlock").contains("before-achievement trapped"), "{e}");
+    let relay = aethex_tests::relays::Relay::start(&origin, "local", &[]);
+    relay.wait_registered(&origin).await;
+    let _: Value = bad
+        .developer
+        .request(Method::PUT, "/api/v1/games/bad-game/matchmaking/modes/duel", Some(&json!({"match_size": 2, "max_wait_secs": 60})), true)
+        .await
+        .unwrap();
+    let url = format!("{}/api/v1/matchmaking/tickets", origin.url);
+    let (s, e) = raw(Method::POST, &url, Some(&token), Some("application/json"), json!({"mode": "duel", "region": "local"}).to_string()).await;
+    assert!(failed(s, &e, "ticket").contains("before-ticket trapped"), "{e}");
+    let (s, mine) = raw(Method::GET, &url, Some(&token), None, "").await;
+    assert_eq!((s, &mine["tickets"]), (200, &json!([])), "no ticket was queued: {mine}");
     // An infinite loop runs out of fuel; a memory bomb meets the memory limit.
     let started = std::time::Instant::now();
     let (s, e) = rpc(&origin, "bad-game", &token, "spin", Value::Null).await;
@@ -336,4 +399,30 @@ async fn a_hot_swap_under_load_loses_no_request() {
     let list: Value = aethex_tests::get_json(&format!("{}/api/v1/games/swap-game/logic", origin.url), &key).await;
     assert_eq!(list["active_version"], 7, "{list}");
     assert_eq!(list["versions"].as_array().map(Vec::len), Some(7));
+}
+
+/// The same world from JavaScript (sdk/logic/example-js, built by componentize-js): a
+/// component of about 12 MB with a JavaScript engine inside, deployed and run like the Rust
+/// one.
+#[tokio::test]
+async fn a_javascript_component_refuses_scores_and_counts_in_key_value_storage() {
+    let origin = Origin::start(&[("AETHEX_LOGIC__MEMORY_MIB", "128")]);
+    let game = origin.game("js-game").await;
+    let key = server_key(&game).await;
+    board(&game, "b").await;
+    let (s, v) = deploy(&origin, "js-game", &key, component("example_js")).await;
+    assert_eq!(s, 201, "{v}");
+    assert_eq!(v["registration"], json!({"hooks": ["before_score"], "rpcs": ["counter"], "rooms": false}));
+    let p = game.player().await;
+    let token = p.token().unwrap();
+    assert_eq!(submit(&origin, &token, "b", 500).await.1["entry"]["score"], 500);
+    let refused = p.leaderboards().submit_score("b", 20_000_000).await.expect_err("refused");
+    let reason = refused.api().and_then(|e| e.data.as_ref()?.reason.clone());
+    assert_eq!((refused.status(), reason.as_deref()), (Some(403), Some("impossible score 20000000")));
+    assert_eq!(p.logic().rpc("counter", Value::Null).await.unwrap(), json!({"counter": 1, "caller": "player"}));
+    assert_eq!(p.logic().rpc("counter", json!({"by": 5})).await.unwrap(), json!({"counter": 6, "caller": "player"}));
+    let (s, v) = rpc(&origin, "js-game", &key, "counter", json!({"by": 1})).await;
+    assert_eq!((s, v), (200, json!({"counter": 7, "caller": "server"})));
+    let e = p.logic().rpc("counter", json!({"by": 1000})).await.expect_err("refused by the component");
+    assert_eq!((e.status(), e.api().and_then(|e| e.data.as_ref()?.reason.clone())), (Some(400), Some("by is 1 to 100".into())));
 }

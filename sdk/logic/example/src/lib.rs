@@ -4,7 +4,9 @@
 //!   [`IMPOSSIBLE_SCORE`]);
 //! - refuses JSON saves that hold `gold` without the matching `check` ([`save_check`]);
 //! - answers the custom RPC `inventory`, kept in the game's key-value storage and updated
-//!   with compare-and-set so concurrent calls lose nothing, and `whoami`;
+//!   with compare-and-set so concurrent calls lose nothing, `note` (set, read, delete a
+//!   key), `profile` (a player's profile and statistics), `reward` (a server submits a
+//!   score and unlocks an achievement for a player, through the host) and `whoami`;
 //! - counts what was written (after-events) in key-value storage, read by the RPC `events`;
 //! - runs authoritative rooms where a player moves at most [`MAX_STEP`] per tick: a
 //!   teleport is refused and the player is put back where they were.
@@ -37,7 +39,7 @@ impl Logic for Example {
     fn registration() -> Registration {
         Registration {
             hooks: vec![Hook::BeforeSave, Hook::BeforeScore, Hook::AfterEvents],
-            rpcs: vec!["inventory".into(), "whoami".into(), "events".into()],
+            rpcs: ["inventory", "whoami", "events", "note", "profile", "reward"].map(String::from).to_vec(),
             rooms: true,
         }
     }
@@ -84,6 +86,14 @@ impl Logic for Example {
         match name.as_str() {
             "whoami" => Ok(json!({ "game_id": ctx.game_id, "caller": caller_json(&ctx.caller) }).to_string()),
             "inventory" => inventory(&ctx, &payload),
+            "note" => note(&ctx, &payload),
+            "profile" => {
+                let user = subject(&ctx, &payload)?;
+                let stats: Map<String, Value> = player_stats(&user)?.into_iter().map(|s| (s.name, json!(s.value))).collect();
+                let profile = player_profile(&user)?.map(|p| json!({"user_id": p.user_id, "username": p.username, "created_at": p.created_at}));
+                Ok(json!({ "profile": profile, "stats": stats }).to_string())
+            }
+            "reward" => reward(&ctx, &payload),
             "events" => {
                 let mut out = Map::new();
                 for kind in ["save", "score", "achievement", "ticket"] {
@@ -129,13 +139,48 @@ fn caller_json(c: &Caller) -> Value {
     }
 }
 
+/// Whose data a call is about: the calling player, or `user_id` for a server key.
+fn subject(ctx: &Context, payload: &Value) -> Result<String, String> {
+    match &ctx.caller {
+        Caller::Player(id) => Ok(id.clone()),
+        _ => Ok(payload.get("user_id").and_then(Value::as_str).ok_or("a server call must name user_id")?.to_string()),
+    }
+}
+
+/// `note`: a text per player, `{"set": "...", "times": n}` (the text n times, 1 to 100;
+/// default 1), `{"delete": true}` or `{}` to read.
+fn note(ctx: &Context, payload: &Value) -> Result<String, String> {
+    let key = format!("note:{}", subject(ctx, payload)?);
+    if payload.get("delete") == Some(&Value::Bool(true)) {
+        return Ok(json!({ "deleted": kv_delete(&key)? }).to_string());
+    }
+    if let Some(text) = payload.get("set") {
+        let text = text.as_str().ok_or("set takes a string")?;
+        let times = payload.get("times").map_or(Some(1), Value::as_u64).filter(|n| (1..=100).contains(n)).ok_or("times is 1 to 100")?;
+        kv_set(&key, text.repeat(times as usize).as_bytes())?;
+    }
+    let text = kv_get(&key)?.map(|b| String::from_utf8_lossy(&b).into_owned());
+    Ok(json!({ "note": text }).to_string())
+}
+
+/// `reward` (server key only): submits a score and unlocks an achievement for a player, as
+/// the server: `{"user_id", "board", "score", "achievement"}`.
+fn reward(ctx: &Context, payload: &Value) -> Result<String, String> {
+    if !matches!(ctx.caller, Caller::Server(_)) {
+        return Err("only the game's servers reward players".into());
+    }
+    let user = subject(ctx, payload)?;
+    let field = |name: &str| payload.get(name).and_then(Value::as_str).ok_or(format!("{name} is required"));
+    let score = payload.get("score").and_then(Value::as_i64).ok_or("score is required")?;
+    let stored = submit_score(field("board")?, &user, score)?;
+    let newly_unlocked = unlock_achievement(field("achievement")?, &user)?;
+    Ok(json!({ "score": stored, "newly_unlocked": newly_unlocked }).to_string())
+}
+
 /// `inventory`: `{"add": {"sword": 1}}` adds (counts 1 to 1000 at a time), `{}` reads. A
 /// server key names the player with `user_id`.
 fn inventory(ctx: &Context, payload: &Value) -> Result<String, String> {
-    let user = match &ctx.caller {
-        Caller::Player(id) => id.clone(),
-        _ => payload.get("user_id").and_then(Value::as_str).ok_or("a server call must name user_id")?.to_string(),
-    };
+    let user = subject(ctx, payload)?;
     let key = format!("inventory:{user}");
     let items = match payload.get("add") {
         None => read::<BTreeMap<String, i64>>(&key)?.unwrap_or_default(),
