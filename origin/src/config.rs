@@ -568,6 +568,9 @@ pub struct LogicConfig {
     /// How often an origin checks which version is active even without being told (a
     /// deploy on another origin tells this one at once through the cluster's Redis).
     pub refresh_ms: u64,
+    /// Custom RPC calls one player may make per second in one game (twice that at once),
+    /// counted per origin; server keys are not limited. 0: no limit.
+    pub rpc_per_player_per_sec: u32,
 }
 
 impl Default for LogicConfig {
@@ -580,6 +583,7 @@ impl Default for LogicConfig {
             max_instances: 32,
             versions_kept: 10,
             refresh_ms: 2000,
+            rpc_per_player_per_sec: 20,
         }
     }
 }

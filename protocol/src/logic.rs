@@ -65,3 +65,38 @@ pub struct ActivateLogicRequest {
     #[cfg_attr(feature = "openapi", schema(required = true))]
     pub version: Option<i64>,
 }
+
+/// Header of `GET /api/v1/games/{game}/logic/room`'s answer: the version it holds. A relay
+/// sends it back in `If-None-Match` (as `"<version>"`) and gets 304 while it is current.
+pub const LOGIC_VERSION_HEADER: &str = "x-aethex-logic-version";
+
+/// A host call of an authoritative room's component (`aethex:logic/host`), which a relay
+/// sends to origin: `POST /api/v1/games/{game_id}/logic/host` with its relay key. Byte
+/// values travel as standard base64.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "call", rename_all = "snake_case")]
+pub enum RoomHostCall {
+    KvGet { key: String },
+    KvSet { key: String, value: String },
+    KvDelete { key: String },
+    KvCompareAndSet { key: String, expected: Option<String>, new: Option<String> },
+    PlayerProfile { user_id: String },
+    PlayerStats { user_id: String },
+    SubmitScore { board_id: String, user_id: String, score: i64 },
+    UnlockAchievement { achievement_id: String, user_id: String },
+}
+
+/// The answer to a [`RoomHostCall`] (200 either way): `{"ok": value}` or `{"err": reason}`,
+/// the reason the component sees. Values: `kv_get` a base64 string or null, `kv_set` null,
+/// `kv_delete` and `kv_compare_and_set` a bool, `player_profile` an object (`user_id`,
+/// `username`, `avatar_url`, `created_at`) or null, `player_stats` `[{name, value}]`,
+/// `submit_score` the stored score, `unlock_achievement` whether this call unlocked it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RoomHostAnswer {
+    Ok(serde_json::Value),
+    Err(String),
+}
+
+/// Largest body of a [`RoomHostCall`] (a 64 KiB value in base64, twice for compare-and-set).
+pub const MAX_ROOM_HOST_CALL_BYTES: usize = 256 * 1024;

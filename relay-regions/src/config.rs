@@ -12,6 +12,9 @@
 //!
 //! [limits]
 //! max_frame_bytes = 16384
+//!
+//! [logic]
+//! max_rooms = 1000                  # authoritative rooms (a game's component) at once
 //! ```
 
 use std::net::SocketAddr;
@@ -25,7 +28,35 @@ use serde::{Deserialize, Serialize};
 pub struct RelayConfig {
     pub relay: RelaySettings,
     pub limits: Limits,
+    pub logic: LogicSettings,
     pub log: aethex_runtime::LogConfig,
+}
+
+/// Authoritative rooms: the rooms of a game whose logic (its WebAssembly component,
+/// `docs/logic.md`) handles rooms run that component here, one instance per room.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogicSettings {
+    /// Off: every room relays as usual, whatever the game's logic says.
+    pub enabled: bool,
+    /// Fuel (about one WebAssembly instruction each) one call of a room's component may use
+    /// (a tick, a join, a leave).
+    pub fuel_per_call: u64,
+    /// Linear memory a room's instance may grow to, MiB.
+    pub memory_mib: usize,
+    /// Wall-clock bound of one call, host calls to origin included.
+    pub call_timeout_ms: u64,
+    /// Authoritative rooms open on this node at once; more are refused.
+    pub max_rooms: usize,
+    /// How often the relay asks origin which version of a game's logic is active (new rooms
+    /// run the new version; rooms already open keep theirs: their state lives in it).
+    pub refresh_secs: u64,
+}
+
+impl Default for LogicSettings {
+    fn default() -> Self {
+        Self { enabled: true, fuel_per_call: 20_000_000, memory_mib: 32, call_timeout_ms: 1000, max_rooms: 1000, refresh_secs: 5 }
+    }
 }
 
 #[derive(Clone, Serialize, Deserialize)]
@@ -191,7 +222,7 @@ impl Default for Limits {
     }
 }
 
-const SECTIONS: &[&str] = &["relay", "limits", "log"];
+const SECTIONS: &[&str] = &["relay", "limits", "logic", "log"];
 
 impl RelayConfig {
     /// Defaults, then `file` (if given, it must exist), then `AETHEX_*` variables.

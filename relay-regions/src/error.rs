@@ -176,4 +176,6 @@ pub enum RelayError {
     Bind { addr: std::net::SocketAddr, source: std::io::Error },
     #[error("relay.redis_url: {0}")]
     Redis(String),
+    #[error("game logic: {0}")]
+    Logic(String),
 }

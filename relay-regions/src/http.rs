@@ -81,7 +81,12 @@ async fn open_room(State(relay): State<Arc<Relay>>, headers: HeaderMap, body: By
         Ok(r) => r,
         Err(e) => return refuse(Refusal::invalid(format!("body is not an OpenRoomRequest: {e}"))),
     };
-    match relay.open_match_room(req) {
+    let game: Arc<str> = req.game_id.as_str().into();
+    let logic = match relay.logic.binding(&game).await {
+        Ok(b) => b,
+        Err(r) => return refuse(r),
+    };
+    match relay.open_match_room(req, logic) {
         Ok(room) => Json(OpenRoomResponse { room_id: room.id.to_string(), url: relay.ws_url.clone() }).into_response(),
         Err(r) => refuse(r),
     }

@@ -10,6 +10,7 @@
 //! - [`auth`]: access tokens and room tickets; [`codec`]: JSON and MessagePack frames.
 //! - [`http`]: routes; [`p2p`]: UDP address discovery; [`register`]: heartbeats to
 //!   origin; [`metrics`]: counters.
+//! - [`logic`]: authoritative rooms, run by their game's WebAssembly component.
 //! - [`error`]: which error type goes where.
 //!
 //! The design and its numbers are in `relay-regions/README.md`.
@@ -20,6 +21,7 @@ pub mod config;
 pub mod directory;
 pub mod error;
 pub mod http;
+pub mod logic;
 pub mod metrics;
 pub mod p2p;
 pub mod peer;
@@ -92,6 +94,8 @@ impl RelayNode {
             s.udp_public.trim().to_string()
         };
         let verifier = auth::Verifier::new(&s.origin_url, &s.issuer, s.jwks_refresh_secs);
+        let metrics = metrics::Metrics::default();
+        let logic = logic::RoomLogic::new(&cfg.logic, &s.origin_url, s.cluster_key.trim(), metrics.logic_rooms.clone()).map_err(RelayError::Logic)?;
         let relay = Arc::new(Relay::new(
             state::RelayParams {
                 region,
@@ -105,6 +109,8 @@ impl RelayNode {
                 auth_timeout: Duration::from_millis(s.auth_timeout_ms.max(100)),
                 ping_interval: Duration::from_secs(s.ping_interval_secs),
                 verifier,
+                logic: Arc::new(logic),
+                metrics,
             },
             cfg.limits.clone(),
         ));

@@ -37,6 +37,13 @@ pub struct Metrics {
     pub directory_errors: std::sync::Arc<AtomicU64>,
     /// Players sent to another relay of the region for a private room.
     pub redirects: AtomicU64,
+    /// Authoritative rooms open (their game's component runs here).
+    pub logic_rooms: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    /// Ticks of authoritative rooms' components, and the time spent in them.
+    pub logic_ticks: AtomicU64,
+    pub logic_tick_micros: AtomicU64,
+    /// Authoritative rooms ended because their component failed.
+    pub logic_failures: AtomicU64,
 }
 
 impl Metrics {
@@ -92,6 +99,15 @@ impl Metrics {
             "Players sent to another relay of the region for a private room.",
             c(&self.redirects).to_string(),
         );
+        line("gauge", "aethex_relay_logic_rooms", "Rooms run by their game's logic component.", self.logic_rooms.load(Ordering::Relaxed).to_string());
+        line("counter", "aethex_relay_logic_ticks_total", "Ticks of rooms' game logic.", c(&self.logic_ticks).to_string());
+        line(
+            "counter",
+            "aethex_relay_logic_tick_seconds_total",
+            "Time spent in rooms' game logic ticks.",
+            format!("{:.6}", c(&self.logic_tick_micros) as f64 / 1e6),
+        );
+        line("counter", "aethex_relay_logic_failures_total", "Rooms ended because their game logic failed.", c(&self.logic_failures).to_string());
         let _ = writeln!(out, "# HELP aethex_relay_kicked_total Connections the relay ended, by reason.\n# TYPE aethex_relay_kicked_total counter");
         for (i, label) in KICK_LABELS.iter().enumerate() {
             let _ = writeln!(out, "aethex_relay_kicked_total{{reason=\"{label}\"}} {}", c(&self.kicked[i]));

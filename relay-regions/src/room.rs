@@ -18,6 +18,12 @@
 //! Removed fields are kept as `null` until every connected member has acknowledged them.
 //! A client never gets its own state in batches; `room_joined.snapshot` holds everyone's,
 //! its own included (what a resumed client restores from).
+//!
+//! Authoritative rooms ([`crate::logic`]): a player's `state_update` is not shown to anyone.
+//! It waits in the seat's `pending` fields until the tick, which hands every player's
+//! pending fields to the game's component; what the component answers is applied as the
+//! players' state (stamped like any change) and sent out in the same tick, to every member,
+//! the player's own state included (the component may have corrected it).
 
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -28,6 +34,7 @@ use serde_json::{Map, Value};
 
 use crate::codec::{approx_size, json_batch, msgpack_batch, Field, FieldsSince, Fragment, Outgoing, PlayerStateView};
 use crate::error::{Kick, Refusal};
+use crate::logic::LogicLink;
 use crate::peer::Peer;
 use crate::state::Relay;
 
@@ -47,6 +54,8 @@ pub struct Room {
     pub max_players: u32,
     properties: Map<String, Value>,
     opened: Instant,
+    /// The game's component that decides this room's state (authoritative rooms).
+    logic: Option<LogicLink>,
     inner: Mutex<RoomState>,
 }
 
@@ -80,6 +89,9 @@ struct Seat {
     acked: u64,
     fields: Vec<Field>,
     state_bytes: usize,
+    /// Authoritative rooms: fields sent since the last tick, for the component.
+    pending: Map<String, Value>,
+    pending_bytes: usize,
     timestamp: u64,
     /// Highest change tick of `fields` (0: none).
     last_changed: u64,
@@ -131,8 +143,29 @@ fn random_token() -> Arc<str> {
 }
 
 impl Room {
-    pub fn new(id: Arc<str>, game: Arc<str>, kind: RoomKind, max_players: u32, properties: Map<String, Value>) -> Self {
-        Self { id, game, kind, max_players, properties, opened: Instant::now(), inner: Mutex::new(RoomState::default()) }
+    pub fn new(id: Arc<str>, game: Arc<str>, kind: RoomKind, max_players: u32, properties: Map<String, Value>, logic: Option<LogicLink>) -> Self {
+        Self { id, game, kind, max_players, properties, opened: Instant::now(), logic, inner: Mutex::new(RoomState::default()) }
+    }
+
+    /// The component deciding this room's state, for authoritative rooms.
+    pub fn logic(&self) -> Option<&LogicLink> {
+        self.logic.as_ref()
+    }
+
+    pub fn properties(&self) -> &Map<String, Value> {
+        &self.properties
+    }
+
+    pub fn mode(&self) -> Option<&str> {
+        match &self.kind {
+            RoomKind::Match { mode, .. } => Some(mode),
+            RoomKind::Private { .. } => None,
+        }
+    }
+
+    /// Whether `player` holds a seat here (live or held).
+    pub fn has_seat(&self, player: &str) -> bool {
+        self.lock().seats.iter().any(|s| &*s.player_id == player)
     }
 
     fn lock(&self) -> MutexGuard<'_, RoomState> {
@@ -213,6 +246,8 @@ impl Room {
             acked: tick,
             fields: Vec::new(),
             state_bytes: 0,
+            pending: Map::new(),
+            pending_bytes: 0,
             timestamp: 0,
             last_changed: 0,
             voice: false,
@@ -333,6 +368,9 @@ impl Room {
         for s in st.seats.iter_mut() {
             s.muted.retain(|m| *m != seat.player_id);
         }
+        if let Some(logic) = &self.logic {
+            logic.leave(seat.player_id.clone());
+        }
         let mut left = Outgoing::new(ServerMessage::PlayerLeft { player_id: seat.player_id.to_string(), reason: reason.to_string() });
         broadcast(&st.seats, &mut left, 0);
         if st.host.as_ref() == Some(&seat.player_id) {
@@ -379,12 +417,47 @@ impl Room {
         st.seats.iter().position(|s| s.conn == conn).ok_or_else(Refusal::not_in_room)
     }
 
-    /// Merges a `state_update`: top-level keys are fields, `null` removes one.
+    /// Merges a `state_update`: top-level keys are fields, `null` removes one. In an
+    /// authoritative room the fields wait for the component's tick instead.
     pub fn update_state(&self, relay: &Relay, conn: u64, timestamp: u64, data: Map<String, Value>) -> Result<(), Refusal> {
         let mut st = self.lock();
         let i = Self::seat_of(&st, conn)?;
+        if self.logic.is_some() {
+            return Self::queue_input(&mut st.seats[i], &relay.limits, timestamp, data);
+        }
         let stamp = st.tick + 1;
-        let limits = &relay.limits;
+        Self::merge(&mut st, i, &relay.limits, data, stamp)?;
+        st.seats[i].timestamp = timestamp;
+        Ok(())
+    }
+
+    /// An authoritative room's input: merged into the seat's pending fields (the latest
+    /// value of each), within the same limits as a player's state.
+    fn queue_input(seat: &mut Seat, limits: &crate::config::Limits, timestamp: u64, data: Map<String, Value>) -> Result<(), Refusal> {
+        let mut bytes = seat.pending_bytes;
+        let mut fields = seat.pending.len();
+        for (k, v) in &data {
+            match seat.pending.get(k) {
+                Some(old) => bytes = bytes.saturating_sub(k.len() + approx_size(old)),
+                None => fields += 1,
+            }
+            bytes += k.len() + approx_size(v);
+        }
+        if fields > limits.max_state_fields {
+            return Err(Refusal::invalid(format!("at most {} fields between two ticks", limits.max_state_fields)));
+        }
+        if bytes > limits.max_state_bytes {
+            return Err(Refusal::invalid(format!("at most {} bytes of fields between two ticks", limits.max_state_bytes)));
+        }
+        seat.pending.extend(data);
+        seat.pending_bytes = bytes;
+        seat.timestamp = timestamp;
+        Ok(())
+    }
+
+    /// Applies field changes to seat `i`'s state, stamped `stamp`: whole, or not at all
+    /// when the state would break a limit.
+    fn merge(st: &mut RoomState, i: usize, limits: &crate::config::Limits, data: Map<String, Value>, stamp: u64) -> Result<(), Refusal> {
         let seat = &st.seats[i];
         // Check the limits before changing anything, so an update applies whole or not at
         // all. Removed fields (`null`) count for neither.
@@ -443,7 +516,6 @@ impl Room {
             seat.fields.remove(i);
             tombstones -= 1;
         }
-        seat.timestamp = timestamp;
         seat.state_bytes = seat.fields.iter().filter(|f| !f.value.is_null()).map(|f| f.size as usize).sum();
         st.tombstones = tombstones;
         Ok(())
@@ -575,6 +647,95 @@ impl Room {
         Ok(())
     }
 
+    /// Authoritative rooms: the tick about to run and every player's pending fields (each
+    /// value as JSON text), taken; `None` while nobody is seated, and once closed.
+    pub fn take_inputs(&self) -> Option<(u64, Vec<aethex_logic_host::PlayerFields>)> {
+        let mut st = self.lock();
+        if st.closed || st.seats.is_empty() {
+            return None;
+        }
+        let next = st.tick + 1;
+        let inputs = st
+            .seats
+            .iter_mut()
+            .filter(|s| !s.pending.is_empty())
+            .map(|s| {
+                s.pending_bytes = 0;
+                let fields = std::mem::take(&mut s.pending)
+                    .into_iter()
+                    .map(|(name, value)| aethex_logic_host::Field { name, value: value.to_string() })
+                    .collect();
+                aethex_logic_host::PlayerFields { player_id: s.player_id.to_string(), fields }
+            })
+            .collect();
+        Some((next, inputs))
+    }
+
+    /// Applies what an authoritative room's component decided, as the state of the tick
+    /// about to run. Changes for players without a seat, values that are not JSON and
+    /// states over the limits are left out (and logged): the rest still applies.
+    pub fn apply_logic(&self, relay: &Relay, state: Vec<aethex_logic_host::PlayerFields>) {
+        let mut st = self.lock();
+        let stamp = st.tick + 1;
+        for p in state {
+            let Some(i) = st.seats.iter().position(|s| *s.player_id == *p.player_id) else {
+                tracing::debug!(room = %self.id, player = %p.player_id, "game logic set the state of a player not in the room");
+                continue;
+            };
+            let mut data = Map::new();
+            for f in p.fields {
+                match serde_json::from_str::<Value>(&f.value) {
+                    Ok(v) => {
+                        data.insert(f.name, v);
+                    }
+                    Err(_) => tracing::warn!(room = %self.id, game = %self.game, field = %f.name, "game logic answered a field that is not JSON"),
+                }
+            }
+            if let Err(r) = Self::merge(&mut st, i, &relay.limits, data, stamp) {
+                tracing::warn!(room = %self.id, game = %self.game, player = %p.player_id, why = %r.reason, "game logic answered a state over the limits");
+            }
+        }
+    }
+
+    /// A message from the room's logic (`rpc` from `server`) to one member or all.
+    pub fn server_message(&self, to: Option<&str>, method: String, args: Vec<Value>) -> Result<(), Refusal> {
+        let st = self.lock();
+        if st.closed {
+            return Err(Refusal::not_found("the room has closed"));
+        }
+        let mut msg = Outgoing::new(ServerMessage::Rpc { from: "server".into(), method, args });
+        match to {
+            None => broadcast(&st.seats, &mut msg, 0),
+            Some(player) => {
+                let i = Self::target(&st, player)?;
+                Self::send_to(&st.seats[i], &mut msg);
+            }
+        }
+        Ok(())
+    }
+
+    /// Ends the room (its logic ended the match, or failed): every member gets `room_left`
+    /// with `reason` and loses the seat. Returns the seats' resume tokens, for the registry.
+    pub fn end(&self, relay: &Relay, reason: &str) -> Vec<Arc<str>> {
+        let mut st = self.lock();
+        if st.closed {
+            return Vec::new();
+        }
+        st.closed = true;
+        let seats = std::mem::take(&mut st.seats);
+        relay.metrics.seats.fetch_sub(seats.len() as i64, std::sync::atomic::Ordering::Relaxed);
+        let left = ServerMessage::RoomLeft { room_id: self.id.to_string(), reason: reason.to_string() };
+        seats
+            .into_iter()
+            .map(|s| {
+                if let Some(p) = &s.peer {
+                    p.send(&left);
+                }
+                s.resume_token
+            })
+            .collect()
+    }
+
     /// Kicks every connected member (node shutdown).
     pub fn kick_all(&self, kick: Kick) {
         let st = self.lock();
@@ -609,7 +770,7 @@ impl Room {
             out.closed = true;
             return out;
         }
-        let batches = Self::send_batches(&st, tick);
+        let batches = Self::send_batches(&st, tick, self.logic.is_some());
         if batches > 0 {
             relay.metrics.state_batches.fetch_add(batches, std::sync::atomic::Ordering::Relaxed);
         }
@@ -619,7 +780,9 @@ impl Room {
         out
     }
 
-    fn send_batches(st: &RoomState, tick: u64) -> u64 {
+    /// `own`: members get their own state too (authoritative rooms, where it may differ
+    /// from what they sent).
+    fn send_batches(st: &RoomState, tick: u64, own: bool) -> u64 {
         // Fragments of this tick: (seat seq, since, encoding) -> serialized player_state.
         let mut cache: Vec<(u64, u64, Encoding, Fragment)> = Vec::new();
         let mut picked: Vec<usize> = Vec::new();
@@ -630,7 +793,7 @@ impl Room {
             let enc = peer.encoding;
             picked.clear();
             for (j, other) in st.seats.iter().enumerate() {
-                if j == i || other.last_changed <= since {
+                if (j == i && !own) || other.last_changed <= since {
                     continue;
                 }
                 let k = match cache.iter().position(|c| c.0 == other.seq && c.1 == since && c.2 == enc) {

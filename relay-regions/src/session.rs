@@ -6,7 +6,9 @@
 //! read ends it), the next client frame (decode, check limits, apply to the room), and a
 //! keepalive timer (a WebSocket ping, queued like any frame; a client silent for two
 //! periods is dropped). Handling a frame never waits on another connection: frames for
-//! others go into their queues. Only a join by ticket awaits (the key set may need a fetch).
+//! others go into their queues. Joins and room creation await: a ticket's key set may need
+//! a fetch, a new room its game's logic, and an authoritative room's component admits a
+//! player first.
 //!
 //! How a connection ends decides its seat: a drop (socket closed, network error, slow
 //! reader, idle) holds the seat for the resume grace; a protocol violation (malformed,
@@ -72,13 +74,15 @@ struct TicketJoin {
 
 /// A request handled after an await (the rest are handled at once).
 enum Deferred {
+    /// `join_room` by room id or code: an authoritative room asks its component first.
+    Join { room_id: Option<String>, password: Option<String>, player_data: Value },
     /// `join_room` with a ticket: verified first.
     Ticket(TicketJoin),
     /// `join_room` with a private room code this relay does not hold: looked up in the
     /// region's directory.
     Code(String),
-    /// `create_room` when the region's relays share a directory: the code is listed
-    /// before the creator gets it.
+    /// `create_room`: the game's room logic is looked up first (and with a region
+    /// directory, the code is listed before the creator gets it).
     Create(RoomOptions, Value),
 }
 
@@ -190,6 +194,7 @@ async fn connected(relay: &Arc<Relay>, ws: &mut WebSocket, authed: Authed) {
                         Ok(Some(Deferred::Ticket(ticket))) => Box::pin(s.join_by_ticket(ticket)).await,
                         Ok(Some(Deferred::Code(code))) => Box::pin(s.redirect(code)).await,
                         Ok(Some(Deferred::Create(options, player_data))) => Box::pin(s.create_listed(options, player_data)).await,
+                        Ok(Some(Deferred::Join { room_id, password, player_data })) => Box::pin(s.join_by_code(room_id, password, player_data)).await,
                         Err(k) => break End::Kick(k),
                     },
                 }
@@ -331,6 +336,7 @@ impl Session {
 
     /// Leaves the room as the end demands and forgets the connection.
     fn finish(&mut self, end: &End) {
+        self.settle();
         let relay = &self.relay;
         relay.went_away(&self.peer.player_id, self.room.is_some());
         if let Some(room) = self.room.take() {
@@ -372,13 +378,16 @@ impl Session {
             return Ok(Some(Deferred::Ticket(TicketJoin { room_id, ticket, player_data })));
         }
         let msg = match msg {
-            ClientMessage::CreateRoom { options, player_data } if relay.has_directory() => return Ok(Some(Deferred::Create(options, player_data))),
+            ClientMessage::CreateRoom { options, player_data } => return Ok(Some(Deferred::Create(options, player_data))),
             other => other,
         };
-        if let ClientMessage::JoinRoom { room_id: Some(code), ticket: None, .. } = &msg {
-            if self.room.is_none() && is_room_code(code) && relay.has_directory() && relay.find_room(code).is_none() {
-                return Ok(Some(Deferred::Code(code.clone())));
+        if let ClientMessage::JoinRoom { room_id, ticket: None, password, player_data } = msg {
+            if let Some(code) = room_id.as_ref().filter(|c| is_room_code(c)) {
+                if self.room.is_none() && relay.has_directory() && relay.find_room(code).is_none() {
+                    return Ok(Some(Deferred::Code(code.clone())));
+                }
             }
+            return Ok(Some(Deferred::Join { room_id, password, player_data }));
         }
         if let Err(refusal) = self.handle(msg) {
             self.refuse(refusal);
@@ -399,8 +408,7 @@ impl Session {
         let conn = self.peer.id;
         match msg {
             ClientMessage::Auth { .. } => Err(Refusal::invalid_request("already authenticated")),
-            ClientMessage::JoinRoom { room_id, password, player_data, .. } => self.join_by_code(room_id, password, player_data),
-            ClientMessage::CreateRoom { options, player_data } => self.create(options, player_data),
+            ClientMessage::JoinRoom { .. } | ClientMessage::CreateRoom { .. } => Err(Refusal::invalid_request("joins are handled apart")),
             ClientMessage::LeaveRoom => self.leave(),
             ClientMessage::StateUpdate { timestamp, data, ack } => {
                 let room = self.room()?;
@@ -473,6 +481,7 @@ impl Session {
     }
 
     async fn ticket_room(&mut self, j: TicketJoin) -> Result<(), Refusal> {
+        self.settle();
         if self.room.is_some() {
             return Err(Refusal::conflict("already in a room: leave_room first"));
         }
@@ -495,7 +504,7 @@ impl Session {
         if room.match_id().map(|m| &**m) != Some(t.match_id.as_str()) || *room.game != *game {
             return Err(Refusal::forbidden("the room ticket is for another match"));
         }
-        self.seat(room, j.player_data)
+        self.seat(room, j.player_data).await
     }
 
     /// `join_room` with a code this relay does not hold: the relay of the region that holds
@@ -511,7 +520,14 @@ impl Session {
     }
 
     /// `join_room` by room id or code (private rooms).
-    fn join_by_code(&mut self, room_id: Option<String>, password: Option<String>, player_data: Value) -> Result<(), Refusal> {
+    async fn join_by_code(&mut self, room_id: Option<String>, password: Option<String>, player_data: Value) {
+        if let Err(refusal) = self.code_room(room_id, password, player_data).await {
+            self.refuse(refusal);
+        }
+    }
+
+    async fn code_room(&mut self, room_id: Option<String>, password: Option<String>, player_data: Value) -> Result<(), Refusal> {
+        self.settle();
         if self.room.is_some() {
             return Err(Refusal::conflict("already in a room: leave_room first"));
         }
@@ -530,12 +546,25 @@ impl Session {
             }
             RoomKind::Private { password: None, .. } => {}
         }
-        self.seat(room, player_data)
+        self.seat(room, player_data).await
     }
 
-    fn seat(&mut self, room: Arc<Room>, player_data: Value) -> Result<(), Refusal> {
+    /// A room this connection sat in that has since ended (its logic ended the match) is
+    /// forgotten: the player may join another.
+    fn settle(&mut self) {
+        if self.room.as_ref().is_some_and(|r| r.is_closed()) {
+            self.room = None;
+            self.relay.seat_changed(&self.peer.player_id, false);
+        }
+    }
+
+    async fn seat(&mut self, room: Arc<Room>, player_data: Value) -> Result<(), Refusal> {
         self.relay.check_seat_quota(&self.peer.player_id)?;
-        let joined = room.join(&self.relay, &self.peer, player_data)?;
+        let joined = match room.logic() {
+            // An authoritative room's component admits a player taking a new seat.
+            Some(logic) if !room.has_seat(&self.peer.player_id) => logic.join(&self.peer, player_data).await?,
+            _ => room.join(&self.relay, &self.peer, player_data)?,
+        };
         if joined.new_seat {
             self.relay.seated(joined.resume_token, &room, &self.peer.player_id);
         }
@@ -544,30 +573,28 @@ impl Session {
         Ok(())
     }
 
-    fn create(&mut self, options: RoomOptions, player_data: Value) -> Result<(), Refusal> {
-        let room = self.new_private_room(options)?;
-        self.seat(room, player_data)
-    }
-
-    fn new_private_room(&mut self, options: RoomOptions) -> Result<Arc<Room>, Refusal> {
+    async fn new_private_room(&mut self, options: RoomOptions) -> Result<Arc<Room>, Refusal> {
+        self.settle();
         if self.room.is_some() {
             return Err(Refusal::conflict("already in a room: leave_room first"));
         }
         let game = self.game()?;
         self.relay.check_seat_quota(&self.peer.player_id)?;
-        self.relay.create_private_room(game, self.peer.player_id.clone(), options)
+        let logic = self.relay.logic.binding(&game).await?;
+        self.relay.create_private_room(game, self.peer.player_id.clone(), options, logic)
     }
 
-    /// [`Session::create`] with the code listed in the region's directory first.
+    /// `create_room`: the room (run by the game's logic when it handles rooms), its code
+    /// listed in the region's directory when there is one, then the creator's seat.
     async fn create_listed(&mut self, options: RoomOptions, player_data: Value) {
-        let room = match self.new_private_room(options) {
+        let room = match self.new_private_room(options).await {
             Ok(room) => room,
             Err(refusal) => return self.refuse(refusal),
         };
         if let Some(code) = room.code() {
             self.relay.list_code(code).await;
         }
-        if let Err(refusal) = self.seat(room, player_data) {
+        if let Err(refusal) = self.seat(room, player_data).await {
             self.refuse(refusal);
         }
     }

@@ -21,6 +21,7 @@ use rand::Rng;
 use crate::auth::Verifier;
 use crate::config::Limits;
 use crate::error::{Kick, Refusal};
+use crate::logic::{Binding, PendingRunner, RoomLogic, RoomRunner};
 use crate::metrics::Metrics;
 use crate::peer::Peer;
 use crate::room::{Departure, Room, RoomKind};
@@ -51,6 +52,8 @@ pub struct Relay {
     pub limits: Limits,
     pub verifier: Verifier,
     pub metrics: Metrics,
+    /// The games' components for authoritative rooms.
+    pub logic: Arc<RoomLogic>,
     registry: Mutex<Registry>,
     nonces: Mutex<HashMap<u128, Weak<Peer>>>,
     presence: Mutex<HashMap<Arc<str>, Here>>,
@@ -119,6 +122,8 @@ pub struct RelayParams {
     pub auth_timeout: Duration,
     pub ping_interval: Duration,
     pub verifier: Verifier,
+    pub logic: Arc<RoomLogic>,
+    pub metrics: Metrics,
 }
 
 impl Relay {
@@ -146,7 +151,8 @@ impl Relay {
             ping_interval: p.ping_interval.max(Duration::from_secs(1)),
             limits,
             verifier: p.verifier,
-            metrics: Metrics::default(),
+            metrics: p.metrics,
+            logic: p.logic,
             registry: Mutex::new(Registry::default()),
             nonces: Mutex::new(HashMap::new()),
             presence: Mutex::new(HashMap::new()),
@@ -304,8 +310,15 @@ impl Relay {
         Ok(())
     }
 
-    /// `create_room`: a private room of `game` (the creator joins it next).
-    pub fn create_private_room(self: &Arc<Self>, game: Arc<str>, creator: Arc<str>, options: RoomOptions) -> Result<Arc<Room>, Refusal> {
+    /// `create_room`: a private room of `game` (the creator joins it next), run by
+    /// `logic` when the game's logic handles rooms.
+    pub fn create_private_room(
+        self: &Arc<Self>,
+        game: Arc<str>,
+        creator: Arc<str>,
+        options: RoomOptions,
+        logic: Option<Binding>,
+    ) -> Result<Arc<Room>, Refusal> {
         let max = self.max_players();
         if !(2..=max).contains(&options.max_players) {
             return Err(Refusal::invalid(format!("max_players must be 2 to {max}")));
@@ -335,21 +348,24 @@ impl Relay {
             }
         };
         let id: Arc<str> = uuid::Uuid::new_v4().to_string().into();
+        let (link, runner) = logic.map(crate::logic::bind).unzip();
         let room = Arc::new(Room::new(
             id.clone(),
             game,
             RoomKind::Private { code: code.clone(), password: options.password, creator: creator.clone() },
             options.max_players,
             options.properties,
+            link,
         ));
         reg.codes.insert(code.clone(), room.clone());
         *reg.rooms_of.entry(creator).or_insert(0) += 1;
-        self.insert_room(&mut reg, room.clone());
+        self.insert_room(&mut reg, room.clone(), runner);
         Ok(room)
     }
 
-    /// `POST /v1/rooms`: a room for a match (the same room again for the same match).
-    pub fn open_match_room(self: &Arc<Self>, req: OpenRoomRequest) -> Result<Arc<Room>, Refusal> {
+    /// `POST /v1/rooms`: a room for a match (the same room again for the same match), run
+    /// by `logic` when the game's logic handles rooms.
+    pub fn open_match_room(self: &Arc<Self>, req: OpenRoomRequest, logic: Option<Binding>) -> Result<Arc<Room>, Refusal> {
         if req.game_id.is_empty() || req.game_id.len() > 64 {
             return Err(Refusal::invalid("game_id must be 1 to 64 characters"));
         }
@@ -374,18 +390,19 @@ impl Relay {
             return Err(Refusal::unavailable("this relay holds no more rooms"));
         }
         let id: Arc<str> = uuid::Uuid::new_v4().to_string().into();
-        let room = Arc::new(Room::new(id, game.clone(), RoomKind::Match { match_id: match_id.clone(), mode }, req.max_players, req.properties));
+        let (link, runner) = logic.map(crate::logic::bind).unzip();
+        let room = Arc::new(Room::new(id, game.clone(), RoomKind::Match { match_id: match_id.clone(), mode }, req.max_players, req.properties, link));
         room.expect_players(&req.players);
         tracing::info!(room = %room.id, game = %game, r#match = %match_id, players = req.players.len(), "match room opened");
         reg.matches.insert((game, match_id), room.clone());
-        self.insert_room(&mut reg, room.clone());
+        self.insert_room(&mut reg, room.clone(), runner);
         Ok(room)
     }
 
-    fn insert_room(self: &Arc<Self>, reg: &mut Registry, room: Arc<Room>) {
+    fn insert_room(self: &Arc<Self>, reg: &mut Registry, room: Arc<Room>, logic: Option<PendingRunner>) {
         reg.rooms.insert(room.id.clone(), room.clone());
         self.metrics.rooms.fetch_add(1, Ordering::Relaxed);
-        tokio::spawn(run_room(self.clone(), room));
+        tokio::spawn(run_room(self.clone(), room, logic));
     }
 
     /// Files a new seat's resume token.
@@ -523,14 +540,56 @@ impl Drop for PreAuthSlot {
     }
 }
 
-/// A room's tick loop: runs until the room closes.
-async fn run_room(relay: Arc<Relay>, room: Arc<Room>) {
+/// Ends a room its logic ended (or that failed): members get `room_left`, their seats
+/// leave the registry; the room's next tick closes it.
+fn end_room(relay: &Relay, room: &Room, ended: crate::logic::Ended) {
+    if ended.failed {
+        Metrics::add(&relay.metrics.logic_failures, 1);
+    }
+    let tokens = room.end(relay, &ended.reason);
+    let mut reg = relay.registry();
+    for t in &tokens {
+        reg.remove_seat(t);
+    }
+}
+
+/// A room's tick loop: runs until the room closes. An authoritative room's component runs
+/// here too: between ticks the joins and leaves, in order; at each tick its `tick`, whose
+/// answer is sent out in the same tick.
+async fn run_room(relay: Arc<Relay>, room: Arc<Room>, logic: Option<PendingRunner>) {
     let mut every = tokio::time::interval(relay.tick_period);
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut runner = match logic {
+        None => None,
+        Some(pending) => match pending.start(&relay, &room).await {
+            Ok(r) => Some(r),
+            Err(ended) => {
+                end_room(&relay, &room, ended);
+                None
+            }
+        },
+    };
     every.tick().await;
     loop {
-        every.tick().await;
+        // Only receiving races the tick: a call, once received, runs to its end.
+        let call = tokio::select! {
+            _ = every.tick() => None,
+            call = RoomRunner::next_call(&mut runner) => Some(call),
+        };
+        if let (Some(call), Some(r)) = (call, runner.as_mut()) {
+            if let Err(ended) = r.handle(&relay, &room, call).await {
+                runner = None;
+                end_room(&relay, &room, ended);
+            }
+            continue;
+        }
         let started = Instant::now();
+        if let Some(r) = runner.as_mut() {
+            if let Err(ended) = r.tick(&relay, &room).await {
+                runner = None;
+                end_room(&relay, &room, ended);
+            }
+        }
         let out = room.tick(&relay);
         Metrics::add(&relay.metrics.ticks, 1);
         Metrics::add(&relay.metrics.tick_micros, started.elapsed().as_micros() as u64);

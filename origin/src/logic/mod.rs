@@ -1,13 +1,14 @@
 //! Game logic: each game's WebAssembly component (the `aethex:logic` WIT), run by
 //! `aethex-logic-host`. Deploying, versions and rollback (`service`, `routes`), the pools of
 //! loaded components per game (`registry`), what a component may call (`host`: key-value
-//! storage, profiles, scores, achievements), and the hooks other domains call before and
-//! after their writes (`hooks`).
+//! storage, profiles, scores, achievements), the hooks other domains call before and
+//! after their writes (`hooks`), and what relays running authoritative rooms ask for (`rooms`).
 
 pub mod hooks;
 pub mod host;
 pub mod loader;
 pub mod registry;
+pub mod rooms;
 pub mod routes;
 pub mod service;
 pub mod store;
@@ -40,6 +41,8 @@ pub enum LogicError {
     RpcRefused(String),
     #[error("{0}")]
     Forbidden(String),
+    #[error("too many custom RPC calls; retry in {retry_after} s")]
+    RateLimited { retry_after: u64 },
     #[error(transparent)]
     NoGame(#[from] crate::auth::NoGame),
     #[error(transparent)]
@@ -70,6 +73,9 @@ impl From<LogicError> for ApiError {
             }
             RpcRefused(reason) => ApiError::new(ErrorCode::INVALID_PARAMS, "Invalid params").reason(reason),
             Forbidden(reason) => ApiError::forbidden(reason),
+            RateLimited { retry_after } => {
+                ApiError::new(ErrorCode::RATE_LIMITED, "Too many requests").reason("too many custom RPC calls; slow down").retry_after(retry_after)
+            }
             NoGame(e) => e.into(),
             Team(e) => e.into(),
             Core(e) => e.into(),

@@ -26,6 +26,8 @@ pub struct Registry {
     loading: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     refresh: Duration,
     cluster: Option<crate::cluster::Redis>,
+    /// Custom RPCs per (game, player) (`logic.rpc_per_player_per_sec`).
+    rpc_limit: Option<governor::DefaultKeyedRateLimiter<(String, String)>>,
 }
 
 impl Registry {
@@ -47,6 +49,10 @@ impl Registry {
             loading: Mutex::default(),
             refresh: Duration::from_millis(config.refresh_ms),
             cluster,
+            rpc_limit: std::num::NonZeroU32::new(config.rpc_per_player_per_sec).map(|n| {
+                let burst = std::num::NonZeroU32::new(n.get().saturating_mul(2)).unwrap_or(n);
+                governor::RateLimiter::keyed(governor::Quota::per_second(n).allow_burst(burst))
+            }),
         })
     }
 
@@ -91,6 +97,19 @@ impl Registry {
         if let Some(k) = self.games.lock().unwrap_or_else(|p| p.into_inner()).get_mut(game) {
             k.checked = Instant::now() - self.refresh - Duration::from_millis(1);
         }
+    }
+
+    /// Takes one of the player's custom RPC calls in the game; `Err(seconds)` to wait when
+    /// they made too many.
+    pub fn take_rpc(&self, game: &str, player: &str) -> Result<(), u64> {
+        let Some(limit) = &self.rpc_limit else { return Ok(()) };
+        if limit.len() > 100_000 {
+            limit.retain_recent();
+        }
+        limit.check_key(&(game.to_string(), player.to_string())).map_err(|not_until| {
+            use governor::clock::Clock;
+            not_until.wait_time_from(governor::clock::DefaultClock::default().now()).as_secs().max(1)
+        })
     }
 
     /// Tells the cluster's other origins that the game's active version changed.

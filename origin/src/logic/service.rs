@@ -136,7 +136,9 @@ pub async fn activate(app: &AppState, caller: &Caller, game: &str, version: Opti
 pub async fn call_rpc(app: &AppState, caller: &Caller, game: &str, name: &str, payload: &Value) -> LogicResult<Value> {
     let game = game_slug(game)?;
     match caller {
-        Caller::Player(p) if p.game()? == game => {}
+        Caller::Player(p) if p.game()? == game => {
+            app.logic.take_rpc(&game, &p.user_id).map_err(|retry_after| LogicError::RateLimited { retry_after })?;
+        }
         Caller::Server(s) if s.game_id == game => {}
         _ => return Err(LogicError::Forbidden("this token or key is for another game".into())),
     }

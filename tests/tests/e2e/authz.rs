@@ -296,6 +296,8 @@ const ROUTES: &[(&str, &str, Policy, bool)] = &[
     ("GET", "/api/v1/games/{game_id}/logic", Policy::RoleOrServerOwn(VIEWER), false),
     ("POST", "/api/v1/games/{game_id}/logic/activate", Policy::RoleOrServerOwn(DEVELOPER), false),
     ("POST", "/api/v1/games/{game_id}/rpc/{name}", Policy::GameAPlayerOrServerOwn, false),
+    ("GET", "/api/v1/games/{game_id}/logic/room", Policy::Relay, false),
+    ("POST", "/api/v1/games/{game_id}/logic/host", Policy::Relay, false),
     ("POST", "/api/v1/games/{game_id}/manifest-keys", Policy::RoleOrServerOwn(DEVELOPER), false),
     ("DELETE", "/api/v1/games/{game_id}/manifest-keys/{key_id}", Policy::RoleOrServerOwn(DEVELOPER), false),
     ("POST", "/api/v1/games/{game_id}/chunks/missing", Policy::ServerOwn, false),

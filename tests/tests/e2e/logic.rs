@@ -1,14 +1,18 @@
 //! Game logic as WebAssembly components (issue 15): deploying, versions and rollback; the
 //! example component's hooks (scores capped and impossible ones refused, saves checked by the
 //! game's checksum rule), custom RPCs with key-value storage, after-events; hostile
-//! components stopped with clear errors while other games keep working; hot swap under load.
+//! components stopped with clear errors while other games keep working; hot swap under load;
+//! authoritative rooms at a relay.
 
 use std::time::Duration;
 
+use aethex_protocol::multiplayer::{Encoding, RoomOptions, ServerMessage};
+use aethex_sdk::RoomSession;
 use aethex_tests::logic::component;
+use aethex_tests::relays::Relay;
 use aethex_tests::{assert_error_shape, raw, GameFixture, Origin};
 use reqwest::Method;
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 
 /// The example's save rule (sdk/logic/example: `save_check`).
 fn save_check(gold: i64) -> i64 {
@@ -425,4 +429,193 @@ async fn a_javascript_component_refuses_scores_and_counts_in_key_value_storage()
     assert_eq!((s, v), (200, json!({"counter": 7, "caller": "server"})));
     let e = p.logic().rpc("counter", json!({"by": 1000})).await.expect_err("refused by the component");
     assert_eq!((e.status(), e.api().and_then(|e| e.data.as_ref()?.reason.clone())), (Some(400), Some("by is 1 to 100".into())));
+}
+
+/// The state of `player` in a `state_batch`, if it holds one.
+fn state_of(m: &ServerMessage, player: &str) -> Option<Map<String, Value>> {
+    match m {
+        ServerMessage::StateBatch { states, .. } => states.iter().find(|s| s.player_id == player).map(|s| s.data.clone()),
+        _ => None,
+    }
+}
+
+fn fields(v: Value) -> Map<String, Value> {
+    v.as_object().cloned().expect("an object")
+}
+
+/// Waits for a `state_batch` with `player`'s state that `pick` accepts, failing on any
+/// batch showing `player` at `never_x`.
+async fn wait_state(s: &mut RoomSession, player: &str, never_x: f64, pick: impl Fn(&Map<String, Value>) -> bool) -> Map<String, Value> {
+    s.wait_for(Duration::from_secs(10), |m| {
+        let st = state_of(m, player)?;
+        assert_ne!(st.get("x").and_then(Value::as_f64), Some(never_x), "a member saw the teleport: {st:?}");
+        pick(&st).then_some(st)
+    })
+    .await
+    .expect("the state")
+}
+
+async fn room_left(s: &mut RoomSession) -> String {
+    s.wait_for(Duration::from_secs(10), |m| match m {
+        ServerMessage::RoomLeft { reason, .. } => Some(reason.clone()),
+        _ => None,
+    })
+    .await
+    .expect("room_left")
+}
+
+async fn server_says(s: &mut RoomSession, method: &str) -> Vec<Value> {
+    s.wait_for(Duration::from_secs(10), |m| match m {
+        ServerMessage::Rpc { from, method: got, args } if from == "server" && got == method => Some(args.clone()),
+        _ => None,
+    })
+    .await
+    .expect("a room message from the server")
+}
+
+fn private(max_players: u32) -> RoomOptions {
+    RoomOptions { max_players, password: None, properties: Default::default() }
+}
+
+fn room_code(joined: &ServerMessage) -> String {
+    match joined {
+        ServerMessage::RoomJoined { code: Some(code), .. } => code.clone(),
+        other => panic!("expected room_joined with a code, got {other:?}"),
+    }
+}
+
+/// Authoritative rooms at a relay (a real `aethex-relay` and origin): the example component
+/// admits players (not one whose player data says it cheats), decides the state every
+/// member sees (a step within its limit goes through, a teleport never reaches anyone and
+/// the player is put back), greets and warns players with room messages, counts rooms in
+/// key-value storage through origin, and ends the match when a player surrenders. A new
+/// version reaches new rooms without a restart while an open room keeps its own; a
+/// component that traps ends only its own room, with the reason.
+#[tokio::test]
+async fn an_authoritative_room_at_the_relay_refuses_teleports() {
+    let origin = Origin::start(&[]);
+    let relay = Relay::start(&origin, "logic-west", &[("AETHEX_LOGIC__REFRESH_SECS", "1")]);
+    let ws = relay.url.replacen("http://", "ws://", 1);
+    let game = origin.game("rooms-game").await;
+    let key = server_key(&game).await;
+    assert_eq!(deploy(&origin, &game.game_id, &key, component("example")).await.0, 201);
+
+    let (a, b, c) = (game.player().await, game.player().await, game.player().await);
+    let mut sa = a.multiplayer().connect(&ws, Encoding::Json).await.unwrap();
+    let code = room_code(&sa.create_room(private(4), json!({"name": "a"})).await.unwrap());
+    let a_id = sa.player_id().to_string();
+    assert_eq!(server_says(&mut sa, "welcome").await, vec![json!({"max_step": 10.0})], "the component greets the player it admitted");
+
+    let mut sc = c.multiplayer().connect(&ws, Encoding::Msgpack).await.unwrap();
+    let refused = sc.join_room(&code, None, json!({"cheats": true})).await.unwrap_err().to_string();
+    assert!(refused.contains("this room does not admit cheats"), "{refused}");
+
+    let mut sb = b.multiplayer().connect(&ws, Encoding::Msgpack).await.unwrap();
+    sb.join_room(&code, None, json!({"name": "b"})).await.unwrap();
+    let b_id = sb.player_id().to_string();
+
+    // A step of 5 goes through: the others see it, and so does the player.
+    sa.send_state(fields(json!({"x": 3.0, "y": 4.0, "emote": "wave"}))).await.unwrap();
+    let seen = wait_state(&mut sb, &a_id, 500.0, |s| s.get("x") == Some(&json!(3.0))).await;
+    assert_eq!((seen.get("y"), seen.get("emote")), (Some(&json!(4.0)), Some(&json!("wave"))), "the other fields pass: {seen:?}");
+    wait_state(&mut sa, &a_id, 500.0, |s| s.get("x") == Some(&json!(3.0))).await;
+
+    // A teleport: nobody sees it; the player is put back and told.
+    sa.send_state(fields(json!({"x": 500.0}))).await.unwrap();
+    // Only what changed travels: the refusal, not the position (still 3, 4).
+    let back = wait_state(&mut sb, &a_id, 500.0, |s| s.contains_key("refused")).await;
+    assert_eq!(back, fields(json!({"refused": "teleport"})));
+    // The room message goes out in the tick, before the state.
+    assert_eq!(server_says(&mut sa, "refused").await, vec![json!("teleport")]);
+    let own = wait_state(&mut sa, &a_id, 500.0, |s| s.contains_key("refused")).await;
+    assert_eq!(own, fields(json!({"refused": "teleport"})), "the player's own view stays where the room put it");
+
+    // The room was counted in the game's key-value storage (the relay's host call, run by origin).
+    let counts = a.logic().rpc("events", Value::Null).await.unwrap();
+    assert_eq!(counts["room"], json!(1), "{counts}");
+
+    // A new version (the noop component, which shows every input) reaches new rooms; this
+    // room keeps the version it opened with.
+    assert_eq!(deploy(&origin, &game.game_id, &key, component("noop")).await.0, 201);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let mut sc = c.multiplayer().connect(&ws, Encoding::Json).await.unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        // The first new room after the check interval starts the check; a later one runs the new version.
+        let mut probe = c.multiplayer().connect(&ws, Encoding::Json).await.unwrap();
+        probe.create_room(private(2), json!({})).await.unwrap();
+        let greeted =
+            probe.wait_for(Duration::from_millis(700), |m| matches!(m, ServerMessage::Rpc { method, .. } if method == "welcome").then_some(())).await;
+        probe.leave_room().await.unwrap();
+        if greeted.is_err() {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "new rooms never ran the new version");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    sc.create_room(private(2), json!({"cheats": true})).await.expect("the noop component admits anyone");
+    let c_id = sc.player_id().to_string();
+    sc.send_state(fields(json!({"x": 900.0}))).await.unwrap();
+    wait_state(&mut sc, &c_id, f64::NAN, |s| s.get("x") == Some(&json!(900.0))).await;
+    sa.send_state(fields(json!({"x": 700.0}))).await.unwrap();
+    assert_eq!(server_says(&mut sa, "refused").await, vec![json!("teleport")], "the open room still runs the example");
+
+    // A trapping component ends its own room, with the reason; the example's room goes on.
+    let hostile_game = origin.game("rooms-hostile").await;
+    let hostile_key = server_key(&hostile_game).await;
+    assert_eq!(deploy(&origin, &hostile_game.game_id, &hostile_key, component("hostile")).await.0, 201);
+    let h = hostile_game.player().await;
+    let mut sh = h.multiplayer().connect(&ws, Encoding::Json).await.unwrap();
+    sh.create_room(private(2), json!({})).await.unwrap();
+    let reason = room_left(&mut sh).await;
+    assert!(reason.contains("the game's logic failed") && reason.contains("room.tick"), "{reason}");
+    sa.send_state(fields(json!({"x": 6.0, "y": 8.0}))).await.unwrap();
+    wait_state(&mut sb, &a_id, 700.0, |s| s.get("x") == Some(&json!(6.0))).await;
+
+    // Surrender ends the match for everyone in the room.
+    sb.send_state(fields(json!({"surrender": true}))).await.unwrap();
+    let (ra, rb) = (room_left(&mut sa).await, room_left(&mut sb).await);
+    assert_eq!(ra, format!("the match ended: {b_id} surrendered"));
+    assert_eq!(ra, rb);
+    let refused = sa.rpc("hello", "all", vec![]).await.and(sa.wait_for(Duration::from_secs(5), |_| None::<()>).await).unwrap_err().to_string();
+    assert!(refused.contains("not in a room"), "{refused}");
+    sa.create_room(private(2), json!({})).await.expect("the players may play again");
+
+    let metrics = reqwest::get(format!("{}/metrics", relay.metrics_url)).await.unwrap().text().await.unwrap();
+    assert!(metrics.contains("aethex_relay_logic_failures_total 1"), "{metrics}");
+}
+
+/// Custom RPCs are rate limited per player and game (`logic.rpc_per_player_per_sec`, twice
+/// that at once); the game's server key and other players are not held back by one
+/// player's flood.
+#[tokio::test]
+async fn a_player_flooding_custom_rpcs_is_slowed_down_and_nobody_else_is() {
+    let origin = Origin::start(&[("AETHEX_LOGIC__RPC_PER_PLAYER_PER_SEC", "2")]);
+    let game = origin.game("rpc-flood").await;
+    let key = server_key(&game).await;
+    assert_eq!(deploy(&origin, &game.game_id, &key, component("example")).await.0, 201);
+    let (flooder, other) = (game.player().await, game.player().await);
+    let token = flooder.token().unwrap();
+    let mut statuses = Vec::new();
+    let mut limited = None;
+    let http = reqwest::Client::new();
+    for _ in 0..12 {
+        let resp =
+            http.post(format!("{}/api/v1/games/{}/rpc/whoami", origin.url, game.game_id)).bearer_auth(&token).json(&json!({})).send().await.unwrap();
+        let status = resp.status().as_u16();
+        let retry: Option<u64> = resp.headers().get("retry-after").and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok());
+        let body: Value = resp.json().await.unwrap();
+        if status == 429 && limited.is_none() {
+            limited = Some((retry, body));
+        }
+        statuses.push(status);
+    }
+    assert_eq!(&statuses[..4], &[200; 4], "a burst of twice the rate goes through: {statuses:?}");
+    let (retry, body) = limited.unwrap_or_else(|| panic!("12 calls at once were never limited: {statuses:?}"));
+    assert_eq!(assert_error_shape(&body)["code"], json!(-32029), "{body}");
+    assert!(retry.is_some_and(|s| s >= 1), "retry-after: {retry:?}");
+    for _ in 0..12 {
+        assert_eq!(rpc(&origin, &game.game_id, &key, "whoami", json!({})).await.0, 200, "the server key is not limited");
+    }
+    assert_eq!(rpc(&origin, &game.game_id, &other.token().unwrap(), "whoami", json!({})).await.0, 200, "another player is not held back");
 }

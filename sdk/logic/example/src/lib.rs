@@ -9,7 +9,10 @@
 //!   score and unlocks an achievement for a player, through the host) and `whoami`;
 //! - counts what was written (after-events) in key-value storage, read by the RPC `events`;
 //! - runs authoritative rooms where a player moves at most [`MAX_STEP`] per tick: a
-//!   teleport is refused and the player is put back where they were.
+//!   teleport is refused and the player is put back where they were (and told so with a
+//!   room message); a player whose `player_data` says `"cheats": true` is not admitted;
+//!   a player who sends `"surrender": true` ends the match; rooms opened are counted in
+//!   key-value storage (`events` reads it as `room`).
 //!
 //! Build: `cargo build --release --target wasm32-wasip2 -p aethex-logic-example`.
 
@@ -96,7 +99,7 @@ impl Logic for Example {
             "reward" => reward(&ctx, &payload),
             "events" => {
                 let mut out = Map::new();
-                for kind in ["save", "score", "achievement", "ticket"] {
+                for kind in ["save", "score", "achievement", "ticket", "room"] {
                     out.insert(kind.into(), json!(read::<i64>(&format!("events:{kind}"))?.unwrap_or(0)));
                 }
                 Ok(Value::Object(out).to_string())
@@ -106,10 +109,17 @@ impl Logic for Example {
     }
 
     fn room_open(room_id: String, _mode: Option<String>, _properties: String) {
+        if let Err(e) = update("events:room", |n: Option<i64>| Ok(n.unwrap_or(0) + 1)) {
+            log(LogLevel::Warn, &format!("could not count a room: {e}"));
+        }
         ROOM.with(|r| r.borrow_mut().id = room_id);
     }
 
-    fn room_join(player_id: String, _player_data: String) -> Result<(), String> {
+    fn room_join(player_id: String, player_data: String) -> Result<(), String> {
+        let data: Value = serde_json::from_str(&player_data).unwrap_or(Value::Null);
+        if data.get("cheats") == Some(&Value::Bool(true)) {
+            return Err("this room does not admit cheats".into());
+        }
         ROOM.with(|r| {
             let mut r = r.borrow_mut();
             r.positions.insert(player_id.clone(), (0.0, 0.0));
@@ -258,7 +268,8 @@ impl Room {
         let mut end = None;
         for p in std::mem::take(&mut self.spawned) {
             if let Some((x, y)) = self.positions.get(&p) {
-                state.push(PlayerFields { player_id: p, fields: position(*x, *y) });
+                state.push(PlayerFields { player_id: p.clone(), fields: position(*x, *y) });
+                tell(&p, "welcome", json!([{ "max_step": MAX_STEP }]));
             }
         }
         for input in inputs {
@@ -276,6 +287,7 @@ impl Room {
                     // A teleport (or not a number): back to where they were.
                     _ => {
                         log(LogLevel::Info, &format!("room {}: refused a teleport of {}", self.id, input.player_id));
+                        tell(&input.player_id, "refused", json!(["teleport"]));
                         out.extend(position(x0, y0));
                         out.push(Field { name: "refused".into(), value: "\"teleport\"".into() });
                     }
@@ -287,6 +299,13 @@ impl Room {
             state.push(PlayerFields { player_id: input.player_id, fields: out });
         }
         TickOutput { state, end }
+    }
+}
+
+/// A room message to one player (`rpc` from `server`).
+fn tell(player: &str, method: &str, args: Value) {
+    if let Err(e) = send_room_message(Some(player), method, &args.to_string()) {
+        log(LogLevel::Warn, &format!("could not tell {player}: {e}"));
     }
 }
 

@@ -1,4 +1,5 @@
-//! Hooks that accept at once: the benchmark's baseline (see ../README.md).
+//! Hooks that accept at once, and rooms that show every input unchanged: the benchmark's
+//! baseline (see ../README.md).
 
 use aethex_logic::*;
 
@@ -10,6 +11,9 @@ impl Logic for Noop {
     }
     fn rpc(_: Context, _name: String, payload: String) -> Result<String, String> {
         Ok(payload)
+    }
+    fn room_tick(_: u64, inputs: Vec<PlayerFields>) -> TickOutput {
+        TickOutput { state: inputs, end: None }
     }
 }
 
