@@ -300,6 +300,7 @@ pub struct PendingRunner {
 /// A room's component, owned by the room's task.
 pub struct RoomRunner {
     instance: RoomInstance,
+    host: Arc<RoomHost>,
     rx: mpsc::UnboundedReceiver<Call>,
     _binding: Binding,
 }
@@ -321,11 +322,11 @@ impl PendingRunner {
     /// One instance of the room's component, opened for `room`.
     pub async fn start(self, relay: &Arc<Relay>, room: &Arc<Room>) -> Result<RoomRunner, Ended> {
         let logic = relay.logic.clone();
-        let host = Arc::new(RoomHost { logic, game: room.game.clone(), room: Arc::downgrade(room) });
-        let mut instance = self.binding.program.instantiate(host).await.map_err(|e| failed(&room.game, &room.id, &e))?;
+        let host = Arc::new(RoomHost { logic, game: room.game.clone(), room: Arc::downgrade(room), sent: AtomicUsize::new(0) });
+        let mut instance = self.binding.program.instantiate(host.clone()).await.map_err(|e| failed(&room.game, &room.id, &e))?;
         let properties = Value::Object(room.properties().clone()).to_string();
         instance.open(&room.id, room.mode(), &properties).await.map_err(|e| failed(&room.game, &room.id, &e))?;
-        Ok(RoomRunner { instance, rx: self.rx, _binding: self.binding })
+        Ok(RoomRunner { instance, host, rx: self.rx, _binding: self.binding })
     }
 }
 
@@ -343,6 +344,7 @@ impl RoomRunner {
 
     /// Runs one call: a join (seating the player when the component admits them) or a leave.
     pub async fn handle(&mut self, relay: &Relay, room: &Room, call: Call) -> Result<(), Ended> {
+        self.host.sent.store(0, Ordering::Relaxed);
         match call.0 {
             CallKind::Leave(player) => self.instance.leave(&player).await.map_err(|e| failed(&room.game, &room.id, &e)),
             CallKind::Join { peer, player_data, reply } => {
@@ -379,6 +381,7 @@ impl RoomRunner {
             self.handle(relay, room, call).await?;
         }
         let Some((tick, inputs)) = room.take_inputs() else { return Ok(()) };
+        self.host.sent.store(0, Ordering::Relaxed);
         let started = Instant::now();
         let out = self.instance.tick(tick, &inputs).await;
         Metrics::add(&relay.metrics.logic_ticks, 1);
@@ -411,6 +414,8 @@ struct RoomHost {
     logic: Arc<RoomLogic>,
     game: Arc<str>,
     room: Weak<Room>,
+    /// Room messages sent in the current call ([`MAX_ROOM_MESSAGES_PER_CALL`]).
+    sent: AtomicUsize,
 }
 
 fn b64(bytes: &[u8]) -> String {
@@ -496,6 +501,9 @@ impl HostApi for RoomHost {
         if method.is_empty() || method.len() > 64 {
             return Err("method is 1 to 64 bytes".into());
         }
+        if self.sent.fetch_add(1, Ordering::Relaxed) >= MAX_ROOM_MESSAGES_PER_CALL {
+            return Err(format!("at most {MAX_ROOM_MESSAGES_PER_CALL} room messages per call"));
+        }
         if args_json.len() > MAX_ROOM_MESSAGE_BYTES {
             return Err(format!("args-json is at most {MAX_ROOM_MESSAGE_BYTES} bytes"));
         }
@@ -513,3 +521,6 @@ impl HostApi for RoomHost {
 
 /// Largest arguments of one room message from a component (JSON text).
 pub const MAX_ROOM_MESSAGE_BYTES: usize = 16 * 1024;
+/// Room messages one call of a component may send (a tick, a join, a leave): a member's
+/// queue holds `limits.max_queued_frames`, and a component must not fill it.
+pub const MAX_ROOM_MESSAGES_PER_CALL: usize = 64;

@@ -569,6 +569,9 @@ async fn an_authoritative_room_at_the_relay_refuses_teleports() {
     sh.create_room(private(2), json!({})).await.unwrap();
     let reason = room_left(&mut sh).await;
     assert!(reason.contains("the game's logic failed") && reason.contains("room.tick"), "{reason}");
+    // One call of a component sends at most 64 room messages.
+    let refused = sh.create_room(private(2), json!({"spam": true})).await.unwrap_err().to_string();
+    assert!(refused.contains("sent 64: at most 64 room messages per call"), "{refused}");
     sa.send_state(fields(json!({"x": 6.0, "y": 8.0}))).await.unwrap();
     wait_state(&mut sb, &a_id, 700.0, |s| s.get("x") == Some(&json!(6.0))).await;
 

@@ -51,6 +51,19 @@ impl Logic for Hostile {
             _ => Ok(payload),
         }
     }
+    /// A player whose data says `"spam": true` makes the join send room messages until
+    /// the relay refuses one; the refusal says how many went.
+    fn room_join(_: String, player_data: String) -> Result<(), String> {
+        if !player_data.contains("\"spam\"") {
+            return Ok(());
+        }
+        for sent in 0..100_000u32 {
+            if let Err(e) = send_room_message(None, "spam", "[]") {
+                return Err(format!("sent {sent}: {e}"));
+            }
+        }
+        Err("never refused".into())
+    }
     fn room_tick(_: u64, _: Vec<PlayerFields>) -> TickOutput {
         boom("room tick")
     }
