@@ -4,7 +4,10 @@
 //!   the same loop without a hook;
 //! - end to end: score submits and 1 KB saves over HTTP on a game without logic, with the
 //!   noop component and with the example, one after the other on the same origin;
-//! - an authoritative room's tick in the example component, per player.
+//! - an authoritative room's tick in the example component, per player, in process;
+//! - rooms at a real relay, every player moving each tick: the relay's CPU per player
+//!   update in a room of a game without logic, with the noop component and with the
+//!   example, one after the other on the same relay.
 
 use aethex_logic_host::{Caller, Context as CallContext, Field, Limits, LogicEngine, NoHost, PlayerFields, Pool, SaveWrite, ScoreSubmit};
 
@@ -175,5 +178,86 @@ pub(crate) async fn bench_logic(b: &Bench<'_>) -> anyhow::Result<Value> {
         rooms.insert(players.to_string(), json!({"p50_us": p50, "p99_us": p99, "mean_us": mean, "per_player_us": mean / players as f64}));
     }
     out.insert("room_tick".into(), Value::Object(rooms));
+
+    let (relay_rooms, _relay) = rooms_at_a_relay(origin, args.secs).await?;
+    out.insert("relay_rooms".into(), relay_rooms);
     Ok(Value::Object(out))
+}
+
+/// Players in each relay room of the benchmark.
+const RELAY_PLAYERS: usize = 32;
+
+/// One room per setup at a relay started for it: [`RELAY_PLAYERS`] players each sending a
+/// one-step move every 50 ms (one tick) and reading what comes back, for `secs` seconds.
+/// The relay's CPU time (user + system, from /proc) over the window, per move sent.
+async fn rooms_at_a_relay(origin: &Origin, secs: u64) -> anyhow::Result<(Value, aethex_tests::relays::Relay)> {
+    use aethex_protocol::multiplayer::{Encoding, RoomOptions, ServerMessage};
+    println!("game logic: rooms at a relay, {RELAY_PLAYERS} players each moving every 50 ms for {secs} s; the relay's CPU per move");
+    let relay = aethex_tests::relays::Relay::start(origin, "bench-logic", &[]);
+    let ws = relay.url.replacen("http://", "ws://", 1);
+    let mut out = Map::new();
+    for setup in ["none", "noop", "example"] {
+        let game = origin.game(&format!("bench-rooms-{setup}")).await;
+        if setup != "none" {
+            let dev = game.developer.token().context("developer token")?;
+            let r = reqwest::Client::new()
+                .post(format!("{}/api/v1/games/{}/logic", origin.url, game.game_id))
+                .bearer_auth(dev)
+                .header("content-type", "application/wasm")
+                .body(aethex_tests::logic::component(setup))
+                .send()
+                .await?;
+            anyhow::ensure!(r.status().as_u16() == 201, "deploy {setup}: {}", r.text().await?);
+        }
+        let mut sessions = Vec::new();
+        let mut code = String::new();
+        for i in 0..RELAY_PLAYERS {
+            let p = game.player().await;
+            let mut s = p.multiplayer().connect(&ws, Encoding::Json).await?;
+            if i == 0 {
+                let options = RoomOptions { max_players: RELAY_PLAYERS as u32, password: None, properties: Default::default() };
+                match s.create_room(options, json!({})).await? {
+                    ServerMessage::RoomJoined { code: Some(c), .. } => code = c,
+                    other => anyhow::bail!("expected room_joined, got {other:?}"),
+                }
+            } else {
+                s.join_room(&code, None, json!({})).await?;
+            }
+            sessions.push(s);
+        }
+        let cpu0 = cpu_secs(relay.pid()).context("relay cpu")?;
+        let stop = Instant::now() + Duration::from_secs(secs);
+        let mut tasks = Vec::new();
+        for mut s in sessions {
+            tasks.push(tokio::spawn(async move {
+                let (mut x, mut moves, mut batches) = (0.0f64, 0u64, 0u64);
+                while Instant::now() < stop {
+                    x += 1.0;
+                    let data = json!({"x": x, "y": 0.0}).as_object().cloned().unwrap_or_default();
+                    s.send_state(data).await?;
+                    moves += 1;
+                    let next = tokio::time::Instant::now() + Duration::from_millis(50);
+                    while let Ok(event) = tokio::time::timeout_at(next, s.next_event()).await {
+                        if matches!(event?, ServerMessage::StateBatch { .. }) {
+                            batches += 1;
+                        }
+                    }
+                }
+                Ok::<_, anyhow::Error>((moves, batches, s))
+            }));
+        }
+        let (mut moves, mut batches, mut keep) = (0u64, 0u64, Vec::new());
+        for t in tasks {
+            let (m, b, s) = t.await??;
+            moves += m;
+            batches += b;
+            keep.push(s);
+        }
+        let cpu = cpu_secs(relay.pid()).context("relay cpu")? - cpu0;
+        let per_move_us = cpu * 1e6 / moves.max(1) as f64;
+        println!("  {setup:<8} {moves} moves, {batches} state batches received: relay CPU {:.0} ms = {per_move_us:.1} µs per move", cpu * 1000.0);
+        out.insert(setup.into(), json!({"moves": moves, "batches_received": batches, "relay_cpu_ms": cpu * 1000.0, "cpu_us_per_move": per_move_us}));
+        drop(keep);
+    }
+    Ok((Value::Object(out), relay))
 }
