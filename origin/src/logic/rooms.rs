@@ -13,7 +13,7 @@ use aethex_protocol::logic::{LogicRegistration, RoomHostAnswer, RoomHostCall};
 use aethex_protocol::validate::{GameSlug, Invalid};
 
 use super::host::OriginHost;
-use super::{store, LogicResult};
+use super::{store, LogicError, LogicResult};
 use crate::state::AppState;
 
 /// The game's room component as a relay sees it.
@@ -54,9 +54,14 @@ fn opt_bytes(field: &'static str, b64: Option<&str>) -> Result<Option<Vec<u8>>, 
     b64.map(|b| bytes(field, b)).transpose()
 }
 
-/// Runs a room component's host call for the game, as origin runs its own components'.
+/// Runs a room component's host call for the game, as origin runs its own components'
+/// (404 for a game that runs no logic).
 pub async fn host_call(app: &AppState, game: &str, call: RoomHostCall) -> LogicResult<RoomHostAnswer> {
     let game = GameSlug::parse(game)?.into_inner();
+    // Only a game that runs logic has rooms that call its host.
+    if store::active(&*app.db.reader().await, &game).await?.is_none() {
+        return Err(LogicError::NotFound(format!("game {game:?} runs no logic")));
+    }
     let host = Arc::new(OriginHost::new(Arc::downgrade(&app.0), &game));
     let b64 = |b: Vec<u8>| Value::String(base64::engine::general_purpose::STANDARD.encode(b));
     let answer: Result<Value, String> = match call {

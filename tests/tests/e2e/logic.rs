@@ -586,6 +586,30 @@ async fn an_authoritative_room_at_the_relay_refuses_teleports() {
 
     let metrics = reqwest::get(format!("{}/metrics", relay.metrics_url)).await.unwrap().text().await.unwrap();
     assert!(metrics.contains("aethex_relay_logic_failures_total 1"), "{metrics}");
+
+    // The relays' routes at origin: the relay key only, and host calls only for a game that runs logic.
+    let plain = origin.game("rooms-plain").await;
+    let host_call = |game: &str, key: Option<String>, call: Value| {
+        let mut req = reqwest::Client::new().post(format!("{}/api/v1/games/{game}/logic/host", origin.url)).json(&call);
+        if let Some(k) = key {
+            req = req.header("x-aethex-relay-key", k);
+        }
+        async move {
+            let resp = req.send().await.unwrap();
+            (resp.status().as_u16(), resp.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+    let kv = json!({"call": "kv_set", "key": "k", "value": "aGk="});
+    assert_eq!(host_call(&game.game_id, None, kv.clone()).await.0, 401);
+    assert_eq!(host_call(&game.game_id, Some(key.clone()), kv.clone()).await.0, 401, "a server key is not a relay key");
+    let (status, body) = host_call(&plain.game_id, Some(origin.relay_key()), kv.clone()).await;
+    assert_eq!(status, 404, "{body}");
+    assert_error_shape(&body);
+    assert_eq!(host_call(&game.game_id, Some(origin.relay_key()), kv).await, (200, json!({"ok": null})));
+    let bad = json!({"call": "kv_set", "key": "k", "value": "not base64!"});
+    assert_eq!(host_call(&game.game_id, Some(origin.relay_key()), bad).await.0, 400);
+    let empty = json!({"call": "kv_get", "key": ""});
+    assert_eq!(host_call(&game.game_id, Some(origin.relay_key()), empty).await, (200, json!({"err": "keys are 1 to 256 bytes"})));
 }
 
 /// Custom RPCs are rate limited per player and game (`logic.rpc_per_player_per_sec`, twice
