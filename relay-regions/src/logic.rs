@@ -47,9 +47,23 @@ const MAX_REASON_CHARS: usize = 300;
 /// What this relay knows of one game's room logic.
 #[derive(Clone)]
 struct Known {
-    /// The active version and its program; none: the game's rooms relay as usual.
+    /// The active version origin answered (none: the game's rooms relay as usual). Sent
+    /// back in `If-None-Match`, so a version that does not load here is fetched and
+    /// compiled once, not on every check.
+    version: Option<i64>,
+    /// What new rooms run: that version, or, when it does not load here, the one before it.
+    /// None with a version: nothing loads, and rooms of the game are refused.
     program: Option<(i64, Arc<Program>)>,
     checked: Instant,
+}
+
+impl Known {
+    fn answer(&self) -> Result<Option<(i64, Arc<Program>)>, Refusal> {
+        match (&self.program, self.version) {
+            (None, Some(_)) => Err(Refusal::unavailable("the game's logic could not be loaded on this relay")),
+            (program, _) => Ok(program.clone()),
+        }
+    }
 }
 
 /// The components of the games whose rooms run here, and the way to origin.
@@ -136,7 +150,7 @@ impl RoomLogic {
                 if !self.fresh(&k) {
                     self.check_later(game);
                 }
-                k.program
+                k.answer()?
             }
             None => self.check(game).await?,
         };
@@ -173,37 +187,38 @@ impl RoomLogic {
         let _one = lock.lock().await;
         let known = self.known(game);
         if let Some(k) = known.as_ref().filter(|k| self.fresh(k)) {
-            return Ok(k.program.clone());
+            return k.answer();
         }
-        let have = known.as_ref().and_then(|k| k.program.as_ref().map(|(v, _)| *v));
+        let have = known.as_ref().and_then(|k| k.version);
         let fetched = self.fetch(game, have).await;
-        let program = match fetched {
-            Ok(Fetched::None) => None,
-            Ok(Fetched::Current) => known.and_then(|k| k.program),
+        let (version, program) = match fetched {
+            Ok(Fetched::None) => (None, None),
+            Ok(Fetched::Current) => known.map(|k| (k.version, k.program)).unwrap_or_default(),
             Ok(Fetched::New(version, wasm)) => {
                 let started = Instant::now();
                 match self.engine.load(wasm).await {
                     Ok(p) => {
                         tracing::info!(game = %game, version, ms = started.elapsed().as_millis() as u64, "loaded the game's room logic");
-                        Some((version, p))
+                        (Some(version), Some((version, p)))
                     }
                     Err(e) => {
                         tracing::error!(game = %game, version, error = %e, "the game's room logic does not load here");
-                        return Err(Refusal::unavailable("the game's logic could not be loaded on this relay"));
+                        (Some(version), known.and_then(|k| k.program))
                     }
                 }
             }
             Err(why) => {
                 tracing::warn!(game = %game, error = %why, "could not ask origin for the game's room logic");
                 match known {
-                    Some(k) => k.program,
+                    Some(k) => (k.version, k.program),
                     None => return Err(Refusal::unavailable("this relay cannot reach origin for the game's logic; try again shortly")),
                 }
             }
         };
-        let entry = Known { program: program.clone(), checked: Instant::now() };
+        let entry = Known { version, program, checked: Instant::now() };
+        let answer = entry.answer();
         self.games.lock().unwrap_or_else(|p| p.into_inner()).insert(game.clone(), entry);
-        Ok(program)
+        answer
     }
 
     fn game_url(&self, game: &str, tail: &str) -> Result<url::Url, String> {

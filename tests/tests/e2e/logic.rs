@@ -646,3 +646,26 @@ async fn a_player_flooding_custom_rpcs_is_slowed_down_and_nobody_else_is() {
     }
     assert_eq!(rpc(&origin, &game.game_id, &other.token().unwrap(), "whoami", json!({})).await.0, 200, "another player is not held back");
 }
+
+/// A component that origin took but that does not load at a relay (here: the relay gives
+/// it too little CPU for its `init`): rooms of its game are refused with the reason, every
+/// time, rather than opened without the game's rules; other games' rooms open.
+#[tokio::test]
+async fn rooms_of_a_game_whose_logic_does_not_load_at_the_relay_are_refused() {
+    let origin = Origin::start(&[]);
+    let relay = Relay::start(&origin, "logic-starved", &[("AETHEX_LOGIC__FUEL_PER_CALL", "1")]);
+    let ws = relay.url.replacen("http://", "ws://", 1);
+    let game = origin.game("rooms-starved").await;
+    let key = server_key(&game).await;
+    assert_eq!(deploy(&origin, &game.game_id, &key, component("example")).await.0, 201);
+    let p = game.player().await;
+    let mut s = p.multiplayer().connect(&ws, Encoding::Json).await.unwrap();
+    for _ in 0..2 {
+        let refused = s.create_room(private(2), json!({})).await.unwrap_err().to_string();
+        assert!(refused.contains("the game's logic could not be loaded on this relay"), "{refused}");
+    }
+    let plain = origin.game("rooms-fed").await;
+    let q = plain.player().await;
+    let mut t = q.multiplayer().connect(&ws, Encoding::Json).await.unwrap();
+    t.create_room(private(2), json!({})).await.expect("a game without logic opens rooms");
+}
