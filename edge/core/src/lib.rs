@@ -43,7 +43,7 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use aethex_protocol::analytics::{Consent, CrashAccepted, CrashReport, EventBatch, IngestResult, MAX_BATCH_EVENTS};
 use aethex_protocol::auth::AccessClaims;
 use aethex_protocol::headers;
-use aethex_protocol::leaderboards::parse_limit;
+use aethex_protocol::leaderboards::{parse_limit, LeaderboardPage};
 use aethex_protocol::replica::{EDGE_KEY_HEADER, FORWARDED_BY_EDGE_HEADER};
 use aethex_protocol::rpc::{ErrorCode, RpcError};
 use aethex_protocol::saves::{LoadResponse, SaveMetadata};

@@ -37,6 +37,12 @@ impl<R: Replica> Replica for Tracked<'_, R> {
         res.remove(0);
         Ok(res)
     }
+
+    fn around(&self, game: &str, board: &str, user: &str, limit: u32) -> Option<(Option<LeaderboardPage>, i64)> {
+        let (page, pos) = self.inner.around(game, board, user, limit)?;
+        self.position.fetch_min(pos, Ordering::Relaxed);
+        Some((page, pos))
+    }
 }
 
 /// A leaderboard read's game, board, page size and query.
@@ -271,7 +277,11 @@ impl<P: Platform> Edge<P> {
             return Ok(Read::Forward);
         };
         let t = Tracked::new(replica);
-        let r = readmodel::leaderboard_around(&t, game, &board, claims.sub.as_str(), limit).await;
+        // From the replica's index in memory when it keeps one (the native edge), else SQL.
+        let r = match t.around(game, &board, claims.sub.as_str(), limit) {
+            Some((page, _)) => Ok(page),
+            None => readmodel::leaderboard_around(&t, game, &board, claims.sub.as_str(), limit).await,
+        };
         Ok(self.private_read(r, &t, required))
     }
 

@@ -136,4 +136,13 @@ impl fmt::Display for Value {
 #[allow(async_fn_in_trait)]
 pub trait Replica {
     async fn batch(&self, stmts: Vec<Stmt>) -> Result<Vec<Rows>, ReplicaError>;
+
+    /// A player's neighbourhood on a board (`limit` entries centred on the player, as
+    /// [`crate::readmodel::leaderboard_around`] answers it) from an index the replica
+    /// keeps in memory, with the position that index is at. `None` when it keeps none
+    /// (wasm edges) or it is being built: the caller ranks through SQL. The inner `None`:
+    /// no such board.
+    fn around(&self, _game: &str, _board: &str, _user: &str, _limit: u32) -> Option<(Option<aethex_protocol::leaderboards::LeaderboardPage>, i64)> {
+        None
+    }
 }

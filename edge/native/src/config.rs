@@ -112,11 +112,14 @@ pub struct ReplicationSettings {
     pub batch: u32,
     /// Testing aid: hold each apply transaction open this long (0 in production).
     pub apply_pause_ms: u64,
+    /// Keep every leaderboard in rank order in memory (around-me reads without SQL
+    /// ranking; about 150 bytes per entry). Off: around-me ranks through SQL.
+    pub board_index: bool,
 }
 
 impl Default for ReplicationSettings {
     fn default() -> Self {
-        Self { wait_ms: 20_000, batch: 500, apply_pause_ms: 0 }
+        Self { wait_ms: 20_000, batch: 500, apply_pause_ms: 0, board_index: true }
     }
 }
 

@@ -8,9 +8,12 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 
 use aethex_edge::{Replica, ReplicaError, Rows, Stmt, Value};
 use libsql::{Connection, Statement};
+
+use crate::boards::BoardIndex;
 
 /// Most statements one connection keeps prepared.
 const MAX_PREPARED: usize = 64;
@@ -50,13 +53,26 @@ impl Slot {
 pub struct LibsqlReplica {
     slots: Vec<tokio::sync::Mutex<Slot>>,
     next: AtomicUsize,
+    /// The leaderboards in memory, kept by the replica's store (around-me reads).
+    boards: Option<Arc<BoardIndex>>,
 }
 
 impl LibsqlReplica {
     pub fn new(conns: Vec<Connection>) -> Self {
         assert!(!conns.is_empty(), "at least one connection");
         let slots = conns.into_iter().map(|conn| tokio::sync::Mutex::new(Slot { conn, prepared: HashMap::new() })).collect();
-        Self { slots, next: AtomicUsize::new(0) }
+        Self { slots, next: AtomicUsize::new(0), boards: None }
+    }
+
+    /// The leaderboards in memory it answers around-me reads from, if any.
+    pub fn boards(&self) -> Option<&Arc<BoardIndex>> {
+        self.boards.as_ref()
+    }
+
+    /// Answers around-me reads from `boards` while it is valid.
+    pub fn with_boards(mut self, boards: Option<Arc<BoardIndex>>) -> Self {
+        self.boards = boards;
+        self
     }
 }
 
@@ -131,6 +147,10 @@ impl Replica for LibsqlReplica {
             Some(e) => Err(e),
             None => Ok(out),
         }
+    }
+
+    fn around(&self, game: &str, board: &str, user: &str, limit: u32) -> Option<(Option<aethex_protocol::leaderboards::LeaderboardPage>, i64)> {
+        self.boards.as_ref()?.around(game, board, user, limit)
     }
 }
 

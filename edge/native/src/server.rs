@@ -62,13 +62,13 @@ impl EdgeNode {
         if s.edge_key.trim().is_empty() {
             return Err(NodeError::NoKey);
         }
-        let store = Arc::new(ReplicaStore::open(&s.data_dir.join("replica.db")).await?);
+        let store = Arc::new(ReplicaStore::open_with(&s.data_dir.join("replica.db"), cfg.replication.board_index).await?);
         let replicator = Replicator::new(store.clone(), &s.origin_url, &s.edge_key, cfg.replication.pull());
         let mut hrana_keys = vec![s.edge_key.clone()];
         hrana_keys.extend(s.hrana_keys.iter().filter(|k| !k.is_empty()).cloned());
         let state = Arc::new(NodeState {
             edge: Edge::new(NativePlatform::new(), s.core()),
-            replica: LibsqlReplica::new(store.readers()),
+            replica: LibsqlReplica::new(store.readers()).with_boards(store.boards()),
             hrana: store.readers(),
             hrana_next: std::sync::atomic::AtomicUsize::new(0),
             hrana_keys,
@@ -171,6 +171,17 @@ async fn metrics(State(st): State<Arc<NodeState>>) -> Response {
     );
     line("aethex_edge_rejected_tokens_total", "counter", "Requests refused for a bad token.", e.rejected_tokens.load(Ordering::Relaxed) as f64);
     line("aethex_edge_replica_errors_total", "counter", "Replica reads that failed.", e.replica_errors.load(Ordering::Relaxed) as f64);
+    if let Some(b) = st.replica.boards() {
+        let b = b.stats();
+        line(
+            "aethex_edge_board_index_valid",
+            "gauge",
+            "1 while around-me reads are answered from the leaderboards in memory.",
+            f64::from(u8::from(b.valid)),
+        );
+        line("aethex_edge_board_index_entries", "gauge", "Leaderboard entries kept in memory.", b.entries as f64);
+        line("aethex_edge_board_index_bytes", "gauge", "Bytes those entries take (estimated; the allocator adds its own).", b.bytes as f64);
+    }
     ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response()
 }
 

@@ -6,6 +6,7 @@
 //! batch delivered twice is applied once.
 
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use aethex_protocol::replica::{
@@ -13,6 +14,7 @@ use aethex_protocol::replica::{
 };
 use libsql::{params, Builder, Connection, Database, OpenFlags};
 
+use crate::boards::BoardIndex;
 use crate::replica::to_libsql;
 
 #[derive(Debug, thiserror::Error)]
@@ -42,13 +44,21 @@ pub struct ReplicaStore {
     _ro: Database,
     writer: Connection,
     readers: Vec<Connection>,
+    /// The leaderboards in memory, kept in step with every applied batch (`None`: off).
+    boards: Option<Arc<BoardIndex>>,
 }
 
 const READERS: usize = 4;
 
 impl ReplicaStore {
-    /// Opens (creating if needed) the replica file and its schema.
+    /// Opens (creating if needed) the replica file and its schema, with the leaderboards
+    /// in memory.
     pub async fn open(path: &Path) -> StoreResult<Self> {
+        Self::open_with(path, true).await
+    }
+
+    /// [`ReplicaStore::open`], keeping the leaderboards in memory ([`BoardIndex`]) or not.
+    pub async fn open_with(path: &Path, board_index: bool) -> StoreResult<Self> {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)?;
         }
@@ -71,7 +81,27 @@ impl ReplicaStore {
             c.execute_batch("PRAGMA query_only=1;").await?;
             readers.push(c);
         }
-        Ok(Self { _db: db, _ro: ro, writer, readers })
+        let store = Self { _db: db, _ro: ro, writer, readers, boards: board_index.then(Arc::default) };
+        if let Some(state) = store.state().await? {
+            store.load_boards(state.position).await?;
+        }
+        Ok(store)
+    }
+
+    /// The leaderboards in memory, if kept.
+    pub fn boards(&self) -> Option<Arc<BoardIndex>> {
+        self.boards.clone()
+    }
+
+    /// Builds the leaderboards in memory from the file (at `position`).
+    async fn load_boards(&self, position: i64) -> StoreResult<()> {
+        if let Some(b) = &self.boards {
+            let t = std::time::Instant::now();
+            b.load(&self.writer, position).await?;
+            let stats = b.stats();
+            tracing::info!(entries = stats.entries, bytes = stats.bytes, ms = t.elapsed().as_millis() as u64, "leaderboards loaded into memory");
+        }
+        Ok(())
     }
 
     /// Read-only connections.
@@ -113,6 +143,14 @@ impl ReplicaStore {
         )
         .await?;
         tx.commit().await?;
+        // The same step for the leaderboards in memory (the applier is the file's only
+        // writer, so a rebuild here reads exactly this position).
+        if let Some(b) = &self.boards {
+            if !b.apply(changes.iter().filter(|c| c.position > from), position) {
+                tracing::warn!(position, "a change could not be mirrored in memory; loading the leaderboards again");
+                self.load_boards(position).await?;
+            }
+        }
         Ok(applied)
     }
 
@@ -126,7 +164,11 @@ impl ReplicaStore {
         for t in TABLES {
             tx.execute(&format!("DELETE FROM {}", t.name), ()).await?;
         }
-        Ok(Bootstrap { tx, rows: 0 })
+        // Built again from the snapshot once it is in (reads use SQL meanwhile).
+        if let Some(b) = &self.boards {
+            b.invalidate();
+        }
+        Ok(Bootstrap { tx, rows: 0, boards: self.boards.clone().map(|b| (b, self.writer.clone())) })
     }
 
     /// A whole snapshot at once (tests, small read models).
@@ -143,6 +185,8 @@ impl ReplicaStore {
 pub struct Bootstrap {
     tx: libsql::Transaction,
     rows: i64,
+    /// The leaderboards in memory to build once committed, and the writer to read from.
+    boards: Option<(Arc<BoardIndex>, Connection)>,
 }
 
 impl Bootstrap {
@@ -170,6 +214,11 @@ impl Bootstrap {
             )
             .await?;
         self.tx.commit().await?;
+        if let Some((b, writer)) = &self.boards {
+            let t = std::time::Instant::now();
+            b.load(writer, header.position).await?;
+            tracing::info!(entries = b.stats().entries, ms = t.elapsed().as_millis() as u64, "leaderboards loaded into memory");
+        }
         Ok(())
     }
 }
@@ -294,6 +343,7 @@ mod tests {
     async fn the_rank_index_agrees_with_counting_the_board() {
         let dir = tempfile::tempdir().unwrap();
         let store = ReplicaStore::open(&dir.path().join("replica.db")).await.unwrap();
+        let boards = store.boards().expect("the leaderboards are kept in memory");
         let header = SnapshotHeader { epoch: "e1".into(), position: 0, schema_version: SCHEMA_VERSION };
         store.bootstrap(&header, &[]).await.unwrap();
         let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
@@ -313,15 +363,30 @@ mod tests {
             }
         };
         let entry = |pos: i64, board: &str, user: u64, rank_score: i64, at: u64| {
-            let row = json!({"game_id": "g", "leaderboard_id": board, "user_id": format!("u{user:03}"), "username": "p",
-                "score": rank_score, "rank_score": rank_score, "metadata": null, "updated_at": format!("2026-01-01T00:00:{:02}Z", at % 60)});
+            let metadata = if at.is_multiple_of(3) { json!(format!("{{\"lvl\":{at}}}")) } else { json!(null) };
+            let row = json!({"game_id": "g", "leaderboard_id": board, "user_id": format!("u{user:03}"), "username": format!("p{user}"),
+                "score": rank_score.wrapping_neg(), "rank_score": rank_score, "metadata": metadata, "updated_at": format!("2026-01-01T00:00:{:02}Z", at % 60)});
             let mut c = Change::upsert(table("leaderboard_entries").unwrap(), row.as_object().unwrap().clone());
             c.position = pos;
             c
         };
         let mut pos = 0;
+        let delete = |pos: &mut i64, filter: serde_json::Value| {
+            *pos += 1;
+            let mut c = Change::delete(table("leaderboard_entries").unwrap(), filter.as_object().unwrap().clone());
+            c.position = *pos;
+            c
+        };
         for round in 0..6 {
             let mut batch = Vec::new();
+            if round == 3 {
+                // A whole board emptied (the index mirrors a filter without user_id).
+                batch.push(delete(&mut pos, json!({"game_id": "g", "leaderboard_id": "other"})));
+            }
+            if round == 5 {
+                // A filter the index cannot mirror: it is built again from the file.
+                batch.push(delete(&mut pos, json!({"game_id": "g", "username": "p7"})));
+            }
             for _ in 0..150 {
                 pos += 1;
                 let r = rnd();
@@ -343,7 +408,7 @@ mod tests {
                 let mut snapshot = Vec::new();
                 while let Some(r) = rows.next().await.unwrap() {
                     let row = json!({"game_id": "g", "leaderboard_id": r.get::<String>(0).unwrap(), "user_id": r.get::<String>(1).unwrap(), "username": "p",
-                        "score": r.get::<i64>(2).unwrap(), "rank_score": r.get::<i64>(2).unwrap(), "metadata": null, "updated_at": r.get::<String>(3).unwrap()});
+                        "score": r.get::<i64>(2).unwrap(), "rank_score": r.get::<i64>(2).unwrap(), "metadata": "{}", "updated_at": r.get::<String>(3).unwrap()});
                     snapshot.push(Change::upsert(table("leaderboard_entries").unwrap(), row.as_object().unwrap().clone()));
                 }
                 store.bootstrap(&SnapshotHeader { position: pos, ..header.clone() }, &snapshot).await.unwrap();
@@ -389,11 +454,42 @@ mod tests {
                     let got: Vec<(i64, String)> = page.entries.iter().map(|e| (e.rank, e.user_id.clone())).collect();
                     let expected: Vec<(i64, String)> = (start..start + want).map(|i| (i as i64 + 1, sorted[i].clone())).collect();
                     assert_eq!(got, expected, "round {round}, player at {idx}, limit {limit}");
+                    // The leaderboards in memory answer the same page, at the applied position.
+                    let (mem, at) = boards.around("g", "main", &sorted[idx], limit).expect("the index is on");
+                    assert_eq!((mem.as_ref(), at), (Some(&page), pos), "in memory: round {round}, player at {idx}, limit {limit}");
                 }
             }
             let nobody = aethex_edge::readmodel::leaderboard_around(&replica, "g", "main", "nobody", 5).await.unwrap().unwrap();
             assert!(nobody.entries.is_empty());
+            assert_eq!(boards.around("g", "main", "nobody", 5), Some((Some(nobody), pos)));
             assert!(aethex_edge::readmodel::leaderboard_around(&replica, "g", "nope", &sorted[0], 5).await.unwrap().is_none());
+            assert_eq!(boards.around("g", "nope", &sorted[0], 5), Some((None, pos)));
+            let other = boards.stats();
+            assert!(other.valid && other.boards == 2, "{other:?}");
+            assert_eq!(other.entries as i64, {
+                let mut rows = store.readers()[0].query("SELECT COUNT(*) FROM leaderboard_entries", ()).await.unwrap();
+                rows.next().await.unwrap().unwrap().get::<i64>(0).unwrap()
+            });
+        }
+        // Opened again, the index is built from the file and answers as SQL does.
+        let sorted_main = {
+            let mut rows = store.readers()[0]
+                .query("SELECT user_id FROM leaderboard_entries WHERE game_id = 'g' AND leaderboard_id = 'main' ORDER BY rank_score, updated_at, user_id", ())
+                .await
+                .unwrap();
+            let mut v = Vec::new();
+            while let Some(r) = rows.next().await.unwrap() {
+                v.push(r.get::<String>(0).unwrap());
+            }
+            v
+        };
+        drop(boards);
+        drop(store);
+        let store = ReplicaStore::open(&dir.path().join("replica.db")).await.unwrap();
+        let replica = crate::replica::LibsqlReplica::new(store.readers());
+        for user in sorted_main.iter().step_by(5) {
+            let page = aethex_edge::readmodel::leaderboard_around(&replica, "g", "main", user, 7).await.unwrap();
+            assert_eq!(store.boards().unwrap().around("g", "main", user, 7), Some((page, pos)));
         }
         // Nothing is left over in the index once the entries are gone.
         store.bootstrap(&SnapshotHeader { position: pos, ..header }, &[]).await.unwrap();

@@ -124,7 +124,7 @@ impl AnalyticsDb {
             writer.busy_timeout(Duration::from_secs(10))?;
             let r = db.connect()?;
             r.busy_timeout(Duration::from_secs(10))?;
-            reader = Some(Connection::Local(r));
+            reader = Some(Connection::cached(r));
         }
         writer.execute_batch(SCHEMA).await?;
         Ok(Self { db, writer: tokio::sync::Mutex::new(writer), reader, remote })
@@ -148,7 +148,7 @@ impl AnalyticsDb {
         let day = received_ms.div_euclid(86_400_000);
         let w = self.writer.lock().await;
         let tx = &*w;
-        crate::db::immediate(&Connection::Local(tx.clone()), self.remote, || async {
+        crate::db::immediate(&Connection::from(tx.clone()), self.remote, || async {
         let (mut stored, mut dup) = (0u32, 0u32);
         {
             let insert = tx
@@ -353,7 +353,7 @@ impl AnalyticsDb {
     ) -> DbResult<bool> {
         let w = self.writer.lock().await;
         let tx = &*w;
-        crate::db::immediate(&Connection::Local(tx.clone()), self.remote, || async {
+        crate::db::immediate(&Connection::from(tx.clone()), self.remote, || async {
         let n = tx
             .execute(
                 "INSERT OR IGNORE INTO crash_reports (report_id, game_id, signature, user_id, game_version, received_ms, message, stack_trace, logs_tail,

@@ -152,9 +152,17 @@ impl Db {
             // journal_mode answers a row, so it is queried rather than executed.
             writer.query("PRAGMA journal_mode=WAL", ()).await?;
             // Checkpoints run on their own connection (below), not inside the writer's commits.
-            writer.execute_batch(&format!("PRAGMA synchronous={sync}; PRAGMA foreign_keys=ON; PRAGMA wal_autocheckpoint=0;")).await?;
+            // The writer keeps 64 MiB of pages (index leaves of sessions and tokens are
+            // touched at random: read again from the file with the default 2 MiB), and its
+            // statement journals in memory (a trigger's journal spilled into a temporary
+            // file several times a second under load).
+            writer
+                .execute_batch(&format!(
+                    "PRAGMA synchronous={sync}; PRAGMA foreign_keys=ON; PRAGMA wal_autocheckpoint=0; PRAGMA cache_size=-65536; PRAGMA temp_store=MEMORY;"
+                ))
+                .await?;
             writer.busy_timeout(Duration::from_secs(10))?;
-            (Some(database), None, Connection::Local(writer))
+            (Some(database), None, Connection::cached(writer))
         };
         migrate(&writer).await?;
         let head_now = {
@@ -175,7 +183,7 @@ impl Db {
                 let c = database.connect()?;
                 c.execute_batch("PRAGMA foreign_keys=ON;").await?;
                 c.busy_timeout(Duration::from_secs(10))?;
-                readers.push(Connection::Local(c));
+                readers.push(Connection::cached(c));
             }
             spawn_checkpointer(database.connect()?, stop_checkpoints.clone())?;
         }
@@ -300,7 +308,7 @@ impl Db {
     pub fn dedicated_connection(&self) -> DbResult<Connection> {
         match &self.reads {
             Some(reads) => Ok(Connection::Remote(std::sync::Arc::new(reads.pool().server().stream()))),
-            None => Ok(Connection::Local(self.local_connection()?)),
+            None => Ok(Connection::cached(self.local_connection()?)),
         }
     }
 
@@ -338,7 +346,7 @@ impl Reader<'_> {
     /// and cannot fail).
     pub fn own(db: &Database) -> Self {
         match db.connect() {
-            Ok(c) => Reader::Own(Connection::Local(c)),
+            Ok(c) => Reader::Own(Connection::from(c)),
             Err(e) => unreachable!("a remote libSQL connection is made without I/O: {e}"),
         }
     }

@@ -42,7 +42,14 @@ pub async fn request_context(mut req: Request, next: Next) -> Response {
     }
     let status = resp.status().as_u16();
     let elapsed = started.elapsed();
-    span.in_scope(|| tracing::info!(status, latency_ms = elapsed.as_secs_f64() * 1000.0, "handled"));
+    // One line per request is an access log: at `debug` (a filter such as
+    // `aethex_origin::http=debug` turns it on); answers that failed on our side always show.
+    let latency_ms = elapsed.as_secs_f64() * 1000.0;
+    if status >= 500 {
+        span.in_scope(|| tracing::warn!(status, latency_ms, "handled"));
+    } else {
+        span.in_scope(|| tracing::debug!(status, latency_ms, "handled"));
+    }
     let labels = [("route", route), ("method", method.to_string()), ("status", status.to_string())];
     metrics::counter!("aethex_http_requests_total", &labels).increment(1);
     metrics::histogram!("aethex_http_request_duration_seconds", &labels[..2]).record(elapsed.as_secs_f64());
