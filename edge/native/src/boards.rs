@@ -202,6 +202,9 @@ impl Board {
 struct State {
     /// Whether it mirrors the file (`false`: being built, or a change it could not mirror).
     valid: bool,
+    /// Why it stays off until the replica is opened or bootstrapped again (more entries
+    /// than allowed, a value it cannot hold): reads use SQL, nothing is rebuilt.
+    gave_up: Option<String>,
     /// The replica position its contents are at.
     position: i64,
     boards: HashMap<String, HashMap<String, Board>>,
@@ -323,10 +326,20 @@ fn entry_of(c: &Change) -> Option<Entry> {
 }
 
 /// The leaderboards of a replica in memory (see the module's documentation).
-#[derive(Default)]
 pub struct BoardIndex {
     state: RwLock<State>,
+    /// Most entries kept (all boards together); beyond, the index gives up.
+    max_entries: usize,
 }
+
+impl Default for BoardIndex {
+    fn default() -> Self {
+        Self::new(DEFAULT_MAX_ENTRIES)
+    }
+}
+
+/// The default bound on entries in memory: about 1.4 GB at ~140 bytes each.
+pub const DEFAULT_MAX_ENTRIES: usize = 10_000_000;
 
 /// What [`BoardIndex::stats`] reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -339,6 +352,11 @@ pub struct BoardIndexStats {
 }
 
 impl BoardIndex {
+    /// An empty index (off until [`BoardIndex::load`]) holding at most `max_entries`.
+    pub fn new(max_entries: usize) -> Self {
+        Self { state: RwLock::default(), max_entries }
+    }
+
     /// A player's neighbourhood: `limit` entries centred on the player (shifted where the
     /// board ends), as the SQL path answers it, with the position the index is at. The
     /// outer `None`: no answer from memory (the index is off). An inner `None`: the board
@@ -367,6 +385,9 @@ impl BoardIndex {
     /// change could not be mirrored: build it again with [`BoardIndex::load`].
     pub fn apply<'a>(&self, changes: impl IntoIterator<Item = &'a Change>, position: i64) -> bool {
         let mut s = self.state.write().unwrap_or_else(|e| e.into_inner());
+        if s.gave_up.is_some() {
+            return true;
+        }
         if !s.valid {
             return false;
         }
@@ -376,8 +397,22 @@ impl BoardIndex {
                 return false;
             }
         }
+        if s.entries > self.max_entries {
+            *s = self.give_up(format!("more than {} leaderboard entries", self.max_entries));
+            return true;
+        }
         s.position = position;
         true
+    }
+
+    /// Why the index gave up, if it did (it stays off until the next load).
+    pub fn gave_up(&self) -> Option<String> {
+        self.state.read().unwrap_or_else(|e| e.into_inner()).gave_up.clone()
+    }
+
+    fn give_up(&self, why: String) -> State {
+        tracing::warn!(reason = %why, "around-me reads rank through SQL: the leaderboards are not kept in memory");
+        State { gave_up: Some(why), ..State::default() }
     }
 
     /// Turns the index off (reads use SQL) until the next [`BoardIndex::load`].
@@ -413,17 +448,27 @@ impl BoardIndex {
         while let Some(r) = rows.next().await? {
             let (g, b): (String, String) = (r.get(0)?, r.get(1)?);
             let ints = (r.get_value(4)?, r.get_value(5)?);
-            let (libsql::Value::Integer(score), libsql::Value::Integer(rank_score)) = ints else {
-                // A score SQLite stored as another type: not mirrored (reads use SQL).
-                return Ok(());
-            };
             let metadata = match r.get_value(6)? {
                 libsql::Value::Null => None,
                 libsql::Value::Text(t) => Some(t),
-                _ => return Ok(()),
+                _ => None,
             };
-            let (user, username, updated_at): (String, String, String) = (r.get(2)?, r.get(3)?, r.get(7)?);
-            let Some(e) = Entry::new(rank_score, score, &updated_at, &user, &username, metadata.as_deref()) else { return Ok(()) };
+            let entry = match (ints, r.get_value(6)?) {
+                ((libsql::Value::Integer(score), libsql::Value::Integer(rank_score)), libsql::Value::Null | libsql::Value::Text(_)) => {
+                    let (user, username, updated_at): (String, String, String) = (r.get(2)?, r.get(3)?, r.get(7)?);
+                    Entry::new(rank_score, score, &updated_at, &user, &username, metadata.as_deref())
+                }
+                _ => None,
+            };
+            let Some(e) = entry else {
+                // A value SQLite stored as another type than the index holds.
+                *self.state.write().unwrap_or_else(|e| e.into_inner()) = self.give_up(format!("an entry of {g}/{b} has a value of another type"));
+                return Ok(());
+            };
+            if s.entries >= self.max_entries {
+                *self.state.write().unwrap_or_else(|e| e.into_inner()) = self.give_up(format!("more than {} leaderboard entries", self.max_entries));
+                return Ok(());
+            }
             if current.as_ref().is_none_or(|(cg, cb, _)| *cg != g || *cb != b) {
                 store(&mut s, current.take());
                 current = Some((g, b, Board::default()));

@@ -115,11 +115,14 @@ pub struct ReplicationSettings {
     /// Keep every leaderboard in rank order in memory (around-me reads without SQL
     /// ranking; about 150 bytes per entry). Off: around-me ranks through SQL.
     pub board_index: bool,
+    /// Most entries (all boards together) kept in memory; beyond, around-me ranks through
+    /// SQL until the edge restarts or bootstraps again.
+    pub board_index_max_entries: usize,
 }
 
 impl Default for ReplicationSettings {
     fn default() -> Self {
-        Self { wait_ms: 20_000, batch: 500, apply_pause_ms: 0, board_index: true }
+        Self { wait_ms: 20_000, batch: 500, apply_pause_ms: 0, board_index: true, board_index_max_entries: crate::boards::DEFAULT_MAX_ENTRIES }
     }
 }
 

@@ -62,7 +62,10 @@ impl EdgeNode {
         if s.edge_key.trim().is_empty() {
             return Err(NodeError::NoKey);
         }
-        let store = Arc::new(ReplicaStore::open_with(&s.data_dir.join("replica.db"), cfg.replication.board_index).await?);
+        let store = Arc::new(
+            ReplicaStore::open_with(&s.data_dir.join("replica.db"), cfg.replication.board_index.then_some(cfg.replication.board_index_max_entries))
+                .await?,
+        );
         let replicator = Replicator::new(store.clone(), &s.origin_url, &s.edge_key, cfg.replication.pull());
         let mut hrana_keys = vec![s.edge_key.clone()];
         hrana_keys.extend(s.hrana_keys.iter().filter(|k| !k.is_empty()).cloned());

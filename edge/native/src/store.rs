@@ -54,11 +54,12 @@ impl ReplicaStore {
     /// Opens (creating if needed) the replica file and its schema, with the leaderboards
     /// in memory.
     pub async fn open(path: &Path) -> StoreResult<Self> {
-        Self::open_with(path, true).await
+        Self::open_with(path, Some(crate::boards::DEFAULT_MAX_ENTRIES)).await
     }
 
-    /// [`ReplicaStore::open`], keeping the leaderboards in memory ([`BoardIndex`]) or not.
-    pub async fn open_with(path: &Path, board_index: bool) -> StoreResult<Self> {
+    /// [`ReplicaStore::open`], keeping up to this many leaderboard entries in memory
+    /// ([`BoardIndex`]), or none.
+    pub async fn open_with(path: &Path, board_index: Option<usize>) -> StoreResult<Self> {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)?;
         }
@@ -81,7 +82,7 @@ impl ReplicaStore {
             c.execute_batch("PRAGMA query_only=1;").await?;
             readers.push(c);
         }
-        let store = Self { _db: db, _ro: ro, writer, readers, boards: board_index.then(Arc::default) };
+        let store = Self { _db: db, _ro: ro, writer, readers, boards: board_index.map(|max| Arc::new(BoardIndex::new(max))) };
         if let Some(state) = store.state().await? {
             store.load_boards(state.position).await?;
         }
@@ -334,6 +335,42 @@ mod tests {
         let r = rows.next().await.unwrap().unwrap();
         assert_eq!((r.get::<String>(0).unwrap(), r.get::<i64>(1).unwrap()), ("kids".to_string(), 1));
         assert!(rows.next().await.unwrap().is_none());
+    }
+
+    /// Past its bound the index gives up (around-me uses SQL) without being rebuilt on
+    /// every batch, and a replica opened again with more entries than allowed starts
+    /// without it.
+    #[tokio::test]
+    async fn leaderboards_in_memory_give_up_past_their_bound() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("replica.db");
+        let store = ReplicaStore::open_with(&path, Some(50)).await.unwrap();
+        store.bootstrap(&SnapshotHeader { epoch: "e1".into(), position: 0, schema_version: SCHEMA_VERSION }, &[]).await.unwrap();
+        let boards = store.boards().unwrap();
+        let board_row = json!({"game_id": "g", "leaderboard_id": "b", "name": "B", "sort_order": "desc", "operator": "best"});
+        let mut changes = vec![Change::upsert(table("leaderboards").unwrap(), board_row.as_object().unwrap().clone())];
+        for i in 0..60 {
+            let row = json!({"game_id": "g", "leaderboard_id": "b", "user_id": format!("u{i}"), "username": "p", "score": i, "rank_score": -i,
+                "metadata": null, "updated_at": "2026-01-01T00:00:00Z"});
+            changes.push(Change::upsert(table("leaderboard_entries").unwrap(), row.as_object().unwrap().clone()));
+        }
+        for (i, c) in changes.iter_mut().enumerate() {
+            c.position = i as i64 + 1;
+        }
+        store.apply("e1", &changes[..40], Duration::ZERO).await.unwrap();
+        assert_eq!(boards.around("g", "b", "u5", 1).map(|(p, _)| p.map(|p| p.entries[0].rank)), Some(Some(34)));
+        store.apply("e1", &changes[40..], Duration::ZERO).await.unwrap();
+        assert!(boards.around("g", "b", "u5", 1).is_none(), "off past 50 entries");
+        assert!(boards.gave_up().is_some_and(|w| w.contains("more than 50")));
+        drop(boards);
+        drop(store);
+        let store = ReplicaStore::open_with(&path, Some(50)).await.unwrap();
+        assert!(store.boards().unwrap().around("g", "b", "u5", 1).is_none());
+        let store = {
+            drop(store);
+            ReplicaStore::open_with(&path, Some(100)).await.unwrap()
+        };
+        assert_eq!(store.boards().unwrap().around("g", "b", "u5", 1).map(|(p, at)| (p.map(|p| p.entries[0].rank), at)), Some((Some(55), 61)));
     }
 
     /// The rank index (triggers over `leaderboard_entries`) gives the same ranks as
