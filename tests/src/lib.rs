@@ -519,3 +519,22 @@ pub fn cpu_secs(pid: u32) -> Option<f64> {
     let f: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
     Some((f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?) / 100.0)
 }
+
+/// CPUs for the load generator and for the servers under test when they can be kept apart
+/// (two or more cores): the generator on CPU 0, the servers on the rest, so that the
+/// instrument does not take the servers' CPU. `None` on one core.
+pub fn cpu_split() -> Option<(String, String)> {
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    (cores >= 2).then(|| ("0".to_string(), if cores == 2 { "1".to_string() } else { format!("1-{}", cores - 1) }))
+}
+
+/// Pins every thread of process `pid` to `cpus` (taskset's list form, e.g. "1-3"); threads
+/// it starts later inherit that. Says why when it could not.
+pub fn pin(pid: u32, cpus: &str) -> anyhow::Result<()> {
+    let out = std::process::Command::new("taskset")
+        .args(["-a", "-p", "-c", cpus, &pid.to_string()])
+        .output()
+        .map_err(|e| anyhow::anyhow!("run taskset: {e}"))?;
+    anyhow::ensure!(out.status.success(), "taskset {cpus} {pid}: {}", String::from_utf8_lossy(&out.stderr).trim());
+    Ok(())
+}

@@ -206,19 +206,3 @@ where
     let (s1, c1) = (total(pids), cpu_secs(me).unwrap_or(0.0));
     (l, s1 - s0, c1 - c0)
 }
-
-/// CPUs for the load generator and for the servers under test when they can be kept apart
-/// (two or more cores): the generator on CPU 0, the servers on the rest, so that the
-/// instrument does not take the servers' CPU. `None` on one core.
-pub(crate) fn cpu_split() -> Option<(String, String)> {
-    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-    (cores >= 2).then(|| ("0".to_string(), if cores == 2 { "1".to_string() } else { format!("1-{}", cores - 1) }))
-}
-
-/// Pins every thread of process `pid` to `cpus` (taskset's list form, e.g. "1-3"); threads
-/// it starts later inherit that. Says why when it could not.
-pub(crate) fn pin(pid: u32, cpus: &str) -> anyhow::Result<()> {
-    let out = std::process::Command::new("taskset").args(["-a", "-p", "-c", cpus, &pid.to_string()]).output().context("run taskset")?;
-    anyhow::ensure!(out.status.success(), "taskset {cpus} {pid}: {}", String::from_utf8_lossy(&out.stderr).trim());
-    Ok(())
-}

@@ -20,7 +20,9 @@
 //! 8. sizes of the wasm edges;
 //! 9. `rank`, `board`, `ingest` (issue 6): a player's rank on a one-million-entry replica
 //!    from the rank index vs counting the board; one-million-entry board reads through a
-//!    native edge (top 10, around-me) vs a bare axum route and vs Redis (Debian's
+//!    native edge (top 10; around-me ranked through SQL and from the leaderboards in
+//!    memory, with memory per entry and latency from the intended and the actual send)
+//!    vs a bare axum route and vs Redis (Debian's
 //!    redis-server, installed like nginx below) on a sorted set of the same scores; and
 //!    analytics events/s in batches of 100 vs raw batched libSQL inserts.
 //! 10. DLC (`patch`, `serve`, `pipeline`):

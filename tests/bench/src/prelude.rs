@@ -9,7 +9,7 @@ pub(crate) use std::time::{Duration, Instant};
 pub(crate) use anyhow::Context;
 pub(crate) use serde_json::{json, Map, Value};
 
-pub(crate) use aethex_tests::{cpu_secs, rss_kib, GameFixture, Origin};
+pub(crate) use aethex_tests::{cpu_secs, cpu_split, pin, rss_kib, GameFixture, Origin};
 
 pub(crate) use crate::build::*;
 pub(crate) use crate::load::*;

@@ -25,7 +25,14 @@
 //! - Idle memory: `--idle` clients seated in rooms of 10 that send nothing; the server's
 //!   RSS growth divided by their number.
 //! - Colyseus is installed (pinned) under `~/.cache/aethex-tools/colyseus-0.18.17` with npm
-//!   on first use. The load generator shares the machine's cores with the server under test.
+//!   on first use.
+//! - Fair on two or more cores: the server under test runs pinned to one core (CPU 1) and
+//!   this load generator (with origin, idle during the steps) to another (CPU 0), for both
+//!   servers (`--no-pin` shares the cores instead). Per step it reports the server's CPU
+//!   microseconds per delivered state update (CPU seconds in the window / states received
+//!   by clients), and the generator's own CPU share, so a step the generator could not
+//!   drive shows as such. After the stepping, one step (`--single-thread-step`, default
+//!   1,000 clients) runs against a relay with a single tokio worker thread.
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -47,7 +54,7 @@ const ROOM: usize = 10;
 /// Rooms opened at once.
 const OPEN_PARALLEL: usize = 5;
 
-#[derive(Parser)]
+#[derive(Parser, Clone)]
 #[command(about = "Rooms of 10 at 20 Hz against aethex-relay and Colyseus: CCU held, messages/s, p50/p99, RSS per connection")]
 struct Args {
     /// Client counts to step through (multiples of 10).
@@ -78,6 +85,12 @@ struct Args {
     /// Go on stepping a server after a step it did not hold (default: stop there).
     #[arg(long)]
     keep_going: bool,
+    /// Do not pin the server under test and the load generator to different cores.
+    #[arg(long)]
+    no_pin: bool,
+    /// Clients of the extra step against a relay on a single worker thread (0: skip).
+    #[arg(long, default_value_t = 1000)]
+    single_thread_step: usize,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -87,7 +100,7 @@ fn main() -> anyhow::Result<()> {
         let exe = std::env::current_exe()?;
         std::env::set_var("AETHEX_BIN", exe.with_file_name("aethex"));
     }
-    // The generator gets the same two workers the relay does; every process shares the cores.
+    // Two worker threads, pinned or not (one on its core measured no cheaper).
     tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?.block_on(run(args))
 }
 
@@ -113,38 +126,84 @@ struct StepResult {
     max_ms: f64,
     rss_kib: u64,
     cpu_share: f64,
+    /// Server CPU microseconds per state update delivered to a client.
+    cpu_us_per_state: f64,
+    /// The load generator's CPU share (of one core) in the window.
+    generator_share: f64,
+}
+
+/// The cores of the generator and of the server under test, when they are kept apart.
+/// Decided once, before anything is pinned (a pinned process sees only its own cores).
+fn split(args: &Args) -> Option<(String, String)> {
+    static SPLIT: std::sync::OnceLock<Option<(String, String)>> = std::sync::OnceLock::new();
+    let split =
+        SPLIT.get_or_init(|| aethex_tests::cpu_split().map(|(generator, servers)| (generator, servers.split('-').next().unwrap_or("1").to_string())));
+    if args.no_pin {
+        None
+    } else {
+        split.clone()
+    }
+}
+
+/// Pins the server under test to its core and this process (and `others`) to the generator's.
+fn pin_apart(args: &Args, server: u32, others: &[u32]) -> anyhow::Result<()> {
+    if let Some((generator, server_cpu)) = split(args) {
+        aethex_tests::pin(server, &server_cpu)?;
+        for p in others.iter().copied().chain([std::process::id()]) {
+            aethex_tests::pin(p, &generator)?;
+        }
+        println!("pinned: server (pid {server}) on CPU {server_cpu}, load generator on CPU {generator}");
+    }
+    Ok(())
+}
+
+async fn start_relay(origin: &aethex_tests::Origin, threads: Option<usize>, game: &str) -> anyhow::Result<(aethex_tests::relays::Relay, Target)> {
+    let threads = threads.map(|n| n.to_string());
+    // Every simulated client connects from 127.0.0.1: lift the per-address pre-auth cap.
+    let mut env = vec![
+        ("AETHEX_RELAY__CAPACITY", "1000000"),
+        ("AETHEX_LIMITS__MAX_ROOMS", "1000000"),
+        ("AETHEX_LIMITS__MAX_ROOMS_PER_PLAYER", "1000000"),
+        ("AETHEX_LIMITS__MAX_SEATS_PER_PLAYER", "1000000"),
+        ("AETHEX_LIMITS__MAX_PREAUTH_PER_ADDRESS", "1000000"),
+        ("AETHEX_RELAY__HEARTBEAT_SECS", "5"),
+    ];
+    if let Some(n) = &threads {
+        env.push(("TOKIO_WORKER_THREADS", n.as_str()));
+    }
+    let relay = aethex_tests::relays::Relay::start(origin, "load", &env);
+    let game = origin.game(game).await;
+    let mut tokens = Vec::new();
+    for _ in 0..ROOM {
+        tokens.push(game.player().await.token().context("player token")?);
+    }
+    let ws_url = format!("{}{}", relay.url.replacen("http://", "ws://", 1), aethex_protocol::multiplayer::RELAY_WS_PATH);
+    Ok((relay, Target::Aethex { ws_url, tokens: Arc::new(tokens) }))
 }
 
 async fn run(args: Args) -> anyhow::Result<()> {
     let steps: Vec<usize> = args.steps.split(',').map(|s| s.trim().parse::<usize>().map(|n| n.div_ceil(ROOM) * ROOM)).collect::<Result<_, _>>()?;
     let want = |name: &str| args.only.as_deref().is_none_or(|o| o == name);
     let mut report = Map::new();
+    split(&args);
     if want("aethex") {
         let origin = aethex_tests::Origin::start(&[]);
-        let threads = args.relay_threads.map(|n| n.to_string());
-        // Every simulated client connects from 127.0.0.1: lift the per-address pre-auth cap.
-        let mut env = vec![
-            ("AETHEX_RELAY__CAPACITY", "1000000"),
-            ("AETHEX_LIMITS__MAX_ROOMS", "1000000"),
-            ("AETHEX_LIMITS__MAX_PREAUTH_PER_ADDRESS", "1000000"),
-            ("AETHEX_RELAY__HEARTBEAT_SECS", "5"),
-        ];
-        if let Some(n) = &threads {
-            env.push(("TOKIO_WORKER_THREADS", n.as_str()));
-        }
-        let relay = aethex_tests::relays::Relay::start(&origin, "load", &env);
-        let game = origin.game("load-game").await;
-        let mut tokens = Vec::new();
-        for _ in 0..ROOM {
-            tokens.push(game.player().await.token().context("player token")?);
-        }
-        let ws_url = format!("{}{}", relay.url.replacen("http://", "ws://", 1), aethex_protocol::multiplayer::RELAY_WS_PATH);
-        let target = Target::Aethex { ws_url, tokens: Arc::new(tokens) };
+        let (relay, target) = start_relay(&origin, args.relay_threads, "load-game").await?;
+        pin_apart(&args, relay.pid(), &[origin.pid()])?;
         report.insert("aethex".into(), measure("aethex-relay", &target, relay.pid(), &steps, &args).await?);
+        drop(relay);
+        if args.single_thread_step > 0 {
+            let (relay, target) = start_relay(&origin, Some(1), "load-game-one-thread").await?;
+            pin_apart(&args, relay.pid(), &[])?;
+            let one = Args { idle: 0, keep_going: true, ..args.clone() };
+            let n = args.single_thread_step.div_ceil(ROOM) * ROOM;
+            report.insert("aethex_single_thread".into(), measure("aethex-relay, one worker thread", &target, relay.pid(), &[n], &one).await?);
+        }
     }
     if want("colyseus") {
         let (child, port) = start_colyseus()?;
         let _guard = KillOnDrop(child);
+        pin_apart(&args, _guard.0.id(), &[])?;
         let target = Target::Colyseus { http: format!("http://127.0.0.1:{port}"), ws: format!("ws://127.0.0.1:{port}") };
         report.insert("colyseus".into(), measure("colyseus", &target, _guard.0.id(), &steps, &args).await?);
     }
@@ -153,6 +212,26 @@ async fn run(args: Args) -> anyhow::Result<()> {
         let ratio = if c > 0 { a as f64 / c as f64 } else { f64::NAN };
         println!("\nCCU at p99 <= {} ms: aethex-relay {a}, Colyseus {c}: {ratio:.2}x (goal >= 5x)", args.bound_ms);
         report.insert("ccu_ratio".into(), json!(ratio));
+    }
+    if let (Some(a), Some(c)) = (report.get("aethex"), report.get("colyseus")) {
+        // Server CPU per delivered state at the steps both ran.
+        let per = |r: &Value, n: u64| {
+            r["steps"]
+                .as_array()
+                .and_then(|s| s.iter().find(|x| x["clients"].as_u64() == Some(n)))
+                .and_then(|x| x["server_cpu_us_per_state"].as_f64())
+        };
+        let mut cpu = Vec::new();
+        for &n in &steps {
+            if let (Some(ours), Some(theirs)) = (per(a, n as u64), per(c, n as u64)) {
+                println!(
+                    "server CPU per delivered state at {n} clients: aethex-relay {ours:.2} us, Colyseus {theirs:.2} us: {:.2}x cheaper (goal >= 5x)",
+                    theirs / ours
+                );
+                cpu.push(json!({"clients": n, "aethex_us": ours, "colyseus_us": theirs, "ratio": theirs / ours}));
+            }
+        }
+        report.insert("cpu_per_state".into(), json!(cpu));
     }
     println!("\n{}", serde_json::to_string_pretty(&Value::Object(report))?);
     Ok(())
@@ -164,6 +243,11 @@ async fn measure(name: &str, target: &Target, pid: u32, steps: &[usize], args: &
     let rss_start = rss_kib(pid);
     let mut idle = Value::Null;
     if args.idle > 0 {
+        // Warm up first (allocator pages, runtime structures), as the relay's own memory
+        // test does, so the figure is what each further seated client adds.
+        let warm = open_clients(target, 200.min(args.idle)).await?;
+        drop(warm);
+        tokio::time::sleep(Duration::from_secs(2)).await;
         let before = rss_kib(pid);
         let clients = open_clients(target, args.idle).await?;
         // Everyone has had its join answered; let the server settle.
@@ -192,7 +276,7 @@ async fn measure(name: &str, target: &Target, pid: u32, steps: &[usize], args: &
         };
         let ok = r.held == n && r.p99_ms <= args.bound_ms && r.delivery >= args.min_delivery;
         println!(
-            "{n:>6} clients: held {:>6}  sent {:>8.0}/s  frames in {:>8.0}/s  states {:>8.0}/s ({:>5.1} %)  p50 {:>6.1} ms  p99 {:>7.1} ms  max {:>7.1} ms  RSS {:>7} KiB  server CPU {:>4.0} %  connect {:.1} s{}",
+            "{n:>6} clients: held {:>6}  sent {:>8.0}/s  frames in {:>8.0}/s  states {:>8.0}/s ({:>5.1} %)  p50 {:>6.1} ms  p99 {:>7.1} ms  max {:>7.1} ms  RSS {:>7} KiB  server CPU {:>4.0} % = {:>5.2} us/state  generator CPU {:>4.0} %  connect {:.1} s{}",
             r.held,
             r.sent_per_sec,
             r.recv_per_sec,
@@ -203,6 +287,8 @@ async fn measure(name: &str, target: &Target, pid: u32, steps: &[usize], args: &
             r.max_ms,
             r.rss_kib,
             r.cpu_share * 100.0,
+            r.cpu_us_per_state,
+            r.generator_share * 100.0,
             r.connect_secs,
             if ok { "" } else { "  <- not held" }
         );
@@ -210,7 +296,7 @@ async fn measure(name: &str, target: &Target, pid: u32, steps: &[usize], args: &
             "clients": n, "held": r.held, "sent_per_sec": r.sent_per_sec.round(), "frames_in_per_sec": r.recv_per_sec.round(),
             "states_per_sec": r.states_per_sec.round(), "delivery": r.delivery, "p50_ms": r.p50_ms, "p99_ms": r.p99_ms, "max_ms": r.max_ms,
             "rss_kib": r.rss_kib, "rss_per_client_bytes": ((r.rss_kib.saturating_sub(rss_start)) * 1024) as f64 / n as f64,
-            "server_cpu_share": r.cpu_share, "connect_secs": r.connect_secs,
+            "server_cpu_share": r.cpu_share, "server_cpu_us_per_state": r.cpu_us_per_state, "generator_cpu_share": r.generator_share, "connect_secs": r.connect_secs,
         }));
         if ok {
             ccu = ccu.max(n);
@@ -237,6 +323,7 @@ async fn step(target: &Target, pid: u32, n: usize, args: &Args) -> anyhow::Resul
     }
     tokio::time::sleep(Duration::from_secs(args.warmup)).await;
     let cpu0 = cpu_secs(pid);
+    let me0 = cpu_secs(std::process::id());
     let w0 = Instant::now();
     window_start.store(clock.elapsed().as_micros() as u64, Ordering::Relaxed);
     measuring.store(true, Ordering::Relaxed);
@@ -244,6 +331,7 @@ async fn step(target: &Target, pid: u32, n: usize, args: &Args) -> anyhow::Resul
     measuring.store(false, Ordering::Relaxed);
     let window = w0.elapsed().as_secs_f64();
     let cpu = cpu_secs(pid) - cpu0;
+    let me = cpu_secs(std::process::id()) - me0;
     let rss = rss_kib(pid);
     let mut samples: Vec<u32> = Vec::new();
     let mut r = StepResult { clients: n, connect_secs, rss_kib: rss, cpu_share: cpu / window, ..Default::default() };
@@ -260,6 +348,8 @@ async fn step(target: &Target, pid: u32, n: usize, args: &Args) -> anyhow::Resul
     r.sent_per_sec = sent as f64 / window;
     r.recv_per_sec = recv as f64 / window;
     r.states_per_sec = samples.len() as f64 / window;
+    r.cpu_us_per_state = if samples.is_empty() { f64::NAN } else { cpu * 1e6 / samples.len() as f64 };
+    r.generator_share = me / window;
     r.delivery = samples.len() as f64 / (n as f64 * (ROOM - 1) as f64 * 20.0 * window);
     samples.sort_unstable();
     let pct =
@@ -447,7 +537,7 @@ async fn open_room(target: &Target) -> anyhow::Result<Vec<Client>> {
                 let sid = resv["sessionId"].as_str().ok_or_else(|| anyhow!("no sessionId in {resv}"))?;
                 let rid = resv["roomId"].as_str().ok_or_else(|| anyhow!("no roomId in {resv}"))?.to_string();
                 let pid = resv["processId"].as_str().ok_or_else(|| anyhow!("no processId in {resv}"))?;
-                let (mut socket, _) = tokio_tungstenite::connect_async(format!("{ws}/{pid}/{rid}?sessionId={sid}")).await?;
+                let (mut socket, _) = connect(&format!("{ws}/{pid}/{rid}?sessionId={sid}")).await?;
                 // JOIN_ROOM from the server, confirmed with JOIN_ROOM.
                 loop {
                     let f = tokio::time::timeout(Duration::from_secs(10), socket.next()).await?.ok_or_else(|| anyhow!("colyseus closed"))??;
@@ -469,6 +559,13 @@ async fn open_room(target: &Target) -> anyhow::Result<Vec<Client>> {
     }
 }
 
+/// A client connection with a small read buffer: tungstenite's default (128 KiB) is
+/// zeroed on reads, which took a third of the generator's CPU.
+async fn connect(url: &str) -> Result<(Ws, tokio_tungstenite::tungstenite::handshake::client::Response), tokio_tungstenite::tungstenite::Error> {
+    let config = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default().read_buffer_size(4096);
+    tokio_tungstenite::connect_async_with_config(url, Some(config), false).await
+}
+
 async fn send(ws: &mut Ws, m: &ClientMessage) -> anyhow::Result<()> {
     ws.send(Message::Binary(msgpack(m).into())).await?;
     Ok(())
@@ -488,7 +585,7 @@ async fn aethex_read(c: &mut Client) -> anyhow::Result<ServerMessage> {
 }
 
 async fn aethex_connect(url: &str, token: &str) -> anyhow::Result<Client> {
-    let (ws, _) = tokio_tungstenite::connect_async(url).await?;
+    let (ws, _) = connect(url).await?;
     let mut c = Client { ws, colyseus: false, session: String::new(), newest: 0, acked: 0 };
     let auth = ClientMessage::Auth { token: token.to_string(), encoding: Encoding::Msgpack, resume: None };
     c.ws.send(Message::Text(serde_json::to_string(&auth)?.into())).await?;
