@@ -34,6 +34,9 @@ impl From<libsql::Connection> for Connection {
 /// shared reader runs the same statement for several requests at once).
 const MAX_KEPT_STATEMENTS: usize = 256;
 const MAX_COPIES: usize = 8;
+/// A statement that ran with an argument larger than this is not kept: it would hold a
+/// copy of that argument (a save's bytes) until it is bound again.
+const MAX_KEPT_ARGUMENT_BYTES: usize = 64 * 1024;
 
 /// The prepared statements of one local connection, by SQL text. A statement is taken
 /// out while it runs (and while its rows are read), so nobody else binds or steps it
@@ -75,6 +78,8 @@ pub struct Checkout {
     prepared: Arc<Prepared>,
     key: Arc<str>,
     stmt: Option<libsql::Statement>,
+    /// Finalized when done instead of kept (it was bound to a large argument).
+    discard: bool,
 }
 
 impl Checkout {
@@ -92,7 +97,13 @@ impl Checkout {
             Params::Positional(v) => v.len(),
             Params::Named(_) => usize::MAX,
         };
-        let out = Checkout { prepared: prepared.clone(), key, stmt: Some(stmt) };
+        let large = |v: &libsql::Value| match v {
+            libsql::Value::Text(t) => t.len() > MAX_KEPT_ARGUMENT_BYTES,
+            libsql::Value::Blob(b) => b.len() > MAX_KEPT_ARGUMENT_BYTES,
+            _ => false,
+        };
+        let discard = matches!(params, Params::Positional(v) if v.iter().any(large));
+        let out = Checkout { prepared: prepared.clone(), key, stmt: Some(stmt), discard };
         Ok((out.statement().parameter_count() == count).then_some(out))
     }
 
@@ -104,7 +115,9 @@ impl Checkout {
 impl Drop for Checkout {
     fn drop(&mut self) {
         if let Some(stmt) = self.stmt.take() {
-            self.prepared.give(&self.key, stmt);
+            if !self.discard {
+                self.prepared.give(&self.key, stmt);
+            }
         }
     }
 }
@@ -415,5 +428,16 @@ mod tests {
         let row = crate::db::first_row(c.query("SELECT ?1, ?2", libsql::params![7]).await.unwrap()).await.unwrap().unwrap();
         assert_eq!(row.get::<i64>(0).unwrap(), 7);
         assert_eq!(row.get::<Option<i64>>(1).unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn a_statement_bound_to_a_large_argument_is_not_kept() {
+        let (_dir, c) = open().await;
+        let sql = "INSERT INTO t (id, v) VALUES (?1, ?2)";
+        let before = kept(&c, sql);
+        c.execute(sql, libsql::params![10, "x".repeat(MAX_KEPT_ARGUMENT_BYTES + 1)]).await.unwrap();
+        assert_eq!(kept(&c, sql), before - 1, "the copy that held 64 KiB is finalized, not kept");
+        c.execute(sql, libsql::params![11, "small"]).await.unwrap();
+        assert_eq!(kept(&c, sql), before);
     }
 }
