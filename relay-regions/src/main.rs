@@ -7,8 +7,9 @@ use clap::Parser;
 
 use aethex_relay::{RelayConfig, RelayNode};
 
-#[global_allocator]
-static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+// The system allocator, not mimalloc (which origin and the edge use): measured with
+// `aethex-relay-load` on one core, an idle seated client costs 5.8 KB instead of 7.3, the
+// process 36 MB instead of 47 at 2000 clients, and CPU per delivered state is no higher.
 
 #[derive(Parser)]
 #[command(
