@@ -337,6 +337,22 @@ mod tests {
         assert!(rows.next().await.unwrap().is_none());
     }
 
+    /// The players of board `main` of game `g` in rank order, as the file sorts them.
+    async fn sorted_main(store: &ReplicaStore) -> Vec<String> {
+        let mut rows = store.readers()[0]
+            .query(
+                "SELECT user_id FROM leaderboard_entries WHERE game_id = 'g' AND leaderboard_id = 'main' ORDER BY rank_score, updated_at, user_id",
+                (),
+            )
+            .await
+            .unwrap();
+        let mut v = Vec::new();
+        while let Some(r) = rows.next().await.unwrap() {
+            v.push(r.get::<String>(0).unwrap());
+        }
+        v
+    }
+
     /// Past its bound the index gives up (around-me uses SQL) without being rebuilt on
     /// every batch, and a replica opened again with more entries than allowed starts
     /// without it.
@@ -473,14 +489,7 @@ mod tests {
             let mut c = Change::upsert(table("leaderboards").unwrap(), board_row.as_object().unwrap().clone());
             c.position = pos;
             store.apply("e1", &[c], Duration::ZERO).await.unwrap();
-            let mut rows = store.readers()[0]
-                .query("SELECT user_id FROM leaderboard_entries WHERE game_id = 'g' AND leaderboard_id = 'main' ORDER BY rank_score, updated_at, user_id", ())
-                .await
-                .unwrap();
-            let mut sorted = Vec::new();
-            while let Some(r) = rows.next().await.unwrap() {
-                sorted.push(r.get::<String>(0).unwrap());
-            }
+            let sorted = sorted_main(&store).await;
             let replica = crate::replica::LibsqlReplica::new(store.readers());
             let n = sorted.len();
             for idx in (0..n).step_by(7).chain([0, 1, n - 2, n - 1]) {
@@ -509,17 +518,7 @@ mod tests {
             });
         }
         // Opened again, the index is built from the file and answers as SQL does.
-        let sorted_main = {
-            let mut rows = store.readers()[0]
-                .query("SELECT user_id FROM leaderboard_entries WHERE game_id = 'g' AND leaderboard_id = 'main' ORDER BY rank_score, updated_at, user_id", ())
-                .await
-                .unwrap();
-            let mut v = Vec::new();
-            while let Some(r) = rows.next().await.unwrap() {
-                v.push(r.get::<String>(0).unwrap());
-            }
-            v
-        };
+        let sorted_main = sorted_main(&store).await;
         drop(boards);
         drop(store);
         let store = ReplicaStore::open(&dir.path().join("replica.db")).await.unwrap();
