@@ -75,7 +75,16 @@ pub(super) async fn start_session(
 /// instead of on a random page: fewer pages written per commit.
 fn new_session(app: &AppState) -> (String, String, String) {
     let expires = crate::clock::in_secs(app.config.auth.refresh_token_ttl_days * 86_400);
-    (uuid::Uuid::now_v7().to_string(), random_token(32), expires)
+    let session_id = uuid::Uuid::now_v7().to_string();
+    let refresh = refresh_token(&session_id);
+    (session_id, refresh, expires)
+}
+
+/// A new refresh token of a session: `<session id>.<32 random bytes, base64url>`. The id
+/// says where the token is kept (see `store::refresh_session`); it is no secret (access
+/// tokens carry it as `sid`).
+fn refresh_token(session_id: &str) -> String {
+    format!("{session_id}.{}", random_token(32))
 }
 
 fn session_row<'a>(
@@ -292,21 +301,20 @@ pub async fn refresh(app: &AppState, req: RefreshRequest, client: &ClientInfo) -
         return Err(AuthError::InvalidRefreshToken("refresh token is not valid"));
     }
     let h = hash_secret(&req.refresh_token);
-    let new_refresh = random_token(32);
+    let presented = store::refresh_session(&req.refresh_token).map(str::to_string);
     let expires = crate::clock::in_secs(app.config.auth.refresh_token_ttl_days * 86_400);
-    let nr = new_refresh.clone();
     // The revocation on reuse must stick, so the job reports it as an outcome (Ok) and the
     // error is raised after the commit.
     let outcome = app
         .db
         .write(move |c| async move {
-            let Some(row) = store::refresh_by_hash(&c, &h).await? else {
+            let Some(row) = store::refresh_by_hash(&c, presented.as_deref(), &h).await? else {
                 return Ok(Refreshed::Refused(AuthError::InvalidRefreshToken("refresh token is not valid")));
             };
             if row.session_revoked {
                 return Ok(Refreshed::Refused(AuthError::InvalidRefreshToken("session has ended")));
             }
-            if row.used_at.is_some() || !store::mark_refresh_used(&c, &h).await? {
+            if row.used_at.is_some() || !store::mark_refresh_used(&c, presented.as_deref(), &h).await? {
                 store::revoke_session(&c, &row.session_id, &row.user_id, "refresh_reuse").await?;
                 tracing::warn!(session_id = %row.session_id, "refresh token reuse: session revoked");
                 metrics::counter!("aethex_refresh_reuse_total").increment(1);
@@ -319,18 +327,20 @@ pub async fn refresh(app: &AppState, req: RefreshRequest, client: &ClientInfo) -
             if !user.is_active {
                 return Err(AuthError::Disabled);
             }
-            store::insert_refresh(&c, &hash_secret(&nr), &row.session_id, &expires).await?;
-            Ok(Refreshed::Rotated { user: Box::new(user), game_id: row.game_id, session_id: row.session_id })
+            // The successor is issued in the current form, whichever form was presented.
+            let refresh = refresh_token(&row.session_id);
+            store::insert_refresh(&c, &hash_secret(&refresh), &row.session_id, &expires).await?;
+            Ok(Refreshed::Rotated { user: Box::new(user), game_id: row.game_id, session_id: row.session_id, refresh })
         })
         .await?;
     match outcome {
-        Refreshed::Rotated { user, game_id, session_id } => login_response(app, &user, game_id.as_deref(), &session_id, new_refresh).await,
+        Refreshed::Rotated { user, game_id, session_id, refresh } => login_response(app, &user, game_id.as_deref(), &session_id, refresh).await,
         Refreshed::Refused(e) => Err(e),
     }
 }
 
 enum Refreshed {
-    Rotated { user: Box<UserRow>, game_id: Option<String>, session_id: String },
+    Rotated { user: Box<UserRow>, game_id: Option<String>, session_id: String, refresh: String },
     Refused(AuthError),
 }
 
@@ -340,7 +350,7 @@ pub async fn logout(app: &AppState, player: &Player, req: LogoutRequest) -> Auth
         .write(move |c| async move {
             let session_id = match req.refresh_token.as_deref() {
                 Some(t) => {
-                    let row = store::refresh_by_hash(&c, &hash_secret(t))
+                    let row = store::refresh_by_hash(&c, store::refresh_session(t), &hash_secret(t))
                         .await?
                         .filter(|r| r.user_id == user_id)
                         .ok_or(AuthError::InvalidRefreshToken("refresh token is not valid"))?;

@@ -200,11 +200,19 @@ pub async fn insert_session(conn: &Connection, user_id: &str, s: &NewSession<'_>
     )
     .await?;
     conn.defer(
-        "INSERT INTO refresh_tokens (token_hash, session_id, issued_at, expires_at) VALUES (?1, ?2, ?3, ?4)",
-        params![token_hash, session_id, now, expires_at],
+        "INSERT INTO refresh_tokens_by_session (session_id, token_hash, issued_at, expires_at) VALUES (?1, ?2, ?3, ?4)",
+        params![session_id, token_hash, now, expires_at],
     )
     .await?;
     Ok(())
+}
+
+/// Where a presented refresh token is kept: `Some(session)` for the current form
+/// (`<session id>.<secret>`, kept by session, migration 24), `None` for one issued before
+/// (kept by hash alone).
+pub fn refresh_session(token: &str) -> Option<&str> {
+    let (session, _) = token.split_once('.')?;
+    (session.len() == 36 && session.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-')).then_some(session)
 }
 
 /// A refresh token as found by its hash, with its session.
@@ -218,14 +226,27 @@ pub struct RefreshRow {
     pub session_revoked: bool,
 }
 
-pub async fn refresh_by_hash(conn: &Connection, token_hash: &str) -> DbResult<Option<RefreshRow>> {
-    let rows = conn
-        .query(
-            "SELECT s.id, s.user_id, s.game_id, r.expires_at, r.used_at, s.revoked_at IS NOT NULL
-             FROM refresh_tokens r JOIN sessions s ON s.id = r.session_id WHERE r.token_hash = ?1",
-            params![token_hash],
-        )
-        .await?;
+/// The refresh token with this hash: under `session` when the token names one (see
+/// [`refresh_session`]), else among the tokens kept by hash alone.
+pub async fn refresh_by_hash(conn: &Connection, session: Option<&str>, token_hash: &str) -> DbResult<Option<RefreshRow>> {
+    let rows = match session {
+        Some(session) => {
+            conn.query(
+                "SELECT s.id, s.user_id, s.game_id, r.expires_at, r.used_at, s.revoked_at IS NOT NULL
+                 FROM refresh_tokens_by_session r JOIN sessions s ON s.id = r.session_id WHERE r.session_id = ?1 AND r.token_hash = ?2",
+                params![session, token_hash],
+            )
+            .await?
+        }
+        None => {
+            conn.query(
+                "SELECT s.id, s.user_id, s.game_id, r.expires_at, r.used_at, s.revoked_at IS NOT NULL
+                 FROM refresh_tokens r JOIN sessions s ON s.id = r.session_id WHERE r.token_hash = ?1",
+                params![token_hash],
+            )
+            .await?
+        }
+    };
     match crate::db::first_row(rows).await? {
         Some(row) => Ok(Some(RefreshRow {
             session_id: row.get(0)?,
@@ -241,18 +262,27 @@ pub async fn refresh_by_hash(conn: &Connection, token_hash: &str) -> DbResult<Op
 
 /// Marks a refresh token used, only if it was unused. False = it was already used
 /// (a concurrent or replayed refresh).
-pub async fn mark_refresh_used(conn: &Connection, token_hash: &str) -> DbResult<bool> {
-    let n = conn
-        .execute("UPDATE refresh_tokens SET used_at = ?2 WHERE token_hash = ?1 AND used_at IS NULL", params![token_hash, crate::clock::now()])
-        .await?;
+pub async fn mark_refresh_used(conn: &Connection, session: Option<&str>, token_hash: &str) -> DbResult<bool> {
+    let now = crate::clock::now();
+    let n = match session {
+        Some(session) => {
+            conn.execute(
+                "UPDATE refresh_tokens_by_session SET used_at = ?3 WHERE session_id = ?1 AND token_hash = ?2 AND used_at IS NULL",
+                params![session, token_hash, now],
+            )
+            .await?
+        }
+        None => conn.execute("UPDATE refresh_tokens SET used_at = ?2 WHERE token_hash = ?1 AND used_at IS NULL", params![token_hash, now]).await?,
+    };
     Ok(n == 1)
 }
 
+/// Stores the next refresh token of `session_id` (in the current form) and extends the session.
 pub async fn insert_refresh(conn: &Connection, token_hash: &str, session_id: &str, expires_at: &str) -> DbResult<()> {
     let now = crate::clock::now();
     conn.execute(
-        "INSERT INTO refresh_tokens (token_hash, session_id, issued_at, expires_at) VALUES (?1, ?2, ?3, ?4)",
-        params![token_hash, session_id, now.clone(), expires_at],
+        "INSERT INTO refresh_tokens_by_session (session_id, token_hash, issued_at, expires_at) VALUES (?1, ?2, ?3, ?4)",
+        params![session_id, token_hash, now.clone(), expires_at],
     )
     .await?;
     conn.execute("UPDATE sessions SET last_used_at = ?2, expires_at = ?3 WHERE id = ?1", params![session_id, now, expires_at]).await?;

@@ -86,6 +86,7 @@ pub const MIGRATIONS: &[(i64, &str, &[&str])] = &[
     (21, "region_relays", &[include_str!("../../migrations/0021_region_relays.sql")]),
     (22, "device_logins", &[include_str!("../../migrations/0022_device_logins.sql")]),
     (23, "game_logic", &[include_str!("../../migrations/0023_game_logic.sql")]),
+    (24, "refresh_tokens_by_session", &[include_str!("../../migrations/0024_refresh_tokens_by_session.sql")]),
 ];
 
 pub struct Db {

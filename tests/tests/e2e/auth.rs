@@ -92,6 +92,49 @@ async fn refresh_rotates_and_reuse_revokes_the_session() {
     assert_eq!(status, 401, "access tokens of a revoked session are refused at origin");
 }
 
+/// Refresh tokens name their session (`<session id>.<secret>`, kept by session since
+/// migration 24); one issued before, kept by its hash alone, still rotates once (into the
+/// new form) and its reuse still revokes the session.
+#[tokio::test]
+async fn refresh_tokens_name_their_session_and_older_ones_still_rotate() {
+    let origin = Origin::start(&[]);
+    let game = origin.game("refresh-forms").await;
+    let c = game.player().await;
+    let refresh = c.refresh_token().unwrap();
+    let (session, secret) = refresh.split_once('.').expect("<session id>.<secret>");
+    assert_eq!(session.len(), 36, "{refresh}");
+    assert!(secret.len() >= 43, "32 random bytes: {refresh}");
+    // A token in the older form for the same session, as migration 24 found them.
+    let legacy = "older-form-refresh-token-0123456789abcdefghijk";
+    let db = libsql::Builder::new_local(origin.db_path()).build().await.unwrap();
+    let conn = db.connect().unwrap();
+    conn.busy_timeout(std::time::Duration::from_secs(10)).unwrap();
+    conn.execute(
+        "INSERT INTO refresh_tokens (token_hash, session_id, issued_at, expires_at) VALUES (?1, ?2, '2026-01-01T00:00:00.000Z', '2999-01-01T00:00:00.000Z')",
+        libsql::params![blake3::hash(legacy.as_bytes()).to_hex().to_string(), session],
+    )
+    .await
+    .unwrap();
+    let url = format!("{}/api/v1/auth/refresh", origin.url);
+    let (status, body) = raw(Method::POST, &url, None, Some("application/json"), json!({"refresh_token": legacy}).to_string()).await;
+    assert_eq!(status, 200, "{body}");
+    let next = body["refresh_token"].as_str().unwrap().to_string();
+    assert!(next.starts_with(&format!("{session}.")), "rotated into the new form: {next}");
+    // A forged token naming the session with a wrong secret is refused and changes nothing.
+    let forged = format!("{session}.{}", "A".repeat(43));
+    let (status, _) = raw(Method::POST, &url, None, Some("application/json"), json!({"refresh_token": forged}).to_string()).await;
+    assert_eq!(status, 401);
+    let (status, body) = raw(Method::POST, &url, None, Some("application/json"), json!({"refresh_token": next}).to_string()).await;
+    assert_eq!(status, 200, "the forgery did not spend or revoke anything: {body}");
+    let newest = body["refresh_token"].as_str().unwrap().to_string();
+    // The older token again: reuse, and the session ends with its newest token.
+    let (status, body) = raw(Method::POST, &url, None, Some("application/json"), json!({"refresh_token": legacy}).to_string()).await;
+    assert_eq!(status, 401);
+    assert!(assert_error_shape(&body)["data"]["reason"].as_str().unwrap().contains("already used"));
+    let (status, _) = raw(Method::POST, &url, None, Some("application/json"), json!({"refresh_token": newest}).to_string()).await;
+    assert_eq!(status, 401, "the session was revoked");
+}
+
 #[tokio::test]
 async fn refresh_keeps_the_game_and_concurrent_reuse_is_caught() {
     let origin = Origin::start(&[]);
