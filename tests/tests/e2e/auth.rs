@@ -106,9 +106,10 @@ async fn refresh_tokens_name_their_session_and_older_ones_still_rotate() {
     assert!(secret.len() >= 43, "32 random bytes: {refresh}");
     // A token in the older form for the same session, as migration 24 found them.
     let legacy = "older-form-refresh-token-0123456789abcdefghijk";
-    let db = libsql::Builder::new_local(origin.db_path()).build().await.unwrap();
+    // The origin's own database: its file, or the libSQL server it runs on.
+    let db = origin.database().await;
     let conn = db.connect().unwrap();
-    conn.busy_timeout(std::time::Duration::from_secs(10)).unwrap();
+    let _ = conn.busy_timeout(std::time::Duration::from_secs(10));
     conn.execute(
         "INSERT INTO refresh_tokens (token_hash, session_id, issued_at, expires_at) VALUES (?1, ?2, '2026-01-01T00:00:00.000Z', '2999-01-01T00:00:00.000Z')",
         libsql::params![blake3::hash(legacy.as_bytes()).to_hex().to_string(), session],
