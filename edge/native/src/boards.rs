@@ -16,7 +16,7 @@
 use std::borrow::Borrow;
 use std::collections::{HashMap, HashSet};
 use std::hash::{Hash, Hasher};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use aethex_protocol::leaderboards::{LeaderboardEntry, LeaderboardPage};
 use aethex_protocol::replica::{Change, Op};
@@ -128,9 +128,11 @@ impl Board {
         self.blocks.partition_point(|b| b.last().is_some_and(|e| e.key() < key)).min(self.blocks.len().saturating_sub(1))
     }
 
-    fn insert(&mut self, e: Arc<Entry>) {
-        if let Some(old) = self.by_user.take(e.user_id()) {
-            self.remove_ranked(&old.0);
+    /// Inserts `e`, replacing the player's earlier entry (returned).
+    fn insert(&mut self, e: Arc<Entry>) -> Option<Arc<Entry>> {
+        let replaced = self.by_user.take(e.user_id()).map(|old| old.0);
+        if let Some(old) = &replaced {
+            self.remove_ranked(old);
         }
         self.by_user.insert(ByUser(e.clone()));
         if self.blocks.is_empty() {
@@ -144,12 +146,14 @@ impl Board {
             let tail = block.split_off(block.len() / 2);
             self.blocks.insert(b + 1, tail);
         }
+        replaced
     }
 
-    fn remove(&mut self, user: &str) {
-        if let Some(old) = self.by_user.take(user) {
-            self.remove_ranked(&old.0);
-        }
+    /// Removes the player's entry (returned).
+    fn remove(&mut self, user: &str) -> Option<Arc<Entry>> {
+        let old = self.by_user.take(user)?.0;
+        self.remove_ranked(&old);
+        Some(old)
     }
 
     fn remove_ranked(&mut self, e: &Entry) {
@@ -164,9 +168,10 @@ impl Board {
         }
     }
 
-    fn clear(&mut self) {
+    /// Removes every entry (returned).
+    fn clear(&mut self) -> Vec<Arc<Entry>> {
         self.by_user.clear();
-        self.blocks.clear();
+        std::mem::take(&mut self.blocks).into_iter().flatten().collect()
     }
 
     /// 0-based position of `e` in rank order.
@@ -254,14 +259,11 @@ impl State {
             ("leaderboard_entries", Op::Upsert) => {
                 let (Some(g), Some(b)) = (text(c, "game_id"), text(c, "leaderboard_id")) else { return false };
                 let Some(e) = entry_of(c) else { return false };
-                let (added, board) = (e.bytes(), self.board(g, b));
-                let replaced = board.by_user.get(e.user_id()).map(|old| old.0.bytes());
-                board.insert(Arc::new(e));
-                match replaced {
-                    Some(old) => self.bytes -= old,
+                self.bytes += e.bytes();
+                match self.board(g, b).insert(Arc::new(e)) {
+                    Some(old) => self.bytes -= old.bytes(),
                     None => self.entries += 1,
                 }
-                self.bytes += added;
                 true
             }
             ("leaderboard_entries", Op::Delete) => {
@@ -270,17 +272,11 @@ impl State {
                 for (g, b) in &targets {
                     let Some(board) = self.boards.get_mut(g).and_then(|m| m.get_mut(b)) else { continue };
                     let gone: Vec<Arc<Entry>> = match user {
-                        Some(Value::String(u)) => board.by_user.get(u.as_str()).map(|e| e.0.clone()).into_iter().collect(),
-                        _ => board.by_user.iter().map(|e| e.0.clone()).collect(),
-                    };
-                    for e in &gone {
-                        self.entries -= 1;
-                        self.bytes -= e.bytes();
-                    }
-                    match user {
-                        Some(Value::String(u)) => board.remove(u),
+                        Some(Value::String(u)) => board.remove(u).into_iter().collect(),
                         _ => board.clear(),
-                    }
+                    };
+                    self.entries -= gone.len();
+                    self.bytes -= gone.iter().map(|e| e.bytes()).sum::<usize>();
                     self.prune(g);
                 }
                 true
@@ -357,12 +353,20 @@ impl BoardIndex {
         Self { state: RwLock::default(), max_entries }
     }
 
+    fn read(&self) -> RwLockReadGuard<'_, State> {
+        self.state.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn write(&self) -> RwLockWriteGuard<'_, State> {
+        self.state.write().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// A player's neighbourhood: `limit` entries centred on the player (shifted where the
     /// board ends), as the SQL path answers it, with the position the index is at. The
     /// outer `None`: no answer from memory (the index is off). An inner `None`: the board
     /// does not exist here.
     pub fn around(&self, game: &str, board: &str, user: &str, limit: u32) -> Option<(Option<LeaderboardPage>, i64)> {
-        let s = self.state.read().unwrap_or_else(|e| e.into_inner());
+        let s = self.read();
         if !s.valid {
             return None;
         }
@@ -377,14 +381,14 @@ impl BoardIndex {
     }
 
     pub fn stats(&self) -> BoardIndexStats {
-        let s = self.state.read().unwrap_or_else(|e| e.into_inner());
+        let s = self.read();
         BoardIndexStats { valid: s.valid, boards: s.boards.values().map(HashMap::len).sum(), entries: s.entries, bytes: s.bytes }
     }
 
     /// Mirrors an applied batch now at `position`; `false` (and the index off) when a
     /// change could not be mirrored: build it again with [`BoardIndex::load`].
     pub fn apply<'a>(&self, changes: impl IntoIterator<Item = &'a Change>, position: i64) -> bool {
-        let mut s = self.state.write().unwrap_or_else(|e| e.into_inner());
+        let mut s = self.write();
         if s.gave_up.is_some() {
             return true;
         }
@@ -407,7 +411,7 @@ impl BoardIndex {
 
     /// Why the index gave up, if it did (it stays off until the next load).
     pub fn gave_up(&self) -> Option<String> {
-        self.state.read().unwrap_or_else(|e| e.into_inner()).gave_up.clone()
+        self.read().gave_up.clone()
     }
 
     fn give_up(&self, why: String) -> State {
@@ -417,13 +421,14 @@ impl BoardIndex {
 
     /// Turns the index off (reads use SQL) until the next [`BoardIndex::load`].
     pub fn invalidate(&self) {
-        *self.state.write().unwrap_or_else(|e| e.into_inner()) = State::default();
+        *self.write() = State::default();
     }
 
     /// Builds the index from the file at `position` (what `conn` reads must be that
     /// position's state: the applier calls it between batches). Entries come in rank
     /// order from the rank index, so the blocks are filled without searching.
     pub async fn load(&self, conn: &libsql::Connection, position: i64) -> Result<(), libsql::Error> {
+        let started = std::time::Instant::now();
         self.invalidate();
         let mut s = State::default();
         let mut rows = conn.query("SELECT game_id, leaderboard_id FROM leaderboards", ()).await?;
@@ -447,14 +452,12 @@ impl BoardIndex {
         };
         while let Some(r) = rows.next().await? {
             let (g, b): (String, String) = (r.get(0)?, r.get(1)?);
-            let ints = (r.get_value(4)?, r.get_value(5)?);
-            let metadata = match r.get_value(6)? {
-                libsql::Value::Null => None,
-                libsql::Value::Text(t) => Some(t),
-                _ => None,
-            };
-            let entry = match (ints, r.get_value(6)?) {
-                ((libsql::Value::Integer(score), libsql::Value::Integer(rank_score)), libsql::Value::Null | libsql::Value::Text(_)) => {
+            let entry = match (r.get_value(4)?, r.get_value(5)?, r.get_value(6)?) {
+                (libsql::Value::Integer(score), libsql::Value::Integer(rank_score), metadata @ (libsql::Value::Null | libsql::Value::Text(_))) => {
+                    let metadata = match metadata {
+                        libsql::Value::Text(t) => Some(t),
+                        _ => None,
+                    };
                     let (user, username, updated_at): (String, String, String) = (r.get(2)?, r.get(3)?, r.get(7)?);
                     Entry::new(rank_score, score, &updated_at, &user, &username, metadata.as_deref())
                 }
@@ -462,11 +465,11 @@ impl BoardIndex {
             };
             let Some(e) = entry else {
                 // A value SQLite stored as another type than the index holds.
-                *self.state.write().unwrap_or_else(|e| e.into_inner()) = self.give_up(format!("an entry of {g}/{b} has a value of another type"));
+                *self.write() = self.give_up(format!("an entry of {g}/{b} has a value of another type"));
                 return Ok(());
             };
             if s.entries >= self.max_entries {
-                *self.state.write().unwrap_or_else(|e| e.into_inner()) = self.give_up(format!("more than {} leaderboard entries", self.max_entries));
+                *self.write() = self.give_up(format!("more than {} leaderboard entries", self.max_entries));
                 return Ok(());
             }
             if current.as_ref().is_none_or(|(cg, cb, _)| *cg != g || *cb != b) {
@@ -490,7 +493,9 @@ impl BoardIndex {
         store(&mut s, current.take());
         s.valid = true;
         s.position = position;
-        *self.state.write().unwrap_or_else(|e| e.into_inner()) = s;
+        let (entries, bytes) = (s.entries, s.bytes);
+        *self.write() = s;
+        tracing::info!(entries, bytes, ms = started.elapsed().as_millis() as u64, "leaderboards loaded into memory");
         Ok(())
     }
 }

@@ -97,10 +97,7 @@ impl ReplicaStore {
     /// Builds the leaderboards in memory from the file (at `position`).
     async fn load_boards(&self, position: i64) -> StoreResult<()> {
         if let Some(b) = &self.boards {
-            let t = std::time::Instant::now();
             b.load(&self.writer, position).await?;
-            let stats = b.stats();
-            tracing::info!(entries = stats.entries, bytes = stats.bytes, ms = t.elapsed().as_millis() as u64, "leaderboards loaded into memory");
         }
         Ok(())
     }
@@ -216,9 +213,7 @@ impl Bootstrap {
             .await?;
         self.tx.commit().await?;
         if let Some((b, writer)) = &self.boards {
-            let t = std::time::Instant::now();
             b.load(writer, header.position).await?;
-            tracing::info!(entries = b.stats().entries, ms = t.elapsed().as_millis() as u64, "leaderboards loaded into memory");
         }
         Ok(())
     }
