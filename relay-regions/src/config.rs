@@ -193,9 +193,6 @@ pub struct Limits {
     pub max_queued_frames: usize,
     /// A room opened by origin (`POST /v1/rooms`) that nobody joins closes after this.
     pub unjoined_room_secs: u64,
-    /// WebSocket read buffer per connection (bytes read per syscall); small keeps idle
-    /// connections cheap.
-    pub read_buffer_bytes: usize,
 }
 
 impl Default for Limits {
@@ -217,7 +214,6 @@ impl Default for Limits {
             max_state_bytes: 16 * 1024,
             max_queued_frames: 512,
             unjoined_room_secs: 120,
-            read_buffer_bytes: 512,
         }
     }
 }

@@ -20,9 +20,8 @@ use aethex_protocol::multiplayer::{
 };
 use aethex_protocol::rpc::{ErrorEnvelope, RpcError};
 use axum::body::Bytes;
-use axum::extract::ws::WebSocketUpgrade;
-use axum::extract::{ConnectInfo, DefaultBodyLimit, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Version};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -30,6 +29,8 @@ use axum::{Json, Router};
 use crate::error::Refusal;
 use crate::session;
 use crate::state::Relay;
+use crate::ws::WsStream;
+use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 
 pub fn router(relay: Arc<Relay>) -> Router {
     Router::new()
@@ -113,7 +114,14 @@ async fn presence(State(relay): State<Arc<Relay>>, headers: HeaderMap, body: Byt
     Json(PresenceAnswer { online: relay.online(&q.user_ids) }).into_response()
 }
 
-async fn upgrade(State(relay): State<Arc<Relay>>, ConnectInfo(peer): ConnectInfo<SocketAddr>, ws: WebSocketUpgrade) -> Response {
+async fn upgrade(State(relay): State<Arc<Relay>>, ConnectInfo(peer): ConnectInfo<SocketAddr>, mut req: Request) -> Response {
+    let key = match websocket_key(&req) {
+        Ok(k) => k,
+        Err(r) => return refuse(r),
+    };
+    let Some(on_upgrade) = req.extensions_mut().remove::<hyper::upgrade::OnUpgrade>() else {
+        return refuse(Refusal::invalid("this connection cannot be upgraded to a WebSocket"));
+    };
     if relay.metrics.connections.load(Ordering::Relaxed) >= i64::from(relay.capacity) {
         return refuse(Refusal::unavailable("this relay is full; try another region"));
     }
@@ -122,13 +130,44 @@ async fn upgrade(State(relay): State<Arc<Relay>>, ConnectInfo(peer): ConnectInfo
         Ok(s) => s,
         Err(r) => return refuse(r),
     };
-    let limits = &relay.limits;
-    // tungstenite's own limit sits above ours, so a frame a little too large still gets
+    // The transport's own limit sits above ours, so a frame a little too large still gets
     // a `disconnect` with the reason (ours), and a huge one is refused before it is read.
-    let hard_max = limits.max_frame_bytes.saturating_mul(4).max(64 * 1024);
-    ws.read_buffer_size(limits.read_buffer_bytes.max(256))
-        .write_buffer_size(0)
-        .max_message_size(hard_max)
-        .max_frame_size(hard_max)
-        .on_upgrade(move |socket| session::serve(relay, socket, slot))
+    let hard_max = relay.limits.max_frame_bytes.saturating_mul(4).max(64 * 1024);
+    tokio::spawn(async move {
+        // The client went away between the answer and the upgrade: nothing to serve.
+        if let Ok(upgraded) = on_upgrade.await {
+            let ws = WsStream::new(hyper_util::rt::TokioIo::new(upgraded), hard_max);
+            session::serve(relay, ws, slot).await;
+        }
+    });
+    Response::builder()
+        .status(StatusCode::SWITCHING_PROTOCOLS)
+        .header(header::CONNECTION, "upgrade")
+        .header(header::UPGRADE, "websocket")
+        .header(header::SEC_WEBSOCKET_ACCEPT, derive_accept_key(key.as_bytes()))
+        .body(axum::body::Body::empty())
+        .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
+}
+
+/// The `Sec-WebSocket-Key` of a valid RFC 6455 opening handshake (HTTP/1.1 GET with
+/// `Connection: upgrade`, `Upgrade: websocket`, version 13), or why it is not one.
+fn websocket_key(req: &Request) -> Result<HeaderValue, Refusal> {
+    let headers = req.headers();
+    let has_token = |name: header::HeaderName, token: &str| {
+        headers.get_all(name).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(',')).any(|t| t.trim().eq_ignore_ascii_case(token))
+    };
+    if req.version() != Version::HTTP_11 {
+        return Err(Refusal::invalid("a WebSocket upgrade needs HTTP/1.1"));
+    }
+    if !has_token(header::CONNECTION, "upgrade") || !has_token(header::UPGRADE, "websocket") {
+        return Err(Refusal::invalid("this route is a WebSocket: send Connection: upgrade and Upgrade: websocket"));
+    }
+    if headers.get(header::SEC_WEBSOCKET_VERSION).map(|v| v.as_bytes()) != Some(b"13") {
+        return Err(Refusal::invalid("Sec-WebSocket-Version must be 13"));
+    }
+    // A 16-byte nonce in base64 is 24 characters.
+    match headers.get(header::SEC_WEBSOCKET_KEY) {
+        Some(k) if k.len() == 24 => Ok(k.clone()),
+        _ => Err(Refusal::invalid("Sec-WebSocket-Key is missing or not 16 bytes in base64")),
+    }
 }

@@ -29,6 +29,7 @@ pub mod register;
 pub mod room;
 pub mod session;
 pub mod state;
+pub mod ws;
 
 use std::future::Future;
 use std::net::SocketAddr;

@@ -235,6 +235,9 @@ impl Room {
         st.next_seq += 1;
         let resume_token = random_token();
         let tick = st.tick;
+        // Seats grow one at a time (at most 64 moves of a few hundred bytes, per join):
+        // doubling would leave a room of 10 holding 16 seats for as long as it lives.
+        st.seats.reserve_exact(1);
         st.seats.push(Seat {
             player_id: peer.player_id.clone(),
             seq,

@@ -22,10 +22,8 @@ use std::time::{Duration, Instant};
 
 use aethex_protocol::multiplayer::{check_chat, is_room_code, ClientMessage, Encoding, RoomOptions, ServerMessage};
 use axum::body::Bytes;
-use axum::extract::ws::{CloseFrame, Message, WebSocket};
-use futures::SinkExt;
+use axum::extract::ws::{CloseFrame, Message};
 use serde_json::Value;
-use tokio_tungstenite::tungstenite;
 
 use crate::codec::{decode, encode, frame_len};
 use crate::error::{Kick, Refusal};
@@ -33,6 +31,10 @@ use crate::metrics::Metrics;
 use crate::peer::Peer;
 use crate::room::{Room, RoomKind};
 use crate::state::Relay;
+use crate::ws::{WsError, WsStream};
+
+/// A player's upgraded connection.
+pub type WebSocket = WsStream<hyper_util::rt::TokioIo<hyper::upgrade::Upgraded>>;
 
 /// How a connection ended.
 enum End {
@@ -175,9 +177,13 @@ async fn connected(relay: &Arc<Relay>, ws: &mut WebSocket, authed: Authed) {
     let mut keepalive = tokio::time::interval_at(tokio::time::Instant::now() + relay.ping_interval, relay.ping_interval);
     let mut heard = true;
     let mut quiet_periods = 0u8;
+    // The client's close frame, answered with the same code (RFC 6455 5.5.1).
+    let mut echo = None;
     let end = loop {
         tokio::select! {
-            _ = peer.woken() => match flush(ws, &peer, &relay.metrics, relay.ping_interval * 2).await {
+            // Boxed: a write that waits on a slow client needs a timer and a kick
+            // listener, which would otherwise sit in every idle connection's task.
+            _ = peer.woken() => match Box::pin(flush(ws, &peer, &relay.metrics, relay.ping_interval * 2)).await {
                 Ok(None) => {}
                 Ok(Some(k)) => break End::Kick(k),
                 Err(_) => break End::Closed,
@@ -185,7 +191,11 @@ async fn connected(relay: &Arc<Relay>, ws: &mut WebSocket, authed: Authed) {
             frame = ws.recv() => {
                 heard = true;
                 match frame {
-                    None | Some(Ok(Message::Close(_))) => break End::Closed,
+                    None => break End::Closed,
+                    Some(Ok(Message::Close(c))) => {
+                        echo = Some(c);
+                        break End::Closed;
+                    }
                     Some(Err(e)) => break classify(e),
                     Some(Ok(m)) => match s.on_frame(m) {
                         Ok(None) => {}
@@ -221,16 +231,21 @@ async fn connected(relay: &Arc<Relay>, ws: &mut WebSocket, authed: Authed) {
             tracing::debug!(player = %peer.player_id, reason = %kick.reason(), "client disconnected by the relay");
             Box::pin(goodbye(ws, encoding, &kick)).await;
         }
-        End::Closed => Metrics::add(&relay.metrics.dropped, 1),
+        End::Closed => {
+            Metrics::add(&relay.metrics.dropped, 1);
+            if let Some(c) = echo {
+                let _ = Box::pin(tokio::time::timeout(Duration::from_secs(1), ws.send(Message::Close(c)))).await;
+            }
+        }
     }
 }
 
 /// Writes what is queued for the client; returns a pending kick. A client that does not
 /// read blocks the write: a kick arriving meanwhile (too slow, replaced) ends it, and so
 /// does a write stalled for `stall` (the client is then too slow).
-async fn flush(ws: &mut WebSocket, peer: &Peer, metrics: &Metrics, stall: Duration) -> Result<Option<Kick>, axum::Error> {
+async fn flush(ws: &mut WebSocket, peer: &Peer, metrics: &Metrics, stall: Duration) -> std::io::Result<Option<Kick>> {
     enum Wrote {
-        Done(Result<(), axum::Error>),
+        Done(std::io::Result<()>),
         Kicked,
         Stalled,
     }
@@ -257,7 +272,7 @@ async fn flush(ws: &mut WebSocket, peer: &Peer, metrics: &Metrics, stall: Durati
 }
 
 /// Writes the queued frames with one flush at the end.
-async fn write_frames(ws: &mut WebSocket, frames: &mut VecDeque<Message>, metrics: &Metrics) -> Result<(), axum::Error> {
+async fn write_frames(ws: &mut WebSocket, frames: &mut VecDeque<Message>, metrics: &Metrics) -> std::io::Result<()> {
     if frames.is_empty() {
         return Ok(());
     }
@@ -265,7 +280,7 @@ async fn write_frames(ws: &mut WebSocket, frames: &mut VecDeque<Message>, metric
     while let Some(f) = frames.pop_front() {
         n += 1;
         bytes += frame_len(&f) as u64;
-        ws.feed(f).await?;
+        ws.feed(f);
     }
     ws.flush().await?;
     Metrics::add(&metrics.messages_out, n);
@@ -292,19 +307,18 @@ async fn goodbye(ws: &mut WebSocket, encoding: Encoding, kick: &Kick) {
             }
         })
         .await;
-        Ok::<(), axum::Error>(())
+        Ok::<(), std::io::Error>(())
     })
     .await;
 }
 
 /// A read error: too large a frame, a WebSocket protocol violation, or a dead socket.
-fn classify(e: axum::Error) -> End {
-    match e.into_inner().downcast_ref::<tungstenite::Error>() {
-        Some(tungstenite::Error::Capacity(_)) => End::Kick(Kick::Oversize),
+fn classify(e: WsError) -> End {
+    match e {
+        WsError::TooLarge(_) => End::Kick(Kick::Oversize),
+        WsError::Protocol(what) => End::Kick(Kick::Malformed(format!("WebSocket protocol violation: {what}"))),
         // A connection that vanished without a close frame is a drop (the seat is held), not a violation.
-        Some(tungstenite::Error::Protocol(tungstenite::error::ProtocolError::ResetWithoutClosingHandshake)) => End::Closed,
-        Some(tungstenite::Error::Protocol(_) | tungstenite::Error::Utf8(_)) => End::Kick(Kick::Malformed("WebSocket protocol violation".into())),
-        _ => End::Closed,
+        WsError::Reset | WsError::Io(_) => End::Closed,
     }
 }
 
@@ -366,8 +380,13 @@ impl Session {
         if !self.frames.allow(Instant::now(), relay.limits.messages_per_sec, relay.limits.message_burst) {
             return Err(Kick::Flood);
         }
-        if matches!(frame, Message::Ping(_) | Message::Pong(_)) {
-            return Ok(None);
+        match frame {
+            Message::Ping(payload) => {
+                self.peer.push(Message::Pong(payload));
+                return Ok(None);
+            }
+            Message::Pong(_) => return Ok(None),
+            _ => {}
         }
         if len > relay.limits.max_frame_bytes {
             return Err(Kick::Oversize);

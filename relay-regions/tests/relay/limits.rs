@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use aethex_protocol::multiplayer::{ClientMessage, Encoding, RoomOptions, ServerMessage};
 use aethex_protocol::rpc::ErrorCode;
-use futures::SinkExt;
+use futures::{SinkExt, StreamExt};
 use serde_json::json;
 use tokio_tungstenite::tungstenite::Message;
 
@@ -376,4 +376,90 @@ async fn one_player_cannot_exhaust_rooms_seats_or_sockets() {
     tokio::time::sleep(Duration::from_millis(200)).await;
     Client::connect(&w.relay, &w.player().await.token, Encoding::Json).await;
     assert!(metric(&w.relay, "aethex_relay_rooms").await >= 4.0);
+}
+
+/// The relay answers the opening handshake itself (`ws.rs`): anything that is not an RFC
+/// 6455 upgrade gets a 400 in the error envelope; a client's ping gets a pong; raw frames
+/// breaking the protocol end the connection with `malformed`, and the relay goes on.
+#[tokio::test]
+async fn handshakes_pings_and_raw_protocol_violations() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let w = World::start(&[]).await;
+    let url = w.relay.ws.replacen("ws://", "http://", 1);
+    let http = reqwest::Client::new();
+    let key = "dGhlIHNhbXBsZSBub25jZQ==";
+    let upgrade = [("connection", "Upgrade"), ("upgrade", "websocket"), ("sec-websocket-version", "13"), ("sec-websocket-key", key)];
+    for (what, skip, replace) in [
+        ("plain GET", Some(usize::MAX), None),
+        ("no Upgrade header", Some(1), None),
+        ("no Connection header", Some(0), None),
+        ("version 8", None, Some((2, "8"))),
+        ("no key", Some(3), None),
+        ("a key of the wrong length", None, Some((3, "c2hvcnQ="))),
+    ] {
+        let mut req = http.get(&url);
+        if skip != Some(usize::MAX) {
+            for (i, (name, value)) in upgrade.iter().enumerate() {
+                if Some(i) == skip {
+                    continue;
+                }
+                let value = match replace {
+                    Some((j, v)) if j == i => v,
+                    _ => *value,
+                };
+                req = req.header(*name, value);
+            }
+        }
+        let res = req.send().await.unwrap();
+        assert_eq!(res.status(), 400, "{what}");
+        let body: serde_json::Value = res.json().await.unwrap();
+        assert_eq!(body["jsonrpc"], "2.0", "{what}: {body}");
+        assert_eq!(body["error"]["code"], ErrorCode::INVALID_PARAMS.0, "{what}: {body}");
+    }
+
+    // A ping before and after auth is answered with its payload.
+    let p = w.player().await;
+    let mut c = Client::connect(&w.relay, &p.token, Encoding::Json).await;
+    c.ws.send(Message::Ping(b"are you there".to_vec().into())).await.unwrap();
+    let pong = tokio::time::timeout(WAIT, async {
+        loop {
+            match c.ws.next().await {
+                Some(Ok(Message::Pong(p))) => break p,
+                Some(Ok(_)) => continue,
+                other => panic!("{other:?}"),
+            }
+        }
+    })
+    .await
+    .expect("a pong");
+    assert_eq!(&pong[..], b"are you there");
+
+    // Raw bytes after a valid handshake: the accept key of RFC 6455's own example, then an
+    // unmasked frame (clients must mask): `disconnect` with `malformed` and a close.
+    let addr = w.relay.http.trim_start_matches("http://").to_string();
+    let mut tcp = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let req = format!(
+        "GET /v1/multiplayer HTTP/1.1\r\nHost: {addr}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: {key}\r\n\r\n"
+    );
+    tcp.write_all(req.as_bytes()).await.unwrap();
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n\r\n") {
+        let mut b = [0u8; 1];
+        tcp.read_exact(&mut b).await.unwrap();
+        head.push(b[0]);
+    }
+    let head = String::from_utf8(head).unwrap().to_ascii_lowercase();
+    assert!(head.starts_with("http/1.1 101"), "{head}");
+    assert!(head.contains("sec-websocket-accept: s3pplmbitxaq9kygzzhzrbk+xoo="), "{head}");
+    tcp.write_all(&[0x81, 0x02, b'h', b'i']).await.unwrap();
+    let mut rest = Vec::new();
+    let _ = tokio::time::timeout(WAIT, tcp.read_to_end(&mut rest)).await.expect("the relay closes the connection");
+    let text = String::from_utf8_lossy(&rest);
+    assert!(text.contains("malformed message: WebSocket protocol violation: client frames must be masked"), "{text}");
+    assert!(rest.windows(2).any(|w| w[0] == 0x88), "a close frame follows");
+
+    // The relay goes on.
+    let mut d = Client::connect(&w.relay, &p.token, Encoding::Json).await;
+    d.send(&ClientMessage::Ping { t: 7 }).await;
+    d.expect("pong", |m| matches!(m, ServerMessage::Pong { t: 7 }).then_some(())).await;
 }
