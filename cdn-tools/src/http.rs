@@ -16,7 +16,31 @@ const MAX_ERROR_BODY: usize = 64 * 1024;
 /// A client with connect and idle timeouts but no overall timeout (a chunk over a slow
 /// link may take a while; stalls are caught by the read timeout).
 pub fn client() -> Result<Client> {
-    Client::builder()
+    trusting_client(&[])
+}
+
+/// The variable naming a PEM file of CA certificates trusted besides the web PKI's roots
+/// (a studio's own CA in front of origin or a CDN). Certificates are always verified.
+pub const EXTRA_CA_ENV: &str = "AETHEX_EXTRA_CA_FILE";
+
+/// [`client`], also trusting `extra` and the certificates in `$AETHEX_EXTRA_CA_FILE`.
+pub fn trusting_client(extra: &[reqwest::Certificate]) -> Result<Client> {
+    let mut builder = Client::builder();
+    for c in extra {
+        builder = builder.add_root_certificate(c.clone());
+    }
+    if let Some(path) = std::env::var_os(EXTRA_CA_ENV).filter(|p| !p.is_empty()) {
+        let pem = std::fs::read(&path).map_err(|e| Error::Invalid(format!("{EXTRA_CA_ENV} {}: {e}", path.to_string_lossy())))?;
+        let certs =
+            reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| Error::Invalid(format!("{EXTRA_CA_ENV} {}: {e}", path.to_string_lossy())))?;
+        if certs.is_empty() {
+            return Err(Error::Invalid(format!("{EXTRA_CA_ENV} {} holds no PEM certificate", path.to_string_lossy())));
+        }
+        for c in certs {
+            builder = builder.add_root_certificate(c);
+        }
+    }
+    builder
         .connect_timeout(Duration::from_secs(15))
         .read_timeout(Duration::from_secs(60))
         .pool_idle_timeout(Duration::from_secs(60))

@@ -21,6 +21,7 @@ pub mod diff;
 pub mod error;
 pub mod fsutil;
 mod http;
+pub use http::{trusting_client, EXTRA_CA_ENV};
 pub mod keys;
 pub mod publish;
 pub mod pull;

@@ -47,6 +47,9 @@ pub struct Config {
     pub multiplayer: MultiplayerConfig,
     pub cluster: ClusterConfig,
     pub logic: LogicConfig,
+    /// `[tls]`: HTTPS on origin's listeners (and the embedded edge's and relay's), and the
+    /// extra CA its outbound calls trust (`aethex_runtime::tls`).
+    pub tls: aethex_runtime::tls::TlsConfig,
     pub log: aethex_runtime::LogConfig,
 }
 
@@ -602,6 +605,7 @@ pub const SECTIONS: &[&str] = &[
     "analytics",
     "cluster",
     "logic",
+    "tls",
     "log",
 ];
 
@@ -611,10 +615,10 @@ impl Config {
         aethex_runtime::load_config(file, SECTIONS)
     }
 
-    /// The URL this server is reached at.
-    pub fn public_url(&self, bound: SocketAddr) -> String {
+    /// The URL this server is reached at (`scheme`: `http` or `https`).
+    pub fn public_url(&self, bound: SocketAddr, scheme: &str) -> String {
         if self.server.public_url.is_empty() {
-            format!("http://{bound}")
+            format!("{scheme}://{bound}")
         } else {
             self.server.public_url.trim_end_matches('/').to_string()
         }

@@ -91,7 +91,7 @@ async fn main() -> anyhow::Result<()> {
                 println!(
                     "AeThex Cloud relay {} listening on {} (udp {}, metrics on {})",
                     mp_settings.relay_region,
-                    node.url().replacen("http://", "ws://", 1),
+                    node.url().replacen("http://", "ws://", 1).replacen("https://", "wss://", 1),
                     node.udp_addr(),
                     node.metrics_url().unwrap_or_else(|| "off".into())
                 );
@@ -125,6 +125,16 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// How the embedded edge and relay reach origin: over loopback, or with TLS at origin's
+/// public URL (the certificate names it, not the loopback address).
+fn origin_for_embedded(app: &Application, loopback: std::net::SocketAddr) -> String {
+    if app.tls().is_some() {
+        app.url()
+    } else {
+        format!("http://{loopback}")
+    }
+}
+
 /// The native edge that `aethex serve` runs beside origin: it pulls from this origin over
 /// loopback with the first edge key, exactly as a separate edge would.
 async fn embedded_edge(
@@ -139,7 +149,8 @@ async fn embedded_edge(
     }
     let mut cfg = aethex_edge_native::NodeConfig::default();
     cfg.node.listen = settings.listen;
-    cfg.node.origin_url = format!("http://{origin}");
+    cfg.node.origin_url = origin_for_embedded(app, origin);
+    cfg.tls = state.config.tls.clone();
     cfg.node.edge_key = state.peers.edge_key().to_string();
     cfg.node.name = "embedded".into();
     cfg.node.data_dir = data_dir.join("edge");
@@ -162,7 +173,8 @@ async fn embedded_relay(app: &Application, settings: &aethex_origin::config::Mul
     cfg.relay.listen = settings.relay_listen;
     cfg.relay.udp_listen = settings.relay_udp_listen;
     cfg.relay.metrics_listen = settings.relay_metrics_listen.clone();
-    cfg.relay.origin_url = format!("http://{origin}");
+    cfg.relay.origin_url = origin_for_embedded(app, origin);
+    cfg.tls = state.config.tls.clone();
     cfg.relay.cluster_key = state.peers.relay_key().to_string();
     cfg.relay.issuer = state.config.auth.issuer.clone();
     aethex_relay::RelayNode::build(&cfg).await.context("starting the embedded relay")

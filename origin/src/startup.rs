@@ -28,6 +28,7 @@ pub struct Application {
     metrics_listener: Option<TcpListener>,
     router: Router,
     state: AppState,
+    tls: Option<Arc<aethex_runtime::tls::ServerTls>>,
 }
 
 /// The process-wide Prometheus recorder (metrics macros need a global one).
@@ -87,7 +88,9 @@ impl Application {
             "" => None,
             addr => Some(TcpListener::bind(addr).await.with_context(|| format!("binding server.metrics_listen {addr}"))?),
         };
-        let http = reqwest::Client::builder()
+        let tls = aethex_runtime::tls::ServerTls::from_config(&config.tls)?;
+        aethex_runtime::tls::trust_extra_roots(&config.tls)?;
+        let http = aethex_runtime::tls::http_client()
             .user_agent(concat!("aethex-origin/", env!("CARGO_PKG_VERSION")))
             .timeout(std::time::Duration::from_secs(15))
             .build()?;
@@ -104,7 +107,7 @@ impl Application {
             Some(r) => RateLimits::shared(a.rate_limit_per_ip_per_minute, a.rate_limit_per_account_per_minute, r.clone()),
         };
         let app = App {
-            public_url: config.public_url(bound),
+            public_url: config.public_url(bound, aethex_runtime::tls::scheme(tls.as_ref())),
             limits: Arc::new(limits),
             db,
             tokens,
@@ -160,7 +163,7 @@ impl Application {
         crate::matchmaking::service::spawn_leadership(Arc::downgrade(&state.0));
         crate::matchmaking::service::spawn_matcher(Arc::downgrade(&state.0), std::time::Duration::from_millis(state.config.matchmaking.interval_ms));
         let router = build_router(state.clone());
-        Ok(Self { listener, metrics_listener, router, state })
+        Ok(Self { listener, metrics_listener, router, state, tls })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -171,9 +174,15 @@ impl Application {
         self.state.public_url.clone()
     }
 
-    /// `http://` + the metrics listener's address, when there is one.
+    /// `http(s)://` + the metrics listener's address, when there is one.
     pub fn metrics_url(&self) -> Option<String> {
-        self.metrics_listener.as_ref().and_then(|l| l.local_addr().ok()).map(|a| format!("http://{a}"))
+        let scheme = aethex_runtime::tls::scheme(self.tls.as_ref());
+        self.metrics_listener.as_ref().and_then(|l| l.local_addr().ok()).map(|a| format!("{scheme}://{a}"))
+    }
+
+    /// Whether the listeners speak HTTPS (`[tls]`).
+    pub fn tls(&self) -> Option<&Arc<aethex_runtime::tls::ServerTls>> {
+        self.tls.as_ref()
     }
 
     pub fn state(&self) -> AppState {
@@ -185,10 +194,10 @@ impl Application {
     pub async fn run_until(self, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
         let metrics = self.metrics_listener.map(|l| {
             let router = Router::new().route("/metrics", get(ops::metrics)).with_state(self.state.clone());
-            tokio::spawn(async move { axum::serve(l, router).await })
+            let tls = self.tls.clone();
+            tokio::spawn(async move { aethex_runtime::tls::serve(l, router, tls, std::future::pending()).await })
         });
-        let result =
-            axum::serve(self.listener, self.router.into_make_service_with_connect_info::<SocketAddr>()).with_graceful_shutdown(shutdown).await;
+        let result = aethex_runtime::tls::serve(self.listener, self.router, self.tls, shutdown).await;
         if let Some(m) = metrics {
             m.abort();
         }

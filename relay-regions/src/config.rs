@@ -29,6 +29,8 @@ pub struct RelayConfig {
     pub relay: RelaySettings,
     pub limits: Limits,
     pub logic: LogicSettings,
+    /// `[tls]`: HTTPS/WSS on the relay's listeners, and the extra CA its calls to origin trust.
+    pub tls: aethex_runtime::tls::TlsConfig,
     pub log: aethex_runtime::LogConfig,
 }
 
@@ -218,7 +220,7 @@ impl Default for Limits {
     }
 }
 
-const SECTIONS: &[&str] = &["relay", "limits", "logic", "log"];
+const SECTIONS: &[&str] = &["relay", "limits", "logic", "tls", "log"];
 
 impl RelayConfig {
     /// Defaults, then `file` (if given, it must exist), then `AETHEX_*` variables.

@@ -178,4 +178,6 @@ pub enum RelayError {
     Redis(String),
     #[error("game logic: {0}")]
     Logic(String),
+    #[error(transparent)]
+    Tls(#[from] aethex_runtime::tls::TlsError),
 }

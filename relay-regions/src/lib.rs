@@ -46,6 +46,7 @@ pub use state::Relay;
 /// A relay node, bound and ready to run.
 pub struct RelayNode {
     listener: TcpListener,
+    tls: Option<Arc<aethex_runtime::tls::ServerTls>>,
     /// Prometheus `/metrics`, never on the players' port.
     metrics_listener: Option<TcpListener>,
     udp: UdpSocket,
@@ -67,6 +68,8 @@ impl RelayNode {
         if s.cluster_key.trim().is_empty() {
             return Err(RelayError::NoClusterKey);
         }
+        let tls = aethex_runtime::tls::ServerTls::from_config(&cfg.tls)?;
+        aethex_runtime::tls::trust_extra_roots(&cfg.tls)?;
         let listener = TcpListener::bind(s.listen).await.map_err(|source| RelayError::Bind { addr: s.listen, source })?;
         let local = listener.local_addr().map_err(|source| RelayError::Bind { addr: s.listen, source })?;
         let udp = UdpSocket::bind(s.udp_listen).await.map_err(|source| RelayError::Bind { addr: s.udp_listen, source })?;
@@ -81,7 +84,8 @@ impl RelayNode {
         let public_url = if s.public_url.trim().is_empty() {
             let ip = if local.ip().is_unspecified() { "127.0.0.1".to_string() } else { local.ip().to_string() };
             let host = if ip.contains(':') { format!("[{ip}]") } else { ip };
-            format!("ws://{host}:{}", local.port())
+            let scheme = if tls.is_some() { "wss" } else { "ws" };
+            format!("{scheme}://{host}:{}", local.port())
         } else {
             s.public_url.trim().trim_end_matches('/').to_string()
         };
@@ -127,6 +131,7 @@ impl RelayNode {
         }
         Ok(Self {
             listener,
+            tls,
             metrics_listener,
             udp,
             relay,
@@ -137,9 +142,9 @@ impl RelayNode {
         })
     }
 
-    /// `http://` + the bound address.
+    /// `http(s)://` + the bound address.
     pub fn url(&self) -> String {
-        format!("http://{}", self.local)
+        format!("{}://{}", aethex_runtime::tls::scheme(self.tls.as_ref()), self.local)
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -148,7 +153,8 @@ impl RelayNode {
 
     /// `http://` + the metrics listener's address, when there is one.
     pub fn metrics_url(&self) -> Option<String> {
-        self.metrics_listener.as_ref().and_then(|l| l.local_addr().ok()).map(|a| format!("http://{a}"))
+        let scheme = aethex_runtime::tls::scheme(self.tls.as_ref());
+        self.metrics_listener.as_ref().and_then(|l| l.local_addr().ok()).map(|a| format!("{scheme}://{a}"))
     }
 
     pub fn udp_addr(&self) -> SocketAddr {
@@ -168,17 +174,17 @@ impl RelayNode {
         let router = http::router(relay.clone());
         let metrics = self.metrics_listener.map(|l| {
             let router = http::metrics_router(relay.clone());
-            tokio::spawn(async move { axum::serve(l, router).await })
+            let tls = self.tls.clone();
+            tokio::spawn(async move { aethex_runtime::tls::serve(l, router, tls, std::future::pending()).await })
         });
         let stopping = relay.clone();
-        let result = axum::serve(self.listener, router.into_make_service_with_connect_info::<SocketAddr>())
-            .with_graceful_shutdown(async move {
-                shutdown.await;
-                stopping.kick_everyone();
-                // Lets the connection tasks write their `disconnect`.
-                tokio::time::sleep(Duration::from_millis(300)).await;
-            })
-            .await;
+        let result = aethex_runtime::tls::serve(self.listener, router, self.tls, async move {
+            shutdown.await;
+            stopping.kick_everyone();
+            // Lets the connection tasks write their `disconnect`.
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        })
+        .await;
         heartbeat.abort();
         backfills.abort();
         if let Some(m) = metrics {

@@ -112,8 +112,11 @@ impl RoomLogic {
             ..Limits::default()
         };
         let engine = LogicEngine::new(limits).map_err(|e| e.to_string())?;
-        let http =
-            reqwest::Client::builder().timeout(Duration::from_secs(30)).connect_timeout(Duration::from_secs(3)).build().map_err(|e| e.to_string())?;
+        let http = aethex_runtime::tls::http_client()
+            .timeout(Duration::from_secs(30))
+            .connect_timeout(Duration::from_secs(3))
+            .build()
+            .map_err(|e| e.to_string())?;
         Ok(Self {
             settings: settings.clone(),
             engine,

@@ -16,7 +16,7 @@ use crate::metrics::Metrics;
 use crate::state::Relay;
 
 fn client() -> Option<reqwest::Client> {
-    match reqwest::Client::builder().timeout(Duration::from_secs(5)).connect_timeout(Duration::from_secs(3)).build() {
+    match aethex_runtime::tls::http_client().timeout(Duration::from_secs(5)).connect_timeout(Duration::from_secs(3)).build() {
         Ok(c) => Some(c),
         Err(e) => {
             tracing::error!(error = %e, "no HTTP client for origin");

@@ -27,6 +27,7 @@ pub mod netdelay;
 pub mod redis;
 pub mod relays;
 pub mod sqld;
+pub mod tls;
 pub mod tokens;
 
 /// Copies the files of folder `from` into `to` (created), keeping their permissions.
@@ -98,7 +99,16 @@ pub fn spawn_listening(cmd: &mut Command, what: &str) -> (Proc, std::sync::mpsc:
 /// The metrics listener's URL from a start-up line (`… metrics on http://… )`), if on.
 pub fn metrics_url_in(line: &str) -> Option<String> {
     let url = line.split("metrics on ").nth(1)?.split([')', ',', ' ']).next()?;
-    url.starts_with("http://").then(|| url.to_string())
+    (url.starts_with("http://") || url.starts_with("https://")).then(|| url.to_string())
+}
+
+/// An SDK client for `url`, trusting `ca_pem` (a test CA) when given.
+pub fn sdk_for(url: &str, ca_pem: Option<&[u8]>) -> AeThexCloud {
+    let c = AeThexCloud::new(url);
+    match ca_pem {
+        Some(pem) => c.with_extra_ca_pem(pem).expect("test CA PEM"),
+        None => c,
+    }
 }
 
 /// A running origin process. Killed on drop.
@@ -115,6 +125,9 @@ pub struct Origin {
     /// The libSQL server it runs on, when the tests asked for one (`AETHEX_TEST_DB=sqld`).
     pub sqld: Option<std::sync::Arc<sqld::Sqld>>,
     _stderr: tempfile::NamedTempFile,
+    /// The CA its certificate is signed by, when it serves HTTPS (`AETHEX_TLS__EXTRA_CA_FILE`
+    /// of its settings): every client of the tests trusts it.
+    pub ca_pem: Option<Vec<u8>>,
 }
 
 impl Origin {
@@ -221,7 +234,8 @@ impl Origin {
         let metrics_url = metrics_url_in(&line).expect("aethex did not print its metrics URL");
         let embedded = env.iter().any(|(k, v)| k == "AETHEX_EDGE__EMBEDDED" && v == "true");
         let edge_url = embedded.then(|| rx.recv_timeout(Duration::from_secs(30)).expect("aethex did not print its edge URL within 30 s").1);
-        Self { url, edge_url, metrics_url, data_dir: data_dir.to_path_buf(), child, _tmp: None, env, sqld: None, _stderr: stderr }
+        let ca_pem = env.iter().find(|(k, _)| k == "AETHEX_TLS__EXTRA_CA_FILE").map(|(_, v)| std::fs::read(v).expect("extra CA file"));
+        Self { url, edge_url, metrics_url, data_dir: data_dir.to_path_buf(), child, _tmp: None, env, sqld: None, _stderr: stderr, ca_pem }
     }
 
     pub fn pid(&self) -> u32 {
@@ -246,11 +260,16 @@ impl Origin {
     }
 
     pub fn sdk(&self) -> AeThexCloud {
-        AeThexCloud::new(&self.url)
+        sdk_for(&self.url, self.ca_pem.as_deref())
     }
 
+    /// An HTTP client trusting the origin's CA, if it has one.
     pub fn http(&self) -> reqwest::Client {
-        reqwest::Client::new()
+        let mut b = reqwest::Client::builder();
+        for c in self.ca_pem.as_deref().map(|p| reqwest::Certificate::from_pem_bundle(p).expect("CA PEM")).unwrap_or_default() {
+            b = b.add_root_certificate(c);
+        }
+        b.build().expect("HTTP client")
     }
 
     pub fn db_path(&self) -> PathBuf {
@@ -311,7 +330,7 @@ impl Origin {
         let username = format!("dev{}", &uuid::Uuid::new_v4().simple().to_string()[..10]);
         dev.auth().register(&email, "developer-password", &username).await.expect("register developer");
         let token = dev.token().expect("token");
-        let c = reqwest::Client::new();
+        let c = self.http();
         let org: Value = c
             .post(format!("{}/api/v1/orgs", self.url))
             .bearer_auth(&token)
@@ -334,7 +353,15 @@ impl Origin {
             .await
             .unwrap();
         let client_key = game["client_key"].as_str().expect("client_key").to_string();
-        GameFixture { url: self.url.clone(), org_id, game_id: game_id.to_string(), client_key, developer: dev, developer_email: email }
+        GameFixture {
+            url: self.url.clone(),
+            ca_pem: self.ca_pem.clone(),
+            org_id,
+            game_id: game_id.to_string(),
+            client_key,
+            developer: dev,
+            developer_email: email,
+        }
     }
 }
 
@@ -346,6 +373,8 @@ impl Drop for Origin {
 
 pub struct GameFixture {
     pub url: String,
+    /// The CA origin's certificate is signed by, when it serves HTTPS.
+    pub ca_pem: Option<Vec<u8>>,
     pub org_id: String,
     pub game_id: String,
     pub client_key: String,
@@ -357,7 +386,7 @@ pub struct GameFixture {
 impl GameFixture {
     /// A client for this game (not signed in).
     pub fn client(&self) -> AeThexCloud {
-        AeThexCloud::new(&self.url).with_client_key(&self.client_key)
+        sdk_for(&self.url, self.ca_pem.as_deref()).with_client_key(&self.client_key)
     }
 
     /// A new guest player of this game, signed in.

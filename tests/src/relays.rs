@@ -52,7 +52,7 @@ impl Relay {
     pub async fn wait_registered(&self, origin: &Origin) {
         let deadline = std::time::Instant::now() + Duration::from_secs(20);
         loop {
-            let list: serde_json::Value = reqwest::get(format!("{}/api/v1/regions", origin.url)).await.unwrap().json().await.unwrap();
+            let list: serde_json::Value = origin.http().get(format!("{}/api/v1/regions", origin.url)).send().await.unwrap().json().await.unwrap();
             if list["regions"].as_array().is_some_and(|r| r.iter().any(|r| r["name"] == self.region.as_str())) {
                 return;
             }

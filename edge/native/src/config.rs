@@ -13,6 +13,8 @@ pub struct NodeConfig {
     /// `[node]`: named apart from origin's `[edge]` so both can share one environment.
     pub node: NodeSettings,
     pub replication: ReplicationSettings,
+    /// `[tls]`: HTTPS on the edge's listener, and the extra CA its calls to origin trust.
+    pub tls: aethex_runtime::tls::TlsConfig,
     pub log: aethex_runtime::LogConfig,
 }
 
@@ -136,7 +138,7 @@ impl ReplicationSettings {
     }
 }
 
-const SECTIONS: &[&str] = &["node", "replication", "log"];
+const SECTIONS: &[&str] = &["node", "replication", "tls", "log"];
 
 impl NodeConfig {
     /// Defaults, then `file` (if given, it must exist), then `AETHEX_*` variables.

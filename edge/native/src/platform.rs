@@ -19,7 +19,7 @@ const CHUNK_KEY_PREFIX: &str = "aethex:chunk:";
 
 impl NativePlatform {
     pub fn new() -> Self {
-        let http = reqwest::Client::builder()
+        let http = aethex_runtime::tls::http_client()
             .user_agent(concat!("aethex-edge/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(Duration::from_secs(5))
             .timeout(Duration::from_secs(60))

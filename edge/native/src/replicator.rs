@@ -74,7 +74,7 @@ fn now_ms() -> u64 {
 
 impl Replicator {
     pub fn new(store: Arc<ReplicaStore>, origin_url: &str, edge_key: &str, settings: PullSettings) -> Self {
-        let http = reqwest::Client::builder()
+        let http = aethex_runtime::tls::http_client()
             .user_agent(concat!("aethex-edge/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(Duration::from_secs(5))
             .build()

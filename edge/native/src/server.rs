@@ -31,6 +31,8 @@ pub enum NodeError {
     Bind { addr: SocketAddr, source: std::io::Error },
     #[error("opening the replica: {0}")]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    Tls(#[from] aethex_runtime::tls::TlsError),
 }
 
 pub struct NodeState {
@@ -47,6 +49,7 @@ pub struct NodeState {
 
 pub struct EdgeNode {
     listener: TcpListener,
+    tls: Option<Arc<aethex_runtime::tls::ServerTls>>,
     router: Router,
     replicator: Replicator,
     state: Arc<NodeState>,
@@ -62,6 +65,8 @@ impl EdgeNode {
         if s.edge_key.trim().is_empty() {
             return Err(NodeError::NoKey);
         }
+        let tls = aethex_runtime::tls::ServerTls::from_config(&cfg.tls)?;
+        aethex_runtime::tls::trust_extra_roots(&cfg.tls)?;
         let store = Arc::new(
             ReplicaStore::open_with(&s.data_dir.join("replica.db"), cfg.replication.board_index.then_some(cfg.replication.board_index_max_entries))
                 .await?,
@@ -81,15 +86,16 @@ impl EdgeNode {
         });
         let listener = TcpListener::bind(s.listen).await.map_err(|source| NodeError::Bind { addr: s.listen, source })?;
         let router = router(state.clone());
-        Ok(Self { listener, router, replicator, state })
+        Ok(Self { listener, tls, router, replicator, state })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
         self.listener.local_addr().expect("bound listener has an address")
     }
 
+    /// `http(s)://` + the bound address.
     pub fn url(&self) -> String {
-        format!("http://{}", self.local_addr())
+        format!("{}://{}", aethex_runtime::tls::scheme(self.tls.as_ref()), self.local_addr())
     }
 
     pub fn state(&self) -> Arc<NodeState> {
@@ -99,8 +105,7 @@ impl EdgeNode {
     /// Serves (and replicates) until `shutdown` resolves.
     pub async fn run_until(self, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
         let pull = tokio::spawn(self.replicator.run());
-        let served =
-            axum::serve(self.listener, self.router.into_make_service_with_connect_info::<SocketAddr>()).with_graceful_shutdown(shutdown).await;
+        let served = aethex_runtime::tls::serve(self.listener, self.router, self.tls, shutdown).await;
         pull.abort();
         served
     }

@@ -4,7 +4,10 @@
 //!   unknown keys refused (each config type says `deny_unknown_fields`);
 //! - [`init_logging`]: one output stream (stderr; stdout carries only the lines a server
 //!   prints about itself), `RUST_LOG` honoured over the configured level;
-//! - [`shutdown_signal`]: Ctrl-C or SIGTERM.
+//! - [`shutdown_signal`]: Ctrl-C or SIGTERM;
+//! - [`tls`]: HTTPS/WSS on the listeners (`[tls]`), and the extra CA of outbound calls.
+
+pub mod tls;
 
 use std::path::Path;
 

@@ -42,7 +42,7 @@ impl Cdn<'_> {
     /// first use and pin it).
     pub async fn download(&self, game: &str, channel: &str, install: &Path, options: &PullOptions) -> SdkResult<PullReport> {
         let token = self.cloud.bearer().await?;
-        let source = aethex_cdn::HttpSource::new(self.cloud.base_url(), game, channel, Some(token))?;
+        let source = aethex_cdn::HttpSource::new(self.cloud.base_url(), game, channel, Some(token))?.with_client(self.cloud.cdn_client()?);
         Ok(aethex_cdn::pull(&source, game, install, options).await?)
     }
 }

@@ -112,6 +112,10 @@ struct State {
 #[derive(Clone)]
 pub struct AeThexCloud {
     http: reqwest::Client,
+    /// Extra CA certificates trusted besides the web PKI's (`with_extra_ca_pem`).
+    extra_ca: Arc<Vec<rustls_pki_types::CertificateDer<'static>>>,
+    /// TLS for relay WebSockets (`wss://`) when extra CAs are trusted.
+    ws_tls: Option<Arc<rustls::ClientConfig>>,
     base: String,
     client_key: Option<String>,
     state: Arc<Mutex<State>>,
@@ -119,12 +123,63 @@ pub struct AeThexCloud {
 
 impl AeThexCloud {
     pub fn new(base_url: impl Into<String>) -> Self {
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(60))
-            .user_agent(concat!("aethex-sdk-rust/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .expect("reqwest client builds with static settings");
-        Self { http, base: base_url.into().trim_end_matches('/').to_string(), client_key: None, state: Default::default() }
+        Self {
+            http: Self::http_client(&[]).expect("reqwest client builds with static settings"),
+            extra_ca: Arc::default(),
+            ws_tls: None,
+            base: base_url.into().trim_end_matches('/').to_string(),
+            client_key: None,
+            state: Default::default(),
+        }
+    }
+
+    fn http_client(extra: &[rustls_pki_types::CertificateDer<'static>]) -> SdkResult<reqwest::Client> {
+        let mut builder =
+            reqwest::Client::builder().timeout(Duration::from_secs(60)).user_agent(concat!("aethex-sdk-rust/", env!("CARGO_PKG_VERSION")));
+        for der in extra {
+            builder = builder.add_root_certificate(reqwest::Certificate::from_der(der)?);
+        }
+        Ok(builder.build()?)
+    }
+
+    /// Trusts the CA certificates in `pem` besides the web PKI's roots, for every HTTPS
+    /// call, DLC download and relay WebSocket (`wss://`) of this client: a studio's own CA
+    /// in front of a self-hosted cluster. Certificates are always verified; there is no
+    /// switch to stop it.
+    pub fn with_extra_ca_pem(mut self, pem: &[u8]) -> SdkResult<Self> {
+        use rustls_pki_types::pem::PemObject;
+        let ders = rustls_pki_types::CertificateDer::pem_slice_iter(pem)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| SdkError::Decode(format!("extra CA PEM: {e}")))?;
+        if ders.is_empty() {
+            return Err(SdkError::Decode("extra CA PEM holds no certificate".into()));
+        }
+        let mut extra = self.extra_ca.as_ref().clone();
+        extra.extend(ders);
+        let mut roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
+        for d in &extra {
+            roots.add(d.clone()).map_err(|e| SdkError::Decode(format!("extra CA certificate: {e}")))?;
+        }
+        let config = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .map_err(|e| SdkError::Decode(format!("TLS: {e}")))?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        self.http = Self::http_client(&extra)?;
+        self.extra_ca = Arc::new(extra);
+        self.ws_tls = Some(Arc::new(config));
+        Ok(self)
+    }
+
+    /// A client for DLC downloads (no overall timeout) trusting the same CAs.
+    pub(crate) fn cdn_client(&self) -> SdkResult<reqwest::Client> {
+        let extra = self.extra_ca.iter().map(|d| reqwest::Certificate::from_der(d)).collect::<Result<Vec<_>, _>>()?;
+        Ok(aethex_cdn::trusting_client(&extra)?)
+    }
+
+    /// The relay WebSocket's TLS settings (`None`: tokio-tungstenite's, the web PKI).
+    pub(crate) fn ws_connector(&self) -> Option<tokio_tungstenite::Connector> {
+        self.ws_tls.clone().map(tokio_tungstenite::Connector::Rustls)
     }
 
     /// The game's public client key (from the console); logins are then for that game.

@@ -50,7 +50,7 @@ impl<'a> Multiplayer<'a> {
     /// that do not answer are left out.
     pub async fn ping_regions(&self) -> SdkResult<Vec<RegionRtt>> {
         let list: RegionList = self.cloud.request::<Value, _>(Method::GET, "/api/v1/regions", None, false).await?;
-        let http = reqwest::Client::builder().timeout(Duration::from_secs(3)).build()?;
+        let http = self.cloud.cdn_client()?;
         // All regions at once (a slow region does not delay the others' measurements);
         // the best of three answers on one kept-alive connection per region.
         let pings = list.regions.into_iter().map(|r| {
@@ -59,11 +59,13 @@ impl<'a> Multiplayer<'a> {
                 let mut best: Option<Duration> = None;
                 for _ in 0..3 {
                     let t = Instant::now();
-                    if let Ok(resp) = http.get(&r.ping_url).send().await {
-                        if resp.status().is_success() && resp.bytes().await.is_ok() {
-                            let d = t.elapsed();
-                            best = Some(best.map_or(d, |b| b.min(d)));
-                        }
+                    let answered = tokio::time::timeout(Duration::from_secs(3), async {
+                        let resp = http.get(&r.ping_url).send().await.ok()?;
+                        (resp.status().is_success() && resp.bytes().await.is_ok()).then_some(())
+                    });
+                    if let Ok(Some(())) = answered.await {
+                        let d = t.elapsed();
+                        best = Some(best.map_or(d, |b| b.min(d)));
                     }
                 }
                 best.map(|d| RegionRtt { region: r.name, rtt_ms: d.as_millis().min(u32::MAX as u128) as u32 })
@@ -81,6 +83,7 @@ impl<'a> Multiplayer<'a> {
             if relay_url.ends_with(RELAY_WS_PATH) { relay_url.to_string() } else { format!("{}{RELAY_WS_PATH}", relay_url.trim_end_matches('/')) };
         let mut s = RoomSession {
             socket: None,
+            tls: self.cloud.ws_connector(),
             url,
             encoding,
             token: String::new(),
@@ -173,6 +176,8 @@ const STREAMING_WINDOW: Duration = Duration::from_millis(100);
 /// A connection to a relay.
 pub struct RoomSession {
     socket: Option<Socket>,
+    /// TLS for `wss://` (the client's extra CAs), else tokio-tungstenite's default.
+    tls: Option<tokio_tungstenite::Connector>,
     url: String,
     encoding: Encoding,
     token: String,
@@ -201,7 +206,9 @@ impl RoomSession {
 
     /// Dials, sends `auth`, and waits for `auth_ok`.
     async fn open(&mut self, token: String, resume: Option<String>) -> SdkResult<bool> {
-        let (socket, _) = tokio_tungstenite::connect_async(&self.url).await.map_err(|e| protocol_error(format!("relay {}: {e}", self.url)))?;
+        let (socket, _) = tokio_tungstenite::connect_async_tls_with_config(&self.url, None, false, self.tls.clone())
+            .await
+            .map_err(|e| protocol_error(format!("relay {}: {e}", self.url)))?;
         self.socket = Some(socket);
         self.token = token.clone();
         // `auth` is always JSON; the encoding switches with the relay's answer.

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use aethex_protocol::matchmaking::TicketRequest;
-use aethex_protocol::multiplayer::{Encoding, ServerMessage};
+use aethex_protocol::multiplayer::{Encoding, RoomOptions, ServerMessage};
 use aethex_tests::relays::Relay;
 use aethex_tests::Origin;
 use serde_json::{json, Map, Value};
@@ -17,7 +17,8 @@ fn obj(v: Value) -> Map<String, Value> {
 /// Sets `mode` of the fixture's game to matches of two (as its developer).
 async fn two_player_mode(origin: &Origin, game: &aethex_tests::GameFixture, mode: &str) {
     let dev = game.developer.token().unwrap();
-    let answer = reqwest::Client::new()
+    let answer = origin
+        .http()
         .put(format!("{}/api/v1/games/{}/matchmaking/modes/{mode}", origin.url, game.game_id))
         .bearer_auth(&dev)
         .json(&json!({"match_size": 2}))
@@ -253,4 +254,87 @@ async fn the_single_binary_runs_a_relay_of_its_own() {
         .await
         .unwrap();
     assert_eq!(got, obj(json!({"hp": 3})));
+}
+
+/// `[tls]` on origin (with its embedded relay) and on a regional relay: the SDK, trusting
+/// the test's CA, signs in over HTTPS, is matched, and plays over WSS; clients that do
+/// not trust the CA are refused, and nothing answers plain HTTP on those ports.
+#[tokio::test]
+async fn origin_and_relays_serve_https_and_wss_to_the_sdk() {
+    let ca = aethex_tests::tls::TestCa::new();
+    let tls = ca.env();
+    let tls_env: Vec<(&str, &str)> = tls.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let mut env = tls_env.clone();
+    env.push(("AETHEX_MULTIPLAYER__EMBEDDED_RELAY", "true"));
+    let origin = Origin::start(&env);
+    assert!(origin.url.starts_with("https://127.0.0.1:"), "{}", origin.url);
+    assert!(origin.metrics_url.starts_with("https://"), "{}", origin.metrics_url);
+    let regions = format!("{}/api/v1/regions", origin.url);
+    let refused = reqwest::get(&regions).await.expect_err("the web PKI does not know the test CA");
+    assert!(format!("{refused:?}").to_lowercase().contains("certificate"), "{refused:?}");
+    assert!(reqwest::get(regions.replacen("https://", "http://", 1)).await.is_err(), "no plain HTTP on a TLS port");
+    assert!(aethex_sdk::AeThexCloud::new(&origin.url).multiplayer().ping_regions().await.is_err(), "an SDK without the CA is refused");
+
+    let relay = Relay::start(&origin, "tls-region", &tls_env);
+    assert!(relay.url.starts_with("https://"), "{}", relay.url);
+    relay.wait_registered(&origin).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let list: Value = origin.http().get(&regions).send().await.unwrap().json().await.unwrap();
+        let urls: Vec<&str> = list["regions"].as_array().unwrap().iter().filter_map(|r| r["url"].as_str()).collect();
+        if urls.len() == 2 {
+            assert!(urls.iter().all(|u| u.starts_with("wss://")), "{list}");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "both relays never registered: {list}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    let game = origin.game("tls-game").await;
+    two_player_mode(&origin, &game, "duel").await;
+    let (a, b) = (game.player().await, game.player().await);
+    let mut tickets = Vec::new();
+    for p in [&a, &b] {
+        let rtts = p.multiplayer().ping_regions().await.unwrap();
+        assert_eq!(rtts.len(), 2, "both relays answer their ping over HTTPS: {rtts:?}");
+        let t = p.multiplayer().matchmaking().join_queue(&TicketRequest { mode: "duel".into(), regions: rtts, ..Default::default() }).await.unwrap();
+        tickets.push(t.ticket_id);
+    }
+    let ma = a.multiplayer().matchmaking().wait_for_match(&tickets[0], Duration::from_secs(20)).await.unwrap();
+    let mb = b.multiplayer().matchmaking().wait_for_match(&tickets[1], Duration::from_secs(20)).await.unwrap();
+    assert!(ma.relay_url.starts_with("wss://"), "{}", ma.relay_url);
+    let mut sa = a.multiplayer().connect(&ma.relay_url, Encoding::Msgpack).await.unwrap();
+    let mut sb = b.multiplayer().connect(&mb.relay_url, Encoding::Msgpack).await.unwrap();
+    sa.join_match(&ma, json!({})).await.unwrap();
+    sb.join_match(&mb, json!({})).await.unwrap();
+    sb.send_state(obj(json!({"hp": 7}))).await.unwrap();
+    let got = sa
+        .wait_for(Duration::from_secs(5), |m| match m {
+            ServerMessage::StateBatch { states, .. } => states.first().map(|s| s.data.clone()),
+            _ => None,
+        })
+        .await
+        .unwrap();
+    assert_eq!(got, obj(json!({"hp": 7})));
+
+    // A private room on the regional relay, over WSS with each encoding.
+    let relay_ws = relay.url.replacen("https://", "wss://", 1);
+    let mut host = a.multiplayer().connect(&relay_ws, Encoding::Json).await.unwrap();
+    let code = match host.create_room(RoomOptions { max_players: 2, password: None, properties: Map::new() }, json!({})).await.unwrap() {
+        ServerMessage::RoomJoined { code: Some(code), .. } => code,
+        other => panic!("{other:?}"),
+    };
+    let mut guest = b.multiplayer().connect(&relay_ws, Encoding::Msgpack).await.unwrap();
+    guest.join_room(&code, None, json!({})).await.unwrap();
+    guest.chat("over tls", None).await.unwrap();
+    let line = host
+        .wait_for(Duration::from_secs(5), |m| match m {
+            ServerMessage::Chat { text, .. } => Some(text.clone()),
+            _ => None,
+        })
+        .await
+        .unwrap();
+    assert_eq!(line, "over tls");
+    // Plain WebSocket to the TLS port: no handshake.
+    assert!(tokio_tungstenite::connect_async(relay.url.replacen("https://", "ws://", 1) + "/v1/multiplayer").await.is_err());
 }
