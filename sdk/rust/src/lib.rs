@@ -27,6 +27,7 @@ pub mod logic;
 pub mod multiplayer;
 pub mod saves;
 pub mod social;
+pub mod voice;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

@@ -84,6 +84,10 @@ impl<'a> Multiplayer<'a> {
         let mut s = RoomSession {
             socket: None,
             tls: self.cloud.ws_connector(),
+            host: String::new(),
+            members: Vec::new(),
+            voice: None,
+            e2e_voice: false,
             url,
             encoding,
             token: String::new(),
@@ -178,6 +182,13 @@ pub struct RoomSession {
     socket: Option<Socket>,
     /// TLS for `wss://` (the client's extra CAs), else tokio-tungstenite's default.
     tls: Option<tokio_tungstenite::Connector>,
+    /// The room's host and its other members, as the relay last said.
+    host: String,
+    members: Vec<String>,
+    /// End-to-end voice keys of the current room (`voice_e2e_enable`).
+    voice: Option<crate::voice::VoiceCrypto>,
+    /// End-to-end voice was asked for: started again in every room this session joins.
+    e2e_voice: bool,
     url: String,
     encoding: Encoding,
     token: String,
@@ -262,8 +273,60 @@ impl RoomSession {
 
     /// The next event. State batches are acknowledged as they are handed out, so the
     /// relay sends only what changed after them.
+    ///
+    /// With end-to-end voice on, its key signals are handled here and not handed out, and
+    /// `voice_frame` events carry the decrypted audio (base64); frames that do not decrypt
+    /// are dropped (`voice_dropped`).
     pub async fn next_event(&mut self) -> SdkResult<ServerMessage> {
-        let msg = if self.pending.is_empty() { self.read().await? } else { self.pending.remove(0) };
+        loop {
+            let msg = if self.pending.is_empty() { self.read().await? } else { self.pending.remove(0) };
+            if let Some(msg) = self.on_event(msg).await? {
+                return Ok(msg);
+            }
+        }
+    }
+
+    /// Bookkeeping for one event; `None` when it was for the SDK only.
+    async fn on_event(&mut self, msg: ServerMessage) -> SdkResult<Option<ServerMessage>> {
+        let mut out = Vec::new();
+        match &msg {
+            ServerMessage::RoomJoined { host, players, .. } => {
+                self.host = host.clone();
+                self.members = players.iter().map(|p| p.player_id.clone()).filter(|p| *p != self.player_id).collect();
+                self.voice = None;
+            }
+            ServerMessage::PlayerJoined { player } => {
+                if player.player_id != self.player_id && !self.members.contains(&player.player_id) {
+                    self.members.push(player.player_id.clone());
+                }
+                out = self.voice.as_mut().map(|v| v.player_joined(&player.player_id)).unwrap_or_default();
+            }
+            ServerMessage::PlayerLeft { player_id, .. } => {
+                self.members.retain(|m| m != player_id);
+                out = self.voice.as_mut().map(|v| v.player_left(player_id)).unwrap_or_default();
+            }
+            ServerMessage::HostChanged { host } => {
+                self.host = host.clone();
+                out = self.voice.as_mut().map(|v| v.host_changed(host)).unwrap_or_default();
+            }
+            ServerMessage::VoiceSignal { from, kind, payload } => {
+                if let Some(signals) = self.voice.as_mut().and_then(|v| v.signal(from, kind, payload)) {
+                    self.send_signals(signals).await?;
+                    return Ok(None);
+                }
+            }
+            ServerMessage::VoiceFrame { from, data } => {
+                if let Some(v) = self.voice.as_mut() {
+                    use base64::Engine;
+                    return Ok(v.open(from, data).map(|audio| ServerMessage::VoiceFrame {
+                        from: from.clone(),
+                        data: base64::engine::general_purpose::STANDARD.encode(audio),
+                    }));
+                }
+            }
+            _ => {}
+        }
+        self.send_signals(out).await?;
         match &msg {
             ServerMessage::StateBatch { tick, .. } => {
                 let streaming = self.last_state_sent.is_some_and(|t| t.elapsed() < STREAMING_WINDOW);
@@ -283,10 +346,63 @@ impl RoomSession {
             ServerMessage::RoomLeft { .. } => {
                 self.room_id = None;
                 self.resume_token = None;
+                self.members.clear();
+                self.voice = None;
             }
             _ => {}
         }
-        Ok(msg)
+        if matches!(msg, ServerMessage::RoomJoined { .. }) && self.e2e_voice {
+            self.start_voice().await?;
+        }
+        Ok(Some(msg))
+    }
+
+    async fn send_signals(&mut self, signals: Vec<crate::voice::Signal>) -> SdkResult<()> {
+        for s in signals {
+            self.send(&ClientMessage::VoiceSignal { to: s.to, kind: s.kind.to_string(), payload: s.payload }).await?;
+        }
+        Ok(())
+    }
+
+    async fn start_voice(&mut self) -> SdkResult<String> {
+        let room = self.room_id.clone().ok_or_else(|| protocol_error("join a room before turning voice on"))?;
+        let (v, signals) = crate::voice::VoiceCrypto::new(&room, &self.player_id, &self.host, self.members.clone());
+        let fingerprint = v.fingerprint();
+        self.voice = Some(v);
+        self.send(&ClientMessage::VoiceEnable { enabled: true }).await?;
+        self.send_signals(signals).await?;
+        Ok(fingerprint)
+    }
+
+    /// Turns on relayed voice, end-to-end encrypted (see [`crate::voice`]): members agree on
+    /// a room key through the relay's signalling, which the relay cannot read; it is
+    /// renewed whenever someone joins or leaves, and in every room this session joins
+    /// later. Returns this member's key fingerprint, to compare out of band.
+    pub async fn voice_e2e_enable(&mut self) -> SdkResult<String> {
+        self.e2e_voice = true;
+        self.start_voice().await
+    }
+
+    /// Sends one frame of audio, encrypted for the room's members; `false` (nothing sent)
+    /// while the room key has not arrived yet, or after a departure until the next one.
+    pub async fn send_voice(&mut self, audio: &[u8]) -> SdkResult<bool> {
+        let v = self.voice.as_mut().ok_or_else(|| protocol_error("end-to-end voice is off (voice_e2e_enable)"))?;
+        match v.seal(audio) {
+            Some(data) => self.send(&ClientMessage::VoiceFrame { data }).await.map(|_| true),
+            None => Ok(false),
+        }
+    }
+
+    /// The room key's epoch this member sends under (`None`: end-to-end voice off, the key
+    /// not here yet, or paused after a departure).
+    pub fn voice_epoch(&self) -> Option<u32> {
+        self.voice.as_ref().and_then(|v| v.sending_epoch())
+    }
+
+    /// Voice frames dropped because they did not decrypt (tampered, replayed, from
+    /// outside the room key, or sent under a key this member does not hold).
+    pub fn voice_dropped(&self) -> u64 {
+        self.voice.as_ref().map_or(0, |v| v.dropped())
     }
 
     /// The first event `pick` accepts, waiting at most `timeout` (other events are

@@ -28,6 +28,37 @@ async fn two_player_mode(origin: &Origin, game: &aethex_tests::GameFixture, mode
     assert!(answer.status().is_success(), "{}", answer.text().await.unwrap());
 }
 
+/// Two players queue for `mode` in the regions they measured (which must be `regions`,
+/// sorted), are matched, join the match's relay with `encoding` and see each other's
+/// state; the relay's URL.
+async fn match_and_play(a: &aethex_sdk::AeThexCloud, b: &aethex_sdk::AeThexCloud, mode: &str, regions: &[&str], encoding: Encoding) -> String {
+    let mut tickets = Vec::new();
+    for p in [a, b] {
+        let rtts = p.multiplayer().ping_regions().await.unwrap();
+        let mut names: Vec<&str> = rtts.iter().map(|r| r.region.as_str()).collect();
+        names.sort_unstable();
+        assert_eq!(names, regions, "every relay answers its ping: {rtts:?}");
+        let t = p.multiplayer().matchmaking().join_queue(&TicketRequest { mode: mode.into(), regions: rtts, ..Default::default() }).await.unwrap();
+        tickets.push(t.ticket_id);
+    }
+    let ma = a.multiplayer().matchmaking().wait_for_match(&tickets[0], Duration::from_secs(20)).await.unwrap();
+    let mb = b.multiplayer().matchmaking().wait_for_match(&tickets[1], Duration::from_secs(20)).await.unwrap();
+    let mut sa = a.multiplayer().connect(&ma.relay_url, encoding).await.unwrap();
+    let mut sb = b.multiplayer().connect(&mb.relay_url, encoding).await.unwrap();
+    sa.join_match(&ma, json!({})).await.unwrap();
+    sb.join_match(&mb, json!({})).await.unwrap();
+    sb.send_state(obj(json!({"hp": 3}))).await.unwrap();
+    let got = sa
+        .wait_for(Duration::from_secs(5), |m| match m {
+            ServerMessage::StateBatch { states, .. } => states.first().map(|s| s.data.clone()),
+            _ => None,
+        })
+        .await
+        .unwrap();
+    assert_eq!(got, obj(json!({"hp": 3})));
+    ma.relay_url
+}
+
 #[tokio::test]
 async fn players_match_play_drop_resume_and_see_a_dead_relay() {
     let origin = Origin::start(&[]);
@@ -232,28 +263,8 @@ async fn the_single_binary_runs_a_relay_of_its_own() {
     let game = origin.game("solo-game").await;
     two_player_mode(&origin, &game, "coop").await;
     let (a, b) = (game.player().await, game.player().await);
-    let mut found = Vec::new();
-    for p in [&a, &b] {
-        let rtts = p.multiplayer().ping_regions().await.unwrap();
-        assert_eq!(rtts.iter().map(|r| r.region.as_str()).collect::<Vec<_>>(), ["local"]);
-        let t = p.multiplayer().matchmaking().join_queue(&TicketRequest { mode: "coop".into(), regions: rtts, ..Default::default() }).await.unwrap();
-        found.push(t.ticket_id);
-    }
-    let ma = a.multiplayer().matchmaking().wait_for_match(&found[0], Duration::from_secs(20)).await.unwrap();
-    let mb = b.multiplayer().matchmaking().wait_for_match(&found[1], Duration::from_secs(20)).await.unwrap();
-    let mut sa = a.multiplayer().connect(&ma.relay_url, Encoding::Json).await.unwrap();
-    let mut sb = b.multiplayer().connect(&mb.relay_url, Encoding::Json).await.unwrap();
-    sa.join_match(&ma, json!({})).await.unwrap();
-    sb.join_match(&mb, json!({})).await.unwrap();
-    sb.send_state(obj(json!({"hp": 3}))).await.unwrap();
-    let got = sa
-        .wait_for(Duration::from_secs(5), |m| match m {
-            ServerMessage::StateBatch { states, .. } => states.first().map(|s| s.data.clone()),
-            _ => None,
-        })
-        .await
-        .unwrap();
-    assert_eq!(got, obj(json!({"hp": 3})));
+    let relay_url = match_and_play(&a, &b, "coop", &["local"], Encoding::Json).await;
+    assert!(relay_url.starts_with("ws://"), "{relay_url}");
 }
 
 /// `[tls]` on origin (with its embedded relay) and on a regional relay: the SDK, trusting
@@ -293,29 +304,8 @@ async fn origin_and_relays_serve_https_and_wss_to_the_sdk() {
     let game = origin.game("tls-game").await;
     two_player_mode(&origin, &game, "duel").await;
     let (a, b) = (game.player().await, game.player().await);
-    let mut tickets = Vec::new();
-    for p in [&a, &b] {
-        let rtts = p.multiplayer().ping_regions().await.unwrap();
-        assert_eq!(rtts.len(), 2, "both relays answer their ping over HTTPS: {rtts:?}");
-        let t = p.multiplayer().matchmaking().join_queue(&TicketRequest { mode: "duel".into(), regions: rtts, ..Default::default() }).await.unwrap();
-        tickets.push(t.ticket_id);
-    }
-    let ma = a.multiplayer().matchmaking().wait_for_match(&tickets[0], Duration::from_secs(20)).await.unwrap();
-    let mb = b.multiplayer().matchmaking().wait_for_match(&tickets[1], Duration::from_secs(20)).await.unwrap();
-    assert!(ma.relay_url.starts_with("wss://"), "{}", ma.relay_url);
-    let mut sa = a.multiplayer().connect(&ma.relay_url, Encoding::Msgpack).await.unwrap();
-    let mut sb = b.multiplayer().connect(&mb.relay_url, Encoding::Msgpack).await.unwrap();
-    sa.join_match(&ma, json!({})).await.unwrap();
-    sb.join_match(&mb, json!({})).await.unwrap();
-    sb.send_state(obj(json!({"hp": 7}))).await.unwrap();
-    let got = sa
-        .wait_for(Duration::from_secs(5), |m| match m {
-            ServerMessage::StateBatch { states, .. } => states.first().map(|s| s.data.clone()),
-            _ => None,
-        })
-        .await
-        .unwrap();
-    assert_eq!(got, obj(json!({"hp": 7})));
+    let relay_url = match_and_play(&a, &b, "duel", &["local", "tls-region"], Encoding::Msgpack).await;
+    assert!(relay_url.starts_with("wss://"), "{relay_url}");
 
     // A private room on the regional relay, over WSS with each encoding.
     let relay_ws = relay.url.replacen("https://", "wss://", 1);
@@ -337,4 +327,107 @@ async fn origin_and_relays_serve_https_and_wss_to_the_sdk() {
     assert_eq!(line, "over tls");
     // Plain WebSocket to the TLS port: no handshake.
     assert!(tokio_tungstenite::connect_async(relay.url.replacen("https://", "ws://", 1) + "/v1/multiplayer").await.is_err());
+}
+
+/// Polls every session for `rounds` rounds (events in between are handled by the SDK,
+/// voice key signals included); what each one was handed.
+async fn pump(sessions: &mut [&mut aethex_sdk::multiplayer::RoomSession], rounds: usize) -> Vec<Vec<ServerMessage>> {
+    let mut got = vec![Vec::new(); sessions.len()];
+    for _ in 0..rounds {
+        for (i, s) in sessions.iter_mut().enumerate() {
+            while let Ok(Ok(m)) = tokio::time::timeout(Duration::from_millis(30), s.next_event()).await {
+                got[i].push(m);
+            }
+        }
+    }
+    got
+}
+
+fn voice_data(events: &[ServerMessage]) -> Vec<(String, String)> {
+    events
+        .iter()
+        .filter_map(|m| match m {
+            ServerMessage::VoiceFrame { from, data } => Some((from.clone(), data.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Relayed voice encrypted by the SDK: three members agree on a room key through the
+/// relay's signalling and hear each other; a fourth member without it (what the relay,
+/// or anyone reading its traffic, gets) sees only ciphertext, and its frames are dropped;
+/// when a member leaves, the others rekey and go on talking.
+#[tokio::test]
+async fn relayed_voice_is_end_to_end_encrypted_by_the_sdk() {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let origin = Origin::start(&[]);
+    let relay = Relay::start(&origin, "voice-region", &[]);
+    relay.wait_registered(&origin).await;
+    let game = origin.game("voice-game").await;
+    let ws = relay.url.replacen("http://", "ws://", 1);
+    let (pa, pb, pc, pd) = (game.player().await, game.player().await, game.player().await, game.player().await);
+    let mut a = pa.multiplayer().connect(&ws, Encoding::Json).await.unwrap();
+    let code = match a.create_room(RoomOptions { max_players: 8, password: None, properties: Map::new() }, json!({})).await.unwrap() {
+        ServerMessage::RoomJoined { code: Some(code), .. } => code,
+        other => panic!("{other:?}"),
+    };
+    let mut b = pb.multiplayer().connect(&ws, Encoding::Msgpack).await.unwrap();
+    let mut c = pc.multiplayer().connect(&ws, Encoding::Json).await.unwrap();
+    let mut d = pd.multiplayer().connect(&ws, Encoding::Json).await.unwrap();
+    for s in [&mut b, &mut c, &mut d] {
+        s.join_room(&code, None, json!({})).await.unwrap();
+    }
+    let fingerprints = [a.voice_e2e_enable().await.unwrap(), b.voice_e2e_enable().await.unwrap(), c.voice_e2e_enable().await.unwrap()];
+    assert!(fingerprints.iter().all(|f| f.len() == 12) && fingerprints[0] != fingerprints[1]);
+    d.voice_enable(true).await.unwrap();
+    let mut keyed = false;
+    for _ in 0..50 {
+        pump(&mut [&mut a, &mut b, &mut c, &mut d], 1).await;
+        let e = a.voice_epoch();
+        if e.is_some() && e == b.voice_epoch() && e == c.voice_epoch() {
+            keyed = true;
+            break;
+        }
+    }
+    assert!(keyed, "the members never agreed on a room key: {:?} {:?} {:?}", a.voice_epoch(), b.voice_epoch(), c.voice_epoch());
+    let first = a.voice_epoch();
+
+    let audio = b"\x4f\x67\x67\x53 twenty milliseconds of opus from a".to_vec();
+    assert!(a.send_voice(&audio).await.unwrap());
+    let got = pump(&mut [&mut a, &mut b, &mut c, &mut d], 3).await;
+    let want = (pa.user_id().unwrap(), b64.encode(&audio));
+    assert_eq!(voice_data(&got[1]), std::slice::from_ref(&want), "b hears a");
+    assert_eq!(voice_data(&got[2]), std::slice::from_ref(&want), "c hears a");
+    let seen = voice_data(&got[3]);
+    assert_eq!(seen.len(), 1, "the member outside the key gets the frame as the relay carries it");
+    let raw = b64.decode(&seen[0].1).unwrap();
+    assert_ne!(seen[0].1, want.1);
+    assert!(!raw.windows(16).any(|w| audio.windows(16).any(|x| x == w)), "the relay carries ciphertext only");
+
+    // The outsider sends the captured frame on, tampered: the members drop it.
+    let mut bad = raw.clone();
+    bad[20] ^= 0x40;
+    d.send(&aethex_protocol::multiplayer::ClientMessage::VoiceFrame { data: b64.encode(&bad) }).await.unwrap();
+    d.send(&aethex_protocol::multiplayer::ClientMessage::VoiceFrame { data: seen[0].1.clone() }).await.unwrap();
+    let got = pump(&mut [&mut a, &mut b, &mut c, &mut d], 3).await;
+    assert!(voice_data(&got[1]).is_empty() && voice_data(&got[2]).is_empty(), "nothing from outside the key is handed out");
+    assert!(b.voice_dropped() >= 2 && c.voice_dropped() >= 2, "{} {}", b.voice_dropped(), c.voice_dropped());
+
+    // c leaves: a (the host) rekeys, b gets the new key, and they go on.
+    c.leave_room().await.unwrap();
+    let mut rekeyed = false;
+    for _ in 0..50 {
+        pump(&mut [&mut a, &mut b, &mut c, &mut d], 1).await;
+        let e = a.voice_epoch();
+        if e.is_some() && e > first && e == b.voice_epoch() {
+            rekeyed = true;
+            break;
+        }
+    }
+    assert!(rekeyed, "no new key after a member left: {first:?} -> {:?} / {:?}", a.voice_epoch(), b.voice_epoch());
+    assert!(b.send_voice(b"after c left").await.unwrap());
+    let got = pump(&mut [&mut a, &mut b, &mut d], 3).await;
+    assert_eq!(voice_data(&got[0]), [(pb.user_id().unwrap(), b64.encode(b"after c left"))]);
+    assert_eq!(voice_data(&got[2]).len(), 1);
 }
