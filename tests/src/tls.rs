@@ -34,6 +34,16 @@ impl TestCa {
         std::fs::write(self.path(cert_file), cert.pem()).expect("write certificate");
     }
 
+    /// Writes a self-signed certificate for `names` (no CA); returns its PEM.
+    pub fn self_signed(&self, cert_file: &str, key_file: &str, names: &[&str]) -> String {
+        let params = rcgen::CertificateParams::new(names.iter().map(|s| s.to_string()).collect::<Vec<_>>()).expect("params");
+        let key = rcgen::KeyPair::generate().expect("key");
+        let cert = params.self_signed(&key).expect("self-signed certificate");
+        std::fs::write(self.path(key_file), key.serialize_pem()).expect("write key");
+        std::fs::write(self.path(cert_file), cert.pem()).expect("write certificate");
+        cert.pem()
+    }
+
     pub fn path(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
     }

@@ -272,14 +272,25 @@ static EXTRA_ROOTS: RwLock<Vec<CertificateDer<'static>>> = RwLock::new(Vec::new(
 /// Adds `cfg.extra_ca_file`'s certificates to what this process's outbound calls trust
 /// (a process runs origin, an edge and a relay with one `[tls]` section).
 pub fn trust_extra_roots(cfg: &TlsConfig) -> Result<(), TlsError> {
-    let roots = extra_roots(cfg)?;
+    trust(extra_roots(cfg)?);
+    Ok(())
+}
+
+/// Trusts the certificates `tls` serves now (its chain as given in `cert_file`): the
+/// edge and relay that `aethex serve` embeds call their own process's origin, which a
+/// self-signed certificate, or a chain that includes its CA, then verifies.
+pub fn trust_own_certificate(tls: &ServerTls) {
+    let chain = tls.current.0.read().unwrap_or_else(|e| e.into_inner()).cert.clone();
+    trust(chain);
+}
+
+fn trust(roots: Vec<CertificateDer<'static>>) {
     let mut all = EXTRA_ROOTS.write().unwrap_or_else(|e| e.into_inner());
     for r in roots {
         if !all.contains(&r) {
             all.push(r);
         }
     }
-    Ok(())
 }
 
 /// An HTTP client builder that verifies certificates against the web PKI's roots and the

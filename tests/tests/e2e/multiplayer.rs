@@ -431,3 +431,41 @@ async fn relayed_voice_is_end_to_end_encrypted_by_the_sdk() {
     assert_eq!(voice_data(&got[0]), [(pb.user_id().unwrap(), b64.encode(b"after c left"))]);
     assert_eq!(voice_data(&got[2]).len(), 1);
 }
+
+/// `aethex serve` on TLS with a self-signed certificate and no `extra_ca_file`: its
+/// embedded edge and relay trust the certificate their own process serves, so the relay
+/// registers and the edge replicates.
+#[tokio::test]
+async fn the_single_binary_on_a_self_signed_certificate_reaches_itself() {
+    let ca = aethex_tests::tls::TestCa::new();
+    let pem = ca.self_signed("self.pem", "self-key.pem", &["127.0.0.1"]);
+    let (cert, key) = (ca.path("self.pem").display().to_string(), ca.path("self-key.pem").display().to_string());
+    let mut origin = Origin::start(&[
+        ("AETHEX_TLS__CERT_FILE", cert.as_str()),
+        ("AETHEX_TLS__KEY_FILE", key.as_str()),
+        ("AETHEX_MULTIPLAYER__EMBEDDED_RELAY", "true"),
+        ("AETHEX_EDGE__EMBEDDED", "true"),
+    ]);
+    origin.ca_pem = Some(pem.into_bytes());
+    let edge = origin.edge_url.clone().expect("the embedded edge");
+    assert!(edge.starts_with("https://"), "{edge}");
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let list: Value = origin.http().get(format!("{}/api/v1/regions", origin.url)).send().await.unwrap().json().await.unwrap();
+        let at_edge = origin.http().get(format!("{edge}/edge/healthz")).send().await.ok();
+        let replicating = match at_edge {
+            // A position once the replica has its snapshot from origin.
+            Some(r) => r.json::<Value>().await.map(|h| h["position"].as_i64().is_some()).unwrap_or(false),
+            None => false,
+        };
+        if list["regions"]
+            .as_array()
+            .is_some_and(|r| r.iter().any(|r| r["name"] == "local" && r["url"].as_str().is_some_and(|u| u.starts_with("wss://"))))
+            && replicating
+        {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the embedded relay or edge never reached origin: {list}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
