@@ -467,3 +467,24 @@ mod tests {
         assert_eq!(v.dropped(), 2);
     }
 }
+
+/// The frame both SDKs must produce for fixed inputs (the Godot addon's suite checks the
+/// same bytes): room `room-1`, sender `alice`, epoch 1, counter 1, room key 32 × 0x07.
+#[cfg(test)]
+mod shared_vector {
+    use super::*;
+
+    pub const FRAME: &str = "AAAAAQAAAAAAAAABM/jh7TqzNkz98aV/gt/nvfcl5uuG";
+
+    #[test]
+    fn a_fixed_frame_is_the_same_in_every_sdk() {
+        let (mut v, _) = VoiceCrypto::new("room-1", "alice", "bob", ["bob".to_string()]);
+        v.current = Some(RoomKey { epoch: 1, key: [7; 32], holders: ["alice".to_string(), "bob".to_string()].into() });
+        let data = v.seal(b"hello").unwrap();
+        println!("frame vector: {data}");
+        assert_eq!(data, FRAME);
+        let (mut bob, _) = VoiceCrypto::new("room-1", "bob", "bob", ["alice".to_string()]);
+        bob.current = Some(RoomKey { epoch: 1, key: [7; 32], holders: ["alice".to_string(), "bob".to_string()].into() });
+        assert_eq!(bob.open("alice", FRAME), Some(b"hello".to_vec()));
+    }
+}
