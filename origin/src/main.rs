@@ -128,10 +128,7 @@ async fn main() -> anyhow::Result<()> {
 /// How the embedded edge and relay reach origin: over loopback, or with TLS at origin's
 /// public URL (the certificate names it, not the loopback address).
 fn origin_for_embedded(app: &Application, loopback: std::net::SocketAddr) -> String {
-    if let Some(tls) = app.tls() {
-        // A self-signed certificate (or a chain that includes its CA) is trusted for
-        // these calls to this very process; others need `tls.extra_ca_file`.
-        aethex_runtime::tls::trust_own_certificate(tls);
+    if app.tls().is_some() {
         app.url()
     } else {
         format!("http://{loopback}")

@@ -90,6 +90,12 @@ impl Application {
         };
         let tls = aethex_runtime::tls::ServerTls::from_config(&config.tls)?;
         aethex_runtime::tls::trust_extra_roots(&config.tls)?;
+        // The process calls itself (origin -> its embedded relay, the embedded edge and
+        // relay -> origin): a self-signed certificate, or a chain that includes its CA,
+        // is trusted for that before any client is built.
+        if let Some(t) = &tls {
+            aethex_runtime::tls::trust_own_certificate(t);
+        }
         let http = aethex_runtime::tls::http_client()
             .user_agent(concat!("aethex-origin/", env!("CARGO_PKG_VERSION")))
             .timeout(std::time::Duration::from_secs(15))

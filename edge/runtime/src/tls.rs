@@ -276,9 +276,10 @@ pub fn trust_extra_roots(cfg: &TlsConfig) -> Result<(), TlsError> {
     Ok(())
 }
 
-/// Trusts the certificates `tls` serves now (its chain as given in `cert_file`): the
-/// edge and relay that `aethex serve` embeds call their own process's origin, which a
-/// self-signed certificate, or a chain that includes its CA, then verifies.
+/// Trusts the certificates `tls` serves now (its chain as given in `cert_file`), for a
+/// process that calls its own listeners (`aethex serve` with its embedded edge and
+/// relay): a self-signed certificate, or a chain that includes its CA, then verifies.
+/// Call it before building clients with [`http_client`].
 pub fn trust_own_certificate(tls: &ServerTls) {
     let chain = tls.current.0.read().unwrap_or_else(|e| e.into_inner()).cert.clone();
     trust(chain);

@@ -432,9 +432,9 @@ async fn relayed_voice_is_end_to_end_encrypted_by_the_sdk() {
     assert_eq!(voice_data(&got[2]).len(), 1);
 }
 
-/// `aethex serve` on TLS with a self-signed certificate and no `extra_ca_file`: its
-/// embedded edge and relay trust the certificate their own process serves, so the relay
-/// registers and the edge replicates.
+/// `aethex serve` on TLS with a self-signed certificate and no `extra_ca_file`: the
+/// process trusts the certificate it serves, so the embedded relay registers, the edge
+/// replicates, and origin opens a match's room at its own relay.
 #[tokio::test]
 async fn the_single_binary_on_a_self_signed_certificate_reaches_itself() {
     let ca = aethex_tests::tls::TestCa::new();
@@ -468,4 +468,10 @@ async fn the_single_binary_on_a_self_signed_certificate_reaches_itself() {
         assert!(std::time::Instant::now() < deadline, "the embedded relay or edge never reached origin: {list}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    // Origin calls its embedded relay too (it opens the match's room there).
+    let game = origin.game("self-signed-game").await;
+    two_player_mode(&origin, &game, "duel").await;
+    let (a, b) = (game.player().await, game.player().await);
+    let relay_url = match_and_play(&a, &b, "duel", &["local"], Encoding::Json).await;
+    assert!(relay_url.starts_with("wss://"), "{relay_url}");
 }
