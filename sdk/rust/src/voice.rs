@@ -168,7 +168,7 @@ impl VoiceCrypto {
         let k = self.current.as_ref()?;
         let pair = self.pair_key(to)?;
         let nonce: [u8; 12] = random32()[..12].try_into().expect("12 of 32 bytes");
-        let aad = format!("room key\u{0}{}\u{0}{}\u{0}{}\u{0}{to}\u{0}{}", self.room, k.epoch, self.me, holders_aad(&k.holders));
+        let aad = self.key_aad(k.epoch, &self.me, to, &k.holders);
         let sealed = ChaCha20Poly1305::new(&pair).encrypt(Nonce::from_slice(&nonce), Payload { msg: &k.key, aad: aad.as_bytes() }).ok()?;
         Some(Signal {
             to: to.to_string(),
@@ -263,7 +263,7 @@ impl VoiceCrypto {
         let nonce = payload["nonce"].as_str().and_then(|n| B64.decode(n).ok()).filter(|n| n.len() == 12);
         let sealed = payload["sealed"].as_str().and_then(|s| B64.decode(s).ok());
         let (Some(nonce), Some(sealed), Some(pair)) = (nonce, sealed, self.pair_key(from)) else { return };
-        let aad = format!("room key\u{0}{}\u{0}{epoch}\u{0}{from}\u{0}{}\u{0}{}", self.room, self.me, holders_aad(&holders));
+        let aad = self.key_aad(epoch, from, &self.me, &holders);
         let Ok(key) = ChaCha20Poly1305::new(&pair).decrypt(Nonce::from_slice(&nonce), Payload { msg: &sealed, aad: aad.as_bytes() }) else {
             return;
         };
@@ -274,8 +274,18 @@ impl VoiceCrypto {
         self.paused = false;
     }
 
-    fn frame_cipher(&self, key: &RoomKey, sender: &str) -> ChaCha20Poly1305 {
-        ChaCha20Poly1305::new(&derive(&key.key, &self.room, &["aethex voice frame", &key.epoch.to_string(), sender]))
+    /// What a sealed room key is bound to: the room, its epoch, who sealed it for whom, and
+    /// who holds it.
+    fn key_aad(&self, epoch: u32, from: &str, to: &str, holders: &BTreeSet<String>) -> String {
+        format!("room key\u{0}{}\u{0}{epoch}\u{0}{from}\u{0}{to}\u{0}{}", self.room, holders_aad(holders))
+    }
+
+    /// A frame's cipher (per sender and epoch), nonce (the counter) and associated data.
+    fn frame_params(&self, key: &RoomKey, sender: &str, counter: u64) -> (ChaCha20Poly1305, [u8; 12], String) {
+        let cipher = ChaCha20Poly1305::new(&derive(&key.key, &self.room, &["aethex voice frame", &key.epoch.to_string(), sender]));
+        let mut nonce = [0u8; 12];
+        nonce[4..].copy_from_slice(&counter.to_be_bytes());
+        (cipher, nonce, format!("frame\u{0}{}\u{0}{}\u{0}{sender}", self.room, key.epoch))
     }
 
     /// Encrypts one frame of audio for the room: the `voice_frame` `data` (base64), or
@@ -283,10 +293,8 @@ impl VoiceCrypto {
     pub fn seal(&mut self, audio: &[u8]) -> Option<String> {
         let key = self.current.as_ref().filter(|_| !self.paused)?;
         let counter = self.counter.checked_add(1)?;
-        let mut nonce = [0u8; 12];
-        nonce[4..].copy_from_slice(&counter.to_be_bytes());
-        let aad = format!("frame\u{0}{}\u{0}{}\u{0}{}", self.room, key.epoch, self.me);
-        let sealed = self.frame_cipher(key, &self.me).encrypt(Nonce::from_slice(&nonce), Payload { msg: audio, aad: aad.as_bytes() }).ok()?;
+        let (cipher, nonce, aad) = self.frame_params(key, &self.me, counter);
+        let sealed = cipher.encrypt(Nonce::from_slice(&nonce), Payload { msg: audio, aad: aad.as_bytes() }).ok()?;
         let mut out = Vec::with_capacity(12 + sealed.len());
         out.extend_from_slice(&key.epoch.to_be_bytes());
         out.extend_from_slice(&counter.to_be_bytes());
@@ -316,10 +324,8 @@ impl VoiceCrypto {
         if self.seen.get(from).is_some_and(|&(e, c)| e == epoch && counter <= c) {
             return None;
         }
-        let mut nonce = [0u8; 12];
-        nonce[4..].copy_from_slice(&counter.to_be_bytes());
-        let aad = format!("frame\u{0}{}\u{0}{epoch}\u{0}{from}", self.room);
-        let audio = self.frame_cipher(key, from).decrypt(Nonce::from_slice(&nonce), Payload { msg: &raw[12..], aad: aad.as_bytes() }).ok()?;
+        let (cipher, nonce, aad) = self.frame_params(key, from, counter);
+        let audio = cipher.decrypt(Nonce::from_slice(&nonce), Payload { msg: &raw[12..], aad: aad.as_bytes() }).ok()?;
         self.seen.insert(from.to_string(), (epoch, counter));
         Some(audio)
     }

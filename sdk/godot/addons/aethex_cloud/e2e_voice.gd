@@ -207,8 +207,10 @@ func _accept_room_key(from: String, p: Dictionary) -> void:
 	paused = false
 
 
-func _frame_key(ep: int, key: PackedByteArray, sender: String) -> PackedByteArray:
-	return C.hkdf32(key, room.to_utf8_buffer(), _bytes(["aethex voice frame", str(ep), sender], 0))
+## A frame's key (per sender and epoch), nonce (the counter) and associated data.
+func _frame_params(ep: int, key: PackedByteArray, sender: String, n: int) -> Array:
+	var frame_key := C.hkdf32(key, room.to_utf8_buffer(), _bytes(["aethex voice frame", str(ep), sender], 0))
+	return [frame_key, PackedByteArray([0, 0, 0, 0]) + _be(n, 8), _bytes(["frame", room, str(ep), sender], 0)]
 
 
 static func _be(v: int, n: int) -> PackedByteArray:
@@ -231,8 +233,8 @@ func seal_frame(audio: PackedByteArray) -> String:
 		return ""
 	counter += 1
 	var ep: int = current["epoch"]
-	var nonce := PackedByteArray([0, 0, 0, 0]) + _be(counter, 8)
-	var sealed := C.seal(_frame_key(ep, current["key"], me), nonce, audio, _bytes(["frame", room, str(ep), me], 0))
+	var f := _frame_params(ep, current["key"], me, counter)
+	var sealed := C.seal(f[0], f[1], audio, f[2])
 	return Marshalls.raw_to_base64(_be(ep, 4) + _be(counter, 8) + sealed)
 
 
@@ -254,8 +256,8 @@ func _open(from: String, data: String) -> Variant:
 		return null
 	if seen.has(from) and seen[from][0] == ep and n <= seen[from][1]:
 		return null
-	var nonce := PackedByteArray([0, 0, 0, 0]) + raw.slice(4, 12)
-	var audio = C.open(_frame_key(ep, current["key"], from), nonce, raw.slice(12), _bytes(["frame", room, str(ep), from], 0))
+	var f := _frame_params(ep, current["key"], from, n)
+	var audio = C.open(f[0], f[1], raw.slice(12), f[2])
 	if audio == null:
 		return null
 	seen[from] = [ep, n]
