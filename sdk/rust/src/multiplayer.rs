@@ -288,11 +288,34 @@ impl RoomSession {
 
     /// Bookkeeping for one event; `None` when it was for the SDK only.
     async fn on_event(&mut self, msg: ServerMessage) -> SdkResult<Option<ServerMessage>> {
+        // Voice key signals this member must send because of the event.
         let mut out = Vec::new();
         match &msg {
-            ServerMessage::RoomJoined { host, players, .. } => {
+            ServerMessage::StateBatch { tick, .. } => {
+                let streaming = self.last_state_sent.is_some_and(|t| t.elapsed() < STREAMING_WINDOW);
+                if streaming {
+                    self.unacked = Some(self.unacked.unwrap_or(0).max(*tick));
+                } else {
+                    self.unacked = None;
+                    self.send(&ClientMessage::Ack { tick: *tick }).await?
+                }
+            }
+            ServerMessage::RoomJoined { room_id, resume_token, tick, host, players, .. } => {
+                self.room_id = Some(room_id.clone());
+                self.resume_token = Some(resume_token.clone());
+                self.unacked = None;
                 self.host = host.clone();
                 self.members = players.iter().map(|p| p.player_id.clone()).filter(|p| *p != self.player_id).collect();
+                self.voice = None;
+                self.send(&ClientMessage::Ack { tick: *tick }).await?;
+                if self.e2e_voice {
+                    self.start_voice().await?;
+                }
+            }
+            ServerMessage::RoomLeft { .. } => {
+                self.room_id = None;
+                self.resume_token = None;
+                self.members.clear();
                 self.voice = None;
             }
             ServerMessage::PlayerJoined { player } => {
@@ -327,33 +350,6 @@ impl RoomSession {
             _ => {}
         }
         self.send_signals(out).await?;
-        match &msg {
-            ServerMessage::StateBatch { tick, .. } => {
-                let streaming = self.last_state_sent.is_some_and(|t| t.elapsed() < STREAMING_WINDOW);
-                if streaming {
-                    self.unacked = Some(self.unacked.unwrap_or(0).max(*tick));
-                } else {
-                    self.unacked = None;
-                    self.send(&ClientMessage::Ack { tick: *tick }).await?
-                }
-            }
-            ServerMessage::RoomJoined { room_id, resume_token, tick, .. } => {
-                self.room_id = Some(room_id.clone());
-                self.resume_token = Some(resume_token.clone());
-                self.unacked = None;
-                self.send(&ClientMessage::Ack { tick: *tick }).await?;
-            }
-            ServerMessage::RoomLeft { .. } => {
-                self.room_id = None;
-                self.resume_token = None;
-                self.members.clear();
-                self.voice = None;
-            }
-            _ => {}
-        }
-        if matches!(msg, ServerMessage::RoomJoined { .. }) && self.e2e_voice {
-            self.start_voice().await?;
-        }
         Ok(Some(msg))
     }
 
