@@ -156,10 +156,11 @@ impl Db {
             // The writer keeps 64 MiB of pages (index leaves of sessions and tokens are
             // touched at random: read again from the file with the default 2 MiB), and its
             // statement journals in memory (a trigger's journal spilled into a temporary
-            // file several times a second under load).
+            // file several times a second under load). A WAL file grown past 64 MiB by a
+            // burst is cut back to that when it next starts over (see [`spawn_checkpointer`]).
             writer
                 .execute_batch(&format!(
-                    "PRAGMA synchronous={sync}; PRAGMA foreign_keys=ON; PRAGMA wal_autocheckpoint=0; PRAGMA cache_size=-65536; PRAGMA temp_store=MEMORY;"
+                    "PRAGMA synchronous={sync}; PRAGMA foreign_keys=ON; PRAGMA wal_autocheckpoint=0; PRAGMA cache_size=-65536; PRAGMA temp_store=MEMORY; PRAGMA journal_size_limit={WAL_SIZE_LIMIT};"
                 ))
                 .await?;
             writer.busy_timeout(Duration::from_secs(10))?;
@@ -171,9 +172,11 @@ impl Db {
             first_row(rows).await?.map(|r| r.get::<i64>(0)).transpose()?.unwrap_or(0)
         };
         let (jobs, queue) = mpsc::channel::<Job>(4096);
+        let backfilled = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let writer_backfilled = database.is_some().then(|| backfilled.clone());
         let writer_thread = std::thread::Builder::new().name("aethex-db-writer".into()).spawn(move || {
             match tokio::runtime::Builder::new_current_thread().enable_all().build() {
-                Ok(rt) => rt.block_on(writer_loop(writer, queue, remote)),
+                Ok(rt) => rt.block_on(writer_loop(writer, queue, remote, writer_backfilled)),
                 Err(e) => tracing::error!(error = %e, "could not start the database writer"),
             }
         })?;
@@ -186,7 +189,7 @@ impl Db {
                 c.busy_timeout(Duration::from_secs(10))?;
                 readers.push(Connection::cached(c));
             }
-            spawn_checkpointer(database.connect()?, stop_checkpoints.clone())?;
+            spawn_checkpointer(database.connect()?, stop_checkpoints.clone(), backfilled)?;
         }
         let (head, _) = tokio::sync::watch::channel(head_now);
         let (committed, _) = tokio::sync::watch::channel(head_now);
@@ -364,10 +367,26 @@ impl std::ops::Deref for Reader<'_> {
     }
 }
 
+/// Most bytes the WAL file keeps once it starts over (`journal_size_limit`).
+const WAL_SIZE_LIMIT: u64 = 64 * 1024 * 1024;
+
 /// Copies the WAL back into the database file every half second (PASSIVE: it never
 /// blocks the writer or readers), so commits do not pay for checkpoints. The thread ends
 /// when `stop` is set (the `Db` is dropped) or a checkpoint fails.
-fn spawn_checkpointer(conn: libsql::Connection, stop: std::sync::Arc<std::sync::atomic::AtomicBool>) -> std::io::Result<()> {
+///
+/// The WAL starts over from its beginning only when a write transaction begins with every
+/// frame already copied. Under a steady stream of group commits that never happens by
+/// itself: the next commit always follows before this thread has copied the last one, and
+/// the file grew by every commit for as long as the load lasted (200 MB in 4 s of device
+/// logins), each commit allocating new file blocks and its sync writing the new size. So
+/// when a checkpoint here copied everything it saw, it sets `backfilled`, and the writer,
+/// between two group commits, copies the few frames committed since (see
+/// [`writer_loop`]): its next transaction then writes over the start of the same file.
+fn spawn_checkpointer(
+    conn: libsql::Connection,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    backfilled: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> std::io::Result<()> {
     std::thread::Builder::new().name("aethex-db-checkpoint".into()).spawn(move || {
         let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
         rt.block_on(async move {
@@ -377,8 +396,13 @@ fn spawn_checkpointer(conn: libsql::Connection, stop: std::sync::Arc<std::sync::
                 if stop.load(Ordering::Relaxed) {
                     return;
                 }
-                match conn.query("PRAGMA wal_checkpoint(PASSIVE)", ()).await {
-                    Ok(mut rows) => while let Ok(Some(_)) = rows.next().await {},
+                match checkpoint(&conn).await {
+                    Ok((log, copied)) => {
+                        metrics::gauge!("aethex_db_wal_frames").set(log as f64);
+                        if log > 0 && copied == log {
+                            backfilled.store(true, Ordering::Relaxed);
+                        }
+                    }
                     Err(e) => {
                         tracing::debug!(error = %e, "checkpointer stops");
                         return;
@@ -388,6 +412,19 @@ fn spawn_checkpointer(conn: libsql::Connection, stop: std::sync::Arc<std::sync::
         });
     })?;
     Ok(())
+}
+
+/// A PASSIVE checkpoint: the frames in the WAL and how many of them are now copied into
+/// the database file (fewer while a reader still uses older ones).
+async fn checkpoint(conn: &libsql::Connection) -> Result<(i64, i64), libsql::Error> {
+    let mut rows = conn.query("PRAGMA wal_checkpoint(PASSIVE)", ()).await?;
+    let row = rows.next().await?;
+    let counts = match &row {
+        Some(r) => (r.get::<i64>(1)?, r.get::<i64>(2)?),
+        None => (0, 0),
+    };
+    while let Ok(Some(_)) = rows.next().await {}
+    Ok(counts)
 }
 
 impl Drop for Db {
@@ -403,8 +440,24 @@ impl Drop for Db {
     }
 }
 
-async fn writer_loop(conn: Connection, mut queue: mpsc::Receiver<Job>, remote: bool) {
+/// Runs the group commits. `backfilled` (a local file only) is set by the checkpointer
+/// when it has copied the whole WAL as it saw it: the writer then copies what it committed
+/// since, before its next group, so that group's transaction starts the WAL over (see
+/// [`spawn_checkpointer`]).
+async fn writer_loop(
+    conn: Connection,
+    mut queue: mpsc::Receiver<Job>,
+    remote: bool,
+    backfilled: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
+) {
     while let Some(first) = queue.recv().await {
+        if let (Some(flag), Connection::Local(c, _)) = (&backfilled, &conn) {
+            if flag.swap(false, Ordering::Relaxed) {
+                if let Err(e) = checkpoint(c).await {
+                    tracing::debug!(error = %e, "the writer's checkpoint failed; the WAL goes on growing until the next one");
+                }
+            }
+        }
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
             match queue.try_recv() {
@@ -718,5 +771,53 @@ mod tests {
             assert!(std::time::Instant::now() < deadline, "the database file did not grow: nothing was checkpointed");
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+    }
+
+    /// Without the writer's own catch-up checkpoint the WAL grew by every commit for as
+    /// long as commits kept coming (the background checkpoint never saw it whole).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_wal_starts_over_under_a_steady_stream_of_commits() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let wal = dir.path().join("t.db-wal");
+        let db = std::sync::Arc::new(Db::open(&StorageConfig::default(), &path).await.unwrap());
+        db.write(|c| async move { c.execute("CREATE TABLE big (v BLOB)", ()).await.map_err(DbError::from) }).await.unwrap();
+        let until = std::time::Instant::now() + Duration::from_secs(4);
+        let writers: Vec<_> = (0..16)
+            .map(|_| {
+                let db = db.clone();
+                tokio::spawn(async move {
+                    let mut n = 0u64;
+                    while std::time::Instant::now() < until {
+                        db.write(|c| async move { c.execute("INSERT INTO big VALUES (zeroblob(8000))", ()).await.map_err(DbError::from) })
+                            .await
+                            .unwrap();
+                        n += 1;
+                    }
+                    n
+                })
+            })
+            .collect();
+        let mut largest = 0;
+        while std::time::Instant::now() < until {
+            largest = largest.max(std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0));
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let mut rows_written = 0;
+        for w in writers {
+            rows_written += w.await.unwrap();
+        }
+        largest = largest.max(std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0));
+        let written = rows_written * 8000;
+        assert!(written > 8_000_000, "too few writes to tell: {rows_written} rows");
+        assert!(largest < written / 2, "the WAL grew to {largest} bytes for {written} bytes written: it never started over");
+        drop(db);
+        let db = Db::open(&StorageConfig::default(), &path).await.unwrap();
+        let mut rows = db.reader().await.query("SELECT COUNT(*) FROM big", ()).await.unwrap();
+        assert_eq!(
+            rows.next().await.unwrap().unwrap().get::<i64>(0).unwrap() as u64,
+            rows_written,
+            "every acknowledged row is there after the WAL started over"
+        );
     }
 }

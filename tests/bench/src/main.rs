@@ -105,7 +105,8 @@ pub(crate) struct Args {
     /// Size of the generated build of part `pipeline`, MiB.
     #[arg(long, default_value_t = 384)]
     pub(crate) pipeline_mib: u64,
-    /// Rounds of part `cluster`'s alternating device-login runs (local file, sqld).
+    /// Rounds of alternating runs: part `device` (hello world, device logins) and part
+    /// `cluster` (device logins on the local file, on sqld); the median ratio is reported.
     #[arg(long, default_value_t = 3)]
     pub(crate) rounds: usize,
     /// Part `cluster`: do not pin the load generator and the servers to different CPUs.
