@@ -161,7 +161,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WsStream<S> {
             match ready!(got) {
                 Ok(Some(m)) => return Poll::Ready(Some(Ok(m))),
                 Ok(None) => {}
-                Err(WsError::Reset) => return Poll::Ready(Some(Err(WsError::Reset))),
                 Err(e) => return Poll::Ready(Some(Err(e))),
             }
         }
