@@ -453,9 +453,11 @@ async fn writer_loop(
     while let Some(first) = queue.recv().await {
         if let (Some(flag), Connection::Local(c, _)) = (&backfilled, &conn) {
             if flag.swap(false, Ordering::Relaxed) {
+                let started = Instant::now();
                 if let Err(e) = checkpoint(c).await {
                     tracing::debug!(error = %e, "the writer's checkpoint failed; the WAL goes on growing until the next one");
                 }
+                metrics::histogram!("aethex_db_writer_checkpoint_seconds").record(started.elapsed().as_secs_f64());
             }
         }
         let mut batch = vec![first];
