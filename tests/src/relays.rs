@@ -50,14 +50,25 @@ impl Relay {
 
     /// Waits until origin lists this region as live.
     pub async fn wait_registered(&self, origin: &Origin) {
-        let deadline = std::time::Instant::now() + Duration::from_secs(20);
-        loop {
-            let list: serde_json::Value = origin.http().get(format!("{}/api/v1/regions", origin.url)).send().await.unwrap().json().await.unwrap();
-            if list["regions"].as_array().is_some_and(|r| r.iter().any(|r| r["name"] == self.region.as_str())) {
-                return;
-            }
-            assert!(std::time::Instant::now() < deadline, "region {} never registered", self.region);
-            tokio::time::sleep(Duration::from_millis(100)).await;
+        let region = self.region.as_str();
+        regions_when(origin, &format!("region {region} never registered"), |list| {
+            list["regions"].as_array().is_some_and(|r| r.iter().any(|r| r["name"] == region))
+        })
+        .await;
+    }
+}
+
+/// Polls origin's `GET /api/v1/regions` (with the origin's own HTTP client, which trusts
+/// its test CA) until `ready` accepts the list, for up to 20 s; the list it accepted.
+/// Panics with `what` and the last list otherwise.
+pub async fn regions_when(origin: &Origin, what: &str, ready: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let list: serde_json::Value = origin.http().get(format!("{}/api/v1/regions", origin.url)).send().await.unwrap().json().await.unwrap();
+        if ready(&list) {
+            return list;
         }
+        assert!(std::time::Instant::now() < deadline, "{what}: {list}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use aethex_protocol::matchmaking::TicketRequest;
 use aethex_protocol::multiplayer::{Encoding, RoomOptions, ServerMessage};
-use aethex_tests::relays::Relay;
+use aethex_tests::relays::{regions_when, Relay};
 use aethex_tests::Origin;
 use serde_json::{json, Map, Value};
 
@@ -251,15 +251,10 @@ async fn the_match_lands_in_the_region_the_players_measured_nearest() {
 #[tokio::test]
 async fn the_single_binary_runs_a_relay_of_its_own() {
     let origin = Origin::start(&[("AETHEX_MULTIPLAYER__EMBEDDED_RELAY", "true")]);
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    loop {
-        let list: Value = reqwest::get(format!("{}/api/v1/regions", origin.url)).await.unwrap().json().await.unwrap();
-        if list["regions"].as_array().is_some_and(|r| r.iter().any(|r| r["name"] == "local")) {
-            break;
-        }
-        assert!(std::time::Instant::now() < deadline, "the embedded relay never registered: {list}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    regions_when(&origin, "the embedded relay never registered", |list| {
+        list["regions"].as_array().is_some_and(|r| r.iter().any(|r| r["name"] == "local"))
+    })
+    .await;
     let game = origin.game("solo-game").await;
     two_player_mode(&origin, &game, "coop").await;
     let (a, b) = (game.player().await, game.player().await);
@@ -289,17 +284,11 @@ async fn origin_and_relays_serve_https_and_wss_to_the_sdk() {
     let relay = Relay::start(&origin, "tls-region", &tls_env);
     assert!(relay.url.starts_with("https://"), "{}", relay.url);
     relay.wait_registered(&origin).await;
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    loop {
-        let list: Value = origin.http().get(&regions).send().await.unwrap().json().await.unwrap();
-        let urls: Vec<&str> = list["regions"].as_array().unwrap().iter().filter_map(|r| r["url"].as_str()).collect();
-        if urls.len() == 2 {
-            assert!(urls.iter().all(|u| u.starts_with("wss://")), "{list}");
-            break;
-        }
-        assert!(std::time::Instant::now() < deadline, "both relays never registered: {list}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let urls = |list: &Value| -> Vec<String> {
+        list["regions"].as_array().into_iter().flatten().filter_map(|r| r["url"].as_str().map(str::to_string)).collect()
+    };
+    let list = regions_when(&origin, "both relays never registered", |list| urls(list).len() == 2).await;
+    assert!(urls(&list).iter().all(|u| u.starts_with("wss://")), "{list}");
 
     let game = origin.game("tls-game").await;
     two_player_mode(&origin, &game, "duel").await;
@@ -449,23 +438,24 @@ async fn the_single_binary_on_a_self_signed_certificate_reaches_itself() {
     origin.ca_pem = Some(pem.into_bytes());
     let edge = origin.edge_url.clone().expect("the embedded edge");
     assert!(edge.starts_with("https://"), "{edge}");
+    regions_when(&origin, "the embedded relay never reached origin", |list| {
+        list["regions"]
+            .as_array()
+            .is_some_and(|r| r.iter().any(|r| r["name"] == "local" && r["url"].as_str().is_some_and(|u| u.starts_with("wss://"))))
+    })
+    .await;
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     loop {
-        let list: Value = origin.http().get(format!("{}/api/v1/regions", origin.url)).send().await.unwrap().json().await.unwrap();
         let at_edge = origin.http().get(format!("{edge}/edge/healthz")).send().await.ok();
         let replicating = match at_edge {
             // A position once the replica has its snapshot from origin.
             Some(r) => r.json::<Value>().await.map(|h| h["position"].as_i64().is_some()).unwrap_or(false),
             None => false,
         };
-        if list["regions"]
-            .as_array()
-            .is_some_and(|r| r.iter().any(|r| r["name"] == "local" && r["url"].as_str().is_some_and(|u| u.starts_with("wss://"))))
-            && replicating
-        {
+        if replicating {
             break;
         }
-        assert!(std::time::Instant::now() < deadline, "the embedded relay or edge never reached origin: {list}");
+        assert!(std::time::Instant::now() < deadline, "the embedded edge never replicated from origin");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     // Origin calls its embedded relay too (it opens the match's room there).
