@@ -822,4 +822,31 @@ mod tests {
             "every acknowledged row is there after the WAL started over"
         );
     }
+
+    /// A WAL grown past [`WAL_SIZE_LIMIT`] (here: while a reader held an old snapshot, so
+    /// nothing could start over) is cut back to the limit once it starts over.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_wal_grown_by_a_burst_is_cut_back_to_the_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let wal = dir.path().join("t.db-wal");
+        let db = Db::open(&StorageConfig::default(), &path).await.unwrap();
+        db.write(|c| async move { c.execute("CREATE TABLE big (v BLOB)", ()).await.map_err(DbError::from) }).await.unwrap();
+        let reader = db.dedicated_connection().unwrap();
+        reader.execute("BEGIN", ()).await.unwrap();
+        let mut rows = reader.query("SELECT COUNT(*) FROM big", ()).await.unwrap();
+        while rows.next().await.unwrap().is_some() {}
+        drop(rows);
+        let size = || std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0);
+        while size() <= WAL_SIZE_LIMIT + 8 * 1024 * 1024 {
+            db.write(|c| async move { c.execute("INSERT INTO big VALUES (zeroblob(1000000))", ()).await.map_err(DbError::from) }).await.unwrap();
+        }
+        reader.execute("COMMIT", ()).await.unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while size() > WAL_SIZE_LIMIT {
+            assert!(std::time::Instant::now() < deadline, "the WAL stayed at {} bytes", size());
+            db.write(|c| async move { c.execute("INSERT INTO big VALUES (zeroblob(1000))", ()).await.map_err(DbError::from) }).await.unwrap();
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
 }
