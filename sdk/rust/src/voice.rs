@@ -3,7 +3,8 @@
 //!
 //! - **Keys.** Each member makes an X25519 key pair for the room and sends its public key
 //!   to every other member through the relay's signalling (`voice_signal`, kind
-//!   `e2e-pub`): on joining to everyone there, and to each player who joins later.
+//!   `e2e-pub`): on joining to everyone there, to each player who joins later, and in
+//!   answer to each key it had not seen (a member that turned voice on late missed it).
 //! - **The room key.** The room's host (the relay's host, migrated when it leaves) draws a
 //!   random 256-bit key with an epoch number and seals it for each member it has a public
 //!   key of (`e2e-key`): ChaCha20-Poly1305 under a key derived (HKDF-SHA256) from the
@@ -235,9 +236,19 @@ impl VoiceCrypto {
                     return Some(Vec::new());
                 };
                 let key = PublicKey::from(key);
-                let known = self.keys.insert(from.to_string(), key).is_some_and(|old| old == key);
-                // The host makes a new room key that includes the member.
-                Some(if self.is_host() && !known { self.rekey() } else { Vec::new() })
+                if self.keys.insert(from.to_string(), key).is_some_and(|old| old == key) {
+                    return Some(Vec::new());
+                }
+                // A member that turned end-to-end voice on after this one announced itself
+                // never saw this one's key: answer each new key with ours (the answer to an
+                // answer is a key already known, so it stops there), before any room key
+                // sealed for it, which it could not open without ours. The host then makes
+                // a new room key that includes the member.
+                let mut out = vec![self.public_key_for(from)];
+                if self.is_host() {
+                    out.extend(self.rekey());
+                }
+                Some(out)
             }
             KIND_ROOM_KEY => {
                 self.accept_room_key(from, payload);
@@ -341,9 +352,10 @@ mod tests {
     }
 
     impl Room {
+        /// In order, as the relay delivers them.
         fn deliver(&mut self, from: &str, out: Vec<Signal>) {
-            let mut queue: Vec<(String, Signal)> = out.into_iter().map(|s| (from.to_string(), s)).collect();
-            while let Some((sender, s)) = queue.pop() {
+            let mut queue: std::collections::VecDeque<(String, Signal)> = out.into_iter().map(|s| (from.to_string(), s)).collect();
+            while let Some((sender, s)) = queue.pop_front() {
                 if let Some((id, m)) = self.members.iter_mut().find(|(id, _)| *id == s.to) {
                     let replies = m.signal(&sender, s.kind, &s.payload).expect("our kinds");
                     queue.extend(replies.into_iter().map(|r| (id.clone(), r)));
@@ -416,6 +428,23 @@ mod tests {
         room.get("alice").members.insert("mallory".into());
         assert_eq!(room.get("alice").open("mallory", &forged), None);
         assert!(room.get("alice").dropped() >= 6);
+    }
+
+    /// Bob turns voice on after alice announced her key to him (he was not listening yet):
+    /// his own announcement gets hers back, ahead of the room key sealed for him.
+    #[test]
+    fn a_member_who_turns_voice_on_late_still_gets_the_key() {
+        let mut room = Room { members: Vec::new() };
+        room.join("alice", "alice");
+        let (bob, out) = VoiceCrypto::new("room-1", "bob", "alice", ["alice".to_string()]);
+        room.members.push(("bob".to_string(), bob));
+        let _missed = room.get("alice").player_joined("bob");
+        room.deliver("bob", out);
+        assert!(room.get("bob").sending_epoch().is_some(), "bob got the room key");
+        let data = room.get("bob").seal(b"late but heard").unwrap();
+        assert_eq!(room.get("alice").open("bob", &data), Some(b"late but heard".to_vec()));
+        let back = room.get("alice").seal(b"and answered").unwrap();
+        assert_eq!(room.get("bob").open("alice", &back), Some(b"and answered".to_vec()));
     }
 
     #[test]

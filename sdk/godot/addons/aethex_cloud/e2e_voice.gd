@@ -164,11 +164,17 @@ func signal_in(from: String, kind: String, payload: Variant) -> Variant:
 		var key := Marshalls.base64_to_raw(str(payload.get("key", "")))
 		if key.size() != 32:
 			return []
-		var known: bool = keys.has(from) and keys[from] == key
-		if not known:
-			_pairs.erase(from)
+		if keys.has(from) and keys[from] == key:
+			return []
+		_pairs.erase(from)
 		keys[from] = key
-		return _rekey() if host == me and not known else []
+		# A member that turned voice on after this one announced itself never saw this
+		# one's key: answer each new key with ours (an answer to an answer is a key already
+		# known, so it stops there), ahead of any room key sealed for it.
+		var out := [_public_key_for(from)]
+		if host == me:
+			out.append_array(_rekey())
+		return out
 	if kind == KIND_ROOM_KEY:
 		if payload is Dictionary:
 			_accept_room_key(from, payload)
