@@ -425,7 +425,7 @@ impl Relay {
             let mut reg = self.registry();
             reg.remove_seat(&d.resume_token);
             if d.empty {
-                if Self::unlist(&mut reg, room, &self.metrics) {
+                if self.unlist(&mut reg, room) {
                     drop(reg);
                     self.directory_change(room.code().map(|c| &**c).unwrap_or_default(), false);
                 }
@@ -437,7 +437,15 @@ impl Relay {
 
     /// A match room that is still open lost a seat: origin's matcher may fill it.
     fn seats_opened(&self, room: &Room) {
-        let (Some(match_id), Some(open_seats)) = (room.match_id(), room.open_seats(self)) else { return };
+        if let Some(open_seats) = room.open_seats(self) {
+            self.report_open_seats(room, open_seats);
+        }
+    }
+
+    /// Tells origin's matcher how many seats of a match room it may fill (none once the
+    /// room has closed, so no queued player is sent to a room that is gone).
+    fn report_open_seats(&self, room: &Room, open_seats: u32) {
+        let Some(match_id) = room.match_id() else { return };
         let req = BackfillRequest {
             game_id: room.game.to_string(),
             match_id: match_id.to_string(),
@@ -454,13 +462,14 @@ impl Relay {
     }
 
     /// Takes a closed room out of the registry (once; a code or match id that has since
-    /// gone to another room stays). Whether a private room's code was taken out.
-    fn unlist(reg: &mut Registry, room: &Room, metrics: &Metrics) -> bool {
+    /// gone to another room stays). Whether a private room's code was taken out. A match
+    /// room taken out is reported to origin with no open seats.
+    fn unlist(&self, reg: &mut Registry, room: &Room) -> bool {
         let mut code_freed = false;
         let is_this = |r: &Arc<Room>| std::ptr::eq(Arc::as_ptr(r), room);
         if reg.rooms.get(&room.id).is_some_and(is_this) {
             reg.rooms.remove(&room.id);
-            metrics.rooms.fetch_sub(1, Ordering::Relaxed);
+            self.metrics.rooms.fetch_sub(1, Ordering::Relaxed);
             tracing::debug!(room = %room.id, "room closed");
         }
         if let Some(code) = room.code() {
@@ -476,6 +485,7 @@ impl Relay {
             let key = (room.game.clone(), m.clone());
             if reg.matches.get(&key).is_some_and(is_this) {
                 reg.matches.remove(&key);
+                self.report_open_seats(room, 0);
             }
         }
         code_freed
@@ -599,7 +609,7 @@ async fn run_room(relay: Arc<Relay>, room: Arc<Room>, logic: Option<PendingRunne
                 reg.remove_seat(t);
             }
             if out.closed {
-                if Relay::unlist(&mut reg, &room, &relay.metrics) {
+                if relay.unlist(&mut reg, &room) {
                     drop(reg);
                     relay.directory_change(room.code().map(|c| &**c).unwrap_or_default(), false);
                 }

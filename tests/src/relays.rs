@@ -48,6 +48,26 @@ impl Relay {
         self.proc.kill()
     }
 
+    /// The value of counter or gauge `name` on the relay's metrics listener (0 when absent).
+    pub async fn metric(&self, name: &str) -> f64 {
+        let text = reqwest::get(format!("{}/metrics", self.metrics_url)).await.expect("relay metrics").text().await.expect("relay metrics text");
+        text.lines().filter_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok()).next().unwrap_or(0.0)
+    }
+
+    /// Waits up to `within` until the relay's metric `name` satisfies `ok`; whether it did.
+    pub async fn metric_becomes(&self, name: &str, within: Duration, ok: impl Fn(f64) -> bool) -> bool {
+        let deadline = std::time::Instant::now() + within;
+        loop {
+            if ok(self.metric(name).await) {
+                return true;
+            }
+            if std::time::Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// Waits until origin lists this region as live.
     pub async fn wait_registered(&self, origin: &Origin) {
         let region = self.region.as_str();

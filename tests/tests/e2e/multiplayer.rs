@@ -205,6 +205,53 @@ async fn a_room_that_loses_a_player_is_backfilled_from_the_queue() {
         .unwrap();
 }
 
+/// A match room that closes (its last player left) tells origin's matcher it has no open
+/// seats: players queued afterwards are matched into a new room, not sent to the closed one
+/// (before, origin kept offering the seat the first leaver opened for `backfill_secs`).
+#[tokio::test]
+async fn a_closed_match_room_is_not_backfilled() {
+    let origin = Origin::start(&[]);
+    let relay = Relay::start(&origin, "eu-west", &[]);
+    relay.wait_registered(&origin).await;
+    let game = origin.game("bf-closed").await;
+    two_player_mode(&origin, &game, "duel").await;
+    let ticket = || TicketRequest {
+        mode: "duel".into(),
+        regions: vec![aethex_protocol::matchmaking::RegionRtt { region: "eu-west".into(), rtt_ms: 10 }],
+        ..Default::default()
+    };
+    let (a, b) = (game.player().await, game.player().await);
+    let ta = a.multiplayer().matchmaking().join_queue(&ticket()).await.unwrap();
+    let tb = b.multiplayer().matchmaking().join_queue(&ticket()).await.unwrap();
+    let ma = a.multiplayer().matchmaking().wait_for_match(&ta.ticket_id, Duration::from_secs(20)).await.unwrap();
+    let mb = b.multiplayer().matchmaking().wait_for_match(&tb.ticket_id, Duration::from_secs(20)).await.unwrap();
+    let mut sa = a.multiplayer().connect(&ma.relay_url, Encoding::Json).await.unwrap();
+    let mut sb = b.multiplayer().connect(&mb.relay_url, Encoding::Json).await.unwrap();
+    sa.join_match(&ma, json!({})).await.unwrap();
+    sb.join_match(&mb, json!({})).await.unwrap();
+
+    // B leaves: origin is told of one open seat (nobody is queued to take it).
+    sb.leave_room().await.unwrap();
+    let counted = |n: f64| move |v: f64| v >= n;
+    assert!(relay.metric_becomes("aethex_relay_backfills_total", Duration::from_secs(10), counted(1.0)).await, "the open seat was reported");
+    // A leaves too: the room closes. Origin is told (a second report), which the players
+    // queued next rely on; without it they would be sent to the closed room (asserted below).
+    sa.leave_room().await.unwrap();
+    assert!(relay.metric_becomes("aethex_relay_rooms", Duration::from_secs(10), |v| v == 0.0).await, "the room closed");
+    let told = relay.metric_becomes("aethex_relay_backfills_total", Duration::from_secs(3), counted(2.0)).await;
+
+    let (c, d) = (game.player().await, game.player().await);
+    let tc = c.multiplayer().matchmaking().join_queue(&ticket()).await.unwrap();
+    let td = d.multiplayer().matchmaking().join_queue(&ticket()).await.unwrap();
+    let mc = c.multiplayer().matchmaking().wait_for_match(&tc.ticket_id, Duration::from_secs(20)).await.unwrap();
+    assert_ne!(mc.room_id, ma.room_id, "a player queued after the room closed was sent to it");
+    assert!(told, "the relay told origin the room closed");
+    let md = d.multiplayer().matchmaking().wait_for_match(&td.ticket_id, Duration::from_secs(20)).await.unwrap();
+    assert_eq!((md.room_id.as_str(), md.match_id.as_str()), (mc.room_id.as_str(), mc.match_id.as_str()), "a new match of the two");
+    let mut sc = c.multiplayer().connect(&mc.relay_url, Encoding::Json).await.unwrap();
+    assert!(matches!(sc.join_match(&mc, json!({})).await.unwrap(), ServerMessage::RoomJoined { .. }));
+}
+
 /// Three regions at different distances (a delaying proxy on loopback in front of each
 /// relay: this kernel has no `netem`), registered in an order that is not the distance
 /// order. Each player's SDK measures the RTTs itself; the match lands in the nearest.
