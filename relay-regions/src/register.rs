@@ -92,11 +92,13 @@ pub async fn backfills(relay: Arc<Relay>, origin_url: String) {
             }
         }
         for req in batch {
+            let req = relay.backfill_now(req);
             let sent = http.post(&url).header(RELAY_KEY_HEADER, &relay.cluster_key).json(&req).send().await;
             match sent {
                 Ok(r) if r.status().is_success() => {
                     Metrics::add(&relay.metrics.backfills_ok, 1);
                     if let Ok(answer) = r.json::<BackfillResponse>().await {
+                        relay.backfilled(&req.room_id, &answer.filled);
                         tracing::debug!(room = %req.room_id, filled = answer.filled.len(), open = answer.open_seats, "backfill asked");
                     }
                 }

@@ -71,9 +71,9 @@ struct RoomState {
     held: usize,
     /// Removed fields still kept as `null`.
     tombstones: usize,
-    /// Match rooms: players the match placed here who have not taken their seat yet
-    /// (their seats are not open for backfill while `opened` is recent).
-    awaiting: Vec<Arc<str>>,
+    /// Match rooms: players the match (or a backfill) placed here who have not taken their
+    /// seat yet, each with the time until which their seat is kept out of the open count.
+    awaiting: Vec<(Arc<str>, Instant)>,
 }
 
 struct Seat {
@@ -186,17 +186,40 @@ impl Room {
         }
     }
 
-    /// Match rooms: the players the match placed here (seats kept for them).
-    pub fn expect_players(&self, players: &[String]) {
-        self.lock().awaiting = players.iter().map(|p| Arc::from(p.as_str())).collect();
+    /// Match rooms: the players the match placed here (seats kept for them for `wait`
+    /// after the room opened).
+    pub fn expect_players(&self, players: &[String], wait: Duration) {
+        let until = self.opened + wait;
+        self.lock().awaiting = players.iter().map(|p| (Arc::from(p.as_str()), until)).collect();
     }
 
-    /// Seats nobody holds: not a held seat of a dropped player, nor, for the first
-    /// `limits.unjoined_room_secs`, the seat of a matched player still on the way.
-    /// `None` once closed.
-    pub fn open_seats(&self, relay: &Relay) -> Option<u32> {
+    /// Match rooms: players origin placed here by backfill (seats kept for them for `wait`
+    /// from now). A player already seated, or more than the room holds, is not added.
+    pub fn expect_backfilled(&self, players: &[String], wait: Duration) {
+        let now = Instant::now();
+        let until = now + wait;
+        let mut st = self.lock();
+        st.awaiting.retain(|(_, u)| *u > now);
+        for p in players {
+            if st.seats.iter().any(|s| *s.player_id == **p) {
+                continue;
+            }
+            let room_left = st.awaiting.len() < self.max_players as usize;
+            match st.awaiting.iter_mut().find(|(a, _)| **a == **p) {
+                Some(entry) => entry.1 = until,
+                None if room_left => st.awaiting.push((Arc::from(p.as_str()), until)),
+                None => {}
+            }
+        }
+    }
+
+    /// Seats nobody holds: not a held seat of a dropped player, nor the seat of a player
+    /// the match or a backfill placed here who is still on the way (for
+    /// `limits.unjoined_room_secs`). `None` once closed.
+    pub fn open_seats(&self) -> Option<u32> {
         let st = self.lock();
-        let on_the_way = if self.opened.elapsed() < Duration::from_secs(relay.limits.unjoined_room_secs) { st.awaiting.len() } else { 0 };
+        let now = Instant::now();
+        let on_the_way = st.awaiting.iter().filter(|(_, until)| *until > now).count();
         (!st.closed).then(|| self.max_players.saturating_sub((st.seats.len() + on_the_way) as u32))
     }
 
@@ -257,7 +280,7 @@ impl Room {
             muted: Vec::new(),
         });
         st.ever_joined = true;
-        st.awaiting.retain(|p| *p != peer.player_id);
+        st.awaiting.retain(|(p, _)| *p != peer.player_id);
         relay.metrics.seats.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         if st.host.is_none() {
             st.host = Some(peer.player_id.clone());

@@ -392,7 +392,7 @@ impl Relay {
         let id: Arc<str> = uuid::Uuid::new_v4().to_string().into();
         let (link, runner) = logic.map(crate::logic::bind).unzip();
         let room = Arc::new(Room::new(id, game.clone(), RoomKind::Match { match_id: match_id.clone(), mode }, req.max_players, req.properties, link));
-        room.expect_players(&req.players);
+        room.expect_players(&req.players, Duration::from_secs(self.limits.unjoined_room_secs));
         tracing::info!(room = %room.id, game = %game, r#match = %match_id, players = req.players.len(), "match room opened");
         reg.matches.insert((game, match_id), room.clone());
         self.insert_room(&mut reg, room.clone(), runner);
@@ -437,8 +437,30 @@ impl Relay {
 
     /// A match room that is still open lost a seat: origin's matcher may fill it.
     fn seats_opened(&self, room: &Room) {
-        if let Some(open_seats) = room.open_seats(self) {
+        if let Some(open_seats) = room.open_seats() {
             self.report_open_seats(room, open_seats);
+        }
+    }
+
+    /// A backfill request about to be sent, with its room's open seats counted now rather
+    /// than when it was queued (an earlier request's answer may have placed players on the
+    /// way since): none once the room has closed or gone.
+    pub fn backfill_now(&self, mut req: BackfillRequest) -> BackfillRequest {
+        let room = self.registry().rooms.get(req.room_id.as_str()).cloned();
+        req.open_seats = room.filter(|r| r.match_id().is_some_and(|m| **m == *req.match_id)).and_then(|r| r.open_seats()).unwrap_or(0);
+        req
+    }
+
+    /// Origin placed `players` into match room `room_id` by backfill: their seats stay out
+    /// of the open count while they are on the way, so a later departure does not offer
+    /// them again.
+    pub fn backfilled(&self, room_id: &str, players: &[String]) {
+        if players.is_empty() {
+            return;
+        }
+        let room = self.registry().rooms.get(room_id).cloned();
+        if let Some(room) = room {
+            room.expect_backfilled(players, Duration::from_secs(self.limits.unjoined_room_secs));
         }
     }
 

@@ -16,12 +16,16 @@ fn obj(v: Value) -> Map<String, Value> {
 
 /// Sets `mode` of the fixture's game to matches of two (as its developer).
 async fn two_player_mode(origin: &Origin, game: &aethex_tests::GameFixture, mode: &str) {
+    mode_of_size(origin, game, mode, 2).await
+}
+
+async fn mode_of_size(origin: &Origin, game: &aethex_tests::GameFixture, mode: &str, match_size: u32) {
     let dev = game.developer.token().unwrap();
     let answer = origin
         .http()
         .put(format!("{}/api/v1/games/{}/matchmaking/modes/{mode}", origin.url, game.game_id))
         .bearer_auth(&dev)
-        .json(&json!({"match_size": 2}))
+        .json(&json!({"match_size": match_size}))
         .send()
         .await
         .unwrap();
@@ -250,6 +254,79 @@ async fn a_closed_match_room_is_not_backfilled() {
     assert_eq!((md.room_id.as_str(), md.match_id.as_str()), (mc.room_id.as_str(), mc.match_id.as_str()), "a new match of the two");
     let mut sc = c.multiplayer().connect(&mc.relay_url, Encoding::Json).await.unwrap();
     assert!(matches!(sc.join_match(&mc, json!({})).await.unwrap(), ServerMessage::RoomJoined { .. }));
+}
+
+/// Players a backfill placed who have not connected yet keep their seats: a second
+/// departure offers origin only the seats nobody is on the way to (before, it offered theirs
+/// again, origin placed two players for one seat, and the later one found the room full).
+#[tokio::test]
+async fn players_on_the_way_from_a_backfill_keep_their_seats() {
+    let origin = Origin::start(&[]);
+    let relay = Relay::start(&origin, "eu-west", &[]);
+    relay.wait_registered(&origin).await;
+    let game = origin.game("bf-on-the-way").await;
+    mode_of_size(&origin, &game, "trio", 3).await;
+    let ticket = || TicketRequest {
+        mode: "trio".into(),
+        regions: vec![aethex_protocol::matchmaking::RegionRtt { region: "eu-west".into(), rtt_ms: 10 }],
+        ..Default::default()
+    };
+    let players = [game.player().await, game.player().await, game.player().await];
+    let mut queued = Vec::new();
+    for p in &players {
+        queued.push(p.multiplayer().matchmaking().join_queue(&ticket()).await.unwrap());
+    }
+    let mut sessions = Vec::new();
+    let mut first = None;
+    for (p, t) in players.iter().zip(&queued) {
+        let m = p.multiplayer().matchmaking().wait_for_match(&t.ticket_id, Duration::from_secs(20)).await.unwrap();
+        let mut s = p.multiplayer().connect(&m.relay_url, Encoding::Json).await.unwrap();
+        s.join_match(&m, json!({})).await.unwrap();
+        sessions.push(s);
+        first.get_or_insert(m);
+    }
+    let room = first.unwrap();
+
+    // One player leaves; C, queued, is placed in the seat and does not connect yet.
+    let c = game.player().await;
+    let tc = c.multiplayer().matchmaking().join_queue(&ticket()).await.unwrap();
+    sessions[1].leave_room().await.unwrap();
+    let mc = c.multiplayer().matchmaking().wait_for_match(&tc.ticket_id, Duration::from_secs(20)).await.unwrap();
+    assert_eq!(mc.room_id, room.room_id, "backfilled into the room");
+    let counted = |n: f64| move |v: f64| v >= n;
+    assert!(relay.metric_becomes("aethex_relay_backfills_total", Duration::from_secs(10), counted(1.0)).await);
+    // A second player leaves: one seat is open (C's is kept for C).
+    sessions[2].leave_room().await.unwrap();
+    assert!(relay.metric_becomes("aethex_relay_backfills_total", Duration::from_secs(10), counted(2.0)).await);
+
+    let (d, e) = (game.player().await, game.player().await);
+    let td = d.multiplayer().matchmaking().join_queue(&ticket()).await.unwrap();
+    let te = e.multiplayer().matchmaking().join_queue(&ticket()).await.unwrap();
+    let placed = |p: &aethex_sdk::AeThexCloud, id: String| {
+        let p = p.clone();
+        async move { p.multiplayer().matchmaking().ticket(&id, Duration::ZERO).await.unwrap().match_found }
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let (late, waiting) = loop {
+        let (md, me) = (placed(&d, td.ticket_id.clone()).await, placed(&e, te.ticket_id.clone()).await);
+        match (md, me) {
+            (Some(m), None) => break (m, (e.clone(), te.ticket_id.clone(), d.clone())),
+            (None, Some(m)) => break (m, (d.clone(), td.ticket_id.clone(), e.clone())),
+            (Some(_), Some(_)) => panic!("two players were placed for the one open seat"),
+            (None, None) => assert!(std::time::Instant::now() < deadline, "nobody was placed in the open seat"),
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(late.room_id, room.room_id);
+    // Several matcher rounds later the other is still queued: no seat is left for it.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(placed(&waiting.0, waiting.1.clone()).await.is_none(), "a second player was placed for the one open seat");
+
+    // Both placed players take their seats.
+    let mut sc = c.multiplayer().connect(&mc.relay_url, Encoding::Json).await.unwrap();
+    assert!(matches!(sc.join_match(&mc, json!({})).await.unwrap(), ServerMessage::RoomJoined { .. }));
+    let mut sl = waiting.2.multiplayer().connect(&late.relay_url, Encoding::Json).await.unwrap();
+    assert!(matches!(sl.join_match(&late, json!({})).await.unwrap(), ServerMessage::RoomJoined { .. }));
 }
 
 /// Three regions at different distances (a delaying proxy on loopback in front of each
