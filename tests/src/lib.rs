@@ -248,8 +248,15 @@ impl Origin {
     }
 
     /// Kills the process and starts a new one on the same data folder, settings and port.
-    pub fn restart_after_kill(mut self) -> Self {
+    pub fn restart_after_kill(self) -> Self {
+        self.restart_after_kill_with(|_| {})
+    }
+
+    /// As [`Self::restart_after_kill`], running `between` on the data folder while no
+    /// process holds it (to put a backup in place, say).
+    pub fn restart_after_kill_with(mut self, between: impl FnOnce(&Path)) -> Self {
         self.kill();
+        between(&self.data_dir);
         let addr = self.url.trim_start_matches("http://").to_string();
         let mut env: Vec<(&str, &str)> = self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
         env.push(("AETHEX_SERVER__LISTEN", &addr));

@@ -11,3 +11,4 @@ pub mod routes;
 pub mod rows;
 pub mod service;
 pub mod store;
+pub mod witness;

@@ -247,3 +247,79 @@ async fn cloudflare_worker_under_workerd_passes_the_suite() {
     let worker = aethex_tests::edge_cloudflare::start(&origin.url, &replica.url, &key);
     edge_suite::run(&origin, &worker.url, "cloudflare").await;
 }
+
+/// Origin's database put back from a backup (positions went back under the same epoch)
+/// gets a new epoch when origin starts: the edge bootstraps again and ends up with the
+/// restored data, not the scores the backup never had (before, it kept them and skipped
+/// the positions origin handed out again).
+#[tokio::test]
+async fn an_edge_bootstraps_again_after_origin_is_restored_from_a_backup() {
+    let origin = Origin::start(&[]);
+    let key = origin.edge_key();
+    let edge = NativeEdge::start(&origin.url, &key, &[]);
+    let game = origin.game("restore-game").await;
+    let dev = game.developer.token().unwrap();
+    let made = reqwest::Client::new()
+        .post(format!("{}/api/v1/games/restore-game/leaderboards", origin.url))
+        .bearer_auth(&dev)
+        .json(&serde_json::json!({"leaderboard_id": "kills", "name": "Kills", "operator": "best"}))
+        .send()
+        .await
+        .unwrap();
+    assert!(made.status().is_success());
+    game.player().await.leaderboards().submit_score("kills", 1).await.unwrap();
+    let backed_up = origin_head(&origin.url, &key).await;
+    let backup = tempfile::tempdir().unwrap();
+    let backup_file = backup.path().join("aethex.db");
+    {
+        let db = origin.database().await;
+        db.connect().unwrap().execute(&format!("VACUUM INTO '{}'", backup_file.display()), ()).await.unwrap();
+    }
+    for i in 2..6 {
+        game.player().await.leaderboards().submit_score("kills", i).await.unwrap();
+    }
+    let later = origin_head(&origin.url, &key).await;
+    assert!(later > backed_up);
+    wait_for_position(&edge.url, later, Duration::from_secs(20)).await;
+    // Origin notes its newest position beside the database (within 250 ms of a commit).
+    let note = origin.data_dir.join("replication-witness.json");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while std::fs::read_to_string(&note).ok().and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok()).and_then(|v| v["head"].as_i64())
+        < Some(later)
+    {
+        assert!(std::time::Instant::now() < deadline, "origin never noted position {later}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // The edge is down while origin is restored and writes on past the edge's position
+    // (an edge that asks for a position origin does not have yet is told to bootstrap;
+    // one that asks after origin passed it would get only what follows).
+    let (replica, keep) = edge.stop_keep_data();
+    let origin = origin.restart_after_kill_with(|dir| {
+        for f in ["aethex.db-wal", "aethex.db-shm"] {
+            let _ = std::fs::remove_file(dir.join(f));
+        }
+        std::fs::copy(&backup_file, dir.join("aethex.db")).unwrap();
+    });
+    let mut scores = 1;
+    while origin_head(&origin.url, &key).await <= later {
+        game.player().await.leaderboards().submit_score("kills", 100 + scores).await.unwrap();
+        scores += 1;
+    }
+    let edge = NativeEdge::start_on(&origin.url, &key, &replica, keep);
+    let (_, expected) = origin_tables(&origin, &key).await;
+    assert_eq!(expected["leaderboard_entries"].len() as i64, scores, "the backup's score and the new ones");
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let (_, got) = replica_tables(&edge.replica_path()).await;
+        if got.get("leaderboard_entries") == expected.get("leaderboard_entries") {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the edge kept another history: {:?} against origin's {:?}",
+            got.get("leaderboard_entries"),
+            expected["leaderboard_entries"]
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
