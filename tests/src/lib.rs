@@ -272,11 +272,7 @@ impl Origin {
 
     /// An HTTP client trusting the origin's CA, if it has one.
     pub fn http(&self) -> reqwest::Client {
-        let mut b = reqwest::Client::builder();
-        for c in self.ca_pem.as_deref().map(|p| reqwest::Certificate::from_pem_bundle(p).expect("CA PEM")).unwrap_or_default() {
-            b = b.add_root_certificate(c);
-        }
-        b.build().expect("HTTP client")
+        http_trusting(self.ca_pem.as_deref())
     }
 
     pub fn db_path(&self) -> PathBuf {
@@ -397,6 +393,19 @@ impl GameFixture {
     }
 
     /// A new guest player of this game, signed in.
+    /// Creates leaderboard `id` of the game (`operator`: best, latest, sum, ...) as its
+    /// developer.
+    pub async fn create_leaderboard(&self, id: &str, operator: &str) {
+        let answer = http_trusting(self.ca_pem.as_deref())
+            .post(format!("{}/api/v1/games/{}/leaderboards", self.url, self.game_id))
+            .bearer_auth(self.developer.token().expect("the developer is signed in"))
+            .json(&serde_json::json!({"leaderboard_id": id, "name": id, "operator": operator}))
+            .send()
+            .await
+            .expect("create leaderboard");
+        assert!(answer.status().is_success(), "creating leaderboard {id}: {}", answer.text().await.unwrap_or_default());
+    }
+
     pub async fn player(&self) -> AeThexCloud {
         let c = self.client();
         c.auth().login_device(&format!("device-{}", uuid::Uuid::new_v4().simple())).await.expect("device login");
@@ -430,6 +439,15 @@ impl GameFixture {
 /// whether it answers as itself. Another process may take the port between the OS handing
 /// it out and the server binding it, so a start that does not become ready within
 /// `within` is killed and tried again on a new port (10 tries).
+/// An HTTP client that also trusts the CAs of `ca_pem` (a test's own CA).
+pub fn http_trusting(ca_pem: Option<&[u8]>) -> reqwest::Client {
+    let mut b = reqwest::Client::builder();
+    for c in ca_pem.map(|p| reqwest::Certificate::from_pem_bundle(p).expect("CA PEM")).unwrap_or_default() {
+        b = b.add_root_certificate(c);
+    }
+    b.build().expect("HTTP client")
+}
+
 pub fn start_on_free_port(
     what: &str,
     within: Duration,

@@ -91,14 +91,7 @@ async fn a_killed_edge_resumes_and_converges_without_loss_or_duplicates() {
     wait_for_position(&edge.url, 0, Duration::from_secs(10)).await;
 
     let game = origin.game("repl-game").await;
-    let dev = game.developer.token().unwrap();
-    reqwest::Client::new()
-        .post(format!("{}/api/v1/games/repl-game/leaderboards", origin.url))
-        .bearer_auth(&dev)
-        .json(&serde_json::json!({"leaderboard_id": "kills", "name": "Kills", "operator": "sum"}))
-        .send()
-        .await
-        .unwrap();
+    game.create_leaderboard("kills", "sum").await;
     let writer = tokio::spawn(async move {
         for i in 0..40 {
             let p = game.player().await;
@@ -258,15 +251,7 @@ async fn an_edge_bootstraps_again_after_origin_is_restored_from_a_backup() {
     let key = origin.edge_key();
     let edge = NativeEdge::start(&origin.url, &key, &[]);
     let game = origin.game("restore-game").await;
-    let dev = game.developer.token().unwrap();
-    let made = reqwest::Client::new()
-        .post(format!("{}/api/v1/games/restore-game/leaderboards", origin.url))
-        .bearer_auth(&dev)
-        .json(&serde_json::json!({"leaderboard_id": "kills", "name": "Kills", "operator": "best"}))
-        .send()
-        .await
-        .unwrap();
-    assert!(made.status().is_success());
+    game.create_leaderboard("kills", "best").await;
     game.player().await.leaderboards().submit_score("kills", 1).await.unwrap();
     let backed_up = origin_head(&origin.url, &key).await;
     let backup = tempfile::tempdir().unwrap();

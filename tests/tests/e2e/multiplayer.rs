@@ -4,8 +4,9 @@
 
 use std::time::Duration;
 
-use aethex_protocol::matchmaking::TicketRequest;
+use aethex_protocol::matchmaking::{MatchFound, TicketRequest};
 use aethex_protocol::multiplayer::{Encoding, RoomOptions, ServerMessage};
+use aethex_sdk::multiplayer::RoomSession;
 use aethex_tests::relays::{regions_when, Relay};
 use aethex_tests::Origin;
 use serde_json::{json, Map, Value};
@@ -170,41 +171,93 @@ async fn players_match_play_drop_resume_and_see_a_dead_relay() {
     assert!(err.to_string().contains("relay"), "{err}");
 }
 
+/// The backfill tests' setup: an origin, one relay of region eu-west, and a game whose
+/// mode `mode` matches `size` players there.
+struct Backfill {
+    _origin: Origin,
+    relay: Relay,
+    game: aethex_tests::GameFixture,
+    mode: String,
+}
+
+impl Backfill {
+    async fn start(game_id: &str, mode: &str, size: u32) -> Self {
+        let origin = Origin::start(&[]);
+        let relay = Relay::start(&origin, "eu-west", &[]);
+        relay.wait_registered(&origin).await;
+        let game = origin.game(game_id).await;
+        mode_of_size(&origin, &game, mode, size).await;
+        Self { _origin: origin, relay, game, mode: mode.into() }
+    }
+
+    /// `p` joins the mode's queue; the ticket's id.
+    async fn queue(&self, p: &aethex_sdk::AeThexCloud) -> String {
+        let regions = vec![aethex_protocol::matchmaking::RegionRtt { region: "eu-west".into(), rtt_ms: 10 }];
+        let req = TicketRequest { mode: self.mode.clone(), regions, ..Default::default() };
+        p.multiplayer().matchmaking().join_queue(&req).await.unwrap().ticket_id
+    }
+
+    async fn matched(p: &aethex_sdk::AeThexCloud, ticket_id: &str) -> MatchFound {
+        p.multiplayer().matchmaking().wait_for_match(ticket_id, Duration::from_secs(20)).await.unwrap()
+    }
+
+    /// Whether `p`'s ticket has a match now.
+    async fn placed(p: &aethex_sdk::AeThexCloud, ticket_id: &str) -> Option<MatchFound> {
+        p.multiplayer().matchmaking().ticket(ticket_id, Duration::ZERO).await.unwrap().match_found
+    }
+
+    /// `p` connects to its match's relay and takes its seat.
+    async fn seat(p: &aethex_sdk::AeThexCloud, m: &MatchFound, player_data: Value) -> RoomSession {
+        let mut s = p.multiplayer().connect(&m.relay_url, Encoding::Json).await.unwrap();
+        assert!(matches!(s.join_match(m, player_data).await.unwrap(), ServerMessage::RoomJoined { .. }));
+        s
+    }
+
+    /// `players` queue, are matched together and take their seats: their sessions, and the
+    /// match.
+    async fn play(&self, players: &[&aethex_sdk::AeThexCloud]) -> (Vec<RoomSession>, MatchFound) {
+        let mut tickets = Vec::new();
+        for p in players {
+            tickets.push(self.queue(p).await);
+        }
+        let mut sessions = Vec::new();
+        let mut first: Option<MatchFound> = None;
+        for (p, t) in players.iter().zip(&tickets) {
+            let m = Self::matched(p, t).await;
+            if let Some(f) = &first {
+                assert_eq!(m.room_id, f.room_id, "one match");
+            }
+            sessions.push(Self::seat(p, &m, json!({})).await);
+            first.get_or_insert(m);
+        }
+        (sessions, first.expect("at least one player"))
+    }
+
+    /// Waits until the relay has had `n` backfill requests answered.
+    async fn reported(&self, n: f64) -> bool {
+        self.relay.metric_becomes("aethex_relay_backfills_total", Duration::from_secs(10), |v| v >= n).await
+    }
+}
+
 /// A matched room that loses a player asks origin to backfill it: a player still in the
 /// queue gets a room ticket for the same room and joins it.
 #[tokio::test]
 async fn a_room_that_loses_a_player_is_backfilled_from_the_queue() {
-    let origin = Origin::start(&[]);
-    let relay = Relay::start(&origin, "eu-west", &[]);
-    relay.wait_registered(&origin).await;
-    let game = origin.game("bf-game").await;
-    two_player_mode(&origin, &game, "duel").await;
-    let ticket = || TicketRequest {
-        mode: "duel".into(),
-        regions: vec![aethex_protocol::matchmaking::RegionRtt { region: "eu-west".into(), rtt_ms: 10 }],
-        ..Default::default()
-    };
-    let (a, b, c) = (game.player().await, game.player().await, game.player().await);
-    let ta = a.multiplayer().matchmaking().join_queue(&ticket()).await.unwrap();
-    let tb = b.multiplayer().matchmaking().join_queue(&ticket()).await.unwrap();
-    let ma = a.multiplayer().matchmaking().wait_for_match(&ta.ticket_id, Duration::from_secs(20)).await.unwrap();
-    let mb = b.multiplayer().matchmaking().wait_for_match(&tb.ticket_id, Duration::from_secs(20)).await.unwrap();
+    let t = Backfill::start("bf-game", "duel", 2).await;
+    let (a, b, c) = (t.game.player().await, t.game.player().await, t.game.player().await);
+    let (mut s, m) = t.play(&[&a, &b]).await;
     // C queues after the match was made: alone, it waits.
-    let tc = c.multiplayer().matchmaking().join_queue(&ticket()).await.unwrap();
-    let mut sa = a.multiplayer().connect(&ma.relay_url, Encoding::Json).await.unwrap();
-    let mut sb = b.multiplayer().connect(&mb.relay_url, Encoding::Json).await.unwrap();
-    sa.join_match(&ma, json!({})).await.unwrap();
-    sb.join_match(&mb, json!({})).await.unwrap();
-    let still = c.multiplayer().matchmaking().ticket(&tc.ticket_id, Duration::ZERO).await.unwrap();
-    assert!(still.match_found.is_none(), "a full room is not backfilled: {still:?}");
+    let tc = t.queue(&c).await;
+    let still = Backfill::placed(&c, &tc).await;
+    assert!(still.is_none(), "a full room is not backfilled: {still:?}");
 
-    sb.leave_room().await.unwrap();
-    let mc = c.multiplayer().matchmaking().wait_for_match(&tc.ticket_id, Duration::from_secs(20)).await.unwrap();
-    assert_eq!((mc.room_id.as_str(), mc.match_id.as_str()), (ma.room_id.as_str(), ma.match_id.as_str()), "the same room");
+    s[1].leave_room().await.unwrap();
+    let mc = Backfill::matched(&c, &tc).await;
+    assert_eq!((mc.room_id.as_str(), mc.match_id.as_str()), (m.room_id.as_str(), m.match_id.as_str()), "the same room");
     let mut sc = c.multiplayer().connect(&mc.relay_url, Encoding::Msgpack).await.unwrap();
     sc.join_match(&mc, json!({"username": "late"})).await.unwrap();
     let c_id = sc.player_id().to_string();
-    sa.wait_for(Duration::from_secs(5), |m| matches!(m, ServerMessage::PlayerJoined { player } if player.player_id == c_id).then_some(()))
+    s[0].wait_for(Duration::from_secs(5), |m| matches!(m, ServerMessage::PlayerJoined { player } if player.player_id == c_id).then_some(()))
         .await
         .unwrap();
 }
@@ -214,46 +267,26 @@ async fn a_room_that_loses_a_player_is_backfilled_from_the_queue() {
 /// (before, origin kept offering the seat the first leaver opened for `backfill_secs`).
 #[tokio::test]
 async fn a_closed_match_room_is_not_backfilled() {
-    let origin = Origin::start(&[]);
-    let relay = Relay::start(&origin, "eu-west", &[]);
-    relay.wait_registered(&origin).await;
-    let game = origin.game("bf-closed").await;
-    two_player_mode(&origin, &game, "duel").await;
-    let ticket = || TicketRequest {
-        mode: "duel".into(),
-        regions: vec![aethex_protocol::matchmaking::RegionRtt { region: "eu-west".into(), rtt_ms: 10 }],
-        ..Default::default()
-    };
-    let (a, b) = (game.player().await, game.player().await);
-    let ta = a.multiplayer().matchmaking().join_queue(&ticket()).await.unwrap();
-    let tb = b.multiplayer().matchmaking().join_queue(&ticket()).await.unwrap();
-    let ma = a.multiplayer().matchmaking().wait_for_match(&ta.ticket_id, Duration::from_secs(20)).await.unwrap();
-    let mb = b.multiplayer().matchmaking().wait_for_match(&tb.ticket_id, Duration::from_secs(20)).await.unwrap();
-    let mut sa = a.multiplayer().connect(&ma.relay_url, Encoding::Json).await.unwrap();
-    let mut sb = b.multiplayer().connect(&mb.relay_url, Encoding::Json).await.unwrap();
-    sa.join_match(&ma, json!({})).await.unwrap();
-    sb.join_match(&mb, json!({})).await.unwrap();
-
+    let t = Backfill::start("bf-closed", "duel", 2).await;
+    let (a, b) = (t.game.player().await, t.game.player().await);
+    let (mut s, m) = t.play(&[&a, &b]).await;
     // B leaves: origin is told of one open seat (nobody is queued to take it).
-    sb.leave_room().await.unwrap();
-    let counted = |n: f64| move |v: f64| v >= n;
-    assert!(relay.metric_becomes("aethex_relay_backfills_total", Duration::from_secs(10), counted(1.0)).await, "the open seat was reported");
+    s[1].leave_room().await.unwrap();
+    assert!(t.reported(1.0).await, "the open seat was reported");
     // A leaves too: the room closes. Origin is told (a second report), which the players
     // queued next rely on; without it they would be sent to the closed room (asserted below).
-    sa.leave_room().await.unwrap();
-    assert!(relay.metric_becomes("aethex_relay_rooms", Duration::from_secs(10), |v| v == 0.0).await, "the room closed");
-    let told = relay.metric_becomes("aethex_relay_backfills_total", Duration::from_secs(3), counted(2.0)).await;
+    s[0].leave_room().await.unwrap();
+    assert!(t.relay.metric_becomes("aethex_relay_rooms", Duration::from_secs(10), |v| v == 0.0).await, "the room closed");
+    let told = t.reported(2.0).await;
 
-    let (c, d) = (game.player().await, game.player().await);
-    let tc = c.multiplayer().matchmaking().join_queue(&ticket()).await.unwrap();
-    let td = d.multiplayer().matchmaking().join_queue(&ticket()).await.unwrap();
-    let mc = c.multiplayer().matchmaking().wait_for_match(&tc.ticket_id, Duration::from_secs(20)).await.unwrap();
-    assert_ne!(mc.room_id, ma.room_id, "a player queued after the room closed was sent to it");
+    let (c, d) = (t.game.player().await, t.game.player().await);
+    let (tc, td) = (t.queue(&c).await, t.queue(&d).await);
+    let mc = Backfill::matched(&c, &tc).await;
+    assert_ne!(mc.room_id, m.room_id, "a player queued after the room closed was sent to it");
     assert!(told, "the relay told origin the room closed");
-    let md = d.multiplayer().matchmaking().wait_for_match(&td.ticket_id, Duration::from_secs(20)).await.unwrap();
+    let md = Backfill::matched(&d, &td).await;
     assert_eq!((md.room_id.as_str(), md.match_id.as_str()), (mc.room_id.as_str(), mc.match_id.as_str()), "a new match of the two");
-    let mut sc = c.multiplayer().connect(&mc.relay_url, Encoding::Json).await.unwrap();
-    assert!(matches!(sc.join_match(&mc, json!({})).await.unwrap(), ServerMessage::RoomJoined { .. }));
+    Backfill::seat(&c, &mc, json!({})).await;
 }
 
 /// Players a backfill placed who have not connected yet keep their seats: a second
@@ -261,57 +294,28 @@ async fn a_closed_match_room_is_not_backfilled() {
 /// again, origin placed two players for one seat, and the later one found the room full).
 #[tokio::test]
 async fn players_on_the_way_from_a_backfill_keep_their_seats() {
-    let origin = Origin::start(&[]);
-    let relay = Relay::start(&origin, "eu-west", &[]);
-    relay.wait_registered(&origin).await;
-    let game = origin.game("bf-on-the-way").await;
-    mode_of_size(&origin, &game, "trio", 3).await;
-    let ticket = || TicketRequest {
-        mode: "trio".into(),
-        regions: vec![aethex_protocol::matchmaking::RegionRtt { region: "eu-west".into(), rtt_ms: 10 }],
-        ..Default::default()
-    };
-    let players = [game.player().await, game.player().await, game.player().await];
-    let mut queued = Vec::new();
-    for p in &players {
-        queued.push(p.multiplayer().matchmaking().join_queue(&ticket()).await.unwrap());
-    }
-    let mut sessions = Vec::new();
-    let mut first = None;
-    for (p, t) in players.iter().zip(&queued) {
-        let m = p.multiplayer().matchmaking().wait_for_match(&t.ticket_id, Duration::from_secs(20)).await.unwrap();
-        let mut s = p.multiplayer().connect(&m.relay_url, Encoding::Json).await.unwrap();
-        s.join_match(&m, json!({})).await.unwrap();
-        sessions.push(s);
-        first.get_or_insert(m);
-    }
-    let room = first.unwrap();
+    let t = Backfill::start("bf-on-the-way", "trio", 3).await;
+    let players = [t.game.player().await, t.game.player().await, t.game.player().await];
+    let (mut s, room) = t.play(&[&players[0], &players[1], &players[2]]).await;
 
     // One player leaves; C, queued, is placed in the seat and does not connect yet.
-    let c = game.player().await;
-    let tc = c.multiplayer().matchmaking().join_queue(&ticket()).await.unwrap();
-    sessions[1].leave_room().await.unwrap();
-    let mc = c.multiplayer().matchmaking().wait_for_match(&tc.ticket_id, Duration::from_secs(20)).await.unwrap();
+    let c = t.game.player().await;
+    let tc = t.queue(&c).await;
+    s[1].leave_room().await.unwrap();
+    let mc = Backfill::matched(&c, &tc).await;
     assert_eq!(mc.room_id, room.room_id, "backfilled into the room");
-    let counted = |n: f64| move |v: f64| v >= n;
-    assert!(relay.metric_becomes("aethex_relay_backfills_total", Duration::from_secs(10), counted(1.0)).await);
+    assert!(t.reported(1.0).await);
     // A second player leaves: one seat is open (C's is kept for C).
-    sessions[2].leave_room().await.unwrap();
-    assert!(relay.metric_becomes("aethex_relay_backfills_total", Duration::from_secs(10), counted(2.0)).await);
+    s[2].leave_room().await.unwrap();
+    assert!(t.reported(2.0).await);
 
-    let (d, e) = (game.player().await, game.player().await);
-    let td = d.multiplayer().matchmaking().join_queue(&ticket()).await.unwrap();
-    let te = e.multiplayer().matchmaking().join_queue(&ticket()).await.unwrap();
-    let placed = |p: &aethex_sdk::AeThexCloud, id: String| {
-        let p = p.clone();
-        async move { p.multiplayer().matchmaking().ticket(&id, Duration::ZERO).await.unwrap().match_found }
-    };
+    let (d, e) = (t.game.player().await, t.game.player().await);
+    let (td, te) = (t.queue(&d).await, t.queue(&e).await);
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    let (late, waiting) = loop {
-        let (md, me) = (placed(&d, td.ticket_id.clone()).await, placed(&e, te.ticket_id.clone()).await);
-        match (md, me) {
-            (Some(m), None) => break (m, (e.clone(), te.ticket_id.clone(), d.clone())),
-            (None, Some(m)) => break (m, (d.clone(), td.ticket_id.clone(), e.clone())),
+    let (late, seated, waiting) = loop {
+        match (Backfill::placed(&d, &td).await, Backfill::placed(&e, &te).await) {
+            (Some(m), None) => break (m, &d, (&e, &te)),
+            (None, Some(m)) => break (m, &e, (&d, &td)),
             (Some(_), Some(_)) => panic!("two players were placed for the one open seat"),
             (None, None) => assert!(std::time::Instant::now() < deadline, "nobody was placed in the open seat"),
         }
@@ -320,13 +324,11 @@ async fn players_on_the_way_from_a_backfill_keep_their_seats() {
     assert_eq!(late.room_id, room.room_id);
     // Several matcher rounds later the other is still queued: no seat is left for it.
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    assert!(placed(&waiting.0, waiting.1.clone()).await.is_none(), "a second player was placed for the one open seat");
+    assert!(Backfill::placed(waiting.0, waiting.1).await.is_none(), "a second player was placed for the one open seat");
 
     // Both placed players take their seats.
-    let mut sc = c.multiplayer().connect(&mc.relay_url, Encoding::Json).await.unwrap();
-    assert!(matches!(sc.join_match(&mc, json!({})).await.unwrap(), ServerMessage::RoomJoined { .. }));
-    let mut sl = waiting.2.multiplayer().connect(&late.relay_url, Encoding::Json).await.unwrap();
-    assert!(matches!(sl.join_match(&late, json!({})).await.unwrap(), ServerMessage::RoomJoined { .. }));
+    Backfill::seat(&c, &mc, json!({})).await;
+    Backfill::seat(seated, &late, json!({})).await;
 }
 
 /// Three regions at different distances (a delaying proxy on loopback in front of each
@@ -444,7 +446,7 @@ async fn origin_and_relays_serve_https_and_wss_to_the_sdk() {
 
 /// Polls every session for `rounds` rounds (events in between are handled by the SDK,
 /// voice key signals included); what each one was handed.
-async fn pump(sessions: &mut [&mut aethex_sdk::multiplayer::RoomSession], rounds: usize) -> Vec<Vec<ServerMessage>> {
+async fn pump(sessions: &mut [&mut RoomSession], rounds: usize) -> Vec<Vec<ServerMessage>> {
     let mut got = vec![Vec::new(); sessions.len()];
     for _ in 0..rounds {
         for (i, s) in sessions.iter_mut().enumerate() {
