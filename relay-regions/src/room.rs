@@ -142,6 +142,12 @@ fn random_token() -> Arc<str> {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes).into()
 }
 
+/// `from + wait`, or as far as the clock goes (a configured wait of `u64::MAX` seconds
+/// means "always").
+fn later(from: Instant, wait: Duration) -> Instant {
+    from.checked_add(wait).or_else(|| from.checked_add(Duration::from_secs(u64::from(u32::MAX)))).unwrap_or(from)
+}
+
 impl Room {
     pub fn new(id: Arc<str>, game: Arc<str>, kind: RoomKind, max_players: u32, properties: Map<String, Value>, logic: Option<LogicLink>) -> Self {
         Self { id, game, kind, max_players, properties, opened: Instant::now(), logic, inner: Mutex::new(RoomState::default()) }
@@ -189,7 +195,7 @@ impl Room {
     /// Match rooms: the players the match placed here (seats kept for them for `wait`
     /// after the room opened).
     pub fn expect_players(&self, players: &[String], wait: Duration) {
-        let until = self.opened + wait;
+        let until = later(self.opened, wait);
         self.lock().awaiting = players.iter().map(|p| (Arc::from(p.as_str()), until)).collect();
     }
 
@@ -197,7 +203,7 @@ impl Room {
     /// from now). A player already seated, or more than the room holds, is not added.
     pub fn expect_backfilled(&self, players: &[String], wait: Duration) {
         let now = Instant::now();
-        let until = now + wait;
+        let until = later(now, wait);
         let mut st = self.lock();
         st.awaiting.retain(|(_, u)| *u > now);
         for p in players {
@@ -878,5 +884,43 @@ impl Room {
             removed += before - s.fields.len();
         }
         st.tombstones -= removed;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn match_room(max_players: u32) -> Room {
+        let kind = RoomKind::Match { match_id: "m1".into(), mode: "trio".into() };
+        Room::new("r1".into(), "g1".into(), kind, max_players, Map::new(), None)
+    }
+
+    fn names(n: &[&str]) -> Vec<String> {
+        n.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn seats_of_players_on_the_way_are_not_open_until_their_wait_ends() {
+        let room = match_room(4);
+        room.expect_players(&names(&["a", "b"]), Duration::from_secs(60));
+        assert_eq!(room.open_seats(), Some(2));
+        room.expect_backfilled(&names(&["c"]), Duration::from_secs(60));
+        assert_eq!(room.open_seats(), Some(1), "a backfilled player on the way keeps a seat");
+        room.expect_backfilled(&names(&["c"]), Duration::from_secs(60));
+        assert_eq!(room.open_seats(), Some(1), "the same player twice keeps one seat");
+        room.expect_backfilled(&names(&["d"]), Duration::ZERO);
+        assert_eq!(room.open_seats(), Some(1), "a wait that has ended keeps nothing");
+        room.expect_backfilled(&names(&["e", "f", "g", "h", "i"]), Duration::from_secs(60));
+        assert_eq!(room.open_seats(), Some(0), "never fewer than none");
+        assert!(room.lock().awaiting.len() <= 4, "no more players kept than the room holds");
+    }
+
+    #[test]
+    fn the_longest_configured_wait_does_not_overflow_the_clock() {
+        let room = match_room(2);
+        room.expect_players(&names(&["a"]), Duration::from_secs(u64::MAX));
+        room.expect_backfilled(&names(&["b"]), Duration::MAX);
+        assert_eq!(room.open_seats(), Some(0));
     }
 }
