@@ -8,7 +8,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use aethex_protocol::matchmaking::BackfillResponse;
+use aethex_protocol::matchmaking::{BackfillRequest, BackfillResponse};
 use aethex_protocol::multiplayer::RELAY_KEY_HEADER;
 use aethex_protocol::regions::RegisterRegionRequest;
 
@@ -76,43 +76,88 @@ pub async fn heartbeat(relay: Arc<Relay>, origin_url: String, every: Duration) {
 }
 
 /// Reports open seats of match rooms to origin (`POST /api/v1/matchmaking/backfill`), so
-/// queued players fill a room that lost someone. Requests for the same room that queue up
-/// meanwhile are merged (the latest count wins: origin replaces its count too). A refusal
-/// (the match was forgotten, or its seats are all taken) is logged and dropped.
+/// queued players fill a room that lost someone, and a closed room's (none). Requests for
+/// the same room that queue up meanwhile are merged, and the count is taken when a request
+/// is sent. A refusal (`4xx`: the match was forgotten, or is in another room) is logged and
+/// dropped; a request origin did not answer, or answered with `5xx`, is sent again after
+/// 1 s, doubling, [`BACKFILL_TRIES`] times in all.
 pub async fn backfills(relay: Arc<Relay>, origin_url: String) {
     let Some(mut rx) = relay.take_backfills() else { return };
     let Some(http) = client() else { return };
     let url = format!("{}/api/v1/matchmaking/backfill", origin_url.trim_end_matches('/'));
-    while let Some(first) = rx.recv().await {
-        let mut batch = vec![first];
-        while let Ok(more) = rx.try_recv() {
-            match batch.iter_mut().find(|b| b.room_id == more.room_id) {
-                Some(b) => *b = more,
-                None => batch.push(more),
+    // Requests to send again: when, and how many tries they had.
+    let mut again: Vec<(tokio::time::Instant, u32, BackfillRequest)> = Vec::new();
+    loop {
+        let next_retry = again.iter().map(|(at, _, _)| *at).min();
+        let first = tokio::select! {
+            got = rx.recv() => match got {
+                Some(req) => Some(req),
+                None => return,
+            },
+            _ = sleep_until_some(next_retry) => None,
+        };
+        let now = tokio::time::Instant::now();
+        let mut batch: Vec<(u32, BackfillRequest)> = Vec::new();
+        let (due, later): (Vec<_>, Vec<_>) = again.drain(..).partition(|(at, _, _)| *at <= now);
+        again = later;
+        for (_, tries, req) in due {
+            merge(&mut batch, tries, req);
+        }
+        for req in first.into_iter().chain(std::iter::from_fn(|| rx.try_recv().ok())) {
+            merge(&mut batch, 0, req);
+        }
+        again.retain(|(_, _, r)| !batch.iter().any(|(_, b)| b.room_id == r.room_id));
+        for (tries, req) in batch {
+            let req = relay.backfill_now(req);
+            if !send_backfill(&relay, &http, &url, &req).await && tries + 1 < BACKFILL_TRIES {
+                again.push((tokio::time::Instant::now() + Duration::from_secs(1 << tries), tries + 1, req));
             }
         }
-        for req in batch {
-            let req = relay.backfill_now(req);
-            let sent = http.post(&url).header(RELAY_KEY_HEADER, &relay.cluster_key).json(&req).send().await;
-            match sent {
-                Ok(r) if r.status().is_success() => {
-                    Metrics::add(&relay.metrics.backfills_ok, 1);
-                    if let Ok(answer) = r.json::<BackfillResponse>().await {
-                        relay.backfilled(&req.room_id, &answer.filled);
-                        tracing::debug!(room = %req.room_id, filled = answer.filled.len(), open = answer.open_seats, "backfill asked");
-                    }
-                }
-                Ok(r) => {
-                    Metrics::add(&relay.metrics.backfills_failed, 1);
-                    let status = r.status();
-                    let answer: String = r.text().await.unwrap_or_default().chars().take(300).collect();
-                    tracing::info!(room = %req.room_id, %status, %answer, "origin refused a backfill");
-                }
-                Err(e) => {
-                    Metrics::add(&relay.metrics.backfills_failed, 1);
-                    tracing::warn!(room = %req.room_id, error = %e, "backfill request to origin failed");
-                }
+    }
+}
+
+/// Adds `req` (sent `tries` times before) to `batch`, replacing a request for the same
+/// room (the fewer tries of the two are kept: a new request starts them over).
+fn merge(batch: &mut Vec<(u32, BackfillRequest)>, tries: u32, req: BackfillRequest) {
+    match batch.iter_mut().find(|(_, b)| b.room_id == req.room_id) {
+        Some(b) => *b = (tries.min(b.0), req),
+        None => batch.push((tries, req)),
+    }
+}
+
+/// How many times a backfill request origin does not answer is sent in all.
+pub const BACKFILL_TRIES: u32 = 6;
+
+async fn sleep_until_some(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Sends one backfill request; whether it is done with (answered, or refused for good).
+async fn send_backfill(relay: &Relay, http: &reqwest::Client, url: &str, req: &BackfillRequest) -> bool {
+    let sent = http.post(url).header(RELAY_KEY_HEADER, &relay.cluster_key).json(req).send().await;
+    match sent {
+        Ok(r) if r.status().is_success() => {
+            Metrics::add(&relay.metrics.backfills_ok, 1);
+            if let Ok(answer) = r.json::<BackfillResponse>().await {
+                relay.backfilled(&req.room_id, &answer.filled);
+                tracing::debug!(room = %req.room_id, filled = answer.filled.len(), open = answer.open_seats, "backfill asked");
             }
+            true
+        }
+        Ok(r) => {
+            Metrics::add(&relay.metrics.backfills_failed, 1);
+            let status = r.status();
+            let answer: String = r.text().await.unwrap_or_default().chars().take(300).collect();
+            tracing::info!(room = %req.room_id, %status, %answer, "origin refused a backfill");
+            !status.is_server_error()
+        }
+        Err(e) => {
+            Metrics::add(&relay.metrics.backfills_failed, 1);
+            tracing::warn!(room = %req.room_id, error = %e, "backfill request to origin failed");
+            false
         }
     }
 }

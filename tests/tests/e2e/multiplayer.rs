@@ -174,7 +174,7 @@ async fn players_match_play_drop_resume_and_see_a_dead_relay() {
 /// The backfill tests' setup: an origin, one relay of region eu-west, and a game whose
 /// mode `mode` matches `size` players there.
 struct Backfill {
-    _origin: Origin,
+    origin: Origin,
     relay: Relay,
     game: aethex_tests::GameFixture,
     mode: String,
@@ -182,12 +182,17 @@ struct Backfill {
 
 impl Backfill {
     async fn start(game_id: &str, mode: &str, size: u32) -> Self {
-        let origin = Origin::start(&[]);
+        Self::start_with(game_id, mode, size, &[]).await
+    }
+
+    /// As [`Self::start`], with more origin settings.
+    async fn start_with(game_id: &str, mode: &str, size: u32, env: &[(&str, &str)]) -> Self {
+        let origin = Origin::start(env);
         let relay = Relay::start(&origin, "eu-west", &[]);
         relay.wait_registered(&origin).await;
         let game = origin.game(game_id).await;
         mode_of_size(&origin, &game, mode, size).await;
-        Self { _origin: origin, relay, game, mode: mode.into() }
+        Self { origin, relay, game, mode: mode.into() }
     }
 
     /// `p` joins the mode's queue; the ticket's id.
@@ -235,7 +240,7 @@ impl Backfill {
 
     /// Waits until the relay has had `n` backfill requests answered.
     async fn reported(&self, n: f64) -> bool {
-        self.relay.metric_becomes("aethex_relay_backfills_total", Duration::from_secs(10), |v| v >= n).await
+        self.relay.metric_becomes("aethex_relay_backfills_total", Duration::from_secs(20), |v| v >= n).await
     }
 }
 
@@ -287,6 +292,38 @@ async fn a_closed_match_room_is_not_backfilled() {
     let md = Backfill::matched(&d, &td).await;
     assert_eq!((md.room_id.as_str(), md.match_id.as_str()), (mc.room_id.as_str(), mc.match_id.as_str()), "a new match of the two");
     Backfill::seat(&c, &mc, json!({})).await;
+}
+
+/// A match room that closes while origin is down is reported once origin is back: the
+/// relay sends again a backfill request origin did not answer. The queue (and the match's
+/// open seat) outlives the restart in Redis; players queued afterwards go to a new room.
+#[tokio::test]
+async fn a_room_closed_while_origin_was_down_is_reported_when_it_is_back() {
+    let redis = aethex_tests::redis::Redis::start();
+    let t = Backfill::start_with("bf-down", "duel", 2, &[("AETHEX_CLUSTER__REDIS_URL", redis.url.as_str())]).await;
+    let (a, b) = (t.game.player().await, t.game.player().await);
+    let (mut s, m) = t.play(&[&a, &b]).await;
+    s[1].leave_room().await.unwrap();
+    assert!(t.reported(1.0).await, "the open seat was reported");
+
+    let Backfill { mut origin, relay, game, mode } = t;
+    origin.kill();
+    s[0].leave_room().await.unwrap();
+    assert!(relay.metric_becomes("aethex_relay_rooms", Duration::from_secs(10), |v| v == 0.0).await, "the room closed");
+    assert!(
+        relay.metric_becomes("aethex_relay_backfill_failures_total", Duration::from_secs(10), |v| v >= 1.0).await,
+        "the report of the closed room failed while origin was down"
+    );
+    let t = Backfill { origin: origin.restart_after_kill(), relay, game, mode };
+    let told = t.reported(2.0).await;
+
+    let (c, d) = (t.game.player().await, t.game.player().await);
+    let (tc, td) = (t.queue(&c).await, t.queue(&d).await);
+    let mc = Backfill::matched(&c, &tc).await;
+    assert_ne!(mc.room_id, m.room_id, "a player queued after the room closed was sent to it");
+    assert!(told, "the closed room was reported once origin was back");
+    let md = Backfill::matched(&d, &td).await;
+    assert_eq!(md.room_id, mc.room_id, "a new match of the two");
 }
 
 /// Players a backfill placed who have not connected yet keep their seats: a second
