@@ -238,6 +238,21 @@ impl Backfill {
         (sessions, first.expect("at least one player"))
     }
 
+    /// After match `closed`'s room closed, two new players queue: they are matched together
+    /// into a new room. `told`: whether the relay's report of the close reached origin
+    /// (asserted after the room, so that a failure shows where the players went). The
+    /// first player and its match.
+    async fn a_new_room_after(&self, closed: &MatchFound, told: bool) -> (aethex_sdk::AeThexCloud, MatchFound) {
+        let (c, d) = (self.game.player().await, self.game.player().await);
+        let (tc, td) = (self.queue(&c).await, self.queue(&d).await);
+        let mc = Self::matched(&c, &tc).await;
+        assert_ne!(mc.room_id, closed.room_id, "a player queued after the room closed was sent to it");
+        assert!(told, "the relay's report of the closed room did not reach origin");
+        let md = Self::matched(&d, &td).await;
+        assert_eq!((md.room_id.as_str(), md.match_id.as_str()), (mc.room_id.as_str(), mc.match_id.as_str()), "a new match of the two");
+        (c, mc)
+    }
+
     /// Waits until the relay has had `n` backfill requests answered.
     async fn reported(&self, n: f64) -> bool {
         self.relay.metric_becomes("aethex_relay_backfills_total", Duration::from_secs(20), |v| v >= n).await
@@ -283,14 +298,7 @@ async fn a_closed_match_room_is_not_backfilled() {
     s[0].leave_room().await.unwrap();
     assert!(t.relay.metric_becomes("aethex_relay_rooms", Duration::from_secs(10), |v| v == 0.0).await, "the room closed");
     let told = t.reported(2.0).await;
-
-    let (c, d) = (t.game.player().await, t.game.player().await);
-    let (tc, td) = (t.queue(&c).await, t.queue(&d).await);
-    let mc = Backfill::matched(&c, &tc).await;
-    assert_ne!(mc.room_id, m.room_id, "a player queued after the room closed was sent to it");
-    assert!(told, "the relay told origin the room closed");
-    let md = Backfill::matched(&d, &td).await;
-    assert_eq!((md.room_id.as_str(), md.match_id.as_str()), (mc.room_id.as_str(), mc.match_id.as_str()), "a new match of the two");
+    let (c, mc) = t.a_new_room_after(&m, told).await;
     Backfill::seat(&c, &mc, json!({})).await;
 }
 
@@ -316,14 +324,7 @@ async fn a_room_closed_while_origin_was_down_is_reported_when_it_is_back() {
     );
     let t = Backfill { origin: origin.restart_after_kill(), relay, game, mode };
     let told = t.reported(2.0).await;
-
-    let (c, d) = (t.game.player().await, t.game.player().await);
-    let (tc, td) = (t.queue(&c).await, t.queue(&d).await);
-    let mc = Backfill::matched(&c, &tc).await;
-    assert_ne!(mc.room_id, m.room_id, "a player queued after the room closed was sent to it");
-    assert!(told, "the closed room was reported once origin was back");
-    let md = Backfill::matched(&d, &td).await;
-    assert_eq!(md.room_id, mc.room_id, "a new match of the two");
+    t.a_new_room_after(&m, told).await;
 }
 
 /// Players a backfill placed who have not connected yet keep their seats: a second
