@@ -69,10 +69,11 @@ impl Application {
         let save_cipher = SaveCipher::load(&save_keys)?;
         let peers =
             crate::peer_keys::PeerKeys::load(&config.edge.keys, &config.multiplayer.relay_keys, &keys_dir).context("loading edge and relay keys")?;
-        if !db.is_remote() {
-            crate::replication::witness::keep(&db, &data_dir).await.context("checking the replication witness")?;
-        }
-        let replication_epoch = crate::replication::store::epoch(&*db.reader().await).await.context("reading the replication epoch")?;
+        let replication_epoch = if db.is_remote() {
+            crate::replication::store::epoch(&*db.reader().await).await.context("reading the replication epoch")?
+        } else {
+            crate::replication::witness::keep(&db, &data_dir).await.context("checking the replication witness")?
+        };
         let analytics = crate::analytics::store::AnalyticsDb::open(&config.storage).await.context("opening the analytics database")?;
         let read_model = db.read_model(&config.storage).await.context("read-model connections")?;
         let a = &config.auth;

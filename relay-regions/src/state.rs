@@ -446,8 +446,8 @@ impl Relay {
     /// than when it was queued (an earlier request's answer may have placed players on the
     /// way since): none once the room has closed or gone.
     pub fn backfill_now(&self, mut req: BackfillRequest) -> BackfillRequest {
-        let room = self.registry().rooms.get(req.room_id.as_str()).cloned();
-        req.open_seats = room.filter(|r| r.match_id().is_some_and(|m| **m == *req.match_id)).and_then(|r| r.open_seats()).unwrap_or(0);
+        req.open_seats =
+            self.find_room(&req.room_id).filter(|r| r.match_id().is_some_and(|m| **m == *req.match_id)).and_then(|r| r.open_seats()).unwrap_or(0);
         req
     }
 
@@ -458,8 +458,7 @@ impl Relay {
         if players.is_empty() {
             return;
         }
-        let room = self.registry().rooms.get(room_id).cloned();
-        if let Some(room) = room {
+        if let Some(room) = self.find_room(room_id) {
             room.expect_backfilled(players, Duration::from_secs(self.limits.unjoined_room_secs));
         }
     }

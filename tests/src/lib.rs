@@ -392,7 +392,6 @@ impl GameFixture {
         sdk_for(&self.url, self.ca_pem.as_deref()).with_client_key(&self.client_key)
     }
 
-    /// A new guest player of this game, signed in.
     /// Creates leaderboard `id` of the game (`operator`: best, latest, sum, ...) as its
     /// developer.
     pub async fn create_leaderboard(&self, id: &str, operator: &str) {
@@ -406,6 +405,7 @@ impl GameFixture {
         assert!(answer.status().is_success(), "creating leaderboard {id}: {}", answer.text().await.unwrap_or_default());
     }
 
+    /// A new guest player of this game, signed in.
     pub async fn player(&self) -> AeThexCloud {
         let c = self.client();
         c.auth().login_device(&format!("device-{}", uuid::Uuid::new_v4().simple())).await.expect("device login");
@@ -434,11 +434,6 @@ impl GameFixture {
     }
 }
 
-/// Starts a server that takes a port number (not a listener) on a free port of 127.0.0.1,
-/// with a temporary folder of its own. `spawn(port, folder)` starts it; `ready(port)` says
-/// whether it answers as itself. Another process may take the port between the OS handing
-/// it out and the server binding it, so a start that does not become ready within
-/// `within` is killed and tried again on a new port (10 tries).
 /// An HTTP client that also trusts the CAs of `ca_pem` (a test's own CA).
 pub fn http_trusting(ca_pem: Option<&[u8]>) -> reqwest::Client {
     let mut b = reqwest::Client::builder();
@@ -448,6 +443,11 @@ pub fn http_trusting(ca_pem: Option<&[u8]>) -> reqwest::Client {
     b.build().expect("HTTP client")
 }
 
+/// Starts a server that takes a port number (not a listener) on a free port of 127.0.0.1,
+/// with a temporary folder of its own. `spawn(port, folder)` starts it; `ready(port)` says
+/// whether it answers as itself. Another process may take the port between the OS handing
+/// it out and the server binding it, so a start that does not become ready within
+/// `within` is killed and tried again on a new port (10 tries).
 pub fn start_on_free_port(
     what: &str,
     within: Duration,

@@ -41,16 +41,15 @@ pub enum WitnessError {
 }
 
 /// Checks the local database against the note (a new epoch if the database went back),
-/// writes the note, and keeps it current while the process runs. Answers whether the
-/// epoch was changed.
-pub async fn keep(db: &Db, data_dir: &Path) -> Result<bool, WitnessError> {
+/// writes the note, and keeps it current while the process runs. Answers the database's
+/// epoch (the new one, if it was renewed).
+pub async fn keep(db: &Db, data_dir: &Path) -> Result<String, WitnessError> {
     let path = data_dir.join(FILE);
     let (current, at) = {
         let conn = db.reader().await;
         (epoch(&conn).await?, head(&conn).await?)
     };
     let noted = read(&path);
-    let mut renewed = false;
     let mut now = Note { epoch: current, head: at };
     if let Some(n) = noted.filter(|n| n.epoch == now.epoch && n.head > now.head) {
         let fresh = uuid::Uuid::new_v4().to_string();
@@ -64,9 +63,9 @@ pub async fn keep(db: &Db, data_dir: &Path) -> Result<bool, WitnessError> {
         );
         metrics::counter!("aethex_replication_epoch_renewals_total").increment(1);
         now.epoch = fresh;
-        renewed = true;
     }
     write(&path, &now)?;
+    let renewed_or_kept = now.epoch.clone();
     let mut committed = db.committed();
     tokio::spawn(async move {
         let mut last = now.head;
@@ -81,7 +80,7 @@ pub async fn keep(db: &Db, data_dir: &Path) -> Result<bool, WitnessError> {
             tokio::time::sleep(EVERY).await;
         }
     });
-    Ok(renewed)
+    Ok(renewed_or_kept)
 }
 
 fn read(path: &Path) -> Option<Note> {
